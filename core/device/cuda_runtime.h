@@ -1,0 +1,33 @@
+// The few CUDA runtime calls the core makes, behind a plain interface so the rest of the core
+// compiles without CUDA headers. In a CPU-only build every call reports that CUDA is absent.
+#ifndef SWITCHYARD_CORE_DEVICE_CUDA_RUNTIME_H_
+#define SWITCHYARD_CORE_DEVICE_CUDA_RUNTIME_H_
+
+#include <cstddef>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+
+namespace sy::cuda {
+
+// True when this build contains the CUDA path.
+bool Built();
+// Usable CUDA devices; 0 when the build has no CUDA or no driver/device is present.
+int DeviceCount();
+
+absl::StatusOr<void*> Malloc(size_t bytes, int device);
+void Free(void* ptr, int device);
+absl::StatusOr<void*> HostAllocPinned(size_t bytes);
+void HostFreePinned(void* ptr);
+
+enum class CopyKind { kHostToDevice, kDeviceToHost, kDeviceToDevice };
+// A synchronous copy (on the default stream of `device`).
+absl::Status Copy(void* dst, const void* src, size_t bytes, CopyKind kind, int device);
+
+absl::StatusOr<void*> StreamCreate(int device);
+void StreamDestroy(void* stream, int device);
+absl::Status StreamSynchronize(void* stream, int device);
+
+}  // namespace sy::cuda
+
+#endif  // SWITCHYARD_CORE_DEVICE_CUDA_RUNTIME_H_

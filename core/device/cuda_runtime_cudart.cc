@@ -1,0 +1,79 @@
+// sy::cuda on top of the CUDA runtime (builds with CUDA).
+#include <cuda_runtime_api.h>
+
+#include "absl/strings/str_cat.h"
+#include "core/device/cuda_runtime.h"
+
+namespace sy::cuda {
+namespace {
+
+absl::Status Check(cudaError_t err, const char* what) {
+  if (err == cudaSuccess) return absl::OkStatus();
+  cudaGetLastError();  // clear the sticky per-thread error
+  return absl::UnavailableError(absl::StrCat(what, ": ", cudaGetErrorString(err)));
+}
+
+}  // namespace
+
+bool Built() { return true; }
+
+int DeviceCount() {
+  int count = 0;
+  // Any error (no driver, insufficient driver, no device) means no usable GPU.
+  if (cudaGetDeviceCount(&count) != cudaSuccess) {
+    cudaGetLastError();
+    return 0;
+  }
+  return count;
+}
+
+absl::StatusOr<void*> Malloc(size_t bytes, int device) {
+  if (auto s = Check(cudaSetDevice(device), "cudaSetDevice"); !s.ok()) return s;
+  void* ptr = nullptr;
+  if (auto s = Check(cudaMalloc(&ptr, bytes), "cudaMalloc"); !s.ok()) return s;
+  return ptr;
+}
+
+void Free(void* ptr, int device) {
+  cudaSetDevice(device);
+  cudaFree(ptr);
+}
+
+absl::StatusOr<void*> HostAllocPinned(size_t bytes) {
+  void* ptr = nullptr;
+  if (auto s = Check(cudaMallocHost(&ptr, bytes), "cudaMallocHost"); !s.ok()) return s;
+  return ptr;
+}
+
+void HostFreePinned(void* ptr) { cudaFreeHost(ptr); }
+
+absl::Status Copy(void* dst, const void* src, size_t bytes, CopyKind kind, int device) {
+  if (auto s = Check(cudaSetDevice(device), "cudaSetDevice"); !s.ok()) return s;
+  const cudaMemcpyKind k = kind == CopyKind::kHostToDevice   ? cudaMemcpyHostToDevice
+                           : kind == CopyKind::kDeviceToHost ? cudaMemcpyDeviceToHost
+                                                             : cudaMemcpyDeviceToDevice;
+  return Check(cudaMemcpy(dst, src, bytes, k), "cudaMemcpy");
+}
+
+absl::StatusOr<void*> StreamCreate(int device) {
+  if (auto s = Check(cudaSetDevice(device), "cudaSetDevice"); !s.ok()) return s;
+  cudaStream_t stream = nullptr;
+  if (auto s = Check(cudaStreamCreateWithFlags(&stream, cudaStreamNonBlocking),
+                     "cudaStreamCreate");
+      !s.ok()) {
+    return s;
+  }
+  return static_cast<void*>(stream);
+}
+
+void StreamDestroy(void* stream, int device) {
+  cudaSetDevice(device);
+  cudaStreamDestroy(static_cast<cudaStream_t>(stream));
+}
+
+absl::Status StreamSynchronize(void* stream, int device) {
+  if (auto s = Check(cudaSetDevice(device), "cudaSetDevice"); !s.ok()) return s;
+  return Check(cudaStreamSynchronize(static_cast<cudaStream_t>(stream)), "cudaStreamSynchronize");
+}
+
+}  // namespace sy::cuda

@@ -1,0 +1,247 @@
+// The C++ SDK for writing Switchyard plugins.
+//
+// A plugin author writes an ordinary class per component and exports the library with one
+// macro; this header builds the C descriptors of plugin_abi.h and turns every exception into
+// an sy_error, so nothing C++ crosses the boundary.
+//
+//   class MyRouter : public sy::Router {
+//    public:
+//     using Config = myplugin::MyRouterConfig;      // a Cap'n Proto struct
+//     explicit MyRouter(Config::Reader config);      // may throw: create() reports it
+//     static int32_t Score(const sy_host* host);     // optional; default 1
+//     int32_t top_k() const override;
+//     void Route(const sy::ExecContext& ctx, const sy_router_args& args) override;
+//   };
+//   SY_EXPORT_PLUGIN("my_plugin", "1.0.0", sy::RouterComponent<MyRouter>("mine", "What it does"))
+//
+// Exceptions map to status codes: sy::PluginError carries its own, std::invalid_argument and
+// kj::Exception (a malformed config message) are SY_INVALID_ARGUMENT, anything else
+// SY_INTERNAL.
+#ifndef SWITCHYARD_PLUGIN_HPP_
+#define SWITCHYARD_PLUGIN_HPP_
+
+#include <capnp/message.h>
+#include <capnp/schema.h>
+#include <capnp/serialize.h>
+#include <kj/array.h>
+#include <kj/exception.h>
+
+#include <cstdint>
+#include <exception>
+#include <initializer_list>
+#include <set>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include "switchyard/plugin_abi.h"
+#include "switchyard/tensor_view.hpp"
+
+namespace sy {
+
+// An error with an explicit status code.
+class PluginError : public std::runtime_error {
+ public:
+  PluginError(sy_status_code code, const std::string& message)
+      : std::runtime_error(message), code_(code) {}
+  sy_status_code code() const { return code_; }
+
+ private:
+  sy_status_code code_;
+};
+
+// The host this library was initialised with; valid once sy_plugin_init has run.
+inline const sy_host*& HostSlot() {
+  static const sy_host* host = nullptr;
+  return host;
+}
+inline const sy_host* Host() { return HostSlot(); }
+
+inline void Log(sy_log_level level, const char* source, const std::string& message) {
+  if (Host() != nullptr) Host()->log(level, source, message.c_str());
+}
+
+// Runs `body`, converting any exception into an sy_error owned by the caller.
+template <typename Body>
+sy_error* GuardCall(Body&& body) noexcept {
+  auto fail = [](sy_status_code code, const char* message) noexcept -> sy_error* {
+    return Host() != nullptr ? Host()->error_create(code, message) : nullptr;
+  };
+  try {
+    body();
+    return nullptr;
+  } catch (const PluginError& e) {
+    return fail(e.code(), e.what());
+  } catch (const std::invalid_argument& e) {
+    return fail(SY_INVALID_ARGUMENT, e.what());
+  } catch (const kj::Exception& e) {
+    return fail(SY_INVALID_ARGUMENT, e.getDescription().cStr());
+  } catch (const std::exception& e) {
+    return fail(SY_INTERNAL, e.what());
+  } catch (...) {
+    return fail(SY_INTERNAL, "unknown exception");
+  }
+}
+
+// Where and how a call runs.
+class ExecContext {
+ public:
+  explicit ExecContext(const sy_exec_context& ctx) : ctx_(&ctx) {}
+  sy_device device() const { return ctx_->device; }
+  void* stream() const { return ctx_->stream; }
+  int32_t num_threads() const { return ctx_->num_threads > 0 ? ctx_->num_threads : 1; }
+  // Scratch memory that lives until the call returns. Throws when exhausted.
+  void* Allocate(size_t bytes, size_t alignment = 64) const {
+    void* p = ctx_->workspace->allocate(ctx_->workspace->self, bytes, alignment);
+    if (p == nullptr) throw PluginError(SY_RESOURCE_EXHAUSTED, "workspace allocation failed");
+    return p;
+  }
+
+ private:
+  const sy_exec_context* ctx_;
+};
+
+// ---- Component interfaces ----------------------------------------------------------------
+
+class Router {
+ public:
+  virtual ~Router() = default;
+  virtual int32_t top_k() const = 0;
+  virtual void Route(const ExecContext& ctx, const sy_router_args& args) = 0;
+};
+
+// ---- Config schemas ----------------------------------------------------------------------
+
+namespace internal {
+
+inline void CollectSchemaNodes(capnp::Schema schema, std::set<uint64_t>& seen,
+                               std::vector<kj::Array<capnp::word>>& out);
+
+inline void CollectTypeNodes(capnp::Type type, std::set<uint64_t>& seen,
+                             std::vector<kj::Array<capnp::word>>& out) {
+  if (type.isStruct()) CollectSchemaNodes(type.asStruct(), seen, out);
+  if (type.isEnum()) CollectSchemaNodes(type.asEnum(), seen, out);
+  if (type.isList()) CollectTypeNodes(type.asList().getElementType(), seen, out);
+}
+
+inline void CollectSchemaNodes(capnp::Schema schema, std::set<uint64_t>& seen,
+                               std::vector<kj::Array<capnp::word>>& out) {
+  if (!seen.insert(schema.getProto().getId()).second) return;
+  capnp::MallocMessageBuilder message;
+  message.setRoot(schema.getProto());
+  out.push_back(capnp::messageToFlatArray(message));
+  if (schema.getProto().isStruct()) {
+    for (auto field : schema.asStruct().getFields()) CollectTypeNodes(field.getType(), seen, out);
+  }
+}
+
+// The config schema of Config, with every node it needs, serialized once per library.
+template <typename Config>
+sy_config_schema ConfigSchemaOf() {
+  static const auto* storage = [] {
+    auto* words = new std::vector<kj::Array<capnp::word>>();
+    std::set<uint64_t> seen;
+    CollectSchemaNodes(capnp::Schema::from<Config>(), seen, *words);
+    return words;
+  }();
+  static const auto* nodes = [] {
+    auto* list = new std::vector<sy_schema_node>();
+    for (const auto& w : *storage) {
+      list->push_back({reinterpret_cast<const uint64_t*>(w.begin()), w.size()});
+    }
+    return list;
+  }();
+  return {capnp::typeId<Config>(), nodes->data(), nodes->size()};
+}
+
+template <typename Impl>
+int32_t ScoreOf(const sy_host* host) noexcept {
+  if constexpr (requires { Impl::Score(host); }) {
+    try {
+      return Impl::Score(host);
+    } catch (...) {
+      return 0;
+    }
+  } else {
+    (void)host;
+    return 1;
+  }
+}
+
+// Creates Impl from a config message and hands it out as a pointer to its interface Base.
+template <typename Impl, typename Base>
+sy_error* CreateInstance(const sy_host*, const sy_message* config, void** out) noexcept {
+  return GuardCall([&] {
+    std::vector<kj::ArrayPtr<const capnp::word>> segments;
+    for (size_t i = 0; i < config->segment_count; ++i) {
+      segments.emplace_back(reinterpret_cast<const capnp::word*>(config->segments[i]),
+                            config->segment_words[i]);
+    }
+    capnp::SegmentArrayMessageReader reader(
+        kj::ArrayPtr<const kj::ArrayPtr<const capnp::word>>(segments.data(), segments.size()));
+    Base* instance = new Impl(reader.getRoot<typename Impl::Config>());
+    *out = instance;
+  });
+}
+
+template <typename Base>
+void DestroyInstance(void* instance) noexcept {
+  delete static_cast<Base*>(instance);
+}
+
+inline const sy_router_vtable* RouterVtable() {
+  static const sy_router_vtable vtable = {
+      sizeof(sy_router_vtable),
+      [](const void* self) noexcept -> int32_t {
+        return static_cast<const Router*>(self)->top_k();
+      },
+      [](void* self, const sy_exec_context* ctx, const sy_router_args* args) noexcept {
+        return GuardCall([&] { static_cast<Router*>(self)->Route(ExecContext(*ctx), *args); });
+      },
+  };
+  return &vtable;
+}
+
+inline const sy_plugin* InitPlugin(const sy_host* host, const char* name, const char* version,
+                                   std::vector<sy_component_desc> (*describe)()) noexcept {
+  HostSlot() = host;
+  try {
+    static const std::vector<sy_component_desc> components = describe();
+    static const sy_plugin plugin = {sizeof(sy_plugin), SY_ABI_MAJOR,      SY_ABI_MINOR,
+                                     name,              version,           components.data(),
+                                     components.size()};
+    return &plugin;
+  } catch (const std::exception& e) {
+    Log(SY_LOG_ERROR, name, std::string("plugin initialisation failed: ") + e.what());
+    return nullptr;
+  }
+}
+
+}  // namespace internal
+
+// The descriptor of a router component implemented by Impl (see the example at the top).
+template <typename Impl>
+sy_component_desc RouterComponent(const char* name, const char* description) {
+  return {sizeof(sy_component_desc),
+          SY_KIND_ROUTER,
+          name,
+          description,
+          internal::ConfigSchemaOf<typename Impl::Config>(),
+          &internal::ScoreOf<Impl>,
+          &internal::CreateInstance<Impl, Router>,
+          &internal::DestroyInstance<Router>,
+          internal::RouterVtable()};
+}
+
+}  // namespace sy
+
+// Exports sy_plugin_init for a library with the given name, version and component
+// descriptors (RouterComponent<...>(...), ...). Use once per library.
+#define SY_EXPORT_PLUGIN(plugin_name, plugin_version, ...)                                 \
+  extern "C" SY_EXPORT const sy_plugin* sy_plugin_init(const sy_host* host) {              \
+    return ::sy::internal::InitPlugin(host, plugin_name, plugin_version, [] {              \
+      return std::vector<sy_component_desc>{__VA_ARGS__};                                  \
+    });                                                                                    \
+  }
+
+#endif  // SWITCHYARD_PLUGIN_HPP_

@@ -1,0 +1,139 @@
+#include "core/plugin_host/plugin_library.h"
+
+#include <boost/dll/shared_library.hpp>
+
+#include "absl/strings/str_cat.h"
+#include "core/base/status.h"
+#include "core/plugin_host/host_api.h"
+
+namespace sy {
+namespace {
+
+size_t MinimumVtableSize(sy_component_kind kind) {
+  switch (kind) {
+    case SY_KIND_ROUTER: return sizeof(sy_router_vtable);
+    default: return 0;
+  }
+}
+
+absl::Status CheckVtable(const sy_component_desc& desc, sy_component_kind kind) {
+  const size_t minimum = MinimumVtableSize(kind);
+  if (minimum == 0) return absl::OkStatus();
+  if (desc.vtable == nullptr) return absl::InvalidArgumentError("has no vtable");
+  // Every vtable starts with its struct_size.
+  const uint32_t size = *static_cast<const uint32_t*>(desc.vtable);
+  if (size < minimum) {
+    return absl::InvalidArgumentError(absl::StrCat("vtable is ", size, " bytes, ABI ", SY_ABI_MAJOR,
+                                                   ".", SY_ABI_MINOR, " needs ", minimum));
+  }
+  if (kind == SY_KIND_ROUTER) {
+    const auto* router = static_cast<const sy_router_vtable*>(desc.vtable);
+    if (router->top_k == nullptr || router->route == nullptr) {
+      return absl::InvalidArgumentError("router vtable has NULL functions");
+    }
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+absl::string_view KindName(sy_component_kind kind) {
+  switch (kind) {
+    case SY_KIND_ROUTER: return "router";
+    case SY_KIND_EXPERTS: return "experts";
+    case SY_KIND_COMM: return "comm";
+    case SY_KIND_SCHEDULER: return "scheduler";
+    case SY_KIND_QUANTIZER: return "quantizer";
+    default: return "invalid";
+  }
+}
+
+sy_component_kind KindFromName(absl::string_view name) {
+  for (sy_component_kind kind : {SY_KIND_ROUTER, SY_KIND_EXPERTS, SY_KIND_COMM, SY_KIND_SCHEDULER,
+                                 SY_KIND_QUANTIZER}) {
+    if (KindName(kind) == name) return kind;
+  }
+  return SY_KIND_INVALID;
+}
+
+PluginLibrary::~PluginLibrary() {
+  components_.clear();
+  schema_loader_.reset();
+}
+
+absl::StatusOr<std::shared_ptr<PluginLibrary>> PluginLibrary::Open(const std::string& path) {
+  std::shared_ptr<PluginLibrary> lib(new PluginLibrary());
+  lib->path_ = path;
+  lib->library_ = std::make_unique<boost::dll::shared_library>();
+  boost::dll::fs::error_code ec;
+  lib->library_->load(path, ec,
+                      boost::dll::load_mode::rtld_now | boost::dll::load_mode::rtld_local);
+  if (ec) {
+    const char* reason = dlerror();
+    return absl::InvalidArgumentError(absl::StrCat(
+        path, ": not a loadable shared library (", reason ? reason : ec.message(), ")"));
+  }
+  if (!lib->library_->has(SY_PLUGIN_INIT_SYMBOL)) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(path, ": no ", SY_PLUGIN_INIT_SYMBOL, " symbol; not a Switchyard plugin"));
+  }
+  auto& init = lib->library_->get<const sy_plugin*(const sy_host*)>(SY_PLUGIN_INIT_SYMBOL);
+  const sy_plugin* plugin = init(HostApi());
+  if (plugin == nullptr) {
+    return absl::FailedPreconditionError(absl::StrCat(path, ": ", SY_PLUGIN_INIT_SYMBOL,
+                                                      " returned NULL (the plugin failed to initialise)"));
+  }
+  if (plugin->abi_major != SY_ABI_MAJOR) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        path, ": plugin ABI ", plugin->abi_major, ".", plugin->abi_minor,
+        " is incompatible with the host's ABI ", SY_ABI_MAJOR, ".", SY_ABI_MINOR,
+        " (major versions differ; rebuild the plugin against this Switchyard)"));
+  }
+  if (plugin->abi_minor > SY_ABI_MINOR) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        path, ": plugin ABI ", plugin->abi_major, ".", plugin->abi_minor,
+        " is newer than the host's ABI ", SY_ABI_MAJOR, ".", SY_ABI_MINOR,
+        " (upgrade Switchyard or rebuild the plugin against this one)"));
+  }
+  if (plugin->struct_size < sizeof(sy_plugin) || plugin->name == nullptr ||
+      plugin->version == nullptr || (plugin->component_count > 0 && plugin->components == nullptr)) {
+    return absl::InvalidArgumentError(absl::StrCat(path, ": malformed sy_plugin description"));
+  }
+  lib->name_ = plugin->name;
+  lib->version_ = plugin->version;
+  lib->abi_minor_ = plugin->abi_minor;
+  SY_RETURN_IF_ERROR(lib->LoadComponents(*plugin));
+  return lib;
+}
+
+absl::Status PluginLibrary::LoadComponents(const sy_plugin& plugin) {
+  schema_loader_ = std::make_unique<capnp::SchemaLoader>();
+  for (size_t i = 0; i < plugin.component_count; ++i) {
+    const sy_component_desc& desc = plugin.components[i];
+    const auto kind = static_cast<sy_component_kind>(desc.kind);
+    const std::string where = absl::StrCat(path_, ": component #", i);
+    if (desc.struct_size < sizeof(sy_component_desc)) {
+      return absl::InvalidArgumentError(absl::StrCat(where, ": descriptor too small"));
+    }
+    if (KindName(kind) == "invalid") {
+      return absl::InvalidArgumentError(absl::StrCat(where, ": unknown kind ", desc.kind));
+    }
+    if (desc.name == nullptr || desc.name[0] == '\0') {
+      return absl::InvalidArgumentError(absl::StrCat(where, ": has no name"));
+    }
+    const std::string full_name = absl::StrCat(KindName(kind), ".", desc.name);
+    if (desc.create == nullptr || desc.destroy == nullptr || desc.score == nullptr) {
+      return absl::InvalidArgumentError(absl::StrCat(path_, ": ", full_name, ": NULL create, destroy or score"));
+    }
+    if (auto s = CheckVtable(desc, kind); !s.ok()) {
+      return absl::InvalidArgumentError(absl::StrCat(path_, ": ", full_name, ": ", s.message()));
+    }
+    SY_ASSIGN_OR_RETURN(ConfigSchema config, ConfigSchema::Load(*schema_loader_, desc.config,
+                                                                absl::StrCat(path_, ": ", full_name)));
+    components_.push_back(ComponentInfo{kind, desc.name, full_name,
+                                        desc.description ? desc.description : "", &desc, config});
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace sy

@@ -1,0 +1,39 @@
+// The switchyard subcommands. Each returns the process exit code: 0 success, 1 failure,
+// 2 bad usage.
+#ifndef SWITCHYARD_SHELLS_SWITCHYARD_COMMANDS_H_
+#define SWITCHYARD_SHELLS_SWITCHYARD_COMMANDS_H_
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "core/plugin_host/component_registry.h"
+#include "shells/switchyard/command_line.h"
+#include "absl/strings/string_view.h"
+
+namespace sy::cli {
+
+struct Command {
+  const char* name;
+  const char* summary;
+  const char* usage;  // the full --help text
+  int (*run)(const std::vector<std::string>& args);
+};
+
+const std::vector<Command>& Commands();
+
+int RunCommand(const std::vector<std::string>& args);      // command_run.cc
+int ShellCommand(const std::vector<std::string>& args);    // command_shell.cc
+int PluginsCommand(const std::vector<std::string>& args);  // command_plugins.cc
+
+// Applies the common options (--log, --plugin-path) and discovers plugins.
+std::shared_ptr<ComponentRegistry> LoadPlugins(const ParsedArgs& args);
+// Prints "switchyard NAME: message" and the usage hint; returns 2.
+int UsageError(const char* command, absl::string_view message);
+// Prints the command's usage text; returns 0.
+int PrintUsage(const char* command);
+
+}  // namespace sy::cli
+
+#endif  // SWITCHYARD_SHELLS_SWITCHYARD_COMMANDS_H_

@@ -1,0 +1,101 @@
+// switchyard: the command-line entry point. Dispatches to one subcommand per file.
+#include <cstdio>
+#include <cstring>
+#include <string>
+#include <vector>
+
+#include "core/base/log.h"
+#include "core/plugin_host/component_registry.h"
+#include "shells/switchyard/commands.h"
+
+namespace sy::cli {
+namespace {
+
+constexpr const char* kCommonHelp =
+    "Common options:\n"
+    "  --plugin-path DIR   also load plugins from DIR (repeatable; before $SWITCHYARD_PLUGIN_PATH)\n"
+    "  --log LEVEL         debug, info, warning or error (default: $SWITCHYARD_LOG or info)\n"
+    "  --help              this help\n";
+
+void PrintOverview() {
+  std::printf(
+      "switchyard %s: a Mixture-of-Experts inference and serving stack\n\n"
+      "Usage: switchyard COMMAND [options]\n\nCommands:\n",
+      SY_VERSION);
+  for (const Command& c : Commands()) std::printf("  %-9s %s\n", c.name, c.summary);
+  std::printf("\nRun 'switchyard COMMAND --help' for a command's options.\n");
+}
+
+}  // namespace
+
+const std::vector<Command>& Commands() {
+  static const std::vector<Command> commands = {
+      {"run", "run a Lua pipeline script",
+       "Usage: switchyard run [options] SCRIPT.lua [ARGS...]\n\n"
+       "Runs a Lua script with the switchyard module available (local sy = require \"switchyard\").\n"
+       "ARGS are passed as the global table `arg` (arg[0] = SCRIPT) and as `...`.\n"
+       "A script error prints file:line: message and exits with status 1.\n",
+       RunCommand},
+      {"shell", "an interactive Lua shell with switchyard loaded",
+       "Usage: switchyard shell [options]\n\n"
+       "Reads Lua from standard input, line by line; expressions print their values and `sy` is\n"
+       "the switchyard module. Statements may span lines. Ends at end of input (Ctrl-D).\n",
+       ShellCommand},
+      {"plugins", "list plugins and components, or describe one component's config",
+       "Usage: switchyard plugins [options] [--describe KIND.NAME]\n\n"
+       "Without --describe: every component found on the plugin search path (kind, name, plugin,\n"
+       "version, score, library), then the libraries that failed to load and why.\n"
+       "With --describe: the component's config fields with types, defaults, ranges and docs.\n\n"
+       "Options:\n  --describe KIND.NAME   describe one component (e.g. router.softmax_topk)\n",
+       PluginsCommand},
+  };
+  return commands;
+}
+
+std::shared_ptr<ComponentRegistry> LoadPlugins(const ParsedArgs& args) {
+  const std::string level = args.Get("log");
+  if (level == "debug") SetLogThreshold(LogLevel::kDebug);
+  if (level == "info") SetLogThreshold(LogLevel::kInfo);
+  if (level == "warning") SetLogThreshold(LogLevel::kWarning);
+  if (level == "error") SetLogThreshold(LogLevel::kError);
+  std::vector<std::string> path = args.GetAll("plugin-path");
+  for (const std::string& dir : DefaultPluginSearchPath()) path.push_back(dir);
+  auto registry = std::make_shared<ComponentRegistry>();
+  registry->Discover(path);
+  return registry;
+}
+
+int UsageError(const char* command, absl::string_view message) {
+  std::fprintf(stderr, "switchyard %s: %.*s\nRun 'switchyard %s --help' for usage.\n", command,
+               static_cast<int>(message.size()), message.data(), command);
+  return 2;
+}
+
+int PrintUsage(const char* command) {
+  for (const Command& c : Commands()) {
+    if (std::strcmp(c.name, command) == 0) std::printf("%s\n%s", c.usage, kCommonHelp);
+  }
+  return 0;
+}
+
+}  // namespace sy::cli
+
+int main(int argc, char** argv) {
+  using sy::cli::Commands;
+  const std::vector<std::string> args(argv + 1, argv + argc);
+  if (args.empty() || args[0] == "--help" || args[0] == "-h" || args[0] == "help") {
+    if (args.size() >= 2) return sy::cli::PrintUsage(args[1].c_str());
+    sy::cli::PrintOverview();
+    return args.empty() ? 2 : 0;
+  }
+  if (args[0] == "--version" || args[0] == "version") {
+    std::printf("switchyard %s (plugin ABI %d.%d)\n", SY_VERSION, SY_ABI_MAJOR, SY_ABI_MINOR);
+    return 0;
+  }
+  for (const auto& command : Commands()) {
+    if (args[0] == command.name) return command.run({args.begin() + 1, args.end()});
+  }
+  std::fprintf(stderr, "switchyard: unknown command '%s'\n\n", args[0].c_str());
+  sy::cli::PrintOverview();
+  return 2;
+}
