@@ -1,4 +1,5 @@
-# Installs the CLI, plugins, Lua library and the SDK for out-of-tree plugins:
+# Installs the SDK for out-of-tree plugins (the CLI, plugins and Lua library install from
+# their own folders):
 #   include/switchyard/*.h(pp)            the C ABI and the C++ SDK
 #   share/switchyard/schemas/switchyard/  annotations.capnp for plugin config schemas
 #   lib/cmake/Switchyard/                 find_package(Switchyard) -> Switchyard::sdk,

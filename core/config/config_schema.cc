@@ -318,7 +318,10 @@ void CollectFields(capnp::StructSchema schema, capnp::DynamicStruct::Reader defa
     ConfigFieldInfo info;
     info.name = name;
     info.type = CapnpTypeName(field.getType());
-    info.default_value = kj::str(defaults.get(field)).cStr();
+    // Only the active member of a union has a value; the others show none.
+    bool has_value = !in_union;
+    KJ_IF_MAYBE(active, defaults.which()) { has_value = has_value || *active == field; }
+    info.default_value = has_value ? kj::str(defaults.get(field)).cStr() : "";
     info.doc = AnnotatedDoc(field);
     info.union_of = owner;
     const Range range = AnnotatedRange(field);

@@ -61,6 +61,7 @@ ConfigValue TableToConfigValue(lua_State* L, int index, const std::string& path,
 
 ConfigValue ValueAt(lua_State* L, int index, const std::string& path, int depth) {
   switch (lua_type(L, index)) {
+    case LUA_TNONE:
     case LUA_TNIL: return {};
     case LUA_TBOOLEAN: return {lua_toboolean(L, index) != 0};
     case LUA_TNUMBER:

@@ -44,7 +44,7 @@ absl::Status ComponentRegistry::LoadLibrary(const std::string& path) {
   auto library = PluginLibrary::Open(canonical);
   if (!library.ok()) {
     load_errors_.push_back({canonical, std::string(library.status().message())});
-    Log(LogLevel::kWarning, "plugins", absl::StrCat("skipped: ", library.status().message()));
+    Log(LogLevel::kDebug, "plugins", absl::StrCat("skipped: ", library.status().message()));
     return library.status();
   }
   std::vector<std::string> duplicates;
@@ -59,7 +59,7 @@ absl::Status ComponentRegistry::LoadLibrary(const std::string& path) {
   if (duplicates.empty()) return absl::OkStatus();
   const std::string message = absl::StrCat(canonical, ": duplicate component names, skipped: ", absl::StrJoin(duplicates, ", "));
   load_errors_.push_back({canonical, message});
-  Log(LogLevel::kWarning, "plugins", message);
+  Log(LogLevel::kDebug, "plugins", message);
   return absl::AlreadyExistsError(message);
 }
 

@@ -19,9 +19,16 @@ struct RouterOutput {
 };
 
 struct RouterInputs {
-  Tensor logits;                         // [tokens, experts] f32 or bf16
-  std::optional<Tensor> token_ids;       // [tokens] i32
-  std::optional<Tensor> correction_bias; // [experts] f32
+  RouterInputs() = default;
+  RouterInputs(Tensor logits, std::optional<Tensor> token_ids = std::nullopt,
+               std::optional<Tensor> correction_bias = std::nullopt)
+      : logits(std::move(logits)),
+        token_ids(std::move(token_ids)),
+        correction_bias(std::move(correction_bias)) {}
+
+  Tensor logits;                          // [tokens, experts] f32 or bf16
+  std::optional<Tensor> token_ids;        // [tokens] i32
+  std::optional<Tensor> correction_bias;  // [experts] f32
 };
 
 class Router {

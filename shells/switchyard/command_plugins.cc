@@ -56,7 +56,7 @@ int PluginsCommand(const std::vector<std::string>& argv) {
   if (!args.ok()) return UsageError("plugins", args.status().message());
   if (args->Has("help")) return PrintUsage("plugins");
   if (!args->positional.empty()) return UsageError("plugins", "takes no positional arguments");
-  const auto registry = LoadPlugins(*args);
+  const auto registry = LoadPlugins(*args, /*warn_skipped=*/false);  // listed in the summary
   return args->Has("describe") ? Describe(*registry, args->Get("describe")) : List(*registry);
 }
 

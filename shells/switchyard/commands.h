@@ -27,8 +27,9 @@ int RunCommand(const std::vector<std::string>& args);      // command_run.cc
 int ShellCommand(const std::vector<std::string>& args);    // command_shell.cc
 int PluginsCommand(const std::vector<std::string>& args);  // command_plugins.cc
 
-// Applies the common options (--log, --plugin-path) and discovers plugins.
-std::shared_ptr<ComponentRegistry> LoadPlugins(const ParsedArgs& args);
+// Applies the common options (--log, --plugin-path) and discovers plugins. With
+// `warn_skipped`, libraries that failed to load are reported on stderr as warnings.
+std::shared_ptr<ComponentRegistry> LoadPlugins(const ParsedArgs& args, bool warn_skipped = true);
 // Prints "switchyard NAME: message" and the usage hint; returns 2.
 int UsageError(const char* command, absl::string_view message);
 // Prints the command's usage text; returns 0.

@@ -52,7 +52,7 @@ const std::vector<Command>& Commands() {
   return commands;
 }
 
-std::shared_ptr<ComponentRegistry> LoadPlugins(const ParsedArgs& args) {
+std::shared_ptr<ComponentRegistry> LoadPlugins(const ParsedArgs& args, bool warn_skipped) {
   const std::string level = args.Get("log");
   if (level == "debug") SetLogThreshold(LogLevel::kDebug);
   if (level == "info") SetLogThreshold(LogLevel::kInfo);
@@ -62,6 +62,9 @@ std::shared_ptr<ComponentRegistry> LoadPlugins(const ParsedArgs& args) {
   for (const std::string& dir : DefaultPluginSearchPath()) path.push_back(dir);
   auto registry = std::make_shared<ComponentRegistry>();
   registry->Discover(path);
+  if (warn_skipped) {
+    for (const PluginLoadError& e : registry->load_errors()) Log(LogLevel::kWarning, "plugins", e.message);
+  }
   return registry;
 }
 

@@ -14,7 +14,11 @@ function report.table(headers, rows)
     for i = 1, #headers do
       local cell = tostring(cells[i] == nil and "" or cells[i])
       local pad = string.rep(" ", widths[i] - #cell)
-      out[i] = (type(cells[i]) == "number" and not is_header) and pad .. cell or cell .. pad
+      if type(cells[i]) == "number" and not is_header then
+        out[i] = pad .. cell
+      else
+        out[i] = i < #headers and cell .. pad or cell  -- no trailing spaces
+      end
     end
     return table.concat(out, "  ")
   end

@@ -1,0 +1,44 @@
+#include "shells/switchyard/command_line.h"
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include "shells/switchyard/text_table.h"
+
+namespace sy::cli {
+namespace {
+
+using ::testing::ElementsAre;
+using ::testing::HasSubstr;
+
+TEST(CommandLineTest, ParsesOptionsFlagsAndPositionals) {
+  auto args = Parse({"--describe", "router.x", "--plugin-path=/a", "--plugin-path", "/b", "pos"},
+                    {{"describe", true}}, false);
+  ASSERT_TRUE(args.ok()) << args.status();
+  EXPECT_EQ(args->Get("describe"), "router.x");
+  EXPECT_THAT(args->GetAll("plugin-path"), ElementsAre("/a", "/b"));
+  EXPECT_THAT(args->positional, ElementsAre("pos"));
+}
+
+TEST(CommandLineTest, StopsAtTheScriptForRun) {
+  auto args = Parse({"--log", "debug", "script.lua", "--help", "x"}, {}, true);
+  ASSERT_TRUE(args.ok());
+  EXPECT_FALSE(args->Has("help"));
+  EXPECT_THAT(args->positional, ElementsAre("script.lua", "--help", "x"));
+}
+
+TEST(CommandLineTest, RefusesUnknownAndMalformedOptions) {
+  EXPECT_THAT(std::string(Parse({"--bogus"}, {}, false).status().message()), HasSubstr("unknown option --bogus"));
+  EXPECT_THAT(std::string(Parse({"--log"}, {}, false).status().message()), HasSubstr("--log needs a value"));
+  EXPECT_THAT(std::string(Parse({"--help=1"}, {}, false).status().message()), HasSubstr("takes no value"));
+  EXPECT_THAT(std::string(Parse({"--log", "a", "--log", "b"}, {}, false).status().message()), HasSubstr("given twice"));
+}
+
+TEST(TextTableTest, AlignsColumns) {
+  TextTable table({"A", "LONGER"});
+  table.AddRow({"wide cell", "x"});
+  EXPECT_EQ(table.Render(), "A          LONGER\n---------  ------\nwide cell  x\n");
+}
+
+}  // namespace
+}  // namespace sy::cli

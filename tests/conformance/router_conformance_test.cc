@@ -1,0 +1,156 @@
+// The router conformance suite: every router found on the plugin search path, in-tree or a
+// vendor's (SWITCHYARD_PLUGIN_PATH=DIR router_conformance_test), must satisfy the router
+// contract. Routers with a published routing rule are also compared with an independent
+// double-precision reference written out below.
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <cmath>
+#include <functional>
+#include <map>
+#include <numeric>
+#include <set>
+
+#include "core/plugin_host/component.h"
+#include "core/plugin_host/router.h"
+#include "core/tensor/tensor_random.h"
+
+namespace sy {
+namespace {
+
+const ComponentRegistry& Registry() {
+  static const ComponentRegistry* registry = [] {
+    auto* r = new ComponentRegistry();
+    r->Discover(DefaultPluginSearchPath());
+    return r;
+  }();
+  return *registry;
+}
+
+std::vector<std::string> RouterNames() {
+  std::vector<std::string> names;
+  for (const auto& c : Registry().List()) {
+    if (c.info->kind == SY_KIND_ROUTER) names.push_back(c.info->full_name);
+  }
+  return names;
+}
+
+// Reference routing rules, in double precision, independent of the plugins' code.
+// Returns (ids, weights) for one token's logits.
+using Reference = std::function<std::pair<std::vector<int>, std::vector<double>>(const std::vector<double>&, int k)>;
+
+std::pair<std::vector<int>, std::vector<double>> SoftmaxTopKReference(const std::vector<double>& logits, int k) {
+  const double max = *std::max_element(logits.begin(), logits.end());
+  std::vector<double> p(logits.size());
+  double sum = 0;
+  for (size_t e = 0; e < p.size(); ++e) sum += (p[e] = std::exp(logits[e] - max));
+  for (double& x : p) x /= sum;
+  std::vector<int> order(p.size());
+  std::iota(order.begin(), order.end(), 0);
+  std::stable_sort(order.begin(), order.end(), [&](int a, int b) { return p[a] > p[b]; });
+  order.resize(k);
+  double top = 0;
+  for (int e : order) top += p[e];
+  std::vector<double> w;
+  for (int e : order) w.push_back(p[e] / top);  // default config: renormalize = true
+  return {order, w};
+}
+
+const std::map<std::string, Reference>& References() {
+  static const std::map<std::string, Reference> references = {{"router.softmax_topk", SoftmaxTopKReference}};
+  return references;
+}
+
+class RouterConformanceTest : public ::testing::TestWithParam<std::string> {
+ protected:
+  void SetUp() override {
+    auto component = Component::Create(*Registry().Find(GetParam()), {});
+    ASSERT_TRUE(component.ok()) << "a router must be creatable from its default config: " << component.status();
+    auto router = Router::From(*component);
+    ASSERT_TRUE(router.ok());
+    router_.emplace(*router);
+    ctx_ = *ExecContext::Create(Device::Cpu(), 2);
+  }
+  int Experts() const { return std::max(8, router_->top_k()); }
+  std::optional<Router> router_;
+  std::unique_ptr<ExecContext> ctx_;
+};
+
+TEST_P(RouterConformanceTest, OutputsAreWellFormed) {
+  const int k = router_->top_k();
+  ASSERT_GE(k, 1);
+  for (int tokens : {1, 7, 64}) {
+    Tensor logits = *RandomNormal({tokens, Experts()}, 100 + tokens, 0.0f, 2.0f);
+    auto out = router_->Route(*ctx_, {logits});
+    ASSERT_TRUE(out.ok()) << out.status();
+    ASSERT_EQ(out->expert_ids.shape(), (Shape{tokens, k}));
+    ASSERT_EQ(out->expert_weights.shape(), (Shape{tokens, k}));
+    for (int t = 0; t < tokens; ++t) {
+      std::set<int> seen;
+      for (int j = 0; j < k; ++j) {
+        const int id = out->expert_ids.data<int32_t>()[t * k + j];
+        const float w = out->expert_weights.data<float>()[t * k + j];
+        EXPECT_GE(w, 0.0f) << "token " << t;
+        if (id >= 0) {
+          EXPECT_TRUE(seen.insert(id).second) << "token " << t << " routed twice to expert " << id;
+        }
+      }
+    }
+  }
+}
+
+TEST_P(RouterConformanceTest, IsDeterministic) {
+  Tensor logits = *RandomNormal({33, Experts()}, 5);
+  auto a = router_->Route(*ctx_, {logits});
+  auto b = router_->Route(*ctx_, {logits});
+  ASSERT_TRUE(a.ok() && b.ok());
+  for (int64_t i = 0; i < a->expert_ids.numel(); ++i) {
+    EXPECT_EQ(a->expert_ids.data<int32_t>()[i], b->expert_ids.data<int32_t>()[i]);
+    EXPECT_EQ(a->expert_weights.data<float>()[i], b->expert_weights.data<float>()[i]);
+  }
+}
+
+TEST_P(RouterConformanceTest, RefusesNonFiniteLogits) {
+  for (float bad : {NAN, INFINITY, -INFINITY}) {
+    Tensor logits = *RandomNormal({4, Experts()}, 9);
+    logits.data<float>()[5] = bad;
+    EXPECT_FALSE(router_->Route(*ctx_, {logits}).ok()) << "logit " << bad << " was accepted";
+  }
+}
+
+TEST_P(RouterConformanceTest, HandlesAnEmptyBatch) {
+  Tensor logits = *Tensor::Empty({0, Experts()}, DType::kF32);
+  auto out = router_->Route(*ctx_, {logits});
+  ASSERT_TRUE(out.ok()) << out.status();
+  EXPECT_EQ(out->expert_ids.numel(), 0);
+}
+
+TEST_P(RouterConformanceTest, MatchesTheReferenceRule) {
+  auto it = References().find(GetParam());
+  if (it == References().end()) GTEST_SKIP() << "no published routing rule for " << GetParam();
+  const int k = router_->top_k(), experts = Experts(), tokens = 50;
+  Tensor logits = *RandomNormal({tokens, experts}, 77, 0.0f, 3.0f);
+  auto out = router_->Route(*ctx_, {logits});
+  ASSERT_TRUE(out.ok()) << out.status();
+  for (int t = 0; t < tokens; ++t) {
+    std::vector<double> row(experts);
+    for (int e = 0; e < experts; ++e) row[e] = logits.Get(t * experts + e);
+    const auto [ids, weights] = it->second(row, k);
+    for (int j = 0; j < k; ++j) {
+      EXPECT_EQ(out->expert_ids.data<int32_t>()[t * k + j], ids[j]) << "token " << t << " slot " << j;
+      EXPECT_NEAR(out->expert_weights.data<float>()[t * k + j], weights[j], 1e-6) << "token " << t;
+    }
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(AllRouters, RouterConformanceTest, ::testing::ValuesIn(RouterNames()),
+                         [](const auto& info) {
+                           std::string name = info.param;
+                           std::replace(name.begin(), name.end(), '.', '_');
+                           return name;
+                         });
+GTEST_ALLOW_UNINSTANTIATED_PARAMETERIZED_TEST(RouterConformanceTest);
+
+}  // namespace
+}  // namespace sy

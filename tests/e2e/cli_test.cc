@@ -1,0 +1,157 @@
+// End-to-end tests of the switchyard executable: each test runs the real CLI in a child
+// process and checks its output and exit status.
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+#include <sys/wait.h>
+
+#include <array>
+#include <cstdio>
+#include <fstream>
+#include <string>
+
+namespace {
+
+using ::testing::AllOf;
+using ::testing::HasSubstr;
+using ::testing::Not;
+using ::testing::StartsWith;
+
+struct Result {
+  int status;
+  std::string output;  // stdout and stderr together
+};
+
+// Runs `shell_command` with the CLI available as $SY; the plugin search path is only the
+// build tree's own plugin folder.
+Result RunCli(const std::string& shell_command) {
+  const std::string command = "export SY=" SY_TEST_BINARY_DIR "/bin/switchyard SWITCHYARD_PLUGIN_PATH=; " +
+                              shell_command + " 2>&1";
+  FILE* pipe = popen(command.c_str(), "r");
+  EXPECT_NE(pipe, nullptr);
+  Result result{-1, ""};
+  std::array<char, 4096> buffer;
+  size_t n;
+  while ((n = fread(buffer.data(), 1, buffer.size(), pipe)) > 0) result.output.append(buffer.data(), n);
+  const int status = pclose(pipe);
+  result.status = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  return result;
+}
+
+std::string WriteScript(const std::string& name, const std::string& code) {
+  const std::string path = ::testing::TempDir() + "/" + name;
+  std::ofstream(path) << code;
+  return path;
+}
+
+TEST(CliTest, HelpListsEveryCommandAndEachCommandHasHelp) {
+  const Result overview = RunCli("$SY --help");
+  EXPECT_EQ(overview.status, 0);
+  for (const char* command : {"run", "shell", "plugins"}) {
+    EXPECT_THAT(overview.output, HasSubstr(std::string("  ") + command));
+    const Result help = RunCli(std::string("$SY ") + command + " --help");
+    EXPECT_EQ(help.status, 0) << command;
+    EXPECT_THAT(help.output, AllOf(StartsWith(std::string("Usage: switchyard ") + command), HasSubstr("--plugin-path")));
+  }
+  EXPECT_EQ(RunCli("$SY").status, 2);
+  const Result unknown = RunCli("$SY frobnicate");
+  EXPECT_EQ(unknown.status, 2);
+  EXPECT_THAT(unknown.output, HasSubstr("unknown command 'frobnicate'"));
+  EXPECT_THAT(RunCli("$SY --version").output, HasSubstr("plugin ABI 1.0"));
+}
+
+TEST(CliTest, PluginsListsTheRouterFromItsLibrary) {
+  const Result r = RunCli("$SY plugins");
+  EXPECT_EQ(r.status, 0);
+  EXPECT_THAT(r.output, HasSubstr("KIND    NAME"));
+  EXPECT_THAT(r.output, HasSubstr("router  softmax_topk  builtin.softmax_topk  0.1.0"));
+  EXPECT_THAT(r.output, HasSubstr("lib/switchyard/plugins/sy_router_softmax_topk.so"));
+  EXPECT_THAT(r.output, Not(HasSubstr("Skipped")));
+}
+
+TEST(CliTest, BrokenPluginsOnThePathAreReportedAndSkipped) {
+  const Result r = RunCli("$SY plugins --plugin-path " SY_TEST_BINARY_DIR "/test_plugins");
+  EXPECT_EQ(r.status, 0);
+  // --plugin-path folders come first, so the test library's impostor shadows the builtin
+  // softmax_topk, and the builtin library is the one reported as the duplicate.
+  EXPECT_THAT(r.output, HasSubstr("router  softmax_topk  test.duplicate"));
+  EXPECT_THAT(r.output, HasSubstr("router  faulty"));
+  EXPECT_THAT(r.output, HasSubstr("router  first_expert"));
+  EXPECT_THAT(r.output, HasSubstr("Skipped 7 plugin libraries:"));
+  EXPECT_THAT(r.output, HasSubstr("sy_router_softmax_topk.so: duplicate component names, skipped: router.softmax_topk"));
+  EXPECT_THAT(r.output, Not(HasSubstr("[warning")));  // listed once, in the summary
+  EXPECT_THAT(r.output, HasSubstr("not_a_library.so: not a loadable shared library"));
+  EXPECT_THAT(r.output, HasSubstr("sy_test_abi_major.so: plugin ABI 2.0 is incompatible with the host's ABI 1.0"));
+}
+
+TEST(CliTest, RunWarnsAboutSkippedPluginsAndStillRuns) {
+  const Result r = RunCli("$SY run --plugin-path " SY_TEST_BINARY_DIR "/test_plugins " SY_TEST_SOURCE_DIR
+                          "/examples/route_tokens.lua");
+  EXPECT_EQ(r.status, 0) << r.output;
+  EXPECT_THAT(r.output, HasSubstr("[warning plugins] " SY_TEST_BINARY_DIR "/test_plugins/not_a_library.so"));
+  EXPECT_THAT(r.output, HasSubstr("component  router.softmax_topk"));
+}
+
+TEST(CliTest, DescribePrintsTheConfigFields) {
+  const Result r = RunCli("$SY plugins --describe router.softmax_topk");
+  EXPECT_EQ(r.status, 0);
+  EXPECT_THAT(r.output, HasSubstr("FIELD        TYPE    DEFAULT  RANGE"));
+  EXPECT_THAT(r.output, HasSubstr("k            UInt32  2        [1, 1024]  experts per token"));
+  EXPECT_THAT(r.output, HasSubstr("renormalize  Bool    true"));
+  const Result missing = RunCli("$SY plugins --describe router.nope");
+  EXPECT_EQ(missing.status, 1);
+  EXPECT_THAT(missing.output, HasSubstr("no component 'router.nope' (available: router.softmax_topk)"));
+}
+
+TEST(CliTest, RunsTheExampleScriptAndPrintsTheValidatedConfig) {
+  const Result r = RunCli("$SY run " SY_TEST_SOURCE_DIR "/examples/route_tokens.lua");
+  EXPECT_EQ(r.status, 0) << r.output;
+  EXPECT_THAT(r.output, HasSubstr("config     (k = 2, renormalize = true)"));
+  EXPECT_THAT(r.output, HasSubstr("    0  0, 1     0.7311, 0.2689"));
+  EXPECT_THAT(r.output, HasSubstr("    3  0, 1     0.5000, 0.5000"));
+}
+
+TEST(CliTest, TheMainPipelineRuns) {
+  const Result r = RunCli("$SY run " SY_TEST_SOURCE_DIR "/scripts/pipelines/route_synthetic.lua 512 8");
+  EXPECT_EQ(r.status, 0) << r.output;
+  EXPECT_THAT(r.output, HasSubstr("routed   512 tokens over 8 experts, top-2"));
+  EXPECT_THAT(r.output, HasSubstr("dropped 0"));
+}
+
+TEST(CliTest, ScriptErrorsPrintFileLineAndExitNonZero) {
+  const std::string syntax = WriteScript("syntax.lua", "local x = 1\nlocal = 2\n");
+  const Result s = RunCli("$SY run " + syntax);
+  EXPECT_EQ(s.status, 1);
+  EXPECT_THAT(s.output, StartsWith(syntax + ":2:"));
+
+  const std::string runtime = WriteScript("runtime.lua", "print('before')\nlocal t = nil\nprint(t.x)\n");
+  const Result r = RunCli("$SY run " + runtime);
+  EXPECT_EQ(r.status, 1);
+  EXPECT_THAT(r.output, AllOf(HasSubstr("before\n"), HasSubstr(runtime + ":3: attempt to index a nil value")));
+
+  const std::string config = WriteScript("config.lua",
+      "local sy = require 'switchyard'\n\nlocal r = sy.component('router.softmax_topk', {k = 2.5})\n");
+  const Result c = RunCli("$SY run " + config);
+  EXPECT_EQ(c.status, 1);
+  EXPECT_THAT(c.output, HasSubstr(config + ":3: router.softmax_topk: field 'k' expected an integer, got 2.5"));
+
+  const Result missing = RunCli("$SY run /nonexistent/script.lua");
+  EXPECT_EQ(missing.status, 1);
+  EXPECT_THAT(missing.output, HasSubstr("cannot open /nonexistent/script.lua"));
+  EXPECT_EQ(RunCli("$SY run").status, 2);
+}
+
+TEST(CliTest, ScriptsReceiveTheirArguments) {
+  const std::string script = WriteScript("args.lua", "print(select('#', ...), arg[0] ~= nil, arg[1], arg[2])\n");
+  const Result r = RunCli("$SY run " + script + " first --second");
+  EXPECT_EQ(r.status, 0);
+  EXPECT_EQ(r.output, "2\ttrue\tfirst\t--second\n");
+}
+
+TEST(CliTest, ShellEvaluatesInputAndSurvivesErrors) {
+  const Result r = RunCli("printf '1 + 1\\nsy.component(\"router.softmax_topk\", {k = -1})\\n"
+                       "sy.describe(\"router.softmax_topk\").fields[2].name\\n' | $SY shell");
+  EXPECT_EQ(r.status, 0);
+  EXPECT_EQ(r.output, "2\nstdin:1: router.softmax_topk: field 'k' = -1 does not fit its type UInt32\nrenormalize\n");
+}
+
+}  // namespace
