@@ -14,12 +14,12 @@ namespace sy {
 
 std::vector<std::string> DefaultPluginSearchPath() {
   std::vector<std::string> path;
-  if (const char* env = std::getenv("SWITCHYARD_PLUGIN_PATH")) {
-    for (absl::string_view dir : absl::StrSplit(env, ':', absl::SkipEmpty())) path.emplace_back(dir);
-  }
   std::error_code ec;
   const auto exe = std::filesystem::read_symlink("/proc/self/exe", ec);
   if (!ec) path.push_back((exe.parent_path().parent_path() / SY_PLUGIN_DIR_REL).string());
+  if (const char* env = std::getenv("SWITCHYARD_PLUGIN_PATH")) {
+    for (absl::string_view dir : absl::StrSplit(env, ':', absl::SkipEmpty())) path.emplace_back(dir);
+  }
   return path;
 }
 

@@ -29,8 +29,9 @@ struct PluginLoadError {
   std::string message;
 };
 
-// Where plugins are looked for: $SWITCHYARD_PLUGIN_PATH (colon-separated), then the plugin
-// folder installed beside the running executable (<exe>/../lib/switchyard/plugins).
+// Where plugins are looked for: the plugin folder installed beside the running executable
+// (<exe>/../lib/switchyard/plugins), then $SWITCHYARD_PLUGIN_PATH (colon-separated). The
+// first library to provide a name wins, so a stray library can never shadow a built-in one.
 std::vector<std::string> DefaultPluginSearchPath();
 
 class ComponentRegistry {

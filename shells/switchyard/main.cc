@@ -13,7 +13,8 @@ namespace {
 
 constexpr const char* kCommonHelp =
     "Common options:\n"
-    "  --plugin-path DIR   also load plugins from DIR (repeatable; before $SWITCHYARD_PLUGIN_PATH)\n"
+    "  --plugin-path DIR   also load plugins from DIR (repeatable; after the built-in\n"
+    "                      plugins and $SWITCHYARD_PLUGIN_PATH)\n"
     "  --log LEVEL         debug, info, warning or error (default: $SWITCHYARD_LOG or info)\n"
     "  --help              this help\n";
 
@@ -58,8 +59,8 @@ std::shared_ptr<ComponentRegistry> LoadPlugins(const ParsedArgs& args, bool warn
   if (level == "info") SetLogThreshold(LogLevel::kInfo);
   if (level == "warning") SetLogThreshold(LogLevel::kWarning);
   if (level == "error") SetLogThreshold(LogLevel::kError);
-  std::vector<std::string> path = args.GetAll("plugin-path");
-  for (const std::string& dir : DefaultPluginSearchPath()) path.push_back(dir);
+  std::vector<std::string> path = DefaultPluginSearchPath();
+  for (const std::string& dir : args.GetAll("plugin-path")) path.push_back(dir);
   auto registry = std::make_shared<ComponentRegistry>();
   registry->Discover(path);
   if (warn_skipped) {

@@ -71,13 +71,12 @@ TEST(CliTest, PluginsListsTheRouterFromItsLibrary) {
 TEST(CliTest, BrokenPluginsOnThePathAreReportedAndSkipped) {
   const Result r = RunCli("$SY plugins --plugin-path " SY_TEST_BINARY_DIR "/test_plugins");
   EXPECT_EQ(r.status, 0);
-  // --plugin-path folders come first, so the test library's impostor shadows the builtin
-  // softmax_topk, and the builtin library is the one reported as the duplicate.
-  EXPECT_THAT(r.output, HasSubstr("router  softmax_topk  test.duplicate"));
+  // Built-in plugins load first: the test library's impostor cannot shadow softmax_topk.
+  EXPECT_THAT(r.output, HasSubstr("router  softmax_topk  builtin.softmax_topk"));
   EXPECT_THAT(r.output, HasSubstr("router  faulty"));
   EXPECT_THAT(r.output, HasSubstr("router  first_expert"));
   EXPECT_THAT(r.output, HasSubstr("Skipped 7 plugin libraries:"));
-  EXPECT_THAT(r.output, HasSubstr("sy_router_softmax_topk.so: duplicate component names, skipped: router.softmax_topk"));
+  EXPECT_THAT(r.output, HasSubstr("sy_test_duplicate.so: duplicate component names, skipped: router.softmax_topk"));
   EXPECT_THAT(r.output, Not(HasSubstr("[warning")));  // listed once, in the summary
   EXPECT_THAT(r.output, HasSubstr("not_a_library.so: not a loadable shared library"));
   EXPECT_THAT(r.output, HasSubstr("sy_test_abi_major.so: plugin ABI 2.0 is incompatible with the host's ABI 1.0"));
@@ -88,6 +87,7 @@ TEST(CliTest, RunWarnsAboutSkippedPluginsAndStillRuns) {
                           "/examples/route_tokens.lua");
   EXPECT_EQ(r.status, 0) << r.output;
   EXPECT_THAT(r.output, HasSubstr("[warning plugins] " SY_TEST_BINARY_DIR "/test_plugins/not_a_library.so"));
+  EXPECT_THAT(r.output, HasSubstr("config     (k = 2, renormalize = true)"));
   EXPECT_THAT(r.output, HasSubstr("component  router.softmax_topk"));
 }
 
