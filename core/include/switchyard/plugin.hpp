@@ -135,23 +135,22 @@ inline void CollectSchemaNodes(capnp::Schema schema, std::set<uint64_t>& seen,
   }
 }
 
-// The config schema of Config, with every node it needs, serialized once per library.
+// The config schema of Config, with every node it needs, serialized once per library. The
+// storage is static and freed when the library is unloaded.
 template <typename Config>
 sy_config_schema ConfigSchemaOf() {
-  static const auto* storage = [] {
-    auto* words = new std::vector<kj::Array<capnp::word>>();
+  static const std::vector<kj::Array<capnp::word>> storage = [] {
+    std::vector<kj::Array<capnp::word>> words;
     std::set<uint64_t> seen;
-    CollectSchemaNodes(capnp::Schema::from<Config>(), seen, *words);
+    CollectSchemaNodes(capnp::Schema::from<Config>(), seen, words);
     return words;
   }();
-  static const auto* nodes = [] {
-    auto* list = new std::vector<sy_schema_node>();
-    for (const auto& w : *storage) {
-      list->push_back({reinterpret_cast<const uint64_t*>(w.begin()), w.size()});
-    }
+  static const std::vector<sy_schema_node> nodes = [] {
+    std::vector<sy_schema_node> list;
+    for (const auto& w : storage) list.push_back({reinterpret_cast<const uint64_t*>(w.begin()), w.size()});
     return list;
   }();
-  return {capnp::typeId<Config>(), nodes->data(), nodes->size()};
+  return {capnp::typeId<Config>(), nodes.data(), nodes.size()};
 }
 
 template <typename Impl>

@@ -1,0 +1,21 @@
+#!/usr/bin/env bash
+# Runs on the GPU machine from a bundle made by scripts/gpu_bundle.sh: every test binary
+# (GPU tests run there instead of skipping), then the CLI's main pipeline. Logs go to $OUT.
+set -uo pipefail
+here="$(cd "$(dirname "$0")" && pwd)"
+out="${OUT:-/tmp}"
+export LD_LIBRARY_PATH="/usr/local/cuda/lib64:${LD_LIBRARY_PATH:-}"
+nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader
+status=0
+for t in "$here"/bin/*_test; do
+  name="$(basename "$t")"
+  # Tests that read the build tree's fixtures by absolute path run in CI; here, the ones
+  # that need a GPU.
+  if "$t" --gtest_filter='Cuda*:*Gpu*:*GPU*' >"$out/$name.log" 2>&1; then
+    echo "PASS $name ($(grep -c '^\[       OK' "$out/$name.log" || true) ok, $(grep -c SKIPPED "$out/$name.log" || true) skipped)"
+  else
+    echo "FAIL $name"; tail -20 "$out/$name.log"; status=1
+  fi
+done
+"$here/bin/switchyard" run "$here/share/switchyard/pipelines/route_synthetic.lua" 256 8 || status=1
+exit $status
