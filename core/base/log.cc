@@ -11,12 +11,7 @@ namespace {
 
 LogLevel ThresholdFromEnvironment() {
   const char* value = std::getenv("SWITCHYARD_LOG");
-  if (value == nullptr) return LogLevel::kInfo;
-  const std::string s(value);
-  if (s == "debug") return LogLevel::kDebug;
-  if (s == "warning") return LogLevel::kWarning;
-  if (s == "error") return LogLevel::kError;
-  return LogLevel::kInfo;
+  return ParseLogLevel(value ? value : "").value_or(LogLevel::kInfo);
 }
 
 std::atomic<LogLevel>& Threshold() {
@@ -35,6 +30,13 @@ const char* LevelName(LogLevel level) {
 }
 
 }  // namespace
+
+std::optional<LogLevel> ParseLogLevel(absl::string_view name) {
+  for (LogLevel level : {LogLevel::kDebug, LogLevel::kInfo, LogLevel::kWarning, LogLevel::kError}) {
+    if (name == LevelName(level)) return level;
+  }
+  return std::nullopt;
+}
 
 void Log(LogLevel level, absl::string_view source, absl::string_view message) {
   if (level < Threshold().load()) return;

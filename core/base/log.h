@@ -4,6 +4,8 @@
 #define SWITCHYARD_CORE_BASE_LOG_H_
 
 #include <string_view>
+#include <optional>
+
 #include "absl/strings/string_view.h"
 
 namespace sy {
@@ -11,6 +13,8 @@ namespace sy {
 enum class LogLevel { kDebug = 0, kInfo = 1, kWarning = 2, kError = 3 };
 
 void Log(LogLevel level, absl::string_view source, absl::string_view message);
+// "debug", "info", "warning" or "error"; nullopt for anything else.
+std::optional<LogLevel> ParseLogLevel(absl::string_view name);
 void SetLogThreshold(LogLevel level);
 LogLevel LogThreshold();
 

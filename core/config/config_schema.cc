@@ -237,8 +237,11 @@ class MessageBuilder {
       if (!value.is_integer() && x != std::floor(x)) {
         return Error(path, absl::StrCat("expected an integer, got ", FormatNumber(x)));
       }
+      // hi for the 64-bit types is 2^63 or 2^64 once a double: exclusive there, so the cast
+      // below stays defined.
       const auto [lo, hi] = IntegerLimits(which);
-      if (x < lo || x > hi) {
+      const bool is_64 = which == Type::INT64 || which == Type::UINT64;
+      if (x < lo || (is_64 ? x >= hi : x > hi)) {
         return Error(path, absl::StrCat("= ", FormatNumber(x), " does not fit its type ",
                                         CapnpTypeName(capnp::Type(which))));
       }
@@ -279,7 +282,11 @@ ConfigValue DynamicToValue(capnp::DynamicValue::Reader value) {
     case capnp::DynamicValue::VOID: return {true};
     case capnp::DynamicValue::BOOL: return {value.as<bool>()};
     case capnp::DynamicValue::INT: return {value.as<int64_t>()};
-    case capnp::DynamicValue::UINT: return {static_cast<int64_t>(value.as<uint64_t>())};
+    case capnp::DynamicValue::UINT: {
+      const uint64_t v = value.as<uint64_t>();  // beyond int64 only as an approximate number
+      if (v > static_cast<uint64_t>(INT64_MAX)) return {static_cast<double>(v)};
+      return {static_cast<int64_t>(v)};
+    }
     case capnp::DynamicValue::FLOAT: return {value.as<double>()};
     case capnp::DynamicValue::TEXT: return {std::string(value.as<capnp::Text>().cStr())};
     case capnp::DynamicValue::DATA: {

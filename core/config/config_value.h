@@ -13,7 +13,8 @@ namespace sy {
 
 struct ConfigValue;
 using ConfigList = std::vector<ConfigValue>;
-// Ordered, so errors and printing follow the order the user wrote.
+// Ordered: printing and errors follow the order of the entries (Lua tables arrive sorted
+// by key, since they have no order of their own).
 using ConfigTable = std::vector<std::pair<std::string, ConfigValue>>;
 
 struct ConfigValue {

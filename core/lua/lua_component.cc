@@ -134,9 +134,9 @@ int Route(lua_State* L) {
   inputs.logits = ArgTensor(L, 2, "logits");
   if (!lua_isnoneornil(L, 3)) {
     ArgTable(L, 3, "options");
-    lua_getfield(L, 3, "token_ids");
+    RawField(L, 3, "token_ids");
     if (!lua_isnil(L, -1)) inputs.token_ids = ArgTensor(L, -1, "token_ids");
-    lua_getfield(L, 3, "correction_bias");
+    RawField(L, 3, "correction_bias");
     if (!lua_isnil(L, -1)) inputs.correction_bias = ArgTensor(L, -1, "correction_bias");
     lua_pop(L, 2);
   }

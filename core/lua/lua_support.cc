@@ -52,7 +52,8 @@ ConfigValue TableToConfigValue(lua_State* L, int index, const std::string& path,
   std::sort(string_keys.begin(), string_keys.end());
   ConfigTable table;
   for (const std::string& key : string_keys) {
-    lua_getfield(L, index, key.c_str());
+    lua_pushlstring(L, key.data(), key.size());
+    lua_rawget(L, index);
     table.emplace_back(key, ValueAt(L, -1, path.empty() ? key : absl::StrCat(path, ".", key), depth + 1));
     lua_pop(L, 1);
   }
@@ -110,11 +111,10 @@ void ArgTable(lua_State* L, int n, const char* what) {
   if (!lua_istable(L, n)) throw LuaError(ArgError(L, n, what, "table"));
 }
 
-bool HasField(lua_State* L, int index, const char* key) {
-  lua_getfield(L, index, key);
-  const bool present = !lua_isnil(L, -1);
-  lua_pop(L, 1);
-  return present;
+void RawField(lua_State* L, int index, const char* key) {
+  index = lua_absindex(L, index);
+  lua_pushstring(L, key);
+  lua_rawget(L, index);
 }
 
 ConfigValue ToConfigValue(lua_State* L, int index, const std::string& path) {

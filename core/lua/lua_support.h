@@ -60,8 +60,8 @@ void ArgTable(lua_State* L, int n, const char* what);
 // Optional variants: the fallback when the argument is nil or absent.
 lua_Number OptNumber(lua_State* L, int n, const char* what, lua_Number fallback);
 
-// Reads field `key` of the table at `index` (rawget; no metamethods).
-bool HasField(lua_State* L, int index, const char* key);
+// Pushes field `key` of the table at `index` without metamethods (which could raise).
+void RawField(lua_State* L, int index, const char* key);
 
 // Userdata holding a C++ object, destroyed by __gc. The metatable must be registered.
 template <typename T>
@@ -89,7 +89,8 @@ int DestroyObject(lua_State* L) {
 }
 
 // A Lua value (nil, boolean, number, string, or a table of them) as plain config data. Tables
-// with keys 1..n are lists; tables with string keys are tables, visited in key order.
+// with keys 1..n are lists; tables with string keys are tables, visited in key order (Lua
+// tables have no order of their own).
 ConfigValue ToConfigValue(lua_State* L, int index, const std::string& path = "");
 void PushConfigValue(lua_State* L, const ConfigValue& value);
 

@@ -1,6 +1,7 @@
 #include "core/lua/lua_tensor.h"
 
 #include <algorithm>
+#include <cmath>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
@@ -16,7 +17,7 @@ namespace {
 Shape ArgShape(lua_State* L, int n) {
   ArgTable(L, n, "shape");
   Shape shape;
-  const lua_Integer rank = luaL_len(L, n);
+  const auto rank = static_cast<lua_Integer>(lua_rawlen(L, n));
   for (lua_Integer i = 1; i <= rank; ++i) {
     lua_rawgeti(L, n, i);
     int ok = 0;
@@ -40,7 +41,7 @@ DType ParseDType(const std::string& name) {
 double OptionNumber(lua_State* L, int n, const char* key, double fallback) {
   if (lua_isnoneornil(L, n)) return fallback;
   ArgTable(L, n, "options");
-  lua_getfield(L, n, key);
+  RawField(L, n, key);
   int ok = 1;
   const double value = lua_isnil(L, -1) ? fallback : lua_tonumberx(L, -1, &ok);
   lua_pop(L, 1);
@@ -51,7 +52,7 @@ double OptionNumber(lua_State* L, int n, const char* key, double fallback) {
 DType OptionDType(lua_State* L, int n) {
   if (lua_isnoneornil(L, n)) return DType::kF32;
   ArgTable(L, n, "options");
-  lua_getfield(L, n, "dtype");
+  RawField(L, n, "dtype");
   const bool absent = lua_isnil(L, -1);
   const std::string name = lua_type(L, -1) == LUA_TSTRING ? lua_tostring(L, -1) : "(not a string)";
   lua_pop(L, 1);
@@ -61,7 +62,7 @@ DType OptionDType(lua_State* L, int n) {
 // Walks a nested table of numbers, recording the shape from the first element at each depth.
 void Flatten(lua_State* L, int index, size_t depth, Shape& shape, std::vector<double>& values) {
   index = lua_absindex(L, index);
-  const lua_Integer n = luaL_len(L, index);
+  const auto n = static_cast<lua_Integer>(lua_rawlen(L, index));
   if (shape.size() == depth) shape.push_back(n);
   if (shape[depth] != n) throw LuaError(absl::StrCat("ragged nested table at depth ", depth + 1));
   for (lua_Integer i = 1; i <= n; ++i) {
@@ -93,9 +94,17 @@ int NewTensor(lua_State* L) {
   return 1;
 }
 
+uint64_t OptionSeed(lua_State* L, int n) {
+  const double seed = OptionNumber(L, n, "seed", 0);
+  if (seed < 0 || seed != std::floor(seed) || seed >= 18446744073709551616.0) {
+    throw LuaError("option 'seed' must be a non-negative integer");
+  }
+  return static_cast<uint64_t>(seed);
+}
+
 int RandN(lua_State* L) {
   const Shape shape = ArgShape(L, 1);
-  PushTensor(L, ValueOrThrow(RandomNormal(shape, static_cast<uint64_t>(OptionNumber(L, 2, "seed", 0)),
+  PushTensor(L, ValueOrThrow(RandomNormal(shape, OptionSeed(L, 2),
                                           OptionNumber(L, 2, "mean", 0), OptionNumber(L, 2, "std", 1),
                                           OptionDType(L, 2))));
   return 1;
@@ -103,7 +112,7 @@ int RandN(lua_State* L) {
 
 int Rand(lua_State* L) {
   const Shape shape = ArgShape(L, 1);
-  PushTensor(L, ValueOrThrow(RandomUniform(shape, static_cast<uint64_t>(OptionNumber(L, 2, "seed", 0)),
+  PushTensor(L, ValueOrThrow(RandomUniform(shape, OptionSeed(L, 2),
                                            OptionNumber(L, 2, "low", 0), OptionNumber(L, 2, "high", 1),
                                            OptionDType(L, 2))));
   return 1;

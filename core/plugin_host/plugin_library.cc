@@ -9,16 +9,26 @@
 namespace sy {
 namespace {
 
+// The sizes of the ABI structs as of minor 0. A plugin of any 1.x minor fills at least these;
+// fields appended by later minors are read only when a struct's struct_size covers them.
+constexpr size_t kPluginSizeV1 = sizeof(sy_plugin);
+constexpr size_t kComponentDescSizeV1 = sizeof(sy_component_desc);
+constexpr size_t kRouterVtableSizeV1 = sizeof(sy_router_vtable);
+
+// 0 for kinds whose interface this ABI does not define yet.
 size_t MinimumVtableSize(sy_component_kind kind) {
   switch (kind) {
-    case SY_KIND_ROUTER: return sizeof(sy_router_vtable);
+    case SY_KIND_ROUTER: return kRouterVtableSizeV1;
     default: return 0;
   }
 }
 
 absl::Status CheckVtable(const sy_component_desc& desc, sy_component_kind kind) {
   const size_t minimum = MinimumVtableSize(kind);
-  if (minimum == 0) return absl::OkStatus();
+  if (minimum == 0) {
+    return absl::UnimplementedError(absl::StrCat("this host (ABI ", SY_ABI_MAJOR, ".", SY_ABI_MINOR,
+                                                 ") has no interface for ", KindName(kind), " components yet"));
+  }
   if (desc.vtable == nullptr) return absl::InvalidArgumentError("has no vtable");
   // Every vtable starts with its struct_size.
   const uint32_t size = *static_cast<const uint32_t*>(desc.vtable);
@@ -95,7 +105,7 @@ absl::StatusOr<std::shared_ptr<PluginLibrary>> PluginLibrary::Open(const std::st
         " is newer than the host's ABI ", SY_ABI_MAJOR, ".", SY_ABI_MINOR,
         " (upgrade Switchyard or rebuild the plugin against this one)"));
   }
-  if (plugin->struct_size < sizeof(sy_plugin) || plugin->name == nullptr ||
+  if (plugin->struct_size < kPluginSizeV1 || plugin->name == nullptr ||
       plugin->version == nullptr || (plugin->component_count > 0 && plugin->components == nullptr)) {
     return absl::InvalidArgumentError(absl::StrCat(path, ": malformed sy_plugin description"));
   }
@@ -109,10 +119,11 @@ absl::StatusOr<std::shared_ptr<PluginLibrary>> PluginLibrary::Open(const std::st
 absl::Status PluginLibrary::LoadComponents(const sy_plugin& plugin) {
   schema_loader_ = std::make_unique<capnp::SchemaLoader>();
   for (size_t i = 0; i < plugin.component_count; ++i) {
-    const sy_component_desc& desc = plugin.components[i];
-    const auto kind = static_cast<sy_component_kind>(desc.kind);
     const std::string where = absl::StrCat(path_, ": component #", i);
-    if (desc.struct_size < sizeof(sy_component_desc)) {
+    if (plugin.components[i] == nullptr) return absl::InvalidArgumentError(absl::StrCat(where, ": NULL descriptor"));
+    const sy_component_desc& desc = *plugin.components[i];
+    const auto kind = static_cast<sy_component_kind>(desc.kind);
+    if (desc.struct_size < kComponentDescSizeV1) {
       return absl::InvalidArgumentError(absl::StrCat(where, ": descriptor too small"));
     }
     if (KindName(kind) == "invalid") {

@@ -17,6 +17,11 @@ absl::Status CheckInputs(const RouterInputs& in, const Device& device) {
   if (logits.device() != device) {
     return absl::InvalidArgumentError(absl::StrCat("router logits are on ", logits.device().ToString(), ", the call runs on ", device.ToString()));
   }
+  for (const auto* optional : {&in.token_ids, &in.correction_bias}) {
+    if (*optional && (*optional)->device() != device) {
+      return absl::InvalidArgumentError(absl::StrCat("router input ", (*optional)->Describe(), " is not on ", device.ToString()));
+    }
+  }
   if (in.token_ids && (in.token_ids->ndim() != 1 || in.token_ids->dtype() != DType::kI32 || in.token_ids->dim(0) != logits.dim(0))) {
     return absl::InvalidArgumentError(absl::StrCat("token_ids must be i32 [", logits.dim(0), "], got ", in.token_ids->Describe()));
   }

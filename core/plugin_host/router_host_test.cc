@@ -92,7 +92,7 @@ TEST_F(RouterHostTest, NonFiniteLogitsAreRefusedByTheRouter) {
   auto router = Make("router.softmax_topk", {});
   ASSERT_TRUE(router.ok());
   Tensor bad = *Tensor::FromF32({1, 2}, {0.0f, NAN});
-  EXPECT_THAT(std::string(router->Route(*ctx_, {bad}).status().message()), HasSubstr("token 0, expert 1 is NaN"));
+  EXPECT_THAT(std::string(router->Route(*ctx_, {bad}).status().message()), HasSubstr("logits: element [0, 1] is NaN"));
 }
 
 TEST_F(RouterHostTest, InputsAreChecked) {

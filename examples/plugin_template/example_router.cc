@@ -38,6 +38,9 @@ class RoundRobin : public sy::Router {
       throw std::invalid_argument("logits: expected a CPU tensor [tokens, experts], got " +
                                   logits.Describe());
     }
+    // Every router refuses NaN and infinite logits (the conformance suite checks it): they mean
+    // the model upstream is broken, and routing on would hide it.
+    if (logits.is_contiguous()) logits.RequireFinite("logits");
     const int64_t tokens = logits.dim(0);
     const int64_t experts = logits.dim(1);
     if (experts < 1) throw std::invalid_argument("logits: expected at least one expert, got " + logits.Describe());

@@ -4,6 +4,7 @@
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "core/base/log.h"
 
 namespace sy::cli {
 
@@ -63,6 +64,9 @@ absl::StatusOr<ParsedArgs> Parse(const std::vector<std::string>& args,
     } else {
       return absl::InvalidArgumentError(absl::StrCat("option --", name, " needs a value"));
     }
+  }
+  if (parsed.Has("log") && !ParseLogLevel(parsed.Get("log"))) {
+    return absl::InvalidArgumentError("option --log must be debug, info, warning or error");
   }
   return parsed;
 }

@@ -42,8 +42,8 @@ int List(const ComponentRegistry& registry) {
   }
   std::printf("%s", table.Render().c_str());
   if (!registry.load_errors().empty()) {
-    std::printf("\nSkipped %zu plugin librar%s:\n", registry.load_errors().size(),
-                registry.load_errors().size() == 1 ? "y" : "ies");
+    std::printf("\nProblems loading %zu plugin librar%s (what they name was skipped):\n",
+                registry.load_errors().size(), registry.load_errors().size() == 1 ? "y" : "ies");
     for (const PluginLoadError& e : registry.load_errors()) std::printf("  %s\n", e.message.c_str());
   }
   return 0;

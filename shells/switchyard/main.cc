@@ -54,11 +54,7 @@ const std::vector<Command>& Commands() {
 }
 
 std::shared_ptr<ComponentRegistry> LoadPlugins(const ParsedArgs& args, bool warn_skipped) {
-  const std::string level = args.Get("log");
-  if (level == "debug") SetLogThreshold(LogLevel::kDebug);
-  if (level == "info") SetLogThreshold(LogLevel::kInfo);
-  if (level == "warning") SetLogThreshold(LogLevel::kWarning);
-  if (level == "error") SetLogThreshold(LogLevel::kError);
+  if (auto level = ParseLogLevel(args.Get("log"))) SetLogThreshold(*level);
   std::vector<std::string> path = DefaultPluginSearchPath();
   for (const std::string& dir : args.GetAll("plugin-path")) path.push_back(dir);
   auto registry = std::make_shared<ComponentRegistry>();

@@ -27,6 +27,8 @@
 #include <kj/exception.h>
 
 #include <cstdint>
+#include <cstdio>
+#include <cstdlib>
 #include <exception>
 #include <initializer_list>
 #include <set>
@@ -65,7 +67,11 @@ inline void Log(sy_log_level level, const char* source, const std::string& messa
 template <typename Body>
 sy_error* GuardCall(Body&& body) noexcept {
   auto fail = [](sy_status_code code, const char* message) noexcept -> sy_error* {
-    return Host() != nullptr ? Host()->error_create(code, message) : nullptr;
+    if (Host() == nullptr) {  // called before sy_plugin_init: a programming error, not a result
+      std::fprintf(stderr, "switchyard plugin: error before sy_plugin_init: %s\n", message);
+      std::abort();
+    }
+    return Host()->error_create(code, message);
   };
   try {
     body();
@@ -192,7 +198,11 @@ inline const sy_router_vtable* RouterVtable() {
   static const sy_router_vtable vtable = {
       sizeof(sy_router_vtable),
       [](const void* self) noexcept -> int32_t {
-        return static_cast<const Router*>(self)->top_k();
+        try {
+          return static_cast<const Router*>(self)->top_k();
+        } catch (...) {
+          return 0;  // the host refuses k = 0 with an error naming the component
+        }
       },
       [](void* self, const sy_exec_context* ctx, const sy_router_args* args) noexcept {
         return GuardCall([&] { static_cast<Router*>(self)->Route(ExecContext(*ctx), *args); });
@@ -206,14 +216,22 @@ inline const sy_plugin* InitPlugin(const sy_host* host, const char* name, const 
   HostSlot() = host;
   try {
     static const std::vector<sy_component_desc> components = describe();
-    static const sy_plugin plugin = {sizeof(sy_plugin), SY_ABI_MAJOR,      SY_ABI_MINOR,
-                                     name,              version,           components.data(),
-                                     components.size()};
+    static const std::vector<const sy_component_desc*> pointers = [] {
+      std::vector<const sy_component_desc*> list;
+      for (const auto& c : components) list.push_back(&c);
+      return list;
+    }();
+    static const sy_plugin plugin = {sizeof(sy_plugin), SY_ABI_MAJOR, SY_ABI_MINOR, name,
+                                     version,           pointers.data(), pointers.size()};
     return &plugin;
   } catch (const std::exception& e) {
     Log(SY_LOG_ERROR, name, std::string("plugin initialisation failed: ") + e.what());
-    return nullptr;
+  } catch (const kj::Exception& e) {
+    Log(SY_LOG_ERROR, name, std::string("plugin initialisation failed: ") + e.getDescription().cStr());
+  } catch (...) {
+    Log(SY_LOG_ERROR, name, "plugin initialisation failed: unknown exception");
   }
+  return nullptr;
 }
 
 }  // namespace internal

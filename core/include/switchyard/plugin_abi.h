@@ -222,7 +222,8 @@ typedef struct sy_plugin {
   uint32_t abi_minor; /* SY_ABI_MINOR the plugin was built against */
   const char* name;
   const char* version;
-  const sy_component_desc* components;
+  /* Pointers, not an array of structs, so sy_component_desc can grow in later minors. */
+  const sy_component_desc* const* components;
   size_t component_count;
 } sy_plugin;
 

@@ -12,10 +12,11 @@ static void destroy(void* instance) { (void)instance; }
 
 static const sy_router_vtable kVtable = {sizeof(sy_router_vtable), 0, 0};
 
-static const sy_component_desc kComponents[] = {{
+static const sy_component_desc kComponent = {
     sizeof(sy_component_desc), SY_KIND_ROUTER, "raw", "a component with no create()",
     {0, 0, 0}, score, 0 /* create */, destroy, &kVtable,
-}};
+};
+static const sy_component_desc* const kComponents[] = {&kComponent};
 
 SY_EXPORT const sy_plugin* sy_plugin_init(const sy_host* host) {
   (void)host;

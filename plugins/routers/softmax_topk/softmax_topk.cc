@@ -29,6 +29,7 @@ class SoftmaxTopK : public Router {
       throw std::invalid_argument("logits: expected contiguous CPU f32 or bf16 [tokens, experts], got " +
                                   logits.Describe());
     }
+    logits.RequireFinite("logits");
     const int64_t tokens = logits.dim(0);
     const int64_t experts = logits.dim(1);
     if (k_ > experts) {
@@ -44,7 +45,7 @@ class SoftmaxTopK : public Router {
     std::vector<int32_t> order(experts);
     for (int64_t t = 0; t < tokens; ++t) {
       LoadRow(logits, t, probs);
-      Softmax(probs, t);
+      Softmax(probs);
       std::iota(order.begin(), order.end(), 0);
       std::partial_sort(order.begin(), order.begin() + k_, order.end(), [&](int32_t a, int32_t b) {
         return probs[a] > probs[b] || (probs[a] == probs[b] && a < b);
@@ -70,15 +71,9 @@ class SoftmaxTopK : public Router {
     }
   }
 
-  static void Softmax(std::vector<float>& row, int64_t token) {
+  static void Softmax(std::vector<float>& row) {
     float max = -INFINITY;
-    for (size_t e = 0; e < row.size(); ++e) {
-      if (!std::isfinite(row[e])) {
-        throw std::invalid_argument("logits: token " + std::to_string(token) + ", expert " +
-                                    std::to_string(e) + " is " + (std::isnan(row[e]) ? "NaN" : "infinite"));
-      }
-      max = std::max(max, row[e]);
-    }
+    for (float x : row) max = std::max(max, x);
     float sum = 0.0f;
     for (float& x : row) sum += (x = std::exp(x - max));
     for (float& x : row) x /= sum;
