@@ -3,8 +3,8 @@
 #ifndef SWITCHYARD_CORE_BASE_LOG_H_
 #define SWITCHYARD_CORE_BASE_LOG_H_
 
-#include <string_view>
 #include <optional>
+#include <string_view>
 
 #include "absl/strings/string_view.h"
 

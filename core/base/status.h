@@ -12,10 +12,10 @@
 #define SY_STATUS_CONCAT(a, b) SY_STATUS_CONCAT_INNER(a, b)
 
 // Returns from the enclosing function if `expr` (an absl::Status) is not OK.
-#define SY_RETURN_IF_ERROR(expr)                    \
-  do {                                              \
-    ::absl::Status sy_status_ = (expr);             \
-    if (!sy_status_.ok()) return sy_status_;        \
+#define SY_RETURN_IF_ERROR(expr)             \
+  do {                                       \
+    ::absl::Status sy_status_ = (expr);      \
+    if (!sy_status_.ok()) return sy_status_; \
   } while (0)
 
 // `lhs = value of rexpr` (an absl::StatusOr), or returns its error. `lhs` may declare a

@@ -46,21 +46,35 @@ std::string AnnotatedDoc(capnp::StructSchema::Field field) {
 // The representable range of an integer field type.
 std::pair<double, double> IntegerLimits(Type::Which which) {
   switch (which) {
-    case Type::INT8: return {-128.0, 127.0};
-    case Type::INT16: return {-32768.0, 32767.0};
-    case Type::INT32: return {-2147483648.0, 2147483647.0};
-    case Type::INT64: return {-9223372036854775808.0, 9223372036854775807.0};
-    case Type::UINT8: return {0.0, 255.0};
-    case Type::UINT16: return {0.0, 65535.0};
-    case Type::UINT32: return {0.0, 4294967295.0};
-    default: return {0.0, 18446744073709551615.0};
+    case Type::INT8:
+      return {-128.0, 127.0};
+    case Type::INT16:
+      return {-32768.0, 32767.0};
+    case Type::INT32:
+      return {-2147483648.0, 2147483647.0};
+    case Type::INT64:
+      return {-9223372036854775808.0, 9223372036854775807.0};
+    case Type::UINT8:
+      return {0.0, 255.0};
+    case Type::UINT16:
+      return {0.0, 65535.0};
+    case Type::UINT32:
+      return {0.0, 4294967295.0};
+    default:
+      return {0.0, 18446744073709551615.0};
   }
 }
 
 bool IsInteger(Type::Which which) {
   switch (which) {
-    case Type::INT8: case Type::INT16: case Type::INT32: case Type::INT64:
-    case Type::UINT8: case Type::UINT16: case Type::UINT32: case Type::UINT64:
+    case Type::INT8:
+    case Type::INT16:
+    case Type::INT32:
+    case Type::INT64:
+    case Type::UINT8:
+    case Type::UINT16:
+    case Type::UINT32:
+    case Type::UINT64:
       return true;
     default:
       return false;
@@ -85,7 +99,7 @@ class MessageBuilder {
     std::string union_member;
     for (const auto& [name, item] : std::get<ConfigTable>(value.value)) {
       const std::string field_path = path.empty() ? name : absl::StrCat(path, ".", name);
-      KJ_IF_MAYBE(field, schema.findFieldByName(name)) {
+      KJ_IF_MAYBE (field, schema.findFieldByName(name)) {
         if (field->getProto().getDiscriminantValue() != capnp::schema::Field::NO_DISCRIMINANT) {
           if (!union_member.empty()) {
             return Error(field_path, absl::StrCat("cannot be set together with '", union_member,
@@ -98,8 +112,8 @@ class MessageBuilder {
         std::vector<std::string> known;
         for (auto f : schema.getFields()) known.push_back(f.getProto().getName());
         return absl::InvalidArgumentError(absl::StrCat(
-            component_, ": unknown field '", field_path, "' (known fields: ",
-            known.empty() ? "none" : absl::StrJoin(known, ", "), ")"));
+            component_, ": unknown field '", field_path,
+            "' (known fields: ", known.empty() ? "none" : absl::StrJoin(known, ", "), ")"));
       }
     }
     return absl::OkStatus();
@@ -107,7 +121,8 @@ class MessageBuilder {
 
  private:
   absl::Status Error(const std::string& path, absl::string_view message) const {
-    if (path.empty()) return absl::InvalidArgumentError(absl::StrCat(component_, ": config ", message));
+    if (path.empty())
+      return absl::InvalidArgumentError(absl::StrCat(component_, ": config ", message));
     return absl::InvalidArgumentError(absl::StrCat(component_, ": field '", path, "' ", message));
   }
 
@@ -115,9 +130,12 @@ class MessageBuilder {
                         const ConfigValue& value, const std::string& path) {
     const capnp::Type type = field.getType();
     switch (type.which()) {
-      case Type::STRUCT: return FillStruct(StructField(builder, field), value, path);
-      case Type::LIST: return SetList(builder, field, value, path);
-      default: break;
+      case Type::STRUCT:
+        return FillStruct(StructField(builder, field), value, path);
+      case Type::LIST:
+        return SetList(builder, field, value, path);
+      default:
+        break;
     }
     SY_ASSIGN_OR_RETURN(Scalar scalar, ToScalar(type, value, AnnotatedRange(field), path));
     try {
@@ -151,7 +169,8 @@ class MessageBuilder {
         continue;
       }
       if (element.isList()) return Error(item_path, "nested lists are not supported in configs");
-      SY_ASSIGN_OR_RETURN(Scalar scalar, ToScalar(element, items[i], AnnotatedRange(field), item_path));
+      SY_ASSIGN_OR_RETURN(Scalar scalar,
+                          ToScalar(element, items[i], AnnotatedRange(field), item_path));
       list.set(i, scalar.Reader());
     }
     return absl::OkStatus();
@@ -169,14 +188,20 @@ class MessageBuilder {
 
     capnp::DynamicValue::Reader Reader() const {
       switch (kind) {
-        case capnp::DynamicValue::BOOL: return b;
-        case capnp::DynamicValue::INT: return i;
-        case capnp::DynamicValue::FLOAT: return f;
-        case capnp::DynamicValue::TEXT: return capnp::Text::Reader(text.data(), text.size());
+        case capnp::DynamicValue::BOOL:
+          return b;
+        case capnp::DynamicValue::INT:
+          return i;
+        case capnp::DynamicValue::FLOAT:
+          return f;
+        case capnp::DynamicValue::TEXT:
+          return capnp::Text::Reader(text.data(), text.size());
         case capnp::DynamicValue::DATA:
           return capnp::Data::Reader(reinterpret_cast<const kj::byte*>(text.data()), text.size());
-        case capnp::DynamicValue::ENUM: return enumerant;
-        default: return capnp::VOID;
+        case capnp::DynamicValue::ENUM:
+          return enumerant;
+        default:
+          return capnp::VOID;
       }
     }
   };
@@ -192,13 +217,15 @@ class MessageBuilder {
       return out;
     }
     if (which == Type::BOOL) {
-      if (!value.is_bool()) return Error(path, absl::StrCat("expected a boolean, got ", value.type_name()));
+      if (!value.is_bool())
+        return Error(path, absl::StrCat("expected a boolean, got ", value.type_name()));
       out.kind = capnp::DynamicValue::BOOL;
       out.b = std::get<bool>(value.value);
       return out;
     }
     if (which == Type::TEXT || which == Type::DATA) {
-      if (!value.is_string()) return Error(path, absl::StrCat("expected a string, got ", value.type_name()));
+      if (!value.is_string())
+        return Error(path, absl::StrCat("expected a string, got ", value.type_name()));
       out.kind = which == Type::TEXT ? capnp::DynamicValue::TEXT : capnp::DynamicValue::DATA;
       out.text = std::get<std::string>(value.value);
       return out;
@@ -207,7 +234,8 @@ class MessageBuilder {
     if (which == Type::FLOAT32 || which == Type::FLOAT64 || IsInteger(which)) {
       return ToNumber(which, value, range, path);
     }
-    return Error(path, absl::StrCat("has type ", CapnpTypeName(type), ", which configs cannot set"));
+    return Error(path,
+                 absl::StrCat("has type ", CapnpTypeName(type), ", which configs cannot set"));
   }
 
   absl::StatusOr<Scalar> ToEnum(capnp::EnumSchema schema, const ConfigValue& value,
@@ -215,7 +243,7 @@ class MessageBuilder {
     std::vector<std::string> names;
     for (auto e : schema.getEnumerants()) names.push_back(e.getProto().getName());
     if (value.is_string()) {
-      KJ_IF_MAYBE(e, schema.findEnumerantByName(std::get<std::string>(value.value))) {
+      KJ_IF_MAYBE (e, schema.findEnumerantByName(std::get<std::string>(value.value))) {
         Scalar out;
         out.kind = capnp::DynamicValue::ENUM;
         out.enumerant = capnp::DynamicEnum(*e);
@@ -230,7 +258,8 @@ class MessageBuilder {
 
   absl::StatusOr<Scalar> ToNumber(Type::Which which, const ConfigValue& value, const Range& range,
                                   const std::string& path) const {
-    if (!value.is_number()) return Error(path, absl::StrCat("expected a number, got ", value.type_name()));
+    if (!value.is_number())
+      return Error(path, absl::StrCat("expected a number, got ", value.type_name()));
     const double x = value.as_number();
     Scalar out;
     if (IsInteger(which)) {
@@ -253,10 +282,12 @@ class MessageBuilder {
       out.f = x;
     }
     if (range.min && x < *range.min) {
-      return Error(path, absl::StrCat("= ", FormatNumber(x), " is below its minimum ", FormatNumber(*range.min)));
+      return Error(path, absl::StrCat("= ", FormatNumber(x), " is below its minimum ",
+                                      FormatNumber(*range.min)));
     }
     if (range.max && x > *range.max) {
-      return Error(path, absl::StrCat("= ", FormatNumber(x), " is above its maximum ", FormatNumber(*range.max)));
+      return Error(path, absl::StrCat("= ", FormatNumber(x), " is above its maximum ",
+                                      FormatNumber(*range.max)));
     }
     return out;
   }
@@ -271,7 +302,7 @@ ConfigValue StructToValue(capnp::DynamicStruct::Reader reader) {
   for (auto field : reader.getSchema().getNonUnionFields()) {
     table.emplace_back(field.getProto().getName(), DynamicToValue(reader.get(field)));
   }
-  KJ_IF_MAYBE(active, reader.which()) {
+  KJ_IF_MAYBE (active, reader.which()) {
     table.emplace_back(active->getProto().getName(), DynamicToValue(reader.get(*active)));
   }
   return {table};
@@ -279,22 +310,27 @@ ConfigValue StructToValue(capnp::DynamicStruct::Reader reader) {
 
 ConfigValue DynamicToValue(capnp::DynamicValue::Reader value) {
   switch (value.getType()) {
-    case capnp::DynamicValue::VOID: return {true};
-    case capnp::DynamicValue::BOOL: return {value.as<bool>()};
-    case capnp::DynamicValue::INT: return {value.as<int64_t>()};
+    case capnp::DynamicValue::VOID:
+      return {true};
+    case capnp::DynamicValue::BOOL:
+      return {value.as<bool>()};
+    case capnp::DynamicValue::INT:
+      return {value.as<int64_t>()};
     case capnp::DynamicValue::UINT: {
       const uint64_t v = value.as<uint64_t>();  // beyond int64 only as an approximate number
       if (v > static_cast<uint64_t>(INT64_MAX)) return {static_cast<double>(v)};
       return {static_cast<int64_t>(v)};
     }
-    case capnp::DynamicValue::FLOAT: return {value.as<double>()};
-    case capnp::DynamicValue::TEXT: return {std::string(value.as<capnp::Text>().cStr())};
+    case capnp::DynamicValue::FLOAT:
+      return {value.as<double>()};
+    case capnp::DynamicValue::TEXT:
+      return {std::string(value.as<capnp::Text>().cStr())};
     case capnp::DynamicValue::DATA: {
       auto data = value.as<capnp::Data>();
       return {std::string(reinterpret_cast<const char*>(data.begin()), data.size())};
     }
     case capnp::DynamicValue::ENUM: {
-      KJ_IF_MAYBE(e, value.as<capnp::DynamicEnum>().getEnumerant()) {
+      KJ_IF_MAYBE (e, value.as<capnp::DynamicEnum>().getEnumerant()) {
         return {std::string(e->getProto().getName().cStr())};
       }
       return {static_cast<int64_t>(value.as<capnp::DynamicEnum>().getRaw())};
@@ -304,8 +340,10 @@ ConfigValue DynamicToValue(capnp::DynamicValue::Reader value) {
       for (auto item : value.as<capnp::DynamicList>()) list.push_back(DynamicToValue(item));
       return {list};
     }
-    case capnp::DynamicValue::STRUCT: return StructToValue(value.as<capnp::DynamicStruct>());
-    default: return {};
+    case capnp::DynamicValue::STRUCT:
+      return StructToValue(value.as<capnp::DynamicStruct>());
+    default:
+      return {};
   }
 }
 
@@ -316,7 +354,8 @@ void CollectFields(capnp::StructSchema schema, capnp::DynamicStruct::Reader defa
     const auto proto = field.getProto();
     const std::string name = prefix + proto.getName().cStr();
     const bool in_union = proto.getDiscriminantValue() != capnp::schema::Field::NO_DISCRIMINANT;
-    const std::string owner = in_union ? (prefix.empty() ? "(union)" : prefix.substr(0, prefix.size() - 1)) : union_of;
+    const std::string owner =
+        in_union ? (prefix.empty() ? "(union)" : prefix.substr(0, prefix.size() - 1)) : union_of;
     if (proto.isGroup()) {
       CollectFields(field.getType().asStruct(), defaults.get(field).as<capnp::DynamicStruct>(),
                     name + ".", owner, out);
@@ -327,7 +366,9 @@ void CollectFields(capnp::StructSchema schema, capnp::DynamicStruct::Reader defa
     info.type = CapnpTypeName(field.getType());
     // Only the active member of a union has a value; the others show none.
     bool has_value = !in_union;
-    KJ_IF_MAYBE(active, defaults.which()) { has_value = has_value || *active == field; }
+    KJ_IF_MAYBE (active, defaults.which()) {
+      has_value = has_value || *active == field;
+    }
     info.default_value = has_value ? kj::str(defaults.get(field)).cStr() : "";
     info.doc = AnnotatedDoc(field);
     info.union_of = owner;
@@ -342,40 +383,64 @@ void CollectFields(capnp::StructSchema schema, capnp::DynamicStruct::Reader defa
 
 const char* ConfigValue::type_name() const {
   switch (value.index()) {
-    case 0: return "nil";
-    case 1: return "boolean";
-    case 2: return "integer";
-    case 3: return "number";
-    case 4: return "string";
-    case 5: return "list";
-    default: return "table";
+    case 0:
+      return "nil";
+    case 1:
+      return "boolean";
+    case 2:
+      return "integer";
+    case 3:
+      return "number";
+    case 4:
+      return "string";
+    case 5:
+      return "list";
+    default:
+      return "table";
   }
 }
 
 std::string CapnpTypeName(capnp::Type type) {
   switch (type.which()) {
-    case Type::VOID: return "Void";
-    case Type::BOOL: return "Bool";
-    case Type::INT8: return "Int8";
-    case Type::INT16: return "Int16";
-    case Type::INT32: return "Int32";
-    case Type::INT64: return "Int64";
-    case Type::UINT8: return "UInt8";
-    case Type::UINT16: return "UInt16";
-    case Type::UINT32: return "UInt32";
-    case Type::UINT64: return "UInt64";
-    case Type::FLOAT32: return "Float32";
-    case Type::FLOAT64: return "Float64";
-    case Type::TEXT: return "Text";
-    case Type::DATA: return "Data";
-    case Type::LIST: return absl::StrCat("List(", CapnpTypeName(type.asList().getElementType()), ")");
+    case Type::VOID:
+      return "Void";
+    case Type::BOOL:
+      return "Bool";
+    case Type::INT8:
+      return "Int8";
+    case Type::INT16:
+      return "Int16";
+    case Type::INT32:
+      return "Int32";
+    case Type::INT64:
+      return "Int64";
+    case Type::UINT8:
+      return "UInt8";
+    case Type::UINT16:
+      return "UInt16";
+    case Type::UINT32:
+      return "UInt32";
+    case Type::UINT64:
+      return "UInt64";
+    case Type::FLOAT32:
+      return "Float32";
+    case Type::FLOAT64:
+      return "Float64";
+    case Type::TEXT:
+      return "Text";
+    case Type::DATA:
+      return "Data";
+    case Type::LIST:
+      return absl::StrCat("List(", CapnpTypeName(type.asList().getElementType()), ")");
     case Type::ENUM: {
       std::vector<std::string> names;
       for (auto e : type.asEnum().getEnumerants()) names.push_back(e.getProto().getName());
       return absl::StrCat("enum {", absl::StrJoin(names, ", "), "}");
     }
-    case Type::STRUCT: return type.asStruct().getUnqualifiedName().cStr();
-    default: return "unsupported";
+    case Type::STRUCT:
+      return type.asStruct().getUnqualifiedName().cStr();
+    default:
+      return "unsupported";
   }
 }
 
@@ -407,20 +472,22 @@ absl::StatusOr<ConfigSchema> ConfigSchema::Load(capnp::SchemaLoader& loader,
     for (size_t i = 0; i < exported.node_count; ++i) {
       const sy_schema_node& node = exported.nodes[i];
       if (node.words == nullptr || node.word_count == 0) {
-        return absl::InvalidArgumentError(absl::StrCat(owner, ": config schema node ", i, " is empty"));
+        return absl::InvalidArgumentError(
+            absl::StrCat(owner, ": config schema node ", i, " is empty"));
       }
       capnp::FlatArrayMessageReader reader(kj::ArrayPtr<const capnp::word>(
           reinterpret_cast<const capnp::word*>(node.words), node.word_count));
       loader.load(reader.getRoot<capnp::schema::Node>());
     }
-    KJ_IF_MAYBE(root, loader.tryGet(exported.root_type_id)) {
+    KJ_IF_MAYBE (root, loader.tryGet(exported.root_type_id)) {
       if (!root->getProto().isStruct()) {
         return absl::InvalidArgumentError(absl::StrCat(owner, ": config root is not a struct"));
       }
       return ConfigSchema(root->asStruct());
     }
-    return absl::InvalidArgumentError(absl::StrCat(
-        owner, ": config root type ", absl::Hex(exported.root_type_id), " is not among its schema nodes"));
+    return absl::InvalidArgumentError(absl::StrCat(owner, ": config root type ",
+                                                   absl::Hex(exported.root_type_id),
+                                                   " is not among its schema nodes"));
   } catch (const kj::Exception& e) {
     return absl::InvalidArgumentError(
         absl::StrCat(owner, ": malformed config schema: ", e.getDescription().cStr()));

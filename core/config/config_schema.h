@@ -17,9 +17,9 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
 #include "core/config/config_value.h"
 #include "switchyard/plugin_abi.h"
-#include "absl/strings/string_view.h"
 
 namespace sy {
 

@@ -19,7 +19,8 @@ class PluginView {
   explicit PluginView(const ConfigMessage& message) {
     const sy_message* m = message.c_message();
     for (size_t i = 0; i < m->segment_count; ++i) {
-      segments_.emplace_back(reinterpret_cast<const capnp::word*>(m->segments[i]), m->segment_words[i]);
+      segments_.emplace_back(reinterpret_cast<const capnp::word*>(m->segments[i]),
+                             m->segment_words[i]);
     }
     reader_ = std::make_unique<capnp::SegmentArrayMessageReader>(
         kj::ArrayPtr<const kj::ArrayPtr<const capnp::word>>(segments_.data(), segments_.size()));
@@ -39,7 +40,8 @@ ConfigValue Str(const char* v) { return {std::string(v)}; }
 class ConfigSchemaTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    auto schema = ConfigSchema::Load(*loader_, internal::ConfigSchemaOf<test::TestConfig>(), "test");
+    auto schema =
+        ConfigSchema::Load(*loader_, internal::ConfigSchemaOf<test::TestConfig>(), "test");
     ASSERT_TRUE(schema.ok()) << schema.status();
     schema_.emplace(*schema);
   }
@@ -83,19 +85,19 @@ TEST_F(ConfigSchemaTest, EmptyConfigGivesDefaults) {
 }
 
 TEST_F(ConfigSchemaTest, BuildsEveryKindOfField) {
-  auto built = schema_->Build(
-      Table({{"count", Int(8)},
-             {"scale", Int(2)},  // integers are fine for float fields
-             {"name", Str("x")},
-             {"enabled", {true}},
-             {"mode", Str("exact")},
-             {"small", Num(-3.0)},  // integral floats are fine for integer fields
-             {"weights", {ConfigList{Num(0.5), Int(1)}}},
-             {"inner", Table({{"label", Str("in")}})},
-             {"limits", Table({{"high", Int(9)}})},
-             {"policy", Table({{"reroute", Int(7)}})},
-             {"stages", {ConfigList{Table({{"level", Int(1)}}), Table({})}}}}),
-      "router.test");
+  auto built =
+      schema_->Build(Table({{"count", Int(8)},
+                            {"scale", Int(2)},  // integers are fine for float fields
+                            {"name", Str("x")},
+                            {"enabled", {true}},
+                            {"mode", Str("exact")},
+                            {"small", Num(-3.0)},  // integral floats are fine for integer fields
+                            {"weights", {ConfigList{Num(0.5), Int(1)}}},
+                            {"inner", Table({{"label", Str("in")}})},
+                            {"limits", Table({{"high", Int(9)}})},
+                            {"policy", Table({{"reroute", Int(7)}})},
+                            {"stages", {ConfigList{Table({{"level", Int(1)}}), Table({})}}}}),
+                     "router.test");
   ASSERT_TRUE(built.ok()) << built.status();
   PluginView view(**built);
   auto r = view.get();
@@ -118,7 +120,8 @@ TEST_F(ConfigSchemaTest, BuildsEveryKindOfField) {
 }
 
 TEST_F(ConfigSchemaTest, RoundTripsToValueAndText) {
-  auto built = schema_->Build(Table({{"count", Int(2)}, {"policy", Table({{"drop", Num(0.25)}})}}), "t");
+  auto built =
+      schema_->Build(Table({{"count", Int(2)}, {"policy", Table({{"drop", Num(0.25)}})}}), "t");
   ASSERT_TRUE(built.ok());
   const ConfigValue value = (*built)->ToValue();
   const auto& table = std::get<ConfigTable>(value.value);
@@ -130,34 +133,48 @@ TEST_F(ConfigSchemaTest, RoundTripsToValueAndText) {
 TEST_F(ConfigSchemaTest, RefusesUnknownFieldsListingTheKnownOnes) {
   EXPECT_THAT(BuildError(Table({{"cuont", Int(1)}})),
               HasSubstr("router.test: unknown field 'cuont' (known fields: count, scale, name"));
-  EXPECT_THAT(BuildError(Table({{"inner", Table({{"lable", Str("x")}})}})), HasSubstr("unknown field 'inner.lable'"));
+  EXPECT_THAT(BuildError(Table({{"inner", Table({{"lable", Str("x")}})}})),
+              HasSubstr("unknown field 'inner.lable'"));
 }
 
 TEST_F(ConfigSchemaTest, RefusesWrongTypes) {
-  EXPECT_THAT(BuildError(Table({{"count", Str("8")}})), HasSubstr("field 'count' expected a number, got string"));
-  EXPECT_THAT(BuildError(Table({{"enabled", Int(1)}})), HasSubstr("field 'enabled' expected a boolean, got integer"));
-  EXPECT_THAT(BuildError(Table({{"name", {true}}})), HasSubstr("field 'name' expected a string, got boolean"));
-  EXPECT_THAT(BuildError(Table({{"count", Num(2.5)}})), HasSubstr("field 'count' expected an integer, got 2.5"));
-  EXPECT_THAT(BuildError(Table({{"weights", Num(1)}})), HasSubstr("field 'weights' expected a list, got number"));
-  EXPECT_THAT(BuildError(Table({{"weights", {ConfigList{Str("a")}}}})), HasSubstr("field 'weights[1]' expected a number"));
-  EXPECT_THAT(BuildError(Table({{"inner", Int(1)}})), HasSubstr("field 'inner' expected a table, got integer"));
-  EXPECT_THAT(BuildError(Table({{"mode", Str("slow")}})), HasSubstr("field 'mode' = \"slow\" is not one of: fast, exact"));
+  EXPECT_THAT(BuildError(Table({{"count", Str("8")}})),
+              HasSubstr("field 'count' expected a number, got string"));
+  EXPECT_THAT(BuildError(Table({{"enabled", Int(1)}})),
+              HasSubstr("field 'enabled' expected a boolean, got integer"));
+  EXPECT_THAT(BuildError(Table({{"name", {true}}})),
+              HasSubstr("field 'name' expected a string, got boolean"));
+  EXPECT_THAT(BuildError(Table({{"count", Num(2.5)}})),
+              HasSubstr("field 'count' expected an integer, got 2.5"));
+  EXPECT_THAT(BuildError(Table({{"weights", Num(1)}})),
+              HasSubstr("field 'weights' expected a list, got number"));
+  EXPECT_THAT(BuildError(Table({{"weights", {ConfigList{Str("a")}}}})),
+              HasSubstr("field 'weights[1]' expected a number"));
+  EXPECT_THAT(BuildError(Table({{"inner", Int(1)}})),
+              HasSubstr("field 'inner' expected a table, got integer"));
+  EXPECT_THAT(BuildError(Table({{"mode", Str("slow")}})),
+              HasSubstr("field 'mode' = \"slow\" is not one of: fast, exact"));
   EXPECT_THAT(BuildError(Int(3)), HasSubstr("router.test: config expected a table, got integer"));
 }
 
 TEST_F(ConfigSchemaTest, RefusesOutOfRangeValues) {
-  EXPECT_THAT(BuildError(Table({{"count", Int(0)}})), HasSubstr("field 'count' = 0 is below its minimum 1"));
-  EXPECT_THAT(BuildError(Table({{"count", Int(65)}})), HasSubstr("field 'count' = 65 is above its maximum 64"));
-  EXPECT_THAT(BuildError(Table({{"small", Int(200)}})), HasSubstr("field 'small' = 200 does not fit its type Int8"));
+  EXPECT_THAT(BuildError(Table({{"count", Int(0)}})),
+              HasSubstr("field 'count' = 0 is below its minimum 1"));
+  EXPECT_THAT(BuildError(Table({{"count", Int(65)}})),
+              HasSubstr("field 'count' = 65 is above its maximum 64"));
+  EXPECT_THAT(BuildError(Table({{"small", Int(200)}})),
+              HasSubstr("field 'small' = 200 does not fit its type Int8"));
   EXPECT_THAT(BuildError(Table({{"count", Int(-1)}})), HasSubstr("does not fit its type UInt32"));
-  EXPECT_THAT(BuildError(Table({{"scale", Num(-0.5)}})), HasSubstr("field 'scale' = -0.5 is below its minimum 0"));
+  EXPECT_THAT(BuildError(Table({{"scale", Num(-0.5)}})),
+              HasSubstr("field 'scale' = -0.5 is below its minimum 0"));
   EXPECT_THAT(BuildError(Table({{"scale", Num(INFINITY)}})), HasSubstr("must be a finite number"));
 }
 
 TEST_F(ConfigSchemaTest, RefusesTwoMembersOfOneUnion) {
   EXPECT_THAT(BuildError(Table({{"policy", Table({{"drop", Num(1)}, {"reroute", Int(2)}})}})),
               HasSubstr("field 'policy.reroute' cannot be set together with 'drop'"));
-  EXPECT_THAT(BuildError(Table({{"policy", Table({{"none", {false}}})}})), HasSubstr("set it to true"));
+  EXPECT_THAT(BuildError(Table({{"policy", Table({{"none", {false}}})}})),
+              HasSubstr("set it to true"));
 }
 
 TEST_F(ConfigSchemaTest, RefusesMalformedExportedSchemas) {
@@ -167,9 +184,11 @@ TEST_F(ConfigSchemaTest, RefusesMalformedExportedSchemas) {
   const sy_schema_node node = {garbage, 3};
   auto broken = ConfigSchema::Load(loader, {1, &node, 1}, "lib.so: router.x");
   ASSERT_FALSE(broken.ok());
-  EXPECT_THAT(std::string(broken.status().message()), HasSubstr("lib.so: router.x: malformed config schema"));
+  EXPECT_THAT(std::string(broken.status().message()),
+              HasSubstr("lib.so: router.x: malformed config schema"));
   auto missing_root = ConfigSchema::Load(loader, {42, nullptr, 0}, "lib.so: router.y");
-  EXPECT_THAT(std::string(missing_root.status().message()), HasSubstr("exports no config schema nodes"));
+  EXPECT_THAT(std::string(missing_root.status().message()),
+              HasSubstr("exports no config schema nodes"));
   sy_config_schema wrong_root = internal::ConfigSchemaOf<test::Inner>();
   wrong_root.root_type_id = 7;
   EXPECT_THAT(std::string(ConfigSchema::Load(loader, wrong_root, "lib.so").status().message()),

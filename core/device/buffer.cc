@@ -44,9 +44,15 @@ absl::StatusOr<std::shared_ptr<Buffer>> Buffer::Allocate(MemoryKind kind, size_t
 
 Buffer::~Buffer() {
   switch (kind_) {
-    case MemoryKind::kHost: std::free(data_); break;
-    case MemoryKind::kPinnedHost: cuda::HostFreePinned(data_); break;
-    case MemoryKind::kDevice: cuda::Free(data_, device_.index); break;
+    case MemoryKind::kHost:
+      std::free(data_);
+      break;
+    case MemoryKind::kPinnedHost:
+      cuda::HostFreePinned(data_);
+      break;
+    case MemoryKind::kDevice:
+      cuda::Free(data_, device_.index);
+      break;
   }
 }
 

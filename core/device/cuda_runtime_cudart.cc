@@ -58,8 +58,7 @@ absl::Status Copy(void* dst, const void* src, size_t bytes, CopyKind kind, int d
 absl::StatusOr<void*> StreamCreate(int device) {
   if (auto s = Check(cudaSetDevice(device), "cudaSetDevice"); !s.ok()) return s;
   cudaStream_t stream = nullptr;
-  if (auto s = Check(cudaStreamCreateWithFlags(&stream, cudaStreamNonBlocking),
-                     "cudaStreamCreate");
+  if (auto s = Check(cudaStreamCreateWithFlags(&stream, cudaStreamNonBlocking), "cudaStreamCreate");
       !s.ok()) {
     return s;
   }

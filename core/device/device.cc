@@ -6,9 +6,7 @@
 
 namespace sy {
 
-std::string Device::ToString() const {
-  return is_cpu() ? "cpu" : absl::StrCat("cuda:", index);
-}
+std::string Device::ToString() const { return is_cpu() ? "cpu" : absl::StrCat("cuda:", index); }
 
 absl::StatusOr<Device> Device::Parse(absl::string_view text) {
   if (text == "cpu") return Cpu();

@@ -5,8 +5,8 @@
 #include <string>
 
 #include "absl/status/statusor.h"
-#include "switchyard/plugin_abi.h"
 #include "absl/strings/string_view.h"
+#include "switchyard/plugin_abi.h"
 
 namespace sy {
 

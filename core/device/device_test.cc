@@ -16,7 +16,8 @@ TEST(DeviceTest, ParsesAndPrints) {
   EXPECT_EQ(Device::Parse("cpu")->ToString(), "cpu");
   EXPECT_EQ(*Device::Parse("cuda"), Device::Cuda(0));
   EXPECT_EQ(Device::Parse("cuda:3")->ToString(), "cuda:3");
-  EXPECT_THAT(std::string(Device::Parse("tpu").status().message()), HasSubstr("unknown device 'tpu'"));
+  EXPECT_THAT(std::string(Device::Parse("tpu").status().message()),
+              HasSubstr("unknown device 'tpu'"));
   EXPECT_FALSE(Device::Parse("cuda:-1").ok());
 }
 
@@ -54,9 +55,12 @@ TEST(CudaTest, DeviceBuffersRoundTrip) {
   auto pinned = Buffer::Allocate(MemoryKind::kPinnedHost, 1024);
   ASSERT_TRUE(pinned.ok()) << pinned.status();
   std::memset((*pinned)->data(), 0x5a, 1024);
-  ASSERT_TRUE(cuda::Copy((*device)->data(), (*pinned)->data(), 1024, cuda::CopyKind::kHostToDevice, 0).ok());
+  ASSERT_TRUE(
+      cuda::Copy((*device)->data(), (*pinned)->data(), 1024, cuda::CopyKind::kHostToDevice, 0)
+          .ok());
   std::vector<unsigned char> back(1024, 0);
-  ASSERT_TRUE(cuda::Copy(back.data(), (*device)->data(), 1024, cuda::CopyKind::kDeviceToHost, 0).ok());
+  ASSERT_TRUE(
+      cuda::Copy(back.data(), (*device)->data(), 1024, cuda::CopyKind::kDeviceToHost, 0).ok());
   EXPECT_EQ(back[0], 0x5a);
   EXPECT_EQ(back[1023], 0x5a);
   auto ctx = ExecContext::Create(Device::Cuda(0), 1);

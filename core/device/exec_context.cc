@@ -27,8 +27,8 @@ void* Workspace::Allocate(size_t bytes, size_t alignment) {
     }
   }
   const size_t size = std::max(chunk_bytes_, bytes + alignment);
-  auto buffer = Buffer::Allocate(device_.is_cpu() ? MemoryKind::kHost : MemoryKind::kDevice,
-                                 size, device_);
+  auto buffer =
+      Buffer::Allocate(device_.is_cpu() ? MemoryKind::kHost : MemoryKind::kDevice, size, device_);
   if (!buffer.ok()) return nullptr;
   chunks_.push_back({*std::move(buffer), 0});
   return Allocate(bytes, alignment);
@@ -43,7 +43,8 @@ absl::StatusOr<std::unique_ptr<ExecContext>> ExecContext::Create(Device device, 
   if (device.is_cuda()) {
     SY_ASSIGN_OR_RETURN(stream, cuda::StreamCreate(device.index));
   }
-  if (num_threads <= 0) num_threads = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  if (num_threads <= 0)
+    num_threads = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
   return std::unique_ptr<ExecContext>(new ExecContext(device, stream, num_threads));
 }
 

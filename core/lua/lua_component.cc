@@ -20,7 +20,8 @@ void SetString(lua_State* L, const char* key, const std::string& value) {
   lua_setfield(L, -2, key);
 }
 
-// sy.plugins() -> { {kind=, name=, full_name=, description=, score=, plugin=, version=, library=}, ... }
+// sy.plugins() -> { {kind=, name=, full_name=, description=, score=, plugin=, version=, library=},
+// ... }
 int Plugins(lua_State* L) {
   const auto list = GetHostContext(L).registry->List();
   lua_createtable(L, static_cast<int>(list.size()), 0);
@@ -55,9 +56,11 @@ int LoadErrors(lua_State* L) {
   return 1;
 }
 
-// sy.describe("router.softmax_topk") -> {full_name=, description=, fields={ {name=, type=, default=, doc=, min=, max=}, ... }}
+// sy.describe("router.softmax_topk") -> {full_name=, description=, fields={ {name=, type=,
+// default=, doc=, min=, max=}, ... }}
 int Describe(lua_State* L) {
-  const RegisteredComponent c = ValueOrThrow(GetHostContext(L).registry->Find(ArgString(L, 1, "component name")));
+  const RegisteredComponent c =
+      ValueOrThrow(GetHostContext(L).registry->Find(ArgString(L, 1, "component name")));
   lua_createtable(L, 0, 4);
   SetString(L, "full_name", c.info->full_name);
   SetString(L, "description", c.info->description);
@@ -72,8 +75,14 @@ int Describe(lua_State* L) {
     SetString(L, "default", f.default_value);
     SetString(L, "doc", f.doc);
     if (!f.union_of.empty()) SetString(L, "union", f.union_of);
-    if (f.min) { lua_pushnumber(L, *f.min); lua_setfield(L, -2, "min"); }
-    if (f.max) { lua_pushnumber(L, *f.max); lua_setfield(L, -2, "max"); }
+    if (f.min) {
+      lua_pushnumber(L, *f.min);
+      lua_setfield(L, -2, "min");
+    }
+    if (f.max) {
+      lua_pushnumber(L, *f.max);
+      lua_setfield(L, -2, "max");
+    }
     lua_rawseti(L, -2, ++i);
   }
   lua_setfield(L, -2, "fields");
@@ -90,7 +99,9 @@ int NewComponent(lua_State* L) {
   return 1;
 }
 
-Component& Self(lua_State* L) { return *ArgObject<ComponentRef>(L, 1, kComponentMetatable, "self"); }
+Component& Self(lua_State* L) {
+  return *ArgObject<ComponentRef>(L, 1, kComponentMetatable, "self");
+}
 
 Router SelfRouter(lua_State* L) {
   return ValueOrThrow(Router::From(ArgObject<ComponentRef>(L, 1, kComponentMetatable, "self")));
@@ -148,24 +159,25 @@ int Route(lua_State* L) {
 
 int ToString(lua_State* L) {
   const Component& c = Self(L);
-  lua_pushstring(L, absl::StrCat("Component(", c.full_name(), " ", c.config().ToText(), ")").c_str());
+  lua_pushstring(L,
+                 absl::StrCat("Component(", c.full_name(), " ", c.config().ToText(), ")").c_str());
   return 1;
 }
 
 }  // namespace
 
 void RegisterComponentBindings(lua_State* L) {
-  static const luaL_Reg methods[] = {
-      {"kind", Wrap<KindOf>},        {"name", Wrap<NameOf>},     {"library", Wrap<LibraryOf>},
-      {"config", Wrap<ConfigOf>},    {"config_text", Wrap<ConfigText>},
-      {"top_k", Wrap<TopK>},         {"route", Wrap<Route>},
-      {"__tostring", Wrap<ToString>}, {"__gc", DestroyObject<ComponentRef>},
-      {nullptr, nullptr}};
-  luaL_newmetatable(L, kComponentMetatable);
-  luaL_setfuncs(L, methods, 0);
-  lua_pushvalue(L, -1);
-  lua_setfield(L, -2, "__index");
-  lua_pop(L, 1);
+  static const luaL_Reg methods[] = {{"kind", Wrap<KindOf>},
+                                     {"name", Wrap<NameOf>},
+                                     {"library", Wrap<LibraryOf>},
+                                     {"config", Wrap<ConfigOf>},
+                                     {"config_text", Wrap<ConfigText>},
+                                     {"top_k", Wrap<TopK>},
+                                     {"route", Wrap<Route>},
+                                     {"__tostring", Wrap<ToString>},
+                                     {"__gc", DestroyObject<ComponentRef>},
+                                     {nullptr, nullptr}};
+  RegisterMetatable(L, kComponentMetatable, methods);
 
   static const luaL_Reg functions[] = {{"plugins", Wrap<Plugins>},
                                        {"load_errors", Wrap<LoadErrors>},

@@ -44,7 +44,8 @@ bool IsIncomplete(lua_State* L, int status) {
 std::vector<std::string> DefaultLuaPath() {
   std::vector<std::string> path;
   if (const char* env = std::getenv("SWITCHYARD_LUA_PATH")) {
-    for (absl::string_view dir : absl::StrSplit(env, ':', absl::SkipEmpty())) path.emplace_back(dir);
+    for (absl::string_view dir : absl::StrSplit(env, ':', absl::SkipEmpty()))
+      path.emplace_back(dir);
   }
   std::error_code ec;
   const auto exe = std::filesystem::read_symlink("/proc/self/exe", ec);
@@ -90,7 +91,8 @@ absl::Status LuaRuntime::CallChunk(int nargs, int nresults) {
   const int status = lua_pcall(L_, nargs, nresults, base);
   lua_remove(L_, base);
   if (status == LUA_OK) return absl::OkStatus();
-  absl::Status error = absl::AbortedError(lua_tostring(L_, -1) ? lua_tostring(L_, -1) : "Lua error");
+  absl::Status error =
+      absl::AbortedError(lua_tostring(L_, -1) ? lua_tostring(L_, -1) : "Lua error");
   lua_pop(L_, 1);
   return error;
 }

@@ -29,7 +29,8 @@ class LuaRuntimeTest : public ::testing::Test {
     const absl::Status s = runtime_->RunString(code + "\nresult = tostring(result)", "=test");
     EXPECT_TRUE(s.ok()) << s;
     lua_getglobal(runtime_->state(), "result");
-    std::string value = lua_tostring(runtime_->state(), -1) ? lua_tostring(runtime_->state(), -1) : "nil";
+    std::string value =
+        lua_tostring(runtime_->state(), -1) ? lua_tostring(runtime_->state(), -1) : "nil";
     lua_pop(runtime_->state(), 1);
     return value;
   }
@@ -42,10 +43,11 @@ class LuaRuntimeTest : public ::testing::Test {
 };
 
 TEST_F(LuaRuntimeTest, CreatesAComponentFromATableAndReadsBackItsConfig) {
-  EXPECT_EQ(Eval("local r = sy.component('router.softmax_topk', {k = 3})\n"
-                 "local c = r:config()\n"
-                 "result = r:name() .. ' ' .. c.k .. ' ' .. tostring(c.renormalize) .. ' ' .. r:top_k()"),
-            "router.softmax_topk 3 true 3");
+  EXPECT_EQ(
+      Eval("local r = sy.component('router.softmax_topk', {k = 3})\n"
+           "local c = r:config()\n"
+           "result = r:name() .. ' ' .. c.k .. ' ' .. tostring(c.renormalize) .. ' ' .. r:top_k()"),
+      "router.softmax_topk 3 true 3");
 }
 
 TEST_F(LuaRuntimeTest, RoutesATensor) {
@@ -62,31 +64,40 @@ TEST_F(LuaRuntimeTest, ConfigErrorsNameTheScriptLineAndTheField) {
             "test:1: router.softmax_topk: unknown field 'topk' (known fields: k, renormalize)");
   EXPECT_EQ(Error("sy.component('router.softmax_topk', {k = 'two'})"),
             "test:1: router.softmax_topk: field 'k' expected a number, got string");
-  EXPECT_THAT(Error("sy.component('router.softmax_topk', {k = print})"), HasSubstr("config value 'k' is a function"));
-  EXPECT_THAT(Error("sy.component('router.softmax_topk', {1, k = 2})"), HasSubstr("mixes list items and named fields"));
-  EXPECT_THAT(Error("sy.component('router.missing')"), StartsWith("test:1: no component 'router.missing'"));
+  EXPECT_THAT(Error("sy.component('router.softmax_topk', {k = print})"),
+              HasSubstr("config value 'k' is a function"));
+  EXPECT_THAT(Error("sy.component('router.softmax_topk', {1, k = 2})"),
+              HasSubstr("mixes list items and named fields"));
+  EXPECT_THAT(Error("sy.component('router.missing')"),
+              StartsWith("test:1: no component 'router.missing'"));
 }
 
 TEST_F(LuaRuntimeTest, BadArgumentsAreLuaErrorsNotCrashes) {
-  EXPECT_THAT(Error("sy.component(42)"), HasSubstr("bad argument #1 (component name): expected string, got number"));
-  EXPECT_THAT(Error("local r = sy.component('router.softmax_topk')\nr:route('x')"),
-              HasSubstr("test:2: bad argument #2 (logits): expected switchyard.Tensor, got string"));
-  EXPECT_THAT(Error("local r = sy.component('router.softmax_topk')\nr.route(nil)"), HasSubstr("expected switchyard.Component"));
+  EXPECT_THAT(Error("sy.component(42)"),
+              HasSubstr("bad argument #1 (component name): expected string, got number"));
+  EXPECT_THAT(
+      Error("local r = sy.component('router.softmax_topk')\nr:route('x')"),
+      HasSubstr("test:2: bad argument #2 (logits): expected switchyard.Tensor, got string"));
+  EXPECT_THAT(Error("local r = sy.component('router.softmax_topk')\nr.route(nil)"),
+              HasSubstr("expected switchyard.Component"));
   EXPECT_THAT(Error("sy.tensor({{1, 2}, {3}})"), HasSubstr("ragged"));
   EXPECT_THAT(Error("sy.randn({2, -1})"), HasSubstr("shape[2] must be a non-negative integer"));
   EXPECT_THAT(Error("sy.zeros({2}, 'f8')"), HasSubstr("unknown dtype 'f8'"));
-  EXPECT_THAT(Error("local t = sy.zeros({2, 2})\nt:get(3, 1)"), HasSubstr("index 3 out of range [1, 2]"));
+  EXPECT_THAT(Error("local t = sy.zeros({2, 2})\nt:get(3, 1)"),
+              HasSubstr("index 3 out of range [1, 2]"));
 }
 
 TEST_F(LuaRuntimeTest, SyntaxAndRuntimeErrorsCarryTheLine) {
   EXPECT_THAT(Error("local x = = 1"), StartsWith("test:1:"));
   EXPECT_EQ(Error("local x = 1\nerror('boom')"), "test:2: boom");
-  EXPECT_THAT(Error("local t = nil\nlocal y = t.field"), StartsWith("test:2: attempt to index a nil value"));
+  EXPECT_THAT(Error("local t = nil\nlocal y = t.field"),
+              StartsWith("test:2: attempt to index a nil value"));
 }
 
 TEST_F(LuaRuntimeTest, TensorsConvertAndPrint) {
   EXPECT_EQ(Eval("local t = sy.tensor({{1.5, -2}, {3, 4}}, 'bf16')\n"
-                 "result = t:dtype() .. ' ' .. table.concat(t:shape(), 'x') .. ' ' .. t:to('f32'):get(1, 2) .. ' ' .. t:numel()"),
+                 "result = t:dtype() .. ' ' .. table.concat(t:shape(), 'x') .. ' ' .. "
+                 "t:to('f32'):get(1, 2) .. ' ' .. t:numel()"),
             "bf16 2x2 -2.0 4");
   EXPECT_THAT(Eval("result = sy.randn({3, 4}, {seed = 1})"), StartsWith("f32[3,4] on cpu\n"));
   EXPECT_EQ(Eval("local a, b = sy.randn({8}, {seed = 5}), sy.randn({8}, {seed = 5})\n"
@@ -97,7 +108,8 @@ TEST_F(LuaRuntimeTest, TensorsConvertAndPrint) {
 
 TEST_F(LuaRuntimeTest, DescribeAndPluginsListTheRegistry) {
   EXPECT_EQ(Eval("local d = sy.describe('router.softmax_topk')\n"
-                 "result = d.fields[1].name .. ' ' .. d.fields[1].type .. ' ' .. d.fields[1].default .. ' ' .. d.fields[1].min"),
+                 "result = d.fields[1].name .. ' ' .. d.fields[1].type .. ' ' .. "
+                 "d.fields[1].default .. ' ' .. d.fields[1].min"),
             "k UInt32 2 1.0");
   EXPECT_EQ(Eval("result = sy.plugins()[1].full_name"), "router.softmax_topk");
 }
@@ -110,15 +122,18 @@ TEST_F(LuaRuntimeTest, RunFilePassesArgumentsAndReportsTheFileName) {
   EXPECT_EQ(Eval(""), "pq");
   const absl::Status s = runtime_->RunFile(path, {"x", "y"});
   EXPECT_EQ(std::string(s.message()), path + ":4: bad arg");
-  EXPECT_THAT(std::string(runtime_->RunFile("/nonexistent.lua", {}).message()), HasSubstr("cannot open /nonexistent.lua"));
+  EXPECT_THAT(std::string(runtime_->RunFile("/nonexistent.lua", {}).message()),
+              HasSubstr("cannot open /nonexistent.lua"));
 }
 
 TEST_F(LuaRuntimeTest, InteractiveLoopEvaluatesExpressionsAndContinuesLines) {
-  std::istringstream in("1 + 2\nlocal r = sy.component('router.softmax_topk', {k = 0})\n"
-                        "function f(x)\nreturn x * 10\nend\nf(4)\n");
+  std::istringstream in(
+      "1 + 2\nlocal r = sy.component('router.softmax_topk', {k = 0})\n"
+      "function f(x)\nreturn x * 10\nend\nf(4)\n");
   std::ostringstream out;
   runtime_->RunInteractive(in, out, false);
-  EXPECT_EQ(out.str(), "3\nstdin:1: router.softmax_topk: field 'k' = 0 is below its minimum 1\n40\n");
+  EXPECT_EQ(out.str(),
+            "3\nstdin:1: router.softmax_topk: field 'k' = 0 is below its minimum 1\n40\n");
 }
 
 }  // namespace

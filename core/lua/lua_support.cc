@@ -17,7 +17,8 @@ std::string ArgError(lua_State* L, int n, const char* what, const char* expected
 ConfigValue ValueAt(lua_State* L, int index, const std::string& path, int depth);
 
 ConfigValue TableToConfigValue(lua_State* L, int index, const std::string& path, int depth) {
-  if (depth > kMaxConfigDepth) throw LuaError(absl::StrCat("config '", path, "' is nested too deeply"));
+  if (depth > kMaxConfigDepth)
+    throw LuaError(absl::StrCat("config '", path, "' is nested too deeply"));
   index = lua_absindex(L, index);
   std::vector<std::string> string_keys;
   std::vector<lua_Integer> integer_keys;
@@ -30,7 +31,8 @@ ConfigValue TableToConfigValue(lua_State* L, int index, const std::string& path,
       integer_keys.push_back(lua_tointeger(L, -1));
     } else {
       lua_pop(L, 1);
-      throw LuaError(absl::StrCat("config table '", path, "' has a key that is neither a string nor an integer"));
+      throw LuaError(absl::StrCat("config table '", path,
+                                  "' has a key that is neither a string nor an integer"));
     }
   }
   if (!string_keys.empty() && !integer_keys.empty()) {
@@ -41,7 +43,8 @@ ConfigValue TableToConfigValue(lua_State* L, int index, const std::string& path,
     ConfigList list;
     for (size_t i = 0; i < integer_keys.size(); ++i) {
       if (integer_keys[i] != static_cast<lua_Integer>(i + 1)) {
-        throw LuaError(absl::StrCat("config list '", path, "' has a hole or a key other than 1..n"));
+        throw LuaError(
+            absl::StrCat("config list '", path, "' has a hole or a key other than 1..n"));
       }
       lua_rawgeti(L, index, integer_keys[i]);
       list.push_back(ValueAt(L, -1, absl::StrCat(path, "[", i + 1, "]"), depth + 1));
@@ -54,7 +57,8 @@ ConfigValue TableToConfigValue(lua_State* L, int index, const std::string& path,
   for (const std::string& key : string_keys) {
     lua_pushlstring(L, key.data(), key.size());
     lua_rawget(L, index);
-    table.emplace_back(key, ValueAt(L, -1, path.empty() ? key : absl::StrCat(path, ".", key), depth + 1));
+    table.emplace_back(
+        key, ValueAt(L, -1, path.empty() ? key : absl::StrCat(path, ".", key), depth + 1));
     lua_pop(L, 1);
   }
   return {table};
@@ -63,13 +67,17 @@ ConfigValue TableToConfigValue(lua_State* L, int index, const std::string& path,
 ConfigValue ValueAt(lua_State* L, int index, const std::string& path, int depth) {
   switch (lua_type(L, index)) {
     case LUA_TNONE:
-    case LUA_TNIL: return {};
-    case LUA_TBOOLEAN: return {lua_toboolean(L, index) != 0};
+    case LUA_TNIL:
+      return {};
+    case LUA_TBOOLEAN:
+      return {lua_toboolean(L, index) != 0};
     case LUA_TNUMBER:
       if (lua_isinteger(L, index)) return {static_cast<int64_t>(lua_tointeger(L, index))};
       return {static_cast<double>(lua_tonumber(L, index))};
-    case LUA_TSTRING: return {std::string(lua_tostring(L, index))};
-    case LUA_TTABLE: return TableToConfigValue(L, index, path, depth);
+    case LUA_TSTRING:
+      return {std::string(lua_tostring(L, index))};
+    case LUA_TTABLE:
+      return TableToConfigValue(L, index, path, depth);
     default:
       throw LuaError(absl::StrCat("config value '", path, "' is a ", luaL_typename(L, index),
                                   "; only nil, booleans, numbers, strings and tables are allowed"));
@@ -109,6 +117,14 @@ lua_Number OptNumber(lua_State* L, int n, const char* what, lua_Number fallback)
 
 void ArgTable(lua_State* L, int n, const char* what) {
   if (!lua_istable(L, n)) throw LuaError(ArgError(L, n, what, "table"));
+}
+
+void RegisterMetatable(lua_State* L, const char* name, const luaL_Reg* methods) {
+  luaL_newmetatable(L, name);
+  luaL_setfuncs(L, methods, 0);
+  lua_pushvalue(L, -1);
+  lua_setfield(L, -2, "__index");
+  lua_pop(L, 1);
 }
 
 void RawField(lua_State* L, int index, const char* key) {

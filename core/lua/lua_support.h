@@ -63,6 +63,9 @@ lua_Number OptNumber(lua_State* L, int n, const char* what, lua_Number fallback)
 // Pushes field `key` of the table at `index` without metamethods (which could raise).
 void RawField(lua_State* L, int index, const char* key);
 
+// Creates the metatable `name` with `methods` (which include __gc) as its own __index.
+void RegisterMetatable(lua_State* L, const char* name, const luaL_Reg* methods);
+
 // Userdata holding a C++ object, destroyed by __gc. The metatable must be registered.
 template <typename T>
 T* PushObject(lua_State* L, const char* metatable, T value) {
@@ -76,8 +79,8 @@ template <typename T>
 T& ArgObject(lua_State* L, int n, const char* metatable, const char* what) {
   void* p = luaL_testudata(L, n, metatable);
   if (p == nullptr) {
-    throw LuaError(std::string("bad argument #") + std::to_string(n) + " (" + what + "): expected " +
-                   metatable + ", got " + luaL_typename(L, n));
+    throw LuaError(std::string("bad argument #") + std::to_string(n) + " (" + what +
+                   "): expected " + metatable + ", got " + luaL_typename(L, n));
   }
   return *static_cast<T*>(p);
 }

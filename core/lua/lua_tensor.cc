@@ -32,7 +32,8 @@ Shape ArgShape(lua_State* L, int n) {
 DType ParseDType(const std::string& name) {
   const DType dtype = DTypeFromName(name);
   if (dtype == DType::kInvalid) {
-    throw LuaError(absl::StrCat("unknown dtype '", name, "' (f32, bf16, f16, fp8_e4m3, i8, i4, u4, i32, i64, u8)"));
+    throw LuaError(absl::StrCat("unknown dtype '", name,
+                                "' (f32, bf16, f16, fp8_e4m3, i8, i4, u4, i32, i64, u8)"));
   }
   return dtype;
 }
@@ -104,17 +105,15 @@ uint64_t OptionSeed(lua_State* L, int n) {
 
 int RandN(lua_State* L) {
   const Shape shape = ArgShape(L, 1);
-  PushTensor(L, ValueOrThrow(RandomNormal(shape, OptionSeed(L, 2),
-                                          OptionNumber(L, 2, "mean", 0), OptionNumber(L, 2, "std", 1),
-                                          OptionDType(L, 2))));
+  PushTensor(L, ValueOrThrow(RandomNormal(shape, OptionSeed(L, 2), OptionNumber(L, 2, "mean", 0),
+                                          OptionNumber(L, 2, "std", 1), OptionDType(L, 2))));
   return 1;
 }
 
 int Rand(lua_State* L) {
   const Shape shape = ArgShape(L, 1);
-  PushTensor(L, ValueOrThrow(RandomUniform(shape, OptionSeed(L, 2),
-                                           OptionNumber(L, 2, "low", 0), OptionNumber(L, 2, "high", 1),
-                                           OptionDType(L, 2))));
+  PushTensor(L, ValueOrThrow(RandomUniform(shape, OptionSeed(L, 2), OptionNumber(L, 2, "low", 0),
+                                           OptionNumber(L, 2, "high", 1), OptionDType(L, 2))));
   return 1;
 }
 
@@ -127,7 +126,9 @@ int Zeros(lua_State* L) {
 
 const Tensor& CpuTensor(lua_State* L) {
   const Tensor& t = ArgTensor(L, 1, "self");
-  if (!t.device().is_cpu()) throw LuaError(absl::StrCat("tensor is on ", t.device().ToString(), "; use :to(\"cpu\") first"));
+  if (!t.device().is_cpu())
+    throw LuaError(
+        absl::StrCat("tensor is on ", t.device().ToString(), "; use :to(\"cpu\") first"));
   return t;
 }
 
@@ -177,7 +178,8 @@ int Get(lua_State* L) {
   for (int i = 0; i < t.ndim(); ++i) {
     const lua_Integer index = ArgInteger(L, i + 2, "index");
     if (index < 1 || index > t.dim(i)) {
-      throw LuaError(absl::StrCat("index ", index, " out of range [1, ", t.dim(i), "] in dimension ", i + 1));
+      throw LuaError(
+          absl::StrCat("index ", index, " out of range [1, ", t.dim(i), "] in dimension ", i + 1));
     }
     flat = flat * t.dim(i) + (index - 1);
   }
@@ -224,7 +226,8 @@ std::string FormatTensor(const Tensor& t) {
   const int64_t rows = cols == 0 ? 0 : t.numel() / cols;
   for (int64_t r = 0; r < std::min(rows, kShow); ++r) {
     absl::StrAppend(&out, "\n  ");
-    for (int64_t c = 0; c < std::min(cols, kShow); ++c) absl::StrAppend(&out, absl::StrFormat("%9.4g", t.Get(r * cols + c)));
+    for (int64_t c = 0; c < std::min(cols, kShow); ++c)
+      absl::StrAppend(&out, absl::StrFormat("%9.4g", t.Get(r * cols + c)));
     if (cols > kShow) absl::StrAppend(&out, "  ...");
   }
   if (rows > kShow) absl::StrAppend(&out, "\n  ...");
@@ -245,19 +248,22 @@ Tensor& ArgTensor(lua_State* L, int n, const char* what) {
 }
 
 void RegisterTensorBindings(lua_State* L) {
-  static const luaL_Reg methods[] = {
-      {"shape", Wrap<ShapeOf>}, {"dtype", Wrap<DTypeOf>},   {"numel", Wrap<NumelOf>},
-      {"device", Wrap<DeviceOf>}, {"get", Wrap<Get>},       {"to_table", Wrap<ToTable>},
-      {"to", Wrap<To>},           {"__tostring", Wrap<ToString>}, {"__gc", DestroyObject<Tensor>},
-      {nullptr, nullptr}};
-  luaL_newmetatable(L, kTensorMetatable);
-  luaL_setfuncs(L, methods, 0);
-  lua_pushvalue(L, -1);
-  lua_setfield(L, -2, "__index");
-  lua_pop(L, 1);
+  static const luaL_Reg methods[] = {{"shape", Wrap<ShapeOf>},
+                                     {"dtype", Wrap<DTypeOf>},
+                                     {"numel", Wrap<NumelOf>},
+                                     {"device", Wrap<DeviceOf>},
+                                     {"get", Wrap<Get>},
+                                     {"to_table", Wrap<ToTable>},
+                                     {"to", Wrap<To>},
+                                     {"__tostring", Wrap<ToString>},
+                                     {"__gc", DestroyObject<Tensor>},
+                                     {nullptr, nullptr}};
+  RegisterMetatable(L, kTensorMetatable, methods);
 
-  static const luaL_Reg functions[] = {{"tensor", Wrap<NewTensor>}, {"randn", Wrap<RandN>},
-                                       {"rand", Wrap<Rand>},        {"zeros", Wrap<Zeros>},
+  static const luaL_Reg functions[] = {{"tensor", Wrap<NewTensor>},
+                                       {"randn", Wrap<RandN>},
+                                       {"rand", Wrap<Rand>},
+                                       {"zeros", Wrap<Zeros>},
                                        {nullptr, nullptr}};
   luaL_setfuncs(L, functions, 0);
 }

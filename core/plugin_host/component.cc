@@ -15,9 +15,11 @@ absl::StatusOr<std::shared_ptr<Component>> Component::Create(const RegisteredCom
   SY_RETURN_IF_ERROR(TakePluginError(info.desc->create(HostApi(), message->c_message(), &instance),
                                      absl::StrCat(info.full_name, ": create failed")));
   if (instance == nullptr) {
-    return absl::InternalError(absl::StrCat(info.full_name, ": create succeeded but returned no instance"));
+    return absl::InternalError(
+        absl::StrCat(info.full_name, ": create succeeded but returned no instance"));
   }
-  return std::shared_ptr<Component>(new Component(component.library, &info, std::move(message), instance));
+  return std::shared_ptr<Component>(
+      new Component(component.library, &info, std::move(message), instance));
 }
 
 Component::~Component() { info_->desc->destroy(instance_); }

@@ -36,7 +36,10 @@ class Component {
  private:
   Component(std::shared_ptr<PluginLibrary> library, const ComponentInfo* info,
             std::shared_ptr<const ConfigMessage> config, void* instance)
-      : library_(std::move(library)), info_(info), config_(std::move(config)), instance_(instance) {}
+      : library_(std::move(library)),
+        info_(info),
+        config_(std::move(config)),
+        instance_(instance) {}
 
   std::shared_ptr<PluginLibrary> library_;
   const ComponentInfo* info_;

@@ -18,7 +18,8 @@ std::vector<std::string> DefaultPluginSearchPath() {
   const auto exe = std::filesystem::read_symlink("/proc/self/exe", ec);
   if (!ec) path.push_back((exe.parent_path().parent_path() / SY_PLUGIN_DIR_REL).string());
   if (const char* env = std::getenv("SWITCHYARD_PLUGIN_PATH")) {
-    for (absl::string_view dir : absl::StrSplit(env, ':', absl::SkipEmpty())) path.emplace_back(dir);
+    for (absl::string_view dir : absl::StrSplit(env, ':', absl::SkipEmpty()))
+      path.emplace_back(dir);
   }
   return path;
 }
@@ -32,7 +33,8 @@ void ComponentRegistry::Discover(const std::vector<std::string>& search_path) {
       if (entry.path().extension() == ".so") files.push_back(entry.path().string());
     }
     std::sort(files.begin(), files.end());
-    for (const std::string& file : files) LoadLibrary(file).IgnoreError();  // recorded in load_errors_
+    for (const std::string& file : files)
+      LoadLibrary(file).IgnoreError();  // recorded in load_errors_
   }
 }
 
@@ -52,12 +54,14 @@ absl::Status ComponentRegistry::LoadLibrary(const std::string& path) {
     auto [it, inserted] = components_.try_emplace(
         info.full_name, RegisteredComponent{*library, &info, info.desc->score(HostApi())});
     if (!inserted) {
-      duplicates.push_back(absl::StrCat(info.full_name, " (already provided by ", it->second.library->path(), ")"));
+      duplicates.push_back(
+          absl::StrCat(info.full_name, " (already provided by ", it->second.library->path(), ")"));
     }
   }
   libraries_.push_back(*std::move(library));
   if (duplicates.empty()) return absl::OkStatus();
-  const std::string message = absl::StrCat(canonical, ": duplicate component names, skipped: ", absl::StrJoin(duplicates, ", "));
+  const std::string message = absl::StrCat(
+      canonical, ": duplicate component names, skipped: ", absl::StrJoin(duplicates, ", "));
   load_errors_.push_back({canonical, message});
   Log(LogLevel::kDebug, "plugins", message);
   return absl::AlreadyExistsError(message);
@@ -66,18 +70,24 @@ absl::Status ComponentRegistry::LoadLibrary(const std::string& path) {
 absl::StatusOr<RegisteredComponent> ComponentRegistry::Find(absl::string_view full_name) const {
   const size_t dot = full_name.find('.');
   if (dot == absl::string_view::npos) {
-    return absl::InvalidArgumentError(absl::StrCat("component name '", full_name, "' must be KIND.NAME, e.g. router.softmax_topk"));
+    return absl::InvalidArgumentError(absl::StrCat(
+        "component name '", full_name, "' must be KIND.NAME, e.g. router.softmax_topk"));
   }
   const absl::string_view kind = full_name.substr(0, dot);
   if (KindFromName(kind) == SY_KIND_INVALID) {
-    return absl::InvalidArgumentError(absl::StrCat("unknown component kind '", kind, "' (kinds: router, experts, comm, scheduler, quantizer)"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("unknown component kind '", kind,
+                     "' (kinds: router, experts, comm, scheduler, quantizer)"));
   }
   if (full_name.substr(dot + 1) == "auto") {
     const RegisteredComponent* best = nullptr;
     for (const auto& [name, c] : components_) {
-      if (KindName(c.info->kind) == kind && c.score > 0 && (best == nullptr || c.score > best->score)) best = &c;
+      if (KindName(c.info->kind) == kind && c.score > 0 &&
+          (best == nullptr || c.score > best->score))
+        best = &c;
     }
-    if (best == nullptr) return absl::NotFoundError(absl::StrCat("no ", kind, " component can run here"));
+    if (best == nullptr)
+      return absl::NotFoundError(absl::StrCat("no ", kind, " component can run here"));
     return *best;
   }
   auto it = components_.find(std::string(full_name));
@@ -86,8 +96,9 @@ absl::StatusOr<RegisteredComponent> ComponentRegistry::Find(absl::string_view fu
     for (const auto& [name, c] : components_) {
       if (KindName(c.info->kind) == kind) same_kind.push_back(name);
     }
-    return absl::NotFoundError(absl::StrCat("no component '", full_name, "' (available: ",
-                                            same_kind.empty() ? "none" : absl::StrJoin(same_kind, ", "), ")"));
+    return absl::NotFoundError(absl::StrCat(
+        "no component '", full_name,
+        "' (available: ", same_kind.empty() ? "none" : absl::StrJoin(same_kind, ", "), ")"));
   }
   return it->second;
 }
@@ -95,7 +106,8 @@ absl::StatusOr<RegisteredComponent> ComponentRegistry::Find(absl::string_view fu
 std::vector<RegisteredComponent> ComponentRegistry::List() const {
   std::vector<RegisteredComponent> list;
   for (const auto& [name, c] : components_) list.push_back(c);
-  std::stable_sort(list.begin(), list.end(), [](const auto& a, const auto& b) { return a.info->kind < b.info->kind; });
+  std::stable_sort(list.begin(), list.end(),
+                   [](const auto& a, const auto& b) { return a.info->kind < b.info->kind; });
   return list;
 }
 

@@ -12,8 +12,8 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
-#include "core/plugin_host/plugin_library.h"
 #include "absl/strings/string_view.h"
+#include "core/plugin_host/plugin_library.h"
 
 namespace sy {
 

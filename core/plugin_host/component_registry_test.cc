@@ -13,8 +13,8 @@ using ::testing::HasSubstr;
 class ComponentRegistryTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    registry_.Discover({SY_TEST_BINARY_DIR "/lib/switchyard/plugins", SY_TEST_BINARY_DIR "/test_plugins",
-                        "/nonexistent/folder"});
+    registry_.Discover({SY_TEST_BINARY_DIR "/lib/switchyard/plugins",
+                        SY_TEST_BINARY_DIR "/test_plugins", "/nonexistent/folder"});
   }
   std::string ErrorFor(const std::string& file) const {
     for (const auto& e : registry_.load_errors()) {
@@ -48,7 +48,8 @@ TEST_F(ComponentRegistryTest, DuplicateNameIsSkippedAndTheRestOfItsLibraryLoads)
 TEST_F(ComponentRegistryTest, GoodPluginsStillLoad) {
   std::vector<std::string> names;
   for (const auto& c : registry_.List()) names.push_back(c.info->full_name);
-  EXPECT_THAT(names, ::testing::IsSupersetOf({"router.softmax_topk", "router.faulty", "router.first_expert"}));
+  EXPECT_THAT(names, ::testing::IsSupersetOf(
+                         {"router.softmax_topk", "router.faulty", "router.first_expert"}));
 }
 
 TEST_F(ComponentRegistryTest, UnknownNamesListTheAlternatives) {
@@ -56,9 +57,12 @@ TEST_F(ComponentRegistryTest, UnknownNamesListTheAlternatives) {
   ASSERT_FALSE(missing.ok());
   EXPECT_THAT(std::string(missing.status().message()), HasSubstr("available: "));
   EXPECT_THAT(std::string(missing.status().message()), HasSubstr("router.softmax_topk"));
-  EXPECT_THAT(std::string(registry_.Find("gizmo.x").status().message()), HasSubstr("unknown component kind 'gizmo'"));
-  EXPECT_THAT(std::string(registry_.Find("softmax_topk").status().message()), HasSubstr("KIND.NAME"));
-  EXPECT_THAT(std::string(registry_.Find("experts.auto").status().message()), HasSubstr("no experts component"));
+  EXPECT_THAT(std::string(registry_.Find("gizmo.x").status().message()),
+              HasSubstr("unknown component kind 'gizmo'"));
+  EXPECT_THAT(std::string(registry_.Find("softmax_topk").status().message()),
+              HasSubstr("KIND.NAME"));
+  EXPECT_THAT(std::string(registry_.Find("experts.auto").status().message()),
+              HasSubstr("no experts component"));
 }
 
 TEST_F(ComponentRegistryTest, AutoPicksAComponentThatCanRun) {
@@ -70,7 +74,9 @@ TEST_F(ComponentRegistryTest, AutoPicksAComponentThatCanRun) {
 
 TEST_F(ComponentRegistryTest, LoadingTheSameFileTwiceIsANoOp) {
   const size_t before = registry_.libraries().size();
-  EXPECT_TRUE(registry_.LoadLibrary(SY_TEST_BINARY_DIR "/lib/switchyard/plugins/sy_router_softmax_topk.so").ok());
+  EXPECT_TRUE(
+      registry_.LoadLibrary(SY_TEST_BINARY_DIR "/lib/switchyard/plugins/sy_router_softmax_topk.so")
+          .ok());
   EXPECT_EQ(registry_.libraries().size(), before);
 }
 

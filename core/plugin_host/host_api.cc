@@ -17,14 +17,22 @@ namespace {
 
 absl::StatusCode ToStatusCode(sy_status_code code) {
   switch (code) {
-    case SY_OK: return absl::StatusCode::kOk;
-    case SY_INVALID_ARGUMENT: return absl::StatusCode::kInvalidArgument;
-    case SY_FAILED_PRECONDITION: return absl::StatusCode::kFailedPrecondition;
-    case SY_OUT_OF_RANGE: return absl::StatusCode::kOutOfRange;
-    case SY_RESOURCE_EXHAUSTED: return absl::StatusCode::kResourceExhausted;
-    case SY_UNAVAILABLE: return absl::StatusCode::kUnavailable;
-    case SY_UNIMPLEMENTED: return absl::StatusCode::kUnimplemented;
-    default: return absl::StatusCode::kInternal;
+    case SY_OK:
+      return absl::StatusCode::kOk;
+    case SY_INVALID_ARGUMENT:
+      return absl::StatusCode::kInvalidArgument;
+    case SY_FAILED_PRECONDITION:
+      return absl::StatusCode::kFailedPrecondition;
+    case SY_OUT_OF_RANGE:
+      return absl::StatusCode::kOutOfRange;
+    case SY_RESOURCE_EXHAUSTED:
+      return absl::StatusCode::kResourceExhausted;
+    case SY_UNAVAILABLE:
+      return absl::StatusCode::kUnavailable;
+    case SY_UNIMPLEMENTED:
+      return absl::StatusCode::kUnimplemented;
+    default:
+      return absl::StatusCode::kInternal;
   }
 }
 
@@ -56,8 +64,10 @@ void HostLog(sy_log_level level, const char* source, const char* message) {
 
 int32_t DeviceCount(sy_device_type type) {
   switch (type) {
-    case SY_DEVICE_CPU: return 1;
-    case SY_DEVICE_CUDA: return cuda::DeviceCount();
+    case SY_DEVICE_CPU:
+      return 1;
+    case SY_DEVICE_CUDA:
+      return cuda::DeviceCount();
   }
   return 0;
 }
@@ -65,9 +75,8 @@ int32_t DeviceCount(sy_device_type type) {
 }  // namespace
 
 const sy_host* HostApi() {
-  static const sy_host host = {sizeof(sy_host), SY_ABI_MAJOR, SY_ABI_MINOR, ErrorCreate,
-                               ErrorFree,       ErrorCode,    ErrorMessage, HostLog,
-                               DeviceCount};
+  static const sy_host host = {sizeof(sy_host), SY_ABI_MAJOR, SY_ABI_MINOR, ErrorCreate, ErrorFree,
+                               ErrorCode,       ErrorMessage, HostLog,      DeviceCount};
   return &host;
 }
 

@@ -6,8 +6,8 @@
 #include <string_view>
 
 #include "absl/status/status.h"
-#include "switchyard/plugin_abi.h"
 #include "absl/strings/string_view.h"
+#include "switchyard/plugin_abi.h"
 
 namespace sy {
 

@@ -18,8 +18,10 @@ constexpr size_t kRouterVtableSizeV1 = sizeof(sy_router_vtable);
 // 0 for kinds whose interface this ABI does not define yet.
 size_t MinimumVtableSize(sy_component_kind kind) {
   switch (kind) {
-    case SY_KIND_ROUTER: return kRouterVtableSizeV1;
-    default: return 0;
+    case SY_KIND_ROUTER:
+      return kRouterVtableSizeV1;
+    default:
+      return 0;
   }
 }
 
@@ -27,7 +29,8 @@ absl::Status CheckVtable(const sy_component_desc& desc, sy_component_kind kind) 
   const size_t minimum = MinimumVtableSize(kind);
   if (minimum == 0) {
     return absl::UnimplementedError(absl::StrCat("this host (ABI ", SY_ABI_MAJOR, ".", SY_ABI_MINOR,
-                                                 ") has no interface for ", KindName(kind), " components yet"));
+                                                 ") has no interface for ", KindName(kind),
+                                                 " components yet"));
   }
   if (desc.vtable == nullptr) return absl::InvalidArgumentError("has no vtable");
   // Every vtable starts with its struct_size.
@@ -49,18 +52,24 @@ absl::Status CheckVtable(const sy_component_desc& desc, sy_component_kind kind) 
 
 absl::string_view KindName(sy_component_kind kind) {
   switch (kind) {
-    case SY_KIND_ROUTER: return "router";
-    case SY_KIND_EXPERTS: return "experts";
-    case SY_KIND_COMM: return "comm";
-    case SY_KIND_SCHEDULER: return "scheduler";
-    case SY_KIND_QUANTIZER: return "quantizer";
-    default: return "invalid";
+    case SY_KIND_ROUTER:
+      return "router";
+    case SY_KIND_EXPERTS:
+      return "experts";
+    case SY_KIND_COMM:
+      return "comm";
+    case SY_KIND_SCHEDULER:
+      return "scheduler";
+    case SY_KIND_QUANTIZER:
+      return "quantizer";
+    default:
+      return "invalid";
   }
 }
 
 sy_component_kind KindFromName(absl::string_view name) {
-  for (sy_component_kind kind : {SY_KIND_ROUTER, SY_KIND_EXPERTS, SY_KIND_COMM, SY_KIND_SCHEDULER,
-                                 SY_KIND_QUANTIZER}) {
+  for (sy_component_kind kind :
+       {SY_KIND_ROUTER, SY_KIND_EXPERTS, SY_KIND_COMM, SY_KIND_SCHEDULER, SY_KIND_QUANTIZER}) {
     if (KindName(kind) == name) return kind;
   }
   return SY_KIND_INVALID;
@@ -80,8 +89,8 @@ absl::StatusOr<std::shared_ptr<PluginLibrary>> PluginLibrary::Open(const std::st
                       boost::dll::load_mode::rtld_now | boost::dll::load_mode::rtld_local);
   if (ec) {
     const char* reason = dlerror();
-    return absl::InvalidArgumentError(absl::StrCat(
-        path, ": not a loadable shared library (", reason ? reason : ec.message(), ")"));
+    return absl::InvalidArgumentError(absl::StrCat(path, ": not a loadable shared library (",
+                                                   reason ? reason : ec.message(), ")"));
   }
   if (!lib->library_->has(SY_PLUGIN_INIT_SYMBOL)) {
     return absl::InvalidArgumentError(
@@ -90,23 +99,24 @@ absl::StatusOr<std::shared_ptr<PluginLibrary>> PluginLibrary::Open(const std::st
   auto& init = lib->library_->get<const sy_plugin*(const sy_host*)>(SY_PLUGIN_INIT_SYMBOL);
   const sy_plugin* plugin = init(HostApi());
   if (plugin == nullptr) {
-    return absl::FailedPreconditionError(absl::StrCat(path, ": ", SY_PLUGIN_INIT_SYMBOL,
-                                                      " returned NULL (the plugin failed to initialise)"));
+    return absl::FailedPreconditionError(absl::StrCat(
+        path, ": ", SY_PLUGIN_INIT_SYMBOL, " returned NULL (the plugin failed to initialise)"));
   }
   if (plugin->abi_major != SY_ABI_MAJOR) {
-    return absl::FailedPreconditionError(absl::StrCat(
-        path, ": plugin ABI ", plugin->abi_major, ".", plugin->abi_minor,
-        " is incompatible with the host's ABI ", SY_ABI_MAJOR, ".", SY_ABI_MINOR,
-        " (major versions differ; rebuild the plugin against this Switchyard)"));
+    return absl::FailedPreconditionError(
+        absl::StrCat(path, ": plugin ABI ", plugin->abi_major, ".", plugin->abi_minor,
+                     " is incompatible with the host's ABI ", SY_ABI_MAJOR, ".", SY_ABI_MINOR,
+                     " (major versions differ; rebuild the plugin against this Switchyard)"));
   }
   if (plugin->abi_minor > SY_ABI_MINOR) {
-    return absl::FailedPreconditionError(absl::StrCat(
-        path, ": plugin ABI ", plugin->abi_major, ".", plugin->abi_minor,
-        " is newer than the host's ABI ", SY_ABI_MAJOR, ".", SY_ABI_MINOR,
-        " (upgrade Switchyard or rebuild the plugin against this one)"));
+    return absl::FailedPreconditionError(
+        absl::StrCat(path, ": plugin ABI ", plugin->abi_major, ".", plugin->abi_minor,
+                     " is newer than the host's ABI ", SY_ABI_MAJOR, ".", SY_ABI_MINOR,
+                     " (upgrade Switchyard or rebuild the plugin against this one)"));
   }
   if (plugin->struct_size < kPluginSizeV1 || plugin->name == nullptr ||
-      plugin->version == nullptr || (plugin->component_count > 0 && plugin->components == nullptr)) {
+      plugin->version == nullptr ||
+      (plugin->component_count > 0 && plugin->components == nullptr)) {
     return absl::InvalidArgumentError(absl::StrCat(path, ": malformed sy_plugin description"));
   }
   lib->name_ = plugin->name;
@@ -120,7 +130,8 @@ absl::Status PluginLibrary::LoadComponents(const sy_plugin& plugin) {
   schema_loader_ = std::make_unique<capnp::SchemaLoader>();
   for (size_t i = 0; i < plugin.component_count; ++i) {
     const std::string where = absl::StrCat(path_, ": component #", i);
-    if (plugin.components[i] == nullptr) return absl::InvalidArgumentError(absl::StrCat(where, ": NULL descriptor"));
+    if (plugin.components[i] == nullptr)
+      return absl::InvalidArgumentError(absl::StrCat(where, ": NULL descriptor"));
     const sy_component_desc& desc = *plugin.components[i];
     const auto kind = static_cast<sy_component_kind>(desc.kind);
     if (desc.struct_size < kComponentDescSizeV1) {
@@ -134,13 +145,15 @@ absl::Status PluginLibrary::LoadComponents(const sy_plugin& plugin) {
     }
     const std::string full_name = absl::StrCat(KindName(kind), ".", desc.name);
     if (desc.create == nullptr || desc.destroy == nullptr || desc.score == nullptr) {
-      return absl::InvalidArgumentError(absl::StrCat(path_, ": ", full_name, ": NULL create, destroy or score"));
+      return absl::InvalidArgumentError(
+          absl::StrCat(path_, ": ", full_name, ": NULL create, destroy or score"));
     }
     if (auto s = CheckVtable(desc, kind); !s.ok()) {
       return absl::InvalidArgumentError(absl::StrCat(path_, ": ", full_name, ": ", s.message()));
     }
-    SY_ASSIGN_OR_RETURN(ConfigSchema config, ConfigSchema::Load(*schema_loader_, desc.config,
-                                                                absl::StrCat(path_, ": ", full_name)));
+    SY_ASSIGN_OR_RETURN(
+        ConfigSchema config,
+        ConfigSchema::Load(*schema_loader_, desc.config, absl::StrCat(path_, ": ", full_name)));
     components_.push_back(ComponentInfo{kind, desc.name, full_name,
                                         desc.description ? desc.description : "", &desc, config});
   }

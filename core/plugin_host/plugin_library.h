@@ -13,9 +13,9 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
 #include "core/config/config_schema.h"
 #include "switchyard/plugin_abi.h"
-#include "absl/strings/string_view.h"
 
 namespace boost::dll {
 class shared_library;

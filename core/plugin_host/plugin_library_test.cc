@@ -10,7 +10,9 @@ namespace {
 using ::testing::AllOf;
 using ::testing::HasSubstr;
 
-std::string TestPlugin(const std::string& file) { return std::string(SY_TEST_BINARY_DIR "/test_plugins/") + file; }
+std::string TestPlugin(const std::string& file) {
+  return std::string(SY_TEST_BINARY_DIR "/test_plugins/") + file;
+}
 std::string BuiltinPlugin(const std::string& file) {
   return std::string(SY_TEST_BINARY_DIR "/lib/switchyard/plugins/") + file;
 }
@@ -73,7 +75,8 @@ TEST(PluginLibraryTest, RefusesAComponentWithoutCreate) {
 }
 
 TEST(PluginLibraryTest, KindNamesRoundTrip) {
-  for (sy_component_kind kind : {SY_KIND_ROUTER, SY_KIND_EXPERTS, SY_KIND_COMM, SY_KIND_SCHEDULER, SY_KIND_QUANTIZER}) {
+  for (sy_component_kind kind :
+       {SY_KIND_ROUTER, SY_KIND_EXPERTS, SY_KIND_COMM, SY_KIND_SCHEDULER, SY_KIND_QUANTIZER}) {
     EXPECT_EQ(KindFromName(KindName(kind)), kind);
   }
   EXPECT_EQ(KindFromName("bogus"), SY_KIND_INVALID);

@@ -33,8 +33,8 @@ TEST(DTypeTest, BF16RoundsToNearestEven) {
 TEST(DTypeTest, F16MatchesIeeeBinary16) {
   EXPECT_EQ(F32ToF16(1.0f), 0x3c00);
   EXPECT_EQ(F32ToF16(-2.5f), 0xc100);
-  EXPECT_EQ(F32ToF16(65504.0f), 0x7bff);      // largest finite
-  EXPECT_EQ(F32ToF16(65520.0f), 0x7c00);      // rounds to infinity
+  EXPECT_EQ(F32ToF16(65504.0f), 0x7bff);               // largest finite
+  EXPECT_EQ(F32ToF16(65520.0f), 0x7c00);               // rounds to infinity
   EXPECT_EQ(F32ToF16(std::ldexp(1.0f, -24)), 0x0001);  // smallest subnormal
   EXPECT_EQ(F32ToF16(std::ldexp(1.0f, -14)), 0x0400);  // smallest normal
   EXPECT_EQ(F32ToF16(std::ldexp(1.0f, -26)), 0x0000);  // underflows to zero
@@ -55,7 +55,7 @@ TEST(DTypeTest, FP8E4M3MatchesTheFormat) {
   EXPECT_EQ(F32ToFP8E4M3(-1000.0f), 0xfe);
   EXPECT_EQ(F32ToFP8E4M3(std::ldexp(1.0f, -9)), 0x01);  // smallest subnormal
   EXPECT_EQ(F32ToFP8E4M3(std::ldexp(1.0f, -6)), 0x08);  // smallest normal
-  EXPECT_EQ(F32ToFP8E4M3(1.0625f), 0x38);  // halfway between 1 and 1.125: ties to even
+  EXPECT_EQ(F32ToFP8E4M3(1.0625f), 0x38);               // halfway between 1 and 1.125: ties to even
   EXPECT_EQ(F32ToFP8E4M3(1.1875f), 0x3a);  // halfway between 1.125 and 1.25: up to even
   EXPECT_EQ(F32ToFP8E4M3(NAN), 0x7f);
   EXPECT_EQ(FP8E4M3ToF32(0x7e), 448.0f);

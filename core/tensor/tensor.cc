@@ -18,17 +18,23 @@ absl::Status ValidateShape(const Shape& shape, DType dtype) {
         absl::StrCat("rank ", shape.size(), " exceeds the maximum of ", SY_MAX_DIMS));
   }
   for (int64_t d : shape) {
-    if (d < 0) return absl::InvalidArgumentError(absl::StrCat("negative dimension in ", ShapeToString(shape)));
+    if (d < 0)
+      return absl::InvalidArgumentError(
+          absl::StrCat("negative dimension in ", ShapeToString(shape)));
   }
   if (IsPacked(dtype) && (shape.empty() || shape.back() % 2 != 0)) {
-    return absl::InvalidArgumentError(absl::StrCat(std::string(DTypeName(dtype)), " tensors need an even last dimension, got ", ShapeToString(shape)));
+    return absl::InvalidArgumentError(absl::StrCat(std::string(DTypeName(dtype)),
+                                                   " tensors need an even last dimension, got ",
+                                                   ShapeToString(shape)));
   }
   return absl::OkStatus();
 }
 
 }  // namespace
 
-std::string ShapeToString(const Shape& shape) { return absl::StrCat("[", absl::StrJoin(shape, ","), "]"); }
+std::string ShapeToString(const Shape& shape) {
+  return absl::StrCat("[", absl::StrJoin(shape, ","), "]");
+}
 
 int64_t NumElements(const Shape& shape) {
   int64_t n = 1;
@@ -57,13 +63,15 @@ Tensor::Tensor(std::shared_ptr<Buffer> buffer, int64_t offset_bytes, DType dtype
 absl::StatusOr<Tensor> Tensor::Empty(const Shape& shape, DType dtype, Device device) {
   SY_RETURN_IF_ERROR(ValidateShape(shape, dtype));
   const MemoryKind kind = device.is_cpu() ? MemoryKind::kHost : MemoryKind::kDevice;
-  SY_ASSIGN_OR_RETURN(auto buffer, Buffer::Allocate(kind, DTypeBytes(dtype, NumElements(shape)), device));
+  SY_ASSIGN_OR_RETURN(auto buffer,
+                      Buffer::Allocate(kind, DTypeBytes(dtype, NumElements(shape)), device));
   return Tensor(std::move(buffer), 0, dtype, shape, ContiguousStrides(shape));
 }
 
 absl::StatusOr<Tensor> Tensor::EmptyPinned(const Shape& shape, DType dtype) {
   SY_RETURN_IF_ERROR(ValidateShape(shape, dtype));
-  SY_ASSIGN_OR_RETURN(auto buffer, Buffer::Allocate(MemoryKind::kPinnedHost, DTypeBytes(dtype, NumElements(shape))));
+  SY_ASSIGN_OR_RETURN(auto buffer, Buffer::Allocate(MemoryKind::kPinnedHost,
+                                                    DTypeBytes(dtype, NumElements(shape))));
   return Tensor(std::move(buffer), 0, dtype, shape, ContiguousStrides(shape));
 }
 
@@ -76,7 +84,8 @@ absl::StatusOr<Tensor> Tensor::Zeros(const Shape& shape, DType dtype, Device dev
 
 absl::StatusOr<Tensor> Tensor::FromF32(const Shape& shape, const std::vector<float>& values) {
   if (static_cast<int64_t>(values.size()) != NumElements(shape)) {
-    return absl::InvalidArgumentError(absl::StrCat(values.size(), " values do not fill shape ", ShapeToString(shape)));
+    return absl::InvalidArgumentError(
+        absl::StrCat(values.size(), " values do not fill shape ", ShapeToString(shape)));
   }
   SY_ASSIGN_OR_RETURN(Tensor t, Empty(shape, DType::kF32));
   std::memcpy(t.raw_data(), values.data(), values.size() * sizeof(float));
@@ -92,7 +101,8 @@ void* Tensor::raw_data() const {
 absl::StatusOr<Tensor> Tensor::Reshape(const Shape& shape) const {
   if (!is_contiguous()) return absl::FailedPreconditionError("reshape needs a contiguous tensor");
   if (NumElements(shape) != numel()) {
-    return absl::InvalidArgumentError(absl::StrCat("cannot reshape ", ShapeToString(shape_), " to ", ShapeToString(shape)));
+    return absl::InvalidArgumentError(
+        absl::StrCat("cannot reshape ", ShapeToString(shape_), " to ", ShapeToString(shape)));
   }
   SY_RETURN_IF_ERROR(ValidateShape(shape, dtype_));
   return Tensor(buffer_, offset_bytes_, dtype_, shape, ContiguousStrides(shape));
@@ -107,7 +117,8 @@ absl::StatusOr<Tensor> Tensor::SliceRows(int64_t begin, int64_t end) const {
   }
   Shape shape = shape_;
   shape[0] = end - begin;
-  return Tensor(buffer_, offset_bytes_ + DTypeBytes(dtype_, strides_[0] * begin), dtype_, shape, strides_);
+  return Tensor(buffer_, offset_bytes_ + DTypeBytes(dtype_, strides_[0] * begin), dtype_, shape,
+                strides_);
 }
 
 absl::StatusOr<Tensor> Tensor::To(Device target) const {
@@ -121,7 +132,8 @@ absl::StatusOr<Tensor> Tensor::To(Device target) const {
   const cuda::CopyKind kind = source.is_cpu()   ? cuda::CopyKind::kHostToDevice
                               : target.is_cpu() ? cuda::CopyKind::kDeviceToHost
                                                 : cuda::CopyKind::kDeviceToDevice;
-  SY_RETURN_IF_ERROR(cuda::Copy(out.raw_data(), raw_data(), nbytes(), kind, source.is_cuda() ? source.index : target.index));
+  SY_RETURN_IF_ERROR(cuda::Copy(out.raw_data(), raw_data(), nbytes(), kind,
+                                source.is_cuda() ? source.index : target.index));
   return out;
 }
 
@@ -148,7 +160,8 @@ sy_tensor Tensor::ToC() const {
 }
 
 std::string Tensor::Describe() const {
-  return absl::StrCat(std::string(DTypeName(dtype_)), ShapeToString(shape_), " on ", device().ToString());
+  return absl::StrCat(std::string(DTypeName(dtype_)), ShapeToString(shape_), " on ",
+                      device().ToString());
 }
 
 }  // namespace sy

@@ -21,7 +21,8 @@ template <typename Sample>
 absl::StatusOr<Tensor> Fill(const Shape& shape, DType dtype, Sample sample) {
   SY_ASSIGN_OR_RETURN(Tensor t, Tensor::Zeros(shape, dtype));
   const int64_t n = t.numel();
-  for (int64_t i = 0; i < n; ++i) WriteElement(t.raw_data(), dtype, i, sample(static_cast<uint64_t>(i)));
+  for (int64_t i = 0; i < n; ++i)
+    WriteElement(t.raw_data(), dtype, i, sample(static_cast<uint64_t>(i)));
   return t;
 }
 

@@ -22,10 +22,14 @@ TEST(TensorTest, EmptyIsContiguousWithRowMajorStrides) {
 }
 
 TEST(TensorTest, RefusesBadShapes) {
-  EXPECT_THAT(std::string(Tensor::Empty({-1}, DType::kF32).status().message()), HasSubstr("negative"));
-  EXPECT_THAT(std::string(Tensor::Empty({3}, DType::kI4).status().message()), HasSubstr("even last dimension"));
-  EXPECT_THAT(std::string(Tensor::Empty(Shape(9, 1), DType::kF32).status().message()), HasSubstr("rank 9"));
-  EXPECT_THAT(std::string(Tensor::FromF32({2, 2}, {1, 2, 3}).status().message()), HasSubstr("3 values do not fill shape [2,2]"));
+  EXPECT_THAT(std::string(Tensor::Empty({-1}, DType::kF32).status().message()),
+              HasSubstr("negative"));
+  EXPECT_THAT(std::string(Tensor::Empty({3}, DType::kI4).status().message()),
+              HasSubstr("even last dimension"));
+  EXPECT_THAT(std::string(Tensor::Empty(Shape(9, 1), DType::kF32).status().message()),
+              HasSubstr("rank 9"));
+  EXPECT_THAT(std::string(Tensor::FromF32({2, 2}, {1, 2, 3}).status().message()),
+              HasSubstr("3 values do not fill shape [2,2]"));
 }
 
 TEST(TensorTest, ReshapeAndSliceShareMemory) {

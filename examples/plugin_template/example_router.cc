@@ -43,7 +43,8 @@ class RoundRobin : public sy::Router {
     if (logits.is_contiguous()) logits.RequireFinite("logits");
     const int64_t tokens = logits.dim(0);
     const int64_t experts = logits.dim(1);
-    if (experts < 1) throw std::invalid_argument("logits: expected at least one expert, got " + logits.Describe());
+    if (experts < 1)
+      throw std::invalid_argument("logits: expected at least one expert, got " + logits.Describe());
     if (k_ > experts) {
       throw std::invalid_argument("k = " + std::to_string(k_) + " exceeds the " +
                                   std::to_string(experts) + " experts");
@@ -61,7 +62,8 @@ class RoundRobin : public sy::Router {
     const uint64_t e = static_cast<uint64_t>(experts);
     for (int64_t t = 0; t < tokens; ++t) {
       // Reduce each term first so the sum cannot overflow for any token count.
-      const uint64_t base = (static_cast<uint64_t>(t) % e * static_cast<uint64_t>(k_) + offset_ % e) % e;
+      const uint64_t base =
+          (static_cast<uint64_t>(t) % e * static_cast<uint64_t>(k_) + offset_ % e) % e;
       for (int32_t j = 0; j < k_; ++j) {
         ids[t * k_ + j] = static_cast<int32_t>((base + static_cast<uint64_t>(j)) % e);
         weights[t * k_ + j] = weight;
@@ -72,8 +74,8 @@ class RoundRobin : public sy::Router {
  private:
   void RequireShape(const char* what, const sy::TensorView& out, int64_t tokens) const {
     if (out.dim(0) != tokens || out.dim(1) != k_) {
-      throw std::invalid_argument(std::string(what) + ": expected [" + std::to_string(tokens) + "," +
-                                  std::to_string(k_) + "], got " + out.Describe());
+      throw std::invalid_argument(std::string(what) + ": expected [" + std::to_string(tokens) +
+                                  "," + std::to_string(k_) + "], got " + out.Describe());
     }
   }
 

@@ -47,13 +47,15 @@ absl::StatusOr<ParsedArgs> Parse(const std::vector<std::string>& args,
     }
     const size_t eq = a.find('=');
     const std::string name = a.substr(2, eq == std::string::npos ? std::string::npos : eq - 2);
-    auto it = std::find_if(all.begin(), all.end(), [&](const OptionSpec& o) { return o.name == name; });
+    auto it =
+        std::find_if(all.begin(), all.end(), [&](const OptionSpec& o) { return o.name == name; });
     if (it == all.end()) return absl::InvalidArgumentError(absl::StrCat("unknown option --", name));
     if (!it->repeatable && parsed.Has(name)) {
       return absl::InvalidArgumentError(absl::StrCat("option --", name, " given twice"));
     }
     if (!it->takes_value) {
-      if (eq != std::string::npos) return absl::InvalidArgumentError(absl::StrCat("option --", name, " takes no value"));
+      if (eq != std::string::npos)
+        return absl::InvalidArgumentError(absl::StrCat("option --", name, " takes no value"));
       parsed.options.emplace(name, "");
       continue;
     }

@@ -28,11 +28,16 @@ TEST(CommandLineTest, StopsAtTheScriptForRun) {
 }
 
 TEST(CommandLineTest, RefusesUnknownAndMalformedOptions) {
-  EXPECT_THAT(std::string(Parse({"--bogus"}, {}, false).status().message()), HasSubstr("unknown option --bogus"));
-  EXPECT_THAT(std::string(Parse({"--log"}, {}, false).status().message()), HasSubstr("--log needs a value"));
-  EXPECT_THAT(std::string(Parse({"--help=1"}, {}, false).status().message()), HasSubstr("takes no value"));
-  EXPECT_THAT(std::string(Parse({"--log", "info", "--log", "error"}, {}, false).status().message()), HasSubstr("given twice"));
-  EXPECT_THAT(std::string(Parse({"--log", "loud"}, {}, false).status().message()), HasSubstr("--log must be debug, info"));
+  EXPECT_THAT(std::string(Parse({"--bogus"}, {}, false).status().message()),
+              HasSubstr("unknown option --bogus"));
+  EXPECT_THAT(std::string(Parse({"--log"}, {}, false).status().message()),
+              HasSubstr("--log needs a value"));
+  EXPECT_THAT(std::string(Parse({"--help=1"}, {}, false).status().message()),
+              HasSubstr("takes no value"));
+  EXPECT_THAT(std::string(Parse({"--log", "info", "--log", "error"}, {}, false).status().message()),
+              HasSubstr("given twice"));
+  EXPECT_THAT(std::string(Parse({"--log", "loud"}, {}, false).status().message()),
+              HasSubstr("--log must be debug, info"));
 }
 
 TEST(TextTableTest, AlignsColumns) {

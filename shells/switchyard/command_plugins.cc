@@ -25,7 +25,8 @@ int Describe(const ComponentRegistry& registry, const std::string& name) {
   TextTable table({"FIELD", "TYPE", "DEFAULT", "RANGE", "DESCRIPTION"});
   for (const ConfigFieldInfo& f : info.config.Fields()) {
     std::string range;
-    if (f.min || f.max) range = absl::StrCat("[", FormatBound(f.min), ", ", FormatBound(f.max), "]");
+    if (f.min || f.max)
+      range = absl::StrCat("[", FormatBound(f.min), ", ", FormatBound(f.max), "]");
     std::string doc = f.doc;
     if (!f.union_of.empty()) doc = absl::StrCat("(one of ", f.union_of, ") ", doc);
     table.AddRow({f.name, f.type, f.default_value, range, doc});
@@ -44,7 +45,8 @@ int List(const ComponentRegistry& registry) {
   if (!registry.load_errors().empty()) {
     std::printf("\nProblems loading %zu plugin librar%s (what they name was skipped):\n",
                 registry.load_errors().size(), registry.load_errors().size() == 1 ? "y" : "ies");
-    for (const PluginLoadError& e : registry.load_errors()) std::printf("  %s\n", e.message.c_str());
+    for (const PluginLoadError& e : registry.load_errors())
+      std::printf("  %s\n", e.message.c_str());
   }
   return 0;
 }

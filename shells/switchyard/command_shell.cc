@@ -13,7 +13,8 @@ int ShellCommand(const std::vector<std::string>& argv) {
   auto args = Parse(argv, {}, /*stop_at_positional=*/false);
   if (!args.ok()) return UsageError("shell", args.status().message());
   if (args->Has("help")) return PrintUsage("shell");
-  if (!args->positional.empty()) return UsageError("shell", "takes no arguments (use 'switchyard run' for scripts)");
+  if (!args->positional.empty())
+    return UsageError("shell", "takes no arguments (use 'switchyard run' for scripts)");
 
   auto runtime = LuaRuntime::Create(LoadPlugins(*args), DefaultLuaPath());
   if (!runtime.ok()) {
@@ -26,7 +27,8 @@ int ShellCommand(const std::vector<std::string>& argv) {
   }
   const bool interactive = isatty(STDIN_FILENO);
   if (interactive) {
-    std::cout << "switchyard " << SY_VERSION << " Lua shell; `sy` is the switchyard module. Ctrl-D exits.\n";
+    std::cout << "switchyard " << SY_VERSION
+              << " Lua shell; `sy` is the switchyard module. Ctrl-D exits.\n";
   }
   (*runtime)->RunInteractive(std::cin, std::cout, interactive);
   if (interactive) std::cout << "\n";

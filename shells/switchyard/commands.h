@@ -8,9 +8,9 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
 #include "core/plugin_host/component_registry.h"
 #include "shells/switchyard/command_line.h"
-#include "absl/strings/string_view.h"
 
 namespace sy::cli {
 

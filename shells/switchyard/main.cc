@@ -33,7 +33,8 @@ const std::vector<Command>& Commands() {
   static const std::vector<Command> commands = {
       {"run", "run a Lua pipeline script",
        "Usage: switchyard run [options] SCRIPT.lua [ARGS...]\n\n"
-       "Runs a Lua script with the switchyard module available (local sy = require \"switchyard\").\n"
+       "Runs a Lua script with the switchyard module available (local sy = require "
+       "\"switchyard\").\n"
        "ARGS are passed as the global table `arg` (arg[0] = SCRIPT) and as `...`.\n"
        "A script error prints file:line: message and exits with status 1.\n",
        RunCommand},
@@ -60,7 +61,8 @@ std::shared_ptr<ComponentRegistry> LoadPlugins(const ParsedArgs& args, bool warn
   auto registry = std::make_shared<ComponentRegistry>();
   registry->Discover(path);
   if (warn_skipped) {
-    for (const PluginLoadError& e : registry->load_errors()) Log(LogLevel::kWarning, "plugins", e.message);
+    for (const PluginLoadError& e : registry->load_errors())
+      Log(LogLevel::kWarning, "plugins", e.message);
   }
   return registry;
 }

@@ -38,9 +38,11 @@ std::vector<std::string> RouterNames() {
 
 // Reference routing rules, in double precision, independent of the plugins' code.
 // Returns (ids, weights) for one token's logits.
-using Reference = std::function<std::pair<std::vector<int>, std::vector<double>>(const std::vector<double>&, int k)>;
+using Reference = std::function<std::pair<std::vector<int>, std::vector<double>>(
+    const std::vector<double>&, int k)>;
 
-std::pair<std::vector<int>, std::vector<double>> SoftmaxTopKReference(const std::vector<double>& logits, int k) {
+std::pair<std::vector<int>, std::vector<double>> SoftmaxTopKReference(
+    const std::vector<double>& logits, int k) {
   const double max = *std::max_element(logits.begin(), logits.end());
   std::vector<double> p(logits.size());
   double sum = 0;
@@ -58,7 +60,8 @@ std::pair<std::vector<int>, std::vector<double>> SoftmaxTopKReference(const std:
 }
 
 const std::map<std::string, Reference>& References() {
-  static const std::map<std::string, Reference> references = {{"router.softmax_topk", SoftmaxTopKReference}};
+  static const std::map<std::string, Reference> references = {
+      {"router.softmax_topk", SoftmaxTopKReference}};
   return references;
 }
 
@@ -66,7 +69,8 @@ class RouterConformanceTest : public ::testing::TestWithParam<std::string> {
  protected:
   void SetUp() override {
     auto component = Component::Create(*Registry().Find(GetParam()), {});
-    ASSERT_TRUE(component.ok()) << "a router must be creatable from its default config: " << component.status();
+    ASSERT_TRUE(component.ok()) << "a router must be creatable from its default config: "
+                                << component.status();
     auto router = Router::From(*component);
     ASSERT_TRUE(router.ok());
     router_.emplace(*router);
@@ -138,7 +142,8 @@ TEST_P(RouterConformanceTest, MatchesTheReferenceRule) {
     for (int e = 0; e < experts; ++e) row[e] = logits.Get(t * experts + e);
     const auto [ids, weights] = it->second(row, k);
     for (int j = 0; j < k; ++j) {
-      EXPECT_EQ(out->expert_ids.data<int32_t>()[t * k + j], ids[j]) << "token " << t << " slot " << j;
+      EXPECT_EQ(out->expert_ids.data<int32_t>()[t * k + j], ids[j])
+          << "token " << t << " slot " << j;
       EXPECT_NEAR(out->expert_weights.data<float>()[t * k + j], weights[j], 1e-6) << "token " << t;
     }
   }

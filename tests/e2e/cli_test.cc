@@ -24,14 +24,16 @@ struct Result {
 // Runs `shell_command` with the CLI available as $SY; the plugin search path is only the
 // build tree's own plugin folder.
 Result RunCli(const std::string& shell_command) {
-  const std::string command = "export SY=" SY_TEST_BINARY_DIR "/bin/switchyard SWITCHYARD_PLUGIN_PATH=; " +
+  const std::string command = "export SY=" SY_TEST_BINARY_DIR
+                              "/bin/switchyard SWITCHYARD_PLUGIN_PATH=; " +
                               shell_command + " 2>&1";
   FILE* pipe = popen(command.c_str(), "r");
   EXPECT_NE(pipe, nullptr);
   Result result{-1, ""};
   std::array<char, 4096> buffer;
   size_t n;
-  while ((n = fread(buffer.data(), 1, buffer.size(), pipe)) > 0) result.output.append(buffer.data(), n);
+  while ((n = fread(buffer.data(), 1, buffer.size(), pipe)) > 0)
+    result.output.append(buffer.data(), n);
   const int status = pclose(pipe);
   result.status = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
   return result;
@@ -50,7 +52,8 @@ TEST(CliTest, HelpListsEveryCommandAndEachCommandHasHelp) {
     EXPECT_THAT(overview.output, HasSubstr(std::string("  ") + command));
     const Result help = RunCli(std::string("$SY ") + command + " --help");
     EXPECT_EQ(help.status, 0) << command;
-    EXPECT_THAT(help.output, AllOf(StartsWith(std::string("Usage: switchyard ") + command), HasSubstr("--plugin-path")));
+    EXPECT_THAT(help.output, AllOf(StartsWith(std::string("Usage: switchyard ") + command),
+                                   HasSubstr("--plugin-path")));
   }
   EXPECT_EQ(RunCli("$SY").status, 2);
   const Result unknown = RunCli("$SY frobnicate");
@@ -75,18 +78,24 @@ TEST(CliTest, BrokenPluginsOnThePathAreReportedAndSkipped) {
   EXPECT_THAT(r.output, HasSubstr("router  softmax_topk  builtin.softmax_topk"));
   EXPECT_THAT(r.output, HasSubstr("router  faulty"));
   EXPECT_THAT(r.output, HasSubstr("router  first_expert"));
-  EXPECT_THAT(r.output, HasSubstr("Problems loading 7 plugin libraries (what they name was skipped):"));
-  EXPECT_THAT(r.output, HasSubstr("sy_test_duplicate.so: duplicate component names, skipped: router.softmax_topk"));
+  EXPECT_THAT(r.output,
+              HasSubstr("Problems loading 7 plugin libraries (what they name was skipped):"));
+  EXPECT_THAT(
+      r.output,
+      HasSubstr("sy_test_duplicate.so: duplicate component names, skipped: router.softmax_topk"));
   EXPECT_THAT(r.output, Not(HasSubstr("[warning")));  // listed once, in the summary
   EXPECT_THAT(r.output, HasSubstr("not_a_library.so: not a loadable shared library"));
-  EXPECT_THAT(r.output, HasSubstr("sy_test_abi_major.so: plugin ABI 2.0 is incompatible with the host's ABI 1.0"));
+  EXPECT_THAT(
+      r.output,
+      HasSubstr("sy_test_abi_major.so: plugin ABI 2.0 is incompatible with the host's ABI 1.0"));
 }
 
 TEST(CliTest, RunWarnsAboutSkippedPluginsAndStillRuns) {
-  const Result r = RunCli("$SY run --plugin-path " SY_TEST_BINARY_DIR "/test_plugins " SY_TEST_SOURCE_DIR
-                          "/examples/route_tokens.lua");
+  const Result r = RunCli("$SY run --plugin-path " SY_TEST_BINARY_DIR
+                          "/test_plugins " SY_TEST_SOURCE_DIR "/examples/route_tokens.lua");
   EXPECT_EQ(r.status, 0) << r.output;
-  EXPECT_THAT(r.output, HasSubstr("[warning plugins] " SY_TEST_BINARY_DIR "/test_plugins/not_a_library.so"));
+  EXPECT_THAT(r.output,
+              HasSubstr("[warning plugins] " SY_TEST_BINARY_DIR "/test_plugins/not_a_library.so"));
   EXPECT_THAT(r.output, HasSubstr("config     (k = 2, renormalize = true)"));
   EXPECT_THAT(r.output, HasSubstr("component  router.softmax_topk"));
 }
@@ -99,7 +108,8 @@ TEST(CliTest, DescribePrintsTheConfigFields) {
   EXPECT_THAT(r.output, HasSubstr("renormalize  Bool    true"));
   const Result missing = RunCli("$SY plugins --describe router.nope");
   EXPECT_EQ(missing.status, 1);
-  EXPECT_THAT(missing.output, HasSubstr("no component 'router.nope' (available: router.softmax_topk)"));
+  EXPECT_THAT(missing.output,
+              HasSubstr("no component 'router.nope' (available: router.softmax_topk)"));
 }
 
 TEST(CliTest, RunsTheExampleScriptAndPrintsTheValidatedConfig) {
@@ -111,7 +121,8 @@ TEST(CliTest, RunsTheExampleScriptAndPrintsTheValidatedConfig) {
 }
 
 TEST(CliTest, TheMainPipelineRuns) {
-  const Result r = RunCli("$SY run " SY_TEST_SOURCE_DIR "/scripts/pipelines/route_synthetic.lua 512 8");
+  const Result r =
+      RunCli("$SY run " SY_TEST_SOURCE_DIR "/scripts/pipelines/route_synthetic.lua 512 8");
   EXPECT_EQ(r.status, 0) << r.output;
   EXPECT_THAT(r.output, HasSubstr("routed   512 tokens over 8 experts, top-2"));
   EXPECT_THAT(r.output, HasSubstr("dropped 0"));
@@ -123,16 +134,21 @@ TEST(CliTest, ScriptErrorsPrintFileLineAndExitNonZero) {
   EXPECT_EQ(s.status, 1);
   EXPECT_THAT(s.output, StartsWith(syntax + ":2:"));
 
-  const std::string runtime = WriteScript("runtime.lua", "print('before')\nlocal t = nil\nprint(t.x)\n");
+  const std::string runtime =
+      WriteScript("runtime.lua", "print('before')\nlocal t = nil\nprint(t.x)\n");
   const Result r = RunCli("$SY run " + runtime);
   EXPECT_EQ(r.status, 1);
-  EXPECT_THAT(r.output, AllOf(HasSubstr("before\n"), HasSubstr(runtime + ":3: attempt to index a nil value")));
+  EXPECT_THAT(r.output, AllOf(HasSubstr("before\n"),
+                              HasSubstr(runtime + ":3: attempt to index a nil value")));
 
   const std::string config = WriteScript("config.lua",
-      "local sy = require 'switchyard'\n\nlocal r = sy.component('router.softmax_topk', {k = 2.5})\n");
+                                         "local sy = require 'switchyard'\n\nlocal r = "
+                                         "sy.component('router.softmax_topk', {k = 2.5})\n");
   const Result c = RunCli("$SY run " + config);
   EXPECT_EQ(c.status, 1);
-  EXPECT_THAT(c.output, HasSubstr(config + ":3: router.softmax_topk: field 'k' expected an integer, got 2.5"));
+  EXPECT_THAT(
+      c.output,
+      HasSubstr(config + ":3: router.softmax_topk: field 'k' expected an integer, got 2.5"));
 
   const Result missing = RunCli("$SY run /nonexistent/script.lua");
   EXPECT_EQ(missing.status, 1);
@@ -141,17 +157,21 @@ TEST(CliTest, ScriptErrorsPrintFileLineAndExitNonZero) {
 }
 
 TEST(CliTest, ScriptsReceiveTheirArguments) {
-  const std::string script = WriteScript("args.lua", "print(select('#', ...), arg[0] ~= nil, arg[1], arg[2])\n");
+  const std::string script =
+      WriteScript("args.lua", "print(select('#', ...), arg[0] ~= nil, arg[1], arg[2])\n");
   const Result r = RunCli("$SY run " + script + " first --second");
   EXPECT_EQ(r.status, 0);
   EXPECT_EQ(r.output, "2\ttrue\tfirst\t--second\n");
 }
 
 TEST(CliTest, ShellEvaluatesInputAndSurvivesErrors) {
-  const Result r = RunCli("printf '1 + 1\\nsy.component(\"router.softmax_topk\", {k = -1})\\n"
-                       "sy.describe(\"router.softmax_topk\").fields[2].name\\n' | $SY shell");
+  const Result r = RunCli(
+      "printf '1 + 1\\nsy.component(\"router.softmax_topk\", {k = -1})\\n"
+      "sy.describe(\"router.softmax_topk\").fields[2].name\\n' | $SY shell");
   EXPECT_EQ(r.status, 0);
-  EXPECT_EQ(r.output, "2\nstdin:1: router.softmax_topk: field 'k' = -1 does not fit its type UInt32\nrenormalize\n");
+  EXPECT_EQ(r.output,
+            "2\nstdin:1: router.softmax_topk: field 'k' = -1 does not fit its type "
+            "UInt32\nrenormalize\n");
 }
 
 }  // namespace

@@ -34,17 +34,28 @@ enum class DType : int32_t {
 // Bits per element; 4 for the packed formats.
 constexpr int DTypeBits(DType t) {
   switch (t) {
-    case DType::kF32: return 32;
-    case DType::kBF16: return 16;
-    case DType::kF16: return 16;
-    case DType::kFP8E4M3: return 8;
-    case DType::kI8: return 8;
-    case DType::kI4: return 4;
-    case DType::kU4: return 4;
-    case DType::kI32: return 32;
-    case DType::kI64: return 64;
-    case DType::kU8: return 8;
-    default: return 0;
+    case DType::kF32:
+      return 32;
+    case DType::kBF16:
+      return 16;
+    case DType::kF16:
+      return 16;
+    case DType::kFP8E4M3:
+      return 8;
+    case DType::kI8:
+      return 8;
+    case DType::kI4:
+      return 4;
+    case DType::kU4:
+      return 4;
+    case DType::kI32:
+      return 32;
+    case DType::kI64:
+      return 64;
+    case DType::kU8:
+      return 8;
+    default:
+      return 0;
   }
 }
 
@@ -57,17 +68,28 @@ constexpr int64_t DTypeBytes(DType t, int64_t elements) {
 
 constexpr std::string_view DTypeName(DType t) {
   switch (t) {
-    case DType::kF32: return "f32";
-    case DType::kBF16: return "bf16";
-    case DType::kF16: return "f16";
-    case DType::kFP8E4M3: return "fp8_e4m3";
-    case DType::kI8: return "i8";
-    case DType::kI4: return "i4";
-    case DType::kU4: return "u4";
-    case DType::kI32: return "i32";
-    case DType::kI64: return "i64";
-    case DType::kU8: return "u8";
-    default: return "invalid";
+    case DType::kF32:
+      return "f32";
+    case DType::kBF16:
+      return "bf16";
+    case DType::kF16:
+      return "f16";
+    case DType::kFP8E4M3:
+      return "fp8_e4m3";
+    case DType::kI8:
+      return "i8";
+    case DType::kI4:
+      return "i4";
+    case DType::kU4:
+      return "u4";
+    case DType::kI32:
+      return "i32";
+    case DType::kI64:
+      return "i64";
+    case DType::kU8:
+      return "u8";
+    default:
+      return "invalid";
   }
 }
 
@@ -143,7 +165,8 @@ inline uint8_t F32ToFP8E4M3(float x) {
     return sign | static_cast<uint8_t>(std::nearbyint(a * 512.0f));
   }
   int exponent = 0;
-  const float fraction = std::frexp(a, &exponent);  // a = fraction * 2^exponent, fraction in [0.5, 1)
+  const float fraction =
+      std::frexp(a, &exponent);  // a = fraction * 2^exponent, fraction in [0.5, 1)
   int biased = exponent - 1 + 7;
   int mantissa = static_cast<int>(std::nearbyint((fraction * 2.0f - 1.0f) * 8.0f));
   if (mantissa == 8) {

@@ -153,7 +153,8 @@ sy_config_schema ConfigSchemaOf() {
   }();
   static const std::vector<sy_schema_node> nodes = [] {
     std::vector<sy_schema_node> list;
-    for (const auto& w : storage) list.push_back({reinterpret_cast<const uint64_t*>(w.begin()), w.size()});
+    for (const auto& w : storage)
+      list.push_back({reinterpret_cast<const uint64_t*>(w.begin()), w.size()});
     return list;
   }();
   return {capnp::typeId<Config>(), nodes.data(), nodes.size()};
@@ -221,13 +222,14 @@ inline const sy_plugin* InitPlugin(const sy_host* host, const char* name, const 
       for (const auto& c : components) list.push_back(&c);
       return list;
     }();
-    static const sy_plugin plugin = {sizeof(sy_plugin), SY_ABI_MAJOR, SY_ABI_MINOR, name,
+    static const sy_plugin plugin = {sizeof(sy_plugin), SY_ABI_MAJOR,    SY_ABI_MINOR,   name,
                                      version,           pointers.data(), pointers.size()};
     return &plugin;
   } catch (const std::exception& e) {
     Log(SY_LOG_ERROR, name, std::string("plugin initialisation failed: ") + e.what());
   } catch (const kj::Exception& e) {
-    Log(SY_LOG_ERROR, name, std::string("plugin initialisation failed: ") + e.getDescription().cStr());
+    Log(SY_LOG_ERROR, name,
+        std::string("plugin initialisation failed: ") + e.getDescription().cStr());
   } catch (...) {
     Log(SY_LOG_ERROR, name, "plugin initialisation failed: unknown exception");
   }
@@ -254,11 +256,10 @@ sy_component_desc RouterComponent(const char* name, const char* description) {
 
 // Exports sy_plugin_init for a library with the given name, version and component
 // descriptors (RouterComponent<...>(...), ...). Use once per library.
-#define SY_EXPORT_PLUGIN(plugin_name, plugin_version, ...)                                 \
-  extern "C" SY_EXPORT const sy_plugin* sy_plugin_init(const sy_host* host) {              \
-    return ::sy::internal::InitPlugin(host, plugin_name, plugin_version, [] {              \
-      return std::vector<sy_component_desc>{__VA_ARGS__};                                  \
-    });                                                                                    \
+#define SY_EXPORT_PLUGIN(plugin_name, plugin_version, ...)                                         \
+  extern "C" SY_EXPORT const sy_plugin* sy_plugin_init(const sy_host* host) {                      \
+    return ::sy::internal::InitPlugin(host, plugin_name, plugin_version,                           \
+                                      [] { return std::vector<sy_component_desc>{__VA_ARGS__}; }); \
   }
 
 #endif  // SWITCHYARD_PLUGIN_HPP_

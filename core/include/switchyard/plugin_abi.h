@@ -156,9 +156,9 @@ typedef struct sy_allocator {
 typedef struct sy_exec_context {
   uint32_t struct_size;
   sy_device device;
-  void* stream;                   /* cudaStream_t on CUDA; NULL on CPU */
-  const sy_allocator* workspace;  /* scratch memory on `device` */
-  int32_t num_threads;            /* CPU threads the call may use (>= 1) */
+  void* stream;                  /* cudaStream_t on CUDA; NULL on CPU */
+  const sy_allocator* workspace; /* scratch memory on `device` */
+  int32_t num_threads;           /* CPU threads the call may use (>= 1) */
 } sy_exec_context;
 
 /* ---- Components --------------------------------------------------------------------- */

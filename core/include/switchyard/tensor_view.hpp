@@ -63,10 +63,17 @@ class TensorView {
     for (int64_t i = 0; i < n; ++i) {
       float x = 0.0f;
       switch (dtype()) {
-        case DType::kF32: x = data<const float>()[i]; break;
-        case DType::kBF16: x = BF16ToF32(data<const uint16_t>()[i]); break;
-        case DType::kF16: x = F16ToF32(data<const uint16_t>()[i]); break;
-        default: return;
+        case DType::kF32:
+          x = data<const float>()[i];
+          break;
+        case DType::kBF16:
+          x = BF16ToF32(data<const uint16_t>()[i]);
+          break;
+        case DType::kF16:
+          x = F16ToF32(data<const uint16_t>()[i]);
+          break;
+        default:
+          return;
       }
       if (!std::isfinite(x)) {
         throw std::invalid_argument(std::string(what) + ": element " + IndexOf(i) + " is " +

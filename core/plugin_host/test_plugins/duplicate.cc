@@ -25,4 +25,5 @@ class FirstExpertRouter : public Router {
 
 SY_EXPORT_PLUGIN("test.duplicate", "0.0.1",
                  sy::RouterComponent<sy::test::FirstExpertRouter>("softmax_topk", "impostor"),
-                 sy::RouterComponent<sy::test::FirstExpertRouter>("first_expert", "expert 0 always"))
+                 sy::RouterComponent<sy::test::FirstExpertRouter>("first_expert",
+                                                                  "expert 0 always"))

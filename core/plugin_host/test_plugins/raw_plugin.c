@@ -13,15 +13,22 @@ static void destroy(void* instance) { (void)instance; }
 static const sy_router_vtable kVtable = {sizeof(sy_router_vtable), 0, 0};
 
 static const sy_component_desc kComponent = {
-    sizeof(sy_component_desc), SY_KIND_ROUTER, "raw", "a component with no create()",
-    {0, 0, 0}, score, 0 /* create */, destroy, &kVtable,
+    sizeof(sy_component_desc),
+    SY_KIND_ROUTER,
+    "raw",
+    "a component with no create()",
+    {0, 0, 0},
+    score,
+    0 /* create */,
+    destroy,
+    &kVtable,
 };
 static const sy_component_desc* const kComponents[] = {&kComponent};
 
 SY_EXPORT const sy_plugin* sy_plugin_init(const sy_host* host) {
   (void)host;
-  static sy_plugin plugin = {sizeof(sy_plugin), SY_ABI_MAJOR, SY_ABI_MINOR, "test.raw", "0.0.1",
-                             kComponents, 1};
+  static sy_plugin plugin = {
+      sizeof(sy_plugin), SY_ABI_MAJOR, SY_ABI_MINOR, "test.raw", "0.0.1", kComponents, 1};
 #if defined(SY_TEST_VARIANT_abi_major)
   plugin.abi_major = SY_ABI_MAJOR + 1;
 #elif defined(SY_TEST_VARIANT_abi_minor_newer)

@@ -26,8 +26,9 @@ class SoftmaxTopK : public Router {
     const TensorView logits(*args.logits);
     if (!logits.on_cpu() || logits.ndim() != 2 || !logits.is_contiguous() ||
         (logits.dtype() != DType::kF32 && logits.dtype() != DType::kBF16)) {
-      throw std::invalid_argument("logits: expected contiguous CPU f32 or bf16 [tokens, experts], got " +
-                                  logits.Describe());
+      throw std::invalid_argument(
+          "logits: expected contiguous CPU f32 or bf16 [tokens, experts], got " +
+          logits.Describe());
     }
     logits.RequireFinite("logits");
     const int64_t tokens = logits.dim(0);

@@ -14,7 +14,10 @@ namespace {
 class SoftmaxTopKTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    ASSERT_TRUE(registry_.LoadLibrary(SY_TEST_BINARY_DIR "/lib/switchyard/plugins/sy_router_softmax_topk.so").ok());
+    ASSERT_TRUE(
+        registry_
+            .LoadLibrary(SY_TEST_BINARY_DIR "/lib/switchyard/plugins/sy_router_softmax_topk.so")
+            .ok());
     ctx_ = *ExecContext::Create(Device::Cpu(), 1);
   }
   RouterOutput Route(ConfigTable config, const Tensor& logits) {
@@ -29,7 +32,9 @@ class SoftmaxTopKTest : public ::testing::Test {
 };
 
 // logits (0, ln 2, ln 3, ln 4) give probabilities (1, 2, 3, 4) / 10.
-Tensor LogTen() { return *Tensor::FromF32({1, 4}, {0.0f, std::log(2.0f), std::log(3.0f), std::log(4.0f)}); }
+Tensor LogTen() {
+  return *Tensor::FromF32({1, 4}, {0.0f, std::log(2.0f), std::log(3.0f), std::log(4.0f)});
+}
 
 TEST_F(SoftmaxTopKTest, RenormalisedTopTwo) {
   RouterOutput out = Route({{"k", {int64_t{2}}}}, LogTen());
