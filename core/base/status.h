@@ -19,7 +19,8 @@
   } while (0)
 
 // `lhs = value of rexpr` (an absl::StatusOr), or returns its error. `lhs` may declare a
-// variable: SY_ASSIGN_OR_RETURN(Tensor t, Tensor::Empty(...));
+// variable: SY_ASSIGN_OR_RETURN(Tensor t, Tensor::Empty(...)); it expands to several
+// statements, so put braces around it under an `if`.
 #define SY_ASSIGN_OR_RETURN(lhs, rexpr) \
   SY_ASSIGN_OR_RETURN_IMPL(SY_STATUS_CONCAT(sy_statusor_, __LINE__), lhs, rexpr)
 

@@ -9,17 +9,23 @@
 namespace sy {
 namespace {
 
-// The sizes of the ABI structs as of minor 0. A plugin of any 1.x minor fills at least these;
+// The sizes of the ABI structs as of the minor that introduced them. A plugin of any 1.x minor fills at least these;
 // fields appended by later minors are read only when a struct's struct_size covers them.
 constexpr size_t kPluginSizeV1 = sizeof(sy_plugin);
 constexpr size_t kComponentDescSizeV1 = sizeof(sy_component_desc);
 constexpr size_t kRouterVtableSizeV1 = sizeof(sy_router_vtable);
+constexpr size_t kQuantizerVtableSizeV1 = sizeof(sy_quantizer_vtable);
+constexpr size_t kExpertsVtableSizeV1 = sizeof(sy_experts_vtable);
 
 // 0 for kinds whose interface this ABI does not define yet.
 size_t MinimumVtableSize(sy_component_kind kind) {
   switch (kind) {
     case SY_KIND_ROUTER:
       return kRouterVtableSizeV1;
+    case SY_KIND_QUANTIZER:
+      return kQuantizerVtableSizeV1;
+    case SY_KIND_EXPERTS:
+      return kExpertsVtableSizeV1;
     default:
       return 0;
   }
@@ -39,12 +45,18 @@ absl::Status CheckVtable(const sy_component_desc& desc, sy_component_kind kind) 
     return absl::InvalidArgumentError(absl::StrCat("vtable is ", size, " bytes, ABI ", SY_ABI_MAJOR,
                                                    ".", SY_ABI_MINOR, " needs ", minimum));
   }
+  bool complete = true;
   if (kind == SY_KIND_ROUTER) {
-    const auto* router = static_cast<const sy_router_vtable*>(desc.vtable);
-    if (router->top_k == nullptr || router->route == nullptr) {
-      return absl::InvalidArgumentError("router vtable has NULL functions");
-    }
+    const auto* v = static_cast<const sy_router_vtable*>(desc.vtable);
+    complete = v->top_k && v->route;
+  } else if (kind == SY_KIND_QUANTIZER) {
+    const auto* v = static_cast<const sy_quantizer_vtable*>(desc.vtable);
+    complete = v->weight_layout && v->quantize_weight && v->activation_layout && v->quantize_activation;
+  } else if (kind == SY_KIND_EXPERTS) {
+    const auto* v = static_cast<const sy_experts_vtable*>(desc.vtable);
+    complete = v->supports && v->forward;
   }
+  if (!complete) return absl::InvalidArgumentError(absl::StrCat(KindName(kind), " vtable has NULL functions"));
   return absl::OkStatus();
 }
 

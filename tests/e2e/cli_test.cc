@@ -59,7 +59,7 @@ TEST(CliTest, HelpListsEveryCommandAndEachCommandHasHelp) {
   const Result unknown = RunCli("$SY frobnicate");
   EXPECT_EQ(unknown.status, 2);
   EXPECT_THAT(unknown.output, HasSubstr("unknown command 'frobnicate'"));
-  EXPECT_THAT(RunCli("$SY --version").output, HasSubstr("plugin ABI 1.0"));
+  EXPECT_THAT(RunCli("$SY --version").output, HasSubstr("plugin ABI 1.1"));
 }
 
 TEST(CliTest, PluginsListsTheRouterFromItsLibrary) {
@@ -87,7 +87,7 @@ TEST(CliTest, BrokenPluginsOnThePathAreReportedAndSkipped) {
   EXPECT_THAT(r.output, HasSubstr("not_a_library.so: not a loadable shared library"));
   EXPECT_THAT(
       r.output,
-      HasSubstr("sy_test_abi_major.so: plugin ABI 2.0 is incompatible with the host's ABI 1.0"));
+      HasSubstr("sy_test_abi_major.so: plugin ABI 2.1 is incompatible with the host's ABI 1.1"));
 }
 
 TEST(CliTest, RunWarnsAboutSkippedPluginsAndStillRuns) {

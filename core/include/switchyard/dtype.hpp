@@ -66,7 +66,7 @@ constexpr int64_t DTypeBytes(DType t, int64_t elements) {
   return (elements * DTypeBits(t) + 7) / 8;
 }
 
-constexpr std::string_view DTypeName(DType t) {
+constexpr const char* DTypeName(DType t) {
   switch (t) {
     case DType::kF32:
       return "f32";
@@ -99,7 +99,7 @@ constexpr DType DTypeFromName(std::string_view name) {
   constexpr DType kAll[] = {DType::kF32, DType::kBF16, DType::kF16, DType::kFP8E4M3, DType::kI8,
                             DType::kI4,  DType::kU4,   DType::kI32, DType::kI64,     DType::kU8};
   for (DType t : kAll) {
-    if (DTypeName(t) == name) return t;
+    if (std::string_view(DTypeName(t)) == name) return t;
   }
   if (name == "float32") return DType::kF32;
   if (name == "bfloat16") return DType::kBF16;

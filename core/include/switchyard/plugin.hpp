@@ -96,6 +96,8 @@ class ExecContext {
   sy_device device() const { return ctx_->device; }
   void* stream() const { return ctx_->stream; }
   int32_t num_threads() const { return ctx_->num_threads > 0 ? ctx_->num_threads : 1; }
+  // The C context, to hand on to another component called within this call.
+  const sy_exec_context* c_context() const { return ctx_; }
   // Scratch memory that lives until the call returns. Throws when exhausted.
   void* Allocate(size_t bytes, size_t alignment = 64) const {
     void* p = ctx_->workspace->allocate(ctx_->workspace->self, bytes, alignment);
@@ -114,6 +116,23 @@ class Router {
   virtual ~Router() = default;
   virtual int32_t top_k() const = 0;
   virtual void Route(const ExecContext& ctx, const sy_router_args& args) = 0;
+};
+
+class Quantizer {
+ public:
+  virtual ~Quantizer() = default;
+  // Layouts may throw std::invalid_argument for shapes they cannot quantize.
+  virtual sy_qlayout WeightLayout(int64_t rows, int64_t cols) const = 0;
+  virtual void QuantizeWeight(const ExecContext& ctx, const sy_tensor& weight, sy_qtensor& out) = 0;
+  virtual sy_qlayout ActivationLayout(int64_t rows, int64_t cols) const = 0;
+  virtual void QuantizeActivation(const ExecContext& ctx, const sy_tensor& x, sy_qtensor& out) = 0;
+};
+
+class Experts {
+ public:
+  virtual ~Experts() = default;
+  virtual bool Supports(const sy_qlayout& layout) const = 0;
+  virtual void Forward(const ExecContext& ctx, const sy_experts_args& args) = 0;
 };
 
 // ---- Config schemas ----------------------------------------------------------------------
@@ -212,6 +231,56 @@ inline const sy_router_vtable* RouterVtable() {
   return &vtable;
 }
 
+inline const sy_quantizer_vtable* QuantizerVtable() {
+  static const sy_quantizer_vtable vtable = {
+      sizeof(sy_quantizer_vtable),
+      [](const void* self, int64_t rows, int64_t cols, sy_qlayout* out) noexcept {
+        return GuardCall([&] { *out = static_cast<const Quantizer*>(self)->WeightLayout(rows, cols); });
+      },
+      [](void* self, const sy_exec_context* ctx, const sy_tensor* weight, sy_qtensor* out) noexcept {
+        return GuardCall([&] { static_cast<Quantizer*>(self)->QuantizeWeight(ExecContext(*ctx), *weight, *out); });
+      },
+      [](const void* self, int64_t rows, int64_t cols, sy_qlayout* out) noexcept {
+        return GuardCall([&] { *out = static_cast<const Quantizer*>(self)->ActivationLayout(rows, cols); });
+      },
+      [](void* self, const sy_exec_context* ctx, const sy_tensor* x, sy_qtensor* out) noexcept {
+        return GuardCall([&] { static_cast<Quantizer*>(self)->QuantizeActivation(ExecContext(*ctx), *x, *out); });
+      },
+  };
+  return &vtable;
+}
+
+inline const sy_experts_vtable* ExpertsVtable() {
+  static const sy_experts_vtable vtable = {
+      sizeof(sy_experts_vtable),
+      [](const void* self, const sy_qlayout* layout) noexcept -> int32_t {
+        try {
+          return static_cast<const Experts*>(self)->Supports(*layout) ? 1 : 0;
+        } catch (...) {
+          return 0;
+        }
+      },
+      [](void* self, const sy_exec_context* ctx, const sy_experts_args* args) noexcept {
+        return GuardCall([&] { static_cast<Experts*>(self)->Forward(ExecContext(*ctx), *args); });
+      },
+  };
+  return &vtable;
+}
+
+template <typename Impl, typename Base>
+sy_component_desc Describe(sy_component_kind kind, const char* name, const char* description,
+                           const void* vtable) {
+  return {sizeof(sy_component_desc),
+          kind,
+          name,
+          description,
+          ConfigSchemaOf<typename Impl::Config>(),
+          &ScoreOf<Impl>,
+          &CreateInstance<Impl, Base>,
+          &DestroyInstance<Base>,
+          vtable};
+}
+
 inline const sy_plugin* InitPlugin(const sy_host* host, const char* name, const char* version,
                                    std::vector<sy_component_desc> (*describe)()) noexcept {
   HostSlot() = host;
@@ -238,18 +307,21 @@ inline const sy_plugin* InitPlugin(const sy_host* host, const char* name, const 
 
 }  // namespace internal
 
-// The descriptor of a router component implemented by Impl (see the example at the top).
+// Descriptors of components implemented by Impl (see the example at the top).
 template <typename Impl>
 sy_component_desc RouterComponent(const char* name, const char* description) {
-  return {sizeof(sy_component_desc),
-          SY_KIND_ROUTER,
-          name,
-          description,
-          internal::ConfigSchemaOf<typename Impl::Config>(),
-          &internal::ScoreOf<Impl>,
-          &internal::CreateInstance<Impl, Router>,
-          &internal::DestroyInstance<Router>,
-          internal::RouterVtable()};
+  return internal::Describe<Impl, Router>(SY_KIND_ROUTER, name, description, internal::RouterVtable());
+}
+
+template <typename Impl>
+sy_component_desc QuantizerComponent(const char* name, const char* description) {
+  return internal::Describe<Impl, Quantizer>(SY_KIND_QUANTIZER, name, description,
+                                             internal::QuantizerVtable());
+}
+
+template <typename Impl>
+sy_component_desc ExpertsComponent(const char* name, const char* description) {
+  return internal::Describe<Impl, Experts>(SY_KIND_EXPERTS, name, description, internal::ExpertsVtable());
 }
 
 }  // namespace sy

@@ -11,6 +11,7 @@
  *   the host refuses a plugin built against a newer minor than its own. Every struct that
  *   may grow starts with `struct_size`: fields are only appended, never reordered or removed,
  *   and a reader checks struct_size before touching a field added in a later minor.
+ *   1.0: routers. 1.1: quantized tensors, quantizers, experts.
  *
  * Ownership
  *   Every function documents who owns each pointer afterwards. In short: descriptors and
@@ -29,7 +30,7 @@ extern "C" {
 #endif
 
 #define SY_ABI_MAJOR 1
-#define SY_ABI_MINOR 0
+#define SY_ABI_MINOR 1
 
 #if defined(_WIN32)
 #define SY_EXPORT __declspec(dllexport)
@@ -198,6 +199,97 @@ typedef struct sy_router_vtable {
   sy_error* (*route)(void* self, const sy_exec_context* ctx, const sy_router_args* args);
 } sy_router_vtable;
 
+/* ---- Quantized matrices (1.1) --------------------------------------------------------- */
+
+/* How a matrix [rows, cols] is stored. Every format is block quantization: element (r, c) is
+ *   (values[r, c] - zeros[r / block_rows, c / block_cols]) * scales[r / block_rows, c / block_cols]
+ * (zeros taken as 0 when absent). Per-tensor scaling is one block of the whole matrix,
+ * per-channel blocks of (1, cols), DeepSeek's fp8 blocks (128, 128), int4 groups (1, 128).
+ * Without scales, values hold the numbers themselves (f32, bf16 or f16). */
+typedef struct sy_qlayout {
+  uint32_t struct_size;
+  int32_t dtype;      /* sy_dtype of values: fp8_e4m3, i8, u4, i4, or f32/bf16/f16 */
+  int32_t block_rows; /* >= 1 */
+  int32_t block_cols; /* >= 1 */
+  int32_t has_scales; /* scales: f32 [ceil(rows / block_rows), ceil(cols / block_cols)] */
+  int32_t has_zeros;  /* zero points: u8, the shape of scales (requires has_scales) */
+} sy_qlayout;
+
+/* A quantized matrix. Borrowed wherever it is passed; tensors without data (NULL) are absent. */
+typedef struct sy_qtensor {
+  sy_qlayout layout;
+  sy_tensor values; /* [rows, cols] */
+  sy_tensor scales;
+  sy_tensor zeros;
+} sy_qtensor;
+
+/* Quantizer: weights at load time, activations at run time. Layout functions describe the
+ * output so the caller can allocate it; quantize functions fill caller-allocated tensors. */
+typedef struct sy_quantizer_vtable {
+  uint32_t struct_size;
+  /* The layout of a quantized weight [rows, cols]; an error if the shape is unsupported
+   * (e.g. a group size that does not divide cols). */
+  sy_error* (*weight_layout)(const void* self, int64_t rows, int64_t cols, sy_qlayout* out);
+  /* Quantizes `weight` (f32 [rows, cols], borrowed) into `out` (allocated by the caller per
+   * weight_layout; the quantizer writes the data of its tensors). */
+  sy_error* (*quantize_weight)(void* self, const sy_exec_context* ctx, const sy_tensor* weight,
+                               sy_qtensor* out);
+  /* The layout of a quantized activation [rows, cols]; has_scales = 0 means activations stay
+   * in full precision (weight-only quantization). */
+  sy_error* (*activation_layout)(const void* self, int64_t rows, int64_t cols, sy_qlayout* out);
+  /* Quantizes `x` (f32 [rows, cols], borrowed) into `out` (caller-allocated). */
+  sy_error* (*quantize_activation)(void* self, const sy_exec_context* ctx, const sy_tensor* x,
+                                   sy_qtensor* out);
+} sy_quantizer_vtable;
+
+/* A quantizer instance lent to another component for one call. */
+typedef struct sy_quantizer_ref {
+  const sy_quantizer_vtable* vtable;
+  void* self;
+} sy_quantizer_ref;
+
+/* ---- Experts (1.1) ---------------------------------------------------------------------- */
+
+/* One MoE layer's expert weights, borrowed for a call. Each routed expert e computes
+ *   y = down_e . (silu(gate_e . x) * (up_e . x))
+ * from gate_up_e = [gate_e; up_e] ([2I, H]: rows [0, I) gate, [I, 2I) up) and down_e [H, I].
+ * The shared expert, when present, is the same function of its own weights, added to every
+ * token's output, scaled by sigmoid(x . shared_gate) when shared_gate is given (Qwen2-MoE). */
+typedef struct sy_expert_weights {
+  uint32_t struct_size;
+  int32_t num_experts;
+  int64_t hidden;            /* H */
+  int64_t intermediate;      /* I of each routed expert */
+  const sy_qtensor* gate_up; /* num_experts matrices [2I, H] */
+  const sy_qtensor* down;    /* num_experts matrices [H, I] */
+  int64_t shared_intermediate;      /* 0: no shared expert */
+  const sy_qtensor* shared_gate_up; /* [2 * shared_intermediate, H] or NULL */
+  const sy_qtensor* shared_down;    /* [H, shared_intermediate] or NULL */
+  const sy_tensor* shared_gate;     /* f32 [H] or NULL */
+} sy_expert_weights;
+
+/* Inputs and output of experts.forward, all borrowed for the call:
+ *   hidden [tokens, H] f32; expert_ids / expert_weights [tokens, k] (as a router wrote them,
+ *   -1 slots skipped); output [tokens, H] f32, overwritten with
+ *   sum_j expert_weights[t, j] * expert(expert_ids[t, j], hidden[t]) (+ shared expert).
+ * activation_quantizer, when not NULL, quantizes the input of every GEMM (w8a8 schemes). */
+typedef struct sy_experts_args {
+  uint32_t struct_size;
+  const sy_tensor* hidden;
+  const sy_tensor* expert_ids;
+  const sy_tensor* expert_weights;
+  const sy_expert_weights* weights;
+  const sy_quantizer_ref* activation_quantizer;
+  sy_tensor* output;
+} sy_experts_args;
+
+typedef struct sy_experts_vtable {
+  uint32_t struct_size;
+  /* Nonzero when forward() accepts weights stored in `layout`. */
+  int32_t (*supports)(const void* self, const sy_qlayout* layout);
+  sy_error* (*forward)(void* self, const sy_exec_context* ctx, const sy_experts_args* args);
+} sy_experts_vtable;
+
 typedef struct sy_component_desc {
   uint32_t struct_size;
   int32_t kind;            /* sy_component_kind */
@@ -212,7 +304,8 @@ typedef struct sy_component_desc {
    * host owns the instance and releases it with destroy(). */
   sy_error* (*create)(const sy_host* host, const sy_message* config, void** out);
   void (*destroy)(void* instance);
-  /* Kind-specific functions: sy_router_vtable* for SY_KIND_ROUTER. Static. */
+  /* Kind-specific functions, static: sy_router_vtable* (SY_KIND_ROUTER),
+   * sy_quantizer_vtable* (SY_KIND_QUANTIZER), sy_experts_vtable* (SY_KIND_EXPERTS). */
   const void* vtable;
 } sy_component_desc;
 
