@@ -8,8 +8,8 @@ include(CMakePackageConfigHelpers)
 
 install(DIRECTORY ${PROJECT_SOURCE_DIR}/core/include/switchyard
         DESTINATION ${CMAKE_INSTALL_INCLUDEDIR})
-install(FILES ${PROJECT_SOURCE_DIR}/schemas/switchyard/annotations.capnp
-        DESTINATION ${CMAKE_INSTALL_DATADIR}/switchyard/schemas/switchyard)
+install(DIRECTORY ${PROJECT_SOURCE_DIR}/schemas/switchyard
+        DESTINATION ${CMAKE_INSTALL_DATADIR}/switchyard/schemas FILES_MATCHING PATTERN "*.capnp")
 install(TARGETS switchyard_sdk EXPORT SwitchyardTargets)
 
 set(SY_CMAKE_DIR ${CMAKE_INSTALL_LIBDIR}/cmake/Switchyard)

@@ -1,5 +1,9 @@
 # switchyard_add_plugin(<target> SOURCES <files...> [SCHEMAS <files.capnp...>]
+#                       [SHARED_SCHEMAS <switchyard/x.capnp...>]
 #                       [LINK_LIBRARIES <libs...>] [OUTPUT_DIRECTORY <dir>])
+#
+# SCHEMAS are the plugin's own (relative to its folder); SHARED_SCHEMAS name Switchyard's
+# schemas the plugin reads, such as switchyard/routing_trace.capnp.
 #
 # Builds one plugin library exactly as the host expects it: a MODULE with hidden symbols
 # (only sy_plugin_init is exported, by SY_EXPORT_PLUGIN), its config schemas compiled in,
@@ -18,7 +22,7 @@ function(_switchyard_capnp_generate out_sources src_prefix output_dir)
 endfunction()
 
 function(switchyard_add_plugin target)
-  cmake_parse_arguments(PARSE_ARGV 1 ARG "" "OUTPUT_DIRECTORY" "SOURCES;SCHEMAS;LINK_LIBRARIES")
+  cmake_parse_arguments(PARSE_ARGV 1 ARG "" "OUTPUT_DIRECTORY" "SOURCES;SCHEMAS;SHARED_SCHEMAS;LINK_LIBRARIES")
   if(NOT ARG_SOURCES)
     message(FATAL_ERROR "switchyard_add_plugin(${target}): SOURCES is required")
   endif()
@@ -27,8 +31,9 @@ function(switchyard_add_plugin target)
   set(generated_dir ${CMAKE_CURRENT_BINARY_DIR}/${target}_capnp)
   # Each plugin carries its own copy of the annotations schema: it shares no library with the
   # host beyond libc, libstdc++ and Cap'n Proto.
-  _switchyard_capnp_generate(annotation_sources ${SWITCHYARD_SCHEMA_DIR} ${generated_dir}
-                             ${SWITCHYARD_SCHEMA_DIR}/switchyard/annotations.capnp)
+  set(shared switchyard/annotations.capnp ${ARG_SHARED_SCHEMAS})
+  list(TRANSFORM shared PREPEND ${SWITCHYARD_SCHEMA_DIR}/)
+  _switchyard_capnp_generate(annotation_sources ${SWITCHYARD_SCHEMA_DIR} ${generated_dir} ${shared})
   target_sources(${target} PRIVATE ${annotation_sources})
   if(ARG_SCHEMAS)
     _switchyard_capnp_generate(config_sources ${CMAKE_CURRENT_SOURCE_DIR} ${generated_dir}

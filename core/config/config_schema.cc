@@ -462,6 +462,8 @@ std::string ConfigMessage::ToText() const { return kj::str(reader()).cStr(); }
 
 ConfigValue ConfigMessage::ToValue() const { return StructToValue(reader()); }
 
+ConfigValue CapnpToValue(capnp::DynamicStruct::Reader reader) { return StructToValue(reader); }
+
 absl::StatusOr<ConfigSchema> ConfigSchema::Load(capnp::SchemaLoader& loader,
                                                 const sy_config_schema& exported,
                                                 absl::string_view owner) {

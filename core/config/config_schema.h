@@ -76,6 +76,10 @@ class ConfigSchema {
   capnp::StructSchema schema_;
 };
 
+// Any Cap'n Proto struct as plain data (non-union fields, then the active union member), for
+// Lua and printing. capnp::toDynamic(reader) gives the argument for generated types.
+ConfigValue CapnpToValue(capnp::DynamicStruct::Reader reader);
+
 // "UInt32", "List(Float32)", "enum {drop, reroute}", ...
 std::string CapnpTypeName(capnp::Type type);
 

@@ -24,6 +24,7 @@ int OpenCore(lua_State* L) {
   lua_setfield(L, -2, "cuda_device_count");
   RegisterTensorBindings(L);
   RegisterComponentBindings(L);
+  RegisterMoeBindings(L);
   return 1;
 }
 

@@ -22,6 +22,7 @@ HostContext& GetHostContext(lua_State* L);
 // Parts of the module, one file each.
 void RegisterTensorBindings(lua_State* L);     // lua_tensor.cc: adds to the module table on top
 void RegisterComponentBindings(lua_State* L);  // lua_component.cc: likewise
+void RegisterMoeBindings(lua_State* L);        // lua_moe.cc: likewise
 
 }  // namespace sy::lua
 

@@ -26,6 +26,7 @@ const std::vector<Command>& Commands();
 int RunCommand(const std::vector<std::string>& args);      // command_run.cc
 int ShellCommand(const std::vector<std::string>& args);    // command_shell.cc
 int PluginsCommand(const std::vector<std::string>& args);  // command_plugins.cc
+int BenchCommand(const std::vector<std::string>& args);    // command_bench.cc
 
 // Applies the common options (--log, --plugin-path) and discovers plugins. With
 // `warn_skipped`, libraries that failed to load are reported on stderr as warnings.

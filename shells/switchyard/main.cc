@@ -50,6 +50,16 @@ const std::vector<Command>& Commands() {
        "With --describe: the component's config fields with types, defaults, ranges and docs.\n\n"
        "Options:\n  --describe KIND.NAME   describe one component (e.g. router.softmax_topk)\n",
        PluginsCommand},
+      {"bench", "benchmarks: quantization error, MoE layer speed",
+       "Usage: switchyard bench quant [--rows R] [--cols C]\n"
+       "       switchyard bench moe [--device cpu] [--experts E] [--hidden H] [--intermediate I]\n"
+       "                            [--top-k K] [--tokens 1,16,64,256] [--quantizer KIND.NAME]\n"
+       "                            [--iterations N]\n\n"
+       "quant: each weight format's relative error beside bf16's, on random weights and on\n"
+       "       weights with outliers, and the error it causes in a matmul's output.\n"
+       "moe:   one MoE layer (gate, router.softmax_topk, experts.cpu) per token count: latency,\n"
+       "       tokens/s and GFLOP/s beside this machine's measured f32 GEMM peak.\n",
+       BenchCommand},
   };
   return commands;
 }

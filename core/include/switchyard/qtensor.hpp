@@ -5,6 +5,8 @@
 #ifndef SWITCHYARD_QTENSOR_HPP_
 #define SWITCHYARD_QTENSOR_HPP_
 
+#include <algorithm>
+#include <array>
 #include <cstdint>
 #include <stdexcept>
 #include <string>
@@ -77,24 +79,43 @@ class QTensorView {
   void DequantizeRow(int64_t r, float* out) const {
     const sy_qlayout& l = q_->layout;
     const int64_t n = cols();
-    const DType type = dtype();
-    const int64_t base = r * n;
-    if (!l.has_scales) {
-      for (int64_t c = 0; c < n; ++c) out[c] = LoadStored(q_->values.data, type, base + c);
-      return;
-    }
+    LoadRow(r * n, n, out);
+    if (!l.has_scales) return;
     const int64_t scale_cols = ScaleCols(l, n);
     const float* scales = static_cast<const float*>(q_->scales.data) + (r / l.block_rows) * scale_cols;
     const uint8_t* zeros =
         l.has_zeros ? static_cast<const uint8_t*>(q_->zeros.data) + (r / l.block_rows) * scale_cols : nullptr;
-    for (int64_t c = 0; c < n; ++c) {
-      const int64_t block = c / l.block_cols;
-      const float zero = zeros ? static_cast<float>(zeros[block]) : 0.0f;
-      out[c] = (LoadStored(q_->values.data, type, base + c) - zero) * scales[block];
+    for (int64_t block = 0; block < scale_cols; ++block) {
+      const int64_t begin = block * l.block_cols, end = std::min(n, begin + l.block_cols);
+      const float zero = zeros ? static_cast<float>(zeros[block]) : 0.0f, scale = scales[block];
+      for (int64_t c = begin; c < end; ++c) out[c] = (out[c] - zero) * scale;
     }
   }
 
  private:
+  // The stored numbers of elements [first, first + n), before scaling, one loop per format.
+  void LoadRow(int64_t first, int64_t n, float* out) const {
+    const void* v = q_->values.data;
+    const auto* bytes = static_cast<const uint8_t*>(v);
+    switch (dtype()) {
+      case DType::kF32: std::copy_n(static_cast<const float*>(v) + first, n, out); return;
+      case DType::kI8:
+        for (int64_t c = 0; c < n; ++c) out[c] = static_cast<float>(static_cast<int8_t>(bytes[first + c]));
+        return;
+      case DType::kFP8E4M3: {
+        static const auto table = [] {
+          std::array<float, 256> t{};
+          for (int b = 0; b < 256; ++b) t[b] = FP8E4M3ToF32(static_cast<uint8_t>(b));
+          return t;
+        }();
+        for (int64_t c = 0; c < n; ++c) out[c] = table[bytes[first + c]];
+        return;
+      }
+      default:
+        for (int64_t c = 0; c < n; ++c) out[c] = LoadStored(v, dtype(), first + c);
+    }
+  }
+
   const sy_qtensor* q_;
 };
 

@@ -16,6 +16,9 @@ local sy = {
   rand = core.rand,
   zeros = core.zeros,
   cuda_device_count = core.cuda_device_count,
+  moe = core.moe,
+  moe_weights = core.moe_weights,
+  trace_writer = core.trace_writer,
 }
 
 sy.report = require "switchyard.report"

@@ -1,0 +1,24 @@
+#include "core/moe/expert_load.h"
+
+#include <gtest/gtest.h>
+
+namespace sy {
+namespace {
+
+TEST(ExpertLoadTest, CountsAndImbalance) {
+  RouterOutput r;
+  r.expert_ids = *Tensor::Empty({3, 2}, DType::kI32);
+  r.expert_weights = *Tensor::Zeros({3, 2}, DType::kF32);
+  const int32_t ids[6] = {0, 1, 0, 2, 0, -1};
+  for (int i = 0; i < 6; ++i) r.expert_ids.data<int32_t>()[i] = ids[i];
+  ExpertLoad load = MeasureLoad(r, 4);
+  EXPECT_EQ(load.tokens_per_expert, (std::vector<int64_t>{3, 1, 1, 0}));
+  EXPECT_EQ(load.dropped, 1);
+  // mean 1.25; max/mean 2.4; variance 11/4 - 1.5625 = 1.1875; Jain 25 / (4 * 11).
+  EXPECT_DOUBLE_EQ(load.max_over_mean, 2.4);
+  EXPECT_NEAR(load.coefficient_of_variation, std::sqrt(1.1875) / 1.25, 1e-12);
+  EXPECT_DOUBLE_EQ(load.jain_index, 25.0 / 44.0);
+}
+
+}  // namespace
+}  // namespace sy

@@ -1,0 +1,86 @@
+// One MoE layer assembled from components: gate GEMM -> router -> (capacity limit) ->
+// experts, with the expert weights converted by the quantizer when the layer is built.
+//
+// Each forward records the load it put on every expert (ExpertLoad) and, when a trace
+// writer is attached, the routing decision itself.
+#ifndef SWITCHYARD_CORE_MOE_MOE_LAYER_H_
+#define SWITCHYARD_CORE_MOE_MOE_LAYER_H_
+
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+
+#include "absl/status/statusor.h"
+#include "core/moe/capacity.h"
+#include "core/moe/expert_load.h"
+#include "core/moe/moe_weights.h"
+#include "core/moe/routing_trace.h"
+#include "core/plugin_host/experts.h"
+#include "core/plugin_host/quantizer.h"
+#include "core/plugin_host/router.h"
+
+namespace sy {
+
+// Anything that routes: a router plugin, or a function (a Lua router, for prototyping).
+struct RoutingFunction {
+  std::string name;
+  int top_k = 0;
+  std::function<absl::StatusOr<RouterOutput>(ExecContext&, const RouterInputs&)> route;
+
+  static RoutingFunction FromRouter(Router router);
+};
+
+struct MoeLayerOptions {
+  int layer = 0;
+  std::optional<CapacityLimit> capacity;
+  std::shared_ptr<TraceWriter> trace;  // records every forward's routing when set
+};
+
+class MoeLayer {
+ public:
+  // Quantizes the expert weights (when a quantizer is given) and checks that `experts`
+  // supports the format they end up in.
+  static absl::StatusOr<std::unique_ptr<MoeLayer>> Create(RoutingFunction router,
+                                                          std::optional<Quantizer> quantizer,
+                                                          Experts experts, const MoeWeights& weights,
+                                                          MoeLayerOptions options, ExecContext& ctx);
+
+  // hidden: f32 [tokens, H]; token_ids: i32 [tokens] for routers that need them.
+  absl::StatusOr<Tensor> Forward(ExecContext& ctx, const Tensor& hidden,
+                                 const std::optional<Tensor>& token_ids = std::nullopt);
+
+  const ExpertLoad& last_load() const { return last_load_; }
+  // The last forward's load as a telemetry message (schemas/switchyard/telemetry.capnp).
+  void WriteLastLoad(schema::LayerLoad::Builder out) const;
+  const RouterOutput& last_routing() const { return last_routing_; }
+
+  const MoeShape& shape() const { return shape_; }
+  const ExpertWeights& expert_weights() const { return expert_weights_; }
+  const RoutingFunction& router() const { return router_; }
+  const std::optional<Quantizer>& quantizer() const { return quantizer_; }
+  const Experts& experts() const { return experts_; }
+  void set_trace(std::shared_ptr<TraceWriter> trace) { options_.trace = std::move(trace); }
+
+ private:
+  MoeLayer(RoutingFunction router, std::optional<Quantizer> quantizer, Experts experts, MoeLayerOptions options)
+      : router_(std::move(router)), quantizer_(std::move(quantizer)), experts_(std::move(experts)), options_(std::move(options)) {}
+
+  RoutingFunction router_;
+  std::optional<Quantizer> quantizer_;
+  Experts experts_;
+  MoeLayerOptions options_;
+  MoeShape shape_;
+  Tensor router_weight_;
+  std::optional<Tensor> correction_bias_;
+  ExpertWeights expert_weights_;
+  bool quantize_activations_ = false;
+  ExpertLoad last_load_;
+  RouterOutput last_routing_;
+  double last_router_micros_ = 0;
+  double last_experts_micros_ = 0;
+};
+
+}  // namespace sy
+
+#endif  // SWITCHYARD_CORE_MOE_MOE_LAYER_H_

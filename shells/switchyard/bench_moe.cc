@@ -1,0 +1,125 @@
+// switchyard bench moe --device cpu: one MoE layer (gate GEMM, router, experts) at several
+// token counts, against the machine's own f32 GEMM peak measured in the same run.
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <vector>
+
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_format.h"
+#include "absl/strings/str_split.h"
+#include "core/moe/moe_layer.h"
+#include "core/tensor/matmul.h"
+#include "core/tensor/tensor_random.h"
+#include "shells/switchyard/commands.h"
+#include "shells/switchyard/text_table.h"
+
+namespace sy::cli {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+double Seconds(Clock::time_point start) { return std::chrono::duration<double>(Clock::now() - start).count(); }
+
+// Best of five f32 GEMMs of n^3: what OpenBLAS reaches on this machine.
+double MeasureGemmGflops(int64_t n) {
+  const Tensor a = *RandomNormal({n, n}, 1), b = *RandomNormal({n, n}, 2);
+  double best = 0;
+  for (int i = 0; i < 5; ++i) {
+    const auto start = Clock::now();
+    (void)*MatMulTransposed(a, b);
+    best = std::max(best, 2.0 * n * n * n / Seconds(start) / 1e9);
+  }
+  return best;
+}
+
+absl::StatusOr<std::vector<int64_t>> ParseList(const std::string& text) {
+  std::vector<int64_t> values;
+  for (absl::string_view part : absl::StrSplit(text, ',')) {
+    int64_t v = 0;
+    if (!absl::SimpleAtoi(part, &v) || v < 1) return absl::InvalidArgumentError(absl::StrCat("bad token count '", part, "'"));
+    values.push_back(v);
+  }
+  return values;
+}
+
+struct Timing {
+  double median_seconds;
+  double gflop;
+};
+
+Timing TimeLayer(MoeLayer& layer, ExecContext& ctx, int64_t tokens, int iterations) {
+  const MoeShape& s = layer.shape();
+  const Tensor x = *RandomNormal({tokens, s.hidden}, 7);
+  (void)layer.Forward(ctx, x);  // warm-up: workspace, thread pools
+  std::vector<double> times;
+  for (int i = 0; i < iterations; ++i) {
+    const auto start = Clock::now();
+    (void)*layer.Forward(ctx, x);
+    times.push_back(Seconds(start));
+  }
+  std::sort(times.begin(), times.end());
+  const double k = layer.router().top_k;
+  // gate GEMM + per routed slot: gate_up (2I x H) and down (H x I); shared expert per token.
+  const double flop = 2.0 * tokens * (s.experts * s.hidden + k * 3.0 * s.intermediate * s.hidden +
+                                       3.0 * s.shared_intermediate * s.hidden);
+  return {times[times.size() / 2], flop / 1e9};
+}
+
+}  // namespace
+
+int BenchMoe(const ParsedArgs& args) {
+  if (args.Get("device", "cpu") != "cpu") {
+    return UsageError("bench", "only --device cpu exists in this build so far (the CUDA path is its own issue)");
+  }
+  MoeShape shape;
+  shape.experts = std::stoi(args.Get("experts", "8"));
+  shape.hidden = std::stoll(args.Get("hidden", "1024"));
+  shape.intermediate = std::stoll(args.Get("intermediate", "3584"));
+  const int k = std::stoi(args.Get("top-k", "2"));
+  const int iterations = std::stoi(args.Get("iterations", "5"));
+  auto tokens = ParseList(args.Get("tokens", "1,16,64,256"));
+  if (!tokens.ok()) return UsageError("bench", tokens.status().message());
+  const std::string quantizer_name = args.Get("quantizer", "");
+
+  const auto registry = LoadPlugins(args);
+  auto ctx = *ExecContext::Create(Device::Cpu(), 0);
+  auto fail = [](const absl::Status& s) {
+    std::fprintf(stderr, "switchyard bench moe: %s\n", std::string(s.message()).c_str());
+    return 1;
+  };
+  auto router = Component::Create(*registry->Find("router.softmax_topk"), {ConfigTable{{"k", {int64_t{k}}}}});
+  if (!router.ok()) return fail(router.status());
+  auto experts_found = registry->Find("experts.cpu");
+  if (!experts_found.ok()) return fail(experts_found.status());
+  std::optional<Quantizer> quantizer;
+  if (!quantizer_name.empty()) {
+    auto found = registry->Find(quantizer_name);
+    if (!found.ok()) return fail(found.status());
+    quantizer = *Quantizer::From(*Component::Create(*found, {}));
+  }
+  std::printf("generating weights: %d experts, H=%lld, I=%lld, top-%d, %s\n", shape.experts,
+              static_cast<long long>(shape.hidden), static_cast<long long>(shape.intermediate), k,
+              quantizer_name.empty() ? "f32" : quantizer_name.c_str());
+  auto weights = MoeWeights::Random(shape, 1);
+  if (!weights.ok()) return fail(weights.status());
+  auto layer = MoeLayer::Create(RoutingFunction::FromRouter(*Router::From(*router)), quantizer,
+                                *Experts::From(*Component::Create(*experts_found, {})), *weights, {}, *ctx);
+  if (!layer.ok()) return fail(layer.status());
+
+  const double peak = MeasureGemmGflops(2048);
+  std::printf("f32 GEMM peak on this machine (OpenBLAS 2048^3, best of 5): %.1f GFLOP/s, %d threads\n\n", peak,
+              ctx->num_threads());
+  TextTable table({"TOKENS", "LAYER MS", "TOKENS/S", "GFLOP/S", "% OF GEMM PEAK"});
+  for (int64_t t : *tokens) {
+    const Timing timing = TimeLayer(**layer, *ctx, t, iterations);
+    const double gflops = timing.gflop / timing.median_seconds;
+    table.AddRow({absl::StrCat(t), absl::StrFormat("%.3f", timing.median_seconds * 1e3),
+                  absl::StrFormat("%.0f", t / timing.median_seconds), absl::StrFormat("%.1f", gflops),
+                  absl::StrFormat("%.1f%%", 100.0 * gflops / peak)});
+  }
+  std::printf("%s", table.Render().c_str());
+  return 0;
+}
+
+}  // namespace sy::cli

@@ -1,0 +1,28 @@
+// switchyard bench quant | moe
+#include "shells/switchyard/commands.h"
+
+namespace sy::cli {
+
+int BenchQuant(const ParsedArgs& args);  // bench_quant.cc
+int BenchMoe(const ParsedArgs& args);    // bench_moe.cc
+
+int BenchCommand(const std::vector<std::string>& argv) {
+  auto args = Parse(argv,
+                    {{"rows", true}, {"cols", true}, {"device", true}, {"experts", true}, {"hidden", true},
+                     {"intermediate", true}, {"top-k", true}, {"tokens", true}, {"iterations", true},
+                     {"quantizer", true}},
+                    /*stop_at_positional=*/false);
+  if (!args.ok()) return UsageError("bench", args.status().message());
+  if (args->Has("help")) return PrintUsage("bench");
+  if (args->positional.size() != 1) return UsageError("bench", "name one benchmark: quant or moe");
+  const std::string& which = args->positional[0];
+  try {
+    if (which == "quant") return BenchQuant(*args);
+    if (which == "moe") return BenchMoe(*args);
+  } catch (const std::exception& e) {  // std::stoi on a malformed number
+    return UsageError("bench", std::string("bad option value: ") + e.what());
+  }
+  return UsageError("bench", "unknown benchmark '" + which + "' (quant, moe)");
+}
+
+}  // namespace sy::cli
