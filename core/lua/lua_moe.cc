@@ -31,18 +31,19 @@ using WeightsRef = std::shared_ptr<MoeWeights>;
 using TraceRef = std::shared_ptr<TraceWriter>;
 
 // A Lua router: a function kept in the registry, called with the logits tensor; it returns
-// expert ids and weights tensors. Unreferenced when the layer is collected.
+// expert ids and weights tensors. The layer's routing function owns it, and the layer is
+// collected (by __gc) while the state is still open, so the reference is released in time.
 struct LuaRouter {
   lua_State* L;
   int function_ref;
+  LuaRouter(lua_State* state, int ref) : L(state), function_ref(ref) {}
+  LuaRouter(const LuaRouter&) = delete;
+  LuaRouter& operator=(const LuaRouter&) = delete;
+  ~LuaRouter() { luaL_unref(L, LUA_REGISTRYINDEX, function_ref); }
 };
 
 struct LayerHandle {
   std::shared_ptr<MoeLayer> layer;
-  std::shared_ptr<LuaRouter> lua_router;  // set for Lua routers
-  ~LayerHandle() {
-    if (lua_router) luaL_unref(lua_router->L, LUA_REGISTRYINDEX, lua_router->function_ref);
-  }
 };
 
 int64_t OptionInteger(lua_State* L, int table, const char* key, int64_t fallback) {
@@ -114,14 +115,14 @@ std::shared_ptr<Component> FieldComponent(lua_State* L, int table, const char* k
   return component;
 }
 
-RoutingFunction LuaRoutingFunction(lua_State* L, int table, std::shared_ptr<LuaRouter>& handle) {
+RoutingFunction LuaRoutingFunction(lua_State* L, int table) {
   const int k = static_cast<int>(OptionInteger(L, table, "k", 0));
   RawField(L, table, "route");
   if (!lua_isfunction(L, -1) || k < 1) {
     lua_pop(L, 1);
     throw LuaError("a Lua router is {k = N, route = function(logits) return ids, weights end}");
   }
-  handle = std::make_shared<LuaRouter>(LuaRouter{L, luaL_ref(L, LUA_REGISTRYINDEX)});
+  auto handle = std::make_shared<LuaRouter>(L, luaL_ref(L, LUA_REGISTRYINDEX));
   RoutingFunction f;
   f.name = "lua router";
   f.top_k = k;
@@ -175,7 +176,7 @@ int NewLayer(lua_State* L) {
   RoutingFunction routing;
   RawField(L, 1, "router");
   if (lua_istable(L, -1)) {
-    routing = LuaRoutingFunction(L, lua_gettop(L), handle.lua_router);
+    routing = LuaRoutingFunction(L, lua_gettop(L));
     lua_pop(L, 1);
   } else {
     lua_pop(L, 1);

@@ -111,7 +111,10 @@ TEST_F(LuaRuntimeTest, DescribeAndPluginsListTheRegistry) {
                  "result = d.fields[1].name .. ' ' .. d.fields[1].type .. ' ' .. "
                  "d.fields[1].default .. ' ' .. d.fields[1].min"),
             "k UInt32 2 1.0");
-  EXPECT_EQ(Eval("result = sy.plugins()[1].full_name"), "router.softmax_topk");
+  EXPECT_EQ(Eval("for _, p in ipairs(sy.plugins()) do\n"
+                 "  if p.full_name == 'router.softmax_topk' then result = p.plugin end\n"
+                 "end"),
+            "builtin.softmax_topk");
 }
 
 TEST_F(LuaRuntimeTest, RunFilePassesArgumentsAndReportsTheFileName) {
@@ -124,6 +127,90 @@ TEST_F(LuaRuntimeTest, RunFilePassesArgumentsAndReportsTheFileName) {
   EXPECT_EQ(std::string(s.message()), path + ":4: bad arg");
   EXPECT_THAT(std::string(runtime_->RunFile("/nonexistent.lua", {}).message()),
               HasSubstr("cannot open /nonexistent.lua"));
+}
+
+constexpr const char* kLayerSetup = R"(
+  weights = sy.moe_weights {experts = 4, hidden = 32, intermediate = 16, seed = 3}
+  x = sy.randn({10, 32}, {seed = 4})
+  function make(router, quantizer, extra)
+    local spec = {router = router, quantizer = quantizer, experts = sy.component('experts.cpu'), weights = weights}
+    for key, value in pairs(extra or {}) do spec[key] = value end
+    return sy.moe(spec)
+  end
+  function max_diff(a, b)
+    local d = 0
+    for i, row in ipairs(a:to_table()) do
+      for j, v in ipairs(row) do d = math.max(d, math.abs(v - b:get(i, j))) end
+    end
+    return d
+  end
+  function rel_error(a, b)
+    local d, n = 0, 0
+    for i, row in ipairs(a:to_table()) do
+      for j, v in ipairs(row) do d, n = d + (v - b:get(i, j))^2, n + v^2 end
+    end
+    return math.sqrt(d / n)
+  end
+)";
+
+TEST_F(LuaRuntimeTest, MoeLayerForwardsAndReportsItsLoad) {
+  ASSERT_TRUE(runtime_->RunString(kLayerSetup, "=setup").ok());
+  EXPECT_EQ(Eval("local layer = make(sy.component('router.softmax_topk', {k = 2}))\n"
+                 "local y = layer:forward(x)\n"
+                 "local load, total = layer:load(), 0\n"
+                 "for _, c in ipairs(load.tokensPerExpert) do total = total + c end\n"
+                 "result = table.concat(y:shape(), 'x') .. ' ' .. total .. ' ' .. load.tokens .. ' ' .. load.topK"),
+            "10x32 20 10 2");
+}
+
+TEST_F(LuaRuntimeTest, SwappingTheQuantizerIsOneLineAndStaysClose) {
+  ASSERT_TRUE(runtime_->RunString(kLayerSetup, "=setup").ok());
+  EXPECT_EQ(Eval("local r = sy.component('router.softmax_topk', {k = 2})\n"
+                 "local exact = make(r):forward(x)\n"
+                 "local fp8 = make(r, sy.component('quantizer.fp8')):forward(x)\n"
+                 "local int8 = make(r, sy.component('quantizer.int8')):forward(x)\n"
+                 "local e8, e = rel_error(exact, fp8), rel_error(exact, int8)\n"
+                 "result = e8 > 0 and e8 < 0.1 and e > 0 and e < 0.02"),
+            "true");
+}
+
+TEST_F(LuaRuntimeTest, LuaRoutersPrototypeRouting) {
+  ASSERT_TRUE(runtime_->RunString(kLayerSetup, "=setup").ok());
+  // Every token to expert 2 with weight 1: the load lands on one expert.
+  EXPECT_EQ(Eval("local router = {k = 1, route = function(logits)\n"
+                 "  local n = logits:shape()[1]\n"
+                 "  local ids, w = {}, {}\n"
+                 "  for t = 1, n do ids[t] = {2}; w[t] = {1.0} end\n"
+                 "  return sy.tensor(ids, 'i32'), sy.tensor(w)\n"
+                 "end}\n"
+                 "local layer = make(router)\n"
+                 "layer:forward(x)\n"
+                 "result = layer:load().tokensPerExpert[3]"),
+            "10");
+  EXPECT_THAT(Error("local layer = make({k = 2, route = function(l) return sy.zeros({1, 1}, 'i32'), sy.zeros({1, 1}) end})\n"
+                    "layer:forward(x)"),
+              HasSubstr("test:2: lua router must return i32 and f32 tensors of shape [10,2]"));
+  EXPECT_THAT(Error("local layer = make({k = 1, route = function(l) error('no idea') end})\nlayer:forward(x)"),
+              HasSubstr("lua router: test:1: no idea"));
+}
+
+TEST_F(LuaRuntimeTest, TraceRecordThenReplayIsIdentical) {
+  ASSERT_TRUE(runtime_->RunString(kLayerSetup, "=setup").ok());
+  const std::string path = ::testing::TempDir() + "/lua.trace";
+  EXPECT_EQ(Eval("local trace = sy.trace_writer('" + path + "', {model = 'lua-test', experts = 4, top_k = 2})\n"
+                 "local recorded = make(sy.component('router.softmax_topk', {k = 2}), nil, {trace = trace}):forward(x)\n"
+                 "trace:close()\n"
+                 "local replayed = make(sy.component('router.replay', {path = '" + path + "'})):forward(x)\n"
+                 "result = max_diff(recorded, replayed) == 0"),
+            "true");
+}
+
+TEST_F(LuaRuntimeTest, MoeSpecErrorsAreClear) {
+  ASSERT_TRUE(runtime_->RunString(kLayerSetup, "=setup").ok());
+  EXPECT_THAT(Error("sy.moe {router = sy.component('router.softmax_topk'), weights = weights}"), HasSubstr("sy.moe needs 'experts'"));
+  EXPECT_THAT(Error("make(sy.component('router.softmax_topk'), nil, {capacity = {factor = 1, overflow = 'spill'}})"),
+              HasSubstr("capacity.overflow must be 'drop' or 'reroute'"));
+  EXPECT_THAT(Error("make(sy.component('experts.cpu'))"), HasSubstr("experts.cpu is not a router"));
 }
 
 TEST_F(LuaRuntimeTest, InteractiveLoopEvaluatesExpressionsAndContinuesLines) {
