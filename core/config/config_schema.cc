@@ -4,6 +4,7 @@
 #include <capnp/serialize.h>
 #include <kj/exception.h>
 
+#include <cctype>
 #include <cmath>
 #include <limits>
 
@@ -86,6 +87,22 @@ std::string FormatNumber(double x) {
   return absl::StrCat(x);
 }
 
+// Cap'n Proto names are camelCase; users coming from Hugging Face configs write snake_case
+// (n_group for nGroup), so either spelling finds the field.
+std::string SnakeToCamel(absl::string_view name) {
+  std::string out;
+  bool upper = false;
+  for (char c : name) {
+    if (c == '_') {
+      upper = !out.empty();
+      continue;
+    }
+    out += upper ? static_cast<char>(std::toupper(static_cast<unsigned char>(c))) : c;
+    upper = false;
+  }
+  return out;
+}
+
 class MessageBuilder {
  public:
   explicit MessageBuilder(absl::string_view component) : component_(component) {}
@@ -99,7 +116,11 @@ class MessageBuilder {
     std::string union_member;
     for (const auto& [name, item] : std::get<ConfigTable>(value.value)) {
       const std::string field_path = path.empty() ? name : absl::StrCat(path, ".", name);
-      KJ_IF_MAYBE (field, schema.findFieldByName(name)) {
+      kj::Maybe<capnp::StructSchema::Field> found = schema.findFieldByName(name);
+      if (found == nullptr && name.find('_') != std::string::npos) {
+        found = schema.findFieldByName(SnakeToCamel(name));
+      }
+      KJ_IF_MAYBE (field, found) {
         if (field->getProto().getDiscriminantValue() != capnp::schema::Field::NO_DISCRIMINANT) {
           if (!union_member.empty()) {
             return Error(field_path, absl::StrCat("cannot be set together with '", union_member,

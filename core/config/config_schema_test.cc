@@ -130,6 +130,14 @@ TEST_F(ConfigSchemaTest, RoundTripsToValueAndText) {
   EXPECT_THAT((*built)->ToText(), HasSubstr("policy = (drop = 0.25)"));
 }
 
+TEST_F(ConfigSchemaTest, AcceptsSnakeCaseSpellingsOfCamelCaseFields) {
+  auto built = schema_->Build(Table({{"max_tokens", Int(5)}}), "router.test");
+  ASSERT_TRUE(built.ok()) << built.status();
+  PluginView view(**built);
+  EXPECT_EQ(view.get().getMaxTokens(), 5u);
+  EXPECT_THAT(BuildError(Table({{"max_tokenz", Int(5)}})), HasSubstr("unknown field 'max_tokenz'"));
+}
+
 TEST_F(ConfigSchemaTest, RefusesUnknownFieldsListingTheKnownOnes) {
   EXPECT_THAT(BuildError(Table({{"cuont", Int(1)}})),
               HasSubstr("router.test: unknown field 'cuont' (known fields: count, scale, name"));

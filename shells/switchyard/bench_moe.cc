@@ -2,6 +2,7 @@
 // token counts, against the machine's own f32 GEMM peak measured in the same run.
 #include <algorithm>
 #include <chrono>
+#include <cstring>
 #include <cstdio>
 #include <vector>
 
@@ -33,6 +34,19 @@ double MeasureGemmGflops(int64_t n) {
   return best;
 }
 
+// Best of five copies of 256 MiB, counting bytes read plus bytes written.
+double MeasureCopyGBps() {
+  const size_t bytes = size_t{256} << 20;
+  std::vector<char> a(bytes, 1), b(bytes, 0);
+  double best = 0;
+  for (int i = 0; i < 5; ++i) {
+    const auto start = Clock::now();
+    std::memcpy(b.data(), a.data(), bytes);
+    best = std::max(best, 2.0 * bytes / Seconds(start) / 1e9);
+  }
+  return best + 0 * b[bytes / 2];
+}
+
 absl::StatusOr<std::vector<int64_t>> ParseList(const std::string& text) {
   std::vector<int64_t> values;
   for (absl::string_view part : absl::StrSplit(text, ',')) {
@@ -46,6 +60,7 @@ absl::StatusOr<std::vector<int64_t>> ParseList(const std::string& text) {
 struct Timing {
   double median_seconds;
   double gflop;
+  double weight_gb;  // expert weights the step touched (every expert that got a token)
 };
 
 Timing TimeLayer(MoeLayer& layer, ExecContext& ctx, int64_t tokens, int iterations) {
@@ -63,7 +78,13 @@ Timing TimeLayer(MoeLayer& layer, ExecContext& ctx, int64_t tokens, int iteratio
   // gate GEMM + per routed slot: gate_up (2I x H) and down (H x I); shared expert per token.
   const double flop = 2.0 * tokens * (s.experts * s.hidden + k * 3.0 * s.intermediate * s.hidden +
                                        3.0 * s.shared_intermediate * s.hidden);
-  return {times[times.size() / 2], flop / 1e9};
+  const ExpertWeights& w = layer.expert_weights();
+  double bytes = 0;
+  for (int e = 0; e < s.experts; ++e) {
+    if (layer.last_load().tokens_per_expert[e] > 0) bytes += static_cast<double>(w.gate_up[e].nbytes() + w.down[e].nbytes());
+  }
+  if (w.shared_gate_up) bytes += static_cast<double>(w.shared_gate_up->nbytes() + w.shared_down->nbytes());
+  return {times[times.size() / 2], flop / 1e9, bytes / 1e9};
 }
 
 }  // namespace
@@ -108,15 +129,20 @@ int BenchMoe(const ParsedArgs& args) {
   if (!layer.ok()) return fail(layer.status());
 
   const double peak = MeasureGemmGflops(2048);
-  std::printf("f32 GEMM peak on this machine (OpenBLAS 2048^3, best of 5): %.1f GFLOP/s, %d threads\n\n", peak,
-              ctx->num_threads());
-  TextTable table({"TOKENS", "LAYER MS", "TOKENS/S", "GFLOP/S", "% OF GEMM PEAK"});
+  const double bandwidth = MeasureCopyGBps();
+  std::printf("measured on this machine: f32 GEMM %.1f GFLOP/s (OpenBLAS 2048^3), memory %.1f GB/s (memcpy,\n"
+              "read + write); %d threads. Roofline = max(weight bytes / memory, FLOPs / GEMM).\n\n",
+              peak, bandwidth, ctx->num_threads());
+  TextTable table({"TOKENS", "LAYER MS", "TOKENS/S", "GFLOP/S", "% GEMM PEAK", "WEIGHTS GB/S", "% ROOFLINE"});
   for (int64_t t : *tokens) {
     const Timing timing = TimeLayer(**layer, *ctx, t, iterations);
     const double gflops = timing.gflop / timing.median_seconds;
+    const double roofline = std::max(timing.weight_gb / bandwidth, timing.gflop / peak);
     table.AddRow({absl::StrCat(t), absl::StrFormat("%.3f", timing.median_seconds * 1e3),
                   absl::StrFormat("%.0f", t / timing.median_seconds), absl::StrFormat("%.1f", gflops),
-                  absl::StrFormat("%.1f%%", 100.0 * gflops / peak)});
+                  absl::StrFormat("%.1f%%", 100.0 * gflops / peak),
+                  absl::StrFormat("%.1f", timing.weight_gb / timing.median_seconds),
+                  absl::StrFormat("%.1f%%", 100.0 * roofline / timing.median_seconds)});
   }
   std::printf("%s", table.Render().c_str());
   return 0;

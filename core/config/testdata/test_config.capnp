@@ -23,6 +23,7 @@ struct TestConfig {
     reroute @12 :UInt16;
   }
   stages @13 :List(Inner);
+  maxTokens @14 :UInt32;
 
   enum Mode {
     fast @0;

@@ -59,7 +59,17 @@ class QTensorView {
       fail("expected [" + std::to_string(rows_expected) + ", " + std::to_string(cols_expected) +
            "], got " + TensorView(q_->values).Describe());
     }
+    if (q_->values.data == nullptr) fail("values have no data");
+    if (q_->values.dtype != l.dtype) {
+      fail(std::string("values are ") + DTypeName(static_cast<DType>(q_->values.dtype)) + ", the layout says " +
+           DTypeName(dtype()));
+    }
     if (q_->values.device.type != SY_DEVICE_CPU) fail("not on the CPU");
+    for (const sy_tensor* t : {&q_->scales, &q_->zeros}) {
+      if (t->data != nullptr && !(TensorView(*t).on_cpu() && TensorView(*t).is_contiguous())) {
+        fail("scales and zero points must be contiguous on the CPU");
+      }
+    }
     if (l.block_rows < 1 || l.block_cols < 1) fail("block shape must be positive");
     if (!TensorView(q_->values).is_contiguous()) fail("values are not contiguous");
     if (l.has_scales && (q_->scales.data == nullptr || q_->scales.dtype != SY_DTYPE_F32 ||
