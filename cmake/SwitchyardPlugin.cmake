@@ -50,4 +50,6 @@ function(switchyard_add_plugin target)
   if(ARG_OUTPUT_DIRECTORY)
     set_target_properties(${target} PROPERTIES LIBRARY_OUTPUT_DIRECTORY ${ARG_OUTPUT_DIRECTORY})
   endif()
+  # Every plugin of the build, for tests that load whatever is on the search path.
+  set_property(GLOBAL APPEND PROPERTY SWITCHYARD_PLUGIN_TARGETS ${target})
 endfunction()

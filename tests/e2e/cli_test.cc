@@ -167,6 +167,28 @@ TEST(CliTest, ScriptsReceiveTheirArguments) {
   EXPECT_EQ(r.output, "2\ttrue\tfirst\t--second\n");
 }
 
+TEST(CliTest, BenchQuantComparesEveryFormatWithBf16) {
+  const Result r = RunCli("$SY bench quant --rows 64 --cols 256");
+  EXPECT_EQ(r.status, 0) << r.output;
+  EXPECT_THAT(r.output, ContainsRegex("FORMAT +BITS/WEIGHT +WEIGHT ERR +x BF16"));
+  EXPECT_THAT(r.output, ContainsRegex("bf16 +16.00 +[0-9.e-]+ +1.0 "));
+  for (const char* format : {"fp8 e4m3 block 128x128", "int8 per-channel", "int4 group 128 \\+ zero"}) {
+    EXPECT_THAT(r.output, ContainsRegex(std::string(format) + " +[0-9.]+ +[0-9.e-]+ +[0-9.]+ ")) << format;
+  }
+}
+
+TEST(CliTest, BenchMoePrintsEachTokenCountBesideThePeak) {
+  const Result r = RunCli("$SY bench moe --experts 4 --hidden 64 --intermediate 128 --tokens 1,8 --iterations 2");
+  EXPECT_EQ(r.status, 0) << r.output;
+  EXPECT_THAT(r.output, HasSubstr("measured on this machine: f32 GEMM"));
+  EXPECT_THAT(r.output, ContainsRegex("\n1 +[0-9.]+ +[0-9]+ +[0-9.]+ +[0-9.]+%"));
+  EXPECT_THAT(r.output, ContainsRegex("\n8 +[0-9.]+ +[0-9]+ +[0-9.]+ +[0-9.]+%"));
+  const Result bad = RunCli("$SY bench moe --tokens 1,x");
+  EXPECT_EQ(bad.status, 2);
+  EXPECT_THAT(bad.output, HasSubstr("bad token count 'x'"));
+  EXPECT_EQ(RunCli("$SY bench nothing").status, 2);
+}
+
 TEST(CliTest, ShellEvaluatesInputAndSurvivesErrors) {
   const Result r = RunCli(
       "printf '1 + 1\\nsy.component(\"router.softmax_topk\", {k = -1})\\n"
