@@ -12,6 +12,7 @@
 
 #include "example_router.capnp.h"  // generated from example_router.capnp
 #include "switchyard/plugin.hpp"
+#include "switchyard/router_support.hpp"
 
 namespace example {
 namespace {
@@ -33,52 +34,24 @@ class RoundRobin : public sy::Router {
   // Inputs: logits [tokens, experts] (only the shape is used). Outputs, allocated by the host:
   // expert_ids [tokens, k] i32 and expert_weights [tokens, k] f32, on the CPU.
   void Route(const sy::ExecContext&, const sy_router_args& args) override {
-    const sy::TensorView logits(*args.logits);
-    if (!logits.on_cpu() || logits.ndim() != 2) {
-      throw std::invalid_argument("logits: expected a CPU tensor [tokens, experts], got " +
-                                  logits.Describe());
-    }
-    // Every router refuses NaN and infinite logits (the conformance suite checks it): they mean
-    // the model upstream is broken, and routing on would hide it.
-    if (logits.is_contiguous()) logits.RequireFinite("logits");
-    const int64_t tokens = logits.dim(0);
-    const int64_t experts = logits.dim(1);
-    if (experts < 1)
-      throw std::invalid_argument("logits: expected at least one expert, got " + logits.Describe());
-    if (k_ > experts) {
-      throw std::invalid_argument("k = " + std::to_string(k_) + " exceeds the " +
-                                  std::to_string(experts) + " experts");
-    }
-    const sy::TensorView ids_view(*args.expert_ids);
-    const sy::TensorView weights_view(*args.expert_weights);
-    ids_view.RequireCpuContiguous("expert_ids", 2, sy::DType::kI32);
-    weights_view.RequireCpuContiguous("expert_weights", 2, sy::DType::kF32);
-    RequireShape("expert_ids", ids_view, tokens);
-    RequireShape("expert_weights", weights_view, tokens);
-
-    auto* ids = ids_view.data<int32_t>();
-    auto* weights = weights_view.data<float>();
+    // The SDK's checks every router makes: contiguous CPU f32/bf16 logits with no NaN or Inf
+    // (they mean the model upstream is broken; the conformance suite checks the refusal),
+    // k <= experts, and outputs of the right shape.
+    const sy::RouterCall call = sy::CheckRouterCall(args, k_);
     const float weight = 1.0f / static_cast<float>(k_);
-    const uint64_t e = static_cast<uint64_t>(experts);
-    for (int64_t t = 0; t < tokens; ++t) {
+    const uint64_t e = static_cast<uint64_t>(call.experts);
+    for (int64_t t = 0; t < call.tokens; ++t) {
       // Reduce each term first so the sum cannot overflow for any token count.
       const uint64_t base =
           (static_cast<uint64_t>(t) % e * static_cast<uint64_t>(k_) + offset_ % e) % e;
       for (int32_t j = 0; j < k_; ++j) {
-        ids[t * k_ + j] = static_cast<int32_t>((base + static_cast<uint64_t>(j)) % e);
-        weights[t * k_ + j] = weight;
+        call.ids[t * k_ + j] = static_cast<int32_t>((base + static_cast<uint64_t>(j)) % e);
+        call.weights[t * k_ + j] = weight;
       }
     }
   }
 
  private:
-  void RequireShape(const char* what, const sy::TensorView& out, int64_t tokens) const {
-    if (out.dim(0) != tokens || out.dim(1) != k_) {
-      throw std::invalid_argument(std::string(what) + ": expected [" + std::to_string(tokens) +
-                                  "," + std::to_string(k_) + "], got " + out.Describe());
-    }
-  }
-
   int32_t k_;
   uint64_t offset_;
 };

@@ -9,29 +9,13 @@
 
 #include "core/plugin_host/experts.h"
 #include "core/tensor/tensor_random.h"
+#include "tests/support/discovered_plugins.h"
 
 namespace sy {
 namespace {
 
 constexpr int kExperts = 4;
 constexpr int64_t kHidden = 64, kInter = 32, kSharedInter = 16;
-
-const ComponentRegistry& Registry() {
-  static const ComponentRegistry* registry = [] {
-    auto* r = new ComponentRegistry();
-    r->Discover(DefaultPluginSearchPath());
-    return r;
-  }();
-  return *registry;
-}
-
-std::vector<std::string> ExpertsNames() {
-  std::vector<std::string> names;
-  for (const auto& c : Registry().List()) {
-    if (c.info->kind == SY_KIND_EXPERTS) names.push_back(c.info->full_name);
-  }
-  return names;
-}
 
 // Storage formats, each filled from f32 by the test itself: value codes are drawn directly,
 // so the reference below knows every stored number exactly.
@@ -53,7 +37,8 @@ double Reference(const QTensor& q, int64_t r, int64_t c) {
   const int64_t i = r * q.cols() + c;
   double v = 0;
   switch (static_cast<DType>(q.layout.dtype)) {
-    case DType::kF32: return q.values.data<float>()[i];
+    case DType::kF32:
+      return q.values.data<float>()[i];
     case DType::kBF16: {
       const uint32_t bits = static_cast<uint32_t>(q.values.data<uint16_t>()[i]) << 16;
       float f;
@@ -66,9 +51,14 @@ double Reference(const QTensor& q, int64_t r, int64_t c) {
       v = (b & 0x80) ? -v : v;
       break;
     }
-    case DType::kI8: v = static_cast<int8_t>(bytes[i]); break;
-    case DType::kU4: v = (i % 2) ? (bytes[i / 2] >> 4) : (bytes[i / 2] & 15); break;
-    default: ADD_FAILURE() << "no reference for dtype " << q.layout.dtype;
+    case DType::kI8:
+      v = static_cast<int8_t>(bytes[i]);
+      break;
+    case DType::kU4:
+      v = (i % 2) ? (bytes[i / 2] >> 4) : (bytes[i / 2] & 15);
+      break;
+    default:
+      ADD_FAILURE() << "no reference for dtype " << q.layout.dtype;
   }
   const int64_t sr = r / q.layout.block_rows, sc = c / q.layout.block_cols;
   const int64_t scale_cols = q.scales.dim(1);
@@ -84,26 +74,43 @@ QTensor RandomStored(const Format& format, int64_t rows, int64_t cols, uint64_t 
   for (int64_t i = 0; i < rows * cols; ++i) {
     const double u = UniformAt(seed, i);
     switch (static_cast<DType>(format.layout.dtype)) {
-      case DType::kF32: q.values.data<float>()[i] = static_cast<float>((2 * u - 1) * width); break;
-      case DType::kBF16: q.values.data<uint16_t>()[i] = F32ToBF16(static_cast<float>((2 * u - 1) * width)); break;
-      case DType::kFP8E4M3: bytes[i] = F32ToFP8E4M3(static_cast<float>((2 * u - 1) * 448)); break;
-      case DType::kI8: bytes[i] = static_cast<uint8_t>(static_cast<int>(u * 255) - 127); break;
-      case DType::kU4: SetNibble(bytes, i, static_cast<uint8_t>(u * 16)); break;
-      default: break;
+      case DType::kF32:
+        q.values.data<float>()[i] = static_cast<float>((2 * u - 1) * width);
+        break;
+      case DType::kBF16:
+        q.values.data<uint16_t>()[i] = F32ToBF16(static_cast<float>((2 * u - 1) * width));
+        break;
+      case DType::kFP8E4M3:
+        bytes[i] = F32ToFP8E4M3(static_cast<float>((2 * u - 1) * 448));
+        break;
+      case DType::kI8:
+        bytes[i] = static_cast<uint8_t>(static_cast<int>(u * 255) - 127);
+        break;
+      case DType::kU4:
+        SetNibble(bytes, i, static_cast<uint8_t>(u * 16));
+        break;
+      default:
+        break;
     }
   }
   if (format.layout.has_scales) {
-    const double code_range = format.layout.dtype == SY_DTYPE_FP8_E4M3 ? 448 : format.layout.dtype == SY_DTYPE_I8 ? 127 : 8;
-    for (int64_t i = 0; i < q.scales.numel(); ++i) q.scales.data<float>()[i] = static_cast<float>(width / code_range * (0.5 + UniformAt(seed + 1, i)));
+    const double code_range = format.layout.dtype == SY_DTYPE_FP8_E4M3 ? 448
+                              : format.layout.dtype == SY_DTYPE_I8     ? 127
+                                                                       : 8;
+    for (int64_t i = 0; i < q.scales.numel(); ++i)
+      q.scales.data<float>()[i] =
+          static_cast<float>(width / code_range * (0.5 + UniformAt(seed + 1, i)));
   }
   if (format.layout.has_zeros) {
-    for (int64_t i = 0; i < q.zeros.numel(); ++i) q.zeros.data<uint8_t>()[i] = static_cast<uint8_t>(6 + UniformAt(seed + 2, i) * 4);
+    for (int64_t i = 0; i < q.zeros.numel(); ++i)
+      q.zeros.data<uint8_t>()[i] = static_cast<uint8_t>(6 + UniformAt(seed + 2, i) * 4);
   }
   return q;
 }
 
 // One expert applied to one token, in double precision.
-std::vector<double> ExpertReference(const QTensor& gate_up, const QTensor& down, int64_t inter, const float* x) {
+std::vector<double> ExpertReference(const QTensor& gate_up, const QTensor& down, int64_t inter,
+                                    const float* x) {
   std::vector<double> a(inter), y(kHidden, 0.0);
   for (int64_t i = 0; i < inter; ++i) {
     double g = 0, u = 0;
@@ -122,7 +129,7 @@ std::vector<double> ExpertReference(const QTensor& gate_up, const QTensor& down,
 class ExpertsConformanceTest : public ::testing::TestWithParam<std::tuple<std::string, int>> {
  protected:
   void SetUp() override {
-    auto component = Component::Create(*Registry().Find(std::get<0>(GetParam())), {});
+    auto component = Component::Create(*DiscoveredPlugins().Find(std::get<0>(GetParam())), {});
     ASSERT_TRUE(component.ok()) << component.status();
     experts_.emplace(*Experts::From(*component));
     format_ = &kFormats[std::get<1>(GetParam())];
@@ -136,12 +143,14 @@ class ExpertsConformanceTest : public ::testing::TestWithParam<std::tuple<std::s
     }
   }
   RouterOutput Routing(int64_t tokens, int k) {
-    RouterOutput r{*Tensor::Empty({tokens, k}, DType::kI32), *Tensor::Empty({tokens, k}, DType::kF32)};
+    RouterOutput r{*Tensor::Empty({tokens, k}, DType::kI32),
+                   *Tensor::Empty({tokens, k}, DType::kF32)};
     for (int64_t t = 0; t < tokens; ++t) {
       for (int j = 0; j < k; ++j) {
         // Distinct experts per token; every fifth token drops its last slot.
         const bool dropped = j == k - 1 && t % 5 == 4;
-        r.expert_ids.data<int32_t>()[t * k + j] = dropped ? -1 : static_cast<int32_t>((t + j * 3) % kExperts);
+        r.expert_ids.data<int32_t>()[t * k + j] =
+            dropped ? -1 : static_cast<int32_t>((t + j * 3) % kExperts);
         r.expert_weights.data<float>()[t * k + j] = dropped ? 0.0f : 0.3f + 0.2f * j;
       }
     }
@@ -157,12 +166,14 @@ class ExpertsConformanceTest : public ::testing::TestWithParam<std::tuple<std::s
         const int32_t e = routing.expert_ids.data<int32_t>()[t * k + j];
         if (e < 0) continue;
         const auto y = ExpertReference(weights_.gate_up[e], weights_.down[e], kInter, xt);
-        for (int64_t c = 0; c < kHidden; ++c) expected[c] += routing.expert_weights.data<float>()[t * k + j] * y[c];
+        for (int64_t c = 0; c < kHidden; ++c)
+          expected[c] += routing.expert_weights.data<float>()[t * k + j] * y[c];
       }
       if (weights_.shared_intermediate > 0) {
         double dot = 0;
         for (int64_t c = 0; c < kHidden; ++c) dot += weights_.shared_gate->data<float>()[c] * xt[c];
-        const auto y = ExpertReference(*weights_.shared_gate_up, *weights_.shared_down, kSharedInter, xt);
+        const auto y =
+            ExpertReference(*weights_.shared_gate_up, *weights_.shared_down, kSharedInter, xt);
         for (int64_t c = 0; c < kHidden; ++c) expected[c] += y[c] / (1 + std::exp(-dot));
       }
       for (int64_t c = 0; c < kHidden; ++c) {
@@ -208,19 +219,20 @@ TEST_P(ExpertsConformanceTest, RefusesOutOfRangeExpertIds) {
 }
 
 TEST_P(ExpertsConformanceTest, HandlesAnEmptyBatch) {
-  auto out = experts_->Forward(*ctx_, *Tensor::Empty({0, kHidden}, DType::kF32), Routing(0, 2), weights_);
+  auto out =
+      experts_->Forward(*ctx_, *Tensor::Empty({0, kHidden}, DType::kF32), Routing(0, 2), weights_);
   ASSERT_TRUE(out.ok()) << out.status();
   EXPECT_EQ(out->numel(), 0);
 }
 
-INSTANTIATE_TEST_SUITE_P(AllExperts, ExpertsConformanceTest,
-                         ::testing::Combine(::testing::ValuesIn(ExpertsNames()),
-                                            ::testing::Range(0, static_cast<int>(std::size(kFormats)))),
-                         [](const auto& info) {
-                           std::string name = std::get<0>(info.param) + "_" + kFormats[std::get<1>(info.param)].name;
-                           std::replace(name.begin(), name.end(), '.', '_');
-                           return name;
-                         });
+INSTANTIATE_TEST_SUITE_P(
+    AllExperts, ExpertsConformanceTest,
+    ::testing::Combine(::testing::ValuesIn(ComponentNames(SY_KIND_EXPERTS)),
+                       ::testing::Range(0, static_cast<int>(std::size(kFormats)))),
+    [](const auto& info) {
+      return ComponentTestName(std::get<0>(info.param)) + "_" +
+             kFormats[std::get<1>(info.param)].name;
+    });
 GTEST_ALLOW_UNINSTANTIATED_PARAMETERIZED_TEST(ExpertsConformanceTest);
 
 }  // namespace

@@ -20,26 +20,10 @@
 #include "core/plugin_host/quantizer.h"
 #include "core/tensor/qtensor.h"
 #include "core/tensor/tensor_random.h"
+#include "tests/support/discovered_plugins.h"
 
 namespace sy {
 namespace {
-
-const ComponentRegistry& Registry() {
-  static const ComponentRegistry* registry = [] {
-    auto* r = new ComponentRegistry();
-    r->Discover(DefaultPluginSearchPath());
-    return r;
-  }();
-  return *registry;
-}
-
-std::vector<std::string> QuantizerNames() {
-  std::vector<std::string> names;
-  for (const auto& c : Registry().List()) {
-    if (c.info->kind == SY_KIND_QUANTIZER) names.push_back(c.info->full_name);
-  }
-  return names;
-}
 
 // Largest relative RMS error (||dequantized - original|| / ||original||) of unit-normal data
 // that each storage dtype may show; < 0 for a dtype with no bound (a test failure).
@@ -161,7 +145,7 @@ double RelativeRmsError(const std::vector<double>& approx, const Tensor& origina
 class QuantizerConformanceTest : public ::testing::TestWithParam<std::string> {
  protected:
   void SetUp() override {
-    auto component = Component::Create(*Registry().Find(GetParam()), {});
+    auto component = Component::Create(*DiscoveredPlugins().Find(GetParam()), {});
     ASSERT_TRUE(component.ok()) << "a quantizer must be creatable from its default config: "
                                 << component.status();
     auto quantizer = Quantizer::From(*component);
@@ -291,11 +275,8 @@ TEST_P(QuantizerConformanceTest, HandlesAnEmptyBatch) {
 }
 
 INSTANTIATE_TEST_SUITE_P(AllQuantizers, QuantizerConformanceTest,
-                         ::testing::ValuesIn(QuantizerNames()), [](const auto& info) {
-                           std::string name = info.param;
-                           std::replace(name.begin(), name.end(), '.', '_');
-                           return name;
-                         });
+                         ::testing::ValuesIn(ComponentNames(SY_KIND_QUANTIZER)),
+                         [](const auto& info) { return ComponentTestName(info.param); });
 GTEST_ALLOW_UNINSTANTIATED_PARAMETERIZED_TEST(QuantizerConformanceTest);
 
 }  // namespace

@@ -15,26 +15,10 @@
 #include "core/plugin_host/component.h"
 #include "core/plugin_host/router.h"
 #include "core/tensor/tensor_random.h"
+#include "tests/support/discovered_plugins.h"
 
 namespace sy {
 namespace {
-
-const ComponentRegistry& Registry() {
-  static const ComponentRegistry* registry = [] {
-    auto* r = new ComponentRegistry();
-    r->Discover(DefaultPluginSearchPath());
-    return r;
-  }();
-  return *registry;
-}
-
-std::vector<std::string> RouterNames() {
-  std::vector<std::string> names;
-  for (const auto& c : Registry().List()) {
-    if (c.info->kind == SY_KIND_ROUTER) names.push_back(c.info->full_name);
-  }
-  return names;
-}
 
 // Reference routing rules, in double precision, independent of the plugins' code.
 // Returns (ids, weights) for one token's logits.
@@ -124,8 +108,9 @@ const std::set<std::string>& NeedsSetup() {
 class RouterConformanceTest : public ::testing::TestWithParam<std::string> {
  protected:
   void SetUp() override {
-    if (NeedsSetup().count(GetParam())) GTEST_SKIP() << GetParam() << " needs a trace file; see its own test";
-    auto component = Component::Create(*Registry().Find(GetParam()), {});
+    if (NeedsSetup().count(GetParam()))
+      GTEST_SKIP() << GetParam() << " needs a trace file; see its own test";
+    auto component = Component::Create(*DiscoveredPlugins().Find(GetParam()), {});
     ASSERT_TRUE(component.ok()) << "a router must be creatable from its default config: "
                                 << component.status();
     auto router = Router::From(*component);
@@ -206,12 +191,9 @@ TEST_P(RouterConformanceTest, MatchesTheReferenceRule) {
   }
 }
 
-INSTANTIATE_TEST_SUITE_P(AllRouters, RouterConformanceTest, ::testing::ValuesIn(RouterNames()),
-                         [](const auto& info) {
-                           std::string name = info.param;
-                           std::replace(name.begin(), name.end(), '.', '_');
-                           return name;
-                         });
+INSTANTIATE_TEST_SUITE_P(AllRouters, RouterConformanceTest,
+                         ::testing::ValuesIn(ComponentNames(SY_KIND_ROUTER)),
+                         [](const auto& info) { return ComponentTestName(info.param); });
 GTEST_ALLOW_UNINSTANTIATED_PARAMETERIZED_TEST(RouterConformanceTest);
 
 }  // namespace

@@ -10,6 +10,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "core/base/status.h"
@@ -17,6 +18,7 @@
 #include "core/plugin_host/host_api.h"
 #include "core/plugin_host/quantizer.h"
 #include "core/tensor/qtensor.h"
+#include "tests/support/plugin_test_fixture.h"
 
 namespace sy::quant_test {
 
@@ -48,24 +50,10 @@ inline std::vector<uint8_t> Bytes(const Tensor& t) {
 }
 
 // Fixture for one quantizer plugin library under lib/switchyard/plugins of the build tree.
-class QuantizerPluginTest : public ::testing::Test {
+class QuantizerPluginTest : public plugin_test::PluginLibraryTest<Quantizer> {
  protected:
   QuantizerPluginTest(std::string library, std::string component)
-      : library_(std::move(library)), component_(std::move(component)) {}
-
-  void SetUp() override {
-    const std::string path =
-        std::string(SY_TEST_BINARY_DIR "/lib/switchyard/plugins/") + library_ + ".so";
-    ASSERT_TRUE(registry_.LoadLibrary(path).ok()) << path;
-    ctx_ = *ExecContext::Create(Device::Cpu(), 1);
-  }
-
-  absl::StatusOr<Quantizer> Create(ConfigTable config = {}) {
-    SY_ASSIGN_OR_RETURN(RegisteredComponent registered, registry_.Find(component_));
-    SY_ASSIGN_OR_RETURN(std::shared_ptr<Component> component,
-                        Component::Create(registered, {std::move(config)}));
-    return Quantizer::From(std::move(component));
-  }
+      : PluginLibraryTest(std::move(library), std::move(component)) {}
 
   // Calls the plugin's quantize function directly, bypassing the host's checks and its
   // pass-through of unquantized activations.
@@ -77,13 +65,6 @@ class QuantizerPluginTest : public ::testing::Test {
     const auto fn = weight ? ref.vtable->quantize_weight : ref.vtable->quantize_activation;
     return TakePluginError(fn(ref.self, ctx_->BeginCall(), &in, &c), "raw call");
   }
-
-  ComponentRegistry registry_;
-  std::unique_ptr<ExecContext> ctx_;
-
- private:
-  std::string library_;
-  std::string component_;
 };
 
 }  // namespace sy::quant_test

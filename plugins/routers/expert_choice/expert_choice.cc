@@ -19,6 +19,7 @@
 
 #include "expert_choice.capnp.h"
 #include "switchyard/plugin.hpp"
+#include "switchyard/router_support.hpp"
 
 namespace sy::plugins {
 namespace {
@@ -60,28 +61,13 @@ class ExpertChoice : public Router {
   int32_t top_k() const override { return k_; }
 
   void Route(const ExecContext&, const sy_router_args& args) override {
-    const TensorView logits(*args.logits);
-    if (!logits.on_cpu() || logits.ndim() != 2 || !logits.is_contiguous() ||
-        (logits.dtype() != DType::kF32 && logits.dtype() != DType::kBF16)) {
-      throw std::invalid_argument(
-          "logits: expected contiguous CPU f32 or bf16 [tokens, experts], got " +
-          logits.Describe());
+    const RouterCall call = CheckRouterCall(args, k_);
+    const std::vector<float> probs = Softmax(call);
+    auto taken_by =
+        ChooseTokens(probs, call.tokens, call.experts, Capacity(call.tokens, call.experts));
+    for (int64_t t = 0; t < call.tokens; ++t) {
+      WriteToken(taken_by[t], call.ids + t * k_, call.weights + t * k_);
     }
-    logits.RequireFinite("logits");
-    TensorView(*args.expert_ids).RequireCpuContiguous("expert_ids", 2, DType::kI32);
-    TensorView(*args.expert_weights).RequireCpuContiguous("expert_weights", 2, DType::kF32);
-    const int64_t tokens = logits.dim(0);
-    const int64_t experts = logits.dim(1);
-    if (k_ > experts) {
-      throw std::invalid_argument("k = " + std::to_string(k_) + " exceeds the " +
-                                  std::to_string(experts) + " experts");
-    }
-
-    const std::vector<float> probs = Softmax(logits);
-    auto taken_by = ChooseTokens(probs, tokens, experts, Capacity(tokens, experts));
-    auto* ids = static_cast<int32_t*>(args.expert_ids->data);
-    auto* weights = static_cast<float*>(args.expert_weights->data);
-    for (int64_t t = 0; t < tokens; ++t) WriteToken(taken_by[t], ids + t * k_, weights + t * k_);
   }
 
  private:
@@ -105,15 +91,12 @@ class ExpertChoice : public Router {
   }
 
   // Row-wise softmax of the logits, [tokens, experts] in f32.
-  static std::vector<float> Softmax(const TensorView& logits) {
-    const int64_t tokens = logits.dim(0), experts = logits.dim(1);
+  static std::vector<float> Softmax(const RouterCall& call) {
+    const int64_t tokens = call.tokens, experts = call.experts;
     std::vector<float> p(tokens * experts);
-    for (int64_t i = 0; i < tokens * experts; ++i) {
-      p[i] = logits.dtype() == DType::kF32 ? logits.data<const float>()[i]
-                                           : BF16ToF32(logits.data<const uint16_t>()[i]);
-    }
     for (int64_t t = 0; t < tokens; ++t) {
       float* row = p.data() + t * experts;
+      call.LoadRow(t, row);
       const float max = *std::max_element(row, row + experts);
       float sum = 0.0f;
       for (int64_t e = 0; e < experts; ++e) sum += (row[e] = std::exp(row[e] - max));

@@ -14,23 +14,13 @@
 
 #include "grouped_topk.capnp.h"
 #include "switchyard/plugin.hpp"
+#include "switchyard/router_support.hpp"
 
 namespace sy::plugins {
 namespace {
 
 using Scoring = GroupedTopKConfig::Scoring;
 using MaskedGroupFill = GroupedTopKConfig::MaskedGroupFill;
-
-void LoadRow(const TensorView& logits, int64_t token, std::vector<float>& row) {
-  const int64_t experts = logits.dim(1);
-  if (logits.dtype() == DType::kF32) {
-    const float* src = logits.data<float>() + token * experts;
-    std::copy(src, src + experts, row.begin());
-  } else {
-    const uint16_t* src = logits.data<uint16_t>() + token * experts;
-    for (int64_t e = 0; e < experts; ++e) row[e] = BF16ToF32(src[e]);
-  }
-}
 
 void Sigmoid(std::vector<float>& row) {
   for (float& x : row) x = 1.0f / (1.0f + std::exp(-x));
@@ -92,19 +82,14 @@ class GroupedTopK : public Router {
   int32_t top_k() const override { return k_; }
 
   void Route(const ExecContext&, const sy_router_args& args) override {
-    const TensorView logits = CheckLogits(*args.logits);
-    const int64_t tokens = logits.dim(0);
-    const int64_t experts = logits.dim(1);
+    const RouterCall call = CheckRouterCall(args, k_);
+    const int64_t experts = call.experts;
     CheckExpertCount(experts);
     const float* bias = CheckBias(args.correction_bias, experts);
-    TensorView(*args.expert_ids).RequireCpuContiguous("expert_ids", 2, DType::kI32);
-    TensorView(*args.expert_weights).RequireCpuContiguous("expert_weights", 2, DType::kF32);
-    auto* ids = static_cast<int32_t*>(args.expert_ids->data);
-    auto* weights = static_cast<float*>(args.expert_weights->data);
 
     std::vector<float> scores(experts), choice(experts);
-    for (int64_t t = 0; t < tokens; ++t) {
-      LoadRow(logits, t, scores);
+    for (int64_t t = 0; t < call.tokens; ++t) {
+      call.LoadRow(t, scores.data());
       if (softmax_) {
         Softmax(scores);
       } else {
@@ -112,7 +97,7 @@ class GroupedTopK : public Router {
       }
       for (int64_t e = 0; e < experts; ++e) choice[e] = scores[e] + (bias ? bias[e] : 0.0f);
       MaskGroups(choice, scores);
-      WriteToken(TopIndices(choice, k_), scores, ids + t * k_, weights + t * k_);
+      WriteToken(TopIndices(choice, k_), scores, call.ids + t * k_, call.weights + t * k_);
     }
   }
 
@@ -139,18 +124,6 @@ class GroupedTopK : public Router {
         throw std::invalid_argument("maskedGroupFill: unknown value " +
                                     std::to_string(static_cast<int>(fill)));
     }
-  }
-
-  static TensorView CheckLogits(const sy_tensor& tensor) {
-    const TensorView logits(tensor);
-    if (!logits.on_cpu() || logits.ndim() != 2 || !logits.is_contiguous() ||
-        (logits.dtype() != DType::kF32 && logits.dtype() != DType::kBF16)) {
-      throw std::invalid_argument(
-          "logits: expected contiguous CPU f32 or bf16 [tokens, experts], got " +
-          logits.Describe());
-    }
-    logits.RequireFinite("logits");
-    return logits;
   }
 
   // Checks that depend on the expert count, which only a batch reveals.

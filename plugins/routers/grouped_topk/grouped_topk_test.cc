@@ -8,43 +8,20 @@
 #include <utility>
 #include <vector>
 
-#include "core/plugin_host/component.h"
-#include "core/plugin_host/router.h"
 #include "core/tensor/tensor_convert.h"
 #include "core/tensor/tensor_random.h"
+#include "tests/support/router_test_fixture.h"
 
 namespace sy {
 namespace {
 
+using router_test::Ids;
 using ::testing::ElementsAre;
 using ::testing::HasSubstr;
 
-class GroupedTopKTest : public ::testing::Test {
+class GroupedTopKTest : public router_test::RouterPluginTest {
  protected:
-  void SetUp() override {
-    ASSERT_TRUE(
-        registry_
-            .LoadLibrary(SY_TEST_BINARY_DIR "/lib/switchyard/plugins/sy_router_grouped_topk.so")
-            .ok());
-    ctx_ = *ExecContext::Create(Device::Cpu(), 1);
-  }
-  absl::StatusOr<Router> Make(ConfigTable config) {
-    auto component = Component::Create(*registry_.Find("router.grouped_topk"), {std::move(config)});
-    if (!component.ok()) return component.status();
-    return Router::From(*component);
-  }
-  absl::StatusOr<RouterOutput> TryRoute(ConfigTable config, const RouterInputs& inputs) {
-    auto router = Make(std::move(config));
-    if (!router.ok()) return router.status();
-    return router->Route(*ctx_, inputs);
-  }
-  RouterOutput Route(ConfigTable config, const RouterInputs& inputs) {
-    auto out = TryRoute(std::move(config), inputs);
-    EXPECT_TRUE(out.ok()) << out.status();
-    return *out;
-  }
-  ComponentRegistry registry_;
-  std::unique_ptr<ExecContext> ctx_;
+  GroupedTopKTest() : RouterPluginTest("sy_router_grouped_topk", "router.grouped_topk") {}
 };
 
 // Logits whose sigmoids are exactly `probabilities` (up to f32 rounding).
@@ -56,11 +33,6 @@ Tensor SigmoidInverse(const std::vector<float>& probabilities) {
 
 Tensor Bias(const std::vector<float>& values) {
   return *Tensor::FromF32({static_cast<int64_t>(values.size())}, values);
-}
-
-std::vector<int32_t> Ids(const RouterOutput& out) {
-  const auto* p = out.expert_ids.data<int32_t>();
-  return {p, p + out.expert_ids.numel()};
 }
 
 float Weight(const RouterOutput& out, int slot) { return out.expert_weights.data<float>()[slot]; }
@@ -233,7 +205,7 @@ TEST_F(GroupedTopKTest, MatchesDeepSeekV3AtFullSize) {
 }
 
 TEST_F(GroupedTopKTest, RefusesMoreKeptGroupsThanGroupsAtCreate) {
-  auto router = Make({{"nGroup", {int64_t{4}}}, {"topkGroup", {int64_t{5}}}});
+  auto router = Create({{"nGroup", {int64_t{4}}}, {"topkGroup", {int64_t{5}}}});
   ASSERT_FALSE(router.ok());
   EXPECT_THAT(router.status().message(), HasSubstr("topkGroup = 5 exceeds nGroup = 4"));
 }

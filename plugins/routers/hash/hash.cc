@@ -12,6 +12,7 @@
 
 #include "hash.capnp.h"
 #include "switchyard/plugin.hpp"
+#include "switchyard/router_support.hpp"
 
 namespace sy::plugins {
 namespace {
@@ -35,29 +36,13 @@ class HashRouter : public Router {
   int32_t top_k() const override { return k_; }
 
   void Route(const ExecContext&, const sy_router_args& args) override {
-    const TensorView logits(*args.logits);
-    if (!logits.on_cpu() || logits.ndim() != 2 || !logits.is_contiguous() ||
-        (logits.dtype() != DType::kF32 && logits.dtype() != DType::kBF16)) {
-      throw std::invalid_argument(
-          "logits: expected contiguous CPU f32 or bf16 [tokens, experts], got " +
-          logits.Describe());
-    }
-    logits.RequireFinite("logits");
-    const int64_t tokens = logits.dim(0);
-    if (k_ > logits.dim(1)) {  // k distinct experts cannot exist: the draw would never end
-      throw std::invalid_argument("k = " + std::to_string(k_) + " exceeds the " +
-                                  std::to_string(logits.dim(1)) + " experts");
-    }
-    const int32_t* token_ids = CheckTokenIds(args.token_ids, tokens);
-    TensorView(*args.expert_ids).RequireCpuContiguous("expert_ids", 2, DType::kI32);
-    TensorView(*args.expert_weights).RequireCpuContiguous("expert_weights", 2, DType::kF32);
-    auto* ids = static_cast<int32_t*>(args.expert_ids->data);
-    auto* weights = static_cast<float*>(args.expert_weights->data);
-
-    std::vector<bool> taken(logits.dim(1), false);
-    for (int64_t t = 0; t < tokens; ++t) {
-      Draw(token_ids[t], taken, ids + t * k_);
-      for (int32_t j = 0; j < k_; ++j) weights[t * k_ + j] = 1.0f / static_cast<float>(k_);
+    // Refuses k > experts: k distinct experts could not exist, and Draw would never end.
+    const RouterCall call = CheckRouterCall(args, k_);
+    const int32_t* token_ids = CheckTokenIds(args.token_ids, call.tokens);
+    std::vector<bool> taken(call.experts, false);
+    for (int64_t t = 0; t < call.tokens; ++t) {
+      Draw(token_ids[t], taken, call.ids + t * k_);
+      for (int32_t j = 0; j < k_; ++j) call.weights[t * k_ + j] = 1.0f / static_cast<float>(k_);
     }
   }
 

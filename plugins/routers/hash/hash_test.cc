@@ -8,35 +8,19 @@
 #include <numeric>
 #include <vector>
 
-#include "core/plugin_host/component.h"
-#include "core/plugin_host/router.h"
 #include "core/tensor/tensor_random.h"
+#include "tests/support/router_test_fixture.h"
 
 namespace sy {
 namespace {
 
+using router_test::Ids;
 using ::testing::ElementsAre;
 using ::testing::HasSubstr;
 
-class HashTest : public ::testing::Test {
+class HashTest : public router_test::RouterPluginTest {
  protected:
-  void SetUp() override {
-    ASSERT_TRUE(
-        registry_.LoadLibrary(SY_TEST_BINARY_DIR "/lib/switchyard/plugins/sy_router_hash.so").ok());
-    ctx_ = *ExecContext::Create(Device::Cpu(), 1);
-  }
-  absl::StatusOr<RouterOutput> TryRoute(ConfigTable config, const RouterInputs& inputs) {
-    auto component = Component::Create(*registry_.Find("router.hash"), {std::move(config)});
-    if (!component.ok()) return component.status();
-    return Router::From(*component)->Route(*ctx_, inputs);
-  }
-  RouterOutput Route(ConfigTable config, const RouterInputs& inputs) {
-    auto out = TryRoute(std::move(config), inputs);
-    EXPECT_TRUE(out.ok()) << out.status();
-    return *out;
-  }
-  ComponentRegistry registry_;
-  std::unique_ptr<ExecContext> ctx_;
+  HashTest() : RouterPluginTest("sy_router_hash", "router.hash") {}
 };
 
 Tensor TokenIds(const std::vector<int32_t>& values) {
@@ -47,11 +31,6 @@ Tensor TokenIds(const std::vector<int32_t>& values) {
 
 Tensor Logits(int64_t tokens, int64_t experts, uint64_t seed = 1) {
   return *RandomNormal({tokens, experts}, seed);
-}
-
-std::vector<int32_t> Ids(const RouterOutput& out) {
-  const auto* p = out.expert_ids.data<int32_t>();
-  return {p, p + out.expert_ids.numel()};
 }
 
 TEST_F(HashTest, MatchesTheDocumentedHash) {

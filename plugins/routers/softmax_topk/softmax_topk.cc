@@ -4,11 +4,11 @@
 #include <algorithm>
 #include <cmath>
 #include <numeric>
-#include <string>
 #include <vector>
 
 #include "softmax_topk.capnp.h"
 #include "switchyard/plugin.hpp"
+#include "switchyard/router_support.hpp"
 
 namespace sy::plugins {
 namespace {
@@ -23,29 +23,11 @@ class SoftmaxTopK : public Router {
   int32_t top_k() const override { return k_; }
 
   void Route(const ExecContext&, const sy_router_args& args) override {
-    const TensorView logits(*args.logits);
-    if (!logits.on_cpu() || logits.ndim() != 2 || !logits.is_contiguous() ||
-        (logits.dtype() != DType::kF32 && logits.dtype() != DType::kBF16)) {
-      throw std::invalid_argument(
-          "logits: expected contiguous CPU f32 or bf16 [tokens, experts], got " +
-          logits.Describe());
-    }
-    logits.RequireFinite("logits");
-    const int64_t tokens = logits.dim(0);
-    const int64_t experts = logits.dim(1);
-    if (k_ > experts) {
-      throw std::invalid_argument("k = " + std::to_string(k_) + " exceeds the " +
-                                  std::to_string(experts) + " experts");
-    }
-    TensorView(*args.expert_ids).RequireCpuContiguous("expert_ids", 2, DType::kI32);
-    TensorView(*args.expert_weights).RequireCpuContiguous("expert_weights", 2, DType::kF32);
-    auto* ids = static_cast<int32_t*>(args.expert_ids->data);
-    auto* weights = static_cast<float*>(args.expert_weights->data);
-
-    std::vector<float> probs(experts);
-    std::vector<int32_t> order(experts);
-    for (int64_t t = 0; t < tokens; ++t) {
-      LoadRow(logits, t, probs);
+    const RouterCall call = CheckRouterCall(args, k_);
+    std::vector<float> probs(call.experts);
+    std::vector<int32_t> order(call.experts);
+    for (int64_t t = 0; t < call.tokens; ++t) {
+      call.LoadRow(t, probs.data());
       Softmax(probs);
       std::iota(order.begin(), order.end(), 0);
       std::partial_sort(order.begin(), order.begin() + k_, order.end(), [&](int32_t a, int32_t b) {
@@ -54,24 +36,13 @@ class SoftmaxTopK : public Router {
       float sum = 0.0f;
       for (int32_t j = 0; j < k_; ++j) sum += probs[order[j]];
       for (int32_t j = 0; j < k_; ++j) {
-        ids[t * k_ + j] = order[j];
-        weights[t * k_ + j] = renormalize_ ? probs[order[j]] / sum : probs[order[j]];
+        call.ids[t * k_ + j] = order[j];
+        call.weights[t * k_ + j] = renormalize_ ? probs[order[j]] / sum : probs[order[j]];
       }
     }
   }
 
  private:
-  static void LoadRow(const TensorView& logits, int64_t token, std::vector<float>& row) {
-    const int64_t experts = logits.dim(1);
-    if (logits.dtype() == DType::kF32) {
-      const float* src = logits.data<float>() + token * experts;
-      std::copy(src, src + experts, row.begin());
-    } else {
-      const uint16_t* src = logits.data<uint16_t>() + token * experts;
-      for (int64_t e = 0; e < experts; ++e) row[e] = BF16ToF32(src[e]);
-    }
-  }
-
   static void Softmax(std::vector<float>& row) {
     float max = -INFINITY;
     for (float x : row) max = std::max(max, x);

@@ -4,31 +4,15 @@
 
 #include <cmath>
 
-#include "core/plugin_host/component.h"
-#include "core/plugin_host/router.h"
 #include "core/tensor/tensor_convert.h"
+#include "tests/support/router_test_fixture.h"
 
 namespace sy {
 namespace {
 
-class SoftmaxTopKTest : public ::testing::Test {
+class SoftmaxTopKTest : public router_test::RouterPluginTest {
  protected:
-  void SetUp() override {
-    ASSERT_TRUE(
-        registry_
-            .LoadLibrary(SY_TEST_BINARY_DIR "/lib/switchyard/plugins/sy_router_softmax_topk.so")
-            .ok());
-    ctx_ = *ExecContext::Create(Device::Cpu(), 1);
-  }
-  RouterOutput Route(ConfigTable config, const Tensor& logits) {
-    auto component = Component::Create(*registry_.Find("router.softmax_topk"), {std::move(config)});
-    EXPECT_TRUE(component.ok()) << component.status();
-    auto out = Router::From(*component)->Route(*ctx_, {logits});
-    EXPECT_TRUE(out.ok()) << out.status();
-    return *out;
-  }
-  ComponentRegistry registry_;
-  std::unique_ptr<ExecContext> ctx_;
+  SoftmaxTopKTest() : RouterPluginTest("sy_router_softmax_topk", "router.softmax_topk") {}
 };
 
 // logits (0, ln 2, ln 3, ln 4) give probabilities (1, 2, 3, 4) / 10.

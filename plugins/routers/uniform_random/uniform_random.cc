@@ -17,6 +17,7 @@
 #include <vector>
 
 #include "switchyard/plugin.hpp"
+#include "switchyard/router_support.hpp"
 #include "uniform_random.capnp.h"
 
 namespace sy::plugins {
@@ -30,17 +31,6 @@ uint64_t SplitMix64(uint64_t x) {
   x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ull;
   x = (x ^ (x >> 27)) * 0x94d049bb133111ebull;
   return x ^ (x >> 31);
-}
-
-void LoadRow(const TensorView& logits, int64_t token, std::vector<float>& row) {
-  const int64_t experts = logits.dim(1);
-  if (logits.dtype() == DType::kF32) {
-    const float* src = logits.data<float>() + token * experts;
-    std::copy(src, src + experts, row.begin());
-  } else {
-    const uint16_t* src = logits.data<uint16_t>() + token * experts;
-    for (int64_t e = 0; e < experts; ++e) row[e] = BF16ToF32(src[e]);
-  }
 }
 
 uint64_t RowHash(const std::vector<float>& row) {
@@ -61,31 +51,16 @@ class UniformRandom : public Router {
   int32_t top_k() const override { return k_; }
 
   void Route(const ExecContext&, const sy_router_args& args) override {
-    const TensorView logits(*args.logits);
-    if (!logits.on_cpu() || logits.ndim() != 2 || !logits.is_contiguous() ||
-        (logits.dtype() != DType::kF32 && logits.dtype() != DType::kBF16)) {
-      throw std::invalid_argument(
-          "logits: expected contiguous CPU f32 or bf16 [tokens, experts], got " +
-          logits.Describe());
-    }
-    logits.RequireFinite("logits");
-    if (k_ > logits.dim(1)) {  // k distinct experts cannot exist: the draw would never end
-      throw std::invalid_argument("k = " + std::to_string(k_) + " exceeds the " +
-                                  std::to_string(logits.dim(1)) + " experts");
-    }
-    TensorView(*args.expert_ids).RequireCpuContiguous("expert_ids", 2, DType::kI32);
-    TensorView(*args.expert_weights).RequireCpuContiguous("expert_weights", 2, DType::kF32);
-    auto* ids = static_cast<int32_t*>(args.expert_ids->data);
-    auto* weights = static_cast<float*>(args.expert_weights->data);
-
-    std::vector<float> row(logits.dim(1));
-    std::vector<bool> taken(logits.dim(1), false);
-    for (int64_t t = 0; t < logits.dim(0); ++t) {
-      LoadRow(logits, t, row);
+    // Refuses k > experts: k distinct experts could not exist, and Draw would never end.
+    const RouterCall call = CheckRouterCall(args, k_);
+    std::vector<float> row(call.experts);
+    std::vector<bool> taken(call.experts, false);
+    for (int64_t t = 0; t < call.tokens; ++t) {
+      call.LoadRow(t, row.data());
       const uint64_t key =
           SplitMix64(SplitMix64(seed_key_ ^ static_cast<uint64_t>(t)) ^ RowHash(row));
-      Draw(key, taken, ids + t * k_);
-      Weigh(row, ids + t * k_, weights + t * k_);
+      Draw(key, taken, call.ids + t * k_);
+      Weigh(row, call.ids + t * k_, call.weights + t * k_);
     }
   }
 

@@ -7,45 +7,21 @@
 #include <cmath>
 #include <vector>
 
-#include "core/plugin_host/component.h"
-#include "core/plugin_host/router.h"
 #include "core/tensor/tensor_convert.h"
 #include "core/tensor/tensor_random.h"
+#include "tests/support/router_test_fixture.h"
 
 namespace sy {
 namespace {
 
+using router_test::Ids;
 using ::testing::ElementsAre;
 using ::testing::HasSubstr;
 
-class UniformRandomTest : public ::testing::Test {
+class UniformRandomTest : public router_test::RouterPluginTest {
  protected:
-  void SetUp() override {
-    ASSERT_TRUE(
-        registry_
-            .LoadLibrary(SY_TEST_BINARY_DIR "/lib/switchyard/plugins/sy_router_uniform_random.so")
-            .ok());
-    ctx_ = *ExecContext::Create(Device::Cpu(), 1);
-  }
-  absl::StatusOr<RouterOutput> TryRoute(ConfigTable config, const RouterInputs& inputs) {
-    auto component =
-        Component::Create(*registry_.Find("router.uniform_random"), {std::move(config)});
-    if (!component.ok()) return component.status();
-    return Router::From(*component)->Route(*ctx_, inputs);
-  }
-  RouterOutput Route(ConfigTable config, const RouterInputs& inputs) {
-    auto out = TryRoute(std::move(config), inputs);
-    EXPECT_TRUE(out.ok()) << out.status();
-    return *out;
-  }
-  ComponentRegistry registry_;
-  std::unique_ptr<ExecContext> ctx_;
+  UniformRandomTest() : RouterPluginTest("sy_router_uniform_random", "router.uniform_random") {}
 };
-
-std::vector<int32_t> Ids(const RouterOutput& out) {
-  const auto* p = out.expert_ids.data<int32_t>();
-  return {p, p + out.expert_ids.numel()};
-}
 
 // Rows 0 and 2 are equal; every value is exact in bf16 too.
 Tensor ThreeRows() {
