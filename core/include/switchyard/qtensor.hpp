@@ -6,7 +6,7 @@
 #define SWITCHYARD_QTENSOR_HPP_
 
 #include <algorithm>
-#include <array>
+#include <bit>
 #include <cstdint>
 #include <stdexcept>
 #include <string>
@@ -112,15 +112,32 @@ class QTensorView {
       case DType::kI8:
         for (int64_t c = 0; c < n; ++c) out[c] = static_cast<float>(static_cast<int8_t>(bytes[first + c]));
         return;
-      case DType::kFP8E4M3: {
-        static const auto table = [] {
-          std::array<float, 256> t{};
-          for (int b = 0; b < 256; ++b) t[b] = FP8E4M3ToF32(static_cast<uint8_t>(b));
-          return t;
-        }();
-        for (int64_t c = 0; c < n; ++c) out[c] = table[bytes[first + c]];
+      case DType::kBF16: {
+        const auto* h = static_cast<const uint16_t*>(v) + first;
+        for (int64_t c = 0; c < n; ++c) out[c] = BF16ToF32(h[c]);
         return;
       }
+      case DType::kU4:
+        if (first % 2 == 0 && n % 2 == 0) {  // whole bytes: two nibbles per load
+          const uint8_t* b = bytes + first / 2;
+          for (int64_t c = 0; c < n / 2; ++c) {
+            out[2 * c] = static_cast<float>(b[c] & 0x0f);
+            out[2 * c + 1] = static_cast<float>(b[c] >> 4);
+          }
+          return;
+        }
+        for (int64_t c = 0; c < n; ++c) out[c] = static_cast<float>(GetNibble(bytes, first + c));
+        return;
+      case DType::kFP8E4M3:
+        // Branch-free, so it vectorizes: the 7 magnitude bits shifted into an f32's exponent
+        // and mantissa fields, times 2^(127 - 7), give every normal and subnormal e4m3 value
+        // exactly. The NaN code 0x7f would read as 480; quantizers never store it.
+        for (int64_t c = 0; c < n; ++c) {
+          const uint32_t b = bytes[first + c];
+          const float magnitude = std::bit_cast<float>((b & 0x7fu) << 20) * 0x1p120f;
+          out[c] = std::bit_cast<float>(std::bit_cast<uint32_t>(magnitude) | ((b & 0x80u) << 24));
+        }
+        return;
       default:
         for (int64_t c = 0; c < n; ++c) out[c] = LoadStored(v, dtype(), first + c);
     }

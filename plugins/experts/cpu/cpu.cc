@@ -45,6 +45,10 @@ ExpertGroups GroupByExpert(const int32_t* ids, int64_t slots, int32_t num_expert
 
 float Silu(float x) { return x / (1.0f + std::exp(-x)); }
 
+// Up to this many tokens per expert, packed weights are dequantized row by row into the dot
+// products instead of into a whole f32 matrix for one GEMM.
+constexpr int64_t kRowwiseMaxTokens = 8;
+
 class CpuExperts : public Experts {
  public:
   using Config = CpuExpertsConfig;
@@ -150,21 +154,43 @@ class CpuExperts : public Experts {
       float* x = Scratch(n * h);
       for (int64_t i = 0; i < n; ++i) std::memcpy(x + i * h, hidden + rows[i] * h, sizeof(float) * h);
       RoundActivations(x, n, h);
-      const float* w1 = Dequantized(gate_up, 2 * inter, h, what + " gate_up");
       float* g = Scratch(n * 2 * inter);
-      Gemm(x, w1, g, n, 2 * inter, h);
+      Project(x, n, gate_up, 2 * inter, h, g, what + " gate_up");
       float* a = Scratch(n * inter);
       for (int64_t i = 0; i < n; ++i) {
         for (int64_t c = 0; c < inter; ++c) a[i * inter + c] = Silu(g[i * 2 * inter + c]) * g[i * 2 * inter + inter + c];
       }
       RoundActivations(a, n, inter);
-      const float* w2 = Dequantized(down, h, inter, what + " down");
       float* y = Scratch(n * h);
-      Gemm(a, w2, y, n, h, inter);
+      Project(a, n, down, h, inter, y, what + " down");
       float* out = static_cast<float*>(args.output->data);
       for (int64_t i = 0; i < n; ++i) {
         for (int64_t c = 0; c < h; ++c) out[rows[i] * h + c] += scale[i] * y[i * h + c];
       }
+    }
+
+    // out [n, rows] = x [n, cols] . w^T for a stored w [rows, cols]. Full-precision f32 weights
+    // and larger batches go through one GEMM on dequantized weights; a few tokens on packed
+    // weights dequantize a row at a time and dot it with each token, so the packed bytes are
+    // read once and no f32 copy of the matrix is written (decode is bound by those bytes).
+    void Project(const float* x, int64_t n, const sy_qtensor& w, int64_t rows, int64_t cols, float* out,
+                 const std::string& what) const {
+      const bool plain = w.layout.dtype == SY_DTYPE_F32 && !w.layout.has_scales;
+      if (plain || n > kRowwiseMaxTokens) {
+        Gemm(x, Dequantized(w, rows, cols, what), out, n, rows, cols);
+        return;
+      }
+      const QTensorView view(w);
+      view.Require(what.c_str(), rows, cols);
+      ParallelFor(threads, rows, 32, [&](int64_t r0, int64_t r1) {
+        std::vector<float> row(cols);
+        for (int64_t r = r0; r < r1; ++r) {
+          view.DequantizeRow(r, row.data());
+          for (int64_t i = 0; i < n; ++i) {
+            out[i * rows + r] = cblas_sdot(static_cast<int>(cols), row.data(), 1, x + i * cols, 1);
+          }
+        }
+      });
     }
 
     // c [m, n] = a [m, k] . b [n, k]^T
