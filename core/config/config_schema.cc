@@ -7,6 +7,7 @@
 #include <cctype>
 #include <cmath>
 #include <limits>
+#include <set>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
@@ -114,6 +115,7 @@ class MessageBuilder {
     }
     const auto schema = builder.getSchema();
     std::string union_member;
+    std::set<std::string> seen;
     for (const auto& [name, item] : std::get<ConfigTable>(value.value)) {
       const std::string field_path = path.empty() ? name : absl::StrCat(path, ".", name);
       kj::Maybe<capnp::StructSchema::Field> found = schema.findFieldByName(name);
@@ -121,6 +123,10 @@ class MessageBuilder {
         found = schema.findFieldByName(SnakeToCamel(name));
       }
       KJ_IF_MAYBE (field, found) {
+        const std::string canonical = field->getProto().getName().cStr();
+        if (!seen.insert(canonical).second) {
+          return Error(field_path, absl::StrCat("is given twice (as '", canonical, "' and its snake_case spelling)"));
+        }
         if (field->getProto().getDiscriminantValue() != capnp::schema::Field::NO_DISCRIMINANT) {
           if (!union_member.empty()) {
             return Error(field_path, absl::StrCat("cannot be set together with '", union_member,

@@ -145,6 +145,7 @@ RoutingFunction LuaRoutingFunction(lua_State* L, int table) {
         out.expert_ids.shape() != expected || out.expert_weights.shape() != expected) {
       return absl::InvalidArgumentError(absl::StrCat("lua router must return i32 and f32 tensors of shape ", ShapeToString(expected)));
     }
+    if (absl::Status s = ValidateRouterOutput(out, in.logits.dim(1), "lua router"); !s.ok()) return s;
     return out;
   };
   return f;
@@ -160,10 +161,13 @@ std::optional<CapacityLimit> CapacityOption(lua_State* L, int table) {
   const int index = lua_gettop(L);
   CapacityLimit limit;
   RawField(L, index, "factor");
-  limit.factor = lua_isnumber(L, -1) ? lua_tonumber(L, -1) : 1.0;
+  const bool factor_ok = lua_isnil(L, -1) || lua_type(L, -1) == LUA_TNUMBER;
+  limit.factor = lua_isnil(L, -1) ? 1.0 : lua_tonumber(L, -1);
   RawField(L, index, "overflow");
+  const bool overflow_ok = lua_isnil(L, -1) || lua_type(L, -1) == LUA_TSTRING;
   const std::string overflow = lua_type(L, -1) == LUA_TSTRING ? lua_tostring(L, -1) : "drop";
   lua_pop(L, 3);
+  if (!factor_ok || !overflow_ok) throw LuaError("capacity must be a table {factor = F, overflow = 'drop' | 'reroute'}");
   if (overflow != "drop" && overflow != "reroute") throw LuaError("capacity.overflow must be 'drop' or 'reroute'");
   if (!(limit.factor > 0)) throw LuaError("capacity.factor must be positive");
   limit.overflow = overflow == "drop" ? CapacityLimit::Overflow::kDrop : CapacityLimit::Overflow::kReroute;
@@ -186,7 +190,11 @@ int NewLayer(lua_State* L) {
   if (auto q = FieldComponent(L, 1, "quantizer", false)) quantizer = ValueOrThrow(Quantizer::From(q));
   Experts experts = ValueOrThrow(Experts::From(FieldComponent(L, 1, "experts", true)));
   RawField(L, 1, "weights");
-  const WeightsRef weights = ArgObject<WeightsRef>(L, lua_gettop(L), kWeightsMetatable, "weights");
+  auto* weights_slot = static_cast<WeightsRef*>(luaL_testudata(L, -1, kWeightsMetatable));
+  if (weights_slot == nullptr) {
+    throw LuaError(absl::StrCat("sy.moe: 'weights' must be made by sy.moe_weights, got ", luaL_typename(L, -1)));
+  }
+  const WeightsRef weights = *weights_slot;
   lua_pop(L, 1);
   MoeLayerOptions options;
   options.layer = static_cast<int>(OptionInteger(L, 1, "layer", 0));

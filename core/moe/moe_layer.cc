@@ -51,12 +51,7 @@ absl::StatusOr<std::unique_ptr<MoeLayer>> MoeLayer::Create(RoutingFunction route
     SY_ASSIGN_OR_RETURN(ew.shared_down, Convert(layer->quantizer_, ctx, *weights.shared_down));
     ew.shared_gate = weights.shared_gate;
   }
-  for (const QTensor* q : {&ew.gate_up[0], &ew.down[0]}) {
-    if (!layer->experts_.Supports(q->layout)) {
-      return absl::UnimplementedError(absl::StrCat(layer->experts_.component().full_name(), " cannot compute on weights stored as ",
-                                                   q->DescribeLayout()));
-    }
-  }
+  SY_RETURN_IF_ERROR(layer->experts_.CheckSupports(ew));
   if (layer->quantizer_) {
     SY_ASSIGN_OR_RETURN(sy_qlayout act, layer->quantizer_->ActivationLayout(1, layer->shape_.hidden));
     layer->quantize_activations_ = act.has_scales != 0 || act.dtype != SY_DTYPE_F32;

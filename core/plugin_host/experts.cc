@@ -56,6 +56,21 @@ bool Experts::Supports(const sy_qlayout& layout) const {
   return vtable().supports(component_->instance(), &layout) != 0;
 }
 
+absl::Status Experts::CheckSupports(const ExpertWeights& weights) const {
+  std::vector<const QTensor*> matrices;
+  for (const auto& q : weights.gate_up) matrices.push_back(&q);
+  for (const auto& q : weights.down) matrices.push_back(&q);
+  if (weights.shared_gate_up) matrices.push_back(&*weights.shared_gate_up);
+  if (weights.shared_down) matrices.push_back(&*weights.shared_down);
+  for (const QTensor* q : matrices) {
+    if (!Supports(q->layout)) {
+      return absl::UnimplementedError(absl::StrCat(component_->full_name(), " cannot compute on weights stored as ",
+                                                   q->DescribeLayout()));
+    }
+  }
+  return absl::OkStatus();
+}
+
 absl::StatusOr<Tensor> Experts::Forward(ExecContext& ctx, const Tensor& hidden, const RouterOutput& routing,
                                         const ExpertWeights& weights, const Quantizer* activation_quantizer) const {
   const std::string& name = component_->full_name();
@@ -67,13 +82,7 @@ absl::StatusOr<Tensor> Experts::Forward(ExecContext& ctx, const Tensor& hidden, 
   if (ids.ndim() != 2 || ids.dim(0) != hidden.dim(0) || routing.expert_weights.shape() != ids.shape()) {
     return absl::InvalidArgumentError(absl::StrCat(name, ": routing ", ids.Describe(), " does not match hidden ", hidden.Describe()));
   }
-  for (const auto* list : {&weights.gate_up, &weights.down}) {
-    for (const QTensor& q : *list) {
-      if (!Supports(q.layout)) {
-        return absl::UnimplementedError(absl::StrCat(name, " does not support weights stored as ", q.DescribeLayout()));
-      }
-    }
-  }
+  SY_RETURN_IF_ERROR(CheckSupports(weights));
   std::vector<sy_qtensor> gate_up, down;
   for (const auto& q : weights.gate_up) gate_up.push_back(q.ToC());
   for (const auto& q : weights.down) down.push_back(q.ToC());

@@ -39,6 +39,8 @@ class Experts {
   static absl::StatusOr<Experts> From(std::shared_ptr<Component> component);
 
   bool Supports(const sy_qlayout& layout) const;
+  // An error naming the first matrix of `weights` stored in a format this component refuses.
+  absl::Status CheckSupports(const ExpertWeights& weights) const;
   // output[t] = sum_j weights[t, j] * expert(ids[t, j], hidden[t]) (+ the shared expert).
   // hidden: f32 [tokens, H]; `activation_quantizer` quantizes each GEMM's input when given.
   absl::StatusOr<Tensor> Forward(ExecContext& ctx, const Tensor& hidden, const RouterOutput& routing,

@@ -17,6 +17,12 @@ constexpr size_t kRouterVtableSizeV1 = sizeof(sy_router_vtable);
 constexpr size_t kQuantizerVtableSizeV1 = sizeof(sy_quantizer_vtable);
 constexpr size_t kExpertsVtableSizeV1 = sizeof(sy_experts_vtable);
 
+// The ABI minor whose vtable a kind first had (a plugin declaring an older minor cannot
+// provide it).
+uint32_t MinorIntroducing(sy_component_kind kind) {
+  return kind == SY_KIND_QUANTIZER || kind == SY_KIND_EXPERTS ? 1 : 0;
+}
+
 // 0 for kinds whose interface this ABI does not define yet.
 size_t MinimumVtableSize(sy_component_kind kind) {
   switch (kind) {
@@ -160,8 +166,13 @@ absl::Status PluginLibrary::LoadComponents(const sy_plugin& plugin) {
       return absl::InvalidArgumentError(
           absl::StrCat(path_, ": ", full_name, ": NULL create, destroy or score"));
     }
+    if (plugin.abi_minor < MinorIntroducing(kind)) {
+      return absl::InvalidArgumentError(absl::StrCat(path_, ": ", full_name, ": ", KindName(kind),
+                                                     " components need ABI 1.", MinorIntroducing(kind),
+                                                     ", the plugin declares 1.", plugin.abi_minor));
+    }
     if (auto s = CheckVtable(desc, kind); !s.ok()) {
-      return absl::InvalidArgumentError(absl::StrCat(path_, ": ", full_name, ": ", s.message()));
+      return absl::Status(s.code(), absl::StrCat(path_, ": ", full_name, ": ", s.message()));
     }
     SY_ASSIGN_OR_RETURN(
         ConfigSchema config,

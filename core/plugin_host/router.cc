@@ -40,7 +40,9 @@ absl::Status CheckInputs(const RouterInputs& in, const Device& device) {
   return absl::OkStatus();
 }
 
-absl::Status CheckOutputs(const RouterOutput& out, int64_t experts, absl::string_view name) {
+}  // namespace
+
+absl::Status ValidateRouterOutput(const RouterOutput& out, int64_t experts, absl::string_view name) {
   const int64_t n = out.expert_ids.numel();
   const auto* ids = out.expert_ids.data<int32_t>();
   const auto* weights = out.expert_weights.data<float>();
@@ -62,7 +64,6 @@ absl::Status CheckOutputs(const RouterOutput& out, int64_t experts, absl::string
   return absl::OkStatus();
 }
 
-}  // namespace
 
 absl::StatusOr<Router> Router::From(std::shared_ptr<Component> component) {
   if (component->kind() != SY_KIND_ROUTER) {
@@ -100,7 +101,7 @@ absl::StatusOr<RouterOutput> Router::Route(ExecContext& ctx, const RouterInputs&
   SY_RETURN_IF_ERROR(TakePluginError(vtable().route(component_->instance(), ctx.BeginCall(), &args),
                                      absl::StrCat(component_->full_name(), ": route")));
   if (ctx.device().is_cpu()) {
-    SY_RETURN_IF_ERROR(CheckOutputs(out, inputs.logits.dim(1), component_->full_name()));
+    SY_RETURN_IF_ERROR(ValidateRouterOutput(out, inputs.logits.dim(1), component_->full_name()));
   }
   return out;
 }

@@ -31,6 +31,10 @@ struct RouterInputs {
   std::optional<Tensor> correction_bias;  // [experts] f32
 };
 
+// Checks a CPU routing result over `experts` experts: ids in [-1, experts), finite weights,
+// weight 0 in dropped (-1) slots. `name` names the router in the error.
+absl::Status ValidateRouterOutput(const RouterOutput& out, int64_t experts, absl::string_view name);
+
 class Router {
  public:
   // Fails unless `component` is a router.

@@ -9,7 +9,7 @@ struct LayerLoad {
   tokens @1 :UInt32;
   topK @2 :UInt32;
   tokensPerExpert @3 :List(UInt32);  # routing slots each expert received (after capacity)
-  dropped @4 :UInt32;                # slots dropped by the capacity limit
+  dropped @4 :UInt32;                # slots with no expert (-1): dropped by the router or the capacity limit
   rerouted @5 :UInt32;               # slots moved to another expert by the capacity limit
   maxOverMean @6 :Float64;           # the busiest expert's load over the mean load
   coefficientOfVariation @7 :Float64;

@@ -9,6 +9,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_split.h"
+#include "core/base/status.h"
 #include "core/moe/moe_layer.h"
 #include "core/tensor/matmul.h"
 #include "core/tensor/tensor_random.h"
@@ -63,14 +64,14 @@ struct Timing {
   double weight_gb;  // expert weights the step touched (every expert that got a token)
 };
 
-Timing TimeLayer(MoeLayer& layer, ExecContext& ctx, int64_t tokens, int iterations) {
+absl::StatusOr<Timing> TimeLayer(MoeLayer& layer, ExecContext& ctx, int64_t tokens, int iterations) {
   const MoeShape& s = layer.shape();
-  const Tensor x = *RandomNormal({tokens, s.hidden}, 7);
-  (void)layer.Forward(ctx, x);  // warm-up: workspace, thread pools
+  SY_ASSIGN_OR_RETURN(const Tensor x, RandomNormal({tokens, s.hidden}, 7));
+  SY_RETURN_IF_ERROR(layer.Forward(ctx, x).status());  // warm-up: workspace, thread pools
   std::vector<double> times;
   for (int i = 0; i < iterations; ++i) {
     const auto start = Clock::now();
-    (void)*layer.Forward(ctx, x);
+    SY_RETURN_IF_ERROR(layer.Forward(ctx, x).status());
     times.push_back(Seconds(start));
   }
   std::sort(times.begin(), times.end());
@@ -84,7 +85,26 @@ Timing TimeLayer(MoeLayer& layer, ExecContext& ctx, int64_t tokens, int iteratio
     if (layer.last_load().tokens_per_expert[e] > 0) bytes += static_cast<double>(w.gate_up[e].nbytes() + w.down[e].nbytes());
   }
   if (w.shared_gate_up) bytes += static_cast<double>(w.shared_gate_up->nbytes() + w.shared_down->nbytes());
-  return {times[times.size() / 2], flop / 1e9, bytes / 1e9};
+  return Timing{times[times.size() / 2], flop / 1e9, bytes / 1e9};
+}
+
+// gate -> router.softmax_topk(k) -> experts.cpu, weights converted by `quantizer_name` if set.
+absl::StatusOr<std::unique_ptr<MoeLayer>> BuildLayer(const ComponentRegistry& registry, const MoeShape& shape, int k,
+                                                     const std::string& quantizer_name, ExecContext& ctx) {
+  SY_ASSIGN_OR_RETURN(RegisteredComponent router_found, registry.Find("router.softmax_topk"));
+  SY_ASSIGN_OR_RETURN(auto router_component, Component::Create(router_found, {ConfigTable{{"k", {int64_t{k}}}}}));
+  SY_ASSIGN_OR_RETURN(Router router, Router::From(router_component));
+  SY_ASSIGN_OR_RETURN(RegisteredComponent experts_found, registry.Find("experts.cpu"));
+  SY_ASSIGN_OR_RETURN(auto experts_component, Component::Create(experts_found, {}));
+  SY_ASSIGN_OR_RETURN(Experts experts, Experts::From(experts_component));
+  std::optional<Quantizer> quantizer;
+  if (!quantizer_name.empty()) {
+    SY_ASSIGN_OR_RETURN(RegisteredComponent found, registry.Find(quantizer_name));
+    SY_ASSIGN_OR_RETURN(auto component, Component::Create(found, {}));
+    SY_ASSIGN_OR_RETURN(quantizer, Quantizer::From(component));
+  }
+  SY_ASSIGN_OR_RETURN(MoeWeights weights, MoeWeights::Random(shape, 1));
+  return MoeLayer::Create(RoutingFunction::FromRouter(router), quantizer, experts, weights, {}, ctx);
 }
 
 }  // namespace
@@ -104,38 +124,28 @@ int BenchMoe(const ParsedArgs& args) {
   const std::string quantizer_name = args.Get("quantizer", "");
 
   const auto registry = LoadPlugins(args);
-  auto ctx = *ExecContext::Create(Device::Cpu(), 0);
   auto fail = [](const absl::Status& s) {
     std::fprintf(stderr, "switchyard bench moe: %s\n", std::string(s.message()).c_str());
     return 1;
   };
-  auto router = Component::Create(*registry->Find("router.softmax_topk"), {ConfigTable{{"k", {int64_t{k}}}}});
-  if (!router.ok()) return fail(router.status());
-  auto experts_found = registry->Find("experts.cpu");
-  if (!experts_found.ok()) return fail(experts_found.status());
-  std::optional<Quantizer> quantizer;
-  if (!quantizer_name.empty()) {
-    auto found = registry->Find(quantizer_name);
-    if (!found.ok()) return fail(found.status());
-    quantizer = *Quantizer::From(*Component::Create(*found, {}));
-  }
+  auto ctx = ExecContext::Create(Device::Cpu(), 0);
+  if (!ctx.ok()) return fail(ctx.status());
   std::printf("generating weights: %d experts, H=%lld, I=%lld, top-%d, %s\n", shape.experts,
               static_cast<long long>(shape.hidden), static_cast<long long>(shape.intermediate), k,
               quantizer_name.empty() ? "f32" : quantizer_name.c_str());
-  auto weights = MoeWeights::Random(shape, 1);
-  if (!weights.ok()) return fail(weights.status());
-  auto layer = MoeLayer::Create(RoutingFunction::FromRouter(*Router::From(*router)), quantizer,
-                                *Experts::From(*Component::Create(*experts_found, {})), *weights, {}, *ctx);
+  auto layer = BuildLayer(*registry, shape, k, quantizer_name, **ctx);
   if (!layer.ok()) return fail(layer.status());
 
   const double peak = MeasureGemmGflops(2048);
   const double bandwidth = MeasureCopyGBps();
   std::printf("measured on this machine: f32 GEMM %.1f GFLOP/s (OpenBLAS 2048^3), memory %.1f GB/s (memcpy,\n"
               "read + write); %d threads. Roofline = max(weight bytes / memory, FLOPs / GEMM).\n\n",
-              peak, bandwidth, ctx->num_threads());
+              peak, bandwidth, (*ctx)->num_threads());
   TextTable table({"TOKENS", "LAYER MS", "TOKENS/S", "GFLOP/S", "% GEMM PEAK", "WEIGHTS GB/S", "% ROOFLINE"});
   for (int64_t t : *tokens) {
-    const Timing timing = TimeLayer(**layer, *ctx, t, iterations);
+    const absl::StatusOr<Timing> measured = TimeLayer(**layer, **ctx, t, iterations);
+    if (!measured.ok()) return fail(measured.status());
+    const Timing& timing = *measured;
     const double gflops = timing.gflop / timing.median_seconds;
     const double roofline = std::max(timing.weight_gb / bandwidth, timing.gflop / peak);
     table.AddRow({absl::StrCat(t), absl::StrFormat("%.3f", timing.median_seconds * 1e3),
