@@ -9,7 +9,7 @@ preset="${1:-release}"
 
 packages=(
   build-essential cmake ninja-build pkg-config ccache patchelf
-  capnproto libcapnp-dev liblua5.4-dev libboost-dev libabsl-dev libucx-dev libopenblas-dev
+  capnproto libcapnp-dev liblua5.4-dev libboost-dev libabsl-dev libucx-dev libopenblas-dev nlohmann-json3-dev
   libgtest-dev libgmock-dev
 )
 missing=()

@@ -1,6 +1,7 @@
 #include "core/device/buffer.h"
 
 #include <cstdlib>
+#include <utility>
 
 #include "absl/strings/str_cat.h"
 #include "core/base/status.h"
@@ -42,7 +43,15 @@ absl::StatusOr<std::shared_ptr<Buffer>> Buffer::Allocate(MemoryKind kind, size_t
   return absl::InvalidArgumentError("unknown memory kind");
 }
 
+std::shared_ptr<Buffer> Buffer::Wrap(void* data, size_t bytes, std::shared_ptr<void> keep_alive) {
+  std::shared_ptr<Buffer> buffer(new Buffer(data, bytes, MemoryKind::kHost, Device::Cpu()));
+  buffer->wrapped_ = true;
+  buffer->keep_alive_ = std::move(keep_alive);
+  return buffer;
+}
+
 Buffer::~Buffer() {
+  if (wrapped_) return;  // keep_alive_ releases the memory, if it is the last owner
   switch (kind_) {
     case MemoryKind::kHost:
       std::free(data_);

@@ -1,5 +1,6 @@
 // Owning allocations: pageable host, pinned host (CUDA page-locked) and CUDA device memory.
 // Buffers are shared by the tensors that view them and freed with the last reference.
+// Wrap() borrows host memory someone else owns (an mmapped checkpoint) instead.
 #ifndef SWITCHYARD_CORE_DEVICE_BUFFER_H_
 #define SWITCHYARD_CORE_DEVICE_BUFFER_H_
 
@@ -18,6 +19,9 @@ class Buffer {
   // Host buffers are 64-byte aligned. kDevice needs a CUDA `device`; the others ignore it.
   static absl::StatusOr<std::shared_ptr<Buffer>> Allocate(MemoryKind kind, size_t bytes,
                                                           Device device = Device::Cpu());
+  // Host memory owned elsewhere: never freed by the Buffer, which holds `keep_alive` (say, the
+  // mapping that `data` lies in) until the last tensor viewing it is gone.
+  static std::shared_ptr<Buffer> Wrap(void* data, size_t bytes, std::shared_ptr<void> keep_alive);
   ~Buffer();
   Buffer(const Buffer&) = delete;
   Buffer& operator=(const Buffer&) = delete;
@@ -36,6 +40,8 @@ class Buffer {
   size_t size_;
   MemoryKind kind_;
   Device device_;
+  bool wrapped_ = false;
+  std::shared_ptr<void> keep_alive_;
 };
 
 }  // namespace sy

@@ -2,6 +2,8 @@
 #include <gtest/gtest.h>
 
 #include <cstring>
+#include <memory>
+#include <vector>
 
 #include "core/device/buffer.h"
 #include "core/device/cuda_runtime.h"
@@ -46,6 +48,19 @@ TEST(ExecContextTest, CpuContextLendsItsWorkspace) {
   void* p = c->workspace->allocate(c->workspace->self, 32, 32);
   EXPECT_NE(p, nullptr);
   EXPECT_TRUE((*ctx)->Synchronize().ok());
+}
+
+TEST(BufferTest, WrapBorrowsAndKeepsItsOwnerAlive) {
+  auto storage = std::make_shared<std::vector<int>>(std::vector<int>{1, 2, 3});
+  std::weak_ptr<std::vector<int>> watch = storage;
+  std::shared_ptr<Buffer> buffer = Buffer::Wrap(storage->data(), 3 * sizeof(int), storage);
+  storage.reset();
+  EXPECT_FALSE(watch.expired());  // the buffer holds the owner
+  EXPECT_EQ(static_cast<int*>(buffer->data())[2], 3);
+  EXPECT_EQ(buffer->size(), 3 * sizeof(int));
+  EXPECT_EQ(buffer->kind(), MemoryKind::kHost);
+  buffer.reset();  // must not free the vector's memory itself (ASan/double free would show)
+  EXPECT_TRUE(watch.expired());
 }
 
 TEST(CudaTest, DeviceBuffersRoundTrip) {

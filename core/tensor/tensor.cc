@@ -92,6 +92,18 @@ absl::StatusOr<Tensor> Tensor::FromF32(const Shape& shape, const std::vector<flo
   return t;
 }
 
+absl::StatusOr<Tensor> Tensor::FromBuffer(std::shared_ptr<Buffer> buffer, int64_t offset_bytes,
+                                          const Shape& shape, DType dtype) {
+  SY_RETURN_IF_ERROR(ValidateShape(shape, dtype));
+  const int64_t bytes = DTypeBytes(dtype, NumElements(shape));
+  if (buffer == nullptr || offset_bytes < 0 ||
+      offset_bytes + bytes > static_cast<int64_t>(buffer->size())) {
+    return absl::OutOfRangeError(
+        absl::StrCat(bytes, " bytes at offset ", offset_bytes, " do not fit the buffer"));
+  }
+  return Tensor(std::move(buffer), offset_bytes, dtype, shape, ContiguousStrides(shape));
+}
+
 bool Tensor::is_contiguous() const { return strides_ == ContiguousStrides(shape_) || numel() <= 1; }
 
 void* Tensor::raw_data() const {

@@ -35,6 +35,10 @@ class Tensor {
                                       Device device = Device::Cpu());
   // A CPU f32 tensor holding `values` (row-major); values.size() must equal the element count.
   static absl::StatusOr<Tensor> FromF32(const Shape& shape, const std::vector<float>& values);
+  // A contiguous view of `buffer` from `offset_bytes` (memory someone else filled, such as a
+  // Buffer::Wrap of an mmapped checkpoint); the view must lie inside the buffer.
+  static absl::StatusOr<Tensor> FromBuffer(std::shared_ptr<Buffer> buffer, int64_t offset_bytes,
+                                           const Shape& shape, DType dtype);
 
   bool defined() const { return buffer_ != nullptr; }
   DType dtype() const { return dtype_; }

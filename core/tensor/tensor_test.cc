@@ -46,6 +46,18 @@ TEST(TensorTest, ReshapeAndSliceShareMemory) {
   EXPECT_FALSE(t.SliceRows(1, 3).ok());
 }
 
+TEST(TensorTest, FromBufferViewsBorrowedMemoryWithinBounds) {
+  auto storage = std::make_shared<std::vector<float>>(std::vector<float>{1, 2, 3, 4});
+  auto buffer = Buffer::Wrap(storage->data(), 4 * sizeof(float), storage);
+  Tensor t = *Tensor::FromBuffer(buffer, sizeof(float), {3}, DType::kF32);
+  EXPECT_EQ(t.Get(0), 2.0);
+  EXPECT_EQ(t.raw_data(), storage->data() + 1);
+  EXPECT_THAT(std::string(Tensor::FromBuffer(buffer, 8, {3}, DType::kF32).status().message()),
+              HasSubstr("do not fit the buffer"));
+  EXPECT_FALSE(Tensor::FromBuffer(buffer, -4, {1}, DType::kF32).ok());
+  EXPECT_FALSE(Tensor::FromBuffer(nullptr, 0, {1}, DType::kF32).ok());
+}
+
 TEST(TensorTest, CloneCopies) {
   Tensor t = *Tensor::FromF32({2}, {1, 2});
   Tensor c = *t.Clone();

@@ -1,0 +1,49 @@
+// Test helpers: a scratch directory removed afterwards, and raw file writers for fixtures that
+// WriteSafetensors would refuse to produce (lying headers, truncated data).
+#ifndef SWITCHYARD_CORE_MODEL_TEST_FILES_H_
+#define SWITCHYARD_CORE_MODEL_TEST_FILES_H_
+
+#include <gtest/gtest.h>
+#include <stdlib.h>
+
+#include <cstdint>
+#include <filesystem>
+#include <fstream>
+#include <string>
+
+namespace sy::testing {
+
+class TempDir {
+ public:
+  TempDir() {
+    std::string pattern = (std::filesystem::temp_directory_path() / "sy_model_XXXXXX").string();
+    path_ = mkdtemp(pattern.data());
+  }
+  ~TempDir() { std::filesystem::remove_all(path_); }
+  TempDir(const TempDir&) = delete;
+  TempDir& operator=(const TempDir&) = delete;
+
+  std::string File(const std::string& name) const { return (path_ / name).string(); }
+  const std::filesystem::path& path() const { return path_; }
+
+ private:
+  std::filesystem::path path_;
+};
+
+inline void WriteFile(const std::string& path, const std::string& bytes) {
+  std::ofstream out(path, std::ios::binary | std::ios::trunc);
+  out.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
+  ASSERT_TRUE(out.good()) << path;
+}
+
+// A safetensors file with `header` as its JSON text, verbatim, and `data` after it.
+inline void WriteRawSafetensors(const std::string& path, const std::string& header,
+                                const std::string& data) {
+  std::string bytes(8, '\0');
+  for (int i = 0; i < 8; ++i) bytes[i] = static_cast<char>((header.size() >> (8 * i)) & 0xff);
+  WriteFile(path, bytes + header + data);
+}
+
+}  // namespace sy::testing
+
+#endif  // SWITCHYARD_CORE_MODEL_TEST_FILES_H_
