@@ -23,7 +23,7 @@ void PrintOverview() {
       "switchyard %s: a Mixture-of-Experts inference and serving stack\n\n"
       "Usage: switchyard COMMAND [options]\n\nCommands:\n",
       SY_VERSION);
-  for (const Command& c : Commands()) std::printf("  %-9s %s\n", c.name, c.summary);
+  for (const Command& c : Commands()) std::printf("  %-11s %s\n", c.name, c.summary);
   std::printf("\nRun 'switchyard COMMAND --help' for a command's options.\n");
 }
 
@@ -60,6 +60,32 @@ const std::vector<Command>& Commands() {
        "moe:   one MoE layer (gate, router.softmax_topk, experts.cpu) per token count: latency,\n"
        "       tokens/s and GFLOP/s beside this machine's measured f32 GEMM peak.\n",
        BenchCommand},
+      {"make-model", "write a small Hugging Face MoE model with random weights",
+       "Usage: switchyard make-model (--arch ARCH | --preset NAME) [options] --out DIR\n\n"
+       "Writes a checkpoint that transformers and switchyard load, for tests and benchmarks:\n"
+       "config.json, generation_config.json, tokenizer.json (byte-level BPE, merges learned from\n"
+       "a built-in English text, the family's special tokens at the end of the vocabulary) and\n"
+       "model.safetensors (or shards + model.safetensors.index.json). Weights are N(0, 0.02),\n"
+       "norms 1; the same options and seed always write the same bytes. DIR is created and\n"
+       "must be empty. Prints the files written with their tensors, parameters and bytes.\n\n"
+       "Options:\n"
+       "  --arch ARCH          mixtral, qwen2_moe, qwen3_moe or olmoe (starts from tiny-ARCH)\n"
+       "  --preset NAME        tiny-mixtral, tiny-qwen2-moe, tiny-qwen3-moe or tiny-olmoe:\n"
+       "                       2 layers, hidden 64, 8 experts, top-2, 4 heads, 2 KV heads,\n"
+       "                       vocab 512\n"
+       "  --layers N           decoder layers\n"
+       "  --hidden H           hidden size\n"
+       "  --intermediate I     each expert's intermediate size\n"
+       "  --experts E          experts per layer\n"
+       "  --top-k K            experts per token\n"
+       "  --heads N            attention heads\n"
+       "  --kv-heads N         key/value heads (must divide --heads)\n"
+       "  --vocab V            vocabulary size (at least 256 + the special tokens)\n"
+       "  --seed S             random seed (default 0)\n"
+       "  --dtype f32|bf16     weight type (default f32)\n"
+       "  --shards N           split the weights over N files with an index (default 1)\n"
+       "  --out DIR            where to write the model (required)\n",
+       MakeModelCommand},
   };
   return commands;
 }

@@ -199,4 +199,40 @@ TEST(CliTest, ShellEvaluatesInputAndSurvivesErrors) {
             "UInt32\nrenormalize\n");
 }
 
+TEST(CliTest, MakeModelWritesEachArchitecture) {
+  const std::string root = ::testing::TempDir() + "/make_model";
+  RunCli("rm -rf " + root);
+  const char* archs[][2] = {{"mixtral", "MixtralForCausalLM"},
+                            {"qwen2_moe", "Qwen2MoeForCausalLM"},
+                            {"qwen3_moe", "Qwen3MoeForCausalLM"},
+                            {"olmoe", "OlmoeForCausalLM"}};
+  for (const auto& [arch, class_name] : archs) {
+    const std::string dir = root + "/" + arch;
+    const Result r = RunCli(std::string("$SY make-model --arch ") + arch +
+                            " --layers 1 --experts 4 --shards 2 --dtype bf16 --out " + dir);
+    EXPECT_EQ(r.status, 0) << r.output;
+    EXPECT_THAT(r.output, ContainsRegex("FILE +TENSORS +PARAMETERS +BYTES"));
+    EXPECT_THAT(r.output,
+                ContainsRegex("model-00002-of-00002.safetensors +[0-9]+ +[0-9]+ +[0-9]+"));
+    const Result files = RunCli("cd " + dir + " && ls && cat config.json");
+    for (const char* file : {"config.json", "generation_config.json", "tokenizer.json",
+                             "model-00001-of-00002.safetensors", "model.safetensors.index.json"}) {
+      EXPECT_THAT(files.output, HasSubstr(file)) << arch;
+    }
+    EXPECT_THAT(files.output, HasSubstr(std::string("\"model_type\": \"") + arch + "\""));
+    EXPECT_THAT(files.output, HasSubstr(class_name));
+    EXPECT_THAT(files.output, HasSubstr("\"torch_dtype\": \"bfloat16\""));
+  }
+  const Result help = RunCli("$SY make-model --help");
+  EXPECT_EQ(help.status, 0);
+  EXPECT_THAT(help.output, StartsWith("Usage: switchyard make-model"));
+  const Result bad = RunCli("$SY make-model --arch olmoe --top-k 9 --out " + root + "/bad");
+  EXPECT_EQ(bad.status, 2);
+  EXPECT_THAT(bad.output, HasSubstr("top_k (9) exceeds experts (8)"));
+  EXPECT_EQ(RunCli("$SY make-model --arch gpt2 --out " + root + "/bad").status, 2);
+  const Result taken = RunCli("$SY make-model --arch olmoe --out " + root + "/olmoe");
+  EXPECT_EQ(taken.status, 1);
+  EXPECT_THAT(taken.output, HasSubstr("not an empty directory"));
+}
+
 }  // namespace
