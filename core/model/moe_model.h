@@ -1,0 +1,65 @@
+// A Hugging Face MoE decoder (Mixtral, Qwen2-MoE, Qwen3-MoE, OLMoE) assembled on the CPU:
+// dense parts from core/dense, each MoE block an sy::MoeLayer built from plugins (router,
+// quantizer, experts), so architectures differ only in names, norms and routing settings.
+#ifndef SWITCHYARD_CORE_MODEL_MOE_MODEL_H_
+#define SWITCHYARD_CORE_MODEL_MOE_MODEL_H_
+
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "core/dense/paged_kv_cache.h"
+#include "core/dense/rope.h"
+#include "core/model/checkpoint.h"
+#include "core/moe/moe_layer.h"
+#include "core/plugin_host/component_registry.h"
+
+namespace sy {
+
+struct ModelOptions {
+  std::string experts = "experts.auto";
+  std::string quantizer;  // empty: expert weights stay in f32
+  // Reports loading progress: layers done out of total.
+  std::function<void(int64_t done, int64_t total)> progress;
+};
+
+class MoeModel {
+ public:
+  // Loads every tensor the architecture needs (converted to f32), building one MoeLayer per
+  // MoE block with the architecture's router settings. Errors name the tensor and file.
+  static absl::StatusOr<std::unique_ptr<MoeModel>> Load(const Checkpoint& checkpoint,
+                                                        const ComponentRegistry& registry,
+                                                        const ModelOptions& options, ExecContext& ctx);
+  ~MoeModel();
+
+  // Runs `tokens` as the next positions of `sequence` (which the cache must hold) through
+  // every layer, appending their keys and values; returns logits [tokens, vocab] f32.
+  absl::StatusOr<Tensor> Forward(ExecContext& ctx, const std::vector<int32_t>& tokens, int64_t sequence,
+                                 PagedKvCache& cache);
+
+  // The cache geometry this model needs, for `num_blocks` blocks of `block_size` tokens.
+  KvCacheShape CacheShape(int64_t num_blocks, int64_t block_size = 16) const;
+  const ModelConfig& config() const { return config_; }
+  // The MoE layers in order (dense-MLP layers have none).
+  std::vector<const MoeLayer*> moe_layers() const;
+
+ private:
+  struct Layer;
+  explicit MoeModel(ModelConfig config);
+  absl::StatusOr<Tensor> RunLayer(ExecContext& ctx, Layer& layer, int64_t index, const Tensor& hidden,
+                                  const Tensor& positions, int64_t sequence, PagedKvCache& cache);
+
+  ModelConfig config_;
+  RopeConfig rope_;
+  Tensor embed_;
+  Tensor final_norm_;
+  Tensor lm_head_;
+  std::vector<std::unique_ptr<Layer>> layers_;
+};
+
+}  // namespace sy
+
+#endif  // SWITCHYARD_CORE_MODEL_MOE_MODEL_H_
