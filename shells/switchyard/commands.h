@@ -27,6 +27,7 @@ int RunCommand(const std::vector<std::string>& args);      // command_run.cc
 int ShellCommand(const std::vector<std::string>& args);    // command_shell.cc
 int PluginsCommand(const std::vector<std::string>& args);  // command_plugins.cc
 int BenchCommand(const std::vector<std::string>& args);    // command_bench.cc
+int GenerateCommand(const std::vector<std::string>& args); // command_generate.cc
 int MakeModelCommand(const std::vector<std::string>& args);  // command_make_model.cc
 
 // Applies the common options (--log, --plugin-path) and discovers plugins. With

@@ -50,6 +50,17 @@ const std::vector<Command>& Commands() {
        "With --describe: the component's config fields with types, defaults, ranges and docs.\n\n"
        "Options:\n  --describe KIND.NAME   describe one component (e.g. router.softmax_topk)\n",
        PluginsCommand},
+      {"generate", "generate text from a Hugging Face MoE model on the CPU",
+       "Usage: switchyard generate --model DIR --prompt TEXT [--chat] [--max-tokens N]\n"
+       "                           [--temperature T] [--top-k K] [--top-p P] [--min-p P]\n"
+       "                           [--repetition-penalty R] [--seed S] [--stop TEXT]...\n"
+       "                           [--quantizer KIND.NAME] [--experts KIND.NAME]\n\n"
+       "Loads DIR (config.json, *.safetensors, tokenizer.json: Mixtral, Qwen2-MoE, Qwen3-MoE,\n"
+       "OLMoE), encodes the prompt (--chat: wrapped in the family's chat format), and prints the\n"
+       "continuation as it is generated, then the timing on stderr. Greedy unless --temperature\n"
+       "is set; generation ends at an end-of-sequence token, a --stop string or --max-tokens\n"
+       "(default 64). --quantizer converts the expert weights when the model loads.\n",
+       GenerateCommand},
       {"bench", "benchmarks: quantization error, MoE layer speed",
        "Usage: switchyard bench quant [--rows R] [--cols C]\n"
        "       switchyard bench moe [--device cpu] [--experts E] [--hidden H] [--intermediate I]\n"

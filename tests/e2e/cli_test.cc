@@ -189,6 +189,25 @@ TEST(CliTest, BenchMoePrintsEachTokenCountBesideThePeak) {
   EXPECT_EQ(RunCli("$SY bench nothing").status, 2);
 }
 
+TEST(CliTest, GenerateRunsAMadeModelAndReportsBadInput) {
+  const std::string dir = ::testing::TempDir() + "/generate_model";
+  RunCli("rm -rf " + dir);
+  ASSERT_EQ(RunCli("$SY make-model --arch olmoe --out " + dir).status, 0);
+  const Result r = RunCli("$SY generate --model " + dir + " --prompt 'Hello there' --max-tokens 8");
+  EXPECT_EQ(r.status, 0) << r.output;
+  EXPECT_THAT(r.output, ContainsRegex("generated [0-8] tokens, [0-9.]+ tokens/s, finish: (length|stop)"));
+  EXPECT_THAT(r.output, HasSubstr("loaded 2 layers"));
+
+  EXPECT_EQ(RunCli("$SY generate --prompt x").status, 2);
+  EXPECT_THAT(RunCli("$SY generate --model " + dir + " --prompt x --top-p 1.5").output, HasSubstr("top_p must be in (0, 1]"));
+  const Result missing = RunCli("$SY generate --model /nonexistent/model --prompt x");
+  EXPECT_EQ(missing.status, 1);
+  EXPECT_THAT(missing.output, HasSubstr("/nonexistent/model"));
+  const Result bad_utf8 = RunCli("$SY generate --model " + dir + " --prompt \"$(printf 'ab\\377c')\"");
+  EXPECT_EQ(bad_utf8.status, 1);
+  EXPECT_THAT(bad_utf8.output, HasSubstr("invalid UTF-8 at byte offset 2"));
+}
+
 TEST(CliTest, ShellEvaluatesInputAndSurvivesErrors) {
   const Result r = RunCli(
       "printf '1 + 1\\nsy.component(\"router.softmax_topk\", {k = -1})\\n"

@@ -1,0 +1,82 @@
+#include "core/model/generation.h"
+
+#include <algorithm>
+#include <chrono>
+
+#include "absl/strings/str_cat.h"
+#include "core/base/status.h"
+#include "core/runtime/stop_matcher.h"
+
+namespace sy {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+double Seconds(Clock::time_point start) { return std::chrono::duration<double>(Clock::now() - start).count(); }
+
+constexpr int64_t kBlockSize = 16;
+
+}  // namespace
+
+absl::StatusOr<GenerationResult> Generate(MoeModel& model, const BpeTokenizer& tokenizer, ExecContext& ctx,
+                                          const std::vector<int32_t>& prompt, const SamplingParams& params,
+                                          const std::vector<int64_t>& eos_ids,
+                                          const std::function<void(const std::string&)>& on_text) {
+  if (prompt.empty()) return absl::InvalidArgumentError("the prompt encodes to no tokens");
+  const int64_t context = model.config().max_position_embeddings;
+  if (static_cast<int64_t>(prompt.size()) >= context) {
+    return absl::OutOfRangeError(absl::StrCat("the prompt has ", prompt.size(), " tokens; the model's context is ",
+                                              context, " (leave room for at least one new token)"));
+  }
+  SY_ASSIGN_OR_RETURN(Sampler sampler, Sampler::Create(params));
+  const int64_t total = std::min<int64_t>(context, static_cast<int64_t>(prompt.size()) + params.max_tokens);
+  SY_ASSIGN_OR_RETURN(PagedKvCache cache, PagedKvCache::Create(model.CacheShape((total + kBlockSize - 1) / kBlockSize, kBlockSize)));
+  SY_RETURN_IF_ERROR(cache.AddSequence(0));
+
+  GenerationResult result;
+  result.prompt_tokens = static_cast<int64_t>(prompt.size());
+  std::vector<int32_t> history = prompt;
+  BpeTokenizer::IncrementalDecoder decoder(tokenizer);
+  StopMatcher stops(params.stop);
+  auto emit = [&](const std::string& text) {
+    result.text += text;
+    if (on_text && !text.empty()) on_text(text);
+  };
+
+  auto start = Clock::now();
+  SY_ASSIGN_OR_RETURN(Tensor logits, model.Forward(ctx, prompt, 0, cache));
+  result.prefill_seconds = Seconds(start);
+  const int64_t vocab = logits.dim(1);
+  const float* last = logits.data<float>() + (logits.dim(0) - 1) * vocab;
+  start = Clock::now();
+  result.finish_reason = "length";
+  bool stop_string = false;
+  while (static_cast<int64_t>(result.tokens.size()) < params.max_tokens &&
+         static_cast<int64_t>(history.size()) < context) {
+    const int32_t token = sampler.Sample(last, vocab, history);
+    if (std::find(eos_ids.begin(), eos_ids.end(), token) != eos_ids.end()) {
+      result.finish_reason = "stop";
+      break;
+    }
+    result.tokens.push_back(token);
+    history.push_back(token);
+    const StopMatcher::Step step = stops.Push(decoder.Push(token));
+    emit(step.text);
+    if (step.stopped) {
+      result.finish_reason = "stop";
+      stop_string = true;
+      break;
+    }
+    if (static_cast<int64_t>(result.tokens.size()) == params.max_tokens) break;
+    SY_ASSIGN_OR_RETURN(logits, model.Forward(ctx, {token}, 0, cache));
+    last = logits.data<float>();
+  }
+  if (!stop_string) {  // what the decoder and the stop matcher still hold is output
+    const StopMatcher::Step tail = stops.Push(decoder.Flush());
+    emit(tail.text);
+    if (!tail.stopped) emit(stops.Flush());
+  }
+  result.decode_seconds = Seconds(start);
+  return result;
+}
+
+}  // namespace sy

@@ -1,0 +1,118 @@
+// switchyard generate --model DIR --prompt TEXT [sampling options]
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdio>
+
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "core/model/generation.h"
+#include "core/tokenizer/chat_template.h"
+#include "shells/switchyard/commands.h"
+
+namespace sy::cli {
+namespace {
+
+// "--name VALUE" as a number, or a usage error naming the option.
+template <typename T>
+absl::Status ReadNumber(const ParsedArgs& args, const std::string& name, T& out) {
+  if (!args.Has(name)) return absl::OkStatus();
+  double value = 0;
+  if (!absl::SimpleAtod(args.Get(name), &value)) {
+    return absl::InvalidArgumentError(absl::StrCat("--", name, ": expected a number, got '", args.Get(name), "'"));
+  }
+  out = static_cast<T>(value);
+  return absl::OkStatus();
+}
+
+absl::StatusOr<SamplingParams> ReadSampling(const ParsedArgs& args) {
+  SamplingParams p;
+  p.temperature = 0;  // greedy unless asked
+  p.max_tokens = 64;
+  for (const auto& status : {ReadNumber(args, "temperature", p.temperature), ReadNumber(args, "top-k", p.top_k),
+                             ReadNumber(args, "top-p", p.top_p), ReadNumber(args, "min-p", p.min_p),
+                             ReadNumber(args, "repetition-penalty", p.repetition_penalty),
+                             ReadNumber(args, "seed", p.seed), ReadNumber(args, "max-tokens", p.max_tokens)}) {
+    if (!status.ok()) return status;
+  }
+  p.stop = args.GetAll("stop");
+  if (absl::Status s = p.Validate(); !s.ok()) return s;
+  return p;
+}
+
+// A one-line progress bar on stderr when it is a terminal; a final line otherwise.
+void ShowProgress(int64_t done, int64_t total) {
+  if (!isatty(STDERR_FILENO)) {
+    if (done == total) std::fprintf(stderr, "loaded %lld layers\n", static_cast<long long>(total));
+    return;
+  }
+  constexpr int kWidth = 30;
+  const int filled = static_cast<int>(kWidth * done / std::max<int64_t>(total, 1));
+  std::fprintf(stderr, "\rloading [%s%s] %lld/%lld layers", std::string(filled, '#').c_str(),
+               std::string(kWidth - filled, ' ').c_str(), static_cast<long long>(done), static_cast<long long>(total));
+  if (done == total) std::fprintf(stderr, "\n");
+}
+
+int Fail(const absl::Status& status) {
+  std::fprintf(stderr, "switchyard generate: %s\n", std::string(status.message()).c_str());
+  return 1;
+}
+
+}  // namespace
+
+int GenerateCommand(const std::vector<std::string>& argv) {
+  auto args = Parse(argv,
+                    {{"model", true}, {"prompt", true}, {"chat", false}, {"max-tokens", true}, {"temperature", true},
+                     {"top-k", true}, {"top-p", true}, {"min-p", true}, {"repetition-penalty", true}, {"seed", true},
+                     {"stop", true, true}, {"quantizer", true}, {"experts", true}},
+                    /*stop_at_positional=*/false);
+  if (!args.ok()) return UsageError("generate", args.status().message());
+  if (args->Has("help")) return PrintUsage("generate");
+  if (!args->Has("model") || !args->Has("prompt")) return UsageError("generate", "--model and --prompt are required");
+  auto sampling = ReadSampling(*args);
+  if (!sampling.ok()) return UsageError("generate", sampling.status().message());
+
+  const auto registry = LoadPlugins(*args);
+  const auto start = std::chrono::steady_clock::now();
+  auto checkpoint = Checkpoint::Open(args->Get("model"));
+  if (!checkpoint.ok()) return Fail(checkpoint.status());
+  auto tokenizer = BpeTokenizer::FromFile(args->Get("model") + "/tokenizer.json");
+  if (!tokenizer.ok()) return Fail(tokenizer.status());
+  auto ctx = ExecContext::Create(Device::Cpu(), 0);
+  if (!ctx.ok()) return Fail(ctx.status());
+  ModelOptions options;
+  options.experts = args->Get("experts", "experts.auto");
+  options.quantizer = args->Get("quantizer");
+  options.progress = ShowProgress;
+  auto model = MoeModel::Load(*checkpoint, *registry, options, **ctx);
+  if (!model.ok()) return Fail(model.status());
+  const double load_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+
+  std::string text = args->Get("prompt");
+  if (args->Has("chat")) {
+    auto family = ChatFamilyForModelType(checkpoint->config_json().value("model_type", ""));
+    if (!family.ok()) return Fail(family.status());
+    const std::vector<ChatMessage> messages = {{"user", text}};
+    auto rendered = RenderChat(*family, messages, /*add_generation_prompt=*/true);
+    if (!rendered.ok()) return Fail(rendered.status());
+    text = *rendered;
+  }
+  auto prompt = tokenizer->Encode(text, /*add_special_tokens=*/!args->Has("chat"));
+  if (!prompt.ok()) return Fail(prompt.status());
+  auto result = Generate(**model, *tokenizer, **ctx, *prompt, *sampling, checkpoint->config().eos_token_ids,
+                         [](const std::string& piece) {
+                           std::fwrite(piece.data(), 1, piece.size(), stdout);
+                           std::fflush(stdout);
+                         });
+  if (!result.ok()) return Fail(result.status());
+  const double decode_rate = result->tokens.size() > 1 ? (result->tokens.size() - 1) / result->decode_seconds : 0;
+  std::fprintf(stderr,
+               "\n\nloaded in %.2f s | prompt %lld tokens, prefill %.1f ms (%.0f tokens/s) | generated %zu tokens, "
+               "%.1f tokens/s, finish: %s\n",
+               load_seconds, static_cast<long long>(result->prompt_tokens), result->prefill_seconds * 1e3,
+               result->prompt_tokens / std::max(result->prefill_seconds, 1e-9), result->tokens.size(), decode_rate,
+               result->finish_reason.c_str());
+  return 0;
+}
+
+}  // namespace sy::cli
