@@ -5,6 +5,8 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include "tests/support/scratch_dir.h"
+
 #include <fstream>
 #include <sstream>
 
@@ -118,7 +120,7 @@ TEST_F(LuaRuntimeTest, DescribeAndPluginsListTheRegistry) {
 }
 
 TEST_F(LuaRuntimeTest, RunFilePassesArgumentsAndReportsTheFileName) {
-  const std::string path = ::testing::TempDir() + "/args.lua";
+  const std::string path = sy::testing_support::ScratchDir() + "/args.lua";
   std::ofstream(path) << "local a, b = ...\nassert(arg[1] == a and arg[2] == b)\n"
                          "result = a .. b\nif a == 'x' then error('bad arg') end\n";
   ASSERT_TRUE(runtime_->RunFile(path, {"p", "q"}).ok());
@@ -196,7 +198,7 @@ TEST_F(LuaRuntimeTest, LuaRoutersPrototypeRouting) {
 
 TEST_F(LuaRuntimeTest, TraceRecordThenReplayIsIdentical) {
   ASSERT_TRUE(runtime_->RunString(kLayerSetup, "=setup").ok());
-  const std::string path = ::testing::TempDir() + "/lua.trace";
+  const std::string path = sy::testing_support::ScratchDir() + "/lua.trace";
   EXPECT_EQ(Eval("local trace = sy.trace_writer('" + path + "', {model = 'lua-test', experts = 4, top_k = 2})\n"
                  "local recorded = make(sy.component('router.softmax_topk', {k = 2}), nil, {trace = trace}):forward(x)\n"
                  "trace:close()\n"

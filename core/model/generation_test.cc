@@ -5,6 +5,8 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include "tests/support/scratch_dir.h"
+
 #include <algorithm>
 #include <filesystem>
 
@@ -20,7 +22,7 @@ class GenerationTest : public ::testing::Test {
   void SetUp() override {
     registry_.Discover({SY_TEST_BINARY_DIR "/lib/switchyard/plugins"});
     ctx_ = *ExecContext::Create(Device::Cpu(), 2);
-    const std::string dir = ::testing::TempDir() + "/generation_test_model";
+    const std::string dir = sy::testing_support::ScratchDir() + "/model";
     std::filesystem::remove_all(dir);
     ModelSpec spec = *Preset("tiny-qwen3-moe");
     spec.init_std = 0.3;

@@ -5,6 +5,8 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include "tests/support/scratch_dir.h"
+
 #include <cmath>
 #include <filesystem>
 
@@ -20,7 +22,7 @@ class MoeModelTest : public ::testing::TestWithParam<std::string> {
   void SetUp() override {
     registry_.Discover({SY_TEST_BINARY_DIR "/lib/switchyard/plugins"});
     ctx_ = *ExecContext::Create(Device::Cpu(), 2);
-    dir_ = ::testing::TempDir() + "/moe_model_" + GetParam();
+    dir_ = sy::testing_support::ScratchDir() + "/model";
     std::filesystem::remove_all(dir_);
     ModelSpec spec = *Preset(GetParam());
     spec.init_std = 0.2;  // large enough that routing and attention are far from uniform

@@ -3,6 +3,8 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include "tests/support/scratch_dir.h"
+
 #include <cstdio>
 #include <fstream>
 
@@ -266,7 +268,7 @@ TEST(TokenizerTest, UnsupportedModelTypeIsAnError) {
 }
 
 TEST(TokenizerTest, FileErrorsNameTheFileAndField) {
-  const std::string path = testing::TempDir() + "/unigram_tokenizer.json";
+  const std::string path = sy::testing_support::ScratchDir() + "/unigram_tokenizer.json";
   Json json = QwenStyle();
   json["model"]["type"] = "WordPiece";
   std::ofstream(path) << json.dump();

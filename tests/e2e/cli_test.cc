@@ -2,6 +2,8 @@
 // process and checks its output and exit status.
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
+
+#include "tests/support/scratch_dir.h"
 #include <sys/wait.h>
 
 #include <array>
@@ -41,7 +43,7 @@ Result RunCli(const std::string& shell_command) {
 }
 
 std::string WriteScript(const std::string& name, const std::string& code) {
-  const std::string path = ::testing::TempDir() + "/" + name;
+  const std::string path = sy::testing_support::ScratchDir() + "/" + name;
   std::ofstream(path) << code;
   return path;
 }
@@ -190,7 +192,7 @@ TEST(CliTest, BenchMoePrintsEachTokenCountBesideThePeak) {
 }
 
 TEST(CliTest, GenerateRunsAMadeModelAndReportsBadInput) {
-  const std::string dir = ::testing::TempDir() + "/generate_model";
+  const std::string dir = sy::testing_support::ScratchDir() + "/generate_model";
   RunCli("rm -rf " + dir);
   ASSERT_EQ(RunCli("$SY make-model --arch olmoe --out " + dir).status, 0);
   const Result r = RunCli("$SY generate --model " + dir + " --prompt 'Hello there' --max-tokens 8");
@@ -219,7 +221,7 @@ TEST(CliTest, ShellEvaluatesInputAndSurvivesErrors) {
 }
 
 TEST(CliTest, MakeModelWritesEachArchitecture) {
-  const std::string root = ::testing::TempDir() + "/make_model";
+  const std::string root = sy::testing_support::ScratchDir() + "/make_model";
   RunCli("rm -rf " + root);
   const char* archs[][2] = {{"mixtral", "MixtralForCausalLM"},
                             {"qwen2_moe", "Qwen2MoeForCausalLM"},

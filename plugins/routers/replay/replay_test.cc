@@ -3,6 +3,8 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include "tests/support/scratch_dir.h"
+
 #include <filesystem>
 #include <fstream>
 
@@ -20,7 +22,7 @@ class ReplayTest : public ::testing::Test {
     registry_.Discover({SY_TEST_BINARY_DIR "/lib/switchyard/plugins"});
     ctx_ = *ExecContext::Create(Device::Cpu(), 2);
     weights_ = *MoeWeights::Random({.experts = 6, .hidden = 8, .intermediate = 4}, 3);
-    path_ = ::testing::TempDir() + "/replay_test.trace";
+    path_ = sy::testing_support::ScratchDir() + "/replay_test.trace";
   }
   absl::StatusOr<Router> MakeRouter(const std::string& name, ConfigTable config) {
     auto c = Component::Create(*registry_.Find(name), {std::move(config)});
