@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Packs a release build for the GPU machine, which has CUDA but none of Debian's libraries:
-# .bundle/{bin,lib,share} with the CLI, the test binaries, the plugins, the Lua library and
+# .bundle/{bin,lib,share} with the CLI, the GPU test binaries, the plugins, the Lua library and
 # every non-system shared library they need, all found through $ORIGIN-relative RPATHs.
 #
 #   scripts/gpu_bundle.sh           then run scripts/gpu_check.sh there (carry .bundle)
@@ -10,7 +10,9 @@ scripts/setup.sh release
 bundle=.bundle
 rm -rf "$bundle"
 cmake --install build/release --prefix "$bundle" >/dev/null
-cp build/release/bin/*_test "$bundle/bin/"
+# Only the test binaries with GPU tests travel (the rest run in CI): the transfer is 64 MiB.
+gpu_tests=(device_test)
+for t in "${gpu_tests[@]}"; do cp "build/release/bin/$t" "$bundle/bin/"; done
 
 # Libraries the GPU machine provides itself: libc and the toolchain runtime, and CUDA.
 system_lib='^(linux-vdso|ld-linux|libc\.|libm\.|libdl\.|libpthread\.|librt\.|libstdc\+\+|libgcc_s|libcuda|libcudart|libcublas|libnccl)'
@@ -20,6 +22,8 @@ for object in "${objects[@]}"; do
     [[ $name =~ $system_lib ]] || cp -nL "$path" "$bundle/lib/"
   done
 done
+# Symbols stay here; the machine's transfer limit is 64 MiB.
+find "$bundle/bin" "$bundle/lib" -type f \( -perm -u+x -o -name '*.so*' \) -exec strip --strip-unneeded {} + 2>/dev/null || true
 for f in "$bundle"/bin/*; do patchelf --set-rpath '$ORIGIN/../lib' "$f"; done
 for f in "$bundle"/lib/*.so*; do patchelf --set-rpath '$ORIGIN' "$f"; done
 for f in "$bundle"/lib/switchyard/plugins/*.so; do patchelf --set-rpath '$ORIGIN/../..' "$f"; done
