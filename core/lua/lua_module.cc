@@ -25,6 +25,7 @@ int OpenCore(lua_State* L) {
   RegisterTensorBindings(L);
   RegisterComponentBindings(L);
   RegisterMoeBindings(L);
+  RegisterModelBindings(L);
   return 1;
 }
 

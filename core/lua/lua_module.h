@@ -23,6 +23,7 @@ HostContext& GetHostContext(lua_State* L);
 void RegisterTensorBindings(lua_State* L);     // lua_tensor.cc: adds to the module table on top
 void RegisterComponentBindings(lua_State* L);  // lua_component.cc: likewise
 void RegisterMoeBindings(lua_State* L);        // lua_moe.cc: likewise
+void RegisterModelBindings(lua_State* L);      // lua_model.cc: likewise
 
 }  // namespace sy::lua
 

@@ -200,6 +200,12 @@ TEST(CliTest, GenerateRunsAMadeModelAndReportsBadInput) {
   EXPECT_THAT(r.output, ContainsRegex("generated [0-8] tokens, [0-9.]+ tokens/s, finish: (length|stop)"));
   EXPECT_THAT(r.output, HasSubstr("loaded 2 layers"));
 
+  const Result lua = RunCli("$SY run " SY_TEST_SOURCE_DIR "/examples/generate.lua " + dir + " 'Once upon'");
+  EXPECT_EQ(lua.status, 0) << lua.output;
+  EXPECT_THAT(lua.output, HasSubstr("OlmoeForCausalLM: 2 layers, hidden 64, 8 experts, top-2"));
+  EXPECT_THAT(lua.output, ContainsRegex("[0-9]+ prompt tokens, [0-9]+ generated \\((length|stop)\\)"));
+  EXPECT_THAT(lua.output, ContainsRegex("layer 1  max/mean [0-9.]+  tokens per expert \\{"));
+
   EXPECT_EQ(RunCli("$SY generate --prompt x").status, 2);
   EXPECT_THAT(RunCli("$SY generate --model " + dir + " --prompt x --top-p 1.5").output, HasSubstr("top_p must be in (0, 1]"));
   const Result missing = RunCli("$SY generate --model /nonexistent/model --prompt x");

@@ -19,6 +19,7 @@ local sy = {
   moe = core.moe,
   moe_weights = core.moe_weights,
   trace_writer = core.trace_writer,
+  load_model = core.load_model,
 }
 
 sy.report = require "switchyard.report"
