@@ -125,7 +125,8 @@ class MessageBuilder {
       KJ_IF_MAYBE (field, found) {
         const std::string canonical = field->getProto().getName().cStr();
         if (!seen.insert(canonical).second) {
-          return Error(field_path, absl::StrCat("is given twice (as '", canonical, "' and its snake_case spelling)"));
+          return Error(field_path, absl::StrCat("is given twice (as '", canonical,
+                                                "' and its snake_case spelling)"));
         }
         if (field->getProto().getDiscriminantValue() != capnp::schema::Field::NO_DISCRIMINANT) {
           if (!union_member.empty()) {

@@ -136,8 +136,9 @@ TEST_F(ConfigSchemaTest, AcceptsSnakeCaseSpellingsOfCamelCaseFields) {
   PluginView view(**built);
   EXPECT_EQ(view.get().getMaxTokens(), 5u);
   EXPECT_THAT(BuildError(Table({{"max_tokenz", Int(5)}})), HasSubstr("unknown field 'max_tokenz'"));
-  EXPECT_THAT(BuildError(Table({{"maxTokens", Int(1)}, {"max_tokens", Int(5)}})),
-              HasSubstr("field 'max_tokens' is given twice (as 'maxTokens' and its snake_case spelling)"));
+  EXPECT_THAT(
+      BuildError(Table({{"maxTokens", Int(1)}, {"max_tokens", Int(5)}})),
+      HasSubstr("field 'max_tokens' is given twice (as 'maxTokens' and its snake_case spelling)"));
 }
 
 TEST_F(ConfigSchemaTest, RefusesUnknownFieldsListingTheKnownOnes) {

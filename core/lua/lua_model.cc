@@ -61,8 +61,8 @@ int LoadModel(lua_State* L) {
   Checkpoint checkpoint = ValueOrThrow(Checkpoint::Open(dir));
   auto loaded = std::make_shared<LoadedModel>(LoadedModel{
       ValueOrThrow(MoeModel::Load(checkpoint, *host.registry, options, *host.cpu)),
-      ValueOrThrow(BpeTokenizer::FromFile(dir + "/tokenizer.json")), checkpoint.config_json().value("model_type", ""),
-      checkpoint.config().eos_token_ids});
+      ValueOrThrow(BpeTokenizer::FromFile(dir + "/tokenizer.json")),
+      checkpoint.config_json().value("model_type", ""), checkpoint.config().eos_token_ids});
   PushObject(L, kModelMetatable, std::move(loaded));
   return 1;
 }
@@ -123,7 +123,8 @@ int GenerateText(lua_State* L) {
     const std::vector<ChatMessage> messages = {{"user", prompt}};
     prompt = ValueOrThrow(RenderChat(family, messages, /*add_generation_prompt=*/true));
   }
-  const std::vector<int32_t> ids = ValueOrThrow(m.tokenizer.Encode(prompt, /*add_special_tokens=*/!chat));
+  const std::vector<int32_t> ids =
+      ValueOrThrow(m.tokenizer.Encode(prompt, /*add_special_tokens=*/!chat));
   std::string stream_error;
   auto on_text = [&](const std::string& text) {
     if (stream_ref == LUA_NOREF || !stream_error.empty()) return;
@@ -149,7 +150,8 @@ int GenerateText(lua_State* L) {
   lua_setfield(L, -2, "completion_tokens");
   lua_pushnumber(L, result->prefill_seconds * 1e3);
   lua_setfield(L, -2, "prefill_ms");
-  lua_pushnumber(L, result->tokens.size() > 1 ? (result->tokens.size() - 1) / result->decode_seconds : 0.0);
+  lua_pushnumber(
+      L, result->tokens.size() > 1 ? (result->tokens.size() - 1) / result->decode_seconds : 0.0);
   lua_setfield(L, -2, "decode_tokens_per_s");
   return 2;
 }
@@ -177,8 +179,9 @@ int ConfigOf(lua_State* L) {
   lua_pushstring(L, ArchitectureName(c.architecture));
   lua_setfield(L, -2, "architecture");
   const std::pair<const char*, int64_t> fields[] = {
-      {"layers", c.num_hidden_layers}, {"hidden", c.hidden_size},   {"experts", c.num_experts},
-      {"top_k", c.num_experts_per_tok}, {"vocab", c.vocab_size}, {"context", c.max_position_embeddings}};
+      {"layers", c.num_hidden_layers}, {"hidden", c.hidden_size},
+      {"experts", c.num_experts},      {"top_k", c.num_experts_per_tok},
+      {"vocab", c.vocab_size},         {"context", c.max_position_embeddings}};
   for (const auto& [name, value] : fields) {
     lua_pushinteger(L, value);
     lua_setfield(L, -2, name);

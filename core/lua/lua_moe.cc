@@ -1,12 +1,12 @@
 // MoE layers in Lua: sy.moe_weights{...}, sy.trace_writer(path, {...}) and sy.moe{...}.
 //
 //   local layer = sy.moe {
-//     router = sy.component("router.softmax_topk", {k = 2}),   -- or {k = 2, route = function(logits) ... end}
-//     quantizer = sy.component("quantizer.fp8"),                -- optional
-//     experts = sy.component("experts.cpu"),
-//     weights = sy.moe_weights {experts = 8, hidden = 256, intermediate = 512, seed = 1},
-//     capacity = {factor = 1.25, overflow = "drop"},            -- optional; or "reroute"
-//     trace = writer,                                           -- optional routing trace
+//     router = sy.component("router.softmax_topk", {k = 2}),   -- or {k = 2, route =
+//     function(logits) ... end} quantizer = sy.component("quantizer.fp8"),                --
+//     optional experts = sy.component("experts.cpu"), weights = sy.moe_weights {experts = 8, hidden
+//     = 256, intermediate = 512, seed = 1}, capacity = {factor = 1.25, overflow = "drop"}, --
+//     optional; or "reroute" trace = writer,                                           -- optional
+//     routing trace
 //   }
 //   local y = layer:forward(x)
 #include <capnp/message.h>
@@ -73,7 +73,9 @@ int NewWeights(lua_State* L) {
   shape.shared_gate = OptionBoolean(L, 1, "shared_gate");
   const int64_t seed = OptionInteger(L, 1, "seed", 0);
   if (seed < 0) throw LuaError("option 'seed' must be non-negative");
-  PushObject(L, kWeightsMetatable, std::make_shared<MoeWeights>(ValueOrThrow(MoeWeights::Random(shape, static_cast<uint64_t>(seed)))));
+  PushObject(L, kWeightsMetatable,
+             std::make_shared<MoeWeights>(
+                 ValueOrThrow(MoeWeights::Random(shape, static_cast<uint64_t>(seed)))));
   return 1;
 }
 
@@ -87,7 +89,8 @@ int NewTraceWriter(lua_State* L) {
   lua_pop(L, 1);
   info.num_experts = static_cast<int>(OptionInteger(L, 2, "experts", 0));
   info.top_k = static_cast<int>(OptionInteger(L, 2, "top_k", 0));
-  if (info.num_experts < 1 || info.top_k < 1) throw LuaError("trace_writer needs experts >= 1 and top_k >= 1");
+  if (info.num_experts < 1 || info.top_k < 1)
+    throw LuaError("trace_writer needs experts >= 1 and top_k >= 1");
   PushObject(L, kTraceMetatable, TraceRef(ValueOrThrow(TraceWriter::Create(path, info))));
   return 1;
 }
@@ -106,7 +109,8 @@ std::shared_ptr<Component> FieldComponent(lua_State* L, int table, const char* k
   RawField(L, table, key);
   std::shared_ptr<Component> component;
   if (!lua_isnil(L, -1)) {
-    component = ArgObject<std::shared_ptr<Component>>(L, lua_gettop(L), "switchyard.Component", key);
+    component =
+        ArgObject<std::shared_ptr<Component>>(L, lua_gettop(L), "switchyard.Component", key);
   } else if (required) {
     lua_pop(L, 1);
     throw LuaError(absl::StrCat("sy.moe needs '", key, "'"));
@@ -126,7 +130,8 @@ RoutingFunction LuaRoutingFunction(lua_State* L, int table) {
   RoutingFunction f;
   f.name = "lua router";
   f.top_k = k;
-  f.route = [router = handle, k](ExecContext&, const RouterInputs& in) -> absl::StatusOr<RouterOutput> {
+  f.route = [router = handle, k](ExecContext&,
+                                 const RouterInputs& in) -> absl::StatusOr<RouterOutput> {
     lua_State* L = router->L;
     lua_rawgeti(L, LUA_REGISTRYINDEX, router->function_ref);
     PushTensor(L, in.logits);
@@ -141,11 +146,14 @@ RoutingFunction LuaRoutingFunction(lua_State* L, int table) {
     if (ids && weights) out = {*ids, *weights};
     lua_pop(L, 2);
     const Shape expected = {in.logits.dim(0), k};
-    if (!ids || !weights || out.expert_ids.dtype() != DType::kI32 || out.expert_weights.dtype() != DType::kF32 ||
-        out.expert_ids.shape() != expected || out.expert_weights.shape() != expected) {
-      return absl::InvalidArgumentError(absl::StrCat("lua router must return i32 and f32 tensors of shape ", ShapeToString(expected)));
+    if (!ids || !weights || out.expert_ids.dtype() != DType::kI32 ||
+        out.expert_weights.dtype() != DType::kF32 || out.expert_ids.shape() != expected ||
+        out.expert_weights.shape() != expected) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "lua router must return i32 and f32 tensors of shape ", ShapeToString(expected)));
     }
-    if (absl::Status s = ValidateRouterOutput(out, in.logits.dim(1), "lua router"); !s.ok()) return s;
+    if (absl::Status s = ValidateRouterOutput(out, in.logits.dim(1), "lua router"); !s.ok())
+      return s;
     return out;
   };
   return f;
@@ -157,7 +165,8 @@ std::optional<CapacityLimit> CapacityOption(lua_State* L, int table) {
     lua_pop(L, 1);
     return std::nullopt;
   }
-  if (!lua_istable(L, -1)) throw LuaError("capacity must be a table {factor = F, overflow = 'drop' | 'reroute'}");
+  if (!lua_istable(L, -1))
+    throw LuaError("capacity must be a table {factor = F, overflow = 'drop' | 'reroute'}");
   const int index = lua_gettop(L);
   CapacityLimit limit;
   RawField(L, index, "factor");
@@ -167,10 +176,13 @@ std::optional<CapacityLimit> CapacityOption(lua_State* L, int table) {
   const bool overflow_ok = lua_isnil(L, -1) || lua_type(L, -1) == LUA_TSTRING;
   const std::string overflow = lua_type(L, -1) == LUA_TSTRING ? lua_tostring(L, -1) : "drop";
   lua_pop(L, 3);
-  if (!factor_ok || !overflow_ok) throw LuaError("capacity must be a table {factor = F, overflow = 'drop' | 'reroute'}");
-  if (overflow != "drop" && overflow != "reroute") throw LuaError("capacity.overflow must be 'drop' or 'reroute'");
+  if (!factor_ok || !overflow_ok)
+    throw LuaError("capacity must be a table {factor = F, overflow = 'drop' | 'reroute'}");
+  if (overflow != "drop" && overflow != "reroute")
+    throw LuaError("capacity.overflow must be 'drop' or 'reroute'");
   if (!(limit.factor > 0)) throw LuaError("capacity.factor must be positive");
-  limit.overflow = overflow == "drop" ? CapacityLimit::Overflow::kDrop : CapacityLimit::Overflow::kReroute;
+  limit.overflow =
+      overflow == "drop" ? CapacityLimit::Overflow::kDrop : CapacityLimit::Overflow::kReroute;
   return limit;
 }
 
@@ -184,15 +196,18 @@ int NewLayer(lua_State* L) {
     lua_pop(L, 1);
   } else {
     lua_pop(L, 1);
-    routing = RoutingFunction::FromRouter(ValueOrThrow(Router::From(FieldComponent(L, 1, "router", true))));
+    routing = RoutingFunction::FromRouter(
+        ValueOrThrow(Router::From(FieldComponent(L, 1, "router", true))));
   }
   std::optional<Quantizer> quantizer;
-  if (auto q = FieldComponent(L, 1, "quantizer", false)) quantizer = ValueOrThrow(Quantizer::From(q));
+  if (auto q = FieldComponent(L, 1, "quantizer", false))
+    quantizer = ValueOrThrow(Quantizer::From(q));
   Experts experts = ValueOrThrow(Experts::From(FieldComponent(L, 1, "experts", true)));
   RawField(L, 1, "weights");
   auto* weights_slot = static_cast<WeightsRef*>(luaL_testudata(L, -1, kWeightsMetatable));
   if (weights_slot == nullptr) {
-    throw LuaError(absl::StrCat("sy.moe: 'weights' must be made by sy.moe_weights, got ", luaL_typename(L, -1)));
+    throw LuaError(absl::StrCat("sy.moe: 'weights' must be made by sy.moe_weights, got ",
+                                luaL_typename(L, -1)));
   }
   const WeightsRef weights = *weights_slot;
   lua_pop(L, 1);
@@ -200,15 +215,19 @@ int NewLayer(lua_State* L) {
   options.layer = static_cast<int>(OptionInteger(L, 1, "layer", 0));
   options.capacity = CapacityOption(L, 1);
   RawField(L, 1, "trace");
-  if (!lua_isnil(L, -1)) options.trace = ArgObject<TraceRef>(L, lua_gettop(L), kTraceMetatable, "trace");
+  if (!lua_isnil(L, -1))
+    options.trace = ArgObject<TraceRef>(L, lua_gettop(L), kTraceMetatable, "trace");
   lua_pop(L, 1);
-  handle.layer = ValueOrThrow(MoeLayer::Create(std::move(routing), std::move(quantizer), std::move(experts), *weights,
-                                               std::move(options), *GetHostContext(L).cpu));
+  handle.layer =
+      ValueOrThrow(MoeLayer::Create(std::move(routing), std::move(quantizer), std::move(experts),
+                                    *weights, std::move(options), *GetHostContext(L).cpu));
   PushObject(L, kLayerMetatable, std::move(handle));
   return 1;
 }
 
-MoeLayer& Layer(lua_State* L) { return *ArgObject<LayerHandle>(L, 1, kLayerMetatable, "self").layer; }
+MoeLayer& Layer(lua_State* L) {
+  return *ArgObject<LayerHandle>(L, 1, kLayerMetatable, "self").layer;
+}
 
 // layer:forward(x [, token_ids]) -> y
 int Forward(lua_State* L) {
@@ -242,12 +261,15 @@ int Describe(lua_State* L) {
   const MoeLayer& layer = Layer(L);
   const ExpertWeights& w = layer.expert_weights();
   const std::string text = absl::StrCat(
-      "MoE layer: ", layer.shape().experts, " experts, H=", layer.shape().hidden, " I=", layer.shape().intermediate,
-      layer.shape().shared_intermediate ? absl::StrCat(" + shared I=", layer.shape().shared_intermediate) : "",
+      "MoE layer: ", layer.shape().experts, " experts, H=", layer.shape().hidden,
+      " I=", layer.shape().intermediate,
+      layer.shape().shared_intermediate
+          ? absl::StrCat(" + shared I=", layer.shape().shared_intermediate)
+          : "",
       "\n  router     ", layer.router().name, " (top-", layer.router().top_k, ")",
       "\n  quantizer  ", layer.quantizer() ? layer.quantizer()->component().full_name() : "none",
-      "\n  experts    ", layer.experts().component().full_name(), "\n  weights    ", w.gate_up[0].DescribeLayout(),
-      ", ", w.nbytes(), " bytes");
+      "\n  experts    ", layer.experts().component().full_name(), "\n  weights    ",
+      w.gate_up[0].DescribeLayout(), ", ", w.nbytes(), " bytes");
   lua_pushstring(L, text.c_str());
   return 1;
 }
@@ -260,17 +282,21 @@ int WeightsBytes(lua_State* L) {
 }  // namespace
 
 void RegisterMoeBindings(lua_State* L) {
-  static const luaL_Reg weights_methods[] = {{"__gc", DestroyObject<WeightsRef>}, {nullptr, nullptr}};
+  static const luaL_Reg weights_methods[] = {{"__gc", DestroyObject<WeightsRef>},
+                                             {nullptr, nullptr}};
   RegisterMetatable(L, kWeightsMetatable, weights_methods);
   static const luaL_Reg trace_methods[] = {{"close", Wrap<TraceClose>},
                                            {"records", Wrap<TraceRecords>},
                                            {"__gc", DestroyObject<TraceRef>},
                                            {nullptr, nullptr}};
   RegisterMetatable(L, kTraceMetatable, trace_methods);
-  static const luaL_Reg layer_methods[] = {{"forward", Wrap<Forward>},       {"load", Wrap<Load>},
-                                           {"routing", Wrap<LastRouting>},   {"describe", Wrap<Describe>},
+  static const luaL_Reg layer_methods[] = {{"forward", Wrap<Forward>},
+                                           {"load", Wrap<Load>},
+                                           {"routing", Wrap<LastRouting>},
+                                           {"describe", Wrap<Describe>},
                                            {"weights_bytes", Wrap<WeightsBytes>},
-                                           {"__tostring", Wrap<Describe>},   {"__gc", DestroyObject<LayerHandle>},
+                                           {"__tostring", Wrap<Describe>},
+                                           {"__gc", DestroyObject<LayerHandle>},
                                            {nullptr, nullptr}};
   RegisterMetatable(L, kLayerMetatable, layer_methods);
   static const luaL_Reg functions[] = {{"moe", Wrap<NewLayer>},

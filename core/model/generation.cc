@@ -11,25 +11,31 @@ namespace sy {
 namespace {
 
 using Clock = std::chrono::steady_clock;
-double Seconds(Clock::time_point start) { return std::chrono::duration<double>(Clock::now() - start).count(); }
+double Seconds(Clock::time_point start) {
+  return std::chrono::duration<double>(Clock::now() - start).count();
+}
 
 constexpr int64_t kBlockSize = 16;
 
 }  // namespace
 
-absl::StatusOr<GenerationResult> Generate(MoeModel& model, const BpeTokenizer& tokenizer, ExecContext& ctx,
-                                          const std::vector<int32_t>& prompt, const SamplingParams& params,
+absl::StatusOr<GenerationResult> Generate(MoeModel& model, const BpeTokenizer& tokenizer,
+                                          ExecContext& ctx, const std::vector<int32_t>& prompt,
+                                          const SamplingParams& params,
                                           const std::vector<int64_t>& eos_ids,
                                           const std::function<void(const std::string&)>& on_text) {
   if (prompt.empty()) return absl::InvalidArgumentError("the prompt encodes to no tokens");
   const int64_t context = model.config().max_position_embeddings;
   if (static_cast<int64_t>(prompt.size()) >= context) {
-    return absl::OutOfRangeError(absl::StrCat("the prompt has ", prompt.size(), " tokens; the model's context is ",
-                                              context, " (leave room for at least one new token)"));
+    return absl::OutOfRangeError(absl::StrCat("the prompt has ", prompt.size(),
+                                              " tokens; the model's context is ", context,
+                                              " (leave room for at least one new token)"));
   }
   SY_ASSIGN_OR_RETURN(Sampler sampler, Sampler::Create(params));
-  const int64_t total = std::min<int64_t>(context, static_cast<int64_t>(prompt.size()) + params.max_tokens);
-  SY_ASSIGN_OR_RETURN(PagedKvCache cache, PagedKvCache::Create(model.CacheShape((total + kBlockSize - 1) / kBlockSize, kBlockSize)));
+  const int64_t total =
+      std::min<int64_t>(context, static_cast<int64_t>(prompt.size()) + params.max_tokens);
+  SY_ASSIGN_OR_RETURN(PagedKvCache cache, PagedKvCache::Create(model.CacheShape(
+                                              (total + kBlockSize - 1) / kBlockSize, kBlockSize)));
   SY_RETURN_IF_ERROR(cache.AddSequence(0));
 
   GenerationResult result;

@@ -25,8 +25,9 @@ struct GenerationResult {
 };
 
 // `on_text` receives each printable piece of the output as it is produced.
-absl::StatusOr<GenerationResult> Generate(MoeModel& model, const BpeTokenizer& tokenizer, ExecContext& ctx,
-                                          const std::vector<int32_t>& prompt, const SamplingParams& params,
+absl::StatusOr<GenerationResult> Generate(MoeModel& model, const BpeTokenizer& tokenizer,
+                                          ExecContext& ctx, const std::vector<int32_t>& prompt,
+                                          const SamplingParams& params,
                                           const std::vector<int64_t>& eos_ids,
                                           const std::function<void(const std::string&)>& on_text);
 

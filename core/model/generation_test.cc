@@ -66,7 +66,8 @@ TEST_F(GenerationTest, GreedyIsTheArgmaxChain) {
     ASSERT_TRUE(cache.AddSequence(0).ok());
     Tensor logits = *model_->Forward(*ctx_, seq, 0, cache);
     const float* last = logits.data<float>() + (logits.dim(0) - 1) * logits.dim(1);
-    const int32_t argmax = static_cast<int32_t>(std::max_element(last, last + logits.dim(1)) - last);
+    const int32_t argmax =
+        static_cast<int32_t>(std::max_element(last, last + logits.dim(1)) - last);
     EXPECT_EQ(argmax, expected);
     seq.push_back(expected);
   }

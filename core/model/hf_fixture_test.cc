@@ -26,7 +26,8 @@ struct Case {
 class HfFixtureTest : public ::testing::TestWithParam<Case> {
  protected:
   void SetUp() override {
-    std::ifstream in(std::string(SY_TEST_SOURCE_DIR "/core/model/testdata/hf/") + GetParam().fixture);
+    std::ifstream in(std::string(SY_TEST_SOURCE_DIR "/core/model/testdata/hf/") +
+                     GetParam().fixture);
     ASSERT_TRUE(in.good()) << GetParam().fixture;
     fixture_ = nlohmann::json::parse(in);
     registry_.Discover({SY_TEST_BINARY_DIR "/lib/switchyard/plugins"});
@@ -35,7 +36,8 @@ class HfFixtureTest : public ::testing::TestWithParam<Case> {
     ASSERT_TRUE(WriteModel(*Preset(GetParam().preset), dir_).ok());
     auto ckpt = Checkpoint::Open(dir_);
     ASSERT_TRUE(ckpt.ok()) << ckpt.status();
-    EXPECT_EQ(ArchitectureName(ckpt->config().architecture), fixture_["architecture"].get<std::string>());
+    EXPECT_EQ(ArchitectureName(ckpt->config().architecture),
+              fixture_["architecture"].get<std::string>());
     model_ = *MoeModel::Load(*ckpt, registry_, {}, *ctx_);
   }
   nlohmann::json fixture_;

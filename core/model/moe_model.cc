@@ -23,23 +23,25 @@ struct MoeModel::Layer {
 namespace {
 
 // A checkpoint tensor of `shape` as f32 (bf16 and f16 are converted; other types refused).
-absl::StatusOr<Tensor> LoadF32(const Checkpoint& ckpt, const std::string& name, const Shape& shape) {
+absl::StatusOr<Tensor> LoadF32(const Checkpoint& ckpt, const std::string& name,
+                               const Shape& shape) {
   SY_ASSIGN_OR_RETURN(Tensor t, ckpt.Get(name));
   if (t.shape() != shape) {
     return absl::InvalidArgumentError(absl::StrCat(ckpt.dir(), ": tensor '", name, "' has shape ",
-                                                   ShapeToString(t.shape()), ", the config implies ",
-                                                   ShapeToString(shape)));
+                                                   ShapeToString(t.shape()),
+                                                   ", the config implies ", ShapeToString(shape)));
   }
   if (t.dtype() == DType::kF32) return t;
   if (t.dtype() != DType::kBF16 && t.dtype() != DType::kF16) {
-    return absl::InvalidArgumentError(absl::StrCat(ckpt.dir(), ": tensor '", name, "' is ", DTypeName(t.dtype()),
+    return absl::InvalidArgumentError(absl::StrCat(ckpt.dir(), ": tensor '", name, "' is ",
+                                                   DTypeName(t.dtype()),
                                                    "; expected f32, bf16 or f16"));
   }
   return ConvertDType(t, DType::kF32);
 }
 
-absl::StatusOr<std::optional<Tensor>> LoadOptional(const Checkpoint& ckpt, bool present, const std::string& name,
-                                                   const Shape& shape) {
+absl::StatusOr<std::optional<Tensor>> LoadOptional(const Checkpoint& ckpt, bool present,
+                                                   const std::string& name, const Shape& shape) {
   if (!present) return std::optional<Tensor>();
   SY_ASSIGN_OR_RETURN(Tensor t, LoadF32(ckpt, name, shape));
   return std::optional<Tensor>(std::move(t));
@@ -60,7 +62,8 @@ void AddInPlace(Tensor& a, const Tensor& b) {
 }
 
 // y = x . W^T (+ bias)
-absl::StatusOr<Tensor> Linear(const Tensor& x, const Tensor& w, const std::optional<Tensor>& bias = std::nullopt) {
+absl::StatusOr<Tensor> Linear(const Tensor& x, const Tensor& w,
+                              const std::optional<Tensor>& bias = std::nullopt) {
   SY_ASSIGN_OR_RETURN(Tensor y, MatMulTransposed(x, w));
   if (bias) {
     float* out = y.data<float>();
@@ -88,7 +91,8 @@ ExpertNames ExpertNaming(Architecture arch, int64_t layer) {
   return {base + "mlp.", "gate", "gate_proj", "up_proj", "down_proj"};
 }
 
-absl::StatusOr<MoeWeights> LoadMoeWeights(const Checkpoint& ckpt, const ModelConfig& c, int64_t layer) {
+absl::StatusOr<MoeWeights> LoadMoeWeights(const Checkpoint& ckpt, const ModelConfig& c,
+                                          int64_t layer) {
   const ExpertNames n = ExpertNaming(c.architecture, layer);
   const int64_t h = c.hidden_size, inter = c.expert_intermediate_size();
   MoeWeights w;
@@ -109,7 +113,8 @@ absl::StatusOr<MoeWeights> LoadMoeWeights(const Checkpoint& ckpt, const ModelCon
     SY_ASSIGN_OR_RETURN(Tensor up, LoadF32(ckpt, s + "up_proj.weight", {shared, h}));
     SY_ASSIGN_OR_RETURN(w.shared_gate_up, StackRows(gate, up));
     SY_ASSIGN_OR_RETURN(w.shared_down, LoadF32(ckpt, s + "down_proj.weight", {h, shared}));
-    SY_ASSIGN_OR_RETURN(Tensor shared_gate, LoadF32(ckpt, n.prefix + "shared_expert_gate.weight", {1, h}));
+    SY_ASSIGN_OR_RETURN(Tensor shared_gate,
+                        LoadF32(ckpt, n.prefix + "shared_expert_gate.weight", {1, h}));
     SY_ASSIGN_OR_RETURN(w.shared_gate, shared_gate.Reshape({h}));
   }
   return w;
@@ -120,11 +125,14 @@ absl::StatusOr<MoeWeights> LoadMoeWeights(const Checkpoint& ckpt, const ModelCon
 MoeModel::MoeModel(ModelConfig config) : config_(std::move(config)) {}
 MoeModel::~MoeModel() = default;
 
-absl::StatusOr<std::unique_ptr<MoeModel>> MoeModel::Load(const Checkpoint& ckpt, const ComponentRegistry& registry,
-                                                         const ModelOptions& options, ExecContext& ctx) {
+absl::StatusOr<std::unique_ptr<MoeModel>> MoeModel::Load(const Checkpoint& ckpt,
+                                                         const ComponentRegistry& registry,
+                                                         const ModelOptions& options,
+                                                         ExecContext& ctx) {
   const ModelConfig& c = ckpt.config();
   std::unique_ptr<MoeModel> model(new MoeModel(c));
-  const int64_t h = c.hidden_size, hd = c.head_dim, heads = c.num_attention_heads, kv = c.num_key_value_heads;
+  const int64_t h = c.hidden_size, hd = c.head_dim, heads = c.num_attention_heads,
+                kv = c.num_key_value_heads;
   model->rope_.head_dim = hd;
   model->rope_.theta = c.rope_theta;
   if (c.rope_scaling) {
@@ -150,20 +158,27 @@ absl::StatusOr<std::unique_ptr<MoeModel>> MoeModel::Load(const Checkpoint& ckpt,
     auto layer = std::make_unique<Layer>();
     const std::string p = absl::StrCat("model.layers.", i, ".");
     SY_ASSIGN_OR_RETURN(layer->input_norm, LoadF32(ckpt, p + "input_layernorm.weight", {h}));
-    SY_ASSIGN_OR_RETURN(layer->post_norm, LoadF32(ckpt, p + "post_attention_layernorm.weight", {h}));
+    SY_ASSIGN_OR_RETURN(layer->post_norm,
+                        LoadF32(ckpt, p + "post_attention_layernorm.weight", {h}));
     SY_ASSIGN_OR_RETURN(layer->q, LoadF32(ckpt, p + "self_attn.q_proj.weight", {heads * hd, h}));
     SY_ASSIGN_OR_RETURN(layer->k, LoadF32(ckpt, p + "self_attn.k_proj.weight", {kv * hd, h}));
     SY_ASSIGN_OR_RETURN(layer->v, LoadF32(ckpt, p + "self_attn.v_proj.weight", {kv * hd, h}));
     SY_ASSIGN_OR_RETURN(layer->o, LoadF32(ckpt, p + "self_attn.o_proj.weight", {h, heads * hd}));
-    SY_ASSIGN_OR_RETURN(layer->q_bias, LoadOptional(ckpt, c.attention_bias, p + "self_attn.q_proj.bias", {heads * hd}));
-    SY_ASSIGN_OR_RETURN(layer->k_bias, LoadOptional(ckpt, c.attention_bias, p + "self_attn.k_proj.bias", {kv * hd}));
-    SY_ASSIGN_OR_RETURN(layer->v_bias, LoadOptional(ckpt, c.attention_bias, p + "self_attn.v_proj.bias", {kv * hd}));
+    SY_ASSIGN_OR_RETURN(layer->q_bias, LoadOptional(ckpt, c.attention_bias,
+                                                    p + "self_attn.q_proj.bias", {heads * hd}));
+    SY_ASSIGN_OR_RETURN(layer->k_bias, LoadOptional(ckpt, c.attention_bias,
+                                                    p + "self_attn.k_proj.bias", {kv * hd}));
+    SY_ASSIGN_OR_RETURN(layer->v_bias, LoadOptional(ckpt, c.attention_bias,
+                                                    p + "self_attn.v_proj.bias", {kv * hd}));
     const bool qk = c.qk_norm != QkNorm::kNone;
-    SY_ASSIGN_OR_RETURN(layer->q_norm, LoadOptional(ckpt, qk, p + "self_attn.q_norm.weight", {per_head ? hd : heads * hd}));
-    SY_ASSIGN_OR_RETURN(layer->k_norm, LoadOptional(ckpt, qk, p + "self_attn.k_norm.weight", {per_head ? hd : kv * hd}));
+    SY_ASSIGN_OR_RETURN(layer->q_norm, LoadOptional(ckpt, qk, p + "self_attn.q_norm.weight",
+                                                    {per_head ? hd : heads * hd}));
+    SY_ASSIGN_OR_RETURN(layer->k_norm, LoadOptional(ckpt, qk, p + "self_attn.k_norm.weight",
+                                                    {per_head ? hd : kv * hd}));
     if (c.IsMoeLayer(i)) {
       SY_ASSIGN_OR_RETURN(MoeWeights weights, LoadMoeWeights(ckpt, c, i));
-      SY_ASSIGN_OR_RETURN(auto router_component, Component::Create(router_found, {RouterConfig(c)}));
+      SY_ASSIGN_OR_RETURN(auto router_component,
+                          Component::Create(router_found, {RouterConfig(c)}));
       SY_ASSIGN_OR_RETURN(Router router, Router::From(router_component));
       SY_ASSIGN_OR_RETURN(auto experts_component, Component::Create(experts_found, {}));
       SY_ASSIGN_OR_RETURN(Experts experts, Experts::From(experts_component));
@@ -174,8 +189,9 @@ absl::StatusOr<std::unique_ptr<MoeModel>> MoeModel::Load(const Checkpoint& ckpt,
       }
       MoeLayerOptions layer_options;
       layer_options.layer = static_cast<int>(i);
-      SY_ASSIGN_OR_RETURN(layer->moe, MoeLayer::Create(RoutingFunction::FromRouter(router), quantizer, experts,
-                                                       weights, layer_options, ctx));
+      SY_ASSIGN_OR_RETURN(layer->moe,
+                          MoeLayer::Create(RoutingFunction::FromRouter(router), quantizer, experts,
+                                           weights, layer_options, ctx));
     } else {
       const int64_t inter = c.intermediate_size;
       SY_ASSIGN_OR_RETURN(layer->mlp_gate, LoadF32(ckpt, p + "mlp.gate_proj.weight", {inter, h}));
@@ -206,8 +222,9 @@ std::vector<const MoeLayer*> MoeModel::moe_layers() const {
   return out;
 }
 
-absl::StatusOr<Tensor> MoeModel::RunLayer(ExecContext& ctx, Layer& layer, int64_t index, const Tensor& hidden,
-                                          const Tensor& positions, int64_t sequence, PagedKvCache& cache) {
+absl::StatusOr<Tensor> MoeModel::RunLayer(ExecContext& ctx, Layer& layer, int64_t index,
+                                          const Tensor& hidden, const Tensor& positions,
+                                          int64_t sequence, PagedKvCache& cache) {
   const ModelConfig& c = config_;
   const int threads = ctx.num_threads();
   const int64_t heads = c.num_attention_heads, kv = c.num_key_value_heads;
@@ -248,13 +265,14 @@ absl::StatusOr<Tensor> MoeModel::RunLayer(ExecContext& ctx, Layer& layer, int64_
   return h;
 }
 
-absl::StatusOr<Tensor> MoeModel::Forward(ExecContext& ctx, const std::vector<int32_t>& tokens, int64_t sequence,
-                                         PagedKvCache& cache) {
+absl::StatusOr<Tensor> MoeModel::Forward(ExecContext& ctx, const std::vector<int32_t>& tokens,
+                                         int64_t sequence, PagedKvCache& cache) {
   const int64_t n = static_cast<int64_t>(tokens.size());
   SY_ASSIGN_OR_RETURN(const int64_t start, cache.Length(sequence, 0));
   if (start + n > config_.max_position_embeddings) {
     return absl::OutOfRangeError(absl::StrCat("sequence ", sequence, " would reach ", start + n,
-                                              " tokens; the model's context is ", config_.max_position_embeddings));
+                                              " tokens; the model's context is ",
+                                              config_.max_position_embeddings));
   }
   SY_ASSIGN_OR_RETURN(Tensor ids, Tensor::Empty({n}, DType::kI32));
   SY_ASSIGN_OR_RETURN(Tensor positions, Tensor::Empty({n}, DType::kI64));
@@ -264,9 +282,11 @@ absl::StatusOr<Tensor> MoeModel::Forward(ExecContext& ctx, const std::vector<int
   }
   SY_ASSIGN_OR_RETURN(Tensor hidden, Embed(ids, embed_, ctx.num_threads()));
   for (size_t i = 0; i < layers_.size(); ++i) {
-    SY_ASSIGN_OR_RETURN(hidden, RunLayer(ctx, *layers_[i], static_cast<int64_t>(i), hidden, positions, sequence, cache));
+    SY_ASSIGN_OR_RETURN(hidden, RunLayer(ctx, *layers_[i], static_cast<int64_t>(i), hidden,
+                                         positions, sequence, cache));
   }
-  SY_ASSIGN_OR_RETURN(Tensor normed, RmsNorm(hidden, final_norm_, config_.rms_norm_eps, ctx.num_threads()));
+  SY_ASSIGN_OR_RETURN(Tensor normed,
+                      RmsNorm(hidden, final_norm_, config_.rms_norm_eps, ctx.num_threads()));
   return MatMulTransposed(normed, lm_head_);
 }
 

@@ -32,13 +32,14 @@ class MoeModel {
   // MoE block with the architecture's router settings. Errors name the tensor and file.
   static absl::StatusOr<std::unique_ptr<MoeModel>> Load(const Checkpoint& checkpoint,
                                                         const ComponentRegistry& registry,
-                                                        const ModelOptions& options, ExecContext& ctx);
+                                                        const ModelOptions& options,
+                                                        ExecContext& ctx);
   ~MoeModel();
 
   // Runs `tokens` as the next positions of `sequence` (which the cache must hold) through
   // every layer, appending their keys and values; returns logits [tokens, vocab] f32.
-  absl::StatusOr<Tensor> Forward(ExecContext& ctx, const std::vector<int32_t>& tokens, int64_t sequence,
-                                 PagedKvCache& cache);
+  absl::StatusOr<Tensor> Forward(ExecContext& ctx, const std::vector<int32_t>& tokens,
+                                 int64_t sequence, PagedKvCache& cache);
 
   // The cache geometry this model needs, for `num_blocks` blocks of `block_size` tokens.
   KvCacheShape CacheShape(int64_t num_blocks, int64_t block_size = 16) const;
@@ -49,8 +50,9 @@ class MoeModel {
  private:
   struct Layer;
   explicit MoeModel(ModelConfig config);
-  absl::StatusOr<Tensor> RunLayer(ExecContext& ctx, Layer& layer, int64_t index, const Tensor& hidden,
-                                  const Tensor& positions, int64_t sequence, PagedKvCache& cache);
+  absl::StatusOr<Tensor> RunLayer(ExecContext& ctx, Layer& layer, int64_t index,
+                                  const Tensor& hidden, const Tensor& positions, int64_t sequence,
+                                  PagedKvCache& cache);
 
   ModelConfig config_;
   RopeConfig rope_;

@@ -99,7 +99,8 @@ TEST_P(MoeModelTest, AWrongTensorShapeNamesTheTensor) {
   ASSERT_TRUE(ckpt.ok()) << ckpt.status();
   auto model = MoeModel::Load(*ckpt, registry_, {}, *ctx_);
   ASSERT_FALSE(model.ok());
-  EXPECT_THAT(std::string(model.status().message()), HasSubstr("tensor 'model.embed_tokens.weight' has shape"));
+  EXPECT_THAT(std::string(model.status().message()),
+              HasSubstr("tensor 'model.embed_tokens.weight' has shape"));
 }
 
 TEST_P(MoeModelTest, RefusesPositionsBeyondTheContext) {
@@ -113,7 +114,8 @@ TEST_P(MoeModelTest, RefusesPositionsBeyondTheContext) {
 }
 
 INSTANTIATE_TEST_SUITE_P(AllArchitectures, MoeModelTest,
-                         ::testing::Values("tiny-mixtral", "tiny-qwen2-moe", "tiny-qwen3-moe", "tiny-olmoe"),
+                         ::testing::Values("tiny-mixtral", "tiny-qwen2-moe", "tiny-qwen3-moe",
+                                           "tiny-olmoe"),
                          [](const auto& info) {
                            std::string name = info.param;
                            std::replace(name.begin(), name.end(), '-', '_');

@@ -33,12 +33,14 @@ int32_t RerouteTarget(const Tensor& logits, int64_t token, const std::vector<int
 absl::StatusOr<CapacityOutcome> ApplyCapacity(const CapacityLimit& limit, const Tensor& logits,
                                               RouterOutput& routing) {
   if (!(limit.factor > 0) || !std::isfinite(limit.factor)) {
-    return absl::InvalidArgumentError(absl::StrCat("capacity factor must be positive, got ", limit.factor));
+    return absl::InvalidArgumentError(
+        absl::StrCat("capacity factor must be positive, got ", limit.factor));
   }
   const int64_t tokens = routing.expert_ids.dim(0), k = routing.expert_ids.dim(1);
   const int64_t experts = logits.dim(1);
   CapacityOutcome outcome;
-  outcome.capacity = static_cast<int64_t>(std::ceil(limit.factor * static_cast<double>(tokens * k) / static_cast<double>(experts)));
+  outcome.capacity = static_cast<int64_t>(
+      std::ceil(limit.factor * static_cast<double>(tokens * k) / static_cast<double>(experts)));
   std::vector<int64_t> used(experts, 0);
   int32_t* ids = routing.expert_ids.data<int32_t>();
   float* weights = routing.expert_weights.data<float>();

@@ -37,13 +37,16 @@ TEST(CapacityTest, ReroutesToTheBestExpertWithRoom) {
   EXPECT_EQ(o.rerouted, 2);
   EXPECT_EQ(o.dropped, 0);
   EXPECT_EQ(r.expert_ids.data<int32_t>()[4], 3);  // token 2 -> expert 3 (logit 7)
-  EXPECT_EQ(r.expert_ids.data<int32_t>()[6], 2);  // token 3 -> expert 2 (logit 6; 3 is its other pick)
+  EXPECT_EQ(r.expert_ids.data<int32_t>()[6],
+            2);  // token 3 -> expert 2 (logit 6; 3 is its other pick)
   EXPECT_EQ(r.expert_weights.data<float>()[4], 0.5f);
 }
 
 TEST(CapacityTest, RefusesANonPositiveFactor) {
   RouterOutput r = Routing(1, 1, {0});
-  EXPECT_FALSE(ApplyCapacity({0.0, CapacityLimit::Overflow::kDrop}, *Tensor::Zeros({1, 2}, DType::kF32), r).ok());
+  EXPECT_FALSE(
+      ApplyCapacity({0.0, CapacityLimit::Overflow::kDrop}, *Tensor::Zeros({1, 2}, DType::kF32), r)
+          .ok());
 }
 
 }  // namespace

@@ -10,10 +10,12 @@ namespace sy {
 namespace {
 
 double MicrosSince(std::chrono::steady_clock::time_point start) {
-  return std::chrono::duration<double, std::micro>(std::chrono::steady_clock::now() - start).count();
+  return std::chrono::duration<double, std::micro>(std::chrono::steady_clock::now() - start)
+      .count();
 }
 
-absl::StatusOr<QTensor> Convert(const std::optional<Quantizer>& quantizer, ExecContext& ctx, const Tensor& w) {
+absl::StatusOr<QTensor> Convert(const std::optional<Quantizer>& quantizer, ExecContext& ctx,
+                                const Tensor& w) {
   if (!quantizer) return QTensor::Unquantized(w);
   return quantizer->QuantizeWeight(ctx, w);
 }
@@ -24,15 +26,18 @@ RoutingFunction RoutingFunction::FromRouter(Router router) {
   RoutingFunction f;
   f.name = router.component().full_name();
   f.top_k = router.top_k();
-  f.route = [router](ExecContext& ctx, const RouterInputs& inputs) { return router.Route(ctx, inputs); };
+  f.route = [router](ExecContext& ctx, const RouterInputs& inputs) {
+    return router.Route(ctx, inputs);
+  };
   return f;
 }
 
-absl::StatusOr<std::unique_ptr<MoeLayer>> MoeLayer::Create(RoutingFunction router, std::optional<Quantizer> quantizer,
-                                                           Experts experts, const MoeWeights& weights,
-                                                           MoeLayerOptions options, ExecContext& ctx) {
+absl::StatusOr<std::unique_ptr<MoeLayer>> MoeLayer::Create(
+    RoutingFunction router, std::optional<Quantizer> quantizer, Experts experts,
+    const MoeWeights& weights, MoeLayerOptions options, ExecContext& ctx) {
   SY_RETURN_IF_ERROR(weights.Validate());
-  std::unique_ptr<MoeLayer> layer(new MoeLayer(std::move(router), std::move(quantizer), std::move(experts), std::move(options)));
+  std::unique_ptr<MoeLayer> layer(new MoeLayer(std::move(router), std::move(quantizer),
+                                               std::move(experts), std::move(options)));
   layer->shape_ = weights.shape();
   layer->router_weight_ = weights.router;
   layer->correction_bias_ = weights.correction_bias;
@@ -47,30 +52,36 @@ absl::StatusOr<std::unique_ptr<MoeLayer>> MoeLayer::Create(RoutingFunction route
   }
   if (weights.shared_gate_up) {
     ew.shared_intermediate = layer->shape_.shared_intermediate;
-    SY_ASSIGN_OR_RETURN(ew.shared_gate_up, Convert(layer->quantizer_, ctx, *weights.shared_gate_up));
+    SY_ASSIGN_OR_RETURN(ew.shared_gate_up,
+                        Convert(layer->quantizer_, ctx, *weights.shared_gate_up));
     SY_ASSIGN_OR_RETURN(ew.shared_down, Convert(layer->quantizer_, ctx, *weights.shared_down));
     ew.shared_gate = weights.shared_gate;
   }
   SY_RETURN_IF_ERROR(layer->experts_.CheckSupports(ew));
   if (layer->quantizer_) {
-    SY_ASSIGN_OR_RETURN(sy_qlayout act, layer->quantizer_->ActivationLayout(1, layer->shape_.hidden));
+    SY_ASSIGN_OR_RETURN(sy_qlayout act,
+                        layer->quantizer_->ActivationLayout(1, layer->shape_.hidden));
     layer->quantize_activations_ = act.has_scales != 0 || act.dtype != SY_DTYPE_F32;
   }
   if (layer->router_.top_k < 1 || layer->router_.top_k > layer->shape_.experts) {
-    return absl::InvalidArgumentError(absl::StrCat(layer->router_.name, ": k = ", layer->router_.top_k,
-                                                   " must be between 1 and the layer's ", layer->shape_.experts, " experts"));
+    return absl::InvalidArgumentError(
+        absl::StrCat(layer->router_.name, ": k = ", layer->router_.top_k,
+                     " must be between 1 and the layer's ", layer->shape_.experts, " experts"));
   }
   return layer;
 }
 
-absl::StatusOr<Tensor> MoeLayer::Forward(ExecContext& ctx, const Tensor& hidden, const std::optional<Tensor>& token_ids) {
+absl::StatusOr<Tensor> MoeLayer::Forward(ExecContext& ctx, const Tensor& hidden,
+                                         const std::optional<Tensor>& token_ids) {
   if (hidden.ndim() != 2 || hidden.dim(1) != shape_.hidden || hidden.dtype() != DType::kF32) {
-    return absl::InvalidArgumentError(absl::StrCat("MoE layer ", options_.layer, ": hidden must be f32 [tokens, ",
-                                                   shape_.hidden, "], got ", hidden.Describe()));
+    return absl::InvalidArgumentError(absl::StrCat("MoE layer ", options_.layer,
+                                                   ": hidden must be f32 [tokens, ", shape_.hidden,
+                                                   "], got ", hidden.Describe()));
   }
   auto start = std::chrono::steady_clock::now();
   SY_ASSIGN_OR_RETURN(Tensor logits, MatMulTransposed(hidden, router_weight_));
-  SY_ASSIGN_OR_RETURN(RouterOutput routing, router_.route(ctx, RouterInputs(logits, token_ids, correction_bias_)));
+  SY_ASSIGN_OR_RETURN(RouterOutput routing,
+                      router_.route(ctx, RouterInputs(logits, token_ids, correction_bias_)));
   CapacityOutcome capacity;
   if (options_.capacity) {
     SY_ASSIGN_OR_RETURN(capacity, ApplyCapacity(*options_.capacity, logits, routing));
@@ -89,7 +100,8 @@ absl::StatusOr<Tensor> MoeLayer::Forward(ExecContext& ctx, const Tensor& hidden,
 }
 
 void MoeLayer::WriteLastLoad(schema::LayerLoad::Builder out) const {
-  WriteLayerLoad(last_load_, static_cast<uint32_t>(options_.layer), last_router_micros_, last_experts_micros_, out);
+  WriteLayerLoad(last_load_, static_cast<uint32_t>(options_.layer), last_router_micros_,
+                 last_experts_micros_, out);
 }
 
 }  // namespace sy

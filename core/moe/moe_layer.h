@@ -41,10 +41,9 @@ class MoeLayer {
  public:
   // Quantizes the expert weights (when a quantizer is given) and checks that `experts`
   // supports the format they end up in.
-  static absl::StatusOr<std::unique_ptr<MoeLayer>> Create(RoutingFunction router,
-                                                          std::optional<Quantizer> quantizer,
-                                                          Experts experts, const MoeWeights& weights,
-                                                          MoeLayerOptions options, ExecContext& ctx);
+  static absl::StatusOr<std::unique_ptr<MoeLayer>> Create(
+      RoutingFunction router, std::optional<Quantizer> quantizer, Experts experts,
+      const MoeWeights& weights, MoeLayerOptions options, ExecContext& ctx);
 
   // hidden: f32 [tokens, H]; token_ids: i32 [tokens] for routers that need them.
   absl::StatusOr<Tensor> Forward(ExecContext& ctx, const Tensor& hidden,
@@ -63,8 +62,12 @@ class MoeLayer {
   void set_trace(std::shared_ptr<TraceWriter> trace) { options_.trace = std::move(trace); }
 
  private:
-  MoeLayer(RoutingFunction router, std::optional<Quantizer> quantizer, Experts experts, MoeLayerOptions options)
-      : router_(std::move(router)), quantizer_(std::move(quantizer)), experts_(std::move(experts)), options_(std::move(options)) {}
+  MoeLayer(RoutingFunction router, std::optional<Quantizer> quantizer, Experts experts,
+           MoeLayerOptions options)
+      : router_(std::move(router)),
+        quantizer_(std::move(quantizer)),
+        experts_(std::move(experts)),
+        options_(std::move(options)) {}
 
   RoutingFunction router_;
   std::optional<Quantizer> quantizer_;

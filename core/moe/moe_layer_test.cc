@@ -22,7 +22,8 @@ class MoeLayerTest : public ::testing::Test {
     weights_ = *MoeWeights::Random({.experts = 4, .hidden = 16, .intermediate = 8}, 1);
   }
   RoutingFunction SoftmaxTopK(int k) {
-    auto c = Component::Create(*registry_.Find("router.softmax_topk"), {ConfigTable{{"k", {int64_t{k}}}}});
+    auto c = Component::Create(*registry_.Find("router.softmax_topk"),
+                               {ConfigTable{{"k", {int64_t{k}}}}});
     return RoutingFunction::FromRouter(*Router::From(*c));
   }
   Experts Cpu() { return *Experts::From(*Component::Create(*registry_.Find("experts.cpu"), {})); }
@@ -98,9 +99,13 @@ TEST_F(MoeLayerTest, CapacityDropsAreCountedInTheLoad) {
 TEST_F(MoeLayerTest, RefusesMismatchedWeightsAndInputs) {
   MoeWeights broken = weights_;
   broken.down[2] = *RandomNormal({16, 7}, 1);
-  EXPECT_THAT(std::string(MoeLayer::Create(SoftmaxTopK(2), std::nullopt, Cpu(), broken, {}, *ctx_).status().message()),
+  EXPECT_THAT(std::string(MoeLayer::Create(SoftmaxTopK(2), std::nullopt, Cpu(), broken, {}, *ctx_)
+                              .status()
+                              .message()),
               HasSubstr("MoE weight experts.2.down must be contiguous f32 [16,8], got f32[16,7]"));
-  EXPECT_THAT(std::string(MoeLayer::Create(SoftmaxTopK(5), std::nullopt, Cpu(), weights_, {}, *ctx_).status().message()),
+  EXPECT_THAT(std::string(MoeLayer::Create(SoftmaxTopK(5), std::nullopt, Cpu(), weights_, {}, *ctx_)
+                              .status()
+                              .message()),
               HasSubstr("k = 5 must be between 1 and the layer's 4 experts"));
   auto layer = MoeLayer::Create(SoftmaxTopK(2), std::nullopt, Cpu(), weights_, {}, *ctx_);
   EXPECT_THAT(std::string((*layer)->Forward(*ctx_, *RandomNormal({2, 15}, 1)).status().message()),

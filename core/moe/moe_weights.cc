@@ -10,13 +10,15 @@ namespace sy {
 namespace {
 
 absl::StatusOr<Tensor> Linear(int64_t out, int64_t in, uint64_t seed) {
-  return RandomNormal({out, in}, seed, 0.0f, static_cast<float>(1.0 / std::sqrt(static_cast<double>(in))));
+  return RandomNormal({out, in}, seed, 0.0f,
+                      static_cast<float>(1.0 / std::sqrt(static_cast<double>(in))));
 }
 
 absl::Status CheckTensor(const Tensor& t, const Shape& shape, const std::string& name) {
   if (!t.defined() || t.dtype() != DType::kF32 || t.shape() != shape || !t.is_contiguous()) {
-    return absl::InvalidArgumentError(absl::StrCat("MoE weight ", name, " must be contiguous f32 ", ShapeToString(shape),
-                                                   ", got ", t.defined() ? t.Describe() : "nothing"));
+    return absl::InvalidArgumentError(absl::StrCat("MoE weight ", name, " must be contiguous f32 ",
+                                                   ShapeToString(shape), ", got ",
+                                                   t.defined() ? t.Describe() : "nothing"));
   }
   return absl::OkStatus();
 }
@@ -24,7 +26,8 @@ absl::Status CheckTensor(const Tensor& t, const Shape& shape, const std::string&
 }  // namespace
 
 absl::StatusOr<MoeWeights> MoeWeights::Random(const MoeShape& shape, uint64_t seed) {
-  if (shape.experts < 1 || shape.hidden < 1 || shape.intermediate < 1 || shape.shared_intermediate < 0) {
+  if (shape.experts < 1 || shape.hidden < 1 || shape.intermediate < 1 ||
+      shape.shared_intermediate < 0) {
     return absl::InvalidArgumentError("MoE shape needs at least one expert and positive sizes");
   }
   MoeWeights w;
@@ -37,7 +40,8 @@ absl::StatusOr<MoeWeights> MoeWeights::Random(const MoeShape& shape, uint64_t se
     w.down.push_back(std::move(down));
   }
   if (shape.shared_intermediate > 0) {
-    SY_ASSIGN_OR_RETURN(w.shared_gate_up, Linear(2 * shape.shared_intermediate, shape.hidden, stream++));
+    SY_ASSIGN_OR_RETURN(w.shared_gate_up,
+                        Linear(2 * shape.shared_intermediate, shape.hidden, stream++));
     SY_ASSIGN_OR_RETURN(w.shared_down, Linear(shape.hidden, shape.shared_intermediate, stream++));
     if (shape.shared_gate) {
       SY_ASSIGN_OR_RETURN(Tensor gate, Linear(1, shape.hidden, stream++));
@@ -58,23 +62,29 @@ MoeShape MoeWeights::shape() const {
 }
 
 absl::Status MoeWeights::Validate() const {
-  if (!router.defined() || router.ndim() != 2) return absl::InvalidArgumentError("MoE weights need a router matrix [experts, hidden]");
+  if (!router.defined() || router.ndim() != 2)
+    return absl::InvalidArgumentError("MoE weights need a router matrix [experts, hidden]");
   const MoeShape s = shape();
   if (static_cast<int64_t>(s.experts) != router.dim(0) || down.size() != gate_up.size()) {
-    return absl::InvalidArgumentError(absl::StrCat("MoE weights: the router scores ", router.dim(0), " experts but there are ",
-                                                   gate_up.size(), " gate_up and ", down.size(), " down matrices"));
+    return absl::InvalidArgumentError(absl::StrCat("MoE weights: the router scores ", router.dim(0),
+                                                   " experts but there are ", gate_up.size(),
+                                                   " gate_up and ", down.size(), " down matrices"));
   }
   SY_RETURN_IF_ERROR(CheckTensor(router, {s.experts, s.hidden}, "router"));
   for (int e = 0; e < s.experts; ++e) {
-    SY_RETURN_IF_ERROR(CheckTensor(gate_up[e], {2 * s.intermediate, s.hidden}, absl::StrCat("experts.", e, ".gate_up")));
-    SY_RETURN_IF_ERROR(CheckTensor(down[e], {s.hidden, s.intermediate}, absl::StrCat("experts.", e, ".down")));
+    SY_RETURN_IF_ERROR(CheckTensor(gate_up[e], {2 * s.intermediate, s.hidden},
+                                   absl::StrCat("experts.", e, ".gate_up")));
+    SY_RETURN_IF_ERROR(
+        CheckTensor(down[e], {s.hidden, s.intermediate}, absl::StrCat("experts.", e, ".down")));
   }
-  if (correction_bias) SY_RETURN_IF_ERROR(CheckTensor(*correction_bias, {s.experts}, "correction_bias"));
+  if (correction_bias)
+    SY_RETURN_IF_ERROR(CheckTensor(*correction_bias, {s.experts}, "correction_bias"));
   if (shared_gate_up.has_value() != shared_down.has_value()) {
     return absl::InvalidArgumentError("MoE weights: the shared expert needs both gate_up and down");
   }
   if (shared_gate_up) {
-    SY_RETURN_IF_ERROR(CheckTensor(*shared_gate_up, {2 * s.shared_intermediate, s.hidden}, "shared_expert.gate_up"));
+    SY_RETURN_IF_ERROR(CheckTensor(*shared_gate_up, {2 * s.shared_intermediate, s.hidden},
+                                   "shared_expert.gate_up"));
   }
   if (shared_gate) SY_RETURN_IF_ERROR(CheckTensor(*shared_gate, {s.hidden}, "shared_expert.gate"));
   return absl::OkStatus();

@@ -19,16 +19,20 @@ absl::Status WriteMessage(int fd, capnp::MessageBuilder& message, const std::str
   try {
     capnp::writeMessageToFd(fd, message);
   } catch (const kj::Exception& e) {
-    return absl::UnavailableError(absl::StrCat(path, ": cannot write the trace: ", e.getDescription().cStr()));
+    return absl::UnavailableError(
+        absl::StrCat(path, ": cannot write the trace: ", e.getDescription().cStr()));
   }
   return absl::OkStatus();
 }
 
 }  // namespace
 
-absl::StatusOr<std::unique_ptr<TraceWriter>> TraceWriter::Create(const std::string& path, const TraceInfo& info) {
+absl::StatusOr<std::unique_ptr<TraceWriter>> TraceWriter::Create(const std::string& path,
+                                                                 const TraceInfo& info) {
   const int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-  if (fd < 0) return absl::UnavailableError(absl::StrCat(path, ": cannot create the trace: ", std::strerror(errno)));
+  if (fd < 0)
+    return absl::UnavailableError(
+        absl::StrCat(path, ": cannot create the trace: ", std::strerror(errno)));
   std::unique_ptr<TraceWriter> writer(new TraceWriter(path, info, fd));
   capnp::MallocMessageBuilder message;
   auto header = message.initRoot<schema::TraceHeader>();
@@ -46,7 +50,8 @@ absl::Status TraceWriter::Append(int layer, const RouterOutput& routing) {
   if (fd_ < 0) return absl::FailedPreconditionError(absl::StrCat(path_, ": the trace is closed"));
   const Tensor& ids = routing.expert_ids;
   if (ids.dim(1) != info_.top_k) {
-    return absl::InvalidArgumentError(absl::StrCat(path_, ": routing has top-", ids.dim(1), ", the trace records top-", info_.top_k));
+    return absl::InvalidArgumentError(absl::StrCat(path_, ": routing has top-", ids.dim(1),
+                                                   ", the trace records top-", info_.top_k));
   }
   capnp::MallocMessageBuilder message;
   auto record = message.initRoot<schema::TraceRecord>();
@@ -68,7 +73,9 @@ absl::Status TraceWriter::Close() {
   if (fd_ < 0) return absl::OkStatus();
   const int result = ::close(fd_);
   fd_ = -1;
-  if (result != 0) return absl::UnavailableError(absl::StrCat(path_, ": closing the trace: ", std::strerror(errno)));
+  if (result != 0)
+    return absl::UnavailableError(
+        absl::StrCat(path_, ": closing the trace: ", std::strerror(errno)));
   return absl::OkStatus();
 }
 

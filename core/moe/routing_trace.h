@@ -20,7 +20,8 @@ struct TraceInfo {
 class TraceWriter {
  public:
   // Creates (or truncates) `path` and writes the header.
-  static absl::StatusOr<std::unique_ptr<TraceWriter>> Create(const std::string& path, const TraceInfo& info);
+  static absl::StatusOr<std::unique_ptr<TraceWriter>> Create(const std::string& path,
+                                                             const TraceInfo& info);
   ~TraceWriter();
   TraceWriter(const TraceWriter&) = delete;
   TraceWriter& operator=(const TraceWriter&) = delete;
@@ -35,7 +36,8 @@ class TraceWriter {
   int64_t records() const { return records_; }
 
  private:
-  TraceWriter(std::string path, TraceInfo info, int fd) : path_(std::move(path)), info_(std::move(info)), fd_(fd) {}
+  TraceWriter(std::string path, TraceInfo info, int fd)
+      : path_(std::move(path)), info_(std::move(info)), fd_(fd) {}
 
   std::string path_;
   TraceInfo info_;

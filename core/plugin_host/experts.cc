@@ -19,20 +19,28 @@ absl::Status CheckMatrix(const QTensor& q, int64_t rows, int64_t cols, const std
 
 absl::Status ExpertWeights::Validate() const {
   if (gate_up.empty() || gate_up.size() != down.size()) {
-    return absl::InvalidArgumentError(absl::StrCat("expert weights: ", gate_up.size(), " gate_up and ", down.size(),
+    return absl::InvalidArgumentError(absl::StrCat("expert weights: ", gate_up.size(),
+                                                   " gate_up and ", down.size(),
                                                    " down matrices (need the same nonzero count)"));
   }
   for (size_t e = 0; e < gate_up.size(); ++e) {
-    SY_RETURN_IF_ERROR(CheckMatrix(gate_up[e], 2 * intermediate, hidden, absl::StrCat("expert ", e, " gate_up")));
-    SY_RETURN_IF_ERROR(CheckMatrix(down[e], hidden, intermediate, absl::StrCat("expert ", e, " down")));
+    SY_RETURN_IF_ERROR(
+        CheckMatrix(gate_up[e], 2 * intermediate, hidden, absl::StrCat("expert ", e, " gate_up")));
+    SY_RETURN_IF_ERROR(
+        CheckMatrix(down[e], hidden, intermediate, absl::StrCat("expert ", e, " down")));
   }
   if (shared_intermediate > 0) {
-    if (!shared_gate_up || !shared_down) return absl::InvalidArgumentError("shared expert: missing gate_up or down");
-    SY_RETURN_IF_ERROR(CheckMatrix(*shared_gate_up, 2 * shared_intermediate, hidden, "shared expert gate_up"));
-    SY_RETURN_IF_ERROR(CheckMatrix(*shared_down, hidden, shared_intermediate, "shared expert down"));
+    if (!shared_gate_up || !shared_down)
+      return absl::InvalidArgumentError("shared expert: missing gate_up or down");
+    SY_RETURN_IF_ERROR(
+        CheckMatrix(*shared_gate_up, 2 * shared_intermediate, hidden, "shared expert gate_up"));
+    SY_RETURN_IF_ERROR(
+        CheckMatrix(*shared_down, hidden, shared_intermediate, "shared expert down"));
   }
-  if (shared_gate && (shared_gate->ndim() != 1 || shared_gate->dim(0) != hidden || shared_gate->dtype() != DType::kF32)) {
-    return absl::InvalidArgumentError(absl::StrCat("shared expert gate must be f32 [", hidden, "], got ", shared_gate->Describe()));
+  if (shared_gate && (shared_gate->ndim() != 1 || shared_gate->dim(0) != hidden ||
+                      shared_gate->dtype() != DType::kF32)) {
+    return absl::InvalidArgumentError(absl::StrCat("shared expert gate must be f32 [", hidden,
+                                                   "], got ", shared_gate->Describe()));
   }
   return absl::OkStatus();
 }
@@ -47,7 +55,8 @@ int64_t ExpertWeights::nbytes() const {
 
 absl::StatusOr<Experts> Experts::From(std::shared_ptr<Component> component) {
   if (component->kind() != SY_KIND_EXPERTS) {
-    return absl::InvalidArgumentError(absl::StrCat(component->full_name(), " is not an experts component"));
+    return absl::InvalidArgumentError(
+        absl::StrCat(component->full_name(), " is not an experts component"));
   }
   return Experts(std::move(component));
 }
@@ -64,23 +73,29 @@ absl::Status Experts::CheckSupports(const ExpertWeights& weights) const {
   if (weights.shared_down) matrices.push_back(&*weights.shared_down);
   for (const QTensor* q : matrices) {
     if (!Supports(q->layout)) {
-      return absl::UnimplementedError(absl::StrCat(component_->full_name(), " cannot compute on weights stored as ",
-                                                   q->DescribeLayout()));
+      return absl::UnimplementedError(absl::StrCat(
+          component_->full_name(), " cannot compute on weights stored as ", q->DescribeLayout()));
     }
   }
   return absl::OkStatus();
 }
 
-absl::StatusOr<Tensor> Experts::Forward(ExecContext& ctx, const Tensor& hidden, const RouterOutput& routing,
-                                        const ExpertWeights& weights, const Quantizer* activation_quantizer) const {
+absl::StatusOr<Tensor> Experts::Forward(ExecContext& ctx, const Tensor& hidden,
+                                        const RouterOutput& routing, const ExpertWeights& weights,
+                                        const Quantizer* activation_quantizer) const {
   const std::string& name = component_->full_name();
   SY_RETURN_IF_ERROR(weights.Validate());
-  if (hidden.ndim() != 2 || hidden.dtype() != DType::kF32 || hidden.dim(1) != weights.hidden || !hidden.is_contiguous()) {
-    return absl::InvalidArgumentError(absl::StrCat(name, ": hidden must be contiguous f32 [tokens, ", weights.hidden, "], got ", hidden.Describe()));
+  if (hidden.ndim() != 2 || hidden.dtype() != DType::kF32 || hidden.dim(1) != weights.hidden ||
+      !hidden.is_contiguous()) {
+    return absl::InvalidArgumentError(absl::StrCat(name,
+                                                   ": hidden must be contiguous f32 [tokens, ",
+                                                   weights.hidden, "], got ", hidden.Describe()));
   }
   const Tensor& ids = routing.expert_ids;
-  if (ids.ndim() != 2 || ids.dim(0) != hidden.dim(0) || routing.expert_weights.shape() != ids.shape()) {
-    return absl::InvalidArgumentError(absl::StrCat(name, ": routing ", ids.Describe(), " does not match hidden ", hidden.Describe()));
+  if (ids.ndim() != 2 || ids.dim(0) != hidden.dim(0) ||
+      routing.expert_weights.shape() != ids.shape()) {
+    return absl::InvalidArgumentError(absl::StrCat(name, ": routing ", ids.Describe(),
+                                                   " does not match hidden ", hidden.Describe()));
   }
   SY_RETURN_IF_ERROR(CheckSupports(weights));
   std::vector<sy_qtensor> gate_up, down;
@@ -93,21 +108,33 @@ absl::StatusOr<Tensor> Experts::Forward(ExecContext& ctx, const Tensor& hidden, 
     shared_down = weights.shared_down->ToC();
   }
   if (weights.shared_gate) shared_gate = weights.shared_gate->ToC();
-  const sy_expert_weights c_weights = {sizeof(sy_expert_weights), weights.num_experts(), weights.hidden,
-                                       weights.intermediate, gate_up.data(), down.data(),
+  const sy_expert_weights c_weights = {sizeof(sy_expert_weights),
+                                       weights.num_experts(),
+                                       weights.hidden,
+                                       weights.intermediate,
+                                       gate_up.data(),
+                                       down.data(),
                                        weights.shared_intermediate,
                                        weights.shared_intermediate > 0 ? &shared_gate_up : nullptr,
                                        weights.shared_intermediate > 0 ? &shared_down : nullptr,
                                        weights.shared_gate ? &shared_gate : nullptr};
 
   SY_ASSIGN_OR_RETURN(Tensor output, Tensor::Empty(hidden.shape(), DType::kF32, ctx.device()));
-  const sy_tensor c_hidden = hidden.ToC(), c_ids = ids.ToC(), c_weights_t = routing.expert_weights.ToC();
+  const sy_tensor c_hidden = hidden.ToC(), c_ids = ids.ToC(),
+                  c_weights_t = routing.expert_weights.ToC();
   sy_tensor c_output = output.ToC();
-  const sy_quantizer_ref quantizer = activation_quantizer ? activation_quantizer->Ref() : sy_quantizer_ref{};
-  const sy_experts_args args = {sizeof(sy_experts_args), &c_hidden, &c_ids, &c_weights_t, &c_weights,
-                                activation_quantizer ? &quantizer : nullptr, &c_output};
-  SY_RETURN_IF_ERROR(TakePluginError(vtable().forward(component_->instance(), ctx.BeginCall(), &args),
-                                     absl::StrCat(name, ": forward")));
+  const sy_quantizer_ref quantizer =
+      activation_quantizer ? activation_quantizer->Ref() : sy_quantizer_ref{};
+  const sy_experts_args args = {sizeof(sy_experts_args),
+                                &c_hidden,
+                                &c_ids,
+                                &c_weights_t,
+                                &c_weights,
+                                activation_quantizer ? &quantizer : nullptr,
+                                &c_output};
+  SY_RETURN_IF_ERROR(
+      TakePluginError(vtable().forward(component_->instance(), ctx.BeginCall(), &args),
+                      absl::StrCat(name, ": forward")));
   return output;
 }
 

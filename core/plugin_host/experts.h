@@ -43,8 +43,8 @@ class Experts {
   absl::Status CheckSupports(const ExpertWeights& weights) const;
   // output[t] = sum_j weights[t, j] * expert(ids[t, j], hidden[t]) (+ the shared expert).
   // hidden: f32 [tokens, H]; `activation_quantizer` quantizes each GEMM's input when given.
-  absl::StatusOr<Tensor> Forward(ExecContext& ctx, const Tensor& hidden, const RouterOutput& routing,
-                                 const ExpertWeights& weights,
+  absl::StatusOr<Tensor> Forward(ExecContext& ctx, const Tensor& hidden,
+                                 const RouterOutput& routing, const ExpertWeights& weights,
                                  const Quantizer* activation_quantizer = nullptr) const;
   const Component& component() const { return *component_; }
 

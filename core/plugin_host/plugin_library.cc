@@ -9,8 +9,9 @@
 namespace sy {
 namespace {
 
-// The sizes of the ABI structs as of the minor that introduced them. A plugin of any 1.x minor fills at least these;
-// fields appended by later minors are read only when a struct's struct_size covers them.
+// The sizes of the ABI structs as of the minor that introduced them. A plugin of any 1.x minor
+// fills at least these; fields appended by later minors are read only when a struct's struct_size
+// covers them.
 constexpr size_t kPluginSizeV1 = sizeof(sy_plugin);
 constexpr size_t kComponentDescSizeV1 = sizeof(sy_component_desc);
 constexpr size_t kRouterVtableSizeV1 = sizeof(sy_router_vtable);
@@ -57,12 +58,14 @@ absl::Status CheckVtable(const sy_component_desc& desc, sy_component_kind kind) 
     complete = v->top_k && v->route;
   } else if (kind == SY_KIND_QUANTIZER) {
     const auto* v = static_cast<const sy_quantizer_vtable*>(desc.vtable);
-    complete = v->weight_layout && v->quantize_weight && v->activation_layout && v->quantize_activation;
+    complete =
+        v->weight_layout && v->quantize_weight && v->activation_layout && v->quantize_activation;
   } else if (kind == SY_KIND_EXPERTS) {
     const auto* v = static_cast<const sy_experts_vtable*>(desc.vtable);
     complete = v->supports && v->forward;
   }
-  if (!complete) return absl::InvalidArgumentError(absl::StrCat(KindName(kind), " vtable has NULL functions"));
+  if (!complete)
+    return absl::InvalidArgumentError(absl::StrCat(KindName(kind), " vtable has NULL functions"));
   return absl::OkStatus();
 }
 
@@ -167,9 +170,9 @@ absl::Status PluginLibrary::LoadComponents(const sy_plugin& plugin) {
           absl::StrCat(path_, ": ", full_name, ": NULL create, destroy or score"));
     }
     if (plugin.abi_minor < MinorIntroducing(kind)) {
-      return absl::InvalidArgumentError(absl::StrCat(path_, ": ", full_name, ": ", KindName(kind),
-                                                     " components need ABI 1.", MinorIntroducing(kind),
-                                                     ", the plugin declares 1.", plugin.abi_minor));
+      return absl::InvalidArgumentError(
+          absl::StrCat(path_, ": ", full_name, ": ", KindName(kind), " components need ABI 1.",
+                       MinorIntroducing(kind), ", the plugin declares 1.", plugin.abi_minor));
     }
     if (auto s = CheckVtable(desc, kind); !s.ok()) {
       return absl::Status(s.code(), absl::StrCat(path_, ": ", full_name, ": ", s.message()));

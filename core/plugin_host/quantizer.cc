@@ -20,7 +20,8 @@ absl::StatusOr<sy_qlayout> Quantizer::Layout(bool weight, int64_t rows, int64_t 
   SY_RETURN_IF_ERROR(TakePluginError(fn(component_->instance(), rows, cols, &layout),
                                      absl::StrCat(component_->full_name(), ": ", what)));
   if (auto s = ValidateLayout(layout, rows, cols); !s.ok()) {
-    return absl::InternalError(absl::StrCat(component_->full_name(), ": ", what, " returned a bad layout: ", s.message()));
+    return absl::InternalError(
+        absl::StrCat(component_->full_name(), ": ", what, " returned a bad layout: ", s.message()));
   }
   return layout;
 }
@@ -33,19 +34,26 @@ absl::StatusOr<sy_qlayout> Quantizer::ActivationLayout(int64_t rows, int64_t col
   return Layout(false, rows, cols);
 }
 
-absl::StatusOr<QTensor> Quantizer::Quantize(bool weight, ExecContext& ctx, const Tensor& input) const {
-  if (input.ndim() != 2 || input.dtype() != DType::kF32 || !input.is_contiguous() || input.device() != ctx.device()) {
-    return absl::InvalidArgumentError(absl::StrCat(component_->full_name(), ": expected a contiguous f32 matrix on ",
-                                                   ctx.device().ToString(), ", got ", input.Describe()));
+absl::StatusOr<QTensor> Quantizer::Quantize(bool weight, ExecContext& ctx,
+                                            const Tensor& input) const {
+  if (input.ndim() != 2 || input.dtype() != DType::kF32 || !input.is_contiguous() ||
+      input.device() != ctx.device()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(component_->full_name(), ": expected a contiguous f32 matrix on ",
+                     ctx.device().ToString(), ", got ", input.Describe()));
   }
   SY_ASSIGN_OR_RETURN(sy_qlayout layout, Layout(weight, input.dim(0), input.dim(1)));
-  if (!weight && !layout.has_scales && layout.dtype == SY_DTYPE_F32) return QTensor::Unquantized(input);
-  SY_ASSIGN_OR_RETURN(QTensor out, QTensor::Allocate(layout, input.dim(0), input.dim(1), ctx.device()));
+  if (!weight && !layout.has_scales && layout.dtype == SY_DTYPE_F32)
+    return QTensor::Unquantized(input);
+  SY_ASSIGN_OR_RETURN(QTensor out,
+                      QTensor::Allocate(layout, input.dim(0), input.dim(1), ctx.device()));
   const sy_tensor in = input.ToC();
   sy_qtensor c = out.ToC();
   const auto fn = weight ? vtable().quantize_weight : vtable().quantize_activation;
-  SY_RETURN_IF_ERROR(TakePluginError(fn(component_->instance(), ctx.BeginCall(), &in, &c),
-                                     absl::StrCat(component_->full_name(), weight ? ": quantize_weight" : ": quantize_activation")));
+  SY_RETURN_IF_ERROR(
+      TakePluginError(fn(component_->instance(), ctx.BeginCall(), &in, &c),
+                      absl::StrCat(component_->full_name(),
+                                   weight ? ": quantize_weight" : ": quantize_activation")));
   return out;
 }
 

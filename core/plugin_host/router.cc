@@ -42,7 +42,8 @@ absl::Status CheckInputs(const RouterInputs& in, const Device& device) {
 
 }  // namespace
 
-absl::Status ValidateRouterOutput(const RouterOutput& out, int64_t experts, absl::string_view name) {
+absl::Status ValidateRouterOutput(const RouterOutput& out, int64_t experts,
+                                  absl::string_view name) {
   const int64_t n = out.expert_ids.numel();
   const auto* ids = out.expert_ids.data<int32_t>();
   const auto* weights = out.expert_weights.data<float>();
@@ -63,7 +64,6 @@ absl::Status ValidateRouterOutput(const RouterOutput& out, int64_t experts, absl
   }
   return absl::OkStatus();
 }
-
 
 absl::StatusOr<Router> Router::From(std::shared_ptr<Component> component) {
   if (component->kind() != SY_KIND_ROUTER) {

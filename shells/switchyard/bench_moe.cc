@@ -2,8 +2,8 @@
 // token counts, against the machine's own f32 GEMM peak measured in the same run.
 #include <algorithm>
 #include <chrono>
-#include <cstring>
 #include <cstdio>
+#include <cstring>
 #include <vector>
 
 #include "absl/strings/numbers.h"
@@ -21,7 +21,9 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 
-double Seconds(Clock::time_point start) { return std::chrono::duration<double>(Clock::now() - start).count(); }
+double Seconds(Clock::time_point start) {
+  return std::chrono::duration<double>(Clock::now() - start).count();
+}
 
 // Best of five f32 GEMMs of n^3: what OpenBLAS reaches on this machine.
 double MeasureGemmGflops(int64_t n) {
@@ -52,7 +54,8 @@ absl::StatusOr<std::vector<int64_t>> ParseList(const std::string& text) {
   std::vector<int64_t> values;
   for (absl::string_view part : absl::StrSplit(text, ',')) {
     int64_t v = 0;
-    if (!absl::SimpleAtoi(part, &v) || v < 1) return absl::InvalidArgumentError(absl::StrCat("bad token count '", part, "'"));
+    if (!absl::SimpleAtoi(part, &v) || v < 1)
+      return absl::InvalidArgumentError(absl::StrCat("bad token count '", part, "'"));
     values.push_back(v);
   }
   return values;
@@ -64,7 +67,8 @@ struct Timing {
   double weight_gb;  // expert weights the step touched (every expert that got a token)
 };
 
-absl::StatusOr<Timing> TimeLayer(MoeLayer& layer, ExecContext& ctx, int64_t tokens, int iterations) {
+absl::StatusOr<Timing> TimeLayer(MoeLayer& layer, ExecContext& ctx, int64_t tokens,
+                                 int iterations) {
   const MoeShape& s = layer.shape();
   SY_ASSIGN_OR_RETURN(const Tensor x, RandomNormal({tokens, s.hidden}, 7));
   SY_RETURN_IF_ERROR(layer.Forward(ctx, x).status());  // warm-up: workspace, thread pools
@@ -77,22 +81,28 @@ absl::StatusOr<Timing> TimeLayer(MoeLayer& layer, ExecContext& ctx, int64_t toke
   std::sort(times.begin(), times.end());
   const double k = layer.router().top_k;
   // gate GEMM + per routed slot: gate_up (2I x H) and down (H x I); shared expert per token.
-  const double flop = 2.0 * tokens * (s.experts * s.hidden + k * 3.0 * s.intermediate * s.hidden +
-                                       3.0 * s.shared_intermediate * s.hidden);
+  const double flop = 2.0 * tokens *
+                      (s.experts * s.hidden + k * 3.0 * s.intermediate * s.hidden +
+                       3.0 * s.shared_intermediate * s.hidden);
   const ExpertWeights& w = layer.expert_weights();
   double bytes = 0;
   for (int e = 0; e < s.experts; ++e) {
-    if (layer.last_load().tokens_per_expert[e] > 0) bytes += static_cast<double>(w.gate_up[e].nbytes() + w.down[e].nbytes());
+    if (layer.last_load().tokens_per_expert[e] > 0)
+      bytes += static_cast<double>(w.gate_up[e].nbytes() + w.down[e].nbytes());
   }
-  if (w.shared_gate_up) bytes += static_cast<double>(w.shared_gate_up->nbytes() + w.shared_down->nbytes());
+  if (w.shared_gate_up)
+    bytes += static_cast<double>(w.shared_gate_up->nbytes() + w.shared_down->nbytes());
   return Timing{times[times.size() / 2], flop / 1e9, bytes / 1e9};
 }
 
 // gate -> router.softmax_topk(k) -> experts.cpu, weights converted by `quantizer_name` if set.
-absl::StatusOr<std::unique_ptr<MoeLayer>> BuildLayer(const ComponentRegistry& registry, const MoeShape& shape, int k,
-                                                     const std::string& quantizer_name, ExecContext& ctx) {
+absl::StatusOr<std::unique_ptr<MoeLayer>> BuildLayer(const ComponentRegistry& registry,
+                                                     const MoeShape& shape, int k,
+                                                     const std::string& quantizer_name,
+                                                     ExecContext& ctx) {
   SY_ASSIGN_OR_RETURN(RegisteredComponent router_found, registry.Find("router.softmax_topk"));
-  SY_ASSIGN_OR_RETURN(auto router_component, Component::Create(router_found, {ConfigTable{{"k", {int64_t{k}}}}}));
+  SY_ASSIGN_OR_RETURN(auto router_component,
+                      Component::Create(router_found, {ConfigTable{{"k", {int64_t{k}}}}}));
   SY_ASSIGN_OR_RETURN(Router router, Router::From(router_component));
   SY_ASSIGN_OR_RETURN(RegisteredComponent experts_found, registry.Find("experts.cpu"));
   SY_ASSIGN_OR_RETURN(auto experts_component, Component::Create(experts_found, {}));
@@ -104,14 +114,16 @@ absl::StatusOr<std::unique_ptr<MoeLayer>> BuildLayer(const ComponentRegistry& re
     SY_ASSIGN_OR_RETURN(quantizer, Quantizer::From(component));
   }
   SY_ASSIGN_OR_RETURN(MoeWeights weights, MoeWeights::Random(shape, 1));
-  return MoeLayer::Create(RoutingFunction::FromRouter(router), quantizer, experts, weights, {}, ctx);
+  return MoeLayer::Create(RoutingFunction::FromRouter(router), quantizer, experts, weights, {},
+                          ctx);
 }
 
 }  // namespace
 
 int BenchMoe(const ParsedArgs& args) {
   if (args.Get("device", "cpu") != "cpu") {
-    return UsageError("bench", "only --device cpu exists in this build so far (the CUDA path is its own issue)");
+    return UsageError(
+        "bench", "only --device cpu exists in this build so far (the CUDA path is its own issue)");
   }
   MoeShape shape;
   shape.experts = std::stoi(args.Get("experts", "8"));
@@ -138,10 +150,13 @@ int BenchMoe(const ParsedArgs& args) {
 
   const double peak = MeasureGemmGflops(2048);
   const double bandwidth = MeasureCopyGBps();
-  std::printf("measured on this machine: f32 GEMM %.1f GFLOP/s (OpenBLAS 2048^3), memory %.1f GB/s (memcpy,\n"
-              "read + write); %d threads. Roofline = max(weight bytes / memory, FLOPs / GEMM).\n\n",
-              peak, bandwidth, (*ctx)->num_threads());
-  TextTable table({"TOKENS", "LAYER MS", "TOKENS/S", "GFLOP/S", "% GEMM PEAK", "WEIGHTS GB/S", "% ROOFLINE"});
+  std::printf(
+      "measured on this machine: f32 GEMM %.1f GFLOP/s (OpenBLAS 2048^3), memory %.1f GB/s "
+      "(memcpy,\n"
+      "read + write); %d threads. Roofline = max(weight bytes / memory, FLOPs / GEMM).\n\n",
+      peak, bandwidth, (*ctx)->num_threads());
+  TextTable table(
+      {"TOKENS", "LAYER MS", "TOKENS/S", "GFLOP/S", "% GEMM PEAK", "WEIGHTS GB/S", "% ROOFLINE"});
   for (int64_t t : *tokens) {
     const absl::StatusOr<Timing> measured = TimeLayer(**layer, **ctx, t, iterations);
     if (!measured.ok()) return fail(measured.status());
@@ -149,8 +164,8 @@ int BenchMoe(const ParsedArgs& args) {
     const double gflops = timing.gflop / timing.median_seconds;
     const double roofline = std::max(timing.weight_gb / bandwidth, timing.gflop / peak);
     table.AddRow({absl::StrCat(t), absl::StrFormat("%.3f", timing.median_seconds * 1e3),
-                  absl::StrFormat("%.0f", t / timing.median_seconds), absl::StrFormat("%.1f", gflops),
-                  absl::StrFormat("%.1f%%", 100.0 * gflops / peak),
+                  absl::StrFormat("%.0f", t / timing.median_seconds),
+                  absl::StrFormat("%.1f", gflops), absl::StrFormat("%.1f%%", 100.0 * gflops / peak),
                   absl::StrFormat("%.1f", timing.weight_gb / timing.median_seconds),
                   absl::StrFormat("%.1f%%", 100.0 * roofline / timing.median_seconds)});
   }

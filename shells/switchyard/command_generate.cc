@@ -19,7 +19,8 @@ absl::Status ReadNumber(const ParsedArgs& args, const std::string& name, T& out)
   if (!args.Has(name)) return absl::OkStatus();
   double value = 0;
   if (!absl::SimpleAtod(args.Get(name), &value)) {
-    return absl::InvalidArgumentError(absl::StrCat("--", name, ": expected a number, got '", args.Get(name), "'"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("--", name, ": expected a number, got '", args.Get(name), "'"));
   }
   out = static_cast<T>(value);
   return absl::OkStatus();
@@ -29,10 +30,11 @@ absl::StatusOr<SamplingParams> ReadSampling(const ParsedArgs& args) {
   SamplingParams p;
   p.temperature = 0;  // greedy unless asked
   p.max_tokens = 64;
-  for (const auto& status : {ReadNumber(args, "temperature", p.temperature), ReadNumber(args, "top-k", p.top_k),
-                             ReadNumber(args, "top-p", p.top_p), ReadNumber(args, "min-p", p.min_p),
-                             ReadNumber(args, "repetition-penalty", p.repetition_penalty),
-                             ReadNumber(args, "seed", p.seed), ReadNumber(args, "max-tokens", p.max_tokens)}) {
+  for (const auto& status :
+       {ReadNumber(args, "temperature", p.temperature), ReadNumber(args, "top-k", p.top_k),
+        ReadNumber(args, "top-p", p.top_p), ReadNumber(args, "min-p", p.min_p),
+        ReadNumber(args, "repetition-penalty", p.repetition_penalty),
+        ReadNumber(args, "seed", p.seed), ReadNumber(args, "max-tokens", p.max_tokens)}) {
     if (!status.ok()) return status;
   }
   p.stop = args.GetAll("stop");
@@ -49,7 +51,8 @@ void ShowProgress(int64_t done, int64_t total) {
   constexpr int kWidth = 30;
   const int filled = static_cast<int>(kWidth * done / std::max<int64_t>(total, 1));
   std::fprintf(stderr, "\rloading [%s%s] %lld/%lld layers", std::string(filled, '#').c_str(),
-               std::string(kWidth - filled, ' ').c_str(), static_cast<long long>(done), static_cast<long long>(total));
+               std::string(kWidth - filled, ' ').c_str(), static_cast<long long>(done),
+               static_cast<long long>(total));
   if (done == total) std::fprintf(stderr, "\n");
 }
 
@@ -62,13 +65,24 @@ int Fail(const absl::Status& status) {
 
 int GenerateCommand(const std::vector<std::string>& argv) {
   auto args = Parse(argv,
-                    {{"model", true}, {"prompt", true}, {"chat", false}, {"max-tokens", true}, {"temperature", true},
-                     {"top-k", true}, {"top-p", true}, {"min-p", true}, {"repetition-penalty", true}, {"seed", true},
-                     {"stop", true, true}, {"quantizer", true}, {"experts", true}},
+                    {{"model", true},
+                     {"prompt", true},
+                     {"chat", false},
+                     {"max-tokens", true},
+                     {"temperature", true},
+                     {"top-k", true},
+                     {"top-p", true},
+                     {"min-p", true},
+                     {"repetition-penalty", true},
+                     {"seed", true},
+                     {"stop", true, true},
+                     {"quantizer", true},
+                     {"experts", true}},
                     /*stop_at_positional=*/false);
   if (!args.ok()) return UsageError("generate", args.status().message());
   if (args->Has("help")) return PrintUsage("generate");
-  if (!args->Has("model") || !args->Has("prompt")) return UsageError("generate", "--model and --prompt are required");
+  if (!args->Has("model") || !args->Has("prompt"))
+    return UsageError("generate", "--model and --prompt are required");
   auto sampling = ReadSampling(*args);
   if (!sampling.ok()) return UsageError("generate", sampling.status().message());
 
@@ -86,7 +100,8 @@ int GenerateCommand(const std::vector<std::string>& argv) {
   options.progress = ShowProgress;
   auto model = MoeModel::Load(*checkpoint, *registry, options, **ctx);
   if (!model.ok()) return Fail(model.status());
-  const double load_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  const double load_seconds =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
 
   std::string text = args->Get("prompt");
   if (args->Has("chat")) {
@@ -99,19 +114,22 @@ int GenerateCommand(const std::vector<std::string>& argv) {
   }
   auto prompt = tokenizer->Encode(text, /*add_special_tokens=*/!args->Has("chat"));
   if (!prompt.ok()) return Fail(prompt.status());
-  auto result = Generate(**model, *tokenizer, **ctx, *prompt, *sampling, checkpoint->config().eos_token_ids,
-                         [](const std::string& piece) {
+  auto result = Generate(**model, *tokenizer, **ctx, *prompt, *sampling,
+                         checkpoint->config().eos_token_ids, [](const std::string& piece) {
                            std::fwrite(piece.data(), 1, piece.size(), stdout);
                            std::fflush(stdout);
                          });
   if (!result.ok()) return Fail(result.status());
-  const double decode_rate = result->tokens.size() > 1 ? (result->tokens.size() - 1) / result->decode_seconds : 0;
+  const double decode_rate =
+      result->tokens.size() > 1 ? (result->tokens.size() - 1) / result->decode_seconds : 0;
   std::fprintf(stderr,
-               "\n\nloaded in %.2f s | prompt %lld tokens, prefill %.1f ms (%.0f tokens/s) | generated %zu tokens, "
+               "\n\nloaded in %.2f s | prompt %lld tokens, prefill %.1f ms (%.0f tokens/s) | "
+               "generated %zu tokens, "
                "%.1f tokens/s, finish: %s\n",
-               load_seconds, static_cast<long long>(result->prompt_tokens), result->prefill_seconds * 1e3,
-               result->prompt_tokens / std::max(result->prefill_seconds, 1e-9), result->tokens.size(), decode_rate,
-               result->finish_reason.c_str());
+               load_seconds, static_cast<long long>(result->prompt_tokens),
+               result->prefill_seconds * 1e3,
+               result->prompt_tokens / std::max(result->prefill_seconds, 1e-9),
+               result->tokens.size(), decode_rate, result->finish_reason.c_str());
   return 0;
 }
 

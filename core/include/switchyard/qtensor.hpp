@@ -29,14 +29,22 @@ inline int64_t ScaleCols(const sy_qlayout& layout, int64_t cols) {
 inline float LoadStored(const void* values, DType dtype, int64_t index) {
   const auto* bytes = static_cast<const uint8_t*>(values);
   switch (dtype) {
-    case DType::kF32: return static_cast<const float*>(values)[index];
-    case DType::kBF16: return BF16ToF32(static_cast<const uint16_t*>(values)[index]);
-    case DType::kF16: return F16ToF32(static_cast<const uint16_t*>(values)[index]);
-    case DType::kFP8E4M3: return FP8E4M3ToF32(bytes[index]);
-    case DType::kI8: return static_cast<float>(static_cast<int8_t>(bytes[index]));
-    case DType::kU4: return static_cast<float>(GetNibble(bytes, index));
-    case DType::kI4: return static_cast<float>(SignExtendNibble(GetNibble(bytes, index)));
-    default: throw std::invalid_argument("unsupported stored dtype " + std::string(DTypeName(dtype)));
+    case DType::kF32:
+      return static_cast<const float*>(values)[index];
+    case DType::kBF16:
+      return BF16ToF32(static_cast<const uint16_t*>(values)[index]);
+    case DType::kF16:
+      return F16ToF32(static_cast<const uint16_t*>(values)[index]);
+    case DType::kFP8E4M3:
+      return FP8E4M3ToF32(bytes[index]);
+    case DType::kI8:
+      return static_cast<float>(static_cast<int8_t>(bytes[index]));
+    case DType::kU4:
+      return static_cast<float>(GetNibble(bytes, index));
+    case DType::kI4:
+      return static_cast<float>(SignExtendNibble(GetNibble(bytes, index)));
+    default:
+      throw std::invalid_argument("unsupported stored dtype " + std::string(DTypeName(dtype)));
   }
 }
 
@@ -61,8 +69,8 @@ class QTensorView {
     }
     if (q_->values.data == nullptr) fail("values have no data");
     if (q_->values.dtype != l.dtype) {
-      fail(std::string("values are ") + DTypeName(static_cast<DType>(q_->values.dtype)) + ", the layout says " +
-           DTypeName(dtype()));
+      fail(std::string("values are ") + DTypeName(static_cast<DType>(q_->values.dtype)) +
+           ", the layout says " + DTypeName(dtype()));
     }
     if (q_->values.device.type != SY_DEVICE_CPU) fail("not on the CPU");
     for (const sy_tensor* t : {&q_->scales, &q_->zeros}) {
@@ -78,9 +86,10 @@ class QTensorView {
       fail("scales must be f32 [" + std::to_string(ScaleRows(l, rows())) + ", " +
            std::to_string(ScaleCols(l, cols())) + "]");
     }
-    if (l.has_zeros && (!l.has_scales || q_->zeros.data == nullptr || q_->zeros.dtype != SY_DTYPE_U8 ||
-                        q_->zeros.ndim != 2 || q_->zeros.shape[0] != q_->scales.shape[0] ||
-                        q_->zeros.shape[1] != q_->scales.shape[1])) {
+    if (l.has_zeros &&
+        (!l.has_scales || q_->zeros.data == nullptr || q_->zeros.dtype != SY_DTYPE_U8 ||
+         q_->zeros.ndim != 2 || q_->zeros.shape[0] != q_->scales.shape[0] ||
+         q_->zeros.shape[1] != q_->scales.shape[1])) {
       fail("zero points must be u8 in the shape of the scales");
     }
   }
@@ -92,9 +101,11 @@ class QTensorView {
     LoadRow(r * n, n, out);
     if (!l.has_scales) return;
     const int64_t scale_cols = ScaleCols(l, n);
-    const float* scales = static_cast<const float*>(q_->scales.data) + (r / l.block_rows) * scale_cols;
+    const float* scales =
+        static_cast<const float*>(q_->scales.data) + (r / l.block_rows) * scale_cols;
     const uint8_t* zeros =
-        l.has_zeros ? static_cast<const uint8_t*>(q_->zeros.data) + (r / l.block_rows) * scale_cols : nullptr;
+        l.has_zeros ? static_cast<const uint8_t*>(q_->zeros.data) + (r / l.block_rows) * scale_cols
+                    : nullptr;
     for (int64_t block = 0; block < scale_cols; ++block) {
       const int64_t begin = block * l.block_cols, end = std::min(n, begin + l.block_cols);
       const float zero = zeros ? static_cast<float>(zeros[block]) : 0.0f, scale = scales[block];
@@ -108,9 +119,12 @@ class QTensorView {
     const void* v = q_->values.data;
     const auto* bytes = static_cast<const uint8_t*>(v);
     switch (dtype()) {
-      case DType::kF32: std::copy_n(static_cast<const float*>(v) + first, n, out); return;
+      case DType::kF32:
+        std::copy_n(static_cast<const float*>(v) + first, n, out);
+        return;
       case DType::kI8:
-        for (int64_t c = 0; c < n; ++c) out[c] = static_cast<float>(static_cast<int8_t>(bytes[first + c]));
+        for (int64_t c = 0; c < n; ++c)
+          out[c] = static_cast<float>(static_cast<int8_t>(bytes[first + c]));
         return;
       case DType::kBF16: {
         const auto* h = static_cast<const uint16_t*>(v) + first;

@@ -59,12 +59,15 @@ class CpuExperts : public Experts {
     switch (static_cast<DType>(layout.dtype)) {
       case DType::kF32:
       case DType::kBF16:
-      case DType::kF16: return true;
+      case DType::kF16:
+        return true;
       case DType::kFP8E4M3:
       case DType::kI8:
       case DType::kI4:
-      case DType::kU4: return layout.has_scales != 0;
-      default: return false;
+      case DType::kU4:
+        return layout.has_scales != 0;
+      default:
+        return false;
     }
   }
 
@@ -73,21 +76,27 @@ class CpuExperts : public Experts {
     const TensorView hidden(*args.hidden);
     hidden.RequireCpuContiguous("hidden", 2, DType::kF32);
     const int64_t tokens = hidden.dim(0);
-    if (hidden.dim(1) != w.hidden) throw std::invalid_argument("hidden: width " + std::to_string(hidden.dim(1)) + " != H = " + std::to_string(w.hidden));
-    const TensorView ids(*args.expert_ids), route_weights(*args.expert_weights), output(*args.output);
+    if (hidden.dim(1) != w.hidden)
+      throw std::invalid_argument("hidden: width " + std::to_string(hidden.dim(1)) +
+                                  " != H = " + std::to_string(w.hidden));
+    const TensorView ids(*args.expert_ids), route_weights(*args.expert_weights),
+        output(*args.output);
     ids.RequireCpuContiguous("expert_ids", 2, DType::kI32);
     route_weights.RequireCpuContiguous("expert_weights", 2, DType::kF32);
     output.RequireCpuContiguous("output", 2, DType::kF32);
-    if (ids.dim(0) != tokens || route_weights.dim(0) != tokens || route_weights.dim(1) != ids.dim(1) ||
-        output.dim(0) != tokens || output.dim(1) != w.hidden) {
-      throw std::invalid_argument("routing and output shapes do not match hidden " + hidden.Describe());
+    if (ids.dim(0) != tokens || route_weights.dim(0) != tokens ||
+        route_weights.dim(1) != ids.dim(1) || output.dim(0) != tokens ||
+        output.dim(1) != w.hidden) {
+      throw std::invalid_argument("routing and output shapes do not match hidden " +
+                                  hidden.Describe());
     }
     const int64_t k = ids.dim(1);
     for (int64_t s = 0; s < tokens * k; ++s) {
       const int32_t e = ids.data<int32_t>()[s];
       if (e < -1 || e >= w.num_experts) {
-        throw std::invalid_argument("expert id " + std::to_string(e) + " of token " + std::to_string(s / k) +
-                                    " is outside [0, " + std::to_string(w.num_experts) + ")");
+        throw std::invalid_argument("expert id " + std::to_string(e) + " of token " +
+                                    std::to_string(s / k) + " is outside [0, " +
+                                    std::to_string(w.num_experts) + ")");
       }
     }
     Call call{ctx, args, threads_ > 0 ? threads_ : ctx.num_threads()};
@@ -105,7 +114,8 @@ class CpuExperts : public Experts {
         rows[i] = slot / k;
         scale[i] = route_weights.data<float>()[slot];
       }
-      call.RunExpert(w.gate_up[e], w.down[e], w.intermediate, rows, scale, "expert " + std::to_string(e));
+      call.RunExpert(w.gate_up[e], w.down[e], w.intermediate, rows, scale,
+                     "expert " + std::to_string(e));
     }
     if (w.shared_intermediate > 0) RunShared(call, tokens);
   }
@@ -117,13 +127,17 @@ class CpuExperts : public Experts {
     const sy_experts_args& args;
     int threads;
 
-    float* Scratch(int64_t floats) const { return static_cast<float*>(ctx.Allocate(sizeof(float) * std::max<int64_t>(floats, 1))); }
+    float* Scratch(int64_t floats) const {
+      return static_cast<float*>(ctx.Allocate(sizeof(float) * std::max<int64_t>(floats, 1)));
+    }
 
     // f32 rows of a stored matrix: the values themselves when already f32, else dequantized.
-    const float* Dequantized(const sy_qtensor& q, int64_t rows, int64_t cols, const std::string& what) const {
+    const float* Dequantized(const sy_qtensor& q, int64_t rows, int64_t cols,
+                             const std::string& what) const {
       const QTensorView view(q);
       view.Require(what.c_str(), rows, cols);
-      if (view.dtype() == DType::kF32 && !q.layout.has_scales) return static_cast<const float*>(q.values.data);
+      if (view.dtype() == DType::kF32 && !q.layout.has_scales)
+        return static_cast<const float*>(q.values.data);
       float* out = Scratch(rows * cols);
       ParallelFor(threads, rows, 64, [&](int64_t r0, int64_t r1) {
         for (int64_t r = r0; r < r1; ++r) view.DequantizeRow(r, out + r * cols);
@@ -136,29 +150,34 @@ class CpuExperts : public Experts {
       const sy_quantizer_ref* quantizer = args.activation_quantizer;
       if (quantizer == nullptr || rows == 0) return;
       sy_qlayout layout{};
-      Check(quantizer->vtable->activation_layout(quantizer->self, rows, cols, &layout), "activation_layout");
+      Check(quantizer->vtable->activation_layout(quantizer->self, rows, cols, &layout),
+            "activation_layout");
       if (!layout.has_scales && layout.dtype == SY_DTYPE_F32) return;
       sy_qtensor q = Allocate(layout, rows, cols);
       const sy_tensor input = Matrix(x, rows, cols);
-      Check(quantizer->vtable->quantize_activation(quantizer->self, ctx.c_context(), &input, &q), "quantize_activation");
+      Check(quantizer->vtable->quantize_activation(quantizer->self, ctx.c_context(), &input, &q),
+            "quantize_activation");
       const QTensorView view(q);
       view.Require("quantized activation", rows, cols);
       for (int64_t r = 0; r < rows; ++r) view.DequantizeRow(r, x + r * cols);
     }
 
     // Computes the expert on hidden rows `rows` and adds scale[i] * y_i to output row rows[i].
-    void RunExpert(const sy_qtensor& gate_up, const sy_qtensor& down, int64_t inter, const std::vector<int64_t>& rows,
-                   const std::vector<float>& scale, const std::string& what) const {
+    void RunExpert(const sy_qtensor& gate_up, const sy_qtensor& down, int64_t inter,
+                   const std::vector<int64_t>& rows, const std::vector<float>& scale,
+                   const std::string& what) const {
       const int64_t n = static_cast<int64_t>(rows.size()), h = args.weights->hidden;
       const float* hidden = static_cast<const float*>(args.hidden->data);
       float* x = Scratch(n * h);
-      for (int64_t i = 0; i < n; ++i) std::memcpy(x + i * h, hidden + rows[i] * h, sizeof(float) * h);
+      for (int64_t i = 0; i < n; ++i)
+        std::memcpy(x + i * h, hidden + rows[i] * h, sizeof(float) * h);
       RoundActivations(x, n, h);
       float* g = Scratch(n * 2 * inter);
       Project(x, n, gate_up, 2 * inter, h, g, what + " gate_up");
       float* a = Scratch(n * inter);
       for (int64_t i = 0; i < n; ++i) {
-        for (int64_t c = 0; c < inter; ++c) a[i * inter + c] = Silu(g[i * 2 * inter + c]) * g[i * 2 * inter + inter + c];
+        for (int64_t c = 0; c < inter; ++c)
+          a[i * inter + c] = Silu(g[i * 2 * inter + c]) * g[i * 2 * inter + inter + c];
       }
       RoundActivations(a, n, inter);
       float* y = Scratch(n * h);
@@ -173,8 +192,8 @@ class CpuExperts : public Experts {
     // and larger batches go through one GEMM on dequantized weights; a few tokens on packed
     // weights dequantize a row at a time and dot it with each token, so the packed bytes are
     // read once and no f32 copy of the matrix is written (decode is bound by those bytes).
-    void Project(const float* x, int64_t n, const sy_qtensor& w, int64_t rows, int64_t cols, float* out,
-                 const std::string& what) const {
+    void Project(const float* x, int64_t n, const sy_qtensor& w, int64_t rows, int64_t cols,
+                 float* out, const std::string& what) const {
       const bool plain = w.layout.dtype == SY_DTYPE_F32 && !w.layout.has_scales;
       if (plain || n > kRowwiseMaxTokens) {
         Gemm(x, Dequantized(w, rows, cols, what), out, n, rows, cols);
@@ -196,8 +215,8 @@ class CpuExperts : public Experts {
     // c [m, n] = a [m, k] . b [n, k]^T
     static void Gemm(const float* a, const float* b, float* c, int64_t m, int64_t n, int64_t k) {
       cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, static_cast<int>(m), static_cast<int>(n),
-                  static_cast<int>(k), 1.0f, a, static_cast<int>(k), b, static_cast<int>(k), 0.0f, c,
-                  static_cast<int>(n));
+                  static_cast<int>(k), 1.0f, a, static_cast<int>(k), b, static_cast<int>(k), 0.0f,
+                  c, static_cast<int>(n));
     }
 
     sy_tensor Matrix(void* data, int64_t rows, int64_t cols, DType dtype = DType::kF32) const {
@@ -226,7 +245,8 @@ class CpuExperts : public Experts {
 
     static void Check(sy_error* error, const char* what) {
       if (error == nullptr) return;
-      const std::string message = std::string("activation quantizer ") + what + ": " + Host()->error_message(error);
+      const std::string message =
+          std::string("activation quantizer ") + what + ": " + Host()->error_message(error);
       const sy_status_code code = Host()->error_code(error);
       Host()->error_free(error);
       throw PluginError(code, message);
@@ -243,11 +263,13 @@ class CpuExperts : public Experts {
       if (w.shared_gate != nullptr) {
         const float* gate = static_cast<const float*>(w.shared_gate->data);
         double dot = 0;
-        for (int64_t c = 0; c < w.hidden; ++c) dot += static_cast<double>(gate[c]) * hidden[t * w.hidden + c];
+        for (int64_t c = 0; c < w.hidden; ++c)
+          dot += static_cast<double>(gate[c]) * hidden[t * w.hidden + c];
         scale[t] = static_cast<float>(1.0 / (1.0 + std::exp(-dot)));
       }
     }
-    call.RunExpert(*w.shared_gate_up, *w.shared_down, w.shared_intermediate, rows, scale, "shared expert");
+    call.RunExpert(*w.shared_gate_up, *w.shared_down, w.shared_intermediate, rows, scale,
+                   "shared expert");
   }
 
   int threads_;
