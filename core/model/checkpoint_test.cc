@@ -11,9 +11,9 @@
 namespace sy {
 namespace {
 
-using ::sy::testing::TempDir;
-using ::sy::testing::WriteFile;
-using ::sy::testing::WriteRawSafetensors;
+using ::sy::testing_support::ScopedScratchDir;
+using ::sy::testing_support::WriteFile;
+using ::sy::testing_support::WriteRawSafetensors;
 using ::testing::AllOf;
 using ::testing::ElementsAre;
 using ::testing::HasSubstr;
@@ -30,7 +30,7 @@ Tensor Ramp(const Shape& shape) {
 }
 
 // A tiny two-shard checkpoint: embed + norm in shard 1, lm_head in shard 2.
-void WriteCheckpoint(const TempDir& dir, bool with_index) {
+void WriteCheckpoint(const ScopedScratchDir& dir, bool with_index) {
   WriteFile(dir.File("config.json"), kConfig);
   ASSERT_TRUE(WriteSafetensors(
                   dir.File("model-00001-of-00002.safetensors"),
@@ -47,14 +47,14 @@ void WriteCheckpoint(const TempDir& dir, bool with_index) {
                    "lm_head.weight": "model-00002-of-00002.safetensors"}})");
 }
 
-std::string OpenError(const TempDir& dir) {
+std::string OpenError(const ScopedScratchDir& dir) {
   auto c = Checkpoint::Open(dir.path().string());
   EXPECT_FALSE(c.ok());
   return c.ok() ? "" : std::string(c.status().message());
 }
 
 TEST(CheckpointTest, OpensShardsWithoutAnIndex) {
-  TempDir dir;
+  ScopedScratchDir dir;
   WriteCheckpoint(dir, /*with_index=*/false);
   auto c = Checkpoint::Open(dir.path().string());
   ASSERT_TRUE(c.ok()) << c.status();
@@ -70,7 +70,7 @@ TEST(CheckpointTest, OpensShardsWithoutAnIndex) {
 }
 
 TEST(CheckpointTest, FollowsTheIndexAndReadsGenerationConfig) {
-  TempDir dir;
+  ScopedScratchDir dir;
   WriteCheckpoint(dir, /*with_index=*/true);
   // Not in the index, so not part of the checkpoint (an interrupted download, say).
   ASSERT_TRUE(WriteSafetensors(dir.File("stray.safetensors"), {{"stray", Ramp({1})}}).ok());
@@ -87,7 +87,7 @@ TEST(CheckpointTest, FollowsTheIndexAndReadsGenerationConfig) {
 }
 
 TEST(CheckpointTest, ViewsOutliveTheCheckpoint) {
-  TempDir dir;
+  ScopedScratchDir dir;
   WriteCheckpoint(dir, /*with_index=*/true);
   std::optional<Tensor> norm;
   {
@@ -99,7 +99,7 @@ TEST(CheckpointTest, ViewsOutliveTheCheckpoint) {
 }
 
 TEST(CheckpointTest, IndexNamingAMissingShard) {
-  TempDir dir;
+  ScopedScratchDir dir;
   WriteCheckpoint(dir, /*with_index=*/true);
   std::filesystem::remove(dir.File("model-00002-of-00002.safetensors"));
   EXPECT_THAT(OpenError(dir), AllOf(HasSubstr("model.safetensors.index.json"),
@@ -108,7 +108,7 @@ TEST(CheckpointTest, IndexNamingAMissingShard) {
 }
 
 TEST(CheckpointTest, IndexNamingATensorTheShardLacks) {
-  TempDir dir;
+  ScopedScratchDir dir;
   WriteCheckpoint(dir, /*with_index=*/true);
   ASSERT_TRUE(
       WriteSafetensors(dir.File("model-00002-of-00002.safetensors"), {{"lm_head.bias", Ramp({8})}})
@@ -118,7 +118,7 @@ TEST(CheckpointTest, IndexNamingATensorTheShardLacks) {
 }
 
 TEST(CheckpointTest, IndexWithBadEntries) {
-  TempDir dir;
+  ScopedScratchDir dir;
   WriteCheckpoint(dir, /*with_index=*/true);
   WriteFile(dir.File("model.safetensors.index.json"), R"({"weight_map": {"x": "../evil"}})");
   EXPECT_THAT(OpenError(dir), HasSubstr("weight_map entry for tensor 'x' must be a file name"));
@@ -127,7 +127,7 @@ TEST(CheckpointTest, IndexWithBadEntries) {
 }
 
 TEST(CheckpointTest, MissingTensorAndWrongShapeOrDtype) {
-  TempDir dir;
+  ScopedScratchDir dir;
   WriteCheckpoint(dir, /*with_index=*/false);
   auto c = Checkpoint::Open(dir.path().string());
   ASSERT_TRUE(c.ok()) << c.status();
@@ -142,7 +142,7 @@ TEST(CheckpointTest, MissingTensorAndWrongShapeOrDtype) {
 }
 
 TEST(CheckpointTest, ConfigErrorsNameTheFile) {
-  TempDir dir;
+  ScopedScratchDir dir;
   WriteCheckpoint(dir, /*with_index=*/false);
   const std::string config = dir.File("config.json");
   WriteFile(config, R"({"architectures": ["OlmoeForCausalLM"], "hidden_size": 4})");
@@ -158,7 +158,7 @@ TEST(CheckpointTest, ConfigErrorsNameTheFile) {
 }
 
 TEST(CheckpointTest, CorruptShardNamesFileAndTensor) {
-  TempDir dir;
+  ScopedScratchDir dir;
   WriteCheckpoint(dir, /*with_index=*/false);
   const std::string shard = dir.File("model-00002-of-00002.safetensors");
   WriteRawSafetensors(shard,
@@ -170,13 +170,13 @@ TEST(CheckpointTest, CorruptShardNamesFileAndTensor) {
 }
 
 TEST(CheckpointTest, DuplicateTensorsAndNoShards) {
-  TempDir dir;
+  ScopedScratchDir dir;
   WriteCheckpoint(dir, /*with_index=*/false);
   ASSERT_TRUE(
       WriteSafetensors(dir.File("extra.safetensors"), {{"lm_head.weight", Ramp({1})}}).ok());
   EXPECT_THAT(OpenError(dir), AllOf(HasSubstr("tensor 'lm_head.weight' is in both"),
                                     HasSubstr("extra.safetensors")));
-  TempDir empty;
+  ScopedScratchDir empty;
   WriteFile(empty.File("config.json"), kConfig);
   EXPECT_EQ(OpenError(empty), empty.path().string() + ": no *.safetensors files");
 }

@@ -16,7 +16,7 @@
 namespace sy {
 namespace {
 
-using ::sy::testing::TempDir;
+using ::sy::testing_support::ScopedScratchDir;
 using ::testing::HasSubstr;
 using ::testing::Lt;
 
@@ -95,7 +95,7 @@ void CheckModel(const std::string& dir, const ModelSpec& spec, DType dtype) {
 TEST(ModelWriterTest, EveryPresetLoadsWithEveryTensorShaped) {
   for (const std::string& name : PresetNames()) {
     SCOPED_TRACE(name);
-    TempDir dir;
+    ScopedScratchDir dir;
     const ModelSpec spec = *Preset(name);
     auto files = WriteModel(spec, dir.path().string());
     ASSERT_TRUE(files.ok()) << files.status();
@@ -105,7 +105,7 @@ TEST(ModelWriterTest, EveryPresetLoadsWithEveryTensorShaped) {
 }
 
 TEST(ModelWriterTest, ConfigUsesTheTransformersFieldNames) {
-  TempDir dir;
+  ScopedScratchDir dir;
   ModelSpec spec = *Preset("tiny-qwen2-moe");
   spec.dtype = DType::kBF16;
   ASSERT_TRUE(WriteModel(spec, dir.path().string()).ok());
@@ -120,7 +120,7 @@ TEST(ModelWriterTest, ConfigUsesTheTransformersFieldNames) {
 }
 
 TEST(ModelWriterTest, QwenDenseLayersUseTheDenseMlp) {
-  TempDir dir;
+  ScopedScratchDir dir;
   ModelSpec spec = *Preset("tiny-qwen3-moe");
   spec.mlp_only_layers = {0};
   spec.tie_embeddings = true;
@@ -134,7 +134,7 @@ TEST(ModelWriterTest, QwenDenseLayersUseTheDenseMlp) {
 }
 
 TEST(ModelWriterTest, ShardsWithAnIndexHoldTheSameValues) {
-  TempDir single, sharded;
+  ScopedScratchDir single, sharded;
   ModelSpec spec = *Preset("tiny-mixtral");
   ASSERT_TRUE(WriteModel(spec, single.path().string()).ok());
   spec.shards = 3;
@@ -159,7 +159,7 @@ TEST(ModelWriterTest, ShardsWithAnIndexHoldTheSameValues) {
 }
 
 TEST(ModelWriterTest, TokenizerRoundTripsAndUsesItsMerges) {
-  TempDir dir;
+  ScopedScratchDir dir;
   ASSERT_TRUE(WriteModel(*Preset("tiny-mixtral"), dir.path().string()).ok());
   auto tokenizer = BpeTokenizer::FromFile(dir.File("tokenizer.json"));
   ASSERT_TRUE(tokenizer.ok()) << tokenizer.status();
@@ -185,8 +185,8 @@ TEST(ModelWriterTest, BadSpecsNameTheField) {
   spec.vocab = 200;
   EXPECT_THAT(ValidateModelSpec(spec).message(), HasSubstr("vocab (200) must be at least 259"));
   EXPECT_THAT(Preset("huge").status().message(), HasSubstr("unknown preset 'huge'"));
-  TempDir dir;
-  testing::WriteFile(dir.File("other.txt"), "x");
+  ScopedScratchDir dir;
+  testing_support::WriteFile(dir.File("other.txt"), "x");
   EXPECT_THAT(WriteModel(*Preset("tiny-olmoe"), dir.path().string()).status().message(),
               HasSubstr("not an empty directory"));
 }

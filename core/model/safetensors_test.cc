@@ -11,9 +11,9 @@
 namespace sy {
 namespace {
 
-using ::sy::testing::TempDir;
-using ::sy::testing::WriteFile;
-using ::sy::testing::WriteRawSafetensors;
+using ::sy::testing_support::ScopedScratchDir;
+using ::sy::testing_support::WriteFile;
+using ::sy::testing_support::WriteRawSafetensors;
 using ::testing::AllOf;
 using ::testing::ElementsAre;
 using ::testing::HasSubstr;
@@ -31,7 +31,7 @@ Tensor Filled(const Shape& shape, DType dtype, const std::vector<uint16_t>& raw)
 }
 
 TEST(SafetensorsTest, RoundTripsF32Bf16F16AndI32) {
-  TempDir dir;
+  ScopedScratchDir dir;
   const std::string path = dir.File("model.safetensors");
   Tensor f32 = *Tensor::FromF32({2, 3}, {1.5f, -2.0f, 3.25f, 0.0f, 1e-3f, -7.0f});
   Tensor bf16 = Filled({3}, DType::kBF16, {F32ToBF16(1.0f), F32ToBF16(-0.5f), F32ToBF16(3.0f)});
@@ -59,7 +59,7 @@ TEST(SafetensorsTest, RoundTripsF32Bf16F16AndI32) {
 }
 
 TEST(SafetensorsTest, DataSectionIsEightByteAligned) {
-  TempDir dir;
+  ScopedScratchDir dir;
   const std::string path = dir.File("a.safetensors");
   ASSERT_TRUE(WriteSafetensors(path, {{"x", *Tensor::FromF32({1}, {1.0f})}}).ok());
   auto file = SafetensorsFile::Open(path);
@@ -68,7 +68,7 @@ TEST(SafetensorsTest, DataSectionIsEightByteAligned) {
 }
 
 TEST(SafetensorsTest, ViewsAreZeroCopyAndOutliveTheFile) {
-  TempDir dir;
+  ScopedScratchDir dir;
   const std::string path = dir.File("a.safetensors");
   ASSERT_TRUE(WriteSafetensors(path, {{"x", *Tensor::FromF32({4}, {1, 2, 3, 4})}}).ok());
   auto file = SafetensorsFile::Open(path);
@@ -84,7 +84,7 @@ TEST(SafetensorsTest, ViewsAreZeroCopyAndOutliveTheFile) {
 }
 
 TEST(SafetensorsTest, MissingTensorNamesFileAndTensor) {
-  TempDir dir;
+  ScopedScratchDir dir;
   const std::string path = dir.File("model-00001.safetensors");
   ASSERT_TRUE(WriteSafetensors(path, {{"x", *Tensor::FromF32({1}, {1.0f})}}).ok());
   auto file = *SafetensorsFile::Open(path);
@@ -93,7 +93,7 @@ TEST(SafetensorsTest, MissingTensorNamesFileAndTensor) {
 }
 
 TEST(SafetensorsTest, TruncatedDataNamesTheTensor) {
-  TempDir dir;
+  ScopedScratchDir dir;
   const std::string path = dir.File("a.safetensors");
   ASSERT_TRUE(WriteSafetensors(path, {{"first", *Tensor::FromF32({2}, {1, 2})},
                                       {"last", *Tensor::FromF32({2}, {3, 4})}})
@@ -103,7 +103,7 @@ TEST(SafetensorsTest, TruncatedDataNamesTheTensor) {
 }
 
 TEST(SafetensorsTest, FileShorterThanTheLengthField) {
-  TempDir dir;
+  ScopedScratchDir dir;
   const std::string path = dir.File("a.safetensors");
   WriteFile(path, "abc");
   EXPECT_THAT(OpenError(path), AllOf(HasSubstr(path), HasSubstr("truncated")));
@@ -112,14 +112,14 @@ TEST(SafetensorsTest, FileShorterThanTheLengthField) {
 }
 
 TEST(SafetensorsTest, HeaderLengthBeyondTheFile) {
-  TempDir dir;
+  ScopedScratchDir dir;
   const std::string path = dir.File("a.safetensors");
   WriteFile(path, std::string("\xff\xff\xff\xff\xff\xff\xff\x7f{}", 10));
   EXPECT_THAT(OpenError(path), AllOf(HasSubstr(path), HasSubstr("header length")));
 }
 
 TEST(SafetensorsTest, NonJsonHeader) {
-  TempDir dir;
+  ScopedScratchDir dir;
   const std::string path = dir.File("a.safetensors");
   WriteRawSafetensors(path, "{\"x\": [1, 2", "");
   EXPECT_THAT(OpenError(path), AllOf(HasSubstr(path), HasSubstr("not a JSON object")));
@@ -128,7 +128,7 @@ TEST(SafetensorsTest, NonJsonHeader) {
 }
 
 TEST(SafetensorsTest, HeaderThatLiesAboutTheSize) {
-  TempDir dir;
+  ScopedScratchDir dir;
   const std::string path = dir.File("a.safetensors");
   WriteRawSafetensors(path, R"({"w": {"dtype": "F32", "shape": [2, 2], "data_offsets": [0, 12]}})",
                       std::string(16, '\0'));
@@ -138,7 +138,7 @@ TEST(SafetensorsTest, HeaderThatLiesAboutTheSize) {
 }
 
 TEST(SafetensorsTest, OffsetsPastTheDataOrReversed) {
-  TempDir dir;
+  ScopedScratchDir dir;
   const std::string path = dir.File("a.safetensors");
   WriteRawSafetensors(path, R"({"w": {"dtype": "U8", "shape": [4], "data_offsets": [8, 12]}})",
                       std::string(10, '\0'));
@@ -152,7 +152,7 @@ TEST(SafetensorsTest, OffsetsPastTheDataOrReversed) {
 }
 
 TEST(SafetensorsTest, OverlappingTensorsNameBoth) {
-  TempDir dir;
+  ScopedScratchDir dir;
   const std::string path = dir.File("a.safetensors");
   WriteRawSafetensors(path,
                       R"({"a": {"dtype": "F32", "shape": [2], "data_offsets": [0, 8]},
@@ -162,7 +162,7 @@ TEST(SafetensorsTest, OverlappingTensorsNameBoth) {
 }
 
 TEST(SafetensorsTest, UnsupportedDtypeNamesTensorAndDtype) {
-  TempDir dir;
+  ScopedScratchDir dir;
   const std::string path = dir.File("a.safetensors");
   WriteRawSafetensors(path, R"({"w": {"dtype": "F64", "shape": [1], "data_offsets": [0, 8]}})",
                       std::string(8, '\0'));
@@ -170,7 +170,7 @@ TEST(SafetensorsTest, UnsupportedDtypeNamesTensorAndDtype) {
 }
 
 TEST(SafetensorsTest, MalformedEntries) {
-  TempDir dir;
+  ScopedScratchDir dir;
   const std::string path = dir.File("a.safetensors");
   const std::string data(8, '\0');
   WriteRawSafetensors(path, R"({"w": {"dtype": "F32", "shape": [2]}})", data);
@@ -189,7 +189,7 @@ TEST(SafetensorsTest, MalformedEntries) {
 }
 
 TEST(SafetensorsTest, BoolReadsAsU8AndEmptyTensorsAreFine) {
-  TempDir dir;
+  ScopedScratchDir dir;
   const std::string path = dir.File("a.safetensors");
   WriteRawSafetensors(path,
                       R"({"mask": {"dtype": "BOOL", "shape": [3], "data_offsets": [0, 3]},
@@ -205,7 +205,7 @@ TEST(SafetensorsTest, BoolReadsAsU8AndEmptyTensorsAreFine) {
 }
 
 TEST(SafetensorsWriterTest, RefusesWhatItCannotWrite) {
-  TempDir dir;
+  ScopedScratchDir dir;
   const std::string path = dir.File("a.safetensors");
   Tensor x = *Tensor::FromF32({1}, {1.0f});
   EXPECT_THAT(std::string(WriteSafetensors(path, {{"x", x}, {"x", x}}).message()),

@@ -1,34 +1,18 @@
-// Test helpers: a scratch directory removed afterwards, and raw file writers for fixtures that
-// WriteSafetensors would refuse to produce (lying headers, truncated data).
+// Raw file writers for fixtures that WriteSafetensors would refuse to produce (lying headers,
+// truncated data). Scratch folders come from tests/support/scratch_dir.h.
 #ifndef SWITCHYARD_CORE_MODEL_TEST_FILES_H_
 #define SWITCHYARD_CORE_MODEL_TEST_FILES_H_
 
 #include <gtest/gtest.h>
-#include <stdlib.h>
 
 #include <cstdint>
 #include <filesystem>
 #include <fstream>
 #include <string>
 
-namespace sy::testing {
+#include "tests/support/scratch_dir.h"
 
-class TempDir {
- public:
-  TempDir() {
-    std::string pattern = (std::filesystem::temp_directory_path() / "sy_model_XXXXXX").string();
-    path_ = mkdtemp(pattern.data());
-  }
-  ~TempDir() { std::filesystem::remove_all(path_); }
-  TempDir(const TempDir&) = delete;
-  TempDir& operator=(const TempDir&) = delete;
-
-  std::string File(const std::string& name) const { return (path_ / name).string(); }
-  const std::filesystem::path& path() const { return path_; }
-
- private:
-  std::filesystem::path path_;
-};
+namespace sy::testing_support {
 
 inline void WriteFile(const std::string& path, const std::string& bytes) {
   std::ofstream out(path, std::ios::binary | std::ios::trunc);
@@ -44,6 +28,6 @@ inline void WriteRawSafetensors(const std::string& path, const std::string& head
   WriteFile(path, bytes + header + data);
 }
 
-}  // namespace sy::testing
+}  // namespace sy::testing_support
 
 #endif  // SWITCHYARD_CORE_MODEL_TEST_FILES_H_

@@ -23,6 +23,21 @@ inline std::string ScratchDir() {
   return dir;
 }
 
+// ScratchDir() owned for a scope: removed, with everything in it, on destruction.
+class ScopedScratchDir {
+ public:
+  ScopedScratchDir() : path_(ScratchDir()) {}
+  ~ScopedScratchDir() { std::filesystem::remove_all(path_); }
+  ScopedScratchDir(const ScopedScratchDir&) = delete;
+  ScopedScratchDir& operator=(const ScopedScratchDir&) = delete;
+
+  std::string File(const std::string& name) const { return (path_ / name).string(); }
+  const std::filesystem::path& path() const { return path_; }
+
+ private:
+  std::filesystem::path path_;
+};
+
 }  // namespace sy::testing_support
 
 #endif  // SWITCHYARD_TESTS_SUPPORT_SCRATCH_DIR_H_
