@@ -11,7 +11,7 @@ bundle=.bundle
 rm -rf "$bundle"
 cmake --install build/release --prefix "$bundle" >/dev/null
 # Only the test binaries with GPU tests travel (the rest run in CI): the transfer is 64 MiB.
-gpu_tests=(device_test)
+gpu_tests=(device_test moe_kernels_test experts_cuda_test experts_conformance_test)
 for t in "${gpu_tests[@]}"; do cp "build/release/bin/$t" "$bundle/bin/"; done
 
 # Libraries the GPU machine provides itself: libc and the toolchain runtime, and CUDA.
@@ -28,4 +28,7 @@ for f in "$bundle"/bin/*; do patchelf --set-rpath '$ORIGIN/../lib' "$f"; done
 for f in "$bundle"/lib/*.so*; do patchelf --set-rpath '$ORIGIN' "$f"; done
 for f in "$bundle"/lib/switchyard/plugins/*.so; do patchelf --set-rpath '$ORIGIN/../..' "$f"; done
 cp scripts/gpu_check.sh "$bundle/"
+# The torch reference `bench moe --device cuda` runs beside its own figures.
+mkdir -p "$bundle/share/switchyard/reference"
+cp scripts/reference/torch_moe_reference.py "$bundle/share/switchyard/reference/"
 du -sh "$bundle"

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # The main job: set everything up, build, and run the default pipeline.
 #
-#   scripts/run.sh [ARGS...]      ARGS go to the pipeline (tokens, experts, router)
+#   scripts/run.sh [MODEL_DIR] [QUANTIZER]   default: the built-in model, bf16 experts
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh release
-exec build/release/bin/switchyard run scripts/pipelines/route_synthetic.lua "$@"
+exec build/release/bin/switchyard run scripts/pipelines/builtin_model_demo.lua "$@"

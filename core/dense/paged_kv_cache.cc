@@ -82,6 +82,31 @@ absl::StatusOr<const PagedKvCache::Sequence*> PagedKvCache::Find(int64_t sequenc
   return &it->second;
 }
 
+int64_t PagedKvCache::BlocksNeeded(int64_t sequence, int64_t tokens) const {
+  const auto it = sequences_.find(sequence);
+  const int64_t held = it == sequences_.end() ? 0 : it->second.block_table.size();
+  return std::max<int64_t>(0, (tokens + shape_.block_size - 1) / shape_.block_size - held);
+}
+
+absl::Status PagedKvCache::Reserve(int64_t sequence, int64_t tokens) {
+  const auto it = sequences_.find(sequence);
+  if (it == sequences_.end()) {
+    return absl::NotFoundError(absl::StrCat("KV cache: no sequence ", sequence));
+  }
+  const int64_t missing = BlocksNeeded(sequence, tokens);
+  if (missing > allocator_.num_free()) {
+    return absl::ResourceExhaustedError(
+        absl::StrCat("KV cache: no free blocks (", allocator_.num_blocks() - allocator_.num_free(),
+                     " in use of ", allocator_.num_blocks(), "); sequence ", sequence, " needs ",
+                     missing, " more"));
+  }
+  for (int64_t i = 0; i < missing; ++i) {
+    SY_ASSIGN_OR_RETURN(int32_t block, allocator_.Allocate());
+    it->second.block_table.push_back(block);
+  }
+  return absl::OkStatus();
+}
+
 absl::Status PagedKvCache::Append(int64_t sequence, int64_t layer, const Tensor& k,
                                   const Tensor& v) {
   SY_RETURN_IF_ERROR(Find(sequence, layer).status());
@@ -95,18 +120,7 @@ absl::Status PagedKvCache::Append(int64_t sequence, int64_t layer, const Tensor&
   }
   const int64_t n = k.dim(0);
   const int64_t start = seq->lengths[layer];
-  const int64_t blocks_needed = (start + n + shape_.block_size - 1) / shape_.block_size;
-  const int64_t missing = blocks_needed - static_cast<int64_t>(seq->block_table.size());
-  if (missing > allocator_.num_free()) {
-    return absl::ResourceExhaustedError(
-        absl::StrCat("KV cache: no free blocks (", allocator_.num_blocks() - allocator_.num_free(),
-                     " in use of ", allocator_.num_blocks(), "); sequence ", sequence, " needs ",
-                     missing, " more"));
-  }
-  for (int64_t i = 0; i < missing; ++i) {
-    SY_ASSIGN_OR_RETURN(int32_t block, allocator_.Allocate());
-    seq->block_table.push_back(block);
-  }
+  SY_RETURN_IF_ERROR(Reserve(sequence, start + n));
   float* kd = k_[layer].data<float>();
   float* vd = v_[layer].data<float>();
   for (int64_t i = 0; i < n; ++i) {

@@ -66,6 +66,12 @@ class PagedKvCache {
   // advances that layer's length, taking blocks as the table needs them. When blocks run out it
   // returns ResourceExhausted and changes nothing.
   absl::Status Append(int64_t sequence, int64_t layer, const Tensor& k, const Tensor& v);
+  // Takes the blocks `sequence` needs to hold `tokens` positions in all, all or nothing
+  // (ResourceExhausted, changing nothing, when the pool is short). A scheduler reserves a step's
+  // blocks before the step, so no Append in it can fail half-way through the layers.
+  absl::Status Reserve(int64_t sequence, int64_t tokens);
+  // Blocks Reserve(sequence, tokens) would take; for a sequence not added yet, all of them.
+  int64_t BlocksNeeded(int64_t sequence, int64_t tokens) const;
   // Returns the sequence's blocks to the allocator and forgets it.
   absl::Status Free(int64_t sequence);
 

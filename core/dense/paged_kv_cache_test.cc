@@ -77,6 +77,25 @@ TEST(PagedKvCacheTest, ExhaustionChangesNothingAndFreeRecovers) {
   EXPECT_EQ(c.allocator().num_free(), 1);
 }
 
+TEST(PagedKvCacheTest, ReserveTakesAStepsBlocksAllOrNothing) {
+  PagedKvCache c =
+      *PagedKvCache::Create({.num_blocks = 4, .block_size = 2, .kv_heads = 1, .head_dim = 2});
+  ASSERT_TRUE(c.AddSequence(0).ok());
+  EXPECT_EQ(c.BlocksNeeded(0, 5), 3);
+  EXPECT_EQ(c.BlocksNeeded(7, 5), 3);  // not added yet: all of them
+  ASSERT_TRUE(c.Reserve(0, 5).ok());
+  EXPECT_EQ(c.allocator().num_free(), 1);
+  EXPECT_EQ(c.BlocksNeeded(0, 6), 0);
+  EXPECT_EQ(*c.Length(0, 0), 0);  // reserving writes nothing
+  ASSERT_TRUE(c.AddSequence(1).ok());
+  EXPECT_EQ(c.Reserve(1, 3).code(), absl::StatusCode::kResourceExhausted);
+  EXPECT_EQ(c.allocator().num_free(), 1);  // nothing taken
+  EXPECT_EQ(c.Reserve(9, 1).code(), absl::StatusCode::kNotFound);
+  // Appends within the reservation take no more blocks.
+  ASSERT_TRUE(c.Append(0, 0, Rows(5, 2, 0), Rows(5, 2, 0)).ok());
+  EXPECT_EQ(c.allocator().num_free(), 1);
+}
+
 TEST(PagedKvCacheTest, RejectsBadArguments) {
   PagedKvCache c =
       *PagedKvCache::Create({.num_blocks = 2, .block_size = 2, .kv_heads = 1, .head_dim = 2});

@@ -1,4 +1,4 @@
-// Models in Lua: sy.load_model(dir [, options]) and model:generate(prompt [, options]).
+// Models in Lua: sy.load_model([dir [, options]]) and model:generate(prompt [, options]).
 //
 //   local model = sy.load_model("models/tiny", {quantizer = "quantizer.int8"})
 //   local text, info = model:generate("Once upon a time", {max_tokens = 32, temperature = 0.7})
@@ -7,24 +7,19 @@
 #include <memory>
 
 #include "absl/strings/str_cat.h"
+#include "core/base/install_layout.h"
 #include "core/config/config_schema.h"
 #include "core/lua/lua_module.h"
 #include "core/lua/lua_support.h"
 #include "core/model/generation.h"
-#include "core/tokenizer/chat_template.h"
+#include "core/model/language_model.h"
 
 namespace sy::lua {
 namespace {
 
 constexpr const char* kModelMetatable = "switchyard.Model";
 
-struct LoadedModel {
-  std::unique_ptr<MoeModel> model;
-  BpeTokenizer tokenizer;
-  std::string model_type;
-  std::vector<int64_t> eos_ids;
-};
-using ModelRef = std::shared_ptr<LoadedModel>;
+using ModelRef = std::shared_ptr<LanguageModel>;
 
 std::string OptionString(lua_State* L, int table, const char* key, const std::string& fallback) {
   if (lua_isnoneornil(L, table)) return fallback;
@@ -50,24 +45,22 @@ void OptionNumber(lua_State* L, int table, const char* key, T& out) {
   lua_pop(L, 1);
 }
 
-// sy.load_model(dir [, {quantizer = "quantizer.int8", experts = "experts.cpu"}])
+// sy.load_model([dir [, {quantizer = "quantizer.int8", experts = "experts.cpu"}]]); no dir (or
+// nil): the built-in model.
 int LoadModel(lua_State* L) {
-  const std::string dir = ArgString(L, 1, "model directory");
+  const std::string dir =
+      lua_isnoneornil(L, 1) ? BuiltinModelDir() : ArgString(L, 1, "model directory");
   if (!lua_isnoneornil(L, 2)) ArgTable(L, 2, "options");
   ModelOptions options;
   options.quantizer = OptionString(L, 2, "quantizer", "");
   options.experts = OptionString(L, 2, "experts", "experts.auto");
   HostContext& host = GetHostContext(L);
-  Checkpoint checkpoint = ValueOrThrow(Checkpoint::Open(dir));
-  auto loaded = std::make_shared<LoadedModel>(LoadedModel{
-      ValueOrThrow(MoeModel::Load(checkpoint, *host.registry, options, *host.cpu)),
-      ValueOrThrow(BpeTokenizer::FromFile(dir + "/tokenizer.json")),
-      checkpoint.config_json().value("model_type", ""), checkpoint.config().eos_token_ids});
-  PushObject(L, kModelMetatable, std::move(loaded));
+  ModelRef model = ValueOrThrow(LanguageModel::Load(dir, *host.registry, options, *host.cpu));
+  PushObject(L, kModelMetatable, std::move(model));
   return 1;
 }
 
-LoadedModel& Self(lua_State* L) { return *ArgObject<ModelRef>(L, 1, kModelMetatable, "self"); }
+LanguageModel& Self(lua_State* L) { return *ArgObject<ModelRef>(L, 1, kModelMetatable, "self"); }
 
 SamplingParams ReadSampling(lua_State* L, int table) {
   SamplingParams p;
@@ -101,7 +94,7 @@ SamplingParams ReadSampling(lua_State* L, int table) {
 // model:generate(prompt [, {max_tokens=, temperature=, top_k=, top_p=, min_p=,
 //   repetition_penalty=, seed=, stop=, chat=, stream=function(text)}]) -> text, info
 int GenerateText(lua_State* L) {
-  LoadedModel& m = Self(L);
+  LanguageModel& m = Self(L);
   std::string prompt = ArgString(L, 2, "prompt");
   if (!lua_isnoneornil(L, 3)) ArgTable(L, 3, "options");
   const SamplingParams params = ReadSampling(L, 3);
@@ -118,13 +111,8 @@ int GenerateText(lua_State* L) {
     }
     lua_pop(L, 1);
   }
-  if (chat) {
-    const ChatFamily family = ValueOrThrow(ChatFamilyForModelType(m.model_type));
-    const std::vector<ChatMessage> messages = {{"user", prompt}};
-    prompt = ValueOrThrow(RenderChat(family, messages, /*add_generation_prompt=*/true));
-  }
   const std::vector<int32_t> ids =
-      ValueOrThrow(m.tokenizer.Encode(prompt, /*add_special_tokens=*/!chat));
+      ValueOrThrow(chat ? m.EncodeChat({{"user", prompt}}) : m.EncodeText(prompt));
   std::string stream_error;
   auto on_text = [&](const std::string& text) {
     if (stream_ref == LUA_NOREF || !stream_error.empty()) return;
@@ -136,7 +124,7 @@ int GenerateText(lua_State* L) {
     }
   };
   absl::StatusOr<GenerationResult> result =
-      Generate(*m.model, m.tokenizer, *GetHostContext(L).cpu, ids, params, m.eos_ids, on_text);
+      Generate(*m.network, m.tokenizer, *GetHostContext(L).cpu, ids, params, m.eos_ids, on_text);
   if (stream_ref != LUA_NOREF) luaL_unref(L, LUA_REGISTRYINDEX, stream_ref);
   if (!stream_error.empty()) throw LuaError(absl::StrCat("stream callback: ", stream_error));
   ThrowIfError(result.status());
@@ -156,25 +144,38 @@ int GenerateText(lua_State* L) {
   return 2;
 }
 
-// model:expert_load() -> one LayerLoad table per MoE layer, for the last forward step.
+// model:expert_load() -> one LayerLoad table per MoE layer: the tokens each expert received
+// since the model loaded or the last model:reset_expert_load().
 int ExpertLoadOf(lua_State* L) {
-  LoadedModel& m = Self(L);
-  const auto layers = m.model->moe_layers();
+  LanguageModel& m = Self(L);
+  const auto layers = m.network->moe_layers();
   lua_createtable(L, static_cast<int>(layers.size()), 0);
   int i = 0;
   for (const MoeLayer* layer : layers) {
     capnp::MallocMessageBuilder message;
     auto load = message.initRoot<schema::LayerLoad>();
-    layer->WriteLastLoad(load);
+    layer->WriteTotalLoad(load);
     PushConfigValue(L, CapnpToValue(capnp::toDynamic(load.asReader())));
     lua_rawseti(L, -2, ++i);
   }
   return 1;
 }
 
+// model:reset_expert_load(): starts the expert_load() totals again from zero.
+int ResetExpertLoad(lua_State* L) {
+  for (MoeLayer* layer : Self(L).network->moe_layers()) layer->ResetTotalLoad();
+  return 0;
+}
+
+// model:name() -> the model folder's name, e.g. "pydoc-moe".
+int NameOf(lua_State* L) {
+  lua_pushstring(L, Self(L).name.c_str());
+  return 1;
+}
+
 // model:config() -> {architecture=, layers=, hidden=, experts=, top_k=, vocab=, context=}
 int ConfigOf(lua_State* L) {
-  const ModelConfig& c = Self(L).model->config();
+  const ModelConfig& c = Self(L).network->config();
   lua_createtable(L, 0, 7);
   lua_pushstring(L, ArchitectureName(c.architecture));
   lua_setfield(L, -2, "architecture");
@@ -194,6 +195,8 @@ int ConfigOf(lua_State* L) {
 void RegisterModelBindings(lua_State* L) {
   static const luaL_Reg methods[] = {{"generate", Wrap<GenerateText>},
                                      {"expert_load", Wrap<ExpertLoadOf>},
+                                     {"reset_expert_load", Wrap<ResetExpertLoad>},
+                                     {"name", Wrap<NameOf>},
                                      {"config", Wrap<ConfigOf>},
                                      {"__gc", DestroyObject<ModelRef>},
                                      {nullptr, nullptr}};

@@ -10,6 +10,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
+#include "core/base/install_layout.h"
 #include "core/base/log.h"
 #include "core/base/status.h"
 
@@ -47,9 +48,8 @@ std::vector<std::string> DefaultLuaPath() {
     for (absl::string_view dir : absl::StrSplit(env, ':', absl::SkipEmpty()))
       path.emplace_back(dir);
   }
-  std::error_code ec;
-  const auto exe = std::filesystem::read_symlink("/proc/self/exe", ec);
-  if (!ec) path.push_back((exe.parent_path().parent_path() / SY_LUA_DIR_REL).string());
+  const std::string installed = InstalledPath(SY_LUA_DIR_REL);
+  if (!installed.empty()) path.push_back(installed);
   return path;
 }
 

@@ -2,7 +2,7 @@
 // architecture, run by transformers (scripts/reference/hf_logits.py, on the GPU machine, f32,
 // eager attention) gave the fixtures in testdata/hf/. The same checkpoint, rewritten here
 // byte for byte from the same preset and seed, must give the same logits at every position of
-// the prompt and the same greedy continuation.
+// the prompt and the same greedy continuation. The built-in model is checked the same way.
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
@@ -19,8 +19,10 @@ namespace sy {
 namespace {
 
 struct Case {
-  const char* preset;
-  const char* fixture;
+  const char* name;
+  const char* preset;     // a make-model preset written here, or nullptr:
+  const char* model_dir;  // a committed model, relative to the source tree
+  const char* fixture;    // in testdata/hf/
 };
 
 class HfFixtureTest : public ::testing::TestWithParam<Case> {
@@ -32,8 +34,12 @@ class HfFixtureTest : public ::testing::TestWithParam<Case> {
     fixture_ = nlohmann::json::parse(in);
     registry_.Discover({SY_TEST_BINARY_DIR "/lib/switchyard/plugins"});
     ctx_ = *ExecContext::Create(Device::Cpu(), 2);
-    dir_ = sy::testing_support::ScratchDir() + "/model";
-    ASSERT_TRUE(WriteModel(*Preset(GetParam().preset), dir_).ok());
+    if (GetParam().preset != nullptr) {
+      dir_ = sy::testing_support::ScratchDir() + "/model";
+      ASSERT_TRUE(WriteModel(*Preset(GetParam().preset), dir_).ok());
+    } else {
+      dir_ = std::string(SY_TEST_SOURCE_DIR "/") + GetParam().model_dir;
+    }
     auto ckpt = Checkpoint::Open(dir_);
     ASSERT_TRUE(ckpt.ok()) << ckpt.status();
     EXPECT_EQ(ArchitectureName(ckpt->config().architecture),
@@ -69,7 +75,7 @@ TEST_P(HfFixtureTest, LogitsMatchTransformers) {
     EXPECT_LT(max_error, 1e-3) << "position " << t;
     EXPECT_GT(dot / std::sqrt(norm_a * norm_b), 0.99999) << "position " << t;
   }
-  std::printf("%s: largest |logit - transformers| over %lld positions: %.2e\n", GetParam().preset,
+  std::printf("%s: largest |logit - transformers| over %lld positions: %.2e\n", GetParam().name,
               static_cast<long long>(logits.dim(0)), worst);
 }
 
@@ -85,16 +91,16 @@ TEST_P(HfFixtureTest, GreedyContinuationMatchesTransformers) {
   EXPECT_EQ(result->tokens, expected);
 }
 
-INSTANTIATE_TEST_SUITE_P(Architectures, HfFixtureTest,
-                         ::testing::Values(Case{"tiny-mixtral", "hf_mixtral.json"},
-                                           Case{"tiny-qwen2-moe", "hf_qwen2_moe.json"},
-                                           Case{"tiny-qwen3-moe", "hf_qwen3_moe.json"},
-                                           Case{"tiny-olmoe", "hf_olmoe.json"}),
-                         [](const auto& info) {
-                           std::string name = info.param.preset;
-                           std::replace(name.begin(), name.end(), '-', '_');
-                           return name;
-                         });
+// The tiny random checkpoints of each architecture, then the built-in trained model (bf16
+// weights; its fixture is written by scripts/builtin_model/train.py).
+INSTANTIATE_TEST_SUITE_P(
+    Architectures, HfFixtureTest,
+    ::testing::Values(Case{"tiny_mixtral", "tiny-mixtral", nullptr, "hf_mixtral.json"},
+                      Case{"tiny_qwen2_moe", "tiny-qwen2-moe", nullptr, "hf_qwen2_moe.json"},
+                      Case{"tiny_qwen3_moe", "tiny-qwen3-moe", nullptr, "hf_qwen3_moe.json"},
+                      Case{"tiny_olmoe", "tiny-olmoe", nullptr, "hf_olmoe.json"},
+                      Case{"pydoc_moe", nullptr, "models/pydoc-moe", "hf_pydoc_moe.json"}),
+    [](const auto& info) { return std::string(info.param.name); });
 
 }  // namespace
 }  // namespace sy

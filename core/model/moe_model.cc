@@ -222,9 +222,18 @@ std::vector<const MoeLayer*> MoeModel::moe_layers() const {
   return out;
 }
 
+std::vector<MoeLayer*> MoeModel::moe_layers() {
+  std::vector<MoeLayer*> out;
+  for (const auto& l : layers_) {
+    if (l->moe) out.push_back(l->moe.get());
+  }
+  return out;
+}
+
 absl::StatusOr<Tensor> MoeModel::RunLayer(ExecContext& ctx, Layer& layer, int64_t index,
                                           const Tensor& hidden, const Tensor& positions,
-                                          int64_t sequence, PagedKvCache& cache) {
+                                          std::span<const SequenceChunk> batch,
+                                          PagedKvCache& cache) {
   const ModelConfig& c = config_;
   const int threads = ctx.num_threads();
   const int64_t heads = c.num_attention_heads, kv = c.num_key_value_heads;
@@ -241,10 +250,23 @@ absl::StatusOr<Tensor> MoeModel::RunLayer(ExecContext& ctx, Layer& layer, int64_
   }
   SY_RETURN_IF_ERROR(ApplyRope(rope_, positions, q, heads, threads));
   SY_RETURN_IF_ERROR(ApplyRope(rope_, positions, k, kv, threads));
-  SY_RETURN_IF_ERROR(cache.Append(sequence, index, k, v));
+  // Attention is the one per-sequence part of the step: each chunk appends its rows of k and v
+  // to its own cache blocks and attends over its own history.
+  SY_ASSIGN_OR_RETURN(Tensor a, Tensor::Empty(q.shape(), DType::kF32));
   AttentionOptions attention;
   attention.threads = threads;
-  SY_ASSIGN_OR_RETURN(Tensor a, PagedAttention(q, heads, cache, sequence, index, attention));
+  int64_t row = 0;
+  for (const SequenceChunk& chunk : batch) {
+    const int64_t n = static_cast<int64_t>(chunk.tokens.size());
+    SY_ASSIGN_OR_RETURN(Tensor k_rows, k.SliceRows(row, row + n));
+    SY_ASSIGN_OR_RETURN(Tensor v_rows, v.SliceRows(row, row + n));
+    SY_ASSIGN_OR_RETURN(Tensor q_rows, q.SliceRows(row, row + n));
+    SY_RETURN_IF_ERROR(cache.Append(chunk.sequence, index, k_rows, v_rows));
+    SY_ASSIGN_OR_RETURN(Tensor out,
+                        PagedAttention(q_rows, heads, cache, chunk.sequence, index, attention));
+    std::memcpy(a.data<float>() + row * a.dim(1), out.data<float>(), out.nbytes());
+    row += n;
+  }
   SY_ASSIGN_OR_RETURN(Tensor o, Linear(a, layer.o));
   SY_ASSIGN_OR_RETURN(Tensor h, hidden.Clone());
   AddInPlace(h, o);
@@ -267,26 +289,59 @@ absl::StatusOr<Tensor> MoeModel::RunLayer(ExecContext& ctx, Layer& layer, int64_
 
 absl::StatusOr<Tensor> MoeModel::Forward(ExecContext& ctx, const std::vector<int32_t>& tokens,
                                          int64_t sequence, PagedKvCache& cache) {
-  const int64_t n = static_cast<int64_t>(tokens.size());
-  SY_ASSIGN_OR_RETURN(const int64_t start, cache.Length(sequence, 0));
-  if (start + n > config_.max_position_embeddings) {
-    return absl::OutOfRangeError(absl::StrCat("sequence ", sequence, " would reach ", start + n,
-                                              " tokens; the model's context is ",
-                                              config_.max_position_embeddings));
+  const SequenceChunk chunk{.sequence = sequence, .tokens = tokens, .all_logits = true};
+  return ForwardBatch(ctx, std::span<const SequenceChunk>(&chunk, 1), cache);
+}
+
+absl::StatusOr<Tensor> MoeModel::ForwardBatch(ExecContext& ctx,
+                                              std::span<const SequenceChunk> batch,
+                                              PagedKvCache& cache) {
+  int64_t n = 0, rows_out = 0;
+  for (const SequenceChunk& chunk : batch) {
+    if (chunk.tokens.empty()) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("sequence ", chunk.sequence, " has no tokens in the step"));
+    }
+    SY_ASSIGN_OR_RETURN(const int64_t start, cache.Length(chunk.sequence, 0));
+    const int64_t end = start + static_cast<int64_t>(chunk.tokens.size());
+    if (end > config_.max_position_embeddings) {
+      return absl::OutOfRangeError(absl::StrCat("sequence ", chunk.sequence, " would reach ", end,
+                                                " tokens; the model's context is ",
+                                                config_.max_position_embeddings));
+    }
+    n += static_cast<int64_t>(chunk.tokens.size());
+    rows_out += chunk.all_logits ? static_cast<int64_t>(chunk.tokens.size()) : 1;
   }
   SY_ASSIGN_OR_RETURN(Tensor ids, Tensor::Empty({n}, DType::kI32));
   SY_ASSIGN_OR_RETURN(Tensor positions, Tensor::Empty({n}, DType::kI64));
-  for (int64_t i = 0; i < n; ++i) {
-    ids.data<int32_t>()[i] = tokens[i];
-    positions.data<int64_t>()[i] = start + i;
+  int64_t i = 0;
+  for (const SequenceChunk& chunk : batch) {
+    const int64_t start = *cache.Length(chunk.sequence, 0);
+    for (size_t t = 0; t < chunk.tokens.size(); ++t, ++i) {
+      ids.data<int32_t>()[i] = chunk.tokens[t];
+      positions.data<int64_t>()[i] = start + static_cast<int64_t>(t);
+    }
   }
   SY_ASSIGN_OR_RETURN(Tensor hidden, Embed(ids, embed_, ctx.num_threads()));
-  for (size_t i = 0; i < layers_.size(); ++i) {
-    SY_ASSIGN_OR_RETURN(hidden, RunLayer(ctx, *layers_[i], static_cast<int64_t>(i), hidden,
-                                         positions, sequence, cache));
+  for (size_t l = 0; l < layers_.size(); ++l) {
+    SY_ASSIGN_OR_RETURN(hidden, RunLayer(ctx, *layers_[l], static_cast<int64_t>(l), hidden,
+                                         positions, batch, cache));
+  }
+  // Only the rows whose logits are wanted go through the norm and the LM head.
+  SY_ASSIGN_OR_RETURN(Tensor wanted, Tensor::Empty({rows_out, hidden.dim(1)}, DType::kF32));
+  const int64_t width = hidden.dim(1);
+  int64_t row_in = 0, row_out = 0;
+  for (const SequenceChunk& chunk : batch) {
+    const int64_t len = static_cast<int64_t>(chunk.tokens.size());
+    const int64_t first = chunk.all_logits ? row_in : row_in + len - 1;
+    const int64_t count = chunk.all_logits ? len : 1;
+    std::memcpy(wanted.data<float>() + row_out * width, hidden.data<float>() + first * width,
+                count * width * sizeof(float));
+    row_in += len;
+    row_out += count;
   }
   SY_ASSIGN_OR_RETURN(Tensor normed,
-                      RmsNorm(hidden, final_norm_, config_.rms_norm_eps, ctx.num_threads()));
+                      RmsNorm(wanted, final_norm_, config_.rms_norm_eps, ctx.num_threads()));
   return MatMulTransposed(normed, lm_head_);
 }
 

@@ -7,6 +7,7 @@
 #include <functional>
 #include <memory>
 #include <optional>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -26,6 +27,13 @@ struct ModelOptions {
   std::function<void(int64_t done, int64_t total)> progress;
 };
 
+// One sequence's part of a batched step: its next tokens, appended after what the cache holds.
+struct SequenceChunk {
+  int64_t sequence = 0;
+  std::vector<int32_t> tokens;
+  bool all_logits = false;  // logits for every token, not only the last
+};
+
 class MoeModel {
  public:
   // Loads every tensor the architecture needs (converted to f32), building one MoeLayer per
@@ -41,18 +49,27 @@ class MoeModel {
   absl::StatusOr<Tensor> Forward(ExecContext& ctx, const std::vector<int32_t>& tokens,
                                  int64_t sequence, PagedKvCache& cache);
 
+  // One step of continuous batching: every chunk's tokens in one pass, so the projections and
+  // the MoE layers see the whole batch (each expert's tokens from all sequences together) and
+  // only attention runs per sequence. Returns logits [rows, vocab] f32: per chunk in order, its
+  // last token's row, or all its rows when all_logits. The cache must have room: a chunk that
+  // fails to append mid-pass leaves the layers of its sequence uneven (reserve blocks first).
+  absl::StatusOr<Tensor> ForwardBatch(ExecContext& ctx, std::span<const SequenceChunk> batch,
+                                      PagedKvCache& cache);
+
   // The cache geometry this model needs, for `num_blocks` blocks of `block_size` tokens.
   KvCacheShape CacheShape(int64_t num_blocks, int64_t block_size = 16) const;
   const ModelConfig& config() const { return config_; }
   // The MoE layers in order (dense-MLP layers have none).
   std::vector<const MoeLayer*> moe_layers() const;
+  std::vector<MoeLayer*> moe_layers();
 
  private:
   struct Layer;
   explicit MoeModel(ModelConfig config);
   absl::StatusOr<Tensor> RunLayer(ExecContext& ctx, Layer& layer, int64_t index,
-                                  const Tensor& hidden, const Tensor& positions, int64_t sequence,
-                                  PagedKvCache& cache);
+                                  const Tensor& hidden, const Tensor& positions,
+                                  std::span<const SequenceChunk> batch, PagedKvCache& cache);
 
   ModelConfig config_;
   RopeConfig rope_;

@@ -64,6 +64,48 @@ TEST_P(MoeModelTest, DecodingTokenByTokenMatchesOnePrefill) {
   EXPECT_FALSE(model->moe_layers().empty());
 }
 
+// A continuous-batching step (one sequence prefilling a chunk, others decoding) gives each
+// sequence the logits it gets when run alone.
+TEST_P(MoeModelTest, ABatchedStepMatchesEachSequenceAlone) {
+  auto model = Load();
+  ASSERT_NE(model, nullptr);
+  const int64_t vocab = model->config().vocab_size;
+  const std::vector<std::vector<int32_t>> prompts = {{5, 300, 17, 42}, {99, 7}, {256, 1, 2}};
+  auto alone = *PagedKvCache::Create(model->CacheShape(32, 4));
+  auto batched = *PagedKvCache::Create(model->CacheShape(32, 4));
+  std::vector<Tensor> expected;
+  std::vector<SequenceChunk> step;
+  for (int64_t s = 0; s < 3; ++s) {
+    ASSERT_TRUE(alone.AddSequence(s).ok());
+    ASSERT_TRUE(batched.AddSequence(s).ok());
+    // Sequences 1 and 2 already hold their first tokens; sequence 0 starts from nothing.
+    const auto& p = prompts[s];
+    const size_t held = s == 0 ? 0 : p.size() - 1;
+    if (held > 0) {
+      const std::vector<int32_t> history(p.begin(), p.begin() + held);
+      ASSERT_TRUE(model->Forward(*ctx_, history, s, alone).ok());
+      ASSERT_TRUE(model->Forward(*ctx_, history, s, batched).ok());
+    }
+    const std::vector<int32_t> rest(p.begin() + held, p.end());
+    expected.push_back(*model->Forward(*ctx_, rest, s, alone));
+    step.push_back({.sequence = s, .tokens = rest, .all_logits = s == 0});
+  }
+  Tensor logits = *model->ForwardBatch(*ctx_, step, batched);
+  ASSERT_EQ(logits.shape(), (Shape{4 + 1 + 1, vocab}));
+  const int64_t first_row[] = {0, 4, 5};
+  for (int64_t s = 0; s < 3; ++s) {
+    const int64_t rows = expected[s].dim(0);
+    for (int64_t r = 0; r < rows; ++r) {
+      for (int64_t v = 0; v < vocab; ++v) {
+        ASSERT_NEAR(logits.Get((first_row[s] + r) * vocab + v), expected[s].Get(r * vocab + v),
+                    1e-4)
+            << "sequence " << s << " row " << r;
+      }
+    }
+    EXPECT_EQ(*batched.Length(s, 0), static_cast<int64_t>(prompts[s].size()));
+  }
+}
+
 TEST_P(MoeModelTest, AQuantizerSwapsInAndStaysClose) {
   auto exact = Load();
   ModelOptions options;

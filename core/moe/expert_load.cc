@@ -5,6 +5,28 @@
 
 namespace sy {
 
+namespace {
+
+// max/mean, coefficient of variation and Jain's index of tokens_per_expert.
+void ComputeImbalance(ExpertLoad& load) {
+  const double experts = static_cast<double>(load.tokens_per_expert.size());
+  double sum = 0, sum_sq = 0, max = 0;
+  for (int64_t c : load.tokens_per_expert) {
+    sum += static_cast<double>(c);
+    sum_sq += static_cast<double>(c) * static_cast<double>(c);
+    max = std::max(max, static_cast<double>(c));
+  }
+  const double mean = experts > 0 ? sum / experts : 0;
+  if (mean > 0) {
+    const double variance = std::max(sum_sq / experts - mean * mean, 0.0);
+    load.max_over_mean = max / mean;
+    load.coefficient_of_variation = std::sqrt(variance) / mean;
+    load.jain_index = sum * sum / (experts * sum_sq);
+  }
+}
+
+}  // namespace
+
 ExpertLoad MeasureLoad(const RouterOutput& routing, int num_experts) {
   ExpertLoad load;
   load.tokens = routing.expert_ids.dim(0);
@@ -18,20 +40,19 @@ ExpertLoad MeasureLoad(const RouterOutput& routing, int num_experts) {
       ++load.tokens_per_expert[ids[s]];
     }
   }
-  double sum = 0, sum_sq = 0, max = 0;
-  for (int64_t c : load.tokens_per_expert) {
-    sum += static_cast<double>(c);
-    sum_sq += static_cast<double>(c) * static_cast<double>(c);
-    max = std::max(max, static_cast<double>(c));
-  }
-  const double mean = num_experts > 0 ? sum / num_experts : 0;
-  if (mean > 0) {
-    const double variance = std::max(sum_sq / num_experts - mean * mean, 0.0);
-    load.max_over_mean = max / mean;
-    load.coefficient_of_variation = std::sqrt(variance) / mean;
-    load.jain_index = sum * sum / (num_experts * sum_sq);
-  }
+  ComputeImbalance(load);
   return load;
+}
+
+void AccumulateLoad(const ExpertLoad& step, ExpertLoad& total) {
+  total.tokens += step.tokens;
+  total.top_k = step.top_k;
+  total.tokens_per_expert.resize(step.tokens_per_expert.size(), 0);
+  for (size_t e = 0; e < step.tokens_per_expert.size(); ++e)
+    total.tokens_per_expert[e] += step.tokens_per_expert[e];
+  total.dropped += step.dropped;
+  total.rerouted += step.rerouted;
+  ComputeImbalance(total);
 }
 
 void WriteLayerLoad(const ExpertLoad& load, uint32_t layer, double router_micros,

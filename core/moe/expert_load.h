@@ -25,6 +25,9 @@ struct ExpertLoad {
 
 // Counts a router's output over `num_experts` experts and derives the imbalance measures.
 ExpertLoad MeasureLoad(const RouterOutput& routing, int num_experts);
+// Adds one step's load into a running total (same experts) and recomputes the imbalance
+// measures over the total, so they describe all the steps together.
+void AccumulateLoad(const ExpertLoad& step, ExpertLoad& total);
 // Fills a LayerLoad message.
 void WriteLayerLoad(const ExpertLoad& load, uint32_t layer, double router_micros,
                     double experts_micros, schema::LayerLoad::Builder out);

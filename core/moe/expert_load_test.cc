@@ -20,5 +20,19 @@ TEST(ExpertLoadTest, CountsAndImbalance) {
   EXPECT_DOUBLE_EQ(load.jain_index, 25.0 / 44.0);
 }
 
+TEST(ExpertLoadTest, AccumulatesStepsAndRecomputesImbalanceOverTheTotal) {
+  ExpertLoad a{.tokens = 2, .top_k = 2, .tokens_per_expert = {4, 0}, .dropped = 0};
+  ExpertLoad b{.tokens = 2, .top_k = 2, .tokens_per_expert = {0, 3}, .dropped = 1};
+  ExpertLoad total;
+  AccumulateLoad(a, total);
+  EXPECT_DOUBLE_EQ(total.max_over_mean, 2.0);  // {4, 0}: max 4, mean 2
+  AccumulateLoad(b, total);
+  EXPECT_EQ(total.tokens, 4);
+  EXPECT_EQ(total.tokens_per_expert, (std::vector<int64_t>{4, 3}));
+  EXPECT_EQ(total.dropped, 1);
+  EXPECT_DOUBLE_EQ(total.max_over_mean, 4.0 / 3.5);
+  EXPECT_DOUBLE_EQ(total.jain_index, 49.0 / (2 * 25.0));
+}
+
 }  // namespace
 }  // namespace sy

@@ -96,12 +96,26 @@ absl::StatusOr<Tensor> MoeLayer::Forward(ExecContext& ctx, const Tensor& hidden,
   last_load_ = MeasureLoad(routing, shape_.experts);
   last_load_.rerouted = capacity.rerouted;
   last_routing_ = std::move(routing);
+  AccumulateLoad(last_load_, total_load_);
+  total_router_micros_ += last_router_micros_;
+  total_experts_micros_ += last_experts_micros_;
   return out;
 }
 
 void MoeLayer::WriteLastLoad(schema::LayerLoad::Builder out) const {
   WriteLayerLoad(last_load_, static_cast<uint32_t>(options_.layer), last_router_micros_,
                  last_experts_micros_, out);
+}
+
+void MoeLayer::WriteTotalLoad(schema::LayerLoad::Builder out) const {
+  WriteLayerLoad(total_load_, static_cast<uint32_t>(options_.layer), total_router_micros_,
+                 total_experts_micros_, out);
+}
+
+void MoeLayer::ResetTotalLoad() {
+  total_load_ = ExpertLoad{};
+  total_router_micros_ = 0;
+  total_experts_micros_ = 0;
 }
 
 }  // namespace sy

@@ -52,6 +52,11 @@ class MoeLayer {
   const ExpertLoad& last_load() const { return last_load_; }
   // The last forward's load as a telemetry message (schemas/switchyard/telemetry.capnp).
   void WriteLastLoad(schema::LayerLoad::Builder out) const;
+  // Every forward's load added up since creation or the last ResetTotalLoad(), with the
+  // router's and experts' time summed.
+  const ExpertLoad& total_load() const { return total_load_; }
+  void WriteTotalLoad(schema::LayerLoad::Builder out) const;
+  void ResetTotalLoad();
   const RouterOutput& last_routing() const { return last_routing_; }
 
   const MoeShape& shape() const { return shape_; }
@@ -82,6 +87,9 @@ class MoeLayer {
   RouterOutput last_routing_;
   double last_router_micros_ = 0;
   double last_experts_micros_ = 0;
+  ExpertLoad total_load_;
+  double total_router_micros_ = 0;
+  double total_experts_micros_ = 0;
 };
 
 }  // namespace sy

@@ -7,6 +7,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
+#include "core/base/install_layout.h"
 #include "core/base/log.h"
 #include "core/plugin_host/host_api.h"
 
@@ -14,9 +15,8 @@ namespace sy {
 
 std::vector<std::string> DefaultPluginSearchPath() {
   std::vector<std::string> path;
-  std::error_code ec;
-  const auto exe = std::filesystem::read_symlink("/proc/self/exe", ec);
-  if (!ec) path.push_back((exe.parent_path().parent_path() / SY_PLUGIN_DIR_REL).string());
+  const std::string installed = InstalledPath(SY_PLUGIN_DIR_REL);
+  if (!installed.empty()) path.push_back(installed);
   if (const char* env = std::getenv("SWITCHYARD_PLUGIN_PATH")) {
     for (absl::string_view dir : absl::StrSplit(env, ':', absl::SkipEmpty()))
       path.emplace_back(dir);

@@ -120,11 +120,20 @@ absl::StatusOr<std::unique_ptr<MoeLayer>> BuildLayer(const ComponentRegistry& re
 
 }  // namespace
 
+#ifdef SY_BENCH_MOE_CUDA
+int BenchMoeCuda(const ParsedArgs& args);  // bench_moe_cuda.cc
+#endif
+
 int BenchMoe(const ParsedArgs& args) {
-  if (args.Get("device", "cpu") != "cpu") {
-    return UsageError(
-        "bench", "only --device cpu exists in this build so far (the CUDA path is its own issue)");
+  const std::string device = args.Get("device", "cpu");
+  if (device == "cuda") {
+#ifdef SY_BENCH_MOE_CUDA
+    return BenchMoeCuda(args);
+#else
+    return UsageError("bench", "this build has no CUDA (configure with SY_ENABLE_CUDA=ON)");
+#endif
   }
+  if (device != "cpu") return UsageError("bench", "--device must be cpu or cuda");
   MoeShape shape;
   shape.experts = std::stoi(args.Get("experts", "8"));
   shape.hidden = std::stoll(args.Get("hidden", "1024"));

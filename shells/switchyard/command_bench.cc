@@ -10,7 +10,7 @@ int BenchCommand(const std::vector<std::string>& argv) {
   auto args = Parse(argv,
                     {{"rows", true}, {"cols", true}, {"device", true}, {"experts", true}, {"hidden", true},
                      {"intermediate", true}, {"top-k", true}, {"tokens", true}, {"iterations", true},
-                     {"quantizer", true}},
+                     {"quantizer", true}, {"shape", true}, {"dtype", true}, {"torch", true}},
                     /*stop_at_positional=*/false);
   if (!args.ok()) return UsageError("bench", args.status().message());
   if (args->Has("help")) return PrintUsage("bench");

@@ -1,14 +1,12 @@
-// switchyard generate --model DIR --prompt TEXT [sampling options]
-#include <unistd.h>
-
+// switchyard generate [--model DIR] --prompt TEXT [sampling options]
 #include <chrono>
 #include <cstdio>
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "core/model/generation.h"
-#include "core/tokenizer/chat_template.h"
 #include "shells/switchyard/commands.h"
+#include "shells/switchyard/model_loading.h"
 
 namespace sy::cli {
 namespace {
@@ -42,20 +40,6 @@ absl::StatusOr<SamplingParams> ReadSampling(const ParsedArgs& args) {
   return p;
 }
 
-// A one-line progress bar on stderr when it is a terminal; a final line otherwise.
-void ShowProgress(int64_t done, int64_t total) {
-  if (!isatty(STDERR_FILENO)) {
-    if (done == total) std::fprintf(stderr, "loaded %lld layers\n", static_cast<long long>(total));
-    return;
-  }
-  constexpr int kWidth = 30;
-  const int filled = static_cast<int>(kWidth * done / std::max<int64_t>(total, 1));
-  std::fprintf(stderr, "\rloading [%s%s] %lld/%lld layers", std::string(filled, '#').c_str(),
-               std::string(kWidth - filled, ' ').c_str(), static_cast<long long>(done),
-               static_cast<long long>(total));
-  if (done == total) std::fprintf(stderr, "\n");
-}
-
 int Fail(const absl::Status& status) {
   std::fprintf(stderr, "switchyard generate: %s\n", std::string(status.message()).c_str());
   return 1;
@@ -64,58 +48,35 @@ int Fail(const absl::Status& status) {
 }  // namespace
 
 int GenerateCommand(const std::vector<std::string>& argv) {
-  auto args = Parse(argv,
-                    {{"model", true},
-                     {"prompt", true},
-                     {"chat", false},
-                     {"max-tokens", true},
-                     {"temperature", true},
-                     {"top-k", true},
-                     {"top-p", true},
-                     {"min-p", true},
-                     {"repetition-penalty", true},
-                     {"seed", true},
-                     {"stop", true, true},
-                     {"quantizer", true},
-                     {"experts", true}},
-                    /*stop_at_positional=*/false);
+  std::vector<OptionSpec> spec = {
+      {"prompt", true}, {"chat", false},     {"max-tokens", true}, {"temperature", true},
+      {"top-k", true},  {"top-p", true},     {"min-p", true},      {"repetition-penalty", true},
+      {"seed", true},   {"stop", true, true}};
+  for (OptionSpec& option : ModelOptionSpecs()) spec.push_back(std::move(option));
+  auto args = Parse(argv, spec, /*stop_at_positional=*/false);
   if (!args.ok()) return UsageError("generate", args.status().message());
   if (args->Has("help")) return PrintUsage("generate");
-  if (!args->Has("model") || !args->Has("prompt"))
-    return UsageError("generate", "--model and --prompt are required");
+  if (!args->Has("prompt")) return UsageError("generate", "--prompt is required");
   auto sampling = ReadSampling(*args);
   if (!sampling.ok()) return UsageError("generate", sampling.status().message());
 
   const auto registry = LoadPlugins(*args);
   const auto start = std::chrono::steady_clock::now();
-  auto checkpoint = Checkpoint::Open(args->Get("model"));
-  if (!checkpoint.ok()) return Fail(checkpoint.status());
-  auto tokenizer = BpeTokenizer::FromFile(args->Get("model") + "/tokenizer.json");
-  if (!tokenizer.ok()) return Fail(tokenizer.status());
   auto ctx = ExecContext::Create(Device::Cpu(), 0);
   if (!ctx.ok()) return Fail(ctx.status());
-  ModelOptions options;
-  options.experts = args->Get("experts", "experts.auto");
-  options.quantizer = args->Get("quantizer");
-  options.progress = ShowProgress;
-  auto model = MoeModel::Load(*checkpoint, *registry, options, **ctx);
+  auto model = LoadModelFromArgs(*args, *registry, **ctx);
   if (!model.ok()) return Fail(model.status());
   const double load_seconds =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
 
-  std::string text = args->Get("prompt");
+  absl::StatusOr<std::vector<int32_t>> prompt = (*model)->EncodeText(args->Get("prompt"));
   if (args->Has("chat")) {
-    auto family = ChatFamilyForModelType(checkpoint->config_json().value("model_type", ""));
-    if (!family.ok()) return Fail(family.status());
-    const std::vector<ChatMessage> messages = {{"user", text}};
-    auto rendered = RenderChat(*family, messages, /*add_generation_prompt=*/true);
-    if (!rendered.ok()) return Fail(rendered.status());
-    text = *rendered;
+    const std::vector<ChatMessage> messages = {{"user", args->Get("prompt")}};
+    prompt = (*model)->EncodeChat(messages);
   }
-  auto prompt = tokenizer->Encode(text, /*add_special_tokens=*/!args->Has("chat"));
   if (!prompt.ok()) return Fail(prompt.status());
-  auto result = Generate(**model, *tokenizer, **ctx, *prompt, *sampling,
-                         checkpoint->config().eos_token_ids, [](const std::string& piece) {
+  auto result = Generate(*(*model)->network, (*model)->tokenizer, **ctx, *prompt, *sampling,
+                         (*model)->eos_ids, [](const std::string& piece) {
                            std::fwrite(piece.data(), 1, piece.size(), stdout);
                            std::fflush(stdout);
                          });

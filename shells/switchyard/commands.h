@@ -29,6 +29,8 @@ int PluginsCommand(const std::vector<std::string>& args);  // command_plugins.cc
 int BenchCommand(const std::vector<std::string>& args);    // command_bench.cc
 int GenerateCommand(const std::vector<std::string>& args); // command_generate.cc
 int MakeModelCommand(const std::vector<std::string>& args);  // command_make_model.cc
+int PerplexityCommand(const std::vector<std::string>& args); // command_perplexity.cc
+int PlanCommand(const std::vector<std::string>& args);       // command_plan.cc
 
 // Applies the common options (--log, --plugin-path) and discovers plugins. With
 // `warn_skipped`, libraries that failed to load are reported on stderr as warnings.

@@ -7,6 +7,7 @@
 #include "core/base/log.h"
 #include "core/plugin_host/component_registry.h"
 #include "shells/switchyard/commands.h"
+#include "shells/switchyard/model_loading.h"
 
 namespace sy::cli {
 namespace {
@@ -51,16 +52,25 @@ const std::vector<Command>& Commands() {
        "Options:\n  --describe KIND.NAME   describe one component (e.g. router.softmax_topk)\n",
        PluginsCommand},
       {"generate", "generate text from a Hugging Face MoE model on the CPU",
-       "Usage: switchyard generate --model DIR --prompt TEXT [--chat] [--max-tokens N]\n"
+       "Usage: switchyard generate [--model DIR] --prompt TEXT [--chat] [--max-tokens N]\n"
        "                           [--temperature T] [--top-k K] [--top-p P] [--min-p P]\n"
        "                           [--repetition-penalty R] [--seed S] [--stop TEXT]...\n"
        "                           [--quantizer KIND.NAME] [--experts KIND.NAME]\n\n"
-       "Loads DIR (config.json, *.safetensors, tokenizer.json: Mixtral, Qwen2-MoE, Qwen3-MoE,\n"
-       "OLMoE), encodes the prompt (--chat: wrapped in the family's chat format), and prints the\n"
-       "continuation as it is generated, then the timing on stderr. Greedy unless --temperature\n"
-       "is set; generation ends at an end-of-sequence token, a --stop string or --max-tokens\n"
-       "(default 64). --quantizer converts the expert weights when the model loads.\n",
+       "Loads the model, encodes the prompt (--chat: wrapped in the family's chat format), and\n"
+       "prints the continuation as it is generated, then the timing on stderr. Greedy unless\n"
+       "--temperature is set; generation ends at an end-of-sequence token, a --stop string or\n"
+       "--max-tokens (default 64).\n\n"
+       "Model options:\n" SY_MODEL_OPTIONS_HELP,
        GenerateCommand},
+      {"perplexity", "a model's perplexity on a text file",
+       "Usage: switchyard perplexity [--model DIR] --text FILE [--window N] [--max-tokens N]\n\n"
+       "Scores FILE with the model: the text (documents separated by two blank lines, joined\n"
+       "by the end-of-sequence token) is cut into non-overlapping windows of N tokens (default\n"
+       "256), each run from an empty cache, and every token after a window's first is scored.\n"
+       "Prints tokens, windows, the mean negative log-likelihood per token (nats), perplexity\n"
+       "and tokens/s. --max-tokens scores only the first N tokens.\n\n"
+       "Model options:\n" SY_MODEL_OPTIONS_HELP,
+       PerplexityCommand},
       {"bench", "benchmarks: quantization error, MoE layer speed",
        "Usage: switchyard bench quant [--rows R] [--cols C]\n"
        "       switchyard bench moe [--device cpu] [--experts E] [--hidden H] [--intermediate I]\n"
@@ -97,6 +107,37 @@ const std::vector<Command>& Commands() {
        "  --shards N           split the weights over N files with an index (default 1)\n"
        "  --out DIR            where to write the model (required)\n",
        MakeModelCommand},
+      {"plan", "plan GPU memory: weights, KV cache, activations, GPU counts, expert placement",
+       "Usage: switchyard plan MODEL [--gpu NAME] [--gpu-memory GB] [--gpus N] [--ep N]\n"
+       "                       [--precision P] [--quantize experts|linear] [--kv-dtype T]\n"
+       "                       [--context TOKENS] [--concurrency N] [--max-batch-tokens N]\n"
+       "                       [--reserve GB] [--redundant N] [--json]\n\n"
+       "Plans the GPU memory to serve MODEL: a config.json, a model folder holding one, or a\n"
+       "preset (mixtral-8x7b, mixtral-8x22b, qwen3-30b-a3b, qwen3-235b-a22b, deepseek-v3,\n"
+       "kimi-k2, gpt-oss-120b). Prints the parameters per part, the memory per GPU (weights,\n"
+       "KV cache, activations, runtime reserve, headroom), the fewest GPUs per weight precision\n"
+       "and the experts each expert-parallel rank holds. Attention and the other non-expert\n"
+       "weights are replicated on every GPU (data parallel); routed experts are sharded over EP\n"
+       "ranks. Sizes are GB = 10^9 bytes. See docs/plan.md for the assumptions.\n\n"
+       "Options:\n"
+       "  --gpu NAME             h200 (141 GB, the default), h100 (80), a100-80g (80), l40s (48)\n"
+       "  --gpu-memory GB        memory per GPU, instead of the preset's\n"
+       "  --gpus N               GPUs (default 8)\n"
+       "  --ep N                 expert-parallel size; must divide --gpus (default: --gpus)\n"
+       "  --precision P          weights: bf16, fp8, int8, int4 or mxfp4 (default: the\n"
+       "                         checkpoint's quantization_config, else bf16)\n"
+       "  --quantize WHAT        what P applies to: experts (routed and shared) or linear (every\n"
+       "                         decoder projection too); default: experts, linear for fp8\n"
+       "                         checkpoints\n"
+       "  --kv-dtype T           KV cache: bf16 (default) or fp8\n"
+       "  --context TOKENS       tokens per sequence, prompt and output (default: the model's\n"
+       "                         max_position_embeddings)\n"
+       "  --concurrency N        sequences in flight over all GPUs (default 1)\n"
+       "  --max-batch-tokens N   tokens one GPU runs per step, for activations (default 8192)\n"
+       "  --reserve GB           CUDA context, workspaces, comm buffers per GPU (default 2)\n"
+       "  --redundant N          extra expert replicas, dealt round-robin over the ranks\n"
+       "  --json                 the plan as JSON (bytes and parameters) instead of tables\n",
+       PlanCommand},
   };
   return commands;
 }

@@ -182,7 +182,12 @@ class ExpertsConformanceTest : public ::testing::TestWithParam<std::tuple<std::s
         norm += expected[c] * expected[c];
       }
     }
-    EXPECT_LT(std::sqrt(err / norm), 1e-5) << format_->name;
+    EXPECT_LT(std::sqrt(err / norm), Tolerance()) << format_->name;
+  }
+  // Tensor-core plugins round activations to bf16 (as vLLM and torch do), which costs about
+  // 3e-3 of relative error; the others compute in f32.
+  double Tolerance() const {
+    return std::get<0>(GetParam()) == "experts.cuda" ? 1e-2 : 1e-5;
   }
   std::optional<Experts> experts_;
   const Format* format_ = nullptr;

@@ -3,8 +3,9 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
-#include "tests/support/scratch_dir.h"
 #include <sys/wait.h>
+#include "core/model/test_files.h"
+#include "tests/support/scratch_dir.h"
 
 #include <array>
 #include <cstdio>
@@ -174,13 +175,16 @@ TEST(CliTest, BenchQuantComparesEveryFormatWithBf16) {
   EXPECT_EQ(r.status, 0) << r.output;
   EXPECT_THAT(r.output, ContainsRegex("FORMAT +BITS/WEIGHT +WEIGHT ERR +x BF16"));
   EXPECT_THAT(r.output, ContainsRegex("bf16 +16.00 +[0-9.e-]+ +1.0 "));
-  for (const char* format : {"fp8 e4m3 block 128x128", "int8 per-channel", "int4 group 128 \\+ zero"}) {
-    EXPECT_THAT(r.output, ContainsRegex(std::string(format) + " +[0-9.]+ +[0-9.e-]+ +[0-9.]+ ")) << format;
+  for (const char* format :
+       {"fp8 e4m3 block 128x128", "int8 per-channel", "int4 group 128 \\+ zero"}) {
+    EXPECT_THAT(r.output, ContainsRegex(std::string(format) + " +[0-9.]+ +[0-9.e-]+ +[0-9.]+ "))
+        << format;
   }
 }
 
 TEST(CliTest, BenchMoePrintsEachTokenCountBesideThePeak) {
-  const Result r = RunCli("$SY bench moe --experts 4 --hidden 64 --intermediate 128 --tokens 1,8 --iterations 2");
+  const Result r = RunCli(
+      "$SY bench moe --experts 4 --hidden 64 --intermediate 128 --tokens 1,8 --iterations 2");
   EXPECT_EQ(r.status, 0) << r.output;
   EXPECT_THAT(r.output, HasSubstr("measured on this machine: f32 GEMM"));
   EXPECT_THAT(r.output, ContainsRegex("\n1 +[0-9.]+ +[0-9]+ +[0-9.]+ +[0-9.]+%"));
@@ -197,23 +201,74 @@ TEST(CliTest, GenerateRunsAMadeModelAndReportsBadInput) {
   ASSERT_EQ(RunCli("$SY make-model --arch olmoe --out " + dir).status, 0);
   const Result r = RunCli("$SY generate --model " + dir + " --prompt 'Hello there' --max-tokens 8");
   EXPECT_EQ(r.status, 0) << r.output;
-  EXPECT_THAT(r.output, ContainsRegex("generated [0-8] tokens, [0-9.]+ tokens/s, finish: (length|stop)"));
+  EXPECT_THAT(r.output,
+              ContainsRegex("generated [0-8] tokens, [0-9.]+ tokens/s, finish: (length|stop)"));
   EXPECT_THAT(r.output, HasSubstr("loaded 2 layers"));
 
-  const Result lua = RunCli("$SY run " SY_TEST_SOURCE_DIR "/examples/generate.lua " + dir + " 'Once upon'");
+  const Result lua =
+      RunCli("$SY run " SY_TEST_SOURCE_DIR "/examples/generate.lua " + dir + " 'Once upon'");
   EXPECT_EQ(lua.status, 0) << lua.output;
   EXPECT_THAT(lua.output, HasSubstr("OlmoeForCausalLM: 2 layers, hidden 64, 8 experts, top-2"));
-  EXPECT_THAT(lua.output, ContainsRegex("[0-9]+ prompt tokens, [0-9]+ generated \\((length|stop)\\)"));
+  EXPECT_THAT(lua.output,
+              ContainsRegex("[0-9]+ prompt tokens, [0-9]+ generated \\((length|stop)\\)"));
   EXPECT_THAT(lua.output, ContainsRegex("layer 1  max/mean [0-9.]+  tokens per expert \\{"));
 
-  EXPECT_EQ(RunCli("$SY generate --prompt x").status, 2);
-  EXPECT_THAT(RunCli("$SY generate --model " + dir + " --prompt x --top-p 1.5").output, HasSubstr("top_p must be in (0, 1]"));
+  EXPECT_EQ(RunCli("$SY generate --max-tokens 2").status, 2);
+  EXPECT_THAT(RunCli("$SY generate --model " + dir + " --prompt x --top-p 1.5").output,
+              HasSubstr("top_p must be in (0, 1]"));
   const Result missing = RunCli("$SY generate --model /nonexistent/model --prompt x");
   EXPECT_EQ(missing.status, 1);
   EXPECT_THAT(missing.output, HasSubstr("/nonexistent/model"));
-  const Result bad_utf8 = RunCli("$SY generate --model " + dir + " --prompt \"$(printf 'ab\\377c')\"");
+  const Result bad_utf8 =
+      RunCli("$SY generate --model " + dir + " --prompt \"$(printf 'ab\\377c')\"");
   EXPECT_EQ(bad_utf8.status, 1);
   EXPECT_THAT(bad_utf8.output, HasSubstr("invalid UTF-8 at byte offset 2"));
+}
+
+// With no --model, the built-in model: transformers' greedy continuation of this prompt
+// (core/model/testdata/hf/hf_pydoc_moe.json) begins " is a tuple of strings".
+TEST(CliTest, GenerateDefaultsToTheBuiltInModel) {
+  const Result r = RunCli("$SY generate --prompt 'The list type' --max-tokens 8");
+  EXPECT_EQ(r.status, 0) << r.output;
+  EXPECT_THAT(r.output, HasSubstr("\n is a tuple of strings")) << r.output;
+}
+
+TEST(CliTest, MainPipelineGeneratesAndPrintsExpertLoad) {
+  const Result r =
+      RunCli("$SY run " SY_TEST_SOURCE_DIR "/scripts/pipelines/builtin_model_demo.lua");
+  EXPECT_EQ(r.status, 0) << r.output;
+  EXPECT_THAT(r.output, HasSubstr("model    pydoc-moe: Qwen3MoeForCausalLM, 4 layers, hidden 256, "
+                                  "8 experts, top-2, vocab 4096"));
+  EXPECT_THAT(r.output, ContainsRegex("\\[4\\] def read_config\\(path\\):"));
+  EXPECT_THAT(r.output, ContainsRegex("\\(48 tokens, length, [0-9]+ tokens/s\\)"));
+  EXPECT_THAT(r.output, HasSubstr("layer  e0"));
+  for (const char* row : {"\n    0 ", "\n    1 ", "\n    2 ", "\n    3 "}) {
+    EXPECT_THAT(r.output, ContainsRegex(std::string(row) + "( +[0-9]+){8}  [0-9.]+ "));
+  }
+  const Result int4 = RunCli("$SY run " SY_TEST_SOURCE_DIR
+                             "/scripts/pipelines/builtin_model_demo.lua '' quantizer.int4");
+  EXPECT_EQ(int4.status, 0) << int4.output;
+  EXPECT_THAT(int4.output, HasSubstr("experts quantizer.int4"));
+}
+
+TEST(CliTest, PerplexityScoresATextFileAndReportsBadInput) {
+  const std::string text = sy::testing_support::ScratchDir() + "/ppl.txt";
+  sy::testing_support::WriteFile(
+      text,
+      "The list type is a mutable sequence. Lists may be constructed in several ways: using a "
+      "pair of square brackets to denote the empty list, using square brackets and separating "
+      "items with commas, or using a list comprehension.\n\n\nA dictionary maps hashable "
+      "values to arbitrary objects. Mappings are mutable objects.\n");
+  const Result r = RunCli("$SY perplexity --text " + text + " --window 32");
+  EXPECT_EQ(r.status, 0) << r.output;
+  // Documentation prose the model was trained on the style of: well below its vocabulary size.
+  EXPECT_THAT(r.output, ContainsRegex("pydoc-moe +[^ ]+ppl.txt +[0-9]+ +[0-9]+ +[0-9.]+ +"
+                                      "([1-9]|[1-9][0-9])\\.[0-9]+ +[0-9]+"));
+  EXPECT_EQ(RunCli("$SY perplexity").status, 2);
+  EXPECT_EQ(RunCli("$SY perplexity --text " + text + " --window 1").status, 2);
+  const Result missing = RunCli("$SY perplexity --text /nonexistent/ppl.txt");
+  EXPECT_EQ(missing.status, 1);
+  EXPECT_THAT(missing.output, HasSubstr("/nonexistent/ppl.txt: cannot open the file"));
 }
 
 TEST(CliTest, ShellEvaluatesInputAndSurvivesErrors) {

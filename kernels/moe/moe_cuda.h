@@ -1,0 +1,146 @@
+// The MoE layer on an NVIDIA GPU (sm_90), bf16 weights: the host-side interface of the kernels
+// in this folder. Plain C++ (no CUDA headers), so plugins and the CLI include it with g++.
+//
+// One layer is four launches, all on one stream, graph-capturable (no host synchronisation,
+// no allocation):
+//   1. sm90_route_topk_align: softmax -> top-k -> renormalise per token (or pre-routed ids),
+//      counts per expert, and -- in the last CTA to finish -- the expert-sorted slot list and
+//      the block table the GEMMs walk.
+//   2. grouped GEMM gate_up with SwiGLU in its epilogue -> act [slots, I] bf16.
+//   3. grouped GEMM down; decode: router weight and the sum over k in the epilogue (f32
+//      atomics into the zeroed output); prefill: weighted rows [slots, H] bf16 ...
+//   4. ... and sm90_moe_combine sums each token's k rows (deterministic).
+// Decode (few tokens per expert) streams weights through a swap-AB, split-K mma.sync kernel;
+// prefill uses a cp.async multistage 128x128x64 mma.sync tile kernel. See docs/cuda-kernels.md.
+#ifndef SWITCHYARD_KERNELS_MOE_MOE_CUDA_H_
+#define SWITCHYARD_KERNELS_MOE_MOE_CUDA_H_
+
+#include <cstddef>
+#include <cstdint>
+#include <optional>
+#include <string>
+
+namespace sy::kernels {
+
+struct MoeProblem {
+  int64_t tokens = 0;
+  int32_t experts = 0;
+  int32_t top_k = 0;
+  int64_t hidden = 0;        // H
+  int64_t intermediate = 0;  // I
+};
+
+enum class MoePath { kDecode, kPrefill };
+
+// How a problem runs, and the scratch it needs. Computed on the host from the shape only.
+struct MoePlan {
+  MoePath path = MoePath::kDecode;
+  int32_t token_tiles = 1;  // decode: tiles of 8 tokens a CTA keeps in registers (1, 2, 4, 8)
+  int32_t block_m = 8;      // slots per block of the block table
+  int64_t max_blocks = 0;   // bound on the blocks any routing can produce
+  size_t workspace_bytes = 0;
+  bool programmatic_launch = true;  // PDL: each kernel's prologue overlaps its predecessor
+};
+
+// Choices PlanMoe would otherwise make from the shape (tests and benchmarks force them).
+struct MoePlanOptions {
+  std::optional<MoePath> path;  // prefill falls back to decode where its tiles do not fit
+  int32_t token_tiles = 0;      // decode: 1, 2, 4 or 8; 0 = from tokens per expert
+  bool programmatic_launch = true;
+};
+
+// "" when the kernels can run the problem, else why not.
+std::string CheckMoeProblem(const MoeProblem& problem);
+// The plan for `problem`. Call CheckMoeProblem first.
+MoePlan PlanMoe(const MoeProblem& problem, const MoePlanOptions& options = {});
+
+// Device pointers of one layer's weights: arrays (in device memory) of `experts` pointers to
+// bf16 matrices gate_up [2I, H] (gate rows, then up rows) and down [H, I], row-major.
+struct MoeWeightsView {
+  const void* const* gate_up = nullptr;
+  const void* const* down = nullptr;
+};
+
+// Where routing comes from: router logits (f32 [T, E], softmax top-k in the first kernel), or
+// ids/weights a router already wrote (i32/f32 [T, k]; ids outside [0, E) count as dropped).
+struct MoeRouting {
+  const float* logits = nullptr;
+  bool renormalize = true;
+  const int32_t* ids = nullptr;
+  const float* weights = nullptr;
+};
+
+struct MoeLayerArgs {
+  const void* x = nullptr;  // bf16 [T, H]
+  MoeRouting routing;
+  MoeWeightsView weights;
+  float* out = nullptr;  // f32 [T, H]
+  bool accumulate = false;  // add into `out` instead of overwriting it
+  // plan.workspace_bytes of device memory. Its first MoeWorkspaceStateBytes(E) bytes must be
+  // zero before the first launch (InitMoeWorkspace); every launch leaves them zero again.
+  void* workspace = nullptr;
+  int32_t* expert_counts = nullptr;  // optional i32 [E]: tokens each expert got (telemetry)
+};
+
+size_t MoeWorkspaceStateBytes(int32_t experts);
+// Zeroes the state of a fresh workspace (asynchronously, on `stream`).
+std::string InitMoeWorkspace(void* workspace, int32_t experts, void* stream);
+
+// Launches the whole layer on `stream` (a cudaStream_t; nullptr = the legacy default stream).
+// Returns "" or the CUDA error of the first launch that failed.
+std::string LaunchMoeLayer(const MoeProblem& problem, const MoePlan& plan,
+                           const MoeLayerArgs& args, void* stream);
+
+// ---- Pieces, for tests and for callers that fuse differently ---------------------------------
+
+// Views into a workspace laid out for (problem, plan).
+struct BlockInfo {
+  int32_t expert, begin, end, unused;  // sorted positions [begin, end) of one expert
+};
+struct MoeWorkspaceView {
+  int32_t* counts;        // [E], zero between launches
+  uint32_t* done;         // [1], zero between launches
+  int32_t* topk_ids;      // [T * k], -1 = dropped
+  float* topk_weights;    // [T * k]
+  int32_t* sorted_slots;  // [T * k]: slots (t * k + j) grouped by expert
+  int32_t* num_blocks;    // [1]
+  BlockInfo* blocks;      // [max_blocks]
+  uint16_t* act;          // bf16 [T * k, I], rows in sorted order
+  uint16_t* rows_out;     // bf16 [T * k, H] (prefill), rows by slot
+};
+MoeWorkspaceView LayoutMoeWorkspace(const MoeProblem& problem, const MoePlan& plan,
+                                    void* workspace);
+
+// Kernel 1. `zero_out` (f32, `zero_elems`) is cleared on the way (the decode down GEMM adds
+// into it); nullptr to skip.
+std::string LaunchRouteAlign(const MoeProblem& problem, const MoePlan& plan,
+                             const MoeRouting& routing, const MoeWorkspaceView& ws,
+                             int32_t* expert_counts, float* zero_out, void* stream);
+// Kernel 2: ws.act = SwiGLU(x . gate_up^T) for every block.
+std::string LaunchGateUp(const MoeProblem& problem, const MoePlan& plan, const void* x,
+                         const MoeWeightsView& weights, const MoeWorkspaceView& ws, void* stream);
+// Kernel 3: decode adds w * (act . down^T) into `out`; prefill writes ws.rows_out.
+std::string LaunchDown(const MoeProblem& problem, const MoePlan& plan,
+                       const MoeWeightsView& weights, const MoeWorkspaceView& ws, float* out,
+                       void* stream);
+// Kernel 4 (prefill): out[t] (+)= sum_j rows_out[t * k + j] over kept slots.
+std::string LaunchCombine(const MoeProblem& problem, const MoePlan& plan,
+                          const MoeWorkspaceView& ws, float* out, bool accumulate, void* stream);
+
+// ---- Helpers on the device -------------------------------------------------------------------
+
+// bf16 copy of f32 `in` (n elements).
+std::string LaunchF32ToBF16(const float* in, uint16_t* out, int64_t n, void* stream);
+// Shared-expert routing: ids = 0, weights = sigmoid(x . gate) (or 1 when gate is nullptr),
+// from f32 hidden [T, H] and f32 gate [H].
+std::string LaunchSharedRouting(const float* hidden, const float* gate, int64_t tokens,
+                                int64_t hidden_size, int32_t* ids, float* weights, void* stream);
+// Fills bf16 `out` (n elements) with uniform values in [-scale, scale) from (seed, index).
+std::string LaunchFillUniformBF16(uint16_t* out, int64_t n, float scale, uint64_t seed,
+                                  void* stream);
+// Same, f32.
+std::string LaunchFillUniformF32(float* out, int64_t n, float scale, uint64_t seed, void* stream);
+
+}  // namespace sy::kernels
+
+#endif  // SWITCHYARD_KERNELS_MOE_MOE_CUDA_H_

@@ -1,0 +1,406 @@
+// Every MoE kernel against its CPU reference (moe_reference.h), on small shapes that exercise
+// each path: routing + alignment, gate_up + SwiGLU and down in both strategies (decode with
+// each token-tile width, prefill), the whole layer, and its replay from a CUDA graph. Skips
+// without a GPU.
+#include <cuda_runtime_api.h>
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <numeric>
+#include <random>
+#include <set>
+#include <vector>
+
+#include "kernels/moe/moe_cuda.h"
+#include "kernels/moe/moe_reference.h"
+
+namespace sy::kernels {
+namespace {
+
+namespace ref = reference;
+
+bool HaveGpu() {
+  int n = 0;
+  if (cudaGetDeviceCount(&n) != cudaSuccess) {
+    cudaGetLastError();
+    return false;
+  }
+  return n > 0;
+}
+
+// Device memory for the test's lifetime.
+class DeviceMemory {
+ public:
+  explicit DeviceMemory(size_t bytes) { EXPECT_EQ(cudaMalloc(&ptr_, std::max<size_t>(bytes, 1)), cudaSuccess); }
+  ~DeviceMemory() { cudaFree(ptr_); }
+  DeviceMemory(const DeviceMemory&) = delete;
+  DeviceMemory& operator=(const DeviceMemory&) = delete;
+  template <typename T = void>
+  T* get() const {
+    return static_cast<T*>(ptr_);
+  }
+
+ private:
+  void* ptr_ = nullptr;
+};
+
+template <typename T>
+std::unique_ptr<DeviceMemory> Upload(const std::vector<T>& host) {
+  auto d = std::make_unique<DeviceMemory>(sizeof(T) * host.size());
+  EXPECT_EQ(cudaMemcpy(d->get(), host.data(), sizeof(T) * host.size(), cudaMemcpyHostToDevice),
+            cudaSuccess);
+  return d;
+}
+
+template <typename T>
+std::vector<T> Download(const T* device, size_t n) {
+  std::vector<T> host(n);
+  EXPECT_EQ(cudaDeviceSynchronize(), cudaSuccess);
+  EXPECT_EQ(cudaMemcpy(host.data(), device, sizeof(T) * n, cudaMemcpyDeviceToHost), cudaSuccess);
+  return host;
+}
+
+std::vector<uint16_t> RandomBf16(size_t n, float scale, uint32_t seed) {
+  std::mt19937 rng(seed);
+  std::uniform_real_distribution<float> u(-scale, scale);
+  std::vector<uint16_t> v(n);
+  for (auto& x : v) x = ref::F32ToBf16(u(rng));
+  return v;
+}
+
+std::vector<float> RandomF32(size_t n, float scale, uint32_t seed) {
+  std::mt19937 rng(seed);
+  std::uniform_real_distribution<float> u(-scale, scale);
+  std::vector<float> v(n);
+  for (auto& x : v) x = u(rng);
+  return v;
+}
+
+// One layer's inputs on host and device.
+struct Layer {
+  MoeProblem problem;
+  std::vector<uint16_t> x;
+  std::vector<std::vector<uint16_t>> gate_up, down;
+  std::unique_ptr<DeviceMemory> d_x, d_gate_up_ptrs, d_down_ptrs;
+  std::vector<std::unique_ptr<DeviceMemory>> d_matrices;
+
+  Layer(int64_t tokens, int experts, int k, int64_t hidden, int64_t inter, uint32_t seed) {
+    problem = {tokens, experts, k, hidden, inter};
+    x = RandomBf16(tokens * hidden, 1.0f, seed);
+    d_x = Upload(x);
+    std::vector<const void*> gu_ptrs, down_ptrs;
+    for (int e = 0; e < experts; ++e) {
+      gate_up.push_back(RandomBf16(2 * inter * hidden, std::sqrt(3.0f / hidden), seed + 10 + e));
+      down.push_back(RandomBf16(hidden * inter, std::sqrt(3.0f / inter), seed + 1000 + e));
+      d_matrices.push_back(Upload(gate_up.back()));
+      gu_ptrs.push_back(d_matrices.back()->get());
+      d_matrices.push_back(Upload(down.back()));
+      down_ptrs.push_back(d_matrices.back()->get());
+    }
+    d_gate_up_ptrs = Upload(gu_ptrs);
+    d_down_ptrs = Upload(down_ptrs);
+  }
+  MoeWeightsView weights() const {
+    return {d_gate_up_ptrs->get<const void* const>(), d_down_ptrs->get<const void* const>()};
+  }
+  std::vector<const uint16_t*> HostPointers(const std::vector<std::vector<uint16_t>>& m) const {
+    std::vector<const uint16_t*> out;
+    for (const auto& v : m) out.push_back(v.data());
+    return out;
+  }
+  std::vector<float> Reference(const std::vector<int32_t>& ids, const std::vector<float>& w) const {
+    std::vector<float> out(problem.tokens * problem.hidden);
+    ref::MoeLayer(problem, x.data(), ids.data(), w.data(), HostPointers(gate_up),
+                  HostPointers(down), out.data());
+    return out;
+  }
+};
+
+double RelativeError(const std::vector<float>& got, const std::vector<float>& want) {
+  double err = 0, norm = 0;
+  for (size_t i = 0; i < want.size(); ++i) {
+    err += (got[i] - want[i]) * static_cast<double>(got[i] - want[i]);
+    norm += static_cast<double>(want[i]) * want[i];
+  }
+  return std::sqrt(err / std::max(norm, 1e-30));
+}
+
+// Routing with distinct experts per token; every seventh token drops its last slot.
+void RandomRouting(int64_t tokens, int experts, int k, uint32_t seed, std::vector<int32_t>& ids,
+                   std::vector<float>& weights) {
+  std::mt19937 rng(seed);
+  ids.assign(tokens * k, -1);
+  weights.assign(tokens * k, 0.0f);
+  std::vector<int32_t> perm(experts);
+  for (int64_t t = 0; t < tokens; ++t) {
+    std::iota(perm.begin(), perm.end(), 0);
+    std::shuffle(perm.begin(), perm.end(), rng);
+    for (int j = 0; j < k; ++j) {
+      if (j == k - 1 && k > 1 && t % 7 == 6) continue;
+      ids[t * k + j] = perm[j];
+      weights[t * k + j] = 0.25f + 0.5f * static_cast<float>(rng() % 1000) / 1000.0f;
+    }
+  }
+}
+
+class CudaMoeKernelsTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    if (!HaveGpu()) GTEST_SKIP() << "no CUDA device";
+  }
+};
+
+TEST_F(CudaMoeKernelsTest, RouteTopkAndAlignMatchTheReference) {
+  struct Case {
+    int64_t tokens;
+    int experts, k;
+    bool renormalize;
+  };
+  for (const Case& c : {Case{1, 8, 2, true}, Case{37, 8, 2, true}, Case{300, 128, 8, false},
+                        Case{2000, 256, 8, true}, Case{5, 60, 3, true}}) {
+    SCOPED_TRACE(::testing::Message() << c.tokens << " tokens, " << c.experts << " experts, top-" << c.k);
+    const MoeProblem problem{c.tokens, c.experts, c.k, 64, 64};
+    const MoePlan plan = PlanMoe(problem);
+    DeviceMemory ws_mem(plan.workspace_bytes), counts(sizeof(int32_t) * c.experts);
+    ASSERT_EQ(InitMoeWorkspace(ws_mem.get(), c.experts, nullptr), "");
+    const MoeWorkspaceView ws = LayoutMoeWorkspace(problem, plan, ws_mem.get());
+    const std::vector<float> logits = RandomF32(c.tokens * c.experts, 4.0f, 7);
+    auto d_logits = Upload(logits);
+    MoeRouting routing;
+    routing.logits = d_logits->get<float>();
+    routing.renormalize = c.renormalize;
+    for (int round = 0; round < 2; ++round) {  // the second run checks the state was reset
+      ASSERT_EQ(LaunchRouteAlign(problem, plan, routing, ws, counts.get<int32_t>(), nullptr, nullptr), "");
+      const int64_t slots = c.tokens * c.k;
+      std::vector<int32_t> want_ids(slots);
+      std::vector<float> want_w(slots);
+      ref::RouteTopk(logits.data(), c.tokens, c.experts, c.k, c.renormalize, want_ids.data(), want_w.data());
+      const auto ids = Download(ws.topk_ids, slots);
+      const auto w = Download(ws.topk_weights, slots);
+      for (int64_t s = 0; s < slots; ++s) {
+        ASSERT_EQ(ids[s], want_ids[s]) << "slot " << s;
+        ASSERT_NEAR(w[s], want_w[s], 1e-6) << "slot " << s;
+      }
+      const auto by_expert = ref::SlotsByExpert(want_ids.data(), slots, c.experts);
+      const auto got_counts = Download(counts.get<int32_t>(), c.experts);
+      const auto sorted = Download(ws.sorted_slots, slots);
+      const int num_blocks = Download(ws.num_blocks, 1)[0];
+      const auto blocks = Download(ws.blocks, std::max(num_blocks, 0));
+      int want_blocks = 0;
+      for (int e = 0; e < c.experts; ++e) {
+        ASSERT_EQ(got_counts[e], static_cast<int>(by_expert[e].size())) << "expert " << e;
+        want_blocks += (got_counts[e] + plan.block_m - 1) / plan.block_m;
+      }
+      ASSERT_EQ(num_blocks, want_blocks);
+      ASSERT_LE(num_blocks, plan.max_blocks);
+      std::vector<std::set<int32_t>> seen(c.experts);
+      for (const BlockInfo& b : blocks) {
+        ASSERT_GT(b.end, b.begin);
+        ASSERT_LE(b.end - b.begin, plan.block_m);
+        for (int p = b.begin; p < b.end; ++p) {
+          ASSERT_EQ(ids[sorted[p]], b.expert);
+          seen[b.expert].insert(sorted[p]);
+        }
+      }
+      for (int e = 0; e < c.experts; ++e)
+        ASSERT_EQ(seen[e], std::set<int32_t>(by_expert[e].begin(), by_expert[e].end()));
+      const auto state = Download(ws.counts, c.experts + 1);
+      for (int32_t v : state) ASSERT_EQ(v, 0) << "counters must be left zeroed";
+    }
+  }
+}
+
+TEST_F(CudaMoeKernelsTest, PreRoutedIdsDropOutOfRangeSlots) {
+  const MoeProblem problem{4, 8, 2, 64, 64};
+  const MoePlan plan = PlanMoe(problem);
+  DeviceMemory ws_mem(plan.workspace_bytes);
+  ASSERT_EQ(InitMoeWorkspace(ws_mem.get(), 8, nullptr), "");
+  const MoeWorkspaceView ws = LayoutMoeWorkspace(problem, plan, ws_mem.get());
+  auto ids = Upload(std::vector<int32_t>{0, 1, -1, 3, 9, 2, 7, -5});
+  auto w = Upload(std::vector<float>{0.5f, 0.5f, 0.f, 1.f, 1.f, 1.f, 1.f, 1.f});
+  MoeRouting routing;
+  routing.ids = ids->get<int32_t>();
+  routing.weights = w->get<float>();
+  ASSERT_EQ(LaunchRouteAlign(problem, plan, routing, ws, nullptr, nullptr, nullptr), "");
+  EXPECT_EQ(Download(ws.topk_ids, 8), (std::vector<int32_t>{0, 1, -1, 3, -1, 2, 7, -1}));
+  EXPECT_EQ(Download(ws.topk_weights, 8)[4], 0.0f);
+}
+
+// gate_up + SwiGLU alone, then the whole layer, for a plan.
+void CheckLayer(Layer& layer, const MoePlan& plan, bool logits_routing) {
+  const MoeProblem& problem = layer.problem;
+  const int64_t slots = problem.tokens * problem.top_k;
+  DeviceMemory ws_mem(plan.workspace_bytes), out(sizeof(float) * problem.tokens * problem.hidden);
+  ASSERT_EQ(InitMoeWorkspace(ws_mem.get(), problem.experts, nullptr), "");
+  const MoeWorkspaceView ws = LayoutMoeWorkspace(problem, plan, ws_mem.get());
+  std::vector<int32_t> ids;
+  std::vector<float> weights;
+  std::vector<float> logits;
+  RandomRouting(problem.tokens, problem.experts, problem.top_k, 3, ids, weights);
+  auto d_ids = Upload(ids);
+  auto d_w = Upload(weights);
+  MoeRouting routing;
+  std::unique_ptr<DeviceMemory> d_logits;
+  if (logits_routing) {
+    logits = RandomF32(problem.tokens * problem.experts, 3.0f, 11);
+    d_logits = Upload(logits);
+    routing.logits = d_logits->get<float>();
+    ref::RouteTopk(logits.data(), problem.tokens, problem.experts, problem.top_k, true, ids.data(),
+                   weights.data());
+  } else {
+    routing.ids = d_ids->get<int32_t>();
+    routing.weights = d_w->get<float>();
+  }
+
+  // gate_up alone: act rows in sorted order.
+  ASSERT_EQ(LaunchRouteAlign(problem, plan, routing, ws, nullptr, out.get<float>(), nullptr), "");
+  ASSERT_EQ(LaunchGateUp(problem, plan, layer.d_x->get(), layer.weights(), ws, nullptr), "");
+  const auto sorted = Download(ws.sorted_slots, slots);
+  const auto act = Download(ws.act, slots * problem.intermediate);
+  int64_t kept = 0;
+  std::vector<float> want(problem.intermediate);
+  for (int64_t s = 0; s < slots; ++s) kept += ids[s] >= 0;
+  double worst = 0;
+  for (int64_t p = 0; p < kept; ++p) {
+    const int32_t slot = sorted[p];
+    const int32_t e = ids[slot];
+    ref::GateUpSwiglu(layer.x.data() + (slot / problem.top_k) * problem.hidden,
+                      layer.gate_up[e].data(), problem.hidden, problem.intermediate, want.data());
+    for (int64_t i = 0; i < problem.intermediate; ++i) {
+      const float got = ref::Bf16ToF32(act[p * problem.intermediate + i]);
+      worst = std::max(worst, std::abs(got - want[i]) / (std::abs(want[i]) + 1e-2));
+    }
+  }
+  EXPECT_LT(worst, 2e-2) << "gate_up + SwiGLU";
+
+  // The whole layer, twice (the workspace state must reset itself).
+  MoeLayerArgs args;
+  args.x = layer.d_x->get();
+  args.routing = routing;
+  args.weights = layer.weights();
+  args.out = out.get<float>();
+  args.workspace = ws_mem.get();
+  const std::vector<float> want_out = layer.Reference(ids, weights);
+  for (int round = 0; round < 2; ++round) {
+    ASSERT_EQ(LaunchMoeLayer(problem, plan, args, nullptr), "");
+    const auto got = Download(out.get<float>(), want_out.size());
+    EXPECT_LT(RelativeError(got, want_out), 1e-2) << "layer, round " << round;
+  }
+  // Accumulating adds to what is there.
+  args.accumulate = true;
+  ASSERT_EQ(LaunchMoeLayer(problem, plan, args, nullptr), "");
+  std::vector<float> twice(want_out);
+  for (float& v : twice) v *= 2;
+  EXPECT_LT(RelativeError(Download(out.get<float>(), twice.size()), twice), 1e-2) << "accumulate";
+}
+
+TEST_F(CudaMoeKernelsTest, DecodeGemmsMatchTheReferenceForEveryTokenTile) {
+  for (int tiles : {1, 2, 4, 8}) {
+    for (int64_t tokens : {1, 9, 70}) {
+      SCOPED_TRACE(::testing::Message() << tiles << " token tiles, " << tokens << " tokens");
+      Layer layer(tokens, 8, 2, 256, 96, 5);
+      MoePlanOptions options;
+      options.path = MoePath::kDecode;
+      options.token_tiles = tiles;
+      CheckLayer(layer, PlanMoe(layer.problem, options), false);
+    }
+  }
+}
+
+TEST_F(CudaMoeKernelsTest, DecodeHandlesKTailsAndManyExperts) {
+  Layer layer(33, 64, 6, 96, 48, 6);  // K = 96 and 48: partial 32-wide k steps
+  CheckLayer(layer, PlanMoe(layer.problem), true);
+}
+
+TEST_F(CudaMoeKernelsTest, PrefillGemmsMatchTheReference) {
+  for (int64_t tokens : {3, 200, 600}) {
+    SCOPED_TRACE(::testing::Message() << tokens << " tokens");
+    Layer layer(tokens, 8, 2, 256, 128, 8);
+    MoePlanOptions options;
+    options.path = MoePath::kPrefill;
+    const MoePlan plan = PlanMoe(layer.problem, options);
+    ASSERT_EQ(plan.path, MoePath::kPrefill);
+    CheckLayer(layer, plan, true);
+  }
+}
+
+TEST_F(CudaMoeKernelsTest, WithoutProgrammaticLaunchResultsAreTheSame) {
+  Layer layer(40, 16, 4, 128, 64, 9);
+  for (MoePath path : {MoePath::kDecode, MoePath::kPrefill}) {
+    MoePlanOptions options;
+    options.path = path;
+    options.programmatic_launch = false;
+    CheckLayer(layer, PlanMoe(layer.problem, options), true);
+  }
+}
+
+TEST_F(CudaMoeKernelsTest, LayerReplaysFromACudaGraph) {
+  Layer layer(16, 128, 8, 256, 64, 12);
+  const MoeProblem& problem = layer.problem;
+  const MoePlan plan = PlanMoe(problem);
+  cudaStream_t stream;
+  ASSERT_EQ(cudaStreamCreateWithFlags(&stream, cudaStreamNonBlocking), cudaSuccess);
+  DeviceMemory ws_mem(plan.workspace_bytes), out(sizeof(float) * problem.tokens * problem.hidden);
+  ASSERT_EQ(InitMoeWorkspace(ws_mem.get(), problem.experts, stream), "");
+  const std::vector<float> logits = RandomF32(problem.tokens * problem.experts, 3.0f, 13);
+  auto d_logits = Upload(logits);
+  MoeLayerArgs args;
+  args.x = layer.d_x->get();
+  args.routing.logits = d_logits->get<float>();
+  args.weights = layer.weights();
+  args.out = out.get<float>();
+  args.workspace = ws_mem.get();
+  cudaGraph_t graph;
+  ASSERT_EQ(cudaStreamBeginCapture(stream, cudaStreamCaptureModeThreadLocal), cudaSuccess);
+  ASSERT_EQ(LaunchMoeLayer(problem, plan, args, stream), "");
+  ASSERT_EQ(cudaStreamEndCapture(stream, &graph), cudaSuccess);
+  cudaGraphExec_t exec;
+  ASSERT_EQ(cudaGraphInstantiate(&exec, graph, 0), cudaSuccess);
+  std::vector<int32_t> ids(problem.tokens * problem.top_k);
+  std::vector<float> weights(ids.size());
+  ref::RouteTopk(logits.data(), problem.tokens, problem.experts, problem.top_k, true, ids.data(),
+                 weights.data());
+  const std::vector<float> want = layer.Reference(ids, weights);
+  for (int replay = 0; replay < 3; ++replay) {
+    ASSERT_EQ(cudaGraphLaunch(exec, stream), cudaSuccess);
+    ASSERT_EQ(cudaStreamSynchronize(stream), cudaSuccess);
+    EXPECT_LT(RelativeError(Download(out.get<float>(), want.size()), want), 1e-2) << replay;
+  }
+  cudaGraphExecDestroy(exec);
+  cudaGraphDestroy(graph);
+  cudaStreamDestroy(stream);
+}
+
+TEST_F(CudaMoeKernelsTest, HelpersConvertRouteSharedExpertsAndFill) {
+  const std::vector<float> x = RandomF32(3 * 64, 1.0f, 1), gate = RandomF32(64, 0.2f, 2);
+  auto d_x = Upload(x);
+  auto d_gate = Upload(gate);
+  DeviceMemory bf(sizeof(uint16_t) * x.size()), ids(3 * 4), w(3 * 4);
+  ASSERT_EQ(LaunchF32ToBF16(d_x->get<float>(), bf.get<uint16_t>(), x.size(), nullptr), "");
+  const auto b = Download(bf.get<uint16_t>(), x.size());
+  for (size_t i = 0; i < x.size(); ++i) ASSERT_EQ(b[i], ref::F32ToBf16(x[i]));
+  ASSERT_EQ(LaunchSharedRouting(d_x->get<float>(), d_gate->get<float>(), 3, 64, ids.get<int32_t>(),
+                                w.get<float>(), nullptr),
+            "");
+  const auto got_w = Download(w.get<float>(), 3);
+  for (int t = 0; t < 3; ++t) {
+    double dot = 0;
+    for (int c = 0; c < 64; ++c) dot += x[t * 64 + c] * gate[c];
+    EXPECT_NEAR(got_w[t], 1.0 / (1.0 + std::exp(-dot)), 1e-5);
+  }
+  EXPECT_EQ(Download(ids.get<int32_t>(), 3), (std::vector<int32_t>{0, 0, 0}));
+  DeviceMemory fill(sizeof(float) * 1000);
+  ASSERT_EQ(LaunchFillUniformF32(fill.get<float>(), 1000, 0.5f, 3, nullptr), "");
+  const auto f = Download(fill.get<float>(), 1000);
+  double mean = 0;
+  for (float v : f) {
+    ASSERT_LE(std::abs(v), 0.5f);
+    mean += v / 1000;
+  }
+  EXPECT_LT(std::abs(mean), 0.05);
+}
+
+}  // namespace
+}  // namespace sy::kernels

@@ -1,0 +1,26 @@
+// The per-strategy launchers behind LaunchGateUp/LaunchDown (moe_layer.cc dispatches on the
+// plan's path). Internal to kernels/moe.
+#ifndef SWITCHYARD_KERNELS_MOE_MOE_LAUNCHERS_H_
+#define SWITCHYARD_KERNELS_MOE_MOE_LAUNCHERS_H_
+
+#include <string>
+
+#include "kernels/moe/moe_cuda.h"
+
+namespace sy::kernels {
+
+// sm90_grouped_gemm_bf16_swapab_splitk_decode.cu. gate_up: `b` is x [T, H] and the output
+// ws.act; down: `b` is ws.act and the output `out` (f32 atomics, router weight applied).
+std::string LaunchDecodeGemm(bool gate_up, const MoeProblem& problem, const MoePlan& plan,
+                             const void* b, const MoeWeightsView& weights,
+                             const MoeWorkspaceView& ws, float* out, void* stream);
+
+// sm90_grouped_gemm_bf16_mma_multistage_prefill.cu. gate_up: `a` is x, output ws.act; down:
+// `a` is ws.act, output ws.rows_out (router weight applied).
+std::string LaunchPrefillGemm(bool gate_up, const MoeProblem& problem, const MoePlan& plan,
+                              const void* a, const MoeWeightsView& weights,
+                              const MoeWorkspaceView& ws, void* stream);
+
+}  // namespace sy::kernels
+
+#endif  // SWITCHYARD_KERNELS_MOE_MOE_LAUNCHERS_H_

@@ -1,0 +1,91 @@
+// Host-side planning: which kernels run a problem, and where their scratch lives.
+#include <algorithm>
+#include <string>
+
+#include "kernels/moe/moe_cuda.h"
+
+namespace sy::kernels {
+namespace {
+
+size_t Align(size_t bytes) { return (bytes + 255) / 256 * 256; }
+
+// Decode tiles of 8 tokens: room for the expected tokens per expert plus a margin for uneven
+// routing. An expert over the margin takes a second block, launched next to the first, so its
+// weight tile is read from L2 rather than HBM again.
+int32_t DecodeTokenTiles(double slots_per_expert) {
+  const double want = 1.25 * slots_per_expert + 1;
+  for (int32_t tiles : {1, 2, 4}) {
+    if (8.0 * tiles >= want) return tiles;
+  }
+  return 8;
+}
+
+bool PrefillFits(const MoeProblem& p) { return p.intermediate % 64 == 0 && p.hidden % 128 == 0; }
+
+}  // namespace
+
+std::string CheckMoeProblem(const MoeProblem& p) {
+  if (p.tokens < 0) return "tokens must be >= 0";
+  if (p.experts < 1 || p.experts > 1024) return "experts must be in [1, 1024]";
+  if (p.top_k < 1 || p.top_k > 32 || p.top_k > p.experts)
+    return "top_k must be in [1, min(32, experts)]";
+  if (p.hidden <= 0 || p.hidden % 32 != 0) return "hidden must be a positive multiple of 32";
+  if (p.intermediate <= 0 || p.intermediate % 16 != 0)
+    return "intermediate must be a positive multiple of 16";
+  if (p.tokens * p.top_k >= (int64_t{1} << 31)) return "tokens * top_k must fit in 31 bits";
+  return "";
+}
+
+MoePlan PlanMoe(const MoeProblem& p, const MoePlanOptions& options) {
+  MoePlan plan;
+  const int64_t slots = p.tokens * p.top_k;
+  const double per_expert = static_cast<double>(slots) / std::max(p.experts, 1);
+  plan.path = per_expert > 64 && PrefillFits(p) ? MoePath::kPrefill : MoePath::kDecode;
+  if (options.path) {
+    plan.path = *options.path == MoePath::kPrefill && !PrefillFits(p) ? MoePath::kDecode
+                                                                       : *options.path;
+  }
+  plan.programmatic_launch = options.programmatic_launch;
+  if (plan.path == MoePath::kDecode) {
+    plan.token_tiles =
+        options.token_tiles > 0 ? options.token_tiles : DecodeTokenTiles(per_expert);
+    plan.block_m = 8 * plan.token_tiles;
+  } else {
+    plan.token_tiles = 0;
+    plan.block_m = 128;
+  }
+  plan.max_blocks = slots / plan.block_m + std::min<int64_t>(p.experts, slots);
+  MoeWorkspaceView view = LayoutMoeWorkspace(p, plan, nullptr);
+  size_t end = reinterpret_cast<size_t>(view.rows_out);
+  if (plan.path == MoePath::kPrefill) end += Align(sizeof(uint16_t) * slots * p.hidden);
+  plan.workspace_bytes = std::max<size_t>(end, 256);
+  return plan;
+}
+
+size_t MoeWorkspaceStateBytes(int32_t experts) { return Align(sizeof(int32_t) * (experts + 1)); }
+
+MoeWorkspaceView LayoutMoeWorkspace(const MoeProblem& p, const MoePlan& plan, void* workspace) {
+  // Offsets from `workspace`; with nullptr the pointers are the offsets themselves.
+  char* base = static_cast<char*>(workspace);
+  const size_t slots = static_cast<size_t>(p.tokens * p.top_k);
+  size_t offset = 0;
+  auto take = [&](size_t bytes) {
+    char* at = base + offset;
+    offset += Align(bytes);
+    return at;
+  };
+  MoeWorkspaceView v{};
+  char* state = take(MoeWorkspaceStateBytes(p.experts));
+  v.counts = reinterpret_cast<int32_t*>(state);
+  v.done = reinterpret_cast<uint32_t*>(state + sizeof(int32_t) * p.experts);
+  v.topk_ids = reinterpret_cast<int32_t*>(take(sizeof(int32_t) * slots));
+  v.topk_weights = reinterpret_cast<float*>(take(sizeof(float) * slots));
+  v.sorted_slots = reinterpret_cast<int32_t*>(take(sizeof(int32_t) * slots));
+  v.num_blocks = reinterpret_cast<int32_t*>(take(sizeof(int32_t)));
+  v.blocks = reinterpret_cast<BlockInfo*>(take(sizeof(BlockInfo) * plan.max_blocks));
+  v.act = reinterpret_cast<uint16_t*>(take(sizeof(uint16_t) * slots * p.intermediate));
+  v.rows_out = reinterpret_cast<uint16_t*>(base + offset);
+  return v;
+}
+
+}  // namespace sy::kernels

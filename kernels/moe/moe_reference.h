@@ -1,0 +1,38 @@
+// CPU references for the MoE kernels, written for clarity, not speed: the GPU tests compare
+// each kernel with them. They round where the kernels round (act to bf16), so a kernel and
+// its reference differ only by f32 summation order.
+#ifndef SWITCHYARD_KERNELS_MOE_MOE_REFERENCE_H_
+#define SWITCHYARD_KERNELS_MOE_MOE_REFERENCE_H_
+
+#include <cstdint>
+#include <vector>
+
+#include "kernels/moe/moe_cuda.h"
+
+namespace sy::kernels::reference {
+
+float Bf16ToF32(uint16_t bits);
+uint16_t F32ToBf16(float value);  // round to nearest even
+
+// softmax -> top-k (ties to the lower id) -> optional renormalisation, per token.
+void RouteTopk(const float* logits, int64_t tokens, int experts, int k, bool renormalize,
+               int32_t* ids, float* weights);
+
+// The slots (t * k + j) routed to each expert, in slot order; ids outside [0, E) are dropped.
+std::vector<std::vector<int32_t>> SlotsByExpert(const int32_t* ids, int64_t slots, int experts);
+
+// act[i] = bf16(silu(gate_i . x) * (up_i . x)) for one token: gate_up bf16 [2I, H].
+void GateUpSwiglu(const uint16_t* x, const uint16_t* gate_up, int64_t hidden, int64_t inter,
+                  float* act);
+// y = down . act: down bf16 [H, I].
+void Down(const float* act, const uint16_t* down, int64_t hidden, int64_t inter, float* y);
+
+// The layer: out[t] = sum_j weights[t, j] * down_e(act_e(x[t])), e = ids[t, j] (ids outside
+// [0, E) skipped). x bf16 [T, H]; gate_up/down per expert; out f32 [T, H].
+void MoeLayer(const MoeProblem& problem, const uint16_t* x, const int32_t* ids,
+              const float* weights, const std::vector<const uint16_t*>& gate_up,
+              const std::vector<const uint16_t*>& down, float* out);
+
+}  // namespace sy::kernels::reference
+
+#endif  // SWITCHYARD_KERNELS_MOE_MOE_REFERENCE_H_

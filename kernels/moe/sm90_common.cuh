@@ -1,0 +1,111 @@
+// Device helpers shared by the sm_90 MoE kernels: tensor-core MMA, streaming loads, async
+// copies and programmatic dependent launch (PDL).
+#ifndef SWITCHYARD_KERNELS_MOE_SM90_COMMON_CUH_
+#define SWITCHYARD_KERNELS_MOE_SM90_COMMON_CUH_
+
+#include <cuda_bf16.h>
+#include <cuda_runtime.h>
+
+#include <algorithm>
+#include <cstdint>
+#include <string>
+#include <utility>
+
+namespace sy::kernels {
+
+// D += A . B for one m16n8k16 bf16 tile, f32 accumulators.
+__device__ __forceinline__ void MmaBf16(float (&d)[4], uint32_t a0, uint32_t a1, uint32_t a2,
+                                        uint32_t a3, uint32_t b0, uint32_t b1) {
+  asm volatile(
+      "mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, "
+      "{%8,%9}, {%0,%1,%2,%3};\n"
+      : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3])
+      : "r"(a0), "r"(a1), "r"(a2), "r"(a3), "r"(b0), "r"(b1));
+}
+
+// 16 bytes of weights read once: no L1 allocation, and a 256-byte L2 prefetch so the next
+// loads of the row hit.
+__device__ __forceinline__ uint4 LoadStream(const void* p) {
+  uint4 v;
+  asm volatile("ld.global.nc.L1::no_allocate.L2::256B.v4.u32 {%0,%1,%2,%3}, [%4];\n"
+               : "=r"(v.x), "=r"(v.y), "=r"(v.z), "=r"(v.w)
+               : "l"(p));
+  return v;
+}
+
+// 16 bytes of activations, which other warps and CTAs of the SM read too: cached in L1.
+__device__ __forceinline__ uint4 LoadShared16(const void* p) {
+  return __ldg(static_cast<const uint4*>(p));
+}
+
+// PDL: wait until the grids this one depends on have finished and their writes are visible.
+// A no-op when the kernel was launched without the programmatic attribute.
+__device__ __forceinline__ void WaitForPredecessor() {
+  asm volatile("griddepcontrol.wait;\n" ::: "memory");
+}
+// PDL: let the next kernel of the stream start launching its CTAs.
+__device__ __forceinline__ void AllowSuccessor() {
+  asm volatile("griddepcontrol.launch_dependents;\n" ::: "memory");
+}
+
+__device__ __forceinline__ float Silu(float x) { return x / (1.0f + expf(-x)); }
+
+__device__ __forceinline__ uint32_t SmemAddress(const void* p) {
+  return static_cast<uint32_t>(__cvta_generic_to_shared(p));
+}
+
+__device__ __forceinline__ void CpAsync16(void* smem, const void* global) {
+  asm volatile("cp.async.cg.shared.global [%0], [%1], 16;\n" ::"r"(SmemAddress(smem)),
+               "l"(global));
+}
+__device__ __forceinline__ void CpAsyncCommit() { asm volatile("cp.async.commit_group;\n"); }
+template <int N>
+__device__ __forceinline__ void CpAsyncWait() {
+  asm volatile("cp.async.wait_group %0;\n" ::"n"(N));
+}
+
+__device__ __forceinline__ void LdMatrixX4(uint32_t (&r)[4], const void* smem) {
+  asm volatile("ldmatrix.sync.aligned.m8n8.x4.shared.b16 {%0,%1,%2,%3}, [%4];\n"
+               : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])
+               : "r"(SmemAddress(smem)));
+}
+
+__device__ __forceinline__ uint32_t PackBf16(float lo, float hi) {
+  const __nv_bfloat162 v = __floats2bfloat162_rn(lo, hi);
+  return *reinterpret_cast<const uint32_t*>(&v);
+}
+
+// "" or "what: CUDA error text" for the last launch.
+inline std::string LaunchError(const char* what) {
+  const cudaError_t err = cudaGetLastError();
+  if (err == cudaSuccess) return "";
+  return std::string(what) + ": " + cudaGetErrorString(err);
+}
+
+// Launches `kernel` with the PDL attribute when `programmatic`, so it may start while its
+// predecessor on the stream finishes (it must call WaitForPredecessor before reading that
+// predecessor's output).
+template <typename... Params, typename... Args>
+std::string Launch(const char* what, void (*kernel)(Params...), dim3 grid, dim3 block,
+                   size_t smem, void* stream, bool programmatic, Args&&... args) {
+  cudaLaunchConfig_t config{};
+  config.gridDim = grid;
+  config.blockDim = block;
+  config.dynamicSmemBytes = smem;
+  config.stream = static_cast<cudaStream_t>(stream);
+  cudaLaunchAttribute attribute[1];
+  attribute[0].id = cudaLaunchAttributeProgrammaticStreamSerialization;
+  attribute[0].val.programmaticStreamSerializationAllowed = 1;
+  config.attrs = attribute;
+  config.numAttrs = programmatic ? 1 : 0;
+  const cudaError_t err = cudaLaunchKernelEx(&config, kernel, std::forward<Args>(args)...);
+  if (err != cudaSuccess) {
+    cudaGetLastError();
+    return std::string(what) + ": " + cudaGetErrorString(err);
+  }
+  return "";
+}
+
+}  // namespace sy::kernels
+
+#endif  // SWITCHYARD_KERNELS_MOE_SM90_COMMON_CUH_

@@ -1,0 +1,215 @@
+// sm90_grouped_gemm_bf16_mma_128x128x64_s4_prefill: the grouped GEMMs of prefill, where each
+// expert sees hundreds of tokens and the layer is bound by tensor-core throughput.
+//
+// A classic multistage tile: 128 slots x 128 outputs x 64 k per stage, 4 cp.async stages
+// (128 KiB of shared memory, XOR-swizzled 128-byte rows so ldmatrix is conflict-free),
+// 8 warps of 64 x 32, mma.sync m16n8k16. Rows of A are gathered on load: gate_up reads the
+// token rows of x through the sorted slot list (no permuted copy of x is written), down reads
+// act, already in sorted order. For gate_up the 128 outputs are 64 gate rows and the 64 up
+// rows that pair with them, laid out so every thread holds both halves of its SwiGLU.
+//
+// Raster: groups of 8 blocks sweep every output tile together, so a group's rows of A stay
+// in L2 while the weight tiles stream once per group. Down writes router weight * y in bf16
+// per slot; sm90_moe_combine sums the k slots of each token.
+//
+// What it is not yet: wgmma + TMA with a warp-specialised producer (Hopper's fast path), so it
+// tops out near mma.sync's share of the tensor cores. docs/cuda-kernels.md has the numbers.
+#include "kernels/moe/moe_launchers.h"
+#include "kernels/moe/sm90_common.cuh"
+
+namespace sy::kernels {
+namespace {
+
+constexpr int kBM = 128, kBN = 128, kBK = 64, kStages = 4, kThreads = 256;
+constexpr int kGroup = 8;  // blocks per raster group
+constexpr int kStageElems = kBM * kBK;
+constexpr size_t kSmemBytes = sizeof(__nv_bfloat16) * 2 * kStages * kStageElems;
+
+struct PrefillParams {
+  const __nv_bfloat16* a;      // gate_up: x [T, H]; down: act [slots, I]
+  const void* const* weights;  // per expert [rows, K]
+  int K;
+  int inter, hidden, top_k;
+  int n_tiles;
+  MoeWorkspaceView ws;
+};
+
+// Element offset of 16-byte chunk `chunk` of row `row` in a swizzled [rows][64] tile.
+__device__ __forceinline__ int Swizzle(int row, int chunk) {
+  return row * kBK + ((chunk ^ (row & 7)) * 8);
+}
+
+template <bool kGateUp>
+__global__ void __launch_bounds__(kThreads, 1)
+    sm90_grouped_gemm_bf16_mma_128x128x64_s4_prefill(PrefillParams p) {
+  extern __shared__ __align__(128) unsigned char smem[];
+  auto* s_a = reinterpret_cast<__nv_bfloat16*>(smem);
+  auto* s_b = s_a + kStages * kStageElems;
+  __shared__ int s_arow[kBM], s_slot[kBM];
+
+  const int in_group = blockIdx.x % (kGroup * p.n_tiles);
+  const int n_tile = in_group / kGroup;
+  const int b = (blockIdx.x / (kGroup * p.n_tiles)) * kGroup + in_group % kGroup;
+  if constexpr (kGateUp) WaitForPredecessor();  // the block table
+  if (b >= *p.ws.num_blocks) return;
+  const BlockInfo blk = p.ws.blocks[b];
+  const int m = blk.end - blk.begin;
+  const int tid = threadIdx.x, warp = tid / 32, lane = tid % 32, g = lane / 4, t = lane % 4;
+  for (int i = tid; i < kBM; i += kThreads) {
+    const int pos = blk.begin + min(i, m - 1);  // rows past m repeat a real row
+    const int slot = p.ws.sorted_slots[pos];
+    s_slot[i] = slot;
+    s_arow[i] = kGateUp ? slot / p.top_k : pos;
+  }
+  __syncthreads();
+
+  const int K = p.K;
+  const auto* w = static_cast<const __nv_bfloat16*>(p.weights[blk.expert]);
+  const int chunk = tid % 8;
+  const __nv_bfloat16* a_src[4];
+  const __nv_bfloat16* b_src[4];
+  int s_off[4];
+#pragma unroll
+  for (int i = 0; i < 4; ++i) {
+    const int row = tid / 8 + 32 * i;
+    a_src[i] = p.a + static_cast<int64_t>(s_arow[row]) * K + chunk * 8;
+    const int b_row = kGateUp ? (row < 64 ? 64 * n_tile + row : p.inter + 64 * n_tile + row - 64)
+                              : kBN * n_tile + row;
+    b_src[i] = w + static_cast<int64_t>(b_row) * K + chunk * 8;
+    s_off[i] = Swizzle(row, chunk);
+  }
+  auto load_a = [&](int stage, int kt) {
+#pragma unroll
+    for (int i = 0; i < 4; ++i) CpAsync16(s_a + stage * kStageElems + s_off[i], a_src[i] + kt * kBK);
+  };
+  auto load_b = [&](int stage, int kt) {
+#pragma unroll
+    for (int i = 0; i < 4; ++i) CpAsync16(s_b + stage * kStageElems + s_off[i], b_src[i] + kt * kBK);
+  };
+
+  const int k_tiles = K / kBK;
+  // Weight tiles do not depend on the previous kernel: start them before waiting for act.
+#pragma unroll
+  for (int s = 0; s < kStages - 1; ++s)
+    if (s < k_tiles) load_b(s, s);
+  if constexpr (!kGateUp) WaitForPredecessor();
+  AllowSuccessor();
+#pragma unroll
+  for (int s = 0; s < kStages - 1; ++s) {
+    if (s < k_tiles) load_a(s, s);
+    CpAsyncCommit();
+  }
+
+  const int warp_m = warp / 4, warp_n = warp % 4;
+  // Rows of the B tile each ldmatrix.x4 covers (16 outputs): gate_up pairs gate and up.
+  const int b_rows[2] = {kGateUp ? 16 * warp_n : 32 * warp_n,
+                         kGateUp ? 64 + 16 * warp_n : 32 * warp_n + 16};
+  float acc[4][4][4];
+#pragma unroll
+  for (int i = 0; i < 4; ++i)
+#pragma unroll
+    for (int j = 0; j < 4; ++j)
+#pragma unroll
+      for (int c = 0; c < 4; ++c) acc[i][j][c] = 0.0f;
+
+  for (int kt = 0; kt < k_tiles; ++kt) {
+    CpAsyncWait<kStages - 2>();
+    __syncthreads();
+    const int next = kt + kStages - 1;
+    if (next < k_tiles) {
+      load_a(next % kStages, next);
+      load_b(next % kStages, next);
+    }
+    CpAsyncCommit();
+    const __nv_bfloat16* a_tile = s_a + (kt % kStages) * kStageElems;
+    const __nv_bfloat16* b_tile = s_b + (kt % kStages) * kStageElems;
+#pragma unroll
+    for (int kk = 0; kk < kBK / 16; ++kk) {
+      uint32_t af[4][4], bf[2][4];
+#pragma unroll
+      for (int mf = 0; mf < 4; ++mf) {
+        const int row = warp_m * 64 + mf * 16 + (lane % 8) + ((lane / 8) % 2) * 8;
+        LdMatrixX4(af[mf], a_tile + Swizzle(row, kk * 2 + lane / 16));
+      }
+#pragma unroll
+      for (int q = 0; q < 2; ++q) {
+        const int row = b_rows[q] + (lane % 8) + (lane / 16) * 8;
+        LdMatrixX4(bf[q], b_tile + Swizzle(row, kk * 2 + (lane / 8) % 2));
+      }
+#pragma unroll
+      for (int mf = 0; mf < 4; ++mf)
+#pragma unroll
+        for (int nf = 0; nf < 4; ++nf)
+          MmaBf16(acc[mf][nf], af[mf][0], af[mf][1], af[mf][2], af[mf][3], bf[nf / 2][2 * (nf % 2)],
+                  bf[nf / 2][2 * (nf % 2) + 1]);
+    }
+  }
+  CpAsyncWait<0>();
+
+#pragma unroll
+  for (int mf = 0; mf < 4; ++mf) {
+#pragma unroll
+    for (int half = 0; half < 2; ++half) {
+      const int row = warp_m * 64 + mf * 16 + g + 8 * half;
+      if (row >= m) continue;
+      if constexpr (kGateUp) {
+        auto* act = reinterpret_cast<uint32_t*>(p.ws.act);
+#pragma unroll
+        for (int nf = 0; nf < 2; ++nf) {
+          const int i = 64 * n_tile + 16 * warp_n + 8 * nf + 2 * t;
+          const float v0 = Silu(acc[mf][nf][2 * half]) * acc[mf][nf + 2][2 * half];
+          const float v1 = Silu(acc[mf][nf][2 * half + 1]) * acc[mf][nf + 2][2 * half + 1];
+          act[(static_cast<int64_t>(blk.begin + row) * p.inter + i) / 2] = PackBf16(v0, v1);
+        }
+      } else {
+        auto* rows_out = reinterpret_cast<uint32_t*>(p.ws.rows_out);
+        const int slot = s_slot[row];
+        const float weight = p.ws.topk_weights[slot];
+#pragma unroll
+        for (int nf = 0; nf < 4; ++nf) {
+          const int h = kBN * n_tile + 32 * warp_n + 8 * nf + 2 * t;
+          rows_out[(static_cast<int64_t>(slot) * p.hidden + h) / 2] =
+              PackBf16(weight * acc[mf][nf][2 * half], weight * acc[mf][nf][2 * half + 1]);
+        }
+      }
+    }
+  }
+}
+
+template <bool kGateUp>
+std::string LaunchKernel(dim3 grid, bool pdl, void* stream, const PrefillParams& p) {
+  auto* kernel = sm90_grouped_gemm_bf16_mma_128x128x64_s4_prefill<kGateUp>;
+  // Above 48 KiB of dynamic shared memory a kernel must opt in (once; cheap to repeat).
+  if (cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize,
+                           static_cast<int>(kSmemBytes)) != cudaSuccess) {
+    return LaunchError("sm90_grouped_gemm_bf16_mma_128x128x64_s4_prefill: smem attribute");
+  }
+  return Launch(kGateUp ? "sm90_grouped_gemm_bf16_mma_128x128x64_s4_prefill<gate_up>"
+                        : "sm90_grouped_gemm_bf16_mma_128x128x64_s4_prefill<down>",
+                kernel, grid, dim3(kThreads), kSmemBytes, stream, pdl, p);
+}
+
+}  // namespace
+
+std::string LaunchPrefillGemm(bool gate_up, const MoeProblem& problem, const MoePlan& plan,
+                              const void* a, const MoeWeightsView& weights,
+                              const MoeWorkspaceView& ws, void* stream) {
+  if (problem.intermediate % 64 != 0 || problem.hidden % 128 != 0)
+    return "prefill grouped GEMM: needs intermediate % 64 == 0 and hidden % 128 == 0";
+  if (plan.max_blocks == 0) return "";
+  PrefillParams p{};
+  p.a = static_cast<const __nv_bfloat16*>(a);
+  p.weights = gate_up ? weights.gate_up : weights.down;
+  p.K = static_cast<int>(gate_up ? problem.hidden : problem.intermediate);
+  p.inter = static_cast<int>(problem.intermediate);
+  p.hidden = static_cast<int>(problem.hidden);
+  p.top_k = problem.top_k;
+  p.n_tiles = static_cast<int>(gate_up ? problem.intermediate / 64 : problem.hidden / kBN);
+  p.ws = ws;
+  const int64_t groups = (plan.max_blocks + kGroup - 1) / kGroup;
+  const dim3 grid(static_cast<unsigned>(groups * kGroup * p.n_tiles));
+  return gate_up ? LaunchKernel<true>(grid, plan.programmatic_launch, stream, p)
+                 : LaunchKernel<false>(grid, plan.programmatic_launch, stream, p);
+}
+
+}  // namespace sy::kernels

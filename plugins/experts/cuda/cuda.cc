@@ -1,0 +1,310 @@
+// experts.cuda: the MoE experts on an NVIDIA GPU, bf16 weights, through the kernels of
+// kernels/moe (alignment by expert, grouped GEMM gate_up with SwiGLU, grouped GEMM down with
+// the router weights, combine). Activations are rounded to bf16 for the tensor cores, as in
+// vLLM and torch; accumulation is f32.
+//
+// Tensors on the device are used in place, on the call's stream, with no host round trip (a
+// forward can be captured in a CUDA graph once its weights have been seen by a first call).
+// Tensors on the host (a CPU context: tests, the conformance suite) are staged through device
+// memory and the call waits for the result.
+#include <algorithm>
+#include <cstring>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "cuda.capnp.h"
+#include "device_buffer.h"
+#include "kernels/moe/moe_cuda.h"
+#include "switchyard/plugin.hpp"
+
+namespace sy::plugins {
+namespace {
+
+using kernels::MoeLayerArgs;
+using kernels::MoePlan;
+using kernels::MoePlanOptions;
+using kernels::MoeProblem;
+
+bool OnDevice(const sy_tensor& t) { return t.device.type == SY_DEVICE_CUDA; }
+
+void Require(const sy_tensor& t, const char* what, int rank, DType dtype) {
+  const TensorView v(t);
+  if (v.ndim() != rank || v.dtype() != dtype || !v.is_contiguous()) {
+    throw std::invalid_argument(std::string(what) + ": expected a contiguous " +
+                                std::string(DTypeName(dtype)) + " tensor of rank " +
+                                std::to_string(rank) + ", got " + v.Describe());
+  }
+}
+
+void RequireMatrix(const sy_qtensor& q, int64_t rows, int64_t cols, const std::string& what) {
+  if (q.layout.dtype != SY_DTYPE_BF16 || q.layout.has_scales || q.layout.has_zeros)
+    throw PluginError(SY_UNIMPLEMENTED, what + ": experts.cuda computes on bf16 weights only");
+  Require(q.values, what.c_str(), 2, DType::kBF16);
+  if (q.values.shape[0] != rows || q.values.shape[1] != cols) {
+    throw std::invalid_argument(what + " must be [" + std::to_string(rows) + ", " +
+                                std::to_string(cols) + "], got " + TensorView(q.values).Describe());
+  }
+}
+
+class CudaExperts : public Experts {
+ public:
+  using Config = CudaExpertsConfig;
+
+  explicit CudaExperts(Config::Reader config)
+      : token_tiles_(static_cast<int32_t>(config.getTokenTiles())),
+        programmatic_(config.getProgrammaticLaunch()) {
+    if (token_tiles_ != 0 && token_tiles_ != 1 && token_tiles_ != 2 && token_tiles_ != 4 &&
+        token_tiles_ != 8) {
+      throw std::invalid_argument("tokenTiles must be 0, 1, 2, 4 or 8");
+    }
+  }
+
+  ~CudaExperts() override {
+    if (own_stream_ != nullptr) cudaStreamDestroy(own_stream_);
+  }
+
+  // Runs only where the host and this library both see a GPU; then it beats experts.cpu.
+  static int32_t Score(const sy_host* host) {
+    if (host->device_count(SY_DEVICE_CUDA) <= 0 || CudaDeviceCount() <= 0) return 0;
+    return 100;
+  }
+
+  // bf16 weights, and only where there is a device to run them on (so suites over every
+  // plugin skip it on a machine without one).
+  bool Supports(const sy_qlayout& layout) const override {
+    return layout.dtype == SY_DTYPE_BF16 && !layout.has_scales && !layout.has_zeros &&
+           CudaDeviceCount() > 0;
+  }
+
+  void Forward(const ExecContext& ctx, const sy_experts_args& args) override {
+    std::lock_guard<std::mutex> lock(mutex_);
+    Call call(*this, ctx, args);
+    call.Run();
+  }
+
+ private:
+  // One forward: checks, staging, launches.
+  class Call {
+   public:
+    Call(CudaExperts& self, const ExecContext& ctx, const sy_experts_args& args)
+        : self_(self), ctx_(ctx), args_(args), w_(*args.weights) {}
+
+    ~Call() {
+      for (void* p : staged_) cudaFreeAsync(p, stream_);
+      if (stream_ != nullptr && !device_call_) cudaStreamSynchronize(stream_);
+    }
+
+    void Run() {
+      const sy_tensor& hidden = *args_.hidden;
+      Require(hidden, "hidden", 2, DType::kF32);
+      Require(*args_.expert_ids, "expert_ids", 2, DType::kI32);
+      Require(*args_.expert_weights, "expert_weights", 2, DType::kF32);
+      Require(*args_.output, "output", 2, DType::kF32);
+      const int64_t tokens = hidden.shape[0], k = args_.expert_ids->shape[1];
+      if (hidden.shape[1] != w_.hidden || args_.expert_ids->shape[0] != tokens ||
+          args_.expert_weights->shape[0] != tokens || args_.expert_weights->shape[1] != k ||
+          args_.output->shape[0] != tokens || args_.output->shape[1] != w_.hidden) {
+        throw std::invalid_argument("routing and output shapes do not match hidden " +
+                                    TensorView(hidden).Describe());
+      }
+      device_call_ = OnDevice(hidden);
+      for (const sy_tensor* t : {args_.expert_ids, args_.expert_weights,
+                                  static_cast<const sy_tensor*>(args_.output)}) {
+        if (OnDevice(*t) != device_call_)
+          throw std::invalid_argument("hidden, routing and output must all be on one device");
+      }
+      if (args_.activation_quantizer != nullptr) {
+        throw PluginError(SY_UNIMPLEMENTED,
+                          "experts.cuda takes bf16 weights and activations; activation "
+                          "quantizers are not supported");
+      }
+      problem_ = {tokens, w_.num_experts, static_cast<int32_t>(k), w_.hidden, w_.intermediate};
+      if (const std::string why = kernels::CheckMoeProblem(problem_); !why.empty())
+        throw std::invalid_argument("experts.cuda: " + why);
+      for (int e = 0; e < w_.num_experts; ++e) {
+        RequireMatrix(w_.gate_up[e], 2 * w_.intermediate, w_.hidden,
+                      "expert " + std::to_string(e) + " gate_up");
+        RequireMatrix(w_.down[e], w_.hidden, w_.intermediate, "expert " + std::to_string(e) + " down");
+      }
+      if (w_.shared_intermediate > 0) {
+        RequireMatrix(*w_.shared_gate_up, 2 * w_.shared_intermediate, w_.hidden, "shared gate_up");
+        RequireMatrix(*w_.shared_down, w_.hidden, w_.shared_intermediate, "shared down");
+        shared_ = {tokens, 1, 1, w_.hidden, w_.shared_intermediate};
+        if (const std::string why = kernels::CheckMoeProblem(shared_); !why.empty())
+          throw std::invalid_argument("experts.cuda: shared expert: " + why);
+      }
+      if (!device_call_) CheckHostIds();
+      if (tokens == 0) return;
+
+      device_ = device_call_ ? hidden.device.index : WeightDevice();
+      CheckCuda(cudaSetDevice(device_), "cudaSetDevice");
+      stream_ = device_call_ && ctx_.device().type == SY_DEVICE_CUDA
+                    ? static_cast<cudaStream_t>(ctx_.stream())
+                    : self_.OwnStream();
+      Launch();
+    }
+
+   private:
+    // Ids of host routing are checked here; on the device the routing kernel drops them.
+    void CheckHostIds() const {
+      const auto* ids = static_cast<const int32_t*>(args_.expert_ids->data);
+      const int64_t n = problem_.tokens * problem_.top_k;
+      for (int64_t s = 0; s < n; ++s) {
+        if (ids[s] < -1 || ids[s] >= problem_.experts) {
+          throw std::invalid_argument("expert id " + std::to_string(ids[s]) + " of token " +
+                                      std::to_string(s / problem_.top_k) + " is outside [0, " +
+                                      std::to_string(problem_.experts) + ")");
+        }
+      }
+    }
+
+    int WeightDevice() const {
+      for (int e = 0; e < w_.num_experts; ++e) {
+        if (OnDevice(w_.gate_up[e].values)) return w_.gate_up[e].values.device.index;
+      }
+      return 0;
+    }
+
+    // Device scratch for this call: the context's workspace when it is on the device, else
+    // stream-ordered allocations freed when the call ends.
+    void* Scratch(size_t bytes) {
+      if (device_call_ && ctx_.device().type == SY_DEVICE_CUDA) return ctx_.Allocate(bytes, 256);
+      void* p = nullptr;
+      CheckCuda(cudaMallocAsync(&p, std::max<size_t>(bytes, 1), stream_), "cudaMallocAsync");
+      staged_.push_back(p);
+      return p;
+    }
+
+    // The device address of `t`'s data: itself, or a staged copy of a host tensor.
+    const void* OnDeviceData(const sy_tensor& t, size_t bytes) {
+      if (OnDevice(t)) return t.data;
+      void* d = Scratch(bytes);
+      CheckCuda(cudaMemcpyAsync(d, t.data, bytes, cudaMemcpyHostToDevice, stream_), "upload");
+      return d;
+    }
+
+    void Launch() {
+      const int64_t T = problem_.tokens, H = w_.hidden, I = w_.intermediate, E = w_.num_experts;
+      const auto* hidden = static_cast<const float*>(OnDeviceData(*args_.hidden, sizeof(float) * T * H));
+      const auto* ids = static_cast<const int32_t*>(
+          OnDeviceData(*args_.expert_ids, sizeof(int32_t) * T * problem_.top_k));
+      const auto* weights = static_cast<const float*>(
+          OnDeviceData(*args_.expert_weights, sizeof(float) * T * problem_.top_k));
+      float* out = device_call_ ? static_cast<float*>(args_.output->data)
+                                : static_cast<float*>(Scratch(sizeof(float) * T * H));
+      // Expert matrices: [gate_up x E, down x E, shared gate_up, shared down].
+      std::vector<const void*> matrices;
+      for (int e = 0; e < E; ++e)
+        matrices.push_back(OnDeviceData(w_.gate_up[e].values, sizeof(uint16_t) * 2 * I * H));
+      for (int e = 0; e < E; ++e)
+        matrices.push_back(OnDeviceData(w_.down[e].values, sizeof(uint16_t) * H * I));
+      const int64_t Is = w_.shared_intermediate;
+      if (Is > 0) {
+        matrices.push_back(OnDeviceData(w_.shared_gate_up->values, sizeof(uint16_t) * 2 * Is * H));
+        matrices.push_back(OnDeviceData(w_.shared_down->values, sizeof(uint16_t) * H * Is));
+      }
+      const auto* table = self_.PointerTable(matrices, device_, stream_);
+
+      auto* x = static_cast<uint16_t*>(Scratch(sizeof(uint16_t) * T * H));
+      CheckLaunch(kernels::LaunchF32ToBF16(hidden, x, T * H, stream_));
+
+      const MoePlanOptions options{std::nullopt, self_.token_tiles_, self_.programmatic_};
+      const MoePlan plan = kernels::PlanMoe(problem_, options);
+      MoePlan shared_plan;
+      size_t workspace_bytes = plan.workspace_bytes;
+      if (Is > 0) {
+        shared_plan = kernels::PlanMoe(shared_, options);
+        workspace_bytes = std::max(workspace_bytes, shared_plan.workspace_bytes);
+      }
+      void* workspace = self_.Workspace(workspace_bytes, static_cast<int32_t>(E), device_, stream_);
+
+      MoeLayerArgs layer;
+      layer.x = x;
+      layer.routing.ids = ids;
+      layer.routing.weights = weights;
+      layer.weights = {table, table + E};
+      layer.out = out;
+      layer.workspace = workspace;
+      CheckLaunch(kernels::LaunchMoeLayer(problem_, plan, layer, stream_));
+      if (Is > 0) {
+        const float* gate = nullptr;
+        if (w_.shared_gate != nullptr) {
+          Require(*w_.shared_gate, "shared_gate", 1, DType::kF32);
+          gate = static_cast<const float*>(OnDeviceData(*w_.shared_gate, sizeof(float) * H));
+        }
+        auto* shared_ids = static_cast<int32_t*>(Scratch(sizeof(int32_t) * T));
+        auto* shared_weights = static_cast<float*>(Scratch(sizeof(float) * T));
+        CheckLaunch(kernels::LaunchSharedRouting(hidden, gate, T, H, shared_ids, shared_weights, stream_));
+        layer.routing.ids = shared_ids;
+        layer.routing.weights = shared_weights;
+        layer.weights = {table + 2 * E, table + 2 * E + 1};
+        layer.accumulate = true;
+        CheckLaunch(kernels::LaunchMoeLayer(shared_, shared_plan, layer, stream_));
+      }
+      if (!device_call_) {
+        CheckCuda(cudaMemcpyAsync(args_.output->data, out, sizeof(float) * T * H,
+                                  cudaMemcpyDeviceToHost, stream_),
+                  "download");
+      }
+      CheckCuda(cudaGetLastError(), "experts.cuda forward");
+    }
+
+    CudaExperts& self_;
+    const ExecContext& ctx_;
+    const sy_experts_args& args_;
+    const sy_expert_weights& w_;
+    MoeProblem problem_, shared_;
+    bool device_call_ = false;
+    int device_ = 0;
+    cudaStream_t stream_ = nullptr;
+    std::vector<void*> staged_;
+  };
+
+  cudaStream_t OwnStream() {
+    if (own_stream_ == nullptr)
+      CheckCuda(cudaStreamCreateWithFlags(&own_stream_, cudaStreamNonBlocking), "cudaStreamCreate");
+    return own_stream_;
+  }
+
+  // The device array of matrix pointers the kernels index by expert. Uploaded only when the
+  // pointers change, so repeated calls on resident weights (and graph capture) copy nothing.
+  const void* const* PointerTable(const std::vector<const void*>& matrices, int device,
+                                  cudaStream_t stream) {
+    if (matrices != table_host_ || table_device_ != device) {
+      table_.Grow(sizeof(void*) * matrices.size(), device);
+      CheckCuda(cudaMemcpyAsync(table_.data(), matrices.data(), sizeof(void*) * matrices.size(),
+                                cudaMemcpyHostToDevice, stream),
+                "pointer table upload");
+      table_host_ = matrices;
+      table_device_ = device;
+    }
+    return static_cast<const void* const*>(table_.data());
+  }
+
+  // The kernels' workspace: its counters must start zeroed, and every launch leaves them so.
+  void* Workspace(size_t bytes, int32_t experts, int device, cudaStream_t stream) {
+    const bool fresh = workspace_.Grow(bytes, device);
+    if (fresh || experts > workspace_experts_) {
+      CheckLaunch(kernels::InitMoeWorkspace(workspace_.data(), std::max(experts, 1), stream));
+      workspace_experts_ = std::max(experts, 1);
+    }
+    return workspace_.data();
+  }
+
+  const int32_t token_tiles_;
+  const bool programmatic_;
+  std::mutex mutex_;
+  cudaStream_t own_stream_ = nullptr;
+  DeviceBuffer table_, workspace_;
+  std::vector<const void*> table_host_;
+  int table_device_ = -1;
+  int32_t workspace_experts_ = 0;
+};
+
+}  // namespace
+}  // namespace sy::plugins
+
+SY_EXPORT_PLUGIN("builtin.experts_cuda", "0.1.0",
+                 sy::ExpertsComponent<sy::plugins::CudaExperts>(
+                     "cuda", "MoE experts on an NVIDIA GPU: bf16 tensor-core grouped GEMMs"))

@@ -1,0 +1,98 @@
+// experts.cuda, loaded from its .so: picked by experts.auto only where there is a GPU, and on
+// the GPU the same results from device tensors (the fast path), host tensors (staged) and
+// experts.cpu. The expert function itself is checked by the experts conformance suite.
+#include <gtest/gtest.h>
+
+#include <cmath>
+
+#include "core/device/cuda_runtime.h"
+#include "core/plugin_host/experts.h"
+#include "core/tensor/tensor_random.h"
+
+namespace sy {
+namespace {
+
+class CudaExpertsTest : public ::testing::Test {
+ protected:
+  // Plugins next to the binary (<exe>/../lib/switchyard/plugins), in the build tree and in the
+  // bundle the GPU machine runs.
+  void SetUp() override {
+    const std::string dir = DefaultPluginSearchPath().front() + "/";
+    ASSERT_TRUE(registry_.LoadLibrary(dir + "sy_experts_cpu.so").ok()) << dir;
+    ASSERT_TRUE(registry_.LoadLibrary(dir + "sy_experts_cuda.so").ok()) << dir;
+  }
+  Experts Make(const std::string& name) {
+    return *Experts::From(*Component::Create(*registry_.Find(name), {}));
+  }
+  ComponentRegistry registry_;
+};
+
+TEST_F(CudaExpertsTest, AutoPicksCudaOnlyWithAGpu) {
+  auto best = registry_.Find("experts.auto");
+  ASSERT_TRUE(best.ok()) << best.status();
+  EXPECT_EQ(best->info->full_name, cuda::DeviceCount() > 0 ? "experts.cuda" : "experts.cpu");
+  const sy_qlayout bf16 = {sizeof(sy_qlayout), SY_DTYPE_BF16, 1, 1, 0, 0};
+  EXPECT_EQ(Make("experts.cuda").Supports(bf16), cuda::DeviceCount() > 0);
+  const sy_qlayout fp8 = {sizeof(sy_qlayout), SY_DTYPE_FP8_E4M3, 128, 128, 1, 0};
+  EXPECT_FALSE(Make("experts.cuda").Supports(fp8));
+}
+
+TEST_F(CudaExpertsTest, BadConfigIsAnError) {
+  auto created = Component::Create(*registry_.Find("experts.cuda"),
+                                   {ConfigTable{{"token_tiles", {int64_t{3}}}}});
+  EXPECT_FALSE(created.ok());
+}
+
+double RelativeError(const Tensor& got, const Tensor& want) {
+  double err = 0, norm = 0;
+  for (int64_t i = 0; i < want.numel(); ++i) {
+    err += std::pow(got.Get(i) - want.Get(i), 2);
+    norm += std::pow(want.Get(i), 2);
+  }
+  return std::sqrt(err / norm);
+}
+
+TEST_F(CudaExpertsTest, GpuDeviceTensorsMatchHostStagingAndTheCpuPlugin) {
+  if (cuda::DeviceCount() == 0) GTEST_SKIP() << "no CUDA device";
+  const int64_t tokens = 21, hidden = 256, inter = 128;
+  const int experts = 8, k = 2;
+  ExpertWeights host_w, device_w;
+  host_w.hidden = device_w.hidden = hidden;
+  host_w.intermediate = device_w.intermediate = inter;
+  for (int e = 0; e < experts; ++e) {
+    Tensor gu = *RandomNormal({2 * inter, hidden}, 10 + e, 0, 0.06f, DType::kBF16);
+    Tensor dn = *RandomNormal({hidden, inter}, 30 + e, 0, 0.09f, DType::kBF16);
+    host_w.gate_up.push_back(*QTensor::Unquantized(gu));
+    host_w.down.push_back(*QTensor::Unquantized(dn));
+    device_w.gate_up.push_back(*QTensor::Unquantized(*gu.To(Device::Cuda(0))));
+    device_w.down.push_back(*QTensor::Unquantized(*dn.To(Device::Cuda(0))));
+  }
+  const Tensor x = *RandomNormal({tokens, hidden}, 3);
+  RouterOutput routing{*Tensor::Empty({tokens, k}, DType::kI32), *Tensor::Empty({tokens, k}, DType::kF32)};
+  for (int64_t t = 0; t < tokens; ++t) {
+    routing.expert_ids.data<int32_t>()[t * k] = static_cast<int32_t>(t % experts);
+    routing.expert_ids.data<int32_t>()[t * k + 1] = static_cast<int32_t>((t + 3) % experts);
+    routing.expert_weights.data<float>()[t * k] = 0.7f;
+    routing.expert_weights.data<float>()[t * k + 1] = 0.3f;
+  }
+  auto cpu_ctx = *ExecContext::Create(Device::Cpu(), 2);
+  const Tensor want = *Make("experts.cpu").Forward(*cpu_ctx, x, routing, host_w);
+  const Experts gpu = Make("experts.cuda");
+  const Tensor staged = *gpu.Forward(*cpu_ctx, x, routing, host_w);
+  EXPECT_LT(RelativeError(staged, want), 1e-2);
+
+  auto gpu_ctx = *ExecContext::Create(Device::Cuda(0), 1);
+  const RouterOutput on_device{*routing.expert_ids.To(Device::Cuda(0)),
+                               *routing.expert_weights.To(Device::Cuda(0))};
+  const Tensor x_device = *x.To(Device::Cuda(0));
+  for (int round = 0; round < 2; ++round) {
+    auto out = gpu.Forward(*gpu_ctx, x_device, on_device, device_w);
+    ASSERT_TRUE(out.ok()) << out.status();
+    ASSERT_TRUE(gpu_ctx->Synchronize().ok());
+    EXPECT_TRUE(out->device().is_cuda());
+    EXPECT_LT(RelativeError(*out->To(Device::Cpu()), want), 1e-2) << "round " << round;
+  }
+}
+
+}  // namespace
+}  // namespace sy

@@ -1,0 +1,331 @@
+// switchyard bench moe --device cuda: the whole MoE layer (routing from logits, alignment,
+// gate_up + SwiGLU, down, weighted combine) at full model shapes on the GPU, replayed from a
+// CUDA graph, against the HBM and tensor-core roofline, and beside torch's _grouped_mm layer
+// (scripts/reference/torch_moe_reference.py, run as a subprocess) when torch is installed.
+//
+// Weights are synthesized on the device (uniform, the scale of trained layers), so no host
+// copy is made. Each graph holds kVariants layers with different router logits, so
+// consecutive layers route to different experts and the numbers are not L2 hits on the
+// previous replay's weights (Qwen3's whole layer is 1.2 GB, its L2 50 MB).
+#include <cuda_runtime_api.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <array>
+#include <cmath>
+#include <cstdio>
+#include <cstdlib>
+#include <filesystem>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/strings/ascii.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "absl/strings/str_split.h"
+#include "kernels/moe/moe_cuda.h"
+#include "shells/switchyard/commands.h"
+#include "shells/switchyard/text_table.h"
+
+namespace sy::cli {
+namespace {
+
+namespace k = sy::kernels;
+
+constexpr double kHbmBytesPerSecond = 4.8e12;    // H200 nominal
+constexpr double kMatrixFlopsPerSecond = 793e12;  // bf16 dense matmul measured (DESIGN.md)
+constexpr int kVariants = 16;                     // layers per graph, each with its own logits
+
+struct ModelShape {
+  const char* name;
+  int32_t experts, top_k;
+  int64_t hidden, intermediate;
+};
+
+constexpr ModelShape kShapes[] = {
+    {"mixtral-8x7b", 8, 2, 4096, 14336},
+    {"qwen3-30b-a3b", 128, 8, 2048, 768},
+    {"deepseek-v3", 256, 8, 7168, 2048},
+};
+
+// Frees device memory on scope exit.
+struct DeviceFree {
+  void operator()(void* p) const { cudaFree(p); }
+};
+using DevicePtr = std::unique_ptr<void, DeviceFree>;
+
+bool Ok(cudaError_t err, const char* what) {
+  if (err == cudaSuccess) return true;
+  std::fprintf(stderr, "switchyard bench moe: %s: %s\n", what, cudaGetErrorString(err));
+  return false;
+}
+bool Ok(const std::string& err) {
+  if (err.empty()) return true;
+  std::fprintf(stderr, "switchyard bench moe: %s\n", err.c_str());
+  return false;
+}
+
+DevicePtr Allocate(size_t bytes) {
+  void* p = nullptr;
+  if (!Ok(cudaMalloc(&p, std::max<size_t>(bytes, 1)), "cudaMalloc")) return nullptr;
+  return DevicePtr(p);
+}
+
+struct Measured {
+  double micros = 0;          // per layer
+  double weight_bytes = 0;    // expert weights touched per layer (mean over variants)
+  double flops = 0;
+  const char* path = "";
+};
+
+// One shape's weights on the device.
+struct Weights {
+  DevicePtr gate_up, down, table;
+};
+
+bool MakeWeights(const ModelShape& s, cudaStream_t stream, Weights& w) {
+  const int64_t gu = 2 * s.intermediate * s.hidden, dn = s.hidden * s.intermediate;
+  w.gate_up = Allocate(sizeof(uint16_t) * gu * s.experts);
+  w.down = Allocate(sizeof(uint16_t) * dn * s.experts);
+  w.table = Allocate(sizeof(void*) * 2 * s.experts);
+  if (!w.gate_up || !w.down || !w.table) return false;
+  if (!Ok(k::LaunchFillUniformBF16(static_cast<uint16_t*>(w.gate_up.get()), gu * s.experts,
+                                   std::sqrt(3.0f / s.hidden), 1, stream)) ||
+      !Ok(k::LaunchFillUniformBF16(static_cast<uint16_t*>(w.down.get()), dn * s.experts,
+                                   std::sqrt(3.0f / s.intermediate), 2, stream))) {
+    return false;
+  }
+  std::vector<const void*> table;
+  for (int e = 0; e < s.experts; ++e) table.push_back(static_cast<uint16_t*>(w.gate_up.get()) + gu * e);
+  for (int e = 0; e < s.experts; ++e) table.push_back(static_cast<uint16_t*>(w.down.get()) + dn * e);
+  return Ok(cudaMemcpyAsync(w.table.get(), table.data(), sizeof(void*) * table.size(),
+                            cudaMemcpyHostToDevice, stream),
+            "upload") &&
+         Ok(cudaStreamSynchronize(stream), "fill");
+}
+
+// Captures kVariants layers in a graph and times its replays; median of 5 rounds.
+bool MeasureLayer(const ModelShape& s, int64_t tokens, const Weights& w, cudaStream_t stream,
+                  int min_replays, Measured& m) {
+  const k::MoeProblem problem{tokens, s.experts, s.top_k, s.hidden, s.intermediate};
+  const k::MoePlan plan = k::PlanMoe(problem);
+  m.path = plan.path == k::MoePath::kDecode ? "decode" : "prefill";
+  DevicePtr x = Allocate(sizeof(uint16_t) * tokens * s.hidden);
+  DevicePtr logits = Allocate(sizeof(float) * kVariants * tokens * s.experts);
+  DevicePtr out = Allocate(sizeof(float) * tokens * s.hidden);
+  DevicePtr workspace = Allocate(plan.workspace_bytes);
+  DevicePtr counts = Allocate(sizeof(int32_t) * kVariants * s.experts);
+  if (!x || !logits || !out || !workspace || !counts) return false;
+  if (!Ok(k::LaunchFillUniformBF16(static_cast<uint16_t*>(x.get()), tokens * s.hidden, 1.0f, 3,
+                                   stream)) ||
+      !Ok(k::LaunchFillUniformF32(static_cast<float*>(logits.get()),
+                                  kVariants * tokens * s.experts, 2.0f, 4, stream)) ||
+      !Ok(k::InitMoeWorkspace(workspace.get(), s.experts, stream))) {
+    return false;
+  }
+  const auto* table = static_cast<const void* const*>(w.table.get());
+  cudaGraph_t graph;
+  if (!Ok(cudaStreamBeginCapture(stream, cudaStreamCaptureModeThreadLocal), "capture")) return false;
+  for (int v = 0; v < kVariants; ++v) {
+    k::MoeLayerArgs args;
+    args.x = x.get();
+    args.routing.logits = static_cast<const float*>(logits.get()) + v * tokens * s.experts;
+    args.weights = {table, table + s.experts};
+    args.out = static_cast<float*>(out.get());
+    args.workspace = workspace.get();
+    args.expert_counts = static_cast<int32_t*>(counts.get()) + v * s.experts;
+    const std::string err = k::LaunchMoeLayer(problem, plan, args, stream);
+    if (!err.empty()) {
+      cudaStreamEndCapture(stream, &graph);
+      return Ok(err);
+    }
+  }
+  if (!Ok(cudaStreamEndCapture(stream, &graph), "end capture")) return false;
+  cudaGraphExec_t exec;
+  if (!Ok(cudaGraphInstantiate(&exec, graph, 0), "instantiate")) return false;
+  cudaEvent_t start, stop;
+  cudaEventCreate(&start);
+  cudaEventCreate(&stop);
+  bool ok = Ok(cudaGraphLaunch(exec, stream), "warm-up") && Ok(cudaStreamSynchronize(stream), "warm-up");
+  // Replays per round: about 40 ms of work, at least min_replays.
+  float first_ms = 0;
+  ok = ok && Ok(cudaEventRecord(start, stream), "event") && Ok(cudaGraphLaunch(exec, stream), "replay") &&
+       Ok(cudaEventRecord(stop, stream), "event") && Ok(cudaEventSynchronize(stop), "replay");
+  cudaEventElapsedTime(&first_ms, start, stop);
+  const int replays = std::clamp(static_cast<int>(40.0 / std::max(first_ms, 1e-3f)), min_replays, 200);
+  std::vector<double> per_layer;
+  for (int round = 0; ok && round < 5; ++round) {
+    ok = Ok(cudaEventRecord(start, stream), "event");
+    for (int r = 0; ok && r < replays; ++r) ok = Ok(cudaGraphLaunch(exec, stream), "replay");
+    ok = ok && Ok(cudaEventRecord(stop, stream), "event") && Ok(cudaEventSynchronize(stop), "replay");
+    float ms = 0;
+    cudaEventElapsedTime(&ms, start, stop);
+    per_layer.push_back(1e3 * ms / (replays * kVariants));
+  }
+  std::sort(per_layer.begin(), per_layer.end());
+  if (ok) m.micros = per_layer[per_layer.size() / 2];
+  std::vector<int32_t> host_counts(kVariants * s.experts);
+  ok = ok && Ok(cudaMemcpy(host_counts.data(), counts.get(), sizeof(int32_t) * host_counts.size(),
+                           cudaMemcpyDeviceToHost),
+                "counts");
+  int64_t touched = 0;
+  for (int32_t c : host_counts) touched += c > 0;
+  m.weight_bytes = static_cast<double>(touched) / kVariants * 3.0 * s.hidden * s.intermediate * 2;
+  m.flops = 6.0 * tokens * s.top_k * s.hidden * s.intermediate;
+  cudaEventDestroy(start);
+  cudaEventDestroy(stop);
+  cudaGraphExecDestroy(exec);
+  cudaGraphDestroy(graph);
+  return ok;
+}
+
+std::string FindTorchScript() {
+  const char* name = "torch_moe_reference.py";
+  std::vector<std::filesystem::path> candidates;
+  if (const char* dir = std::getenv("SWITCHYARD_REFERENCE_DIR")) candidates.emplace_back(dir);
+  std::error_code ec;
+  const auto exe = std::filesystem::read_symlink("/proc/self/exe", ec);
+  if (!ec) candidates.push_back(exe.parent_path() / ".." / "share" / "switchyard" / "reference");
+  candidates.emplace_back(std::filesystem::path(SY_SOURCE_DIR) / "scripts" / "reference");
+  for (const auto& dir : candidates) {
+    if (std::filesystem::exists(dir / name, ec)) return (dir / name).string();
+  }
+  return "";
+}
+
+// Runs the torch reference; fills µs per token count (eager, and from a CUDA graph when torch
+// could capture it). Prints why when it cannot run.
+struct TorchTimes {
+  double eager = 0, graph = 0;
+};
+std::map<int64_t, TorchTimes> RunTorch(const ModelShape& s, const std::string& tokens) {
+  std::map<int64_t, TorchTimes> result;
+  const std::string script = FindTorchScript();
+  if (script.empty()) {
+    std::printf("torch reference: scripts/reference/torch_moe_reference.py not found\n");
+    return result;
+  }
+  const std::string command = absl::StrCat("python3 '", script, "' --shape ", s.name, " --tokens ",
+                                           tokens, " 2>&1");
+  FILE* pipe = popen(command.c_str(), "r");
+  if (pipe == nullptr) {
+    std::printf("torch reference: cannot run python3\n");
+    return result;
+  }
+  std::array<char, 4096> line;
+  std::string notes;
+  while (std::fgets(line.data(), line.size(), pipe) != nullptr) {
+    // "result TOKENS EAGER_US GRAPH_US" lines; anything else is passed through.
+    std::vector<std::string> f = absl::StrSplit(absl::StripAsciiWhitespace(line.data()), ' ');
+    int64_t t = 0;
+    double eager = 0, graph = 0;
+    if (f.size() == 4 && f[0] == "result" && absl::SimpleAtoi(f[1], &t) &&
+        absl::SimpleAtod(f[2], &eager) && absl::SimpleAtod(f[3], &graph)) {
+      result[t] = {eager, graph};
+    } else {
+      notes += absl::StrCat("  torch: ", line.data());
+    }
+  }
+  const int status = pclose(pipe);
+  if (!notes.empty()) std::printf("%s", notes.c_str());
+  if (status != 0 && result.empty()) std::printf("torch reference: exited with status %d\n", status);
+  return result;
+}
+
+absl::StatusOr<std::vector<int64_t>> ParseTokens(const std::string& text) {
+  std::vector<int64_t> values;
+  for (absl::string_view part : absl::StrSplit(text, ',')) {
+    int64_t v = 0;
+    if (!absl::SimpleAtoi(part, &v) || v < 1)
+      return absl::InvalidArgumentError(absl::StrCat("bad token count '", part, "'"));
+    values.push_back(v);
+  }
+  return values;
+}
+
+}  // namespace
+
+int BenchMoeCuda(const ParsedArgs& args) {
+  if (args.Get("dtype", "bf16") != "bf16")
+    return UsageError("bench", "--device cuda: only --dtype bf16 exists so far (fp8, int4 are next)");
+  const std::string tokens_text = args.Get("tokens", "1,16,64,256,4096");
+  auto tokens = ParseTokens(tokens_text);
+  if (!tokens.ok()) return UsageError("bench", tokens.status().message());
+  std::vector<const ModelShape*> shapes;
+  for (absl::string_view name : absl::StrSplit(args.Get("shape", "all"), ',')) {
+    for (const ModelShape& s : kShapes) {
+      if (name == "all" || name == s.name) shapes.push_back(&s);
+    }
+  }
+  if (shapes.empty())
+    return UsageError("bench", "--shape: mixtral-8x7b, qwen3-30b-a3b, deepseek-v3 or all");
+  const std::string torch = args.Get("torch", "auto");
+  const int min_replays = std::max(1, std::stoi(args.Get("iterations", "3")));
+
+  int devices = 0;
+  if (cudaGetDeviceCount(&devices) != cudaSuccess || devices == 0) {
+    std::fprintf(stderr, "switchyard bench moe: no CUDA device\n");
+    return 1;
+  }
+  cudaDeviceProp prop{};
+  cudaGetDeviceProperties(&prop, 0);
+  int driver = 0;
+  cudaDriverGetVersion(&driver);
+  std::printf(
+      "%s, %d SMs, %.0f GiB, driver %d. bf16 weights, whole layer (routing from logits, align,\n"
+      "gate_up + SwiGLU, down, combine) replayed from a CUDA graph of %d layers with different\n"
+      "routing. WEIGHTS TB/S = bytes of the experts touched / time. Roofline = max(bytes / %.1f "
+      "TB/s,\nFLOPs / %.0f TFLOP/s).\n",
+      prop.name, prop.multiProcessorCount, prop.totalGlobalMem / 1073741824.0, driver, kVariants,
+      kHbmBytesPerSecond / 1e12, kMatrixFlopsPerSecond / 1e12);
+  cudaStream_t stream;
+  if (!Ok(cudaStreamCreateWithFlags(&stream, cudaStreamNonBlocking), "stream")) return 1;
+  int status = 0;
+  for (const ModelShape* s : shapes) {
+    std::printf("\n== %s: E=%d, H=%lld, I=%lld, top-%d\n", s->name, s->experts,
+                static_cast<long long>(s->hidden), static_cast<long long>(s->intermediate), s->top_k);
+    std::vector<Measured> measured;
+    {
+      Weights w;
+      if (!MakeWeights(*s, stream, w)) return 1;
+      for (int64_t t : *tokens) {
+        Measured m;
+        if (!MeasureLayer(*s, t, w, stream, min_replays, m)) return 1;
+        measured.push_back(m);
+      }
+    }  // weights freed before torch allocates its own
+    std::map<int64_t, TorchTimes> reference;
+    if (torch != "off") reference = RunTorch(*s, tokens_text);
+    TextTable table({"TOKENS", "PATH", "LAYER US", "WEIGHTS TB/S", "TFLOP/S", "% ROOFLINE",
+                     "TORCH US", "TORCH GRAPH US", "SPEEDUP"});
+    for (size_t i = 0; i < tokens->size(); ++i) {
+      const Measured& m = measured[i];
+      const double seconds = m.micros * 1e-6;
+      const double roofline =
+          std::max(m.weight_bytes / kHbmBytesPerSecond, m.flops / kMatrixFlopsPerSecond);
+      std::string eager = "-", graph = "-", speedup = "-";
+      if (auto it = reference.find((*tokens)[i]); it != reference.end()) {
+        eager = absl::StrFormat("%.1f", it->second.eager);
+        double best = it->second.eager;
+        if (it->second.graph > 0) {
+          graph = absl::StrFormat("%.1f", it->second.graph);
+          best = std::min(best, it->second.graph);
+        }
+        speedup = absl::StrFormat("%.2fx", best / m.micros);
+      }
+      table.AddRow({absl::StrCat((*tokens)[i]), m.path, absl::StrFormat("%.1f", m.micros),
+                    absl::StrFormat("%.2f", m.weight_bytes / seconds / 1e12),
+                    absl::StrFormat("%.1f", m.flops / seconds / 1e12),
+                    absl::StrFormat("%.1f%%", 100.0 * roofline / seconds), eager, graph, speedup});
+    }
+    std::printf("%s", table.Render().c_str());
+    std::fflush(stdout);
+  }
+  cudaStreamDestroy(stream);
+  return status;
+}
+
+}  // namespace sy::cli

@@ -1,0 +1,89 @@
+// switchyard perplexity [--model DIR] --text FILE [--window N] [--max-tokens N]
+#include <cstdio>
+#include <fstream>
+#include <sstream>
+
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "absl/strings/str_split.h"
+#include "core/model/perplexity.h"
+#include "shells/switchyard/commands.h"
+#include "shells/switchyard/model_loading.h"
+#include "shells/switchyard/text_table.h"
+
+namespace sy::cli {
+namespace {
+
+int Fail(const absl::Status& status) {
+  std::fprintf(stderr, "switchyard perplexity: %s\n", std::string(status.message()).c_str());
+  return 1;
+}
+
+// The file's documents (separated by two blank lines) encoded one after another with an
+// end-of-sequence token between them, as the built-in model's training script streams them.
+absl::StatusOr<std::vector<int32_t>> EncodeDocuments(const LanguageModel& model,
+                                                     const std::string& path, int64_t limit) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return absl::NotFoundError(absl::StrCat(path, ": cannot open the file"));
+  std::stringstream text;
+  text << in.rdbuf();
+  std::vector<int32_t> ids;
+  for (absl::string_view doc : absl::StrSplit(text.str(), "\n\n\n")) {
+    if (!ids.empty() && !model.eos_ids.empty())
+      ids.push_back(static_cast<int32_t>(model.eos_ids[0]));
+    auto piece = model.tokenizer.Encode(doc);
+    if (!piece.ok())
+      return absl::InvalidArgumentError(absl::StrCat(path, ": ", piece.status().message()));
+    ids.insert(ids.end(), piece->begin(), piece->end());
+    if (limit > 0 && static_cast<int64_t>(ids.size()) >= limit) {
+      ids.resize(limit);
+      break;
+    }
+  }
+  return ids;
+}
+
+void ShowWindows(int64_t done, int64_t total) {
+  if (done == total || done % 16 == 0) {
+    std::fprintf(stderr, "\rscoring %lld/%lld windows", static_cast<long long>(done),
+                 static_cast<long long>(total));
+    if (done == total) std::fprintf(stderr, "\n");
+  }
+}
+
+}  // namespace
+
+int PerplexityCommand(const std::vector<std::string>& argv) {
+  std::vector<OptionSpec> spec = {{"text", true}, {"window", true}, {"max-tokens", true}};
+  for (OptionSpec& option : ModelOptionSpecs()) spec.push_back(std::move(option));
+  auto args = Parse(argv, spec, /*stop_at_positional=*/false);
+  if (!args.ok()) return UsageError("perplexity", args.status().message());
+  if (args->Has("help")) return PrintUsage("perplexity");
+  if (!args->Has("text")) return UsageError("perplexity", "--text is required");
+  int64_t window = 256, limit = 0;
+  if (!absl::SimpleAtoi(args->Get("window", "256"), &window) || window < 2)
+    return UsageError("perplexity", "--window: expected an integer >= 2");
+  if (!absl::SimpleAtoi(args->Get("max-tokens", "0"), &limit) || limit < 0)
+    return UsageError("perplexity", "--max-tokens: expected a non-negative integer");
+
+  const auto registry = LoadPlugins(*args);
+  auto ctx = ExecContext::Create(Device::Cpu(), 0);
+  if (!ctx.ok()) return Fail(ctx.status());
+  auto model = LoadModelFromArgs(*args, *registry, **ctx);
+  if (!model.ok()) return Fail(model.status());
+  auto ids = EncodeDocuments(**model, args->Get("text"), limit);
+  if (!ids.ok()) return Fail(ids.status());
+  auto result = Perplexity(*(*model)->network, **ctx, *ids, window, ShowWindows);
+  if (!result.ok()) return Fail(result.status());
+
+  TextTable table({"model", "text", "tokens", "windows", "nll/token", "perplexity", "tokens/s"});
+  table.AddRow({(*model)->name, args->Get("text"), absl::StrCat(ids->size()),
+                absl::StrCat(result->windows), absl::StrFormat("%.4f", result->mean_nll),
+                absl::StrFormat("%.3f", result->perplexity),
+                absl::StrFormat("%.0f", ids->size() / std::max(result->seconds, 1e-9))});
+  std::printf("%s", table.Render().c_str());
+  return 0;
+}
+
+}  // namespace sy::cli

@@ -1,0 +1,31 @@
+// Loading the model a command works on: --model DIR (default: the built-in model), with
+// --quantizer and --experts, and a progress bar on stderr.
+#ifndef SWITCHYARD_SHELLS_SWITCHYARD_MODEL_LOADING_H_
+#define SWITCHYARD_SHELLS_SWITCHYARD_MODEL_LOADING_H_
+
+#include <memory>
+
+#include "absl/status/statusor.h"
+#include "core/model/language_model.h"
+#include "shells/switchyard/command_line.h"
+
+// The help text describing those options, a literal so usage texts can splice it in.
+#define SY_MODEL_OPTIONS_HELP                                                                   \
+  "  --model DIR          a Hugging Face folder (config.json, *.safetensors, tokenizer.json:\n" \
+  "                       Mixtral, Qwen2-MoE, Qwen3-MoE, OLMoE); default: the built-in\n"       \
+  "                       model (share/switchyard/models/pydoc-moe)\n"                          \
+  "  --quantizer K.N      convert the expert weights at load (e.g. quantizer.int8)\n"           \
+  "  --experts K.N        the experts component (default experts.auto)\n"
+
+namespace sy::cli {
+
+// The option specs commands that load a model accept: model, quantizer, experts.
+std::vector<OptionSpec> ModelOptionSpecs();
+
+absl::StatusOr<std::unique_ptr<LanguageModel>> LoadModelFromArgs(const ParsedArgs& args,
+                                                                 const ComponentRegistry& registry,
+                                                                 ExecContext& ctx);
+
+}  // namespace sy::cli
+
+#endif  // SWITCHYARD_SHELLS_SWITCHYARD_MODEL_LOADING_H_
