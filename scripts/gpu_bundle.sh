@@ -3,11 +3,19 @@
 # .bundle/{bin,lib,share} with the CLI, the GPU test binaries, the plugins, the Lua library and
 # every non-system shared library they need, all found through $ORIGIN-relative RPATHs.
 #
-#   scripts/gpu_bundle.sh           then run scripts/gpu_check.sh there (carry .bundle)
+#   scripts/gpu_bundle.sh           then run .bundle/gpu_check.sh there (carry .bundle); after
+#                                   it, .bundle/bin/switchyard etc. are unpacked too
 set -euo pipefail
 cd "$(dirname "$0")/.."
-scripts/setup.sh release
-bundle=.bundle
+# Build (scripts/setup.sh installs the Debian packages first on a fresh machine). Two jobs: the
+# build machine's cores are shared.
+[[ -d build/release ]] || scripts/setup.sh release
+cmake --preset release >/dev/null
+cmake --build --preset release -j"${SY_BUILD_JOBS:-2}"
+# Staged in the build tree, then packed: .bundle/ holds bundle.tar.xz (the working tree plus
+# what a run carries must stay under 64 MiB; OpenBLAS alone is 36 MiB unpacked) and
+# gpu_check.sh, which unpacks it in place on first use.
+bundle=build/gpu-bundle
 rm -rf "$bundle"
 cmake --install build/release --prefix "$bundle" >/dev/null
 # Only the test binaries with GPU tests travel (the rest run in CI): the transfer is 64 MiB.
@@ -27,8 +35,11 @@ find "$bundle/bin" "$bundle/lib" -type f \( -perm -u+x -o -name '*.so*' \) -exec
 for f in "$bundle"/bin/*; do patchelf --set-rpath '$ORIGIN/../lib' "$f"; done
 for f in "$bundle"/lib/*.so*; do patchelf --set-rpath '$ORIGIN' "$f"; done
 for f in "$bundle"/lib/switchyard/plugins/*.so; do patchelf --set-rpath '$ORIGIN/../..' "$f"; done
-cp scripts/gpu_check.sh "$bundle/"
 # The torch reference `bench moe --device cuda` runs beside its own figures.
 mkdir -p "$bundle/share/switchyard/reference"
 cp scripts/reference/torch_moe_reference.py "$bundle/share/switchyard/reference/"
-du -sh "$bundle"
+rm -rf .bundle
+mkdir -p .bundle
+tar -C "$bundle" -cf - . | xz -T2 -6 >.bundle/bundle.tar.xz
+cp scripts/gpu_check.sh .bundle/
+du -sh "$bundle" .bundle

@@ -5,6 +5,12 @@ set -uo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 out="${OUT:-/tmp}"
 export LD_LIBRARY_PATH="/usr/local/cuda/lib64:${LD_LIBRARY_PATH:-}"
+# gpu_bundle.sh ships the bundle packed; unpack it next to this script once.
+if [[ -f $here/bundle.tar.xz && ! -d $here/bin ]]; then
+  tar -C "$here" -xJf "$here/bundle.tar.xz" 2>/dev/null ||
+    python3 -c 'import sys, tarfile; tarfile.open(sys.argv[1]).extractall(sys.argv[2])' \
+      "$here/bundle.tar.xz" "$here" || { echo "cannot unpack $here/bundle.tar.xz"; exit 1; }
+fi
 nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader
 status=0
 for t in "$here"/bin/*_test; do

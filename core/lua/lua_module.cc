@@ -26,6 +26,7 @@ int OpenCore(lua_State* L) {
   RegisterComponentBindings(L);
   RegisterMoeBindings(L);
   RegisterModelBindings(L);
+  RegisterServingBindings(L);
   return 1;
 }
 

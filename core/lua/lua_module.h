@@ -24,6 +24,7 @@ void RegisterTensorBindings(lua_State* L);     // lua_tensor.cc: adds to the mod
 void RegisterComponentBindings(lua_State* L);  // lua_component.cc: likewise
 void RegisterMoeBindings(lua_State* L);        // lua_moe.cc: likewise
 void RegisterModelBindings(lua_State* L);      // lua_model.cc: likewise
+void RegisterServingBindings(lua_State* L);    // lua_serving.cc: likewise
 
 }  // namespace sy::lua
 

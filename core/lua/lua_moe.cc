@@ -106,17 +106,9 @@ int TraceRecords(lua_State* L) {
 }
 
 std::shared_ptr<Component> FieldComponent(lua_State* L, int table, const char* key, bool required) {
-  RawField(L, table, key);
-  std::shared_ptr<Component> component;
-  if (!lua_isnil(L, -1)) {
-    component =
-        ArgObject<std::shared_ptr<Component>>(L, lua_gettop(L), "switchyard.Component", key);
-  } else if (required) {
-    lua_pop(L, 1);
-    throw LuaError(absl::StrCat("sy.moe needs '", key, "'"));
-  }
-  lua_pop(L, 1);
-  return component;
+  auto* component = FieldObject<std::shared_ptr<Component>>(L, table, key, "switchyard.Component",
+                                                            required, "sy.moe");
+  return component ? *component : nullptr;
 }
 
 RoutingFunction LuaRoutingFunction(lua_State* L, int table) {

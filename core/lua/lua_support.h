@@ -85,6 +85,23 @@ T& ArgObject(lua_State* L, int n, const char* metatable, const char* what) {
   return *static_cast<T*>(p);
 }
 
+// Field `key` of the table at `table` as userdata of `metatable`; nullptr when the field is
+// nil and not `required` (then an error naming `owner` and the key).
+template <typename T>
+T* FieldObject(lua_State* L, int table, const char* key, const char* metatable, bool required,
+               const char* owner) {
+  RawField(L, table, key);
+  T* object = nullptr;
+  if (!lua_isnil(L, -1)) {
+    object = &ArgObject<T>(L, lua_gettop(L), metatable, key);
+  } else if (required) {
+    lua_pop(L, 1);
+    throw LuaError(std::string(owner) + " needs '" + key + "'");
+  }
+  lua_pop(L, 1);  // the userdata stays alive: the table holds it
+  return object;
+}
+
 template <typename T>
 int DestroyObject(lua_State* L) {
   static_cast<T*>(lua_touserdata(L, 1))->~T();

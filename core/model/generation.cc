@@ -5,7 +5,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "core/base/status.h"
-#include "core/runtime/stop_matcher.h"
+#include "core/model/token_streamer.h"
 
 namespace sy {
 namespace {
@@ -41,8 +41,7 @@ absl::StatusOr<GenerationResult> Generate(MoeModel& model, const BpeTokenizer& t
   GenerationResult result;
   result.prompt_tokens = static_cast<int64_t>(prompt.size());
   std::vector<int32_t> history = prompt;
-  BpeTokenizer::IncrementalDecoder decoder(tokenizer);
-  StopMatcher stops(params.stop);
+  TokenStreamer streamer(tokenizer, params, eos_ids);
   auto emit = [&](const std::string& text) {
     result.text += text;
     if (on_text && !text.empty()) on_text(text);
@@ -54,33 +53,21 @@ absl::StatusOr<GenerationResult> Generate(MoeModel& model, const BpeTokenizer& t
   const int64_t vocab = logits.dim(1);
   const float* last = logits.data<float>() + (logits.dim(0) - 1) * vocab;
   start = Clock::now();
-  result.finish_reason = "length";
-  bool stop_string = false;
-  while (static_cast<int64_t>(result.tokens.size()) < params.max_tokens &&
-         static_cast<int64_t>(history.size()) < context) {
+  while (true) {
     const int32_t token = sampler.Sample(last, vocab, history);
-    if (std::find(eos_ids.begin(), eos_ids.end(), token) != eos_ids.end()) {
-      result.finish_reason = "stop";
-      break;
-    }
-    result.tokens.push_back(token);
     history.push_back(token);
-    const StopMatcher::Step step = stops.Push(decoder.Push(token));
+    const TokenStreamer::Step step = streamer.Push(token);
     emit(step.text);
-    if (step.stopped) {
-      result.finish_reason = "stop";
-      stop_string = true;
+    if (step.finished) break;
+    if (static_cast<int64_t>(history.size()) >= context) {  // the context is full
+      emit(streamer.Finish("length"));
       break;
     }
-    if (static_cast<int64_t>(result.tokens.size()) == params.max_tokens) break;
     SY_ASSIGN_OR_RETURN(logits, model.Forward(ctx, {token}, 0, cache));
     last = logits.data<float>();
   }
-  if (!stop_string) {  // what the decoder and the stop matcher still hold is output
-    const StopMatcher::Step tail = stops.Push(decoder.Flush());
-    emit(tail.text);
-    if (!tail.stopped) emit(stops.Flush());
-  }
+  result.tokens = streamer.tokens();
+  result.finish_reason = streamer.finish_reason();
   result.decode_seconds = Seconds(start);
   return result;
 }

@@ -61,8 +61,8 @@ TEST_F(ComponentRegistryTest, UnknownNamesListTheAlternatives) {
               HasSubstr("unknown component kind 'gizmo'"));
   EXPECT_THAT(std::string(registry_.Find("softmax_topk").status().message()),
               HasSubstr("KIND.NAME"));
-  EXPECT_THAT(std::string(registry_.Find("scheduler.auto").status().message()),
-              HasSubstr("no scheduler component"));
+  EXPECT_THAT(std::string(registry_.Find("comm.auto").status().message()),
+              HasSubstr("no comm component"));
 }
 
 TEST_F(ComponentRegistryTest, AutoPicksAComponentThatCanRun) {

@@ -17,10 +17,12 @@ constexpr size_t kComponentDescSizeV1 = sizeof(sy_component_desc);
 constexpr size_t kRouterVtableSizeV1 = sizeof(sy_router_vtable);
 constexpr size_t kQuantizerVtableSizeV1 = sizeof(sy_quantizer_vtable);
 constexpr size_t kExpertsVtableSizeV1 = sizeof(sy_experts_vtable);
+constexpr size_t kSchedulerVtableSizeV2 = sizeof(sy_scheduler_vtable);
 
 // The ABI minor whose vtable a kind first had (a plugin declaring an older minor cannot
 // provide it).
 uint32_t MinorIntroducing(sy_component_kind kind) {
+  if (kind == SY_KIND_SCHEDULER) return 2;
   return kind == SY_KIND_QUANTIZER || kind == SY_KIND_EXPERTS ? 1 : 0;
 }
 
@@ -33,6 +35,8 @@ size_t MinimumVtableSize(sy_component_kind kind) {
       return kQuantizerVtableSizeV1;
     case SY_KIND_EXPERTS:
       return kExpertsVtableSizeV1;
+    case SY_KIND_SCHEDULER:
+      return kSchedulerVtableSizeV2;
     default:
       return 0;
   }
@@ -63,6 +67,8 @@ absl::Status CheckVtable(const sy_component_desc& desc, sy_component_kind kind) 
   } else if (kind == SY_KIND_EXPERTS) {
     const auto* v = static_cast<const sy_experts_vtable*>(desc.vtable);
     complete = v->supports && v->forward;
+  } else if (kind == SY_KIND_SCHEDULER) {
+    complete = static_cast<const sy_scheduler_vtable*>(desc.vtable)->schedule != nullptr;
   }
   if (!complete)
     return absl::InvalidArgumentError(absl::StrCat(KindName(kind), " vtable has NULL functions"));

@@ -80,6 +80,9 @@ class RequestStream {
   static std::shared_ptr<State> MakeState();
 };
 
+struct EngineGauges;  // metrics.h
+struct Sequence;      // a request inside the engine (engine.cc)
+
 class Engine {
  public:
   static absl::StatusOr<std::unique_ptr<Engine>> Create(std::shared_ptr<LanguageModel> model,
@@ -109,7 +112,14 @@ class Engine {
 
  private:
   struct State;
-  Engine(std::shared_ptr<LanguageModel> model, Scheduler scheduler, const EngineOptions& options);
+  Engine(std::shared_ptr<LanguageModel> model, std::unique_ptr<State> state);
+  // One step of the loop: schedule, run, sample, stream. Errors fail the requests they touch,
+  // never the loop.
+  void Step(const std::function<void(schema::StepReport::Reader)>& on_step);
+  // Sets the waiting/running/KV gauges from the live sequences and the cache.
+  EngineGauges PublishGauges();
+  // Ends a sequence: frees its blocks, finishes its stream, records the metrics.
+  void Retire(Sequence& sequence, const std::string& reason, absl::Status error);
   std::shared_ptr<LanguageModel> model_;
   std::unique_ptr<State> state_;
 };

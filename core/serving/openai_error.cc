@@ -21,20 +21,20 @@ const char* TypeFor(int http_status) {
   return http_status >= 500 ? "server_error" : "invalid_request_error";
 }
 
-nlohmann::json NullIfEmpty(const std::string& s) {
-  return s.empty() ? nlohmann::json(nullptr) : nlohmann::json(s);
+nlohmann::ordered_json NullIfEmpty(const std::string& s) {
+  return s.empty() ? nlohmann::ordered_json(nullptr) : nlohmann::ordered_json(s);
 }
 
 }  // namespace
 
 std::string ApiError::Body() const {
-  const nlohmann::json body = {{"error",
+  const nlohmann::ordered_json body = {{"error",
                                 {{"message", message},
                                  {"type", type},
                                  {"param", NullIfEmpty(param)},
                                  {"code", NullIfEmpty(code)}}}};
   // Messages may quote client input; replace rather than throw on invalid UTF-8.
-  return body.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+  return body.dump(-1, ' ', false, nlohmann::ordered_json::error_handler_t::replace);
 }
 
 absl::Status InvalidParam(absl::string_view param, absl::string_view message,

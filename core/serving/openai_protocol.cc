@@ -27,6 +27,25 @@ absl::Status TypeError(const std::string& param, const char* expected, const jso
                                           TypeName(got)));
 }
 
+// An integer field's value. Integers must be written as integers (2.5 is refused, as OpenAI
+// does), but values beyond int64 — which the JSON parser can only hold as floating point — are
+// clamped, so that a huge number reaches the range checks as huge rather than as a type error.
+absl::StatusOr<int64_t> IntegerValue(const json& v, const std::string& param) {
+  constexpr int64_t kMax = std::numeric_limits<int64_t>::max();
+  if (v.is_number_unsigned()) {
+    const uint64_t u = v.get<uint64_t>();
+    return u > static_cast<uint64_t>(kMax) ? kMax : static_cast<int64_t>(u);
+  }
+  if (v.is_number_integer()) return v.get<int64_t>();
+  if (v.is_number_float()) {
+    const double d = v.get<double>();
+    if (std::isfinite(d) && std::trunc(d) == d && std::fabs(d) >= 0x1p63) {
+      return d > 0 ? kMax : std::numeric_limits<int64_t>::min();
+    }
+  }
+  return TypeError(param, "an integer", v);
+}
+
 // Typed access to the top-level fields of a request object. JSON null counts as absent, as
 // OpenAI's SDKs send null for parameters left unset.
 class Fields {
@@ -45,19 +64,10 @@ class Fields {
     return v->get<double>();
   }
 
-  // Integers must be JSON integers (1.0 and 1e3 are refused, as OpenAI does); values beyond
-  // int64 are clamped, so that "huge" stays huge for the range checks.
   absl::StatusOr<std::optional<int64_t>> Integer(const char* name) const {
     const json* v = Find(name);
     if (!v) return std::nullopt;
-    if (v->is_number_unsigned()) {
-      const uint64_t u = v->get<uint64_t>();
-      return u > static_cast<uint64_t>(std::numeric_limits<int64_t>::max())
-                 ? std::numeric_limits<int64_t>::max()
-                 : static_cast<int64_t>(u);
-    }
-    if (!v->is_number_integer()) return TypeError(name, "an integer", *v);
-    return v->get<int64_t>();
+    return IntegerValue(*v, name);
   }
 
   absl::StatusOr<std::optional<bool>> Bool(const char* name) const {
@@ -270,11 +280,8 @@ absl::StatusOr<std::vector<int32_t>> TokenIds(const json& array, const std::stri
   for (size_t i = 0; i < array.size(); ++i) {
     const json& id = array[i];
     const std::string where = absl::StrCat(param, "[", i, "]");
-    if (!id.is_number_integer()) return TypeError(where, "a token id (integer)", id);
-    const int64_t value = id.is_number_unsigned() &&
-                                      id.get<uint64_t>() > static_cast<uint64_t>(std::numeric_limits<int64_t>::max())
-                              ? std::numeric_limits<int64_t>::max()
-                              : id.get<int64_t>();
+    if (!id.is_number()) return TypeError(where, "a token id (integer)", id);
+    SY_ASSIGN_OR_RETURN(const int64_t value, IntegerValue(id, where));
     if (value < 0 || value >= model.vocab_size) {
       return InvalidParam(where, absl::StrCat("token id ", value, " at '", where,
                                               "' is outside the vocabulary [0, ",

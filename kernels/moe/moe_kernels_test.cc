@@ -127,6 +127,20 @@ double RelativeError(const std::vector<float>& got, const std::vector<float>& wa
   return std::sqrt(err / std::max(norm, 1e-30));
 }
 
+// Router logits whose values within a token are a permutation of an evenly spaced grid, so
+// top-k has no near-ties that f32 rounding could order differently on the two sides.
+std::vector<float> DistinctLogits(int64_t tokens, int experts, uint32_t seed) {
+  std::mt19937 rng(seed);
+  std::vector<float> v(tokens * experts);
+  std::vector<int> perm(experts);
+  for (int64_t t = 0; t < tokens; ++t) {
+    std::iota(perm.begin(), perm.end(), 0);
+    std::shuffle(perm.begin(), perm.end(), rng);
+    for (int e = 0; e < experts; ++e) v[t * experts + e] = (perm[e] - experts / 2) * (6.0f / experts);
+  }
+  return v;
+}
+
 // Routing with distinct experts per token; every seventh token drops its last slot.
 void RandomRouting(int64_t tokens, int experts, int k, uint32_t seed, std::vector<int32_t>& ids,
                    std::vector<float>& weights) {
@@ -166,7 +180,7 @@ TEST_F(CudaMoeKernelsTest, RouteTopkAndAlignMatchTheReference) {
     DeviceMemory ws_mem(plan.workspace_bytes), counts(sizeof(int32_t) * c.experts);
     ASSERT_EQ(InitMoeWorkspace(ws_mem.get(), c.experts, nullptr), "");
     const MoeWorkspaceView ws = LayoutMoeWorkspace(problem, plan, ws_mem.get());
-    const std::vector<float> logits = RandomF32(c.tokens * c.experts, 4.0f, 7);
+    const std::vector<float> logits = DistinctLogits(c.tokens, c.experts, 7);
     auto d_logits = Upload(logits);
     MoeRouting routing;
     routing.logits = d_logits->get<float>();
@@ -244,7 +258,7 @@ void CheckLayer(Layer& layer, const MoePlan& plan, bool logits_routing) {
   MoeRouting routing;
   std::unique_ptr<DeviceMemory> d_logits;
   if (logits_routing) {
-    logits = RandomF32(problem.tokens * problem.experts, 3.0f, 11);
+    logits = DistinctLogits(problem.tokens, problem.experts, 11);
     d_logits = Upload(logits);
     routing.logits = d_logits->get<float>();
     ref::RouteTopk(logits.data(), problem.tokens, problem.experts, problem.top_k, true, ids.data(),
@@ -344,7 +358,7 @@ TEST_F(CudaMoeKernelsTest, LayerReplaysFromACudaGraph) {
   ASSERT_EQ(cudaStreamCreateWithFlags(&stream, cudaStreamNonBlocking), cudaSuccess);
   DeviceMemory ws_mem(plan.workspace_bytes), out(sizeof(float) * problem.tokens * problem.hidden);
   ASSERT_EQ(InitMoeWorkspace(ws_mem.get(), problem.experts, stream), "");
-  const std::vector<float> logits = RandomF32(problem.tokens * problem.experts, 3.0f, 13);
+  const std::vector<float> logits = DistinctLogits(problem.tokens, problem.experts, 13);
   auto d_logits = Upload(logits);
   MoeLayerArgs args;
   args.x = layer.d_x->get();

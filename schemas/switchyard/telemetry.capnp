@@ -18,7 +18,18 @@ struct LayerLoad {
   expertsMicros @10 :Float64;
 }
 
+# One step of the serving engine: what ran, what waits, and the load on every expert.
 struct StepReport {
   step @0 :UInt64;
   layers @1 :List(LayerLoad);
+  sequences @2 :UInt32;       # sequences computed in the step
+  prefillTokens @3 :UInt32;   # prompt (and recomputed) tokens computed
+  decodeTokens @4 :UInt32;    # sequences that sampled a token
+  running @5 :UInt32;         # requests holding KV blocks after the step
+  waiting @6 :UInt32;         # requests queued after the step
+  preempted @7 :UInt32;       # sequences preempted before the step
+  finished @8 :UInt32;        # requests that ended in the step
+  kvBlocksUsed @9 :UInt32;
+  kvBlocksTotal @10 :UInt32;
+  stepMicros @11 :Float64;    # scheduling, forward pass and sampling
 }

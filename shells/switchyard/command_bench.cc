@@ -5,24 +5,31 @@ namespace sy::cli {
 
 int BenchQuant(const ParsedArgs& args);  // bench_quant.cc
 int BenchMoe(const ParsedArgs& args);    // bench_moe.cc
+int BenchServe(const ParsedArgs& args);  // bench_serve.cc
 
 int BenchCommand(const std::vector<std::string>& argv) {
   auto args = Parse(argv,
                     {{"rows", true}, {"cols", true}, {"device", true}, {"experts", true}, {"hidden", true},
+                     {"url", true}, {"requests", true}, {"concurrency", true}, {"input-tokens", true},
+                     {"output-tokens", true}, {"model", true}, {"seed", true}, {"vocab", true},
+                     {"timeout", true}, {"json", false},
                      {"intermediate", true}, {"top-k", true}, {"tokens", true}, {"iterations", true},
                      {"quantizer", true}, {"shape", true}, {"dtype", true}, {"torch", true}},
                     /*stop_at_positional=*/false);
   if (!args.ok()) return UsageError("bench", args.status().message());
   if (args->Has("help")) return PrintUsage("bench");
-  if (args->positional.size() != 1) return UsageError("bench", "name one benchmark: quant or moe");
+  if (args->positional.size() != 1) {
+    return UsageError("bench", "name one benchmark: quant, moe or serve");
+  }
   const std::string& which = args->positional[0];
   try {
     if (which == "quant") return BenchQuant(*args);
     if (which == "moe") return BenchMoe(*args);
+    if (which == "serve") return BenchServe(*args);
   } catch (const std::exception& e) {  // std::stoi on a malformed number
     return UsageError("bench", std::string("bad option value: ") + e.what());
   }
-  return UsageError("bench", "unknown benchmark '" + which + "' (quant, moe)");
+  return UsageError("bench", "unknown benchmark '" + which + "' (quant, moe, serve)");
 }
 
 }  // namespace sy::cli

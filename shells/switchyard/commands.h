@@ -31,6 +31,7 @@ int GenerateCommand(const std::vector<std::string>& args); // command_generate.c
 int MakeModelCommand(const std::vector<std::string>& args);  // command_make_model.cc
 int PerplexityCommand(const std::vector<std::string>& args); // command_perplexity.cc
 int PlanCommand(const std::vector<std::string>& args);       // command_plan.cc
+int ServeCommand(const std::vector<std::string>& args);      // command_serve.cc
 
 // Applies the common options (--log, --plugin-path) and discovers plugins. With
 // `warn_skipped`, libraries that failed to load are reported on stderr as warnings.

@@ -71,15 +71,44 @@ const std::vector<Command>& Commands() {
        "and tokens/s. --max-tokens scores only the first N tokens.\n\n"
        "Model options:\n" SY_MODEL_OPTIONS_HELP,
        PerplexityCommand},
-      {"bench", "benchmarks: quantization error, MoE layer speed",
+      {"serve", "serve a model over an OpenAI-compatible HTTP API",
+       "Usage: switchyard serve [--model DIR] [--host H] [--port P] [--scheduler KIND.NAME]\n"
+       "                        [--max-batch-tokens N] [--kv-blocks N] [--max-waiting N]\n"
+       "                        [--http-threads N] [--quantizer KIND.NAME] [--experts KIND.NAME]\n\n"
+       "Loads the model and serves it until SIGTERM or Ctrl-C: POST /v1/completions and\n"
+       "/v1/chat/completions (\"stream\": true for server-sent events), GET /v1/models, /health\n"
+       "and /metrics (Prometheus). Requests are batched continuously over a paged KV cache. Prints\n"
+       "\"serving MODEL on http://HOST:PORT\" once it listens. The first signal drains: requests in\n"
+       "flight finish, new ones get 503; a second signal aborts them. See docs/serving.md.\n\n"
+       "Options:\n"
+       "  --host H               address to listen on (default 127.0.0.1; 0.0.0.0: every interface)\n"
+       "  --port P               TCP port (default 8000; 0: any free port)\n"
+       "  --scheduler KIND.NAME  the batch scheduler (default scheduler.continuous; scheduler.fcfs)\n"
+       "  --max-batch-tokens N   tokens computed per step (default: the scheduler's)\n"
+       "  --kv-blocks N          KV-cache blocks of 16 tokens (default: as many as 256 MiB holds)\n"
+       "  --max-waiting N        queued requests before new ones get 429 (default 512)\n"
+       "  --http-threads N       connections served at once (default 128)\n\n"
+       "Model options:\n" SY_MODEL_OPTIONS_HELP,
+       ServeCommand},
+      {"bench", "benchmarks: quantization error, MoE layer speed, a serving load",
        "Usage: switchyard bench quant [--rows R] [--cols C]\n"
        "       switchyard bench moe [--device cpu] [--experts E] [--hidden H] [--intermediate I]\n"
        "                            [--top-k K] [--tokens 1,16,64,256] [--quantizer KIND.NAME]\n"
-       "                            [--iterations N]\n\n"
+       "                            [--iterations N]\n"
+       "       switchyard bench serve [--url URL] [--requests N] [--concurrency C]\n"
+       "                              [--input-tokens L] [--output-tokens M] [--model NAME]\n"
+       "                              [--seed S] [--vocab V] [--timeout S] [--json]\n\n"
        "quant: each weight format's relative error beside bf16's, on random weights and on\n"
        "       weights with outliers, and the error it causes in a matmul's output.\n"
        "moe:   one MoE layer (gate, router.softmax_topk, experts.cpu) per token count: latency,\n"
-       "       tokens/s and GFLOP/s beside this machine's measured f32 GEMM peak.\n",
+       "       tokens/s and GFLOP/s beside this machine's measured f32 GEMM peak.\n"
+       "serve: a load on an OpenAI-compatible server (default http://127.0.0.1:8000): N streamed\n"
+       "       /v1/completions requests (default 100) from C connections (default 8), each a\n"
+       "       random prompt of exactly L token ids drawn from [0, V) (defaults 128, 256) and M\n"
+       "       generated tokens (default 128, ignore_eos). Prints requests/s, output and total\n"
+       "       tokens/s, and mean/P50/P90/P99 of the time to first token (TTFT), inter-token\n"
+       "       latency (ITL) and request latency (E2E); --json for machine output. The model\n"
+       "       defaults to the server's first in /v1/models. Exits 1 when any request failed.\n",
        BenchCommand},
       {"make-model", "write a small Hugging Face MoE model with random weights",
        "Usage: switchyard make-model (--arch ARCH | --preset NAME) [options] --out DIR\n\n"

@@ -63,7 +63,7 @@ TEST(CliTest, HelpListsEveryCommandAndEachCommandHasHelp) {
   const Result unknown = RunCli("$SY frobnicate");
   EXPECT_EQ(unknown.status, 2);
   EXPECT_THAT(unknown.output, HasSubstr("unknown command 'frobnicate'"));
-  EXPECT_THAT(RunCli("$SY --version").output, HasSubstr("plugin ABI 1.1"));
+  EXPECT_THAT(RunCli("$SY --version").output, HasSubstr("plugin ABI 1.2"));
 }
 
 TEST(CliTest, PluginsListsTheRouterFromItsLibrary) {
@@ -93,7 +93,7 @@ TEST(CliTest, BrokenPluginsOnThePathAreReportedAndSkipped) {
   EXPECT_THAT(r.output, HasSubstr("not_a_library.so: not a loadable shared library"));
   EXPECT_THAT(
       r.output,
-      HasSubstr("sy_test_abi_major.so: plugin ABI 2.1 is incompatible with the host's ABI 1.1"));
+      HasSubstr("sy_test_abi_major.so: plugin ABI 2.2 is incompatible with the host's ABI 1.2"));
 }
 
 TEST(CliTest, RunWarnsAboutSkippedPluginsAndStillRuns) {

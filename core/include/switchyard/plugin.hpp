@@ -135,6 +135,14 @@ class Experts {
   virtual void Forward(const ExecContext& ctx, const sy_experts_args& args) = 0;
 };
 
+// A batch scheduler (plugin_abi.h explains the decision's rules). Write entries with
+// out.scheduled[out.num_scheduled++] and out.preempted[out.num_preempted++].
+class Scheduler {
+ public:
+  virtual ~Scheduler() = default;
+  virtual void Schedule(const sy_sched_state& state, sy_sched_decision& out) = 0;
+};
+
 // ---- Config schemas ----------------------------------------------------------------------
 
 namespace internal {
@@ -267,6 +275,16 @@ inline const sy_experts_vtable* ExpertsVtable() {
   return &vtable;
 }
 
+inline const sy_scheduler_vtable* SchedulerVtable() {
+  static const sy_scheduler_vtable vtable = {
+      sizeof(sy_scheduler_vtable),
+      [](void* self, const sy_sched_state* state, sy_sched_decision* out) noexcept {
+        return GuardCall([&] { static_cast<Scheduler*>(self)->Schedule(*state, *out); });
+      },
+  };
+  return &vtable;
+}
+
 template <typename Impl, typename Base>
 sy_component_desc Describe(sy_component_kind kind, const char* name, const char* description,
                            const void* vtable) {
@@ -322,6 +340,12 @@ sy_component_desc QuantizerComponent(const char* name, const char* description) 
 template <typename Impl>
 sy_component_desc ExpertsComponent(const char* name, const char* description) {
   return internal::Describe<Impl, Experts>(SY_KIND_EXPERTS, name, description, internal::ExpertsVtable());
+}
+
+template <typename Impl>
+sy_component_desc SchedulerComponent(const char* name, const char* description) {
+  return internal::Describe<Impl, Scheduler>(SY_KIND_SCHEDULER, name, description,
+                                             internal::SchedulerVtable());
 }
 
 }  // namespace sy

@@ -11,7 +11,7 @@
  *   the host refuses a plugin built against a newer minor than its own. Every struct that
  *   may grow starts with `struct_size`: fields are only appended, never reordered or removed,
  *   and a reader checks struct_size before touching a field added in a later minor.
- *   1.0: routers. 1.1: quantized tensors, quantizers, experts.
+ *   1.0: routers. 1.1: quantized tensors, quantizers, experts. 1.2: batch schedulers.
  *
  * Ownership
  *   Every function documents who owns each pointer afterwards. In short: descriptors and
@@ -30,7 +30,7 @@ extern "C" {
 #endif
 
 #define SY_ABI_MAJOR 1
-#define SY_ABI_MINOR 1
+#define SY_ABI_MINOR 2
 
 #if defined(_WIN32)
 #define SY_EXPORT __declspec(dllexport)
@@ -290,6 +290,60 @@ typedef struct sy_experts_vtable {
   sy_error* (*forward)(void* self, const sy_exec_context* ctx, const sy_experts_args* args);
 } sy_experts_vtable;
 
+/* Scheduler (batch): which sequences run in the next engine step, and how many tokens each.
+ *
+ * The host lists every live request: the running ones (admitted: they hold KV-cache blocks)
+ * in admission order, then the waiting ones (new, or preempted) in arrival order. A sequence
+ * has `pending` tokens to compute before it can sample its next token — its prompt, or after
+ * a preemption its prompt and everything it had generated (recompute) — so a decoding
+ * sequence has pending = 1. The scheduler fills the decision:
+ *   scheduled: {index, tokens} — run `tokens` (1..pending) of sequence `index` this step; the
+ *     step samples for it when tokens == pending (else it was a prefill chunk). At most one
+ *     entry per sequence, in the order the batch should run.
+ *   preempted: indices of running sequences to preempt before the step; they give back their
+ *     blocks and wait to recompute. A preempted sequence is not also scheduled.
+ * Running `tokens` of a sequence needs ceil((cached + tokens) / block_size) - blocks_held new
+ * blocks; the decision must fit in free_blocks plus the blocks the preemptions return. The
+ * host checks every decision and refuses one that breaks a rule, naming the component. */
+typedef struct sy_sched_sequence {
+  uint64_t id;         /* the request's id, stable over its life */
+  int64_t arrival_ns;  /* arrival time, steady clock */
+  int32_t running;     /* 1: admitted, holds blocks; 0: waiting */
+  int32_t cached;      /* tokens in the KV cache */
+  int32_t pending;     /* tokens to compute before the next sample (>= 1) */
+  int32_t blocks_held; /* KV blocks it holds */
+  int32_t generated;   /* tokens it has generated so far */
+} sy_sched_sequence;
+
+typedef struct sy_sched_state {
+  uint32_t struct_size;
+  const sy_sched_sequence* sequences; /* borrowed for the call */
+  int64_t num_sequences;
+  int32_t free_blocks;
+  int32_t total_blocks;
+  int32_t block_size;
+  uint64_t step; /* the step being scheduled, from 0 */
+} sy_sched_state;
+
+typedef struct sy_sched_entry {
+  int64_t index; /* into sy_sched_state.sequences */
+  int32_t tokens;
+} sy_sched_entry;
+
+typedef struct sy_sched_decision {
+  uint32_t struct_size;
+  sy_sched_entry* scheduled; /* host-owned, room for num_sequences entries */
+  int64_t num_scheduled;     /* written by the scheduler */
+  int64_t* preempted;        /* host-owned, room for num_sequences entries */
+  int64_t num_preempted;     /* written by the scheduler */
+} sy_sched_decision;
+
+typedef struct sy_scheduler_vtable {
+  uint32_t struct_size;
+  /* Decides one step. `state` is borrowed; `out` points at host-owned arrays. */
+  sy_error* (*schedule)(void* self, const sy_sched_state* state, sy_sched_decision* out);
+} sy_scheduler_vtable;
+
 typedef struct sy_component_desc {
   uint32_t struct_size;
   int32_t kind;            /* sy_component_kind */
@@ -305,7 +359,8 @@ typedef struct sy_component_desc {
   sy_error* (*create)(const sy_host* host, const sy_message* config, void** out);
   void (*destroy)(void* instance);
   /* Kind-specific functions, static: sy_router_vtable* (SY_KIND_ROUTER),
-   * sy_quantizer_vtable* (SY_KIND_QUANTIZER), sy_experts_vtable* (SY_KIND_EXPERTS). */
+   * sy_quantizer_vtable* (SY_KIND_QUANTIZER), sy_experts_vtable* (SY_KIND_EXPERTS),
+   * sy_scheduler_vtable* (SY_KIND_SCHEDULER). */
   const void* vtable;
 } sy_component_desc;
 

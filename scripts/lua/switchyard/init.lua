@@ -20,6 +20,8 @@ local sy = {
   moe_weights = core.moe_weights,
   trace_writer = core.trace_writer,
   load_model = core.load_model,
+  engine = core.engine,
+  serve = core.serve,
 }
 
 sy.report = require "switchyard.report"

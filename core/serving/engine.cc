@@ -1,0 +1,374 @@
+#include "core/serving/engine.h"
+
+#include <capnp/message.h>
+
+#include <algorithm>
+#include <atomic>
+#include <condition_variable>
+#include <deque>
+#include <mutex>
+
+#include "absl/strings/str_cat.h"
+#include "core/base/log.h"
+#include "core/base/status.h"
+#include "core/model/token_streamer.h"
+#include "core/serving/metrics.h"
+
+namespace sy {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+double Seconds(Clock::time_point from, Clock::time_point to) {
+  return std::chrono::duration<double>(to - from).count();
+}
+
+}  // namespace
+
+// One request inside the engine. Its tokens are the prompt then what it generated; `cached`
+// of them are in the KV cache, so tokens.size() - cached (>= 1) are pending.
+struct Sequence {
+  uint64_t id;
+  std::shared_ptr<RequestStream> stream;
+  std::vector<int32_t> tokens;
+  int32_t prompt_tokens;
+  int32_t cached = 0;
+  bool running = false;
+  uint64_t admission = 0;  // when it last became running: the scheduler's order
+  bool done = false;
+  Sampler sampler;
+  TokenStreamer streamer;
+  Clock::time_point arrival;
+  Clock::time_point last_token;
+  bool has_token = false;
+
+  int32_t pending() const { return static_cast<int32_t>(tokens.size()) - cached; }
+  int32_t generated() const { return static_cast<int32_t>(tokens.size()) - prompt_tokens; }
+};
+
+struct Engine::State {
+  State(Scheduler scheduler, EngineOptions options, PagedKvCache cache,
+        std::unique_ptr<ExecContext> ctx)
+      : options(options),
+        scheduler(std::move(scheduler)),
+        cache(std::move(cache)),
+        ctx(std::move(ctx)) {}
+
+  EngineOptions options;
+  Scheduler scheduler;
+  PagedKvCache cache;
+  std::unique_ptr<ExecContext> ctx;
+  ServingMetrics metrics;
+
+  // Shared with submitting threads.
+  std::mutex mu;
+  std::condition_variable wake;
+  std::deque<std::unique_ptr<Sequence>> inbox;
+  bool accepting = true;
+  bool draining = false;
+  bool stopping = false;
+  uint64_t next_id = 1;
+  std::atomic<int64_t> queued{0};  // submitted, not yet admitted (inbox + waiting)
+
+  // The engine thread's own.
+  std::vector<std::unique_ptr<Sequence>> live;
+  uint64_t admissions = 0;
+  uint64_t step = 0;
+};
+
+Engine::Engine(std::shared_ptr<LanguageModel> model, std::unique_ptr<State> state)
+    : model_(std::move(model)), state_(std::move(state)) {}
+
+Engine::~Engine() = default;
+
+absl::StatusOr<std::unique_ptr<Engine>> Engine::Create(std::shared_ptr<LanguageModel> model,
+                                                       Scheduler scheduler,
+                                                       const EngineOptions& options) {
+  if (options.block_size < 1) return absl::InvalidArgumentError("block_size must be >= 1");
+  KvCacheShape shape = model->network->CacheShape(1, options.block_size);
+  const int64_t block_bytes = 2 * shape.num_layers * shape.block_size * shape.kv_heads *
+                              shape.head_dim * static_cast<int64_t>(sizeof(float));
+  shape.num_blocks = options.kv_blocks > 0
+                         ? options.kv_blocks
+                         : options.kv_cache_bytes / std::max<int64_t>(block_bytes, 1);
+  if (shape.num_blocks < 1) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("the KV cache holds no block (a block is ", block_bytes, " bytes)"));
+  }
+  SY_ASSIGN_OR_RETURN(PagedKvCache cache, PagedKvCache::Create(shape));
+  SY_ASSIGN_OR_RETURN(std::unique_ptr<ExecContext> ctx, ExecContext::Create(Device::Cpu(), 0));
+  return std::unique_ptr<Engine>(new Engine(
+      std::move(model),
+      std::make_unique<State>(std::move(scheduler), options, std::move(cache), std::move(ctx))));
+}
+
+int64_t Engine::context_length() const { return model_->network->config().max_position_embeddings; }
+
+bool Engine::accepting() const {
+  std::lock_guard<std::mutex> lock(state_->mu);
+  return state_->accepting;
+}
+
+std::string Engine::RenderMetrics() const { return state_->metrics.Render(); }
+
+absl::StatusOr<std::shared_ptr<RequestStream>> Engine::Submit(GenerationRequest request) {
+  if (request.prompt.empty()) return absl::InvalidArgumentError("the prompt has no tokens");
+  SY_RETURN_IF_ERROR(request.sampling.Validate());
+  const int64_t vocab = model_->network->config().vocab_size;
+  for (int32_t id : request.prompt) {
+    if (id < 0 || id >= vocab) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("prompt token id ", id, " is outside the vocabulary [0, ", vocab, ")"));
+    }
+  }
+  const int64_t prompt = static_cast<int64_t>(request.prompt.size());
+  const int64_t total = prompt + request.sampling.max_tokens;
+  if (total > context_length()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("this model's maximum context length is ", context_length(),
+                     " tokens; the request needs ", total, " (", prompt, " in the prompt, ",
+                     request.sampling.max_tokens, " in the completion)"));
+  }
+  const KvCacheShape& kv = state_->cache.shape();
+  const int64_t blocks = (total + kv.block_size - 1) / kv.block_size;
+  if (blocks > kv.num_blocks) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("the request needs ", blocks,
+                     " KV-cache blocks at its longest; the cache has ", kv.num_blocks));
+  }
+  SY_ASSIGN_OR_RETURN(Sampler sampler, Sampler::Create(request.sampling));
+  std::lock_guard<std::mutex> lock(state_->mu);
+  if (!state_->accepting) return absl::UnavailableError("the server is shutting down");
+  if (state_->queued.load() >= state_->options.max_waiting) {
+    return absl::ResourceExhaustedError(absl::StrCat(
+        "the queue is full (", state_->options.max_waiting, " requests waiting); retry later"));
+  }
+  const uint64_t id = state_->next_id++;
+  auto stream = std::make_shared<RequestStream>(id);
+  auto sequence = std::unique_ptr<Sequence>(new Sequence{
+      .id = id,
+      .stream = stream,
+      .tokens = request.prompt,
+      .prompt_tokens = static_cast<int32_t>(prompt),
+      .sampler = std::move(sampler),
+      .streamer =
+          TokenStreamer(model_->tokenizer, request.sampling, model_->eos_ids, request.ignore_eos),
+      .arrival = Clock::now(),
+      .last_token = {},
+  });
+  state_->inbox.push_back(std::move(sequence));
+  ++state_->queued;
+  state_->wake.notify_all();
+  return stream;
+}
+
+void Engine::Shutdown(bool drain) {
+  {
+    std::lock_guard<std::mutex> lock(state_->mu);
+    state_->accepting = false;
+    state_->draining = drain;
+    state_->stopping = true;
+  }
+  state_->wake.notify_all();
+}
+
+EngineGauges Engine::PublishGauges() {
+  const State& st = *state_;
+  int64_t running = 0;
+  for (const auto& s : st.live) running += s->running ? 1 : 0;
+  const int64_t total = st.cache.shape().num_blocks;
+  const EngineGauges gauges{static_cast<int64_t>(st.live.size()) - running, running,
+                            total - st.cache.allocator().num_free(), total};
+  state_->metrics.SetGauges(gauges);
+  return gauges;
+}
+
+void Engine::Retire(Sequence& sequence, const std::string& reason, absl::Status error) {
+  State& st = *state_;
+  if (st.cache.HasSequence(sequence.id)) st.cache.Free(sequence.id).IgnoreError();
+  if (!sequence.running) --st.queued;
+  const std::string tail = sequence.streamer.Finish(reason);
+  if (!tail.empty()) sequence.stream->Push(tail, 0);
+  sequence.stream->Finish(sequence.streamer.finish_reason(), std::move(error),
+                          sequence.prompt_tokens, sequence.generated());
+  st.metrics.RecordFinished(sequence.streamer.finish_reason(),
+                            Seconds(sequence.arrival, Clock::now()));
+}
+
+absl::Status Engine::Run(const std::function<void(schema::StepReport::Reader)>& on_step) {
+  State& st = *state_;
+  while (true) {
+    bool stop = false, drain = false;
+    {
+      std::unique_lock<std::mutex> lock(st.mu);
+      if (st.live.empty() && st.inbox.empty() && !st.stopping) {
+        st.wake.wait_for(lock, std::chrono::milliseconds(100));
+      }
+      while (!st.inbox.empty()) {
+        st.live.push_back(std::move(st.inbox.front()));
+        st.inbox.pop_front();
+      }
+      stop = st.stopping;
+      drain = st.draining;
+    }
+    if (stop && !drain) {  // abort everything still live
+      for (auto& sequence : st.live) {
+        Retire(*sequence, "abort", absl::UnavailableError("the server shut down"));
+      }
+      st.live.clear();
+      return absl::OkStatus();
+    }
+    if (stop && st.live.empty()) return absl::OkStatus();
+    if (!st.live.empty()) Step(on_step);
+  }
+}
+
+void Engine::Step(const std::function<void(schema::StepReport::Reader)>& on_step) {
+  State& st = *state_;
+  const auto start = Clock::now();
+  int64_t finished = 0;
+  // Requests whose client went away leave first, so their blocks are free for this step.
+  for (auto& s : st.live) {
+    if (s->stream->cancelled()) {
+      Retire(*s, "abort", absl::CancelledError("the client went away"));
+      s->done = true;
+      ++finished;
+    }
+  }
+  std::erase_if(st.live, [](const auto& s) { return s->done; });
+  if (st.live.empty()) {
+    PublishGauges();
+    return;
+  }
+
+  // The scheduler's view: running sequences in admission order, then waiting ones in
+  // arrival (id) order.
+  std::vector<Sequence*> order;
+  for (auto& s : st.live) order.push_back(s.get());
+  std::sort(order.begin(), order.end(), [](const Sequence* a, const Sequence* b) {
+    if (a->running != b->running) return a->running;
+    return a->running ? a->admission < b->admission : a->id < b->id;
+  });
+  std::vector<sy_sched_sequence> view;
+  for (const Sequence* s : order) {
+    auto table = st.cache.BlockTable(s->id);
+    view.push_back(
+        {s->id,
+         std::chrono::duration_cast<std::chrono::nanoseconds>(s->arrival.time_since_epoch())
+             .count(),
+         s->running ? 1 : 0, s->cached, s->pending(),
+         table.ok() ? static_cast<int32_t>((*table)->size()) : 0, s->generated()});
+  }
+  const KvCacheShape& kv = st.cache.shape();
+  const BlockPool pool{st.cache.allocator().num_free(), static_cast<int32_t>(kv.num_blocks),
+                       static_cast<int32_t>(kv.block_size)};
+  absl::StatusOr<ScheduleDecision> decision = st.scheduler.Schedule(view, pool, st.step);
+  if (!decision.ok()) {  // a broken scheduler fails what is live; the server keeps serving
+    Log(LogLevel::kError, "engine", decision.status().message());
+    for (auto& s : st.live) Retire(*s, "abort", decision.status());
+    st.live.clear();
+    return;
+  }
+  for (int64_t index : decision->preempted) {  // recompute later: the blocks go back now
+    Sequence& s = *order[index];
+    st.cache.Free(s.id).IgnoreError();
+    s.cached = 0;
+    s.running = false;
+    ++st.queued;
+  }
+
+  std::vector<SequenceChunk> batch;
+  std::vector<Sequence*> members;
+  int64_t prefill_tokens = 0, sampled = 0;
+  for (const sy_sched_entry& e : decision->scheduled) {
+    Sequence& s = *order[e.index];
+    if (!s.running) {
+      if (!st.cache.HasSequence(s.id)) st.cache.AddSequence(s.id).IgnoreError();
+      s.running = true;
+      s.admission = ++st.admissions;
+      --st.queued;
+    }
+    // The host checked that the step's blocks fit, so this cannot fail half-way.
+    if (absl::Status reserved = st.cache.Reserve(s.id, s.cached + e.tokens); !reserved.ok()) {
+      Retire(s, "abort", reserved);
+      s.done = true;
+      continue;
+    }
+    const auto first = s.tokens.begin() + s.cached;
+    batch.push_back({.sequence = static_cast<int64_t>(s.id),
+                     .tokens = std::vector<int32_t>(first, first + e.tokens)});
+    members.push_back(&s);
+    if (e.tokens == s.pending()) {
+      ++sampled;
+      prefill_tokens += e.tokens - 1;
+    } else {
+      prefill_tokens += e.tokens;
+    }
+  }
+
+  if (!batch.empty()) {
+    absl::StatusOr<Tensor> logits = model_->network->ForwardBatch(*st.ctx, batch, st.cache);
+    if (!logits.ok()) {
+      Log(LogLevel::kError, "engine",
+          absl::StrCat("step ", st.step, ": ", logits.status().message()));
+    }
+    const int64_t vocab = logits.ok() ? logits->dim(1) : 0;
+    const auto now = Clock::now();
+    for (size_t i = 0; i < members.size(); ++i) {
+      Sequence& s = *members[i];
+      if (!logits.ok()) {
+        Retire(s, "abort", logits.status());
+        s.done = true;
+        ++finished;
+        continue;
+      }
+      s.cached += static_cast<int32_t>(batch[i].tokens.size());
+      if (s.pending() > 0) continue;  // a prefill chunk: nothing to sample yet
+      const int32_t token = s.sampler.Sample(logits->data<float>() + i * vocab, vocab, s.tokens);
+      s.tokens.push_back(token);
+      const TokenStreamer::Step out = s.streamer.Push(token);
+      s.stream->Push(out.text, 1);
+      if (s.has_token) {
+        st.metrics.RecordInterToken(Seconds(s.last_token, now));
+      } else {
+        st.metrics.RecordFirstToken(Seconds(s.arrival, now));
+      }
+      s.has_token = true;
+      s.last_token = now;
+      const bool context_full = static_cast<int64_t>(s.tokens.size()) >= context_length();
+      if (out.finished || context_full) {
+        Retire(s, "length", absl::OkStatus());  // the streamer keeps its own reason if it has one
+        s.done = true;
+        ++finished;
+      }
+    }
+  }
+  std::erase_if(st.live, [](const auto& s) { return s->done; });
+
+  // Report the step: metrics for scrapes, the StepReport for the on_step hook.
+  const EngineGauges gauges = PublishGauges();
+  st.metrics.RecordStep(prefill_tokens, sampled, static_cast<int64_t>(decision->preempted.size()));
+  capnp::MallocMessageBuilder message;
+  auto report = message.initRoot<schema::StepReport>();
+  report.setStep(st.step);
+  const auto layers = model_->network->moe_layers();
+  auto loads = report.initLayers(static_cast<unsigned>(batch.empty() ? 0 : layers.size()));
+  for (size_t l = 0; l < loads.size(); ++l) {
+    layers[l]->WriteLastLoad(loads[l]);
+    st.metrics.RecordExpertLoad(static_cast<int64_t>(l), layers[l]->last_load().tokens_per_expert);
+  }
+  report.setSequences(static_cast<uint32_t>(batch.size()));
+  report.setPrefillTokens(static_cast<uint32_t>(prefill_tokens));
+  report.setDecodeTokens(static_cast<uint32_t>(sampled));
+  report.setRunning(static_cast<uint32_t>(gauges.running));
+  report.setWaiting(static_cast<uint32_t>(gauges.waiting));
+  report.setPreempted(static_cast<uint32_t>(decision->preempted.size()));
+  report.setFinished(static_cast<uint32_t>(finished));
+  report.setKvBlocksUsed(static_cast<uint32_t>(gauges.kv_blocks_used));
+  report.setKvBlocksTotal(static_cast<uint32_t>(gauges.kv_blocks_total));
+  report.setStepMicros(Seconds(start, Clock::now()) * 1e6);
+  ++st.step;
+  if (on_step) on_step(report.asReader());
+}
+
+}  // namespace sy

@@ -1,0 +1,64 @@
+// Prometheus metrics of the serving engine, rendered in the text exposition format (0.0.4).
+// The engine thread records; any thread renders. One mutex guards everything: a scrape is
+// rare and records are a few additions per step.
+#ifndef SWITCHYARD_CORE_SERVING_METRICS_H_
+#define SWITCHYARD_CORE_SERVING_METRICS_H_
+
+#include <cstdint>
+#include <map>
+#include <mutex>
+#include <string>
+#include <vector>
+
+namespace sy {
+
+// A cumulative histogram with fixed upper bounds (plus +Inf), as Prometheus defines it.
+class Histogram {
+ public:
+  explicit Histogram(std::vector<double> bounds);
+  void Observe(double value);
+  // "# HELP", "# TYPE" and the _bucket/_sum/_count lines of `name`.
+  void Render(const std::string& name, const std::string& help, std::string& out) const;
+  int64_t count() const { return count_; }
+
+ private:
+  std::vector<double> bounds_;
+  std::vector<int64_t> counts_;  // per bound, not cumulative; the last is +Inf
+  double sum_ = 0;
+  int64_t count_ = 0;
+};
+
+struct EngineGauges {
+  int64_t waiting = 0;
+  int64_t running = 0;
+  int64_t kv_blocks_used = 0;
+  int64_t kv_blocks_total = 0;
+};
+
+class ServingMetrics {
+ public:
+  ServingMetrics();
+
+  void RecordFirstToken(double seconds_since_arrival);
+  void RecordInterToken(double seconds);
+  void RecordFinished(const std::string& reason, double seconds_since_arrival);
+  void SetGauges(const EngineGauges& gauges);
+  void RecordStep(int64_t prompt_tokens, int64_t generation_tokens, int64_t preemptions);
+  // Per MoE layer: the tokens each expert received in this step.
+  void RecordExpertLoad(int64_t layer, const std::vector<int64_t>& tokens_per_expert);
+
+  std::string Render() const;
+
+ private:
+  mutable std::mutex mu_;
+  Histogram ttft_, itl_, e2e_;
+  EngineGauges gauges_;
+  int64_t prompt_tokens_ = 0, generation_tokens_ = 0, preemptions_ = 0, steps_ = 0;
+  std::map<std::string, int64_t> finished_;          // by reason
+  std::vector<std::vector<int64_t>> expert_tokens_;  // [layer][expert]
+  double started_ = 0;                               // steady clock, seconds
+};
+
+}  // namespace sy
+
+#endif  // SWITCHYARD_CORE_SERVING_METRICS_H_
