@@ -45,8 +45,8 @@ void OptionNumber(lua_State* L, int table, const char* key, T& out) {
   lua_pop(L, 1);
 }
 
-// sy.load_model([dir [, {quantizer = "quantizer.int8", experts = "experts.cpu"}]]); no dir (or
-// nil): the built-in model.
+// sy.load_model([dir [, {quantizer = "quantizer.int8", experts = "experts.cpu",
+//   router = "router.hash", router_config = {k = 2}}]]); no dir (or nil): the built-in model.
 int LoadModel(lua_State* L) {
   const std::string dir =
       lua_isnoneornil(L, 1) ? BuiltinModelDir() : ArgString(L, 1, "model directory");
@@ -54,6 +54,12 @@ int LoadModel(lua_State* L) {
   ModelOptions options;
   options.quantizer = OptionString(L, 2, "quantizer", "");
   options.experts = OptionString(L, 2, "experts", "experts.auto");
+  options.router = OptionString(L, 2, "router", "");
+  if (!lua_isnoneornil(L, 2)) {
+    RawField(L, 2, "router_config");
+    if (!lua_isnil(L, -1)) options.router_config = ToConfigValue(L, lua_gettop(L), "router_config");
+    lua_pop(L, 1);
+  }
   HostContext& host = GetHostContext(L);
   ModelRef model = ValueOrThrow(LanguageModel::Load(dir, *host.registry, options, *host.cpu));
   PushObject(L, kModelMetatable, std::move(model));

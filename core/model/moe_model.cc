@@ -147,7 +147,14 @@ absl::StatusOr<std::unique_ptr<MoeModel>> MoeModel::Load(const Checkpoint& ckpt,
     SY_ASSIGN_OR_RETURN(model->lm_head_, LoadF32(ckpt, "lm_head.weight", {c.vocab_size, h}));
   }
 
-  SY_ASSIGN_OR_RETURN(RegisteredComponent router_found, registry.Find("router.softmax_topk"));
+  const std::string router_name = options.router.empty() ? "router.softmax_topk" : options.router;
+  SY_ASSIGN_OR_RETURN(RegisteredComponent router_found, registry.Find(router_name));
+  ConfigValue router_config{RouterConfig(c)};
+  if (options.router_config) {
+    router_config = *options.router_config;
+  } else if (router_name != "router.softmax_topk") {
+    router_config = ConfigValue{ConfigTable{{"k", ConfigValue{c.num_experts_per_tok}}}};
+  }
   SY_ASSIGN_OR_RETURN(RegisteredComponent experts_found, registry.Find(options.experts));
   std::optional<RegisteredComponent> quantizer_found;
   if (!options.quantizer.empty()) {
@@ -177,8 +184,7 @@ absl::StatusOr<std::unique_ptr<MoeModel>> MoeModel::Load(const Checkpoint& ckpt,
                                                     {per_head ? hd : kv * hd}));
     if (c.IsMoeLayer(i)) {
       SY_ASSIGN_OR_RETURN(MoeWeights weights, LoadMoeWeights(ckpt, c, i));
-      SY_ASSIGN_OR_RETURN(auto router_component,
-                          Component::Create(router_found, {RouterConfig(c)}));
+      SY_ASSIGN_OR_RETURN(auto router_component, Component::Create(router_found, router_config));
       SY_ASSIGN_OR_RETURN(Router router, Router::From(router_component));
       SY_ASSIGN_OR_RETURN(auto experts_component, Component::Create(experts_found, {}));
       SY_ASSIGN_OR_RETURN(Experts experts, Experts::From(experts_component));
@@ -189,6 +195,7 @@ absl::StatusOr<std::unique_ptr<MoeModel>> MoeModel::Load(const Checkpoint& ckpt,
       }
       MoeLayerOptions layer_options;
       layer_options.layer = static_cast<int>(i);
+      layer_options.capacity = options.capacity;
       SY_ASSIGN_OR_RETURN(layer->moe,
                           MoeLayer::Create(RoutingFunction::FromRouter(router), quantizer, experts,
                                            weights, layer_options, ctx));
@@ -231,7 +238,8 @@ std::vector<MoeLayer*> MoeModel::moe_layers() {
 }
 
 absl::StatusOr<Tensor> MoeModel::RunLayer(ExecContext& ctx, Layer& layer, int64_t index,
-                                          const Tensor& hidden, const Tensor& positions,
+                                          const Tensor& hidden, const Tensor& token_ids,
+                                          const Tensor& positions,
                                           std::span<const SequenceChunk> batch,
                                           PagedKvCache& cache) {
   const ModelConfig& c = config_;
@@ -274,7 +282,7 @@ absl::StatusOr<Tensor> MoeModel::RunLayer(ExecContext& ctx, Layer& layer, int64_
   SY_ASSIGN_OR_RETURN(Tensor y, RmsNorm(h, layer.post_norm, c.rms_norm_eps, threads));
   Tensor mlp;
   if (layer.moe) {
-    SY_ASSIGN_OR_RETURN(mlp, layer.moe->Forward(ctx, y));
+    SY_ASSIGN_OR_RETURN(mlp, layer.moe->Forward(ctx, y, token_ids));
   } else {
     SY_ASSIGN_OR_RETURN(Tensor g, Linear(y, layer.mlp_gate));
     SY_ASSIGN_OR_RETURN(Tensor u, Linear(y, layer.mlp_up));
@@ -324,7 +332,7 @@ absl::StatusOr<Tensor> MoeModel::ForwardBatch(ExecContext& ctx,
   }
   SY_ASSIGN_OR_RETURN(Tensor hidden, Embed(ids, embed_, ctx.num_threads()));
   for (size_t l = 0; l < layers_.size(); ++l) {
-    SY_ASSIGN_OR_RETURN(hidden, RunLayer(ctx, *layers_[l], static_cast<int64_t>(l), hidden,
+    SY_ASSIGN_OR_RETURN(hidden, RunLayer(ctx, *layers_[l], static_cast<int64_t>(l), hidden, ids,
                                          positions, batch, cache));
   }
   // Only the rows whose logits are wanted go through the norm and the LM head.

@@ -21,8 +21,15 @@
 namespace sy {
 
 struct ModelOptions {
+  // The router of every MoE layer; empty: the architecture's own (softmax top-k with its
+  // renormalization). router_config, when set, configures it; otherwise a router other than
+  // the architecture's gets {k = the model's top-k}.
+  std::string router;
+  std::optional<ConfigValue> router_config;
   std::string experts = "experts.auto";
   std::string quantizer;  // empty: expert weights stay in f32
+  // Capacity-factor limiting in every MoE layer (after the router); unset: no limit.
+  std::optional<CapacityLimit> capacity;
   // Reports loading progress: layers done out of total.
   std::function<void(int64_t done, int64_t total)> progress;
 };
@@ -68,8 +75,9 @@ class MoeModel {
   struct Layer;
   explicit MoeModel(ModelConfig config);
   absl::StatusOr<Tensor> RunLayer(ExecContext& ctx, Layer& layer, int64_t index,
-                                  const Tensor& hidden, const Tensor& positions,
-                                  std::span<const SequenceChunk> batch, PagedKvCache& cache);
+                                  const Tensor& hidden, const Tensor& token_ids,
+                                  const Tensor& positions, std::span<const SequenceChunk> batch,
+                                  PagedKvCache& cache);
 
   ModelConfig config_;
   RopeConfig rope_;

@@ -40,6 +40,14 @@ int64_t UnixSeconds() {
       .count();
 }
 
+// httplib listens with a backlog of 5, so a burst of clients connecting at once (a load test,
+// a batch job) overflows the accept queue and some of them fail. This re-listens on the bound
+// socket with the system's maximum; Linux updates the backlog of a listening socket in place.
+class Server : public httplib::Server {
+ public:
+  bool RaiseBacklog() { return ::listen(svr_sock_, SOMAXCONN) == 0; }
+};
+
 }  // namespace
 
 struct HttpServer::State {
@@ -78,7 +86,7 @@ struct HttpServer::State {
   const HttpServerOptions options;
   const openai::ServedModel model;
   const int64_t started;
-  httplib::Server server;
+  Server server;
   std::thread listener;
   std::atomic<bool> listen_ended{false};
   int port = 0;
@@ -138,16 +146,14 @@ httplib::Server::HandlerResponse HttpServer::State::OnError(const httplib::Reque
   if (res.status == 404 && known_path) {
     error = openai::HttpError(
         405, absl::StrCat("Method ", req.method, " is not allowed for ", req.path));
-    res.set_header("Allow", req.path.rfind("/v1/", 0) == 0 && req.path != "/v1/models"
-                                ? "POST"
-                                : "GET");
+    res.set_header("Allow",
+                   req.path.rfind("/v1/", 0) == 0 && req.path != "/v1/models" ? "POST" : "GET");
   } else if (res.status == 404) {
     error = openai::HttpError(404, absl::StrCat("Invalid URL (", req.method, " ", req.path, ")"));
   } else if (res.status == 413) {
-    error = openai::HttpError(413,
-                              absl::StrCat("The request body is larger than ",
-                                           options.max_body_bytes, " bytes"),
-                              "request_too_large");
+    error = openai::HttpError(
+        413, absl::StrCat("The request body is larger than ", options.max_body_bytes, " bytes"),
+        "request_too_large");
   } else {
     error = openai::HttpError(res.status, absl::StrCat("HTTP error ", res.status));
   }
@@ -165,8 +171,7 @@ void HttpServer::State::Generate(Endpoint endpoint, const httplib::Request& req,
 
   openai::Streams streams;
   for (GenerationRequest& generation : parsed->generations) {
-    absl::StatusOr<std::shared_ptr<RequestStream>> stream =
-        engine.Submit(std::move(generation));
+    absl::StatusOr<std::shared_ptr<RequestStream>> stream = engine.Submit(std::move(generation));
     if (!stream.ok()) {
       for (const auto& submitted : streams) submitted->Cancel();
       return Reply(res, openai::ToApiError(stream.status()));
@@ -180,14 +185,14 @@ void HttpServer::State::Generate(Endpoint endpoint, const httplib::Request& req,
   }
   // Non-streamed answers are read here, on the connection's thread, until they are complete.
   InFlight in_flight(*this);
-  absl::StatusOr<nlohmann::ordered_json> answer = openai::CollectAnswer(format, streams, give_up, kPoll);
+  absl::StatusOr<nlohmann::ordered_json> answer =
+      openai::CollectAnswer(format, streams, give_up, kPoll);
   if (!answer.ok()) return Reply(res, openai::ToApiError(answer.status()));
   res.set_content(openai::DumpJson(*answer), "application/json");
 }
 
-void HttpServer::State::Stream(Endpoint endpoint, openai::ResponseFormat format,
-                               bool include_usage, openai::Streams streams,
-                               httplib::Response& res) {
+void HttpServer::State::Stream(Endpoint endpoint, openai::ResponseFormat format, bool include_usage,
+                               openai::Streams streams, httplib::Response& res) {
   // httplib calls the provider until it ends the response, after the handler has returned;
   // the writer and the in-flight count live as long as the provider does.
   auto writer = std::make_shared<openai::SseWriter>(std::move(format), endpoint, include_usage,
@@ -219,7 +224,7 @@ int HttpServer::port() const { return state_->port; }
 absl::StatusOr<std::unique_ptr<HttpServer>> HttpServer::Start(Engine& engine,
                                                               const HttpServerOptions& options) {
   auto state = std::make_unique<State>(engine, options);
-  httplib::Server& server = state->server;
+  Server& server = state->server;
   const size_t threads = static_cast<size_t>(std::max(options.threads, 1));
   server.new_task_queue = [threads] { return new httplib::ThreadPool(threads); };
   server.set_payload_max_length(options.max_body_bytes);
@@ -244,8 +249,11 @@ absl::StatusOr<std::unique_ptr<HttpServer>> HttpServer::Start(Engine& engine,
   }
   if (!bound) {
     const std::string reason = errno != 0 ? absl::StrCat(": ", std::strerror(errno)) : "";
-    return absl::UnavailableError(absl::StrCat("cannot listen on ", options.host, ":",
-                                               options.port, reason));
+    return absl::UnavailableError(
+        absl::StrCat("cannot listen on ", options.host, ":", options.port, reason));
+  }
+  if (!state->server.RaiseBacklog()) {
+    return absl::InternalError(absl::StrCat("listen: ", std::strerror(errno)));
   }
   state->port = port;
   State* s = state.get();

@@ -18,8 +18,8 @@ namespace sy {
 
 struct HttpServerOptions {
   std::string host = "127.0.0.1";
-  int port = 8000;   // 0: any free port (see HttpServer::port())
-  int threads = 128;  // connections served at once; a streaming request holds one
+  int port = 8000;                  // 0: any free port (see HttpServer::port())
+  int threads = 128;                // connections served at once; a streaming request holds one
   size_t max_body_bytes = 8 << 20;  // larger request bodies get 413
 };
 

@@ -29,10 +29,10 @@ nlohmann::ordered_json NullIfEmpty(const std::string& s) {
 
 std::string ApiError::Body() const {
   const nlohmann::ordered_json body = {{"error",
-                                {{"message", message},
-                                 {"type", type},
-                                 {"param", NullIfEmpty(param)},
-                                 {"code", NullIfEmpty(code)}}}};
+                                        {{"message", message},
+                                         {"type", type},
+                                         {"param", NullIfEmpty(param)},
+                                         {"code", NullIfEmpty(code)}}}};
   // Messages may quote client input; replace rather than throw on invalid UTF-8.
   return body.dump(-1, ' ', false, nlohmann::ordered_json::error_handler_t::replace);
 }

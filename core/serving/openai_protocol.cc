@@ -23,8 +23,8 @@ const char* TypeName(const json& value) {
 }
 
 absl::Status TypeError(const std::string& param, const char* expected, const json& got) {
-  return InvalidParam(param, absl::StrCat("'", param, "' must be ", expected, ", got ",
-                                          TypeName(got)));
+  return InvalidParam(param,
+                      absl::StrCat("'", param, "' must be ", expected, ", got ", TypeName(got)));
 }
 
 // An integer field's value. Integers must be written as integers (2.5 is refused, as OpenAI
@@ -92,8 +92,8 @@ absl::StatusOr<json> ParseBody(absl::string_view body) {
     return InvalidParam("", absl::StrCat("The request body is not valid JSON (UTF-8): ", what));
   }
   if (!parsed.is_object()) {
-    return InvalidParam("", absl::StrCat("The request body must be a JSON object, got ",
-                                         TypeName(parsed)));
+    return InvalidParam(
+        "", absl::StrCat("The request body must be a JSON object, got ", TypeName(parsed)));
   }
   return parsed;
 }
@@ -131,10 +131,10 @@ absl::Status CheckUnsupported(const Fields& fields, Endpoint endpoint) {
   // Chat's logprobs is a boolean; completions' an integer, where even 0 asks for some.
   SY_RETURN_IF_ERROR(Unsupported(fields, "logprobs", IsFalse, ""));
   SY_RETURN_IF_ERROR(Unsupported(fields, "top_logprobs", IsZero, ""));
-  SY_RETURN_IF_ERROR(Unsupported(fields, "presence_penalty", IsZero,
-                                 " (use repetition_penalty instead)"));
-  SY_RETURN_IF_ERROR(Unsupported(fields, "frequency_penalty", IsZero,
-                                 " (use repetition_penalty instead)"));
+  SY_RETURN_IF_ERROR(
+      Unsupported(fields, "presence_penalty", IsZero, " (use repetition_penalty instead)"));
+  SY_RETURN_IF_ERROR(
+      Unsupported(fields, "frequency_penalty", IsZero, " (use repetition_penalty instead)"));
   SY_RETURN_IF_ERROR(Unsupported(fields, "logit_bias", IsEmptyContainer, ""));
   SY_RETURN_IF_ERROR(Unsupported(fields, "min_tokens", IsZero, ""));
   SY_RETURN_IF_ERROR(Unsupported(fields, "stop_token_ids", IsEmptyContainer, ""));
@@ -196,20 +196,20 @@ absl::StatusOr<std::vector<std::string>> ReadStop(const Fields& fields) {
 absl::StatusOr<GenerationRequest> ReadSampling(const Fields& fields, uint64_t fallback_seed) {
   GenerationRequest request;
   SamplingParams& p = request.sampling;
-  SY_RETURN_IF_ERROR(ReadFloat(fields, "temperature", ">= 0", [](double x) { return x >= 0; },
-                               p.temperature));
-  SY_RETURN_IF_ERROR(ReadFloat(fields, "top_p", "in (0, 1]",
-                               [](double x) { return x > 0 && x <= 1; }, p.top_p));
-  SY_RETURN_IF_ERROR(ReadFloat(fields, "min_p", "in [0, 1]",
-                               [](double x) { return x >= 0 && x <= 1; }, p.min_p));
-  SY_RETURN_IF_ERROR(ReadFloat(fields, "repetition_penalty", "> 0",
-                               [](double x) { return x > 0; }, p.repetition_penalty));
+  SY_RETURN_IF_ERROR(ReadFloat(
+      fields, "temperature", ">= 0", [](double x) { return x >= 0; }, p.temperature));
+  SY_RETURN_IF_ERROR(ReadFloat(
+      fields, "top_p", "in (0, 1]", [](double x) { return x > 0 && x <= 1; }, p.top_p));
+  SY_RETURN_IF_ERROR(ReadFloat(
+      fields, "min_p", "in [0, 1]", [](double x) { return x >= 0 && x <= 1; }, p.min_p));
+  SY_RETURN_IF_ERROR(ReadFloat(
+      fields, "repetition_penalty", "> 0", [](double x) { return x > 0; }, p.repetition_penalty));
   SY_ASSIGN_OR_RETURN(std::optional<int64_t> top_k, fields.Integer("top_k"));
   if (top_k) {
     // vLLM spells "no limit" -1; the sampler spells it 0.
     if (*top_k < -1 || *top_k > std::numeric_limits<int32_t>::max()) {
-      return InvalidParam("top_k", absl::StrCat("'top_k' must be >= 0 (0 or -1: no limit), got ",
-                                                *top_k));
+      return InvalidParam("top_k",
+                          absl::StrCat("'top_k' must be >= 0 (0 or -1: no limit), got ", *top_k));
     }
     p.top_k = *top_k == -1 ? 0 : static_cast<int32_t>(*top_k);
   }
@@ -233,12 +233,10 @@ absl::StatusOr<StreamFlags> ReadStream(const Fields& fields) {
   const json* options = fields.Find("stream_options");
   if (!options) return flags;
   if (!flags.stream) {
-    return InvalidParam("stream_options",
-                        "'stream_options' is only allowed when 'stream' is true");
+    return InvalidParam("stream_options", "'stream_options' is only allowed when 'stream' is true");
   }
   if (!options->is_object()) return TypeError("stream_options", "an object", *options);
-  SY_ASSIGN_OR_RETURN(std::optional<bool> usage,
-                      Fields(*options).Bool("include_usage"));
+  SY_ASSIGN_OR_RETURN(std::optional<bool> usage, Fields(*options).Bool("include_usage"));
   flags.include_usage = usage.value_or(false);
   return flags;
 }
@@ -283,9 +281,9 @@ absl::StatusOr<std::vector<int32_t>> TokenIds(const json& array, const std::stri
     if (!id.is_number()) return TypeError(where, "a token id (integer)", id);
     SY_ASSIGN_OR_RETURN(const int64_t value, IntegerValue(id, where));
     if (value < 0 || value >= model.vocab_size) {
-      return InvalidParam(where, absl::StrCat("token id ", value, " at '", where,
-                                              "' is outside the vocabulary [0, ",
-                                              model.vocab_size, ")"));
+      return InvalidParam(where,
+                          absl::StrCat("token id ", value, " at '", where,
+                                       "' is outside the vocabulary [0, ", model.vocab_size, ")"));
     }
     ids.push_back(static_cast<int32_t>(value));
   }
@@ -354,9 +352,9 @@ absl::StatusOr<std::string> ReadContent(const json& message, const std::string& 
     if (!part.is_object()) return TypeError(where, "a content part object", part);
     const json type = part.value("type", json());
     if (type != "text") {
-      return InvalidParam(where, absl::StrCat("'", where, ".type' ",
-                                              type.is_string() ? type.dump() : "(missing)",
-                                              " is not supported: only \"text\" parts"));
+      return InvalidParam(
+          where, absl::StrCat("'", where, ".type' ", type.is_string() ? type.dump() : "(missing)",
+                              " is not supported: only \"text\" parts"));
     }
     const json text = part.value("text", json());
     if (!text.is_string()) return TypeError(where + ".text", "a string", text);
@@ -443,17 +441,17 @@ absl::StatusOr<ParsedRequest> ParseChatRequest(absl::string_view body, const Ser
   SY_ASSIGN_OR_RETURN(GenerationRequest generation, ReadSampling(fields, fallback_seed));
   SY_ASSIGN_OR_RETURN(StreamFlags flags, ReadStream(fields));
   // max_completion_tokens is OpenAI's current name; max_tokens the deprecated one.
-  const char* max_param = fields.Find("max_completion_tokens") ? "max_completion_tokens"
-                                                               : "max_tokens";
+  const char* max_param =
+      fields.Find("max_completion_tokens") ? "max_completion_tokens" : "max_tokens";
   SY_ASSIGN_OR_RETURN(std::optional<int64_t> max_tokens, fields.Integer(max_param));
   SY_ASSIGN_OR_RETURN(std::vector<ChatMessage> messages, ReadMessages(fields));
 
   absl::StatusOr<std::vector<int32_t>> prompt = model.encode_chat(messages);
   if (!prompt.ok()) return InvalidParam("messages", prompt.status().message());
-  SY_ASSIGN_OR_RETURN(generation.sampling.max_tokens,
-                      ResolveMaxTokens(max_tokens, max_param, "messages",
-                                       static_cast<int64_t>(prompt->size()),
-                                       kDefaultChatMaxTokens, model.context_length));
+  SY_ASSIGN_OR_RETURN(
+      generation.sampling.max_tokens,
+      ResolveMaxTokens(max_tokens, max_param, "messages", static_cast<int64_t>(prompt->size()),
+                       kDefaultChatMaxTokens, model.context_length));
   generation.prompt = *std::move(prompt);
   ParsedRequest request{.endpoint = Endpoint::kChat,
                         .generations = {},

@@ -49,8 +49,7 @@ struct ServedModel {
   int64_t context_length = 0;
   int32_t vocab_size = 0;
   std::function<absl::StatusOr<std::vector<int32_t>>(absl::string_view)> encode_text;
-  std::function<absl::StatusOr<std::vector<int32_t>>(const std::vector<ChatMessage>&)>
-      encode_chat;
+  std::function<absl::StatusOr<std::vector<int32_t>>(const std::vector<ChatMessage>&)> encode_chat;
 };
 
 // `model`'s id, vocabulary and encoders, with the engine's context length.

@@ -21,9 +21,7 @@ ServedModel FakeModel() {
       .context_length = 64,
       .vocab_size = 256,
       .encode_text =
-          [](absl::string_view text) {
-            return std::vector<int32_t>(text.begin(), text.end());
-          },
+          [](absl::string_view text) { return std::vector<int32_t>(text.begin(), text.end()); },
       .encode_chat =
           [](const std::vector<ChatMessage>& messages) -> absl::StatusOr<std::vector<int32_t>> {
         std::string rendered;
@@ -131,8 +129,7 @@ TEST(CompletionRequestTest, MaxTokensMustBePositiveAndFitTheContext) {
               "at least 1, got -5");
   ExpectError(Completion(R"({"prompt": "a", "max_tokens": 2.5})"), 400, "max_tokens",
               "'max_tokens' must be an integer, got number");
-  ExpectError(Completion(R"({"prompt": "a", "max_tokens": "9"})"), 400, "max_tokens",
-              "got string");
+  ExpectError(Completion(R"({"prompt": "a", "max_tokens": "9"})"), 400, "max_tokens", "got string");
   const auto huge = Completion(R"({"prompt": "abcd", "max_tokens": 99999999999999999999})");
   ExpectError(huge, 400, "max_tokens", "maximum context length is 64 tokens");
   EXPECT_EQ(ToApiError(huge.status()).code, "context_length_exceeded");
@@ -153,12 +150,11 @@ TEST(CompletionRequestTest, SamplingFieldsAreRangeAndTypeChecked) {
   ExpectError(Completion(R"({"prompt": "a", "top_p": 1.5})"), 400, "top_p", "got 1.5");
   ExpectError(Completion(R"({"prompt": "a", "min_p": 2})"), 400, "min_p", "in [0, 1]");
   ExpectError(Completion(R"({"prompt": "a", "top_k": -2})"), 400, "top_k", "got -2");
-  ExpectError(Completion(R"({"prompt": "a", "repetition_penalty": 0})"), 400,
-              "repetition_penalty", "> 0");
+  ExpectError(Completion(R"({"prompt": "a", "repetition_penalty": 0})"), 400, "repetition_penalty",
+              "> 0");
   ExpectError(Completion(R"({"prompt": "a", "seed": "x"})"), 400, "seed", "an integer");
   ExpectError(Completion(R"({"prompt": "a", "stream": "yes"})"), 400, "stream", "a boolean");
-  ExpectError(Completion(R"({"prompt": "a", "ignore_eos": 1})"), 400, "ignore_eos",
-              "a boolean");
+  ExpectError(Completion(R"({"prompt": "a", "ignore_eos": 1})"), 400, "ignore_eos", "a boolean");
 }
 
 TEST(CompletionRequestTest, StopStrings) {
@@ -242,16 +238,16 @@ TEST(ChatRequestTest, BadMessagesNameTheField) {
   ExpectError(Chat(R"({"model": "tiny"})"), 400, "messages", "'messages' is required");
   ExpectError(Chat(R"({"messages": []})"), 400, "messages", "must not be empty");
   ExpectError(Chat(R"({"messages": "hi"})"), 400, "messages", "an array");
-  ExpectError(Chat(R"({"messages": [{"role": "tool", "content": "x"}]})"), 400,
-              "messages[0].role", "\"tool\" is not supported");
+  ExpectError(Chat(R"({"messages": [{"role": "tool", "content": "x"}]})"), 400, "messages[0].role",
+              "\"tool\" is not supported");
   ExpectError(Chat(R"({"messages": [{"content": "x"}]})"), 400, "messages[0].role",
               "must be a string, got null");
   ExpectError(Chat(R"({"messages": [{"role": "user"}]})"), 400, "messages[0].content",
               "is required");
-  ExpectError(Chat(R"({"messages": [{"role": "user", "content": 3}]})"), 400,
-              "messages[0].content", "a string or an array of content parts");
-  ExpectError(Chat(R"({"messages": [{"role": "user", "content": [{"type": "image_url"}]}]})"),
-              400, "messages[0].content[0]", "\"image_url\" is not supported");
+  ExpectError(Chat(R"({"messages": [{"role": "user", "content": 3}]})"), 400, "messages[0].content",
+              "a string or an array of content parts");
+  ExpectError(Chat(R"({"messages": [{"role": "user", "content": [{"type": "image_url"}]}]})"), 400,
+              "messages[0].content[0]", "\"image_url\" is not supported");
   ExpectError(Chat(R"({"messages": [{"role": "user", "content": "x"}], "max_tokens": 0})"), 400,
               "max_tokens", "at least 1");
   ExpectError(
@@ -265,8 +261,8 @@ TEST(ChatRequestTest, BadMessagesNameTheField) {
   ExpectError(Chat(R"({"messages": [{"role": "user", "content": "x"}],
                        "response_format": {"type": "json_object"}})"),
               400, "response_format", "only {\"type\": \"text\"}");
-  ExpectError(Chat(R"({"messages": [{"role": "user", "content": "x"}], "logprobs": true})"),
-              400, "logprobs", "not supported");
+  ExpectError(Chat(R"({"messages": [{"role": "user", "content": "x"}], "logprobs": true})"), 400,
+              "logprobs", "not supported");
 }
 
 TEST(ChatRequestTest, TemplateErrorsAreBadRequests) {

@@ -24,8 +24,7 @@ std::string ResponseFormat::NewId(Endpoint endpoint) {
                       absl::StrFormat("%016x%08x", random(), random() & 0xffffffffu));
 }
 
-json ResponseFormat::Complete(const std::vector<ChoiceOutcome>& choices,
-                              const Usage& usage) const {
+json ResponseFormat::Complete(const std::vector<ChoiceOutcome>& choices, const Usage& usage) const {
   json list = json::array();
   for (size_t i = 0; i < choices.size(); ++i) {
     if (endpoint_ == Endpoint::kChat) {

@@ -40,7 +40,8 @@ class ResponseFormat {
   static std::string NewId(Endpoint endpoint);
 
   // The whole, non-streamed answer.
-  nlohmann::ordered_json Complete(const std::vector<ChoiceOutcome>& choices, const Usage& usage) const;
+  nlohmann::ordered_json Complete(const std::vector<ChoiceOutcome>& choices,
+                                  const Usage& usage) const;
 
   // Streaming chunks.
   nlohmann::ordered_json RoleChunk(int index) const;  // chat only: opens a choice

@@ -25,7 +25,8 @@ TEST(ResponseFormatTest, ChatObject) {
   const ResponseFormat format(Endpoint::kChat, "chatcmpl-1", 5, "tiny");
   const json body = format.Complete({{"hi", "stop"}}, {2, 1});
   EXPECT_EQ(body["object"], "chat.completion");
-  EXPECT_EQ(body["choices"][0]["message"], json::parse(R"({"role": "assistant", "content": "hi"})"));
+  EXPECT_EQ(body["choices"][0]["message"],
+            json::parse(R"({"role": "assistant", "content": "hi"})"));
   EXPECT_FALSE(body["choices"][0].contains("text"));
   EXPECT_EQ(body["usage"]["total_tokens"], 3);
 }
@@ -84,10 +85,8 @@ TEST(ApiErrorTest, BodyIsOpenAiShaped) {
   EXPECT_EQ(json::parse(ToApiError(InvalidParam("top_p", "bad")).Body()),
             json::parse(R"({"error": {"message": "bad", "type": "invalid_request_error",
                             "param": "top_p", "code": null}})"));
-  EXPECT_EQ(json::parse(ToApiError(ModelNotFound("m")).Body())["error"]["code"],
-            "model_not_found");
-  EXPECT_EQ(json::parse(HttpError(404, "Invalid URL (GET /x)").Body())["error"]["param"],
-            nullptr);
+  EXPECT_EQ(json::parse(ToApiError(ModelNotFound("m")).Body())["error"]["code"], "model_not_found");
+  EXPECT_EQ(json::parse(HttpError(404, "Invalid URL (GET /x)").Body())["error"]["param"], nullptr);
 }
 
 }  // namespace

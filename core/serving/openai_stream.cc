@@ -18,9 +18,10 @@ void CancelEach(const Streams& streams) {
 
 }  // namespace
 
-absl::StatusOr<nlohmann::ordered_json> CollectAnswer(const ResponseFormat& format, const Streams& streams,
-                                             const std::atomic<bool>& give_up,
-                                             std::chrono::milliseconds poll) {
+absl::StatusOr<nlohmann::ordered_json> CollectAnswer(const ResponseFormat& format,
+                                                     const Streams& streams,
+                                                     const std::atomic<bool>& give_up,
+                                                     std::chrono::milliseconds poll) {
   std::vector<ChoiceOutcome> choices;
   Usage usage;
   for (const auto& stream : streams) {
@@ -74,9 +75,8 @@ bool SseWriter::Pump(const Write& write, std::chrono::milliseconds wait) {
     usage_.prompt_tokens += event->prompt_tokens;
     usage_.completion_tokens += event->completion_tokens;
     // A failed request ends its choice with an error event, as vLLM streams errors.
-    out += event->error.ok()
-               ? SseEvent(format_.FinishChunk(index, event->finish_reason))
-               : absl::StrCat("data: ", ToApiError(event->error).Body(), "\n\n");
+    out += event->error.ok() ? SseEvent(format_.FinishChunk(index, event->finish_reason))
+                             : absl::StrCat("data: ", ToApiError(event->error).Body(), "\n\n");
     ++current_;
     opened_ = false;
   }

@@ -22,9 +22,10 @@ using Streams = std::vector<std::shared_ptr<RequestStream>>;
 // Waits for every stream to finish and returns the whole answer. Errors: the engine's error for
 // a failed request; Unavailable when a request was aborted (the server shut down without
 // draining) or when `give_up` becomes true (checked every `poll`), which also cancels them.
-absl::StatusOr<nlohmann::ordered_json> CollectAnswer(const ResponseFormat& format, const Streams& streams,
-                                             const std::atomic<bool>& give_up,
-                                             std::chrono::milliseconds poll);
+absl::StatusOr<nlohmann::ordered_json> CollectAnswer(const ResponseFormat& format,
+                                                     const Streams& streams,
+                                                     const std::atomic<bool>& give_up,
+                                                     std::chrono::milliseconds poll);
 
 // The streamed answer. Choices are sent one after another (choice i+1's events wait, merged in
 // its stream, until choice i ends), so a client sees each choice's text in order.
@@ -56,7 +57,7 @@ class SseWriter {
   Endpoint endpoint_;
   bool include_usage_;
   Streams streams_;
-  size_t current_ = 0;  // the choice being streamed
+  size_t current_ = 0;   // the choice being streamed
   bool opened_ = false;  // the current choice's opening (role) chunk was sent
   bool done_ = false;
   Usage usage_;

@@ -60,9 +60,8 @@ TEST(CollectAnswerTest, JoinsEveryChoiceAndSumsUsage) {
 TEST(CollectAnswerTest, EngineErrorsAndAbortsFailTheRequest) {
   const ResponseFormat format(Endpoint::kChat, "chatcmpl-1", 1, "tiny");
   std::atomic<bool> give_up{false};
-  auto failed =
-      CollectAnswer(format, {FinishedStream(1, "", "abort", absl::InternalError("kernel died"))},
-                    give_up, kWait);
+  auto failed = CollectAnswer(
+      format, {FinishedStream(1, "", "abort", absl::InternalError("kernel died"))}, give_up, kWait);
   EXPECT_EQ(failed.status(), absl::InternalError("kernel died"));
   auto aborted = CollectAnswer(format, {FinishedStream(1, "x", "abort")}, give_up, kWait);
   EXPECT_EQ(aborted.status().code(), absl::StatusCode::kUnavailable);
@@ -101,9 +100,9 @@ TEST(SseWriterTest, CompletionChoicesStreamInOrder) {
       continue;
     }
     const json choice = json::parse(d)["choices"][0];
-    indexed.push_back(std::to_string(choice["index"].get<int>()) + ":" +
-                      choice["text"].get<std::string>() + ":" +
-                      (choice["finish_reason"].is_null() ? "" : choice["finish_reason"].get<std::string>()));
+    indexed.push_back(
+        std::to_string(choice["index"].get<int>()) + ":" + choice["text"].get<std::string>() + ":" +
+        (choice["finish_reason"].is_null() ? "" : choice["finish_reason"].get<std::string>()));
   }
   EXPECT_THAT(indexed, ElementsAre("0:a:", "0::stop", "1:b:", "1::length", "[DONE]"));
 }

@@ -76,8 +76,9 @@ class SignalWatcher {
       const char* name = byte == SIGINT ? "SIGINT" : "SIGTERM";
       if (++received == 1) {
         Log(LogLevel::kInfo, "serve",
-            absl::StrCat(name, ": draining (requests in flight finish, new ones get 503); "
-                               "send it again to abort them"));
+            absl::StrCat(name,
+                         ": draining (requests in flight finish, new ones get 503); "
+                         "send it again to abort them"));
         engine.Shutdown(/*drain=*/true);
       } else {
         Log(LogLevel::kWarning, "serve", absl::StrCat(name, " again: aborting the requests left"));

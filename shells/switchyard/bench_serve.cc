@@ -48,8 +48,8 @@ absl::Status ReadInteger(const ParsedArgs& args, const std::string& name, int64_
   if (!args.Has(name)) return absl::OkStatus();
   int64_t value = 0;
   if (!absl::SimpleAtoi(args.Get(name), &value) || value < min) {
-    return absl::InvalidArgumentError(absl::StrCat("--", name, ": expected an integer >= ", min,
-                                                   ", got '", args.Get(name), "'"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("--", name, ": expected an integer >= ", min, ", got '", args.Get(name), "'"));
   }
   out = value;
   return absl::OkStatus();
@@ -90,14 +90,14 @@ std::unique_ptr<httplib::Client> NewClient(const BenchOptions& options) {
 absl::StatusOr<std::string> DiscoverModel(const BenchOptions& options) {
   httplib::Result res = NewClient(options)->Get("/v1/models");
   if (!res) {
-    return absl::UnavailableError(absl::StrCat("GET ", options.url, "/v1/models: ",
-                                               httplib::to_string(res.error())));
+    return absl::UnavailableError(
+        absl::StrCat("GET ", options.url, "/v1/models: ", httplib::to_string(res.error())));
   }
   const json list = json::parse(res->body, nullptr, /*allow_exceptions=*/false);
   if (res->status != 200 || !list.is_object() || !list.contains("data") ||
       !list["data"].is_array() || list["data"].empty() || !list["data"][0].contains("id")) {
-    return absl::UnavailableError(absl::StrCat("GET ", options.url, "/v1/models: status ",
-                                               res->status, ", no model listed"));
+    return absl::UnavailableError(
+        absl::StrCat("GET ", options.url, "/v1/models: status ", res->status, ", no model listed"));
   }
   return list["data"][0]["id"].get<std::string>();
 }
@@ -261,7 +261,7 @@ struct Report {
   int64_t ok = 0, failed = 0;
   double duration = 0;
   int64_t prompt_tokens = 0, output_tokens = 0;
-  Percentiles ttft, itl, e2e;  // seconds
+  Percentiles ttft, itl, e2e;       // seconds
   std::vector<std::string> errors;  // the first few
 };
 
@@ -345,7 +345,8 @@ int BenchServe(const ParsedArgs& args) {
   if (model.empty()) {
     absl::StatusOr<std::string> found = DiscoverModel(o);
     if (!found.ok()) {
-      std::fprintf(stderr, "switchyard bench serve: %s\n", std::string(found.status().message()).c_str());
+      std::fprintf(stderr, "switchyard bench serve: %s\n",
+                   std::string(found.status().message()).c_str());
       return 1;
     }
     model = *found;

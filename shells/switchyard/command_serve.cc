@@ -14,8 +14,8 @@ namespace sy::cli {
 namespace {
 
 // "--name N" as an integer in [min, max], or a usage error naming the option.
-absl::Status ReadInteger(const ParsedArgs& args, const std::string& name, int64_t min,
-                         int64_t max, int64_t& out) {
+absl::Status ReadInteger(const ParsedArgs& args, const std::string& name, int64_t min, int64_t max,
+                         int64_t& out) {
   if (!args.Has(name)) return absl::OkStatus();
   int64_t value = 0;
   if (!absl::SimpleAtoi(args.Get(name), &value) || value < min || value > max) {
@@ -70,10 +70,9 @@ int Fail(const absl::Status& status) {
 }  // namespace
 
 int ServeCommand(const std::vector<std::string>& argv) {
-  std::vector<OptionSpec> spec = {{"host", true},        {"port", true},
-                                  {"scheduler", true},   {"max-batch-tokens", true},
-                                  {"kv-blocks", true},   {"max-waiting", true},
-                                  {"http-threads", true}};
+  std::vector<OptionSpec> spec = {
+      {"host", true},      {"port", true},        {"scheduler", true},   {"max-batch-tokens", true},
+      {"kv-blocks", true}, {"max-waiting", true}, {"http-threads", true}};
   for (OptionSpec& option : ModelOptionSpecs()) spec.push_back(std::move(option));
   auto args = Parse(argv, spec, /*stop_at_positional=*/false);
   if (!args.ok()) return UsageError("serve", args.status().message());

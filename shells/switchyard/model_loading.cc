@@ -27,7 +27,7 @@ void ShowProgress(int64_t done, int64_t total) {
 }  // namespace
 
 std::vector<OptionSpec> ModelOptionSpecs() {
-  return {{"model", true}, {"quantizer", true}, {"experts", true}};
+  return {{"model", true}, {"router", true}, {"quantizer", true}, {"experts", true}};
 }
 
 absl::StatusOr<std::unique_ptr<LanguageModel>> LoadModelFromArgs(const ParsedArgs& args,
@@ -36,6 +36,7 @@ absl::StatusOr<std::unique_ptr<LanguageModel>> LoadModelFromArgs(const ParsedArg
   ModelOptions options;
   options.experts = args.Get("experts", "experts.auto");
   options.quantizer = args.Get("quantizer");
+  options.router = args.Get("router");
   options.progress = ShowProgress;
   return LanguageModel::Load(args.Get("model", BuiltinModelDir()), registry, options, ctx);
 }

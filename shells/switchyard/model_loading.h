@@ -1,5 +1,5 @@
 // Loading the model a command works on: --model DIR (default: the built-in model), with
-// --quantizer and --experts, and a progress bar on stderr.
+// --router, --quantizer and --experts, and a progress bar on stderr.
 #ifndef SWITCHYARD_SHELLS_SWITCHYARD_MODEL_LOADING_H_
 #define SWITCHYARD_SHELLS_SWITCHYARD_MODEL_LOADING_H_
 
@@ -14,12 +14,14 @@
   "  --model DIR          a Hugging Face folder (config.json, *.safetensors, tokenizer.json:\n" \
   "                       Mixtral, Qwen2-MoE, Qwen3-MoE, OLMoE); default: the built-in\n"       \
   "                       model (share/switchyard/models/pydoc-moe)\n"                          \
+  "  --router K.N         every MoE layer's router (default: the architecture's; others\n"      \
+  "                       get k = the model's top-k, e.g. router.hash)\n"                       \
   "  --quantizer K.N      convert the expert weights at load (e.g. quantizer.int8)\n"           \
   "  --experts K.N        the experts component (default experts.auto)\n"
 
 namespace sy::cli {
 
-// The option specs commands that load a model accept: model, quantizer, experts.
+// The option specs commands that load a model accept: model, router, quantizer, experts.
 std::vector<OptionSpec> ModelOptionSpecs();
 
 absl::StatusOr<std::unique_ptr<LanguageModel>> LoadModelFromArgs(const ParsedArgs& args,

@@ -130,7 +130,7 @@ struct Posted {
 
 Posted Post(const ServerProcess& server, const std::string& path, const std::string& body) {
   httplib::Result res = server.Client().Post(path, body, "application/json");
-  if (!res) return {};
+  if (!res) return {0, json(), httplib::to_string(res.error())};
   return {res->status, json::parse(res->body, nullptr, false), res->body};
 }
 
@@ -230,8 +230,8 @@ TEST_F(ServeTest, CompletionsAnswerWithUsage) {
   const json& usage = r.body["usage"];
   EXPECT_GT(usage["prompt_tokens"].get<int>(), 0);
   EXPECT_LE(usage["completion_tokens"].get<int>(), 8);
-  EXPECT_EQ(usage["total_tokens"], usage["prompt_tokens"].get<int>() +
-                                       usage["completion_tokens"].get<int>());
+  EXPECT_EQ(usage["total_tokens"],
+            usage["prompt_tokens"].get<int>() + usage["completion_tokens"].get<int>());
 }
 
 TEST_F(ServeTest, SeveralPromptsAreSeveralChoicesInOrder) {
@@ -347,10 +347,10 @@ TEST_F(ServeTest, BadRequestsGetOpenAiErrors) {
                  "'n' is not supported");
   ExpectApiError(Post(*server_, "/v1/completions", R"({"prompt": "x", "logprobs": 2})"), 400,
                  "logprobs", "not supported");
-  ExpectApiError(Post(*server_, "/v1/completions", R"({"prompt": "x", "temperature": "hot"})"),
-                 400, "temperature", "must be a number");
-  ExpectApiError(Post(*server_, "/v1/chat/completions", R"({"messages": [{"role": "tool"}]})"),
-                 400, "messages[0].role", "not supported");
+  ExpectApiError(Post(*server_, "/v1/completions", R"({"prompt": "x", "temperature": "hot"})"), 400,
+                 "temperature", "must be a number");
+  ExpectApiError(Post(*server_, "/v1/chat/completions", R"({"messages": [{"role": "tool"}]})"), 400,
+                 "messages[0].role", "not supported");
   ExpectApiError(Post(*server_, "/v1/completions", R"({"prompt": [99999]})"), 400, "prompt[0]",
                  "outside the vocabulary");
 }
@@ -382,9 +382,9 @@ TEST_F(ServeTest, AClientThatLeavesMidStreamFreesItsKvBlocks) {
   httplib::Request req;
   req.method = "POST";
   req.path = "/v1/completions";
-  req.body = json{{"prompt", "def main():"}, {"max_tokens", 900}, {"ignore_eos", true},
-                  {"stream", true}}
-                 .dump();
+  req.body =
+      json{{"prompt", "def main():"}, {"max_tokens", 900}, {"ignore_eos", true}, {"stream", true}}
+          .dump();
   req.set_header("Content-Type", "application/json");
   req.content_receiver = [&](const char*, size_t, uint64_t, uint64_t) {
     if (++chunks == 5) blocks_while_streaming = Metric(*server_, "switchyard_kv_blocks_used");
@@ -425,7 +425,11 @@ TEST(ServeQueueTest, AFullQueueAnswers429) {
       ExpectApiError(r, 429, "", "");
     }
   }
-  EXPECT_EQ(ok + refused, kClients);
+  EXPECT_EQ(ok + refused, kClients) << [&results] {
+    std::string statuses;
+    for (const Posted& r : results) statuses += std::to_string(r.status) + " " + r.raw + "\n";
+    return statuses;
+  }();
   EXPECT_GT(ok, 0);
   EXPECT_GT(refused, 0);
 }
@@ -440,8 +444,11 @@ TEST(ServeShutdownTest, SigtermDrainsTheStreamInFlightAndExitsZero) {
     httplib::Request req;
     req.method = "POST";
     req.path = "/v1/completions";
-    req.body = json{{"prompt", "import sys"}, {"max_tokens", 600}, {"ignore_eos", true},
-                    {"stream", true}, {"stream_options", {{"include_usage", true}}}}
+    req.body = json{{"prompt", "import sys"},
+                    {"max_tokens", 600},
+                    {"ignore_eos", true},
+                    {"stream", true},
+                    {"stream_options", {{"include_usage", true}}}}
                    .dump();
     req.set_header("Content-Type", "application/json");
     req.response_handler = [&status](const httplib::Response& res) {
