@@ -2,6 +2,7 @@
 
 #include <filesystem>
 
+#include "absl/strings/str_split.h"
 #include "core/base/status.h"
 
 namespace sy {
@@ -27,6 +28,21 @@ absl::StatusOr<std::unique_ptr<LanguageModel>> LanguageModel::Load(
 
 absl::StatusOr<std::vector<int32_t>> LanguageModel::EncodeText(absl::string_view text) const {
   return tokenizer.Encode(text, /*add_special_tokens=*/true);
+}
+
+absl::StatusOr<std::vector<int32_t>> LanguageModel::EncodeDocuments(absl::string_view text,
+                                                                    int64_t limit) const {
+  std::vector<int32_t> ids;
+  for (absl::string_view doc : absl::StrSplit(text, "\n\n\n")) {
+    if (!ids.empty() && !eos_ids.empty()) ids.push_back(static_cast<int32_t>(eos_ids[0]));
+    SY_ASSIGN_OR_RETURN(std::vector<int32_t> piece, tokenizer.Encode(doc));
+    ids.insert(ids.end(), piece.begin(), piece.end());
+    if (limit > 0 && static_cast<int64_t>(ids.size()) >= limit) {
+      ids.resize(limit);
+      break;
+    }
+  }
+  return ids;
 }
 
 absl::StatusOr<std::vector<int32_t>> LanguageModel::EncodeChat(

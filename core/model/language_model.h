@@ -30,6 +30,11 @@ struct LanguageModel {
 
   // Plain text, with the special tokens the tokenizer adds around a sequence (e.g. BOS).
   absl::StatusOr<std::vector<int32_t>> EncodeText(absl::string_view text) const;
+  // `text`'s documents (separated by two blank lines) encoded one after another and joined by
+  // the end-of-sequence token, as the built-in model's training streamed its corpus; at most
+  // `limit` tokens (0: all). What `perplexity` and `ab` score held-out text with.
+  absl::StatusOr<std::vector<int32_t>> EncodeDocuments(absl::string_view text,
+                                                       int64_t limit = 0) const;
   // A conversation in the family's chat format, ending with the assistant's generation prompt.
   absl::StatusOr<std::vector<int32_t>> EncodeChat(const std::vector<ChatMessage>& messages) const;
 };

@@ -422,6 +422,8 @@ absl::StatusOr<ParsedRequest> ParseCompletionRequest(absl::string_view body,
       return InvalidParam(param, absl::StrCat("'", param, "' has no tokens"));
     }
     GenerationRequest generation = base;
+    // Without a seed, choices of the same prompt should still differ, as they do at OpenAI.
+    if (!fields.Find("seed")) generation.sampling.seed = fallback_seed + i;
     SY_ASSIGN_OR_RETURN(generation.sampling.max_tokens,
                         ResolveMaxTokens(max_tokens, "max_tokens", param.c_str(),
                                          static_cast<int64_t>(prompts[i].size()),

@@ -19,8 +19,8 @@
 //    array of token-id arrays (one choice each); ids must be inside the vocabulary.
 //  - Chat roles: system, developer (OpenAI's newer name for system), user, assistant; content
 //    a string or an array of {"type": "text", "text"} parts, joined with "\n".
-//  - Without `seed`, each request draws a fresh one (`fallback_seed`), as OpenAI samples
-//    differently on every call; with `seed`, results repeat.
+//  - Without `seed`, each request draws a fresh one (`fallback_seed`, + i for the i-th prompt),
+//    as OpenAI samples differently on every call; with `seed`, results repeat.
 #ifndef SWITCHYARD_CORE_SERVING_OPENAI_PROTOCOL_H_
 #define SWITCHYARD_CORE_SERVING_OPENAI_PROTOCOL_H_
 

@@ -94,6 +94,10 @@ TEST(CompletionRequestTest, EveryPromptShapeGivesOneChoicePerPrompt) {
   ASSERT_TRUE(strings.ok()) << strings.status();
   ASSERT_EQ(strings->generations.size(), 2u);
   EXPECT_THAT(strings->generations[1].prompt, ElementsAre('c'));
+  EXPECT_EQ(strings->generations[0].sampling.seed, 77u);  // no seed: one per choice
+  EXPECT_EQ(strings->generations[1].sampling.seed, 78u);
+  auto seeded = Completion(R"({"prompt": ["ab", "ab"], "seed": 5})");
+  EXPECT_EQ(seeded->generations[1].sampling.seed, 5u);  // a seed repeats in every choice
 
   auto ids = Completion(R"({"prompt": [1, 2, 255]})");
   ASSERT_TRUE(ids.ok()) << ids.status();

@@ -74,7 +74,7 @@ struct MoeLayerArgs {
   const void* x = nullptr;  // bf16 [T, H]
   MoeRouting routing;
   MoeWeightsView weights;
-  float* out = nullptr;  // f32 [T, H]
+  float* out = nullptr;     // f32 [T, H]
   bool accumulate = false;  // add into `out` instead of overwriting it
   // plan.workspace_bytes of device memory. Its first MoeWorkspaceStateBytes(E) bytes must be
   // zero before the first launch (InitMoeWorkspace); every launch leaves them zero again.
@@ -88,8 +88,8 @@ std::string InitMoeWorkspace(void* workspace, int32_t experts, void* stream);
 
 // Launches the whole layer on `stream` (a cudaStream_t; nullptr = the legacy default stream).
 // Returns "" or the CUDA error of the first launch that failed.
-std::string LaunchMoeLayer(const MoeProblem& problem, const MoePlan& plan,
-                           const MoeLayerArgs& args, void* stream);
+std::string LaunchMoeLayer(const MoeProblem& problem, const MoePlan& plan, const MoeLayerArgs& args,
+                           void* stream);
 
 // ---- Pieces, for tests and for callers that fuse differently ---------------------------------
 

@@ -33,7 +33,9 @@ bool HaveGpu() {
 // Device memory for the test's lifetime.
 class DeviceMemory {
  public:
-  explicit DeviceMemory(size_t bytes) { EXPECT_EQ(cudaMalloc(&ptr_, std::max<size_t>(bytes, 1)), cudaSuccess); }
+  explicit DeviceMemory(size_t bytes) {
+    EXPECT_EQ(cudaMalloc(&ptr_, std::max<size_t>(bytes, 1)), cudaSuccess);
+  }
   ~DeviceMemory() { cudaFree(ptr_); }
   DeviceMemory(const DeviceMemory&) = delete;
   DeviceMemory& operator=(const DeviceMemory&) = delete;
@@ -136,7 +138,8 @@ std::vector<float> DistinctLogits(int64_t tokens, int experts, uint32_t seed) {
   for (int64_t t = 0; t < tokens; ++t) {
     std::iota(perm.begin(), perm.end(), 0);
     std::shuffle(perm.begin(), perm.end(), rng);
-    for (int e = 0; e < experts; ++e) v[t * experts + e] = (perm[e] - experts / 2) * (6.0f / experts);
+    for (int e = 0; e < experts; ++e)
+      v[t * experts + e] = (perm[e] - experts / 2) * (6.0f / experts);
   }
   return v;
 }
@@ -174,7 +177,8 @@ TEST_F(CudaMoeKernelsTest, RouteTopkAndAlignMatchTheReference) {
   };
   for (const Case& c : {Case{1, 8, 2, true}, Case{37, 8, 2, true}, Case{300, 128, 8, false},
                         Case{2000, 256, 8, true}, Case{5, 60, 3, true}}) {
-    SCOPED_TRACE(::testing::Message() << c.tokens << " tokens, " << c.experts << " experts, top-" << c.k);
+    SCOPED_TRACE(::testing::Message()
+                 << c.tokens << " tokens, " << c.experts << " experts, top-" << c.k);
     const MoeProblem problem{c.tokens, c.experts, c.k, 64, 64};
     const MoePlan plan = PlanMoe(problem);
     DeviceMemory ws_mem(plan.workspace_bytes), counts(sizeof(int32_t) * c.experts);
@@ -186,11 +190,14 @@ TEST_F(CudaMoeKernelsTest, RouteTopkAndAlignMatchTheReference) {
     routing.logits = d_logits->get<float>();
     routing.renormalize = c.renormalize;
     for (int round = 0; round < 2; ++round) {  // the second run checks the state was reset
-      ASSERT_EQ(LaunchRouteAlign(problem, plan, routing, ws, counts.get<int32_t>(), nullptr, nullptr), "");
+      ASSERT_EQ(
+          LaunchRouteAlign(problem, plan, routing, ws, counts.get<int32_t>(), nullptr, nullptr),
+          "");
       const int64_t slots = c.tokens * c.k;
       std::vector<int32_t> want_ids(slots);
       std::vector<float> want_w(slots);
-      ref::RouteTopk(logits.data(), c.tokens, c.experts, c.k, c.renormalize, want_ids.data(), want_w.data());
+      ref::RouteTopk(logits.data(), c.tokens, c.experts, c.k, c.renormalize, want_ids.data(),
+                     want_w.data());
       const auto ids = Download(ws.topk_ids, slots);
       const auto w = Download(ws.topk_weights, slots);
       for (int64_t s = 0; s < slots; ++s) {

@@ -19,8 +19,8 @@ std::string LaunchDown(const MoeProblem& problem, const MoePlan& plan,
              : LaunchPrefillGemm(false, problem, plan, ws.act, weights, ws, stream);
 }
 
-std::string LaunchMoeLayer(const MoeProblem& problem, const MoePlan& plan,
-                           const MoeLayerArgs& args, void* stream) {
+std::string LaunchMoeLayer(const MoeProblem& problem, const MoePlan& plan, const MoeLayerArgs& args,
+                           void* stream) {
   if (problem.tokens == 0) return "";
   const MoeWorkspaceView ws = LayoutMoeWorkspace(problem, plan, args.workspace);
   // Decode adds into the output with atomics, so the routing kernel clears it first (unless

@@ -9,16 +9,11 @@ namespace {
 
 size_t Align(size_t bytes) { return (bytes + 255) / 256 * 256; }
 
-// Decode tiles of 8 tokens: room for the expected tokens per expert plus a margin for uneven
-// routing. An expert over the margin takes a second block, launched next to the first, so its
-// weight tile is read from L2 rather than HBM again.
-int32_t DecodeTokenTiles(double slots_per_expert) {
-  const double want = 1.25 * slots_per_expert + 1;
-  for (int32_t tiles : {1, 2, 4}) {
-    if (8.0 * tiles >= want) return tiles;
-  }
-  return 8;
-}
+// Decode tiles of 8 tokens per expert block. Measured on the H200 (docs/cuda-kernels.md):
+// one tile (two CTAs per SM) streams fastest up to ~6 tokens per expert; two tiles win
+// from there to ~24; beyond that the prefill tiles do (see PlanMoe). An expert over its
+// block takes a second block, launched next to the first so its weight tile comes from L2.
+int32_t DecodeTokenTiles(double slots_per_expert) { return slots_per_expert <= 6 ? 1 : 2; }
 
 bool PrefillFits(const MoeProblem& p) { return p.intermediate % 64 == 0 && p.hidden % 128 == 0; }
 
@@ -40,15 +35,14 @@ MoePlan PlanMoe(const MoeProblem& p, const MoePlanOptions& options) {
   MoePlan plan;
   const int64_t slots = p.tokens * p.top_k;
   const double per_expert = static_cast<double>(slots) / std::max(p.experts, 1);
-  plan.path = per_expert > 64 && PrefillFits(p) ? MoePath::kPrefill : MoePath::kDecode;
+  plan.path = per_expert > 24 && PrefillFits(p) ? MoePath::kPrefill : MoePath::kDecode;
   if (options.path) {
-    plan.path = *options.path == MoePath::kPrefill && !PrefillFits(p) ? MoePath::kDecode
-                                                                       : *options.path;
+    plan.path =
+        *options.path == MoePath::kPrefill && !PrefillFits(p) ? MoePath::kDecode : *options.path;
   }
   plan.programmatic_launch = options.programmatic_launch;
   if (plan.path == MoePath::kDecode) {
-    plan.token_tiles =
-        options.token_tiles > 0 ? options.token_tiles : DecodeTokenTiles(per_expert);
+    plan.token_tiles = options.token_tiles > 0 ? options.token_tiles : DecodeTokenTiles(per_expert);
     plan.block_m = 8 * plan.token_tiles;
   } else {
     plan.token_tiles = 0;

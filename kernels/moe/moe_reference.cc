@@ -45,7 +45,8 @@ void RouteTopk(const float* logits, int64_t tokens, int experts, int k, bool ren
       selected += p[best];
     }
     if (renormalize) {
-      for (int j = 0; j < k; ++j) weights[t * k + j] = static_cast<float>(weights[t * k + j] / selected);
+      for (int j = 0; j < k; ++j)
+        weights[t * k + j] = static_cast<float>(weights[t * k + j] / selected);
     }
   }
 }
@@ -80,7 +81,8 @@ void GateUpSwiglu(const uint16_t* x, const uint16_t* gate_up, int64_t hidden, in
 void Down(const float* act, const uint16_t* down, int64_t hidden, int64_t inter, float* y) {
   for (int64_t h = 0; h < hidden; ++h) {
     double sum = 0;
-    for (int64_t i = 0; i < inter; ++i) sum += static_cast<double>(Bf16ToF32(down[h * inter + i])) * act[i];
+    for (int64_t i = 0; i < inter; ++i)
+      sum += static_cast<double>(Bf16ToF32(down[h * inter + i])) * act[i];
     y[h] = static_cast<float>(sum);
   }
 }

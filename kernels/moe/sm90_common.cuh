@@ -55,8 +55,7 @@ __device__ __forceinline__ uint32_t SmemAddress(const void* p) {
 }
 
 __device__ __forceinline__ void CpAsync16(void* smem, const void* global) {
-  asm volatile("cp.async.cg.shared.global [%0], [%1], 16;\n" ::"r"(SmemAddress(smem)),
-               "l"(global));
+  asm volatile("cp.async.cg.shared.global [%0], [%1], 16;\n" ::"r"(SmemAddress(smem)), "l"(global));
 }
 __device__ __forceinline__ void CpAsyncCommit() { asm volatile("cp.async.commit_group;\n"); }
 template <int N>
@@ -86,8 +85,8 @@ inline std::string LaunchError(const char* what) {
 // predecessor on the stream finishes (it must call WaitForPredecessor before reading that
 // predecessor's output).
 template <typename... Params, typename... Args>
-std::string Launch(const char* what, void (*kernel)(Params...), dim3 grid, dim3 block,
-                   size_t smem, void* stream, bool programmatic, Args&&... args) {
+std::string Launch(const char* what, void (*kernel)(Params...), dim3 grid, dim3 block, size_t smem,
+                   void* stream, bool programmatic, Args&&... args) {
   cudaLaunchConfig_t config{};
   config.gridDim = grid;
   config.blockDim = block;

@@ -80,11 +80,13 @@ __global__ void __launch_bounds__(kThreads, 1)
   }
   auto load_a = [&](int stage, int kt) {
 #pragma unroll
-    for (int i = 0; i < 4; ++i) CpAsync16(s_a + stage * kStageElems + s_off[i], a_src[i] + kt * kBK);
+    for (int i = 0; i < 4; ++i)
+      CpAsync16(s_a + stage * kStageElems + s_off[i], a_src[i] + kt * kBK);
   };
   auto load_b = [&](int stage, int kt) {
 #pragma unroll
-    for (int i = 0; i < 4; ++i) CpAsync16(s_b + stage * kStageElems + s_off[i], b_src[i] + kt * kBK);
+    for (int i = 0; i < 4; ++i)
+      CpAsync16(s_b + stage * kStageElems + s_off[i], b_src[i] + kt * kBK);
   };
 
   const int k_tiles = K / kBK;

@@ -37,7 +37,7 @@ struct DecodeParams {
 };
 
 template <int NT, bool kGateUp>
-__global__ void __launch_bounds__(kThreads, NT == 1 ? 2 : 1)
+__global__ void __launch_bounds__(kThreads, NT <= 2 ? 2 : 1)
     sm90_grouped_gemm_bf16_swapab_splitk_decode(DecodeParams p) {
   constexpr int kCols = 8 * NT;
   __shared__ float s_acc[2][16][kCols];  // [row tile][row][token]
@@ -60,10 +60,9 @@ __global__ void __launch_bounds__(kThreads, NT == 1 ? 2 : 1)
   const int r0 = kGateUp ? 16 * blockIdx.y : 32 * blockIdx.y;
   const int r1 = kGateUp ? p.inter + 16 * blockIdx.y : 32 * blockIdx.y + 16;
   const auto* w = static_cast<const __nv_bfloat16*>(p.weights[blk.expert]);
-  const __nv_bfloat16* a_row[4] = {w + static_cast<int64_t>(r0 + g) * K,
-                                   w + static_cast<int64_t>(r0 + g + 8) * K,
-                                   w + static_cast<int64_t>(r1 + g) * K,
-                                   w + static_cast<int64_t>(r1 + g + 8) * K};
+  const __nv_bfloat16* a_row[4] = {
+      w + static_cast<int64_t>(r0 + g) * K, w + static_cast<int64_t>(r0 + g + 8) * K,
+      w + static_cast<int64_t>(r1 + g) * K, w + static_cast<int64_t>(r1 + g + 8) * K};
   const int steps = (K + 31) / 32;
   const int s_begin = warp * steps / kWarps, s_end = (warp + 1) * steps / kWarps;
 
@@ -75,37 +74,51 @@ __global__ void __launch_bounds__(kThreads, NT == 1 ? 2 : 1)
 #pragma unroll
       for (int c = 0; c < 4; ++c) acc[r][n][c] = 0.0f;
 
-  uint4 a[kUnroll][4];
-  auto load = [&](int s) {
+  // Weights for kUnroll k-steps, and the token fragments for the same steps, are loaded
+  // together so their latencies overlap; wider token tiles load fewer steps ahead to stay
+  // within the register budget.
+  constexpr int kSteps = NT >= 2 ? 2 : kUnroll;
+  uint4 a[kSteps][4];
+  uint4 xb[kSteps][NT];
+  auto load_a = [&](int s) {
 #pragma unroll
-    for (int u = 0; u < kUnroll; ++u) {
+    for (int u = 0; u < kSteps; ++u) {
       const int k = (s + u) * 32 + 8 * t;
       const bool ok = s + u < s_end && k < K;  // K % 8 == 0: a 16-byte chunk is all in or out
 #pragma unroll
       for (int r = 0; r < 4; ++r) a[u][r] = ok ? LoadStream(a_row[r] + k) : make_uint4(0, 0, 0, 0);
     }
   };
+  const __nv_bfloat16* b_row[NT];
+  auto load_b = [&](int s) {
+#pragma unroll
+    for (int u = 0; u < kSteps; ++u) {
+      const int k = (s + u) * 32 + 8 * t;
+      const bool ok = s + u < s_end && k < K;
+#pragma unroll
+      for (int n = 0; n < NT; ++n)
+        xb[u][n] = ok && n < ntiles ? LoadShared16(b_row[n] + k) : make_uint4(0, 0, 0, 0);
+    }
+  };
   int s = s_begin;
-  if (s < s_end) load(s);
+  if (s < s_end) load_a(s);
   // down: act comes from the gate_up kernel. The first weight loads above are already in
   // flight while it finishes.
   if constexpr (!kGateUp) WaitForPredecessor();
   AllowSuccessor();
   __syncthreads();  // s_acc zeroed, s_brow/s_slot set
-  const __nv_bfloat16* b_row[NT];
 #pragma unroll
   for (int n = 0; n < NT; ++n) b_row[n] = p.b + static_cast<int64_t>(s_brow[n * 8 + g]) * K;
+  if (s < s_end) load_b(s);
 
   while (s < s_end) {
 #pragma unroll
-    for (int u = 0; u < kUnroll; ++u) {
-      const int k = (s + u) * 32 + 8 * t;
+    for (int u = 0; u < kSteps; ++u) {
       if (s + u < s_end) {
-        const bool ok = k < K;
 #pragma unroll
         for (int n = 0; n < NT; ++n) {
           if (n < ntiles) {
-            const uint4 x = ok ? LoadShared16(b_row[n] + k) : make_uint4(0, 0, 0, 0);
+            const uint4 x = xb[u][n];
             MmaBf16(acc[0][n], a[u][0].x, a[u][1].x, a[u][0].y, a[u][1].y, x.x, x.y);
             MmaBf16(acc[0][n], a[u][0].z, a[u][1].z, a[u][0].w, a[u][1].w, x.z, x.w);
             MmaBf16(acc[1][n], a[u][2].x, a[u][3].x, a[u][2].y, a[u][3].y, x.x, x.y);
@@ -114,8 +127,11 @@ __global__ void __launch_bounds__(kThreads, NT == 1 ? 2 : 1)
         }
       }
     }
-    s += kUnroll;
-    if (s < s_end) load(s);
+    s += kSteps;
+    if (s < s_end) {
+      load_a(s);
+      load_b(s);
+    }
   }
 
   // Split-K meets in shared memory (f32 shared atomics; 8 warps per address).

@@ -10,7 +10,7 @@ namespace {
 struct CombineParams {
   const uint4* rows;  // bf16 [slots, H] as 8-element chunks
   const int32_t* ids;
-  float4* out;  // f32 [T, H]
+  float4* out;             // f32 [T, H]
   int64_t chunks_per_row;  // H / 8
   int64_t total_chunks;    // T * H / 8
   int top_k;

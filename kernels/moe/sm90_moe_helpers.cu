@@ -10,7 +10,8 @@ namespace sy::kernels {
 namespace {
 
 __global__ void sm90_f32_to_bf16(const float* in, __nv_bfloat16* out, int64_t n) {
-  for (int64_t i = blockIdx.x * 256ll + threadIdx.x; i < n; i += static_cast<int64_t>(gridDim.x) * 256)
+  for (int64_t i = blockIdx.x * 256ll + threadIdx.x; i < n;
+       i += static_cast<int64_t>(gridDim.x) * 256)
     out[i] = __float2bfloat16_rn(in[i]);
 }
 
@@ -44,12 +45,14 @@ __device__ __forceinline__ float UniformSigned(uint64_t seed, uint64_t i) {
 }
 
 __global__ void sm90_fill_uniform_bf16(__nv_bfloat16* out, int64_t n, float scale, uint64_t seed) {
-  for (int64_t i = blockIdx.x * 256ll + threadIdx.x; i < n; i += static_cast<int64_t>(gridDim.x) * 256)
+  for (int64_t i = blockIdx.x * 256ll + threadIdx.x; i < n;
+       i += static_cast<int64_t>(gridDim.x) * 256)
     out[i] = __float2bfloat16_rn(scale * UniformSigned(seed, i));
 }
 
 __global__ void sm90_fill_uniform_f32(float* out, int64_t n, float scale, uint64_t seed) {
-  for (int64_t i = blockIdx.x * 256ll + threadIdx.x; i < n; i += static_cast<int64_t>(gridDim.x) * 256)
+  for (int64_t i = blockIdx.x * 256ll + threadIdx.x; i < n;
+       i += static_cast<int64_t>(gridDim.x) * 256)
     out[i] = scale * UniformSigned(seed, i);
 }
 
@@ -69,8 +72,8 @@ std::string LaunchSharedRouting(const float* hidden, const float* gate, int64_t 
                                 int64_t hidden_size, int32_t* ids, float* weights, void* stream) {
   if (tokens == 0) return "";
   return Launch("sm90_shared_expert_routing", sm90_shared_expert_routing,
-                dim3(static_cast<unsigned>((tokens + 7) / 8)), dim3(256), 0, stream, false,
-                hidden, gate, tokens, hidden_size, ids, weights);
+                dim3(static_cast<unsigned>((tokens + 7) / 8)), dim3(256), 0, stream, false, hidden,
+                gate, tokens, hidden_size, ids, weights);
 }
 
 std::string LaunchFillUniformBF16(uint16_t* out, int64_t n, float scale, uint64_t seed,

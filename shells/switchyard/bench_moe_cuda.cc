@@ -35,7 +35,7 @@ namespace {
 
 namespace k = sy::kernels;
 
-constexpr double kHbmBytesPerSecond = 4.8e12;    // H200 nominal
+constexpr double kHbmBytesPerSecond = 4.8e12;     // H200 nominal
 constexpr double kMatrixFlopsPerSecond = 793e12;  // bf16 dense matmul measured (DESIGN.md)
 constexpr int kVariants = 16;                     // layers per graph, each with its own logits
 
@@ -75,11 +75,15 @@ DevicePtr Allocate(size_t bytes) {
 }
 
 struct Measured {
-  double micros = 0;          // per layer
-  double weight_bytes = 0;    // expert weights touched per layer (mean over variants)
+  double micros = 0;        // per layer
+  double weight_bytes = 0;  // expert weights touched per layer (mean over variants)
   double flops = 0;
   const char* path = "";
 };
+
+// "decode/N": the decode kernels with N tiles of 8 tokens per expert block.
+constexpr const char* kDecodeNames[9] = {"decode", "decode/1", "decode/2", "",        "decode/4",
+                                         "",       "",         "",         "decode/8"};
 
 // One shape's weights on the device.
 struct Weights {
@@ -99,8 +103,10 @@ bool MakeWeights(const ModelShape& s, cudaStream_t stream, Weights& w) {
     return false;
   }
   std::vector<const void*> table;
-  for (int e = 0; e < s.experts; ++e) table.push_back(static_cast<uint16_t*>(w.gate_up.get()) + gu * e);
-  for (int e = 0; e < s.experts; ++e) table.push_back(static_cast<uint16_t*>(w.down.get()) + dn * e);
+  for (int e = 0; e < s.experts; ++e)
+    table.push_back(static_cast<uint16_t*>(w.gate_up.get()) + gu * e);
+  for (int e = 0; e < s.experts; ++e)
+    table.push_back(static_cast<uint16_t*>(w.down.get()) + dn * e);
   return Ok(cudaMemcpyAsync(w.table.get(), table.data(), sizeof(void*) * table.size(),
                             cudaMemcpyHostToDevice, stream),
             "upload") &&
@@ -109,10 +115,10 @@ bool MakeWeights(const ModelShape& s, cudaStream_t stream, Weights& w) {
 
 // Captures kVariants layers in a graph and times its replays; median of 5 rounds.
 bool MeasureLayer(const ModelShape& s, int64_t tokens, const Weights& w, cudaStream_t stream,
-                  int min_replays, Measured& m) {
+                  int min_replays, const k::MoePlanOptions& options, Measured& m) {
   const k::MoeProblem problem{tokens, s.experts, s.top_k, s.hidden, s.intermediate};
-  const k::MoePlan plan = k::PlanMoe(problem);
-  m.path = plan.path == k::MoePath::kDecode ? "decode" : "prefill";
+  const k::MoePlan plan = k::PlanMoe(problem, options);
+  m.path = plan.path == k::MoePath::kDecode ? kDecodeNames[plan.token_tiles] : "prefill";
   DevicePtr x = Allocate(sizeof(uint16_t) * tokens * s.hidden);
   DevicePtr logits = Allocate(sizeof(float) * kVariants * tokens * s.experts);
   DevicePtr out = Allocate(sizeof(float) * tokens * s.hidden);
@@ -121,14 +127,15 @@ bool MeasureLayer(const ModelShape& s, int64_t tokens, const Weights& w, cudaStr
   if (!x || !logits || !out || !workspace || !counts) return false;
   if (!Ok(k::LaunchFillUniformBF16(static_cast<uint16_t*>(x.get()), tokens * s.hidden, 1.0f, 3,
                                    stream)) ||
-      !Ok(k::LaunchFillUniformF32(static_cast<float*>(logits.get()),
-                                  kVariants * tokens * s.experts, 2.0f, 4, stream)) ||
+      !Ok(k::LaunchFillUniformF32(static_cast<float*>(logits.get()), kVariants * tokens * s.experts,
+                                  2.0f, 4, stream)) ||
       !Ok(k::InitMoeWorkspace(workspace.get(), s.experts, stream))) {
     return false;
   }
   const auto* table = static_cast<const void* const*>(w.table.get());
   cudaGraph_t graph;
-  if (!Ok(cudaStreamBeginCapture(stream, cudaStreamCaptureModeThreadLocal), "capture")) return false;
+  if (!Ok(cudaStreamBeginCapture(stream, cudaStreamCaptureModeThreadLocal), "capture"))
+    return false;
   for (int v = 0; v < kVariants; ++v) {
     k::MoeLayerArgs args;
     args.x = x.get();
@@ -149,18 +156,22 @@ bool MeasureLayer(const ModelShape& s, int64_t tokens, const Weights& w, cudaStr
   cudaEvent_t start, stop;
   cudaEventCreate(&start);
   cudaEventCreate(&stop);
-  bool ok = Ok(cudaGraphLaunch(exec, stream), "warm-up") && Ok(cudaStreamSynchronize(stream), "warm-up");
+  bool ok =
+      Ok(cudaGraphLaunch(exec, stream), "warm-up") && Ok(cudaStreamSynchronize(stream), "warm-up");
   // Replays per round: about 40 ms of work, at least min_replays.
   float first_ms = 0;
-  ok = ok && Ok(cudaEventRecord(start, stream), "event") && Ok(cudaGraphLaunch(exec, stream), "replay") &&
-       Ok(cudaEventRecord(stop, stream), "event") && Ok(cudaEventSynchronize(stop), "replay");
+  ok = ok && Ok(cudaEventRecord(start, stream), "event") &&
+       Ok(cudaGraphLaunch(exec, stream), "replay") && Ok(cudaEventRecord(stop, stream), "event") &&
+       Ok(cudaEventSynchronize(stop), "replay");
   cudaEventElapsedTime(&first_ms, start, stop);
-  const int replays = std::clamp(static_cast<int>(40.0 / std::max(first_ms, 1e-3f)), min_replays, 200);
+  const int replays =
+      std::clamp(static_cast<int>(40.0 / std::max(first_ms, 1e-3f)), min_replays, 200);
   std::vector<double> per_layer;
   for (int round = 0; ok && round < 5; ++round) {
     ok = Ok(cudaEventRecord(start, stream), "event");
     for (int r = 0; ok && r < replays; ++r) ok = Ok(cudaGraphLaunch(exec, stream), "replay");
-    ok = ok && Ok(cudaEventRecord(stop, stream), "event") && Ok(cudaEventSynchronize(stop), "replay");
+    ok = ok && Ok(cudaEventRecord(stop, stream), "event") &&
+         Ok(cudaEventSynchronize(stop), "replay");
     float ms = 0;
     cudaEventElapsedTime(&ms, start, stop);
     per_layer.push_back(1e3 * ms / (replays * kVariants));
@@ -208,8 +219,8 @@ std::map<int64_t, TorchTimes> RunTorch(const ModelShape& s, const std::string& t
     std::printf("torch reference: scripts/reference/torch_moe_reference.py not found\n");
     return result;
   }
-  const std::string command = absl::StrCat("python3 '", script, "' --shape ", s.name, " --tokens ",
-                                           tokens, " 2>&1");
+  const std::string command =
+      absl::StrCat("python3 '", script, "' --shape ", s.name, " --tokens ", tokens, " 2>&1");
   FILE* pipe = popen(command.c_str(), "r");
   if (pipe == nullptr) {
     std::printf("torch reference: cannot run python3\n");
@@ -231,7 +242,8 @@ std::map<int64_t, TorchTimes> RunTorch(const ModelShape& s, const std::string& t
   }
   const int status = pclose(pipe);
   if (!notes.empty()) std::printf("%s", notes.c_str());
-  if (status != 0 && result.empty()) std::printf("torch reference: exited with status %d\n", status);
+  if (status != 0 && result.empty())
+    std::printf("torch reference: exited with status %d\n", status);
   return result;
 }
 
@@ -250,7 +262,8 @@ absl::StatusOr<std::vector<int64_t>> ParseTokens(const std::string& text) {
 
 int BenchMoeCuda(const ParsedArgs& args) {
   if (args.Get("dtype", "bf16") != "bf16")
-    return UsageError("bench", "--device cuda: only --dtype bf16 exists so far (fp8, int4 are next)");
+    return UsageError("bench",
+                      "--device cuda: only --dtype bf16 exists so far (fp8, int4 are next)");
   const std::string tokens_text = args.Get("tokens", "1,16,64,256,4096");
   auto tokens = ParseTokens(tokens_text);
   if (!tokens.ok()) return UsageError("bench", tokens.status().message());
@@ -263,6 +276,18 @@ int BenchMoeCuda(const ParsedArgs& args) {
   if (shapes.empty())
     return UsageError("bench", "--shape: mixtral-8x7b, qwen3-30b-a3b, deepseek-v3 or all");
   const std::string torch = args.Get("torch", "auto");
+  k::MoePlanOptions options;
+  const std::string path = args.Get("path", "auto");
+  if (path == "decode") options.path = k::MoePath::kDecode;
+  if (path == "prefill") options.path = k::MoePath::kPrefill;
+  if (path != "auto" && !options.path)
+    return UsageError("bench", "--path: auto, decode or prefill");
+  options.token_tiles = std::stoi(args.Get("token-tiles", "0"));
+  if (options.token_tiles != 0 && options.token_tiles != 1 && options.token_tiles != 2 &&
+      options.token_tiles != 4 && options.token_tiles != 8) {
+    return UsageError("bench", "--token-tiles: 0 (from the batch), 1, 2, 4 or 8");
+  }
+  options.programmatic_launch = args.Get("pdl", "on") != "off";
   const int min_replays = std::max(1, std::stoi(args.Get("iterations", "3")));
 
   int devices = 0;
@@ -286,14 +311,15 @@ int BenchMoeCuda(const ParsedArgs& args) {
   int status = 0;
   for (const ModelShape* s : shapes) {
     std::printf("\n== %s: E=%d, H=%lld, I=%lld, top-%d\n", s->name, s->experts,
-                static_cast<long long>(s->hidden), static_cast<long long>(s->intermediate), s->top_k);
+                static_cast<long long>(s->hidden), static_cast<long long>(s->intermediate),
+                s->top_k);
     std::vector<Measured> measured;
     {
       Weights w;
       if (!MakeWeights(*s, stream, w)) return 1;
       for (int64_t t : *tokens) {
         Measured m;
-        if (!MeasureLayer(*s, t, w, stream, min_replays, m)) return 1;
+        if (!MeasureLayer(*s, t, w, stream, min_replays, options, m)) return 1;
         measured.push_back(m);
       }
     }  // weights freed before torch allocates its own

@@ -90,8 +90,8 @@ std::unique_ptr<httplib::Client> NewClient(const BenchOptions& options) {
 absl::StatusOr<std::string> DiscoverModel(const BenchOptions& options) {
   httplib::Result res = NewClient(options)->Get("/v1/models");
   if (!res) {
-    return absl::UnavailableError(
-        absl::StrCat("GET ", options.url, "/v1/models: ", httplib::to_string(res.error())));
+    return absl::UnavailableError(absl::StrCat("GET ", options.url, "/v1/models failed (",
+                                               httplib::to_string(res.error()), " error)"));
   }
   const json list = json::parse(res->body, nullptr, /*allow_exceptions=*/false);
   if (res->status != 200 || !list.is_object() || !list.contains("data") ||
@@ -213,7 +213,7 @@ RequestResult SendOne(httplib::Client& client, const std::string& body) {
   // reader refused the stream and already said why.
   if (!sent && error != httplib::Error::Canceled) {
     result.ok = false;
-    result.error = absl::StrCat("request failed: ", httplib::to_string(error));
+    result.error = absl::StrCat("request failed (", httplib::to_string(error), " error)");
   }
   return result;
 }

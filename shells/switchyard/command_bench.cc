@@ -14,7 +14,8 @@ int BenchCommand(const std::vector<std::string>& argv) {
                      {"output-tokens", true}, {"model", true}, {"seed", true}, {"vocab", true},
                      {"timeout", true}, {"json", false},
                      {"intermediate", true}, {"top-k", true}, {"tokens", true}, {"iterations", true},
-                     {"quantizer", true}, {"shape", true}, {"dtype", true}, {"torch", true}},
+                     {"quantizer", true}, {"shape", true}, {"dtype", true}, {"torch", true},
+                     {"path", true}, {"token-tiles", true}, {"pdl", true}},
                     /*stop_at_positional=*/false);
   if (!args.ok()) return UsageError("bench", args.status().message());
   if (args->Has("help")) return PrintUsage("bench");

@@ -6,7 +6,6 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
-#include "absl/strings/str_split.h"
 #include "core/model/perplexity.h"
 #include "shells/switchyard/commands.h"
 #include "shells/switchyard/model_loading.h"
@@ -22,25 +21,15 @@ int Fail(const absl::Status& status) {
 
 // The file's documents (separated by two blank lines) encoded one after another with an
 // end-of-sequence token between them, as the built-in model's training script streams them.
-absl::StatusOr<std::vector<int32_t>> EncodeDocuments(const LanguageModel& model,
-                                                     const std::string& path, int64_t limit) {
+absl::StatusOr<std::vector<int32_t>> ReadDocuments(const LanguageModel& model,
+                                                   const std::string& path, int64_t limit) {
   std::ifstream in(path, std::ios::binary);
   if (!in) return absl::NotFoundError(absl::StrCat(path, ": cannot open the file"));
   std::stringstream text;
   text << in.rdbuf();
-  std::vector<int32_t> ids;
-  for (absl::string_view doc : absl::StrSplit(text.str(), "\n\n\n")) {
-    if (!ids.empty() && !model.eos_ids.empty())
-      ids.push_back(static_cast<int32_t>(model.eos_ids[0]));
-    auto piece = model.tokenizer.Encode(doc);
-    if (!piece.ok())
-      return absl::InvalidArgumentError(absl::StrCat(path, ": ", piece.status().message()));
-    ids.insert(ids.end(), piece->begin(), piece->end());
-    if (limit > 0 && static_cast<int64_t>(ids.size()) >= limit) {
-      ids.resize(limit);
-      break;
-    }
-  }
+  auto ids = model.EncodeDocuments(text.str(), limit);
+  if (!ids.ok())
+    return absl::InvalidArgumentError(absl::StrCat(path, ": ", ids.status().message()));
   return ids;
 }
 
@@ -72,7 +61,7 @@ int PerplexityCommand(const std::vector<std::string>& argv) {
   if (!ctx.ok()) return Fail(ctx.status());
   auto model = LoadModelFromArgs(*args, *registry, **ctx);
   if (!model.ok()) return Fail(model.status());
-  auto ids = EncodeDocuments(**model, args->Get("text"), limit);
+  auto ids = ReadDocuments(**model, args->Get("text"), limit);
   if (!ids.ok()) return Fail(ids.status());
   auto result = Perplexity(*(*model)->network, **ctx, *ids, window, ShowWindows);
   if (!result.ok()) return Fail(result.status());

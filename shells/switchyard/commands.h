@@ -31,6 +31,7 @@ int GenerateCommand(const std::vector<std::string>& args); // command_generate.c
 int MakeModelCommand(const std::vector<std::string>& args);  // command_make_model.cc
 int PerplexityCommand(const std::vector<std::string>& args); // command_perplexity.cc
 int PlanCommand(const std::vector<std::string>& args);       // command_plan.cc
+int AbCommand(const std::vector<std::string>& args);         // command_ab.cc
 int ServeCommand(const std::vector<std::string>& args);      // command_serve.cc
 
 // Applies the common options (--log, --plugin-path) and discovers plugins. With

@@ -109,8 +109,8 @@ class CudaExperts : public Experts {
                                     TensorView(hidden).Describe());
       }
       device_call_ = OnDevice(hidden);
-      for (const sy_tensor* t : {args_.expert_ids, args_.expert_weights,
-                                  static_cast<const sy_tensor*>(args_.output)}) {
+      for (const sy_tensor* t :
+           {args_.expert_ids, args_.expert_weights, static_cast<const sy_tensor*>(args_.output)}) {
         if (OnDevice(*t) != device_call_)
           throw std::invalid_argument("hidden, routing and output must all be on one device");
       }
@@ -125,7 +125,8 @@ class CudaExperts : public Experts {
       for (int e = 0; e < w_.num_experts; ++e) {
         RequireMatrix(w_.gate_up[e], 2 * w_.intermediate, w_.hidden,
                       "expert " + std::to_string(e) + " gate_up");
-        RequireMatrix(w_.down[e], w_.hidden, w_.intermediate, "expert " + std::to_string(e) + " down");
+        RequireMatrix(w_.down[e], w_.hidden, w_.intermediate,
+                      "expert " + std::to_string(e) + " down");
       }
       if (w_.shared_intermediate > 0) {
         RequireMatrix(*w_.shared_gate_up, 2 * w_.shared_intermediate, w_.hidden, "shared gate_up");
@@ -186,7 +187,8 @@ class CudaExperts : public Experts {
 
     void Launch() {
       const int64_t T = problem_.tokens, H = w_.hidden, I = w_.intermediate, E = w_.num_experts;
-      const auto* hidden = static_cast<const float*>(OnDeviceData(*args_.hidden, sizeof(float) * T * H));
+      const auto* hidden =
+          static_cast<const float*>(OnDeviceData(*args_.hidden, sizeof(float) * T * H));
       const auto* ids = static_cast<const int32_t*>(
           OnDeviceData(*args_.expert_ids, sizeof(int32_t) * T * problem_.top_k));
       const auto* weights = static_cast<const float*>(
@@ -235,7 +237,8 @@ class CudaExperts : public Experts {
         }
         auto* shared_ids = static_cast<int32_t*>(Scratch(sizeof(int32_t) * T));
         auto* shared_weights = static_cast<float*>(Scratch(sizeof(float) * T));
-        CheckLaunch(kernels::LaunchSharedRouting(hidden, gate, T, H, shared_ids, shared_weights, stream_));
+        CheckLaunch(
+            kernels::LaunchSharedRouting(hidden, gate, T, H, shared_ids, shared_weights, stream_));
         layer.routing.ids = shared_ids;
         layer.routing.weights = shared_weights;
         layer.weights = {table + 2 * E, table + 2 * E + 1};

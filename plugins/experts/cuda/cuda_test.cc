@@ -68,7 +68,8 @@ TEST_F(CudaExpertsTest, GpuDeviceTensorsMatchHostStagingAndTheCpuPlugin) {
     device_w.down.push_back(*QTensor::Unquantized(*dn.To(Device::Cuda(0))));
   }
   const Tensor x = *RandomNormal({tokens, hidden}, 3);
-  RouterOutput routing{*Tensor::Empty({tokens, k}, DType::kI32), *Tensor::Empty({tokens, k}, DType::kF32)};
+  RouterOutput routing{*Tensor::Empty({tokens, k}, DType::kI32),
+                       *Tensor::Empty({tokens, k}, DType::kF32)};
   for (int64_t t = 0; t < tokens; ++t) {
     routing.expert_ids.data<int32_t>()[t * k] = static_cast<int32_t>(t % experts);
     routing.expert_ids.data<int32_t>()[t * k + 1] = static_cast<int32_t>((t + 3) % experts);

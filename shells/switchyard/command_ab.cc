@@ -1,0 +1,215 @@
+// switchyard ab [--model DIR] --a SPEC --b SPEC [--prompts FILE] [--text FILE] [--max-tokens N]
+//               [--html FILE] [--json FILE]
+#include <cstdio>
+#include <fstream>
+#include <sstream>
+
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "absl/strings/str_join.h"
+#include "core/ab/ab_prompts.h"
+#include "core/ab/ab_report_html.h"
+#include "core/ab/ab_report_json.h"
+#include "core/ab/ab_run.h"
+#include "core/ab/ab_spec.h"
+#include "core/ab/ab_stats.h"
+#include "core/base/install_layout.h"
+#include "core/base/status.h"
+#include "core/model/language_model.h"
+#include "shells/switchyard/commands.h"
+#include "shells/switchyard/text_table.h"
+
+namespace sy::cli {
+namespace {
+
+int Fail(const absl::Status& status) {
+  std::fprintf(stderr, "switchyard ab: %s\n", std::string(status.message()).c_str());
+  return 1;
+}
+
+// The held-out text as `switchyard perplexity` streams it (documents separated by two blank
+// lines, joined by the end-of-sequence token), so the two commands' figures compare.
+absl::StatusOr<std::vector<int32_t>> EncodeHeldout(const LanguageModel& model,
+                                                   const std::string& path, int64_t limit) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return absl::NotFoundError(absl::StrCat(path, ": cannot open the held-out text"));
+  std::stringstream text;
+  text << in.rdbuf();
+  return model.EncodeDocuments(text.str(), limit);
+}
+
+struct Inputs {
+  std::string model_dir;
+  std::vector<std::string> prompts;
+  std::string heldout_path;
+  int64_t heldout_tokens = 0;
+  ab::RunOptions options;
+};
+
+// Loads one side's model, runs it, and lets it go before the other side loads, so only one
+// copy of the weights is in memory at a time.
+absl::StatusOr<ab::Side> RunOneSide(const char* label, const std::string& spec,
+                                    const ModelOptions& model_options, const Inputs& in,
+                                    const ComponentRegistry& registry, ExecContext& ctx,
+                                    std::vector<std::vector<int32_t>>& prompt_ids,
+                                    std::string& model_name) {
+  std::fprintf(stderr, "%s: loading %s\n", label, spec.empty() ? "(as loaded)" : spec.c_str());
+  SY_ASSIGN_OR_RETURN(auto model, LanguageModel::Load(in.model_dir, registry, model_options, ctx));
+  model_name = model->name;
+  if (prompt_ids.empty()) {
+    for (const std::string& prompt : in.prompts) {
+      SY_ASSIGN_OR_RETURN(std::vector<int32_t> ids, model->EncodeText(prompt));
+      prompt_ids.push_back(std::move(ids));
+    }
+  }
+  std::vector<int32_t> heldout;
+  if (!in.heldout_path.empty()) {
+    SY_ASSIGN_OR_RETURN(heldout, EncodeHeldout(*model, in.heldout_path, in.heldout_tokens));
+  }
+  std::fprintf(stderr, "%s: running %zu prompts\n", label, prompt_ids.size());
+  ab::Side side;
+  side.spec = spec;
+  SY_ASSIGN_OR_RETURN(
+      side.run, ab::RunSide(*model->network, ctx, prompt_ids, heldout, model->eos_ids, in.options));
+  side.speed = ab::SummarizeSpeed(side.run);
+  return side;
+}
+
+std::string Percent(double fraction) { return absl::StrFormat("%.1f%%", 100 * fraction); }
+
+std::string RenderTables(const ab::Report& r) {
+  const ab::Quality& q = r.quality;
+  const auto spec = [](const std::string& s) { return s.empty() ? "(as loaded)" : s; };
+  std::string out = absl::StrFormat(
+      "switchyard ab: %s, %d prompts (%d tokens), greedy continuations of up to %d tokens\n"
+      "  A  %s\n  B  %s\n\n",
+      r.model, q.prompts, r.prompt_tokens, r.options.max_tokens, spec(r.a.spec), spec(r.b.spec));
+
+  const PerplexityResult& pa = r.a.run.perplexity;
+  const PerplexityResult& pb = r.b.run.perplexity;
+  TextTable quality({"QUALITY (B against A)", "A", "B", "B vs A"});
+  quality.AddRow({absl::StrCat("perplexity (", r.heldout.empty() ? "prompts" : r.heldout, ", ",
+                               pa.scored_tokens, " tokens)"),
+                  absl::StrFormat("%.3f", pa.perplexity), absl::StrFormat("%.3f", pb.perplexity),
+                  pa.perplexity > 0
+                      ? absl::StrFormat("%+.2f%%", 100 * (pb.perplexity / pa.perplexity - 1))
+                      : ""});
+  quality.AddRow({"mean KL(A||B), nats", "", absl::StrFormat("%.4f", q.mean_kl),
+                  absl::StrFormat("max %.4f", q.max_kl)});
+  quality.AddRow(
+      {"top-1 agreement", "", Percent(q.top1_agreement),
+       absl::StrCat(std::llround(q.top1_agreement * q.positions), "/", q.positions, " positions")});
+  quality.AddRow({"greedy agreement", "", Percent(q.greedy_agreement()),
+                  absl::StrCat(q.greedy_identical, "/", q.prompts, " prompts identical")});
+  quality.AddRow({"mean matching prefix, tokens", absl::StrFormat("%.1f", q.mean_continuation),
+                  absl::StrFormat("%.1f", q.mean_matching_prefix), ""});
+  absl::StrAppend(&out, quality.Render(), "\n");
+
+  TextTable speed({"SPEED", "decode steps", "tokens/s", "P50 ms", "P90 ms", "P99 ms"});
+  for (const auto& [label, side] : {std::pair{"A", &r.a}, std::pair{"B", &r.b}}) {
+    const ab::Speed& s = side->speed;
+    speed.AddRow({label, absl::StrCat(s.steps), absl::StrFormat("%.1f", s.tokens_per_second),
+                  absl::StrFormat("%.3f", s.p50_ms), absl::StrFormat("%.3f", s.p90_ms),
+                  absl::StrFormat("%.3f", s.p99_ms)});
+  }
+  absl::StrAppend(&out, speed.Render(), "\n");
+
+  TextTable load(
+      {"LOAD layer", "side", "slots per expert", "max/mean", "CV", "hot", "dropped", "rerouted"});
+  for (size_t l = 0; l < r.a.run.layer_loads.size(); ++l) {
+    for (const auto& [label, side] : {std::pair{"A", &r.a}, std::pair{"B", &r.b}}) {
+      if (l >= side->run.layer_loads.size()) continue;
+      const ExpertLoad& e = side->run.layer_loads[l];
+      std::vector<std::string> hot;
+      for (int id : ab::HotExperts(e.tokens_per_expert, 2)) hot.push_back(absl::StrCat("e", id));
+      load.AddRow({absl::StrCat(l), label, absl::StrJoin(e.tokens_per_expert, " "),
+                   absl::StrFormat("%.2f", e.max_over_mean),
+                   absl::StrFormat("%.3f", e.coefficient_of_variation), absl::StrJoin(hot, ","),
+                   absl::StrCat(e.dropped), absl::StrCat(e.rerouted)});
+    }
+  }
+  absl::StrAppend(&out, load.Render());
+  return out;
+}
+
+absl::Status WriteFile(const std::string& path, const std::string& text) {
+  std::ofstream out(path, std::ios::binary | std::ios::trunc);
+  out << text;
+  if (!out.good()) return absl::PermissionDeniedError(absl::StrCat(path, ": cannot write"));
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+int AbCommand(const std::vector<std::string>& argv) {
+  const std::vector<OptionSpec> spec = {
+      {"model", true}, {"a", true},           {"b", true},      {"prompts", true},
+      {"text", true},  {"text-tokens", true}, {"window", true}, {"max-tokens", true},
+      {"html", true},  {"json", true}};
+  auto args = Parse(argv, spec, /*stop_at_positional=*/false);
+  if (!args.ok()) return UsageError("ab", args.status().message());
+  if (args->Has("help")) return PrintUsage("ab");
+  if (!args->positional.empty())
+    return UsageError("ab", absl::StrCat("unexpected argument '", args->positional[0], "'"));
+  if (!args->Has("a") && !args->Has("b"))
+    return UsageError("ab", "give at least one of --a and --b");
+  auto options_a = ab::ParseSide(args->Get("a"));
+  if (!options_a.ok()) return UsageError("ab", absl::StrCat("--a: ", options_a.status().message()));
+  auto options_b = ab::ParseSide(args->Get("b"));
+  if (!options_b.ok()) return UsageError("ab", absl::StrCat("--b: ", options_b.status().message()));
+
+  Inputs in;
+  in.model_dir = args->Get("model", BuiltinModelDir());
+  int64_t max_tokens = 0;
+  if (!absl::SimpleAtoi(args->Get("max-tokens", "32"), &max_tokens) || max_tokens < 1 ||
+      max_tokens > 1 << 20)
+    return UsageError("ab", "--max-tokens: expected a positive integer");
+  in.options.max_tokens = static_cast<int32_t>(max_tokens);
+  if (!absl::SimpleAtoi(args->Get("window", "256"), &in.options.window) || in.options.window < 2)
+    return UsageError("ab", "--window: expected an integer >= 2");
+  if (!absl::SimpleAtoi(args->Get("text-tokens", "4096"), &in.heldout_tokens) ||
+      in.heldout_tokens < 2)
+    return UsageError("ab", "--text-tokens: expected an integer >= 2");
+  in.heldout_path = args->Get("text");
+  if (args->Has("prompts")) {
+    auto prompts = ab::LoadPrompts(args->Get("prompts"));
+    if (!prompts.ok()) return Fail(prompts.status());
+    in.prompts = std::move(*prompts);
+  } else {
+    in.prompts = ab::BuiltinPrompts();
+  }
+
+  const auto registry = LoadPlugins(*args);
+  auto ctx = ExecContext::Create(Device::Cpu(), 0);
+  if (!ctx.ok()) return Fail(ctx.status());
+  ab::Report report;
+  report.heldout = in.heldout_path;
+  report.options = in.options;
+  std::vector<std::vector<int32_t>> prompt_ids;
+  auto a =
+      RunOneSide("A", args->Get("a"), *options_a, in, *registry, **ctx, prompt_ids, report.model);
+  if (!a.ok())
+    return Fail(absl::Status(a.status().code(), absl::StrCat("A: ", a.status().message())));
+  auto b =
+      RunOneSide("B", args->Get("b"), *options_b, in, *registry, **ctx, prompt_ids, report.model);
+  if (!b.ok())
+    return Fail(absl::Status(b.status().code(), absl::StrCat("B: ", b.status().message())));
+  report.a = std::move(*a);
+  report.b = std::move(*b);
+  for (const auto& ids : prompt_ids) report.prompt_tokens += static_cast<int64_t>(ids.size());
+  auto quality = ab::Compare(report.a.run, report.b.run);
+  if (!quality.ok()) return Fail(quality.status());
+  report.quality = *quality;
+
+  std::printf("%s", RenderTables(report).c_str());
+  for (const auto& [flag, render] :
+       {std::pair{"html", &ab::ReportHtml}, std::pair{"json", &ab::ReportJson}}) {
+    if (!args->Has(flag)) continue;
+    if (absl::Status s = WriteFile(args->Get(flag), render(report)); !s.ok()) return Fail(s);
+    std::printf("wrote %s\n", args->Get(flag).c_str());
+  }
+  return 0;
+}
+
+}  // namespace sy::cli
