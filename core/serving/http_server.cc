@@ -77,8 +77,8 @@ struct HttpServer::State {
 
   void Routes();
   void Generate(Endpoint endpoint, const httplib::Request& req, httplib::Response& res);
-  void Stream(Endpoint endpoint, openai::ResponseFormat format, bool include_usage,
-              openai::Streams streams, httplib::Response& res);
+  void Stream(openai::ResponseFormat format, bool include_usage, openai::Streams streams,
+              httplib::Response& res);
   // Fills in the body of an error httplib raised itself (no route, body too large, bad HTTP).
   httplib::Server::HandlerResponse OnError(const httplib::Request& req, httplib::Response& res);
 
@@ -181,7 +181,7 @@ void HttpServer::State::Generate(Endpoint endpoint, const httplib::Request& req,
   openai::ResponseFormat format(endpoint, openai::ResponseFormat::NewId(endpoint), UnixSeconds(),
                                 model.id);
   if (parsed->stream) {
-    return Stream(endpoint, std::move(format), parsed->include_usage, std::move(streams), res);
+    return Stream(std::move(format), parsed->include_usage, std::move(streams), res);
   }
   // Non-streamed answers are read here, on the connection's thread, until they are complete.
   InFlight in_flight(*this);
@@ -191,12 +191,12 @@ void HttpServer::State::Generate(Endpoint endpoint, const httplib::Request& req,
   res.set_content(openai::DumpJson(*answer), "application/json");
 }
 
-void HttpServer::State::Stream(Endpoint endpoint, openai::ResponseFormat format, bool include_usage,
+void HttpServer::State::Stream(openai::ResponseFormat format, bool include_usage,
                                openai::Streams streams, httplib::Response& res) {
   // httplib calls the provider until it ends the response, after the handler has returned;
   // the writer and the in-flight count live as long as the provider does.
-  auto writer = std::make_shared<openai::SseWriter>(std::move(format), endpoint, include_usage,
-                                                    std::move(streams));
+  auto writer =
+      std::make_shared<openai::SseWriter>(std::move(format), include_usage, std::move(streams));
   auto in_flight = std::make_shared<InFlight>(*this);
   res.set_header("Cache-Control", "no-cache");
   res.set_chunked_content_provider(

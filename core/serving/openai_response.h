@@ -36,6 +36,8 @@ class ResponseFormat {
   ResponseFormat(Endpoint endpoint, std::string id, int64_t created, std::string model)
       : endpoint_(endpoint), id_(std::move(id)), created_(created), model_(std::move(model)) {}
 
+  Endpoint endpoint() const { return endpoint_; }
+
   // A new id: "cmpl-" or "chatcmpl-" and 24 random hex digits.
   static std::string NewId(Endpoint endpoint);
 

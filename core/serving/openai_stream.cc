@@ -65,7 +65,8 @@ bool SseWriter::Pump(const Write& write, std::chrono::milliseconds wait) {
   std::string out;
   if (!opened_) {
     opened_ = true;
-    if (endpoint_ == Endpoint::kChat) out = SseEvent(format_.RoleChunk(static_cast<int>(current_)));
+    if (format_.endpoint() == Endpoint::kChat)
+      out = SseEvent(format_.RoleChunk(static_cast<int>(current_)));
   }
   std::optional<StreamEvent> event = streams_[current_]->NextFor(wait);
   if (!event) return write(out.empty() ? kKeepAlive : out);

@@ -34,11 +34,8 @@ class SseWriter {
   // Writes bytes to the client; false when the client is gone.
   using Write = std::function<bool(absl::string_view)>;
 
-  SseWriter(ResponseFormat format, Endpoint endpoint, bool include_usage, Streams streams)
-      : format_(std::move(format)),
-        endpoint_(endpoint),
-        include_usage_(include_usage),
-        streams_(std::move(streams)) {}
+  SseWriter(ResponseFormat format, bool include_usage, Streams streams)
+      : format_(std::move(format)), include_usage_(include_usage), streams_(std::move(streams)) {}
   ~SseWriter() { CancelAll(); }
 
   // Writes what the current stream has, waiting up to `wait` for something. With nothing new
@@ -54,7 +51,6 @@ class SseWriter {
 
  private:
   ResponseFormat format_;
-  Endpoint endpoint_;
   bool include_usage_;
   Streams streams_;
   size_t current_ = 0;   // the choice being streamed

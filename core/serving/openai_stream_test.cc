@@ -78,8 +78,7 @@ TEST(CollectAnswerTest, GivingUpCancelsTheStreams) {
 
 TEST(SseWriterTest, ChatStreamOpensWithTheRoleAndEndsWithUsageAndDone) {
   const ResponseFormat format(Endpoint::kChat, "chatcmpl-1", 1, "tiny");
-  SseWriter writer(format, Endpoint::kChat, /*include_usage=*/true,
-                   {FinishedStream(1, "hi", "length")});
+  SseWriter writer(format, /*include_usage=*/true, {FinishedStream(1, "hi", "length")});
   const std::vector<std::string> data = Drain(writer);
   ASSERT_EQ(data.size(), 5u);
   EXPECT_EQ(json::parse(data[0])["choices"][0]["delta"]["role"], "assistant");
@@ -91,7 +90,7 @@ TEST(SseWriterTest, ChatStreamOpensWithTheRoleAndEndsWithUsageAndDone) {
 
 TEST(SseWriterTest, CompletionChoicesStreamInOrder) {
   const ResponseFormat format(Endpoint::kCompletions, "cmpl-1", 1, "tiny");
-  SseWriter writer(format, Endpoint::kCompletions, /*include_usage=*/false,
+  SseWriter writer(format, /*include_usage=*/false,
                    {FinishedStream(1, "a", "stop"), FinishedStream(2, "b", "length")});
   std::vector<std::string> indexed;
   for (const std::string& d : Drain(writer)) {
@@ -109,7 +108,7 @@ TEST(SseWriterTest, CompletionChoicesStreamInOrder) {
 
 TEST(SseWriterTest, FailedRequestsSendAnErrorEvent) {
   const ResponseFormat format(Endpoint::kCompletions, "cmpl-1", 1, "tiny");
-  SseWriter writer(format, Endpoint::kCompletions, false,
+  SseWriter writer(format, /*include_usage=*/false,
                    {FinishedStream(1, "", "abort", absl::InternalError("kernel died"))});
   const std::vector<std::string> data = Drain(writer);
   ASSERT_EQ(data.size(), 2u);
@@ -120,7 +119,7 @@ TEST(SseWriterTest, FailedRequestsSendAnErrorEvent) {
 TEST(SseWriterTest, IdleStreamsGetKeepAlivesAndAGoneClientCancels) {
   const ResponseFormat format(Endpoint::kCompletions, "cmpl-1", 1, "tiny");
   auto pending = std::make_shared<RequestStream>(1);
-  SseWriter writer(format, Endpoint::kCompletions, false, {pending});
+  SseWriter writer(format, /*include_usage=*/false, {pending});
   std::string bytes;
   EXPECT_TRUE(writer.Pump(
       [&bytes](absl::string_view s) {

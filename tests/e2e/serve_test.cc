@@ -32,11 +32,30 @@ using Clock = std::chrono::steady_clock;
 class ServerProcess {
  public:
   explicit ServerProcess(const std::vector<std::string>& extra_args = {}) {
-    std::vector<std::string> args = {SY_TEST_BINARY_DIR "/bin/switchyard", "serve"};
+    std::vector<std::string> args = {"serve"};
     args.insert(args.end(), extra_args.begin(), extra_args.end());
     if (std::find(args.begin(), args.end(), "--port") == args.end()) {
       args.insert(args.end(), {"--port", "0"});
     }
+    Start(args);
+  }
+  // Any switchyard command line that serves, e.g. {"run", "serve.lua", "0"}.
+  struct Command {
+    std::vector<std::string> args;
+  };
+  explicit ServerProcess(Command command) { Start(command.args); }
+
+  ~ServerProcess() {
+    if (!exited_ && pid_ > 0) {
+      kill(pid_, SIGKILL);
+      waitpid(pid_, &status_, 0);
+    }
+    if (reader_.joinable()) reader_.join();
+  }
+
+ private:
+  void Start(std::vector<std::string> args) {
+    args.insert(args.begin(), SY_TEST_BINARY_DIR "/bin/switchyard");
     int fds[2];
     if (pipe(fds) != 0) return;
     pid_ = fork();
@@ -78,14 +97,7 @@ class ServerProcess {
     }
   }
 
-  ~ServerProcess() {
-    if (!exited_ && pid_ > 0) {
-      kill(pid_, SIGKILL);
-      waitpid(pid_, &status_, 0);
-    }
-    if (reader_.joinable()) reader_.join();
-  }
-
+ public:
   int port() const { return port_; }
   std::string output() const {
     std::lock_guard lock(mutex_);
@@ -484,6 +496,22 @@ TEST(ServeShutdownTest, SigtermDrainsTheStreamInFlightAndExitsZero) {
   EXPECT_THAT(bytes, ::testing::EndsWith("data: [DONE]\n\n"));
   EXPECT_EQ(server.WaitForExit(std::chrono::seconds(30)), 0) << server.output();
   EXPECT_THAT(server.output(), HasSubstr("SIGTERM: draining"));
+}
+
+// The README's Lua pipeline: sy.load_model with a swapped router, sy.engine with an on_step
+// hook, sy.serve; SIGTERM drains it and sy.serve returns to the script.
+TEST(ServeLuaTest, APipelineWithASwappedRouterServesAndDrains) {
+  ServerProcess server(ServerProcess::Command{
+      {"run", SY_TEST_SOURCE_DIR "/scripts/pipelines/serve.lua", "0", "router.hash"}});
+  ASSERT_GT(server.port(), 0) << server.output();
+  EXPECT_THAT(server.output(), HasSubstr("model pydoc-moe, router router.hash"));
+  const Posted r = Post(server, "/v1/completions",
+                        R"({"prompt": "The list type", "max_tokens": 8, "ignore_eos": true})");
+  EXPECT_EQ(r.status, 200) << r.raw;
+  EXPECT_EQ(r.body["usage"]["completion_tokens"], 8);
+  server.Signal(SIGTERM);
+  EXPECT_EQ(server.WaitForExit(std::chrono::seconds(30)), 0) << server.output();
+  EXPECT_THAT(server.output(), HasSubstr("drained; 0 preemptions in all"));
 }
 
 TEST(ServeStartTest, ABusyPortIsAClearError) {
