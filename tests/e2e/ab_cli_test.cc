@@ -12,6 +12,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "tests/support/cli_runner.h"
 #include "tests/support/scratch_dir.h"
 
 namespace {
@@ -21,25 +22,8 @@ using ::testing::ContainsRegex;
 using ::testing::HasSubstr;
 using ::testing::StartsWith;
 
-struct Result {
-  int status;
-  std::string output;  // stdout and stderr together
-};
-
-Result RunCli(const std::string& arguments) {
-  const std::string command =
-      "SWITCHYARD_PLUGIN_PATH= " SY_TEST_BINARY_DIR "/bin/switchyard " + arguments + " 2>&1";
-  FILE* pipe = popen(command.c_str(), "r");
-  EXPECT_NE(pipe, nullptr);
-  Result result{-1, ""};
-  std::array<char, 4096> buffer;
-  size_t n;
-  while ((n = fread(buffer.data(), 1, buffer.size(), pipe)) > 0)
-    result.output.append(buffer.data(), n);
-  const int status = pclose(pipe);
-  result.status = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  return result;
-}
+using Result = sy::testing_support::CliResult;
+using sy::testing_support::RunSwitchyard;
 
 std::string Slurp(const std::string& path) {
   std::ifstream in(path);
@@ -58,24 +42,24 @@ std::string Prompts() {
 // `ab` on the three prompts with short continuations, the JSON report parsed.
 nlohmann::json RunAb(const std::string& sides, const std::string& extra = "") {
   const std::string json = sy::testing_support::ScratchDir() + "/report.json";
-  const Result r =
-      RunCli("ab " + sides + " --prompts " + Prompts() + " --max-tokens 6 --json " + json + extra);
+  const Result r = RunSwitchyard("ab " + sides + " --prompts " + Prompts() +
+                                 " --max-tokens 6 --json " + json + extra);
   EXPECT_EQ(r.status, 0) << r.output;
   return nlohmann::json::parse(Slurp(json));
 }
 
 TEST(AbCliTest, HelpDescribesTheSides) {
-  const Result r = RunCli("ab --help");
+  const Result r = RunSwitchyard("ab --help");
   EXPECT_EQ(r.status, 0);
   EXPECT_THAT(r.output, AllOf(StartsWith("Usage: switchyard ab"), HasSubstr("capacity=F"),
                               HasSubstr("--html FILE"), HasSubstr("--plugin-path")));
-  EXPECT_THAT(RunCli("--help").output, HasSubstr("  ab "));
+  EXPECT_THAT(RunSwitchyard("--help").output, HasSubstr("  ab "));
 }
 
 TEST(AbCliTest, ASideAgainstItselfAgreesExactly) {
   const std::string html = sy::testing_support::ScratchDir() + "/same.html";
-  const Result r = RunCli("ab --a quantizer=none --b quantizer=none --prompts " + Prompts() +
-                          " --max-tokens 6 --html " + html);
+  const Result r = RunSwitchyard("ab --a quantizer=none --b quantizer=none --prompts " + Prompts() +
+                                 " --max-tokens 6 --html " + html);
   ASSERT_EQ(r.status, 0) << r.output;
   EXPECT_THAT(r.output, HasSubstr("3 prompts"));
   EXPECT_THAT(r.output, ContainsRegex("mean KL\\(A\\|\\|B\\), nats +0\\.0000 +max 0\\.0000"));
@@ -134,8 +118,8 @@ TEST(AbCliTest, HeldOutTextAndJsonlPrompts) {
   std::ofstream(dir + "/heldout.txt") << "The json module encodes and decodes JSON documents.";
   std::ofstream(dir + "/requests.jsonl") << "{\"prompt\": \"The json module\", \"max_tokens\": 4}\n"
                                          << "{\"prompt\": \"Return the value\"}\n";
-  const Result r = RunCli("ab --b quantizer=quantizer.int8 --prompts " + dir +
-                          "/requests.jsonl --text " + dir + "/heldout.txt --max-tokens 3");
+  const Result r = RunSwitchyard("ab --b quantizer=quantizer.int8 --prompts " + dir +
+                                 "/requests.jsonl --text " + dir + "/heldout.txt --max-tokens 3");
   EXPECT_EQ(r.status, 0) << r.output;
   EXPECT_THAT(r.output, HasSubstr("2 prompts"));
   EXPECT_THAT(r.output, HasSubstr("perplexity (" + dir + "/heldout.txt"));
@@ -143,25 +127,25 @@ TEST(AbCliTest, HeldOutTextAndJsonlPrompts) {
 }
 
 TEST(AbCliTest, BadInputGivesClearErrors) {
-  Result r = RunCli("ab --a quantiser=quantizer.int4 --b quantizer=none");
+  Result r = RunSwitchyard("ab --a quantiser=quantizer.int4 --b quantizer=none");
   EXPECT_EQ(r.status, 2);
   EXPECT_THAT(r.output, HasSubstr("switchyard ab: --a: unknown key 'quantiser' (keys: router"));
-  r = RunCli("ab --a capacity=-1");
+  r = RunSwitchyard("ab --a capacity=-1");
   EXPECT_EQ(r.status, 2);
   EXPECT_THAT(r.output, HasSubstr("--a: capacity: expected a factor > 0, got '-1'"));
-  r = RunCli("ab");
+  r = RunSwitchyard("ab");
   EXPECT_EQ(r.status, 2);
   EXPECT_THAT(r.output, HasSubstr("give at least one of --a and --b"));
-  r = RunCli("ab --b quantizer=quantizer.int3 --prompts " + Prompts() + " --max-tokens 2");
+  r = RunSwitchyard("ab --b quantizer=quantizer.int3 --prompts " + Prompts() + " --max-tokens 2");
   EXPECT_EQ(r.status, 1);
   EXPECT_THAT(r.output, AllOf(HasSubstr("switchyard ab: B: "), HasSubstr("quantizer.int3")));
-  r = RunCli("ab --b quantizer=none --prompts /nonexistent/prompts.txt");
+  r = RunSwitchyard("ab --b quantizer=none --prompts /nonexistent/prompts.txt");
   EXPECT_EQ(r.status, 1);
   EXPECT_THAT(r.output,
               HasSubstr("switchyard ab: /nonexistent/prompts.txt: cannot open the prompts file"));
   const std::string bad = sy::testing_support::ScratchDir() + "/bad.jsonl";
   std::ofstream(bad) << "{\"prompt\": \"ok\"}\n[1, 2]\n";
-  r = RunCli("ab --b quantizer=none --prompts " + bad);
+  r = RunSwitchyard("ab --b quantizer=none --prompts " + bad);
   EXPECT_EQ(r.status, 1);
   EXPECT_THAT(r.output, HasSubstr(bad + ":2: expected a JSON object with a string \"prompt\""));
 }

@@ -5,6 +5,7 @@
 
 #include <sys/wait.h>
 #include "core/model/test_files.h"
+#include "tests/support/cli_runner.h"
 #include "tests/support/scratch_dir.h"
 
 #include <array>
@@ -20,28 +21,8 @@ using ::testing::HasSubstr;
 using ::testing::Not;
 using ::testing::StartsWith;
 
-struct Result {
-  int status;
-  std::string output;  // stdout and stderr together
-};
-
-// Runs `shell_command` with the CLI available as $SY; the plugin search path is only the
-// build tree's own plugin folder.
-Result RunCli(const std::string& shell_command) {
-  const std::string command = "export SY=" SY_TEST_BINARY_DIR
-                              "/bin/switchyard SWITCHYARD_PLUGIN_PATH=; " +
-                              shell_command + " 2>&1";
-  FILE* pipe = popen(command.c_str(), "r");
-  EXPECT_NE(pipe, nullptr);
-  Result result{-1, ""};
-  std::array<char, 4096> buffer;
-  size_t n;
-  while ((n = fread(buffer.data(), 1, buffer.size(), pipe)) > 0)
-    result.output.append(buffer.data(), n);
-  const int status = pclose(pipe);
-  result.status = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  return result;
-}
+using Result = sy::testing_support::CliResult;
+using sy::testing_support::RunCli;
 
 std::string WriteScript(const std::string& name, const std::string& code) {
   const std::string path = sy::testing_support::ScratchDir() + "/" + name;

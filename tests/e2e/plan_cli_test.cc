@@ -11,6 +11,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "tests/support/cli_runner.h"
 #include "tests/support/scratch_dir.h"
 
 namespace {
@@ -20,24 +21,8 @@ using ::testing::ContainsRegex;
 using ::testing::HasSubstr;
 using ::testing::StartsWith;
 
-struct Result {
-  int status;
-  std::string output;  // stdout and stderr together
-};
-
-Result RunCli(const std::string& arguments) {
-  const std::string command = SY_TEST_BINARY_DIR "/bin/switchyard " + arguments + " 2>&1";
-  FILE* pipe = popen(command.c_str(), "r");
-  EXPECT_NE(pipe, nullptr);
-  Result result{-1, ""};
-  std::array<char, 4096> buffer;
-  size_t n;
-  while ((n = fread(buffer.data(), 1, buffer.size(), pipe)) > 0)
-    result.output.append(buffer.data(), n);
-  const int status = pclose(pipe);
-  result.status = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  return result;
-}
+using Result = sy::testing_support::CliResult;
+using sy::testing_support::RunSwitchyard;
 
 // Mixtral-8x7B's published config.json, as a file.
 nlohmann::json Mixtral8x7b() {
@@ -56,16 +41,16 @@ nlohmann::json Mixtral8x7b() {
 }
 
 TEST(PlanCliTest, HelpDescribesTheOptions) {
-  const Result r = RunCli("plan --help");
+  const Result r = RunSwitchyard("plan --help");
   EXPECT_EQ(r.status, 0);
   EXPECT_THAT(r.output,
               AllOf(StartsWith("Usage: switchyard plan MODEL"), HasSubstr("--precision P"),
                     HasSubstr("deepseek-v3"), HasSubstr("--plugin-path")));
-  EXPECT_THAT(RunCli("--help").output, HasSubstr("  plan "));
+  EXPECT_THAT(RunSwitchyard("--help").output, HasSubstr("  plan "));
 }
 
 TEST(PlanCliTest, APresetPrintsEveryTable) {
-  const Result r = RunCli("plan mixtral-8x7b --context 32768 --concurrency 16");
+  const Result r = RunSwitchyard("plan mixtral-8x7b --context 32768 --concurrency 16");
   EXPECT_EQ(r.status, 0) << r.output;
   EXPECT_THAT(r.output, HasSubstr("plan for mixtral-8x7b (MixtralForCausalLM, "
                                   "mistralai/Mixtral-8x7B-v0.1 config.json)"));
@@ -86,8 +71,9 @@ TEST(PlanCliTest, AConfigFileOrFolderPlansLikeThePreset) {
   sy::testing_support::ScopedScratchDir dir;
   std::filesystem::create_directories(dir.path() / "Mixtral-8x7B");
   std::ofstream(dir.File("Mixtral-8x7B/config.json")) << Mixtral8x7b().dump(2);
-  const Result r = RunCli("plan " + dir.File("Mixtral-8x7B") +
-                          " --gpu h100 --gpus 4 --precision int4 --context 4096 --concurrency 32");
+  const Result r =
+      RunSwitchyard("plan " + dir.File("Mixtral-8x7B") +
+                    " --gpu h100 --gpus 4 --precision int4 --context 4096 --concurrency 32");
   EXPECT_EQ(r.status, 0) << r.output;
   EXPECT_THAT(r.output, HasSubstr("plan for Mixtral-8x7B (MixtralForCausalLM, " +
                                   dir.File("Mixtral-8x7B/config.json") + ")"));
@@ -95,8 +81,8 @@ TEST(PlanCliTest, AConfigFileOrFolderPlansLikeThePreset) {
               HasSubstr("4 x H100 (80.00 GB), EP 4; weights int4 (experts; the rest bf16)"));
   EXPECT_THAT(r.output, ContainsRegex("total +46,702,792,704"));
   // The same numbers from the file as from the preset, as JSON.
-  const Result file = RunCli("plan " + dir.File("Mixtral-8x7B/config.json") + " --json");
-  const Result preset = RunCli("plan mixtral-8x7b --json");
+  const Result file = RunSwitchyard("plan " + dir.File("Mixtral-8x7B/config.json") + " --json");
+  const Result preset = RunSwitchyard("plan mixtral-8x7b --json");
   ASSERT_EQ(file.status, 0) << file.output;
   const nlohmann::json a = nlohmann::json::parse(file.output);
   const nlohmann::json b = nlohmann::json::parse(preset.output);
@@ -108,7 +94,7 @@ TEST(PlanCliTest, AConfigFileOrFolderPlansLikeThePreset) {
 }
 
 TEST(PlanCliTest, APlanThatDoesNotFitSaysByHowMuch) {
-  const Result r = RunCli("plan deepseek-v3 --gpus 1 --context 4096");
+  const Result r = RunSwitchyard("plan deepseek-v3 --gpus 1 --context 4096");
   EXPECT_EQ(r.status, 0) << r.output;
   EXPECT_THAT(r.output, HasSubstr("DOES NOT FIT"));
   EXPECT_THAT(r.output, HasSubstr("1 multi-token-prediction layer(s) not counted"));
@@ -119,14 +105,14 @@ TEST(PlanCliTest, APlanThatDoesNotFitSaysByHowMuch) {
 
 TEST(PlanCliTest, AnyGpuCanBeNamedWithItsMemory) {
   const Result r =
-      RunCli("plan qwen3-235b-a22b --gpu b200 --gpu-memory 192 --gpus 4 --context 8192");
+      RunSwitchyard("plan qwen3-235b-a22b --gpu b200 --gpu-memory 192 --gpus 4 --context 8192");
   EXPECT_EQ(r.status, 0) << r.output;
   EXPECT_THAT(r.output, HasSubstr("4 x b200 (192.00 GB), EP 4"));
   EXPECT_THAT(r.output, ContainsRegex("total +235,093,634,560"));
 }
 
 TEST(PlanCliTest, UnknownPresetListsThePresets) {
-  const Result r = RunCli("plan mixtral-9x9b");
+  const Result r = RunSwitchyard("plan mixtral-9x9b");
   EXPECT_EQ(r.status, 2);
   EXPECT_THAT(r.output, HasSubstr("switchyard plan: 'mixtral-9x9b' is neither a config.json, a "
                                   "model folder nor a preset (presets: mixtral-8x7b, "
@@ -139,13 +125,13 @@ TEST(PlanCliTest, AConfigMissingAFieldNamesTheFieldAndTheFile) {
   nlohmann::json config = Mixtral8x7b();
   config.erase("num_local_experts");
   std::ofstream(dir.File("config.json")) << config.dump();
-  const Result r = RunCli("plan " + dir.File("config.json"));
+  const Result r = RunSwitchyard("plan " + dir.File("config.json"));
   EXPECT_EQ(r.status, 1);
   EXPECT_THAT(r.output, HasSubstr("switchyard plan: " + dir.File("config.json") +
                                   ": missing required field 'num_local_experts' "
                                   "(MixtralForCausalLM)"));
   std::filesystem::create_directories(dir.path() / "empty");
-  const Result empty_folder = RunCli("plan " + dir.File("empty"));
+  const Result empty_folder = RunSwitchyard("plan " + dir.File("empty"));
   EXPECT_EQ(empty_folder.status, 1);
   EXPECT_THAT(empty_folder.output, HasSubstr("config.json: cannot open the file"));
 }
@@ -168,11 +154,11 @@ TEST(PlanCliTest, NonsenseTargetsAreUsageErrors) {
       {"--frobnicate", "unknown option --frobnicate"},
   };
   for (const auto& [options, message] : cases) {
-    const Result r = RunCli(std::string("plan mixtral-8x7b ") + options);
+    const Result r = RunSwitchyard(std::string("plan mixtral-8x7b ") + options);
     EXPECT_EQ(r.status, 2) << options << "\n" << r.output;
     EXPECT_THAT(r.output, HasSubstr(std::string("switchyard plan: ") + message)) << options;
   }
-  EXPECT_EQ(RunCli("plan").status, 2);
+  EXPECT_EQ(RunSwitchyard("plan").status, 2);
 }
 
 }  // namespace
