@@ -18,9 +18,13 @@ if(SY_SANITIZE)
   add_link_options(-fsanitize=address,undefined)
 endif()
 
+# ccache with paths relative to the source tree, so every clone (CI's included) shares the
+# cache: the build folder sits inside the tree, so relative paths are the same in each.
 find_program(SY_CCACHE ccache)
 if(SY_CCACHE)
-  set(CMAKE_CXX_COMPILER_LAUNCHER ${SY_CCACHE})
-  set(CMAKE_C_COMPILER_LAUNCHER ${SY_CCACHE})
-  set(CMAKE_CUDA_COMPILER_LAUNCHER ${SY_CCACHE})
+  set(sy_ccache_launcher ${CMAKE_COMMAND} -E env CCACHE_BASEDIR=${PROJECT_SOURCE_DIR}
+      CCACHE_NOHASHDIR=1 ${SY_CCACHE})
+  set(CMAKE_CXX_COMPILER_LAUNCHER ${sy_ccache_launcher})
+  set(CMAKE_C_COMPILER_LAUNCHER ${sy_ccache_launcher})
+  set(CMAKE_CUDA_COMPILER_LAUNCHER ${sy_ccache_launcher})
 endif()
