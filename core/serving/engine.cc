@@ -223,16 +223,25 @@ absl::Status Engine::Run(const std::function<void(schema::StepReport::Reader)>& 
   }
 }
 
+// What one step did, for the metrics and the StepReport.
+struct StepTally {
+  std::chrono::steady_clock::time_point start = std::chrono::steady_clock::now();
+  int64_t sequences = 0;
+  int64_t prefill_tokens = 0;
+  int64_t sampled = 0;
+  int64_t preempted = 0;
+  int64_t finished = 0;
+};
+
 void Engine::Step(const std::function<void(schema::StepReport::Reader)>& on_step) {
   State& st = *state_;
-  const auto start = Clock::now();
-  int64_t finished = 0;
+  StepTally tally;
   // Requests whose client went away leave first, so their blocks are free for this step.
   for (auto& s : st.live) {
     if (s->stream->cancelled()) {
       Retire(*s, "abort", absl::CancelledError("the client went away"));
       s->done = true;
-      ++finished;
+      ++tally.finished;
     }
   }
   std::erase_if(st.live, [](const auto& s) { return s->done; });
@@ -240,29 +249,12 @@ void Engine::Step(const std::function<void(schema::StepReport::Reader)>& on_step
     PublishGauges();
     return;
   }
-
-  // The scheduler's view: running sequences in admission order, then waiting ones in
-  // arrival (id) order.
-  std::vector<Sequence*> order;
-  for (auto& s : st.live) order.push_back(s.get());
-  std::sort(order.begin(), order.end(), [](const Sequence* a, const Sequence* b) {
-    if (a->running != b->running) return a->running;
-    return a->running ? a->admission < b->admission : a->id < b->id;
-  });
-  std::vector<sy_sched_sequence> view;
-  for (const Sequence* s : order) {
-    auto table = st.cache.BlockTable(s->id);
-    view.push_back(
-        {s->id,
-         std::chrono::duration_cast<std::chrono::nanoseconds>(s->arrival.time_since_epoch())
-             .count(),
-         s->running ? 1 : 0, s->cached, s->pending(),
-         table.ok() ? static_cast<int32_t>((*table)->size()) : 0, s->generated()});
-  }
+  const std::vector<Sequence*> order = SchedulingOrder();
   const KvCacheShape& kv = st.cache.shape();
   const BlockPool pool{st.cache.allocator().num_free(), static_cast<int32_t>(kv.num_blocks),
                        static_cast<int32_t>(kv.block_size)};
-  absl::StatusOr<ScheduleDecision> decision = st.scheduler.Schedule(view, pool, st.step);
+  absl::StatusOr<ScheduleDecision> decision =
+      st.scheduler.Schedule(SchedulerView(order), pool, st.step);
   if (!decision.ok()) {  // a broken scheduler fails what is live; the server keeps serving
     Log(LogLevel::kError, "engine", decision.status().message());
     for (auto& s : st.live) Retire(*s, "abort", decision.status());
@@ -275,12 +267,41 @@ void Engine::Step(const std::function<void(schema::StepReport::Reader)>& on_step
     s.cached = 0;
     s.running = false;
     ++st.queued;
+    ++tally.preempted;
   }
+  RunBatch(*decision, order, tally);
+  std::erase_if(st.live, [](const auto& s) { return s->done; });
+  Report(tally, on_step);
+}
 
+std::vector<Sequence*> Engine::SchedulingOrder() const {
+  std::vector<Sequence*> order;
+  for (const auto& s : state_->live) order.push_back(s.get());
+  std::sort(order.begin(), order.end(), [](const Sequence* a, const Sequence* b) {
+    if (a->running != b->running) return a->running;
+    return a->running ? a->admission < b->admission : a->id < b->id;
+  });
+  return order;
+}
+
+std::vector<sy_sched_sequence> Engine::SchedulerView(const std::vector<Sequence*>& order) const {
+  std::vector<sy_sched_sequence> view;
+  for (const Sequence* s : order) {
+    auto table = state_->cache.BlockTable(s->id);
+    const int64_t arrival_ns =
+        std::chrono::duration_cast<std::chrono::nanoseconds>(s->arrival.time_since_epoch()).count();
+    view.push_back({s->id, arrival_ns, s->running ? 1 : 0, s->cached, s->pending(),
+                    table.ok() ? static_cast<int32_t>((*table)->size()) : 0, s->generated()});
+  }
+  return view;
+}
+
+void Engine::RunBatch(const ScheduleDecision& decision, const std::vector<Sequence*>& order,
+                      StepTally& tally) {
+  State& st = *state_;
   std::vector<SequenceChunk> batch;
   std::vector<Sequence*> members;
-  int64_t prefill_tokens = 0, sampled = 0;
-  for (const sy_sched_entry& e : decision->scheduled) {
+  for (const sy_sched_entry& e : decision.scheduled) {
     Sequence& s = *order[e.index];
     if (!s.running) {
       if (!st.cache.HasSequence(s.id)) st.cache.AddSequence(s.id).IgnoreError();
@@ -292,81 +313,85 @@ void Engine::Step(const std::function<void(schema::StepReport::Reader)>& on_step
     if (absl::Status reserved = st.cache.Reserve(s.id, s.cached + e.tokens); !reserved.ok()) {
       Retire(s, "abort", reserved);
       s.done = true;
+      ++tally.finished;
       continue;
     }
     const auto first = s.tokens.begin() + s.cached;
     batch.push_back({.sequence = static_cast<int64_t>(s.id),
                      .tokens = std::vector<int32_t>(first, first + e.tokens)});
     members.push_back(&s);
-    if (e.tokens == s.pending()) {
-      ++sampled;
-      prefill_tokens += e.tokens - 1;
-    } else {
-      prefill_tokens += e.tokens;
-    }
+    const bool samples = e.tokens == s.pending();
+    tally.sampled += samples ? 1 : 0;
+    tally.prefill_tokens += samples ? e.tokens - 1 : e.tokens;
   }
-
-  if (!batch.empty()) {
-    absl::StatusOr<Tensor> logits = model_->network->ForwardBatch(*st.ctx, batch, st.cache);
+  tally.sequences = static_cast<int64_t>(batch.size());
+  if (batch.empty()) return;
+  absl::StatusOr<Tensor> logits = model_->network->ForwardBatch(*st.ctx, batch, st.cache);
+  if (!logits.ok()) {
+    Log(LogLevel::kError, "engine",
+        absl::StrCat("step ", st.step, ": ", logits.status().message()));
+  }
+  for (size_t i = 0; i < members.size(); ++i) {
+    Sequence& s = *members[i];
     if (!logits.ok()) {
-      Log(LogLevel::kError, "engine",
-          absl::StrCat("step ", st.step, ": ", logits.status().message()));
+      Retire(s, "abort", logits.status());
+      s.done = true;
+      ++tally.finished;
+      continue;
     }
-    const int64_t vocab = logits.ok() ? logits->dim(1) : 0;
-    const auto now = Clock::now();
-    for (size_t i = 0; i < members.size(); ++i) {
-      Sequence& s = *members[i];
-      if (!logits.ok()) {
-        Retire(s, "abort", logits.status());
-        s.done = true;
-        ++finished;
-        continue;
-      }
-      s.cached += static_cast<int32_t>(batch[i].tokens.size());
-      if (s.pending() > 0) continue;  // a prefill chunk: nothing to sample yet
-      const int32_t token = s.sampler.Sample(logits->data<float>() + i * vocab, vocab, s.tokens);
-      s.tokens.push_back(token);
-      const TokenStreamer::Step out = s.streamer.Push(token);
-      s.stream->Push(out.text, 1);
-      if (s.has_token) {
-        st.metrics.RecordInterToken(Seconds(s.last_token, now));
-      } else {
-        st.metrics.RecordFirstToken(Seconds(s.arrival, now));
-      }
-      s.has_token = true;
-      s.last_token = now;
-      const bool context_full = static_cast<int64_t>(s.tokens.size()) >= context_length();
-      if (out.finished || context_full) {
-        Retire(s, "length", absl::OkStatus());  // the streamer keeps its own reason if it has one
-        s.done = true;
-        ++finished;
-      }
-    }
+    s.cached += static_cast<int32_t>(batch[i].tokens.size());
+    if (s.pending() > 0) continue;  // a prefill chunk: nothing to sample yet
+    const int64_t vocab = logits->dim(1);
+    if (SampleAndStream(s, logits->data<float>() + i * vocab, vocab)) ++tally.finished;
   }
-  std::erase_if(st.live, [](const auto& s) { return s->done; });
+}
 
-  // Report the step: metrics for scrapes, the StepReport for the on_step hook.
+bool Engine::SampleAndStream(Sequence& s, const float* logits, int64_t vocab) {
+  State& st = *state_;
+  const auto now = Clock::now();
+  const int32_t token = s.sampler.Sample(logits, vocab, s.tokens);
+  s.tokens.push_back(token);
+  const TokenStreamer::Step out = s.streamer.Push(token);
+  s.stream->Push(out.text, 1);
+  if (s.has_token) {
+    st.metrics.RecordInterToken(Seconds(s.last_token, now));
+  } else {
+    st.metrics.RecordFirstToken(Seconds(s.arrival, now));
+  }
+  s.has_token = true;
+  s.last_token = now;
+  const bool context_full = static_cast<int64_t>(s.tokens.size()) >= context_length();
+  if (!out.finished && !context_full) return false;
+  Retire(s, "length", absl::OkStatus());  // the streamer keeps its own reason if it has one
+  s.done = true;
+  return true;
+}
+
+// Publishes the step: metrics for scrapes, the StepReport for the on_step hook.
+void Engine::Report(const StepTally& tally,
+                    const std::function<void(schema::StepReport::Reader)>& on_step) {
+  State& st = *state_;
   const EngineGauges gauges = PublishGauges();
-  st.metrics.RecordStep(prefill_tokens, sampled, static_cast<int64_t>(decision->preempted.size()));
+  st.metrics.RecordStep(tally.prefill_tokens, tally.sampled, tally.preempted);
   capnp::MallocMessageBuilder message;
   auto report = message.initRoot<schema::StepReport>();
   report.setStep(st.step);
   const auto layers = model_->network->moe_layers();
-  auto loads = report.initLayers(static_cast<unsigned>(batch.empty() ? 0 : layers.size()));
+  auto loads = report.initLayers(static_cast<unsigned>(tally.sequences == 0 ? 0 : layers.size()));
   for (size_t l = 0; l < loads.size(); ++l) {
     layers[l]->WriteLastLoad(loads[l]);
     st.metrics.RecordExpertLoad(static_cast<int64_t>(l), layers[l]->last_load().tokens_per_expert);
   }
-  report.setSequences(static_cast<uint32_t>(batch.size()));
-  report.setPrefillTokens(static_cast<uint32_t>(prefill_tokens));
-  report.setDecodeTokens(static_cast<uint32_t>(sampled));
+  report.setSequences(static_cast<uint32_t>(tally.sequences));
+  report.setPrefillTokens(static_cast<uint32_t>(tally.prefill_tokens));
+  report.setDecodeTokens(static_cast<uint32_t>(tally.sampled));
   report.setRunning(static_cast<uint32_t>(gauges.running));
   report.setWaiting(static_cast<uint32_t>(gauges.waiting));
-  report.setPreempted(static_cast<uint32_t>(decision->preempted.size()));
-  report.setFinished(static_cast<uint32_t>(finished));
+  report.setPreempted(static_cast<uint32_t>(tally.preempted));
+  report.setFinished(static_cast<uint32_t>(tally.finished));
   report.setKvBlocksUsed(static_cast<uint32_t>(gauges.kv_blocks_used));
   report.setKvBlocksTotal(static_cast<uint32_t>(gauges.kv_blocks_total));
-  report.setStepMicros(Seconds(start, Clock::now()) * 1e6);
+  report.setStepMicros(Seconds(tally.start, Clock::now()) * 1e6);
   ++st.step;
   if (on_step) on_step(report.asReader());
 }

@@ -82,6 +82,7 @@ class RequestStream {
 
 struct EngineGauges;  // metrics.h
 struct Sequence;      // a request inside the engine (engine.cc)
+struct StepTally;     // what one step did (engine.cc)
 
 class Engine {
  public:
@@ -116,6 +117,15 @@ class Engine {
   // One step of the loop: schedule, run, sample, stream. Errors fail the requests they touch,
   // never the loop.
   void Step(const std::function<void(schema::StepReport::Reader)>& on_step);
+  // The parts of a step.
+  std::vector<Sequence*> SchedulingOrder() const;  // running by admission, then waiting by arrival
+  std::vector<sy_sched_sequence> SchedulerView(const std::vector<Sequence*>& order) const;
+  void RunBatch(const ScheduleDecision& decision, const std::vector<Sequence*>& order,
+                StepTally& tally);
+  // Samples s's next token and streams its text; true when that ended the sequence.
+  bool SampleAndStream(Sequence& s, const float* logits, int64_t vocab);
+  void Report(const StepTally& tally,
+              const std::function<void(schema::StepReport::Reader)>& on_step);
   // Sets the waiting/running/KV gauges from the live sequences and the cache.
   EngineGauges PublishGauges();
   // Ends a sequence: frees its blocks, finishes its stream, records the metrics.
