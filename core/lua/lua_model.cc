@@ -53,7 +53,7 @@ int LoadModel(lua_State* L) {
   if (!lua_isnoneornil(L, 2)) ArgTable(L, 2, "options");
   ModelOptions options;
   options.quantizer = OptionString(L, 2, "quantizer", "");
-  options.experts = OptionString(L, 2, "experts", "experts.auto");
+  options.experts = OptionString(L, 2, "experts", options.experts);
   options.router = OptionString(L, 2, "router", "");
   if (!lua_isnoneornil(L, 2)) {
     RawField(L, 2, "router_config");

@@ -26,7 +26,9 @@ struct ModelOptions {
   // the architecture's gets {k = the model's top-k}.
   std::string router;
   std::optional<ConfigValue> router_config;
-  std::string experts = "experts.auto";
+  // The model runs on the CPU (its tensors live in host memory), so its experts component is
+  // experts.cpu unless named: experts.auto would pick a GPU kernel on a GPU machine.
+  std::string experts = "experts.cpu";
   std::string quantizer;  // empty: expert weights stay in f32
   // Capacity-factor limiting in every MoE layer (after the router); unset: no limit.
   std::optional<CapacityLimit> capacity;

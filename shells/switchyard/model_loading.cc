@@ -34,7 +34,7 @@ absl::StatusOr<std::unique_ptr<LanguageModel>> LoadModelFromArgs(const ParsedArg
                                                                  const ComponentRegistry& registry,
                                                                  ExecContext& ctx) {
   ModelOptions options;
-  options.experts = args.Get("experts", "experts.auto");
+  options.experts = args.Get("experts", options.experts);
   options.quantizer = args.Get("quantizer");
   options.router = args.Get("router");
   options.progress = ShowProgress;

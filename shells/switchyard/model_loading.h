@@ -17,7 +17,8 @@
   "  --router K.N         every MoE layer's router (default: the architecture's; others\n"      \
   "                       get k = the model's top-k, e.g. router.hash)\n"                       \
   "  --quantizer K.N      convert the expert weights at load (e.g. quantizer.int8)\n"           \
-  "  --experts K.N        the experts component (default experts.auto)\n"
+  "  --experts K.N        the experts component (default experts.cpu: the model runs on the "   \
+  "CPU)\n"
 
 namespace sy::cli {
 
