@@ -17,7 +17,7 @@ inline constexpr const char* kSideKeys = "router, quantizer, experts, capacity, 
 // Parses `spec` into model options:
 //   router=K.N      every MoE layer's router
 //   quantizer=K.N   expert-weight quantizer; "none" (or quantizer.none) keeps f32/bf16 weights
-//   experts=K.N     the experts component (default experts.auto)
+//   experts=K.N     the experts component (default experts.cpu, as the model runtime's)
 //   capacity=F      capacity factor F > 0 (core/moe/capacity.h)
 //   overflow=drop|reroute   what capacity limiting does with the overflow (default drop)
 // An empty spec is the model as loaded. Unknown keys, repeated keys, a missing '=' and bad

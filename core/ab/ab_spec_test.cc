@@ -27,7 +27,7 @@ TEST(AbSpecTest, EmptyAndNoneAreTheModelAsLoaded) {
     ASSERT_TRUE(options.ok()) << spec;
     EXPECT_EQ(options->router, "");
     EXPECT_EQ(options->quantizer, "");
-    EXPECT_EQ(options->experts, "experts.auto");
+    EXPECT_EQ(options->experts, ModelOptions{}.experts);  // the model runtime's default
     EXPECT_FALSE(options->capacity.has_value());
   }
   auto capacity = ParseSide("capacity=2");

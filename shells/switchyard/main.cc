@@ -184,7 +184,7 @@ const std::vector<Command>& Commands() {
        "A side is a comma list of key=value; an omitted side is the model as loaded:\n"
        "  router=K.N        every MoE layer's router (e.g. router.hash)\n"
        "  quantizer=K.N     expert-weight quantizer (quantizer.int4, quantizer.fp8, ...; none)\n"
-       "  experts=K.N       the experts component (default experts.auto)\n"
+       "  experts=K.N       the experts component (default experts.cpu)\n"
        "  capacity=F        capacity factor: each expert takes at most ceil(F*tokens*k/experts)\n"
        "                    slots per forward; overflow=drop (default) or overflow=reroute\n"
        "e.g. switchyard ab --a quantizer=none --b quantizer=quantizer.int4 --html ab.html\n"
