@@ -21,17 +21,6 @@ constexpr const char* kModelMetatable = "switchyard.Model";
 
 using ModelRef = std::shared_ptr<LanguageModel>;
 
-std::string OptionString(lua_State* L, int table, const char* key, const std::string& fallback) {
-  if (lua_isnoneornil(L, table)) return fallback;
-  RawField(L, table, key);
-  const bool absent = lua_isnil(L, -1);
-  const bool ok = absent || lua_type(L, -1) == LUA_TSTRING;
-  const std::string value = ok && !absent ? lua_tostring(L, -1) : fallback;
-  lua_pop(L, 1);
-  if (!ok) throw LuaError(absl::StrCat("option '", key, "' must be a string"));
-  return value;
-}
-
 template <typename T>
 void OptionNumber(lua_State* L, int table, const char* key, T& out) {
   RawField(L, table, key);

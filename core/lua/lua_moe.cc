@@ -46,15 +46,6 @@ struct LayerHandle {
   std::shared_ptr<MoeLayer> layer;
 };
 
-int64_t OptionInteger(lua_State* L, int table, const char* key, int64_t fallback) {
-  RawField(L, table, key);
-  int ok = 1;
-  const int64_t value = lua_isnil(L, -1) ? fallback : lua_tointegerx(L, -1, &ok);
-  lua_pop(L, 1);
-  if (!ok) throw LuaError(absl::StrCat("option '", key, "' must be an integer"));
-  return value;
-}
-
 bool OptionBoolean(lua_State* L, int table, const char* key) {
   RawField(L, table, key);
   const bool value = lua_toboolean(L, -1) != 0;

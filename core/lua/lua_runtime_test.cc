@@ -161,7 +161,8 @@ TEST_F(LuaRuntimeTest, MoeLayerForwardsAndReportsItsLoad) {
                  "local y = layer:forward(x)\n"
                  "local load, total = layer:load(), 0\n"
                  "for _, c in ipairs(load.tokensPerExpert) do total = total + c end\n"
-                 "result = table.concat(y:shape(), 'x') .. ' ' .. total .. ' ' .. load.tokens .. ' ' .. load.topK"),
+                 "result = table.concat(y:shape(), 'x') .. ' ' .. total .. ' ' .. load.tokens .. ' "
+                 "' .. load.topK"),
             "10x32 20 10 2");
 }
 
@@ -189,28 +190,36 @@ TEST_F(LuaRuntimeTest, LuaRoutersPrototypeRouting) {
                  "layer:forward(x)\n"
                  "result = layer:load().tokensPerExpert[3]"),
             "10");
-  EXPECT_THAT(Error("local layer = make({k = 2, route = function(l) return sy.zeros({1, 1}, 'i32'), sy.zeros({1, 1}) end})\n"
+  EXPECT_THAT(Error("local layer = make({k = 2, route = function(l) return sy.zeros({1, 1}, "
+                    "'i32'), sy.zeros({1, 1}) end})\n"
                     "layer:forward(x)"),
               HasSubstr("test:2: lua router must return i32 and f32 tensors of shape [10,2]"));
-  EXPECT_THAT(Error("local layer = make({k = 1, route = function(l) error('no idea') end})\nlayer:forward(x)"),
+  EXPECT_THAT(Error("local layer = make({k = 1, route = function(l) error('no idea') "
+                    "end})\nlayer:forward(x)"),
               HasSubstr("lua router: test:1: no idea"));
 }
 
 TEST_F(LuaRuntimeTest, TraceRecordThenReplayIsIdentical) {
   ASSERT_TRUE(runtime_->RunString(kLayerSetup, "=setup").ok());
   const std::string path = sy::testing_support::ScratchDir() + "/lua.trace";
-  EXPECT_EQ(Eval("local trace = sy.trace_writer('" + path + "', {model = 'lua-test', experts = 4, top_k = 2})\n"
-                 "local recorded = make(sy.component('router.softmax_topk', {k = 2}), nil, {trace = trace}):forward(x)\n"
+  EXPECT_EQ(Eval("local trace = sy.trace_writer('" + path +
+                 "', {model = 'lua-test', experts = 4, top_k = 2})\n"
+                 "local recorded = make(sy.component('router.softmax_topk', {k = 2}), nil, {trace "
+                 "= trace}):forward(x)\n"
                  "trace:close()\n"
-                 "local replayed = make(sy.component('router.replay', {path = '" + path + "'})):forward(x)\n"
+                 "local replayed = make(sy.component('router.replay', {path = '" +
+                 path +
+                 "'})):forward(x)\n"
                  "result = max_diff(recorded, replayed) == 0"),
             "true");
 }
 
 TEST_F(LuaRuntimeTest, MoeSpecErrorsAreClear) {
   ASSERT_TRUE(runtime_->RunString(kLayerSetup, "=setup").ok());
-  EXPECT_THAT(Error("sy.moe {router = sy.component('router.softmax_topk'), weights = weights}"), HasSubstr("sy.moe needs 'experts'"));
-  EXPECT_THAT(Error("make(sy.component('router.softmax_topk'), nil, {capacity = {factor = 1, overflow = 'spill'}})"),
+  EXPECT_THAT(Error("sy.moe {router = sy.component('router.softmax_topk'), weights = weights}"),
+              HasSubstr("sy.moe needs 'experts'"));
+  EXPECT_THAT(Error("make(sy.component('router.softmax_topk'), nil, {capacity = {factor = 1, "
+                    "overflow = 'spill'}})"),
               HasSubstr("capacity.overflow must be 'drop' or 'reroute'"));
   EXPECT_THAT(Error("make(sy.component('experts.cpu'))"), HasSubstr("experts.cpu is not a router"));
 }

@@ -33,20 +33,6 @@ struct LuaEngine {
 };
 using EngineRef = std::shared_ptr<LuaEngine>;
 
-int64_t OptionalInteger(lua_State* L, int table, const char* key, int64_t fallback) {
-  RawField(L, table, key);
-  int64_t value = fallback;
-  if (!lua_isnil(L, -1)) {
-    if (!lua_isinteger(L, -1)) {
-      lua_pop(L, 1);
-      throw LuaError(absl::StrCat("option '", key, "' must be an integer"));
-    }
-    value = lua_tointeger(L, -1);
-  }
-  lua_pop(L, 1);
-  return value;
-}
-
 // sy.engine{model=, scheduler= (default scheduler.continuous), on_step=, kv_blocks=,
 //   kv_cache_mb=, block_size=, max_waiting=}
 int NewEngine(lua_State* L) {
@@ -63,10 +49,10 @@ int NewEngine(lua_State* L) {
     component = ValueOrThrow(Component::Create(found, {}));
   }
   EngineOptions options;
-  options.kv_blocks = OptionalInteger(L, 1, "kv_blocks", 0);
-  options.kv_cache_bytes = OptionalInteger(L, 1, "kv_cache_mb", options.kv_cache_bytes >> 20) << 20;
-  options.block_size = OptionalInteger(L, 1, "block_size", options.block_size);
-  options.max_waiting = OptionalInteger(L, 1, "max_waiting", options.max_waiting);
+  options.kv_blocks = OptionInteger(L, 1, "kv_blocks", 0);
+  options.kv_cache_bytes = OptionInteger(L, 1, "kv_cache_mb", options.kv_cache_bytes >> 20) << 20;
+  options.block_size = OptionInteger(L, 1, "block_size", options.block_size);
+  options.max_waiting = OptionInteger(L, 1, "max_waiting", options.max_waiting);
   auto ref = std::make_shared<LuaEngine>();
   ref->engine =
       ValueOrThrow(Engine::Create(*model, ValueOrThrow(Scheduler::From(component)), options));
@@ -89,11 +75,9 @@ int Serve(lua_State* L) {
   ArgTable(L, 1, "serve options");
   EngineRef ref = *FieldObject<EngineRef>(L, 1, "engine", kEngineMetatable, true, "sy.serve");
   HttpServerOptions options;
-  RawField(L, 1, "host");
-  if (lua_isstring(L, -1)) options.host = lua_tostring(L, -1);
-  lua_pop(L, 1);
-  options.port = static_cast<int>(OptionalInteger(L, 1, "port", options.port));
-  options.threads = static_cast<int>(OptionalInteger(L, 1, "threads", options.threads));
+  options.host = OptionString(L, 1, "host", options.host);
+  options.port = static_cast<int>(OptionInteger(L, 1, "port", options.port));
+  options.threads = static_cast<int>(OptionInteger(L, 1, "threads", options.threads));
   std::string hook_error;
   auto on_step = [&](schema::StepReport::Reader report) {
     if (ref->on_step == LUA_NOREF || !hook_error.empty()) return;

@@ -115,6 +115,27 @@ lua_Number OptNumber(lua_State* L, int n, const char* what, lua_Number fallback)
   return lua_isnoneornil(L, n) ? fallback : ArgNumber(L, n, what);
 }
 
+std::string OptionString(lua_State* L, int table, const char* key, const std::string& fallback) {
+  if (lua_isnoneornil(L, table)) return fallback;
+  RawField(L, table, key);
+  const bool absent = lua_isnil(L, -1);
+  const bool ok = absent || lua_type(L, -1) == LUA_TSTRING;
+  const std::string value = ok && !absent ? lua_tostring(L, -1) : fallback;
+  lua_pop(L, 1);
+  if (!ok) throw LuaError(absl::StrCat("option '", key, "' must be a string"));
+  return value;
+}
+
+int64_t OptionInteger(lua_State* L, int table, const char* key, int64_t fallback) {
+  if (lua_isnoneornil(L, table)) return fallback;
+  RawField(L, table, key);
+  int ok = 1;
+  const int64_t value = lua_isnil(L, -1) ? fallback : lua_tointegerx(L, -1, &ok);
+  lua_pop(L, 1);
+  if (!ok) throw LuaError(absl::StrCat("option '", key, "' must be an integer"));
+  return value;
+}
+
 void ArgTable(lua_State* L, int n, const char* what) {
   if (!lua_istable(L, n)) throw LuaError(ArgError(L, n, what, "table"));
 }

@@ -60,6 +60,11 @@ void ArgTable(lua_State* L, int n, const char* what);
 // Optional variants: the fallback when the argument is nil or absent.
 lua_Number OptNumber(lua_State* L, int n, const char* what, lua_Number fallback);
 
+// Fields of an options table at `table` (which may be absent or nil): the fallback when the
+// field is nil, an error naming the option when it has another type.
+std::string OptionString(lua_State* L, int table, const char* key, const std::string& fallback);
+int64_t OptionInteger(lua_State* L, int table, const char* key, int64_t fallback);
+
 // Pushes field `key` of the table at `index` without metamethods (which could raise).
 void RawField(lua_State* L, int index, const char* key);
 
