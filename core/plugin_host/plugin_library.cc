@@ -1,5 +1,7 @@
 #include "core/plugin_host/plugin_library.h"
 
+#include <cstddef>
+
 #include <boost/dll/shared_library.hpp>
 
 #include "absl/strings/str_cat.h"
@@ -17,11 +19,13 @@ constexpr size_t kComponentDescSizeV1 = sizeof(sy_component_desc);
 constexpr size_t kRouterVtableSizeV1 = sizeof(sy_router_vtable);
 constexpr size_t kQuantizerVtableSizeV1 = sizeof(sy_quantizer_vtable);
 constexpr size_t kExpertsVtableSizeV1 = sizeof(sy_experts_vtable);
-constexpr size_t kSchedulerVtableSizeV2 = sizeof(sy_scheduler_vtable);
+constexpr size_t kSchedulerVtableSizeV2 = offsetof(sy_scheduler_vtable, place);
+constexpr size_t kCommVtableSizeV3 = sizeof(sy_comm_vtable);
 
 // The ABI minor whose vtable a kind first had (a plugin declaring an older minor cannot
 // provide it).
 uint32_t MinorIntroducing(sy_component_kind kind) {
+  if (kind == SY_KIND_COMM) return 3;
   if (kind == SY_KIND_SCHEDULER) return 2;
   return kind == SY_KIND_QUANTIZER || kind == SY_KIND_EXPERTS ? 1 : 0;
 }
@@ -37,6 +41,8 @@ size_t MinimumVtableSize(sy_component_kind kind) {
       return kExpertsVtableSizeV1;
     case SY_KIND_SCHEDULER:
       return kSchedulerVtableSizeV2;
+    case SY_KIND_COMM:
+      return kCommVtableSizeV3;
     default:
       return 0;
   }
@@ -68,7 +74,14 @@ absl::Status CheckVtable(const sy_component_desc& desc, sy_component_kind kind) 
     const auto* v = static_cast<const sy_experts_vtable*>(desc.vtable);
     complete = v->supports && v->forward;
   } else if (kind == SY_KIND_SCHEDULER) {
-    complete = static_cast<const sy_scheduler_vtable*>(desc.vtable)->schedule != nullptr;
+    // A batch scheduler, a placement scheduler (1.3), or both.
+    const auto* v = static_cast<const sy_scheduler_vtable*>(desc.vtable);
+    const bool has_place = size >= offsetof(sy_scheduler_vtable, place) + sizeof(v->place) &&
+                           v->place != nullptr;
+    complete = v->schedule != nullptr || has_place;
+  } else if (kind == SY_KIND_COMM) {
+    const auto* v = static_cast<const sy_comm_vtable*>(desc.vtable);
+    complete = v->connect && v->all_to_all && v->all_reduce_sum;
   }
   if (!complete)
     return absl::InvalidArgumentError(absl::StrCat(KindName(kind), " vtable has NULL functions"));

@@ -53,6 +53,10 @@ absl::StatusOr<Scheduler> Scheduler::From(std::shared_ptr<Component> component) 
   if (component->kind() != SY_KIND_SCHEDULER) {
     return absl::InvalidArgumentError(absl::StrCat(component->full_name(), " is not a scheduler"));
   }
+  if (static_cast<const sy_scheduler_vtable*>(component->vtable())->schedule == nullptr) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        component->full_name(), " is a placement scheduler; the engine needs a batch scheduler"));
+  }
   return Scheduler(std::move(component));
 }
 

@@ -143,6 +143,30 @@ class Scheduler {
   virtual void Schedule(const sy_sched_state& state, sy_sched_decision& out) = 0;
 };
 
+// A placement scheduler (plugin_abi.h explains the state and the rules): write out.slots and
+// set out.changed = 1 to move experts.
+class PlacementScheduler {
+ public:
+  virtual ~PlacementScheduler() = default;
+  virtual void Place(const sy_placement_state& state, sy_placement_decision& out) = 0;
+};
+
+// A communication backend (plugin_abi.h: every function collective, stream-ordered on CUDA).
+// Throw PluginError(SY_UNAVAILABLE, ...) naming the peer when one fails or times out.
+class Comm {
+ public:
+  virtual ~Comm() = default;
+  virtual void Connect(const ExecContext& ctx, const sy_comm_group& group) = 0;
+  virtual void AllToAll(const ExecContext& ctx, const sy_comm_all_to_all_args& args) = 0;
+  virtual void AllReduceSum(const ExecContext& ctx, sy_tensor& data) = 0;
+  // Memory peers write into directly (see plugin_abi.h), or nullptr when the backend has none.
+  virtual void* RegisteredBuffer(const ExecContext& ctx, size_t bytes) {
+    (void)ctx;
+    (void)bytes;
+    return nullptr;
+  }
+};
+
 // ---- Config schemas ----------------------------------------------------------------------
 
 namespace internal {
@@ -281,6 +305,38 @@ inline const sy_scheduler_vtable* SchedulerVtable() {
       [](void* self, const sy_sched_state* state, sy_sched_decision* out) noexcept {
         return GuardCall([&] { static_cast<Scheduler*>(self)->Schedule(*state, *out); });
       },
+      nullptr,
+  };
+  return &vtable;
+}
+
+inline const sy_scheduler_vtable* PlacementSchedulerVtable() {
+  static const sy_scheduler_vtable vtable = {
+      sizeof(sy_scheduler_vtable),
+      nullptr,
+      [](void* self, const sy_placement_state* state, sy_placement_decision* out) noexcept {
+        return GuardCall([&] { static_cast<PlacementScheduler*>(self)->Place(*state, *out); });
+      },
+  };
+  return &vtable;
+}
+
+inline const sy_comm_vtable* CommVtable() {
+  static const sy_comm_vtable vtable = {
+      sizeof(sy_comm_vtable),
+      [](void* self, const sy_exec_context* ctx, const sy_comm_group* group) noexcept {
+        return GuardCall([&] { static_cast<Comm*>(self)->Connect(ExecContext(*ctx), *group); });
+      },
+      [](void* self, const sy_exec_context* ctx, const sy_comm_all_to_all_args* args) noexcept {
+        return GuardCall([&] { static_cast<Comm*>(self)->AllToAll(ExecContext(*ctx), *args); });
+      },
+      [](void* self, const sy_exec_context* ctx, sy_tensor* data) noexcept {
+        return GuardCall([&] { static_cast<Comm*>(self)->AllReduceSum(ExecContext(*ctx), *data); });
+      },
+      [](void* self, const sy_exec_context* ctx, size_t bytes, void** out) noexcept {
+        return GuardCall(
+            [&] { *out = static_cast<Comm*>(self)->RegisteredBuffer(ExecContext(*ctx), bytes); });
+      },
   };
   return &vtable;
 }
@@ -346,6 +402,17 @@ template <typename Impl>
 sy_component_desc SchedulerComponent(const char* name, const char* description) {
   return internal::Describe<Impl, Scheduler>(SY_KIND_SCHEDULER, name, description,
                                              internal::SchedulerVtable());
+}
+
+template <typename Impl>
+sy_component_desc PlacementSchedulerComponent(const char* name, const char* description) {
+  return internal::Describe<Impl, PlacementScheduler>(SY_KIND_SCHEDULER, name, description,
+                                                      internal::PlacementSchedulerVtable());
+}
+
+template <typename Impl>
+sy_component_desc CommComponent(const char* name, const char* description) {
+  return internal::Describe<Impl, Comm>(SY_KIND_COMM, name, description, internal::CommVtable());
 }
 
 }  // namespace sy

@@ -12,6 +12,7 @@
  *   may grow starts with `struct_size`: fields are only appended, never reordered or removed,
  *   and a reader checks struct_size before touching a field added in a later minor.
  *   1.0: routers. 1.1: quantized tensors, quantizers, experts. 1.2: batch schedulers.
+ *   1.3: communication backends; placement schedulers (expert replicas per rank).
  *
  * Ownership
  *   Every function documents who owns each pointer afterwards. In short: descriptors and
@@ -30,7 +31,7 @@ extern "C" {
 #endif
 
 #define SY_ABI_MAJOR 1
-#define SY_ABI_MINOR 2
+#define SY_ABI_MINOR 3
 
 #if defined(_WIN32)
 #define SY_EXPORT __declspec(dllexport)
@@ -338,11 +339,107 @@ typedef struct sy_sched_decision {
   int64_t num_preempted;     /* written by the scheduler */
 } sy_sched_decision;
 
+/* Scheduler (placement, 1.3): which logical experts have a replica in which physical slot.
+ *
+ * Experts are sharded over ranks: every rank holds slots_per_rank physical experts per MoE
+ * layer, so a layer has num_ranks * slots_per_rank slots, slot s on rank s / slots_per_rank.
+ * When there are more slots than experts, the extra slots hold redundant replicas of busy
+ * experts and the host spreads an expert's tokens over its replicas. Ranks are grouped into
+ * num_nodes hosts of equal size (hierarchical placement keeps traffic within a host).
+ *
+ * The host calls place() after every engine step with that step's load, so the component
+ * keeps its own window and decides when to rebalance. It writes out->slots and sets
+ * out->changed = 1 to move experts, or leaves changed = 0 to keep the current placement. A
+ * placement must give every logical expert at least one slot in every layer; the host checks
+ * it and refuses a placement that does not, naming the component. */
+typedef struct sy_placement_state {
+  uint32_t struct_size;
+  int32_t num_layers; /* MoE layers */
+  int32_t num_experts;
+  int32_t num_ranks;
+  int32_t num_nodes; /* divides num_ranks */
+  int32_t slots_per_rank;
+  const double* step_load; /* [num_layers, num_experts] tokens routed to each expert this step */
+  const int32_t* current;  /* [num_layers, num_ranks * slots_per_rank] expert id of each slot */
+  uint64_t step;
+} sy_placement_state;
+
+typedef struct sy_placement_decision {
+  uint32_t struct_size;
+  int32_t* slots;  /* host-owned [num_layers, num_ranks * slots_per_rank], preset to current */
+  int32_t changed; /* written by the scheduler: 1 when slots holds a new placement */
+} sy_placement_decision;
+
 typedef struct sy_scheduler_vtable {
   uint32_t struct_size;
-  /* Decides one step. `state` is borrowed; `out` points at host-owned arrays. */
+  /* Decides one step. `state` is borrowed; `out` points at host-owned arrays. NULL in a
+   * placement-only scheduler (1.3). */
   sy_error* (*schedule)(void* self, const sy_sched_state* state, sy_sched_decision* out);
+  /* 1.3. Observes one step's load and may move experts (see above). `state` is borrowed;
+   * `out` points at host-owned arrays. NULL in a batch-only scheduler. */
+  sy_error* (*place)(void* self, const sy_placement_state* state, sy_placement_decision* out);
 } sy_scheduler_vtable;
+
+/* ---- Communication (1.3) ----------------------------------------------------------------- */
+
+/* The group a comm component joins: this process's place among the ranks, and an out-of-band
+ * all-gather over the host's bootstrap connection (to rank 0) for exchanging addresses, IPC
+ * handles and ids before any data moves. Borrowed for the connect call only. */
+typedef struct sy_comm_group {
+  uint32_t struct_size;
+  int32_t rank;
+  int32_t world_size;
+  int32_t local_rank;       /* index among the ranks on this host */
+  int32_t local_world_size; /* ranks on this host */
+  int32_t node;             /* index of this host, 0 .. num_nodes - 1 */
+  int32_t num_nodes;
+  /* How long one collective may wait for a peer before failing with SY_UNAVAILABLE: a rank
+   * that died must not hang the others. */
+  int64_t timeout_ms;
+  /* A text unique to this group (the same on every rank), for naming shared resources. */
+  const char* group_id;
+  void* self;
+  /* Collective: gathers `bytes` bytes (the same count on every rank) from every rank into
+   * out[world_size * bytes], rank r's at offset r * bytes. `data` and `out` are borrowed. */
+  sy_error* (*all_gather)(void* self, const void* data, size_t bytes, void* out);
+} sy_comm_group;
+
+/* All-to-all-v over rows: rank p receives send_counts[p] rows of this rank's `send`, starting
+ * at row send_displs[p]; this rank receives recv_counts[p] rows from rank p into `recv` at row
+ * recv_displs[p]. send and recv are contiguous tensors whose rows (every dimension but the
+ * first) have the same size and dtype; counts and displacements have world_size entries, in
+ * rows, and must agree between ranks (my send_counts[p] is p's recv_counts[me]) — exchange
+ * counts first with an all-to-all of fixed counts. NULL displacements mean packed in rank
+ * order. Everything is borrowed for the call. */
+typedef struct sy_comm_all_to_all_args {
+  uint32_t struct_size;
+  const sy_tensor* send;
+  const int64_t* send_counts;
+  const int64_t* send_displs;
+  sy_tensor* recv;
+  const int64_t* recv_counts;
+  const int64_t* recv_displs;
+} sy_comm_all_to_all_args;
+
+/* A communication backend for expert parallelism. Every function but the optional ones is
+ * collective: all ranks call it, in the same order. On a CUDA device the data functions are
+ * ordered on ctx->stream (they may return before the data has moved); on the CPU they have
+ * finished when they return. A peer that fails or times out gives SY_UNAVAILABLE naming it. */
+typedef struct sy_comm_vtable {
+  uint32_t struct_size;
+  /* Joins the group; called once per instance, before anything else. */
+  sy_error* (*connect)(void* self, const sy_exec_context* ctx, const sy_comm_group* group);
+  sy_error* (*all_to_all)(void* self, const sy_exec_context* ctx,
+                          const sy_comm_all_to_all_args* args);
+  /* Sums `data` (contiguous f32, f64 or i64, the same shape on every rank) over ranks in place. */
+  sy_error* (*all_reduce_sum)(void* self, const sy_exec_context* ctx, sy_tensor* data);
+  /* Optional (NULL, or *out set to NULL, when the backend has none): memory on ctx->device of
+   * at least `bytes` that peers write into directly, so an all_to_all whose recv lies in it
+   * skips a copy. Collective (the same bytes on every rank). The component owns it; it stays
+   * valid until the next registered_buffer call or destroy. */
+  sy_error* (*registered_buffer)(void* self, const sy_exec_context* ctx, size_t bytes,
+                                 void** out);
+} sy_comm_vtable;
 
 typedef struct sy_component_desc {
   uint32_t struct_size;
@@ -360,7 +457,7 @@ typedef struct sy_component_desc {
   void (*destroy)(void* instance);
   /* Kind-specific functions, static: sy_router_vtable* (SY_KIND_ROUTER),
    * sy_quantizer_vtable* (SY_KIND_QUANTIZER), sy_experts_vtable* (SY_KIND_EXPERTS),
-   * sy_scheduler_vtable* (SY_KIND_SCHEDULER). */
+   * sy_scheduler_vtable* (SY_KIND_SCHEDULER), sy_comm_vtable* (SY_KIND_COMM). */
   const void* vtable;
 } sy_component_desc;
 
