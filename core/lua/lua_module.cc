@@ -27,6 +27,7 @@ int OpenCore(lua_State* L) {
   RegisterMoeBindings(L);
   RegisterModelBindings(L);
   RegisterServingBindings(L);
+  RegisterAbBindings(L);
   return 1;
 }
 

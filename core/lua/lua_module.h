@@ -25,6 +25,7 @@ void RegisterComponentBindings(lua_State* L);  // lua_component.cc: likewise
 void RegisterMoeBindings(lua_State* L);        // lua_moe.cc: likewise
 void RegisterModelBindings(lua_State* L);      // lua_model.cc: likewise
 void RegisterServingBindings(lua_State* L);    // lua_serving.cc: likewise
+void RegisterAbBindings(lua_State* L);         // lua_ab.cc: likewise
 
 }  // namespace sy::lua
 

@@ -2,21 +2,18 @@
 //               [--html FILE] [--json FILE]
 #include <cstdio>
 #include <fstream>
-#include <sstream>
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
+#include "core/ab/ab_experiment.h"
 #include "core/ab/ab_prompts.h"
 #include "core/ab/ab_report_html.h"
 #include "core/ab/ab_report_json.h"
-#include "core/ab/ab_run.h"
 #include "core/ab/ab_spec.h"
 #include "core/ab/ab_stats.h"
 #include "core/base/install_layout.h"
-#include "core/base/status.h"
-#include "core/model/language_model.h"
 #include "shells/switchyard/commands.h"
 #include "shells/switchyard/text_table.h"
 
@@ -26,54 +23,6 @@ namespace {
 int Fail(const absl::Status& status) {
   std::fprintf(stderr, "switchyard ab: %s\n", std::string(status.message()).c_str());
   return 1;
-}
-
-// The held-out text as `switchyard perplexity` streams it (documents separated by two blank
-// lines, joined by the end-of-sequence token), so the two commands' figures compare.
-absl::StatusOr<std::vector<int32_t>> EncodeHeldout(const LanguageModel& model,
-                                                   const std::string& path, int64_t limit) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) return absl::NotFoundError(absl::StrCat(path, ": cannot open the held-out text"));
-  std::stringstream text;
-  text << in.rdbuf();
-  return model.EncodeDocuments(text.str(), limit);
-}
-
-struct Inputs {
-  std::string model_dir;
-  std::vector<std::string> prompts;
-  std::string heldout_path;
-  int64_t heldout_tokens = 0;
-  ab::RunOptions options;
-};
-
-// Loads one side's model, runs it, and lets it go before the other side loads, so only one
-// copy of the weights is in memory at a time.
-absl::StatusOr<ab::Side> RunOneSide(const char* label, const std::string& spec,
-                                    const ModelOptions& model_options, const Inputs& in,
-                                    const ComponentRegistry& registry, ExecContext& ctx,
-                                    std::vector<std::vector<int32_t>>& prompt_ids,
-                                    std::string& model_name) {
-  std::fprintf(stderr, "%s: loading %s\n", label, spec.empty() ? "(as loaded)" : spec.c_str());
-  SY_ASSIGN_OR_RETURN(auto model, LanguageModel::Load(in.model_dir, registry, model_options, ctx));
-  model_name = model->name;
-  if (prompt_ids.empty()) {
-    for (const std::string& prompt : in.prompts) {
-      SY_ASSIGN_OR_RETURN(std::vector<int32_t> ids, model->EncodeText(prompt));
-      prompt_ids.push_back(std::move(ids));
-    }
-  }
-  std::vector<int32_t> heldout;
-  if (!in.heldout_path.empty()) {
-    SY_ASSIGN_OR_RETURN(heldout, EncodeHeldout(*model, in.heldout_path, in.heldout_tokens));
-  }
-  std::fprintf(stderr, "%s: running %zu prompts\n", label, prompt_ids.size());
-  ab::Side side;
-  side.spec = spec;
-  SY_ASSIGN_OR_RETURN(
-      side.run, ab::RunSide(*model->network, ctx, prompt_ids, heldout, model->eos_ids, in.options));
-  side.speed = ab::SummarizeSpeed(side.run);
-  return side;
 }
 
 std::string Percent(double fraction) { return absl::StrFormat("%.1f%%", 100 * fraction); }
@@ -154,12 +103,15 @@ int AbCommand(const std::vector<std::string>& argv) {
     return UsageError("ab", absl::StrCat("unexpected argument '", args->positional[0], "'"));
   if (!args->Has("a") && !args->Has("b"))
     return UsageError("ab", "give at least one of --a and --b");
-  auto options_a = ab::ParseSide(args->Get("a"));
-  if (!options_a.ok()) return UsageError("ab", absl::StrCat("--a: ", options_a.status().message()));
-  auto options_b = ab::ParseSide(args->Get("b"));
-  if (!options_b.ok()) return UsageError("ab", absl::StrCat("--b: ", options_b.status().message()));
+  // Specs are checked before anything loads, so a typo fails at once.
+  for (const char* side : {"a", "b"}) {
+    if (auto parsed = ab::ParseSide(args->Get(side)); !parsed.ok())
+      return UsageError("ab", absl::StrCat("--", side, ": ", parsed.status().message()));
+  }
 
-  Inputs in;
+  ab::Experiment in;
+  in.a = args->Get("a");
+  in.b = args->Get("b");
   in.model_dir = args->Get("model", BuiltinModelDir());
   int64_t max_tokens = 0;
   if (!absl::SimpleAtoi(args->Get("max-tokens", "32"), &max_tokens) || max_tokens < 1 ||
@@ -183,30 +135,16 @@ int AbCommand(const std::vector<std::string>& argv) {
   const auto registry = LoadPlugins(*args);
   auto ctx = ExecContext::Create(Device::Cpu(), 0);
   if (!ctx.ok()) return Fail(ctx.status());
-  ab::Report report;
-  report.heldout = in.heldout_path;
-  report.options = in.options;
-  std::vector<std::vector<int32_t>> prompt_ids;
-  auto a =
-      RunOneSide("A", args->Get("a"), *options_a, in, *registry, **ctx, prompt_ids, report.model);
-  if (!a.ok())
-    return Fail(absl::Status(a.status().code(), absl::StrCat("A: ", a.status().message())));
-  auto b =
-      RunOneSide("B", args->Get("b"), *options_b, in, *registry, **ctx, prompt_ids, report.model);
-  if (!b.ok())
-    return Fail(absl::Status(b.status().code(), absl::StrCat("B: ", b.status().message())));
-  report.a = std::move(*a);
-  report.b = std::move(*b);
-  for (const auto& ids : prompt_ids) report.prompt_tokens += static_cast<int64_t>(ids.size());
-  auto quality = ab::Compare(report.a.run, report.b.run);
-  if (!quality.ok()) return Fail(quality.status());
-  report.quality = *quality;
+  auto report = ab::RunExperiment(in, *registry, **ctx, [](const std::string& line) {
+    std::fprintf(stderr, "%s\n", line.c_str());
+  });
+  if (!report.ok()) return Fail(report.status());
 
-  std::printf("%s", RenderTables(report).c_str());
+  std::printf("%s", RenderTables(*report).c_str());
   for (const auto& [flag, render] :
        {std::pair{"html", &ab::ReportHtml}, std::pair{"json", &ab::ReportJson}}) {
     if (!args->Has(flag)) continue;
-    if (absl::Status s = WriteFile(args->Get(flag), render(report)); !s.ok()) return Fail(s);
+    if (absl::Status s = WriteFile(args->Get(flag), render(*report)); !s.ok()) return Fail(s);
     std::printf("wrote %s\n", args->Get(flag).c_str());
   }
   return 0;

@@ -150,4 +150,28 @@ TEST(AbCliTest, BadInputGivesClearErrors) {
   EXPECT_THAT(r.output, HasSubstr(bad + ":2: expected a JSON object with a string \"prompt\""));
 }
 
+// sy.ab{} from a Lua pipeline (scripts/pipelines/ab.lua): the same experiment as the CLI, its
+// figures as a Lua table the script acts on, and the reports written where it asked.
+TEST(AbLuaTest, APipelineComparesTwoSidesAndActsOnTheFigures) {
+  const std::string dir = sy::testing_support::ScratchDir() + "/lua_ab";
+  Result r = sy::testing_support::RunCli("mkdir -p " + dir + " && cd " + dir + " && $SY run " +
+                                         SY_TEST_SOURCE_DIR "/scripts/pipelines/ab.lua ''");
+  ASSERT_EQ(r.status, 0) << r.output;
+  EXPECT_THAT(r.output, AllOf(HasSubstr("mean KL 0.0000 nats, top-1 agreement 100.0%, greedy "
+                                        "agreement 100.0%"),
+                              HasSubstr("verdict: PASS (perplexity +0.00%)"),
+                              ContainsRegex("layer 3: B max/mean expert load [0-9.]+ \\(A ")));
+  EXPECT_THAT(Slurp(dir + "/ab.html"), HasSubstr("<svg"));
+  EXPECT_EQ(nlohmann::json::parse(Slurp(dir + "/ab.json"))["quality"]["top1_agreement"], 1.0);
+
+  r = sy::testing_support::RunCli("cd " + dir + " && $SY run " SY_TEST_SOURCE_DIR
+                                  "/scripts/pipelines/ab.lua quantizer=quantizer.int4");
+  ASSERT_EQ(r.status, 0) << r.output;
+  EXPECT_THAT(r.output, ContainsRegex("mean KL 0\\.[0-9]*[1-9][0-9]* nats"));
+  r = sy::testing_support::RunCli("cd " + dir + " && $SY run " SY_TEST_SOURCE_DIR
+                                  "/scripts/pipelines/ab.lua quantiser=x");
+  EXPECT_NE(r.status, 0);
+  EXPECT_THAT(r.output, AllOf(HasSubstr("ab.lua:18:"), HasSubstr("option 'b': unknown key 'quantiser'")));
+}
+
 }  // namespace

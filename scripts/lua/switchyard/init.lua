@@ -22,6 +22,7 @@ local sy = {
   load_model = core.load_model,
   engine = core.engine,
   serve = core.serve,
+  ab = core.ab,
 }
 
 sy.report = require "switchyard.report"
