@@ -24,4 +24,18 @@ for t in "$here"/bin/*_test; do
   fi
 done
 "$here/bin/switchyard" run "$here/share/switchyard/pipelines/route_synthetic.lua" 256 8 || status=1
+
+# Two or more GPUs: the GPU comm backends across real processes, one GPU per rank.
+export NCCL_NVLS_ENABLE="${NCCL_NVLS_ENABLE:-0}" UCX_MODULE_DIR="$here/lib/ucx"
+gpus=$(nvidia-smi -L | grep -c '^GPU')
+if (( gpus >= 2 )) && "$here/bin/switchyard" comm-check --help >/dev/null 2>&1; then
+  for comm in nccl nvlink ucx; do
+    if timeout 300 "$here/bin/switchyard" launch -n 2 -- "$here/bin/switchyard" comm-check \
+        --comm "$comm" >"$out/comm_check_$comm.log" 2>&1; then
+      echo "PASS launch -n 2 comm-check --comm $comm"
+    else
+      echo "FAIL launch -n 2 comm-check --comm $comm"; tail -20 "$out/comm_check_$comm.log"; status=1
+    fi
+  done
+fi
 exit $status

@@ -18,6 +18,10 @@ absl::StatusOr<Tensor> PagedAttention(const Tensor& q, int64_t heads, const Page
   SY_ASSIGN_OR_RETURN(const int64_t length, cache.Length(sequence, layer));
   SY_ASSIGN_OR_RETURN(const std::vector<int32_t>* table, cache.BlockTable(sequence));
   const KvCacheShape& s = cache.shape();
+  if (!s.has_values) {
+    return absl::InvalidArgumentError(
+        "Attention: the cache holds keys only (a latent cache); use MlaAttention");
+  }
   if (heads <= 0 || heads % s.kv_heads != 0 || q.dim(1) != heads * s.head_dim) {
     return absl::InvalidArgumentError(absl::StrCat(
         "Attention: q ", q.Describe(), " is not [n, ", heads, " heads * head_dim ", s.head_dim,
@@ -33,6 +37,15 @@ absl::StatusOr<Tensor> PagedAttention(const Tensor& q, int64_t heads, const Page
     return absl::InvalidArgumentError(
         absl::StrCat("Attention: sliding_window must be >= 0, got ", options.sliding_window));
   }
+  if (options.sinks) {
+    SY_RETURN_IF_ERROR(CheckCpuTensor(*options.sinks, "Attention sinks", 1, {DType::kF32}));
+    if (options.sinks->dim(0) != heads) {
+      return absl::InvalidArgumentError(absl::StrCat("Attention: sinks ",
+                                                     options.sinks->Describe(), " must be f32[",
+                                                     heads, "], one per head"));
+    }
+  }
+  const float* sinks = options.sinks ? options.sinks->data<float>() : nullptr;
   const int64_t head_dim = s.head_dim;
   const int64_t group = heads / s.kv_heads;
   const float scale =
@@ -55,7 +68,7 @@ absl::StatusOr<Tensor> PagedAttention(const Tensor& q, int64_t heads, const Page
       const int64_t first =
           options.sliding_window > 0 ? std::max<int64_t>(0, p - options.sliding_window + 1) : 0;
       const float* qv = q.data<float>() + i * heads * head_dim + h * head_dim;
-      float max_score = -INFINITY;
+      float max_score = sinks != nullptr ? sinks[h] : -INFINITY;
       for (int64_t j = first; j <= p; ++j) {
         const float* kv = kd + offset(j, kvh);
         float dot = 0;
@@ -63,7 +76,7 @@ absl::StatusOr<Tensor> PagedAttention(const Tensor& q, int64_t heads, const Page
         scores[j] = dot * scale;
         max_score = std::max(max_score, scores[j]);
       }
-      float sum = 0;
+      float sum = sinks != nullptr ? std::exp(sinks[h] - max_score) : 0.0f;
       for (int64_t j = first; j <= p; ++j) {
         scores[j] = std::exp(scores[j] - max_score);
         sum += scores[j];

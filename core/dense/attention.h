@@ -6,6 +6,8 @@
 // p - j < w (transformers' sliding_window: w tokens including itself). Prefill (n > 1) and
 // decode (n = 1) are the same call. Query head h reads kv head h / (heads / kv_heads).
 // Scores are q.k * scale, softmax in f32 with the max subtracted, then the weighted sum of V.
+// With sinks (gpt-oss), head h's softmax also has a logit sinks[h] that takes probability mass
+// and contributes no value (transformers' eager_attention_forward of gpt_oss).
 #ifndef SWITCHYARD_CORE_DENSE_ATTENTION_H_
 #define SWITCHYARD_CORE_DENSE_ATTENTION_H_
 
@@ -21,6 +23,7 @@ namespace sy {
 struct AttentionOptions {
   std::optional<double> scale = std::nullopt;  // default 1 / sqrt(head_dim)
   int64_t sliding_window = 0;                  // 0: full causal attention
+  std::optional<Tensor> sinks = std::nullopt;  // f32 [heads]: one extra logit per head
   int threads = 1;  // (head, token) pairs are split over this many threads
 };
 

@@ -131,6 +131,26 @@ TEST(AttentionTest, SlidingWindowMasksOldTokens) {
   RunInterleaved({.sliding_window = 1});  // only itself: the output is its own V
 }
 
+TEST(AttentionTest, SinksTakeProbabilityMassWithoutValue) {
+  // One cached token k = (1, 0), v = (2, 4); two query heads q = (1, 0), scale 1: score 1.
+  auto cache = *PagedKvCache::Create(
+      {.num_layers = 1, .num_blocks = 1, .block_size = 4, .kv_heads = 1, .head_dim = 2});
+  ASSERT_TRUE(cache.AddSequence(0).ok());
+  ASSERT_TRUE(
+      cache.Append(0, 0, *Tensor::FromF32({1, 2}, {1, 0}), *Tensor::FromF32({1, 2}, {2, 4})).ok());
+  const Tensor q = *Tensor::FromF32({1, 4}, {1, 0, 1, 0});
+  AttentionOptions options{.scale = 1.0, .sinks = *Tensor::FromF32({2}, {0.0f, 1.0f})};
+  Tensor out = *PagedAttention(q, 2, cache, 0, 0, options);
+  const double p0 = std::exp(1.0) / (std::exp(1.0) + 1.0);  // head 0: sink logit 0
+  EXPECT_NEAR(out.Get(0), 2 * p0, 1e-6);
+  EXPECT_NEAR(out.Get(1), 4 * p0, 1e-6);
+  EXPECT_NEAR(out.Get(2), 2 * 0.5, 1e-6);  // head 1: sink logit 1 = the score
+  EXPECT_NEAR(out.Get(3), 4 * 0.5, 1e-6);
+  options.sinks = *Tensor::FromF32({3}, {0, 0, 0});
+  EXPECT_THAT(PagedAttention(q, 2, cache, 0, 0, options).status().message(),
+              testing::HasSubstr("one per head"));
+}
+
 TEST(AttentionTest, RejectsBadShapes) {
   PagedKvCache cache = MakeCache();
   ASSERT_TRUE(cache.AddSequence(1).ok());

@@ -48,8 +48,9 @@ absl::StatusOr<PagedKvCache> PagedKvCache::Create(const KvCacheShape& s) {
   const Shape layer_shape = {s.num_blocks, s.block_size, s.kv_heads, s.head_dim};
   for (int64_t l = 0; l < s.num_layers; ++l) {
     SY_ASSIGN_OR_RETURN(Tensor kl, Tensor::Zeros(layer_shape, DType::kF32));
-    SY_ASSIGN_OR_RETURN(Tensor vl, Tensor::Zeros(layer_shape, DType::kF32));
     k.push_back(std::move(kl));
+    if (!s.has_values) continue;
+    SY_ASSIGN_OR_RETURN(Tensor vl, Tensor::Zeros(layer_shape, DType::kF32));
     v.push_back(std::move(vl));
   }
   return PagedKvCache(s, std::move(k), std::move(v));
@@ -112,23 +113,31 @@ absl::Status PagedKvCache::Append(int64_t sequence, int64_t layer, const Tensor&
   SY_RETURN_IF_ERROR(Find(sequence, layer).status());
   Sequence* seq = &sequences_.at(sequence);
   SY_RETURN_IF_ERROR(CheckCpuTensor(k, "KV cache append k", 2, {DType::kF32}));
-  SY_RETURN_IF_ERROR(CheckCpuTensor(v, "KV cache append v", 2, {DType::kF32}));
   const int64_t row = shape_.kv_heads * shape_.head_dim;
-  if (k.dim(1) != row || v.shape() != k.shape()) {
-    return absl::InvalidArgumentError(absl::StrCat("KV cache append: k ", k.Describe(), " and v ",
-                                                   v.Describe(), " must both be [n, ", row, "]"));
+  if (!shape_.has_values) {
+    if (v.defined() || k.dim(1) != row) {
+      return absl::InvalidArgumentError(absl::StrCat("KV cache append: k ", k.Describe(),
+                                                     " must be [n, ", row,
+                                                     "] and v empty (the cache holds keys only)"));
+    }
+  } else {
+    SY_RETURN_IF_ERROR(CheckCpuTensor(v, "KV cache append v", 2, {DType::kF32}));
+    if (k.dim(1) != row || v.shape() != k.shape()) {
+      return absl::InvalidArgumentError(absl::StrCat("KV cache append: k ", k.Describe(), " and v ",
+                                                     v.Describe(), " must both be [n, ", row, "]"));
+    }
   }
   const int64_t n = k.dim(0);
   const int64_t start = seq->lengths[layer];
   SY_RETURN_IF_ERROR(Reserve(sequence, start + n));
   float* kd = k_[layer].data<float>();
-  float* vd = v_[layer].data<float>();
+  float* vd = shape_.has_values ? v_[layer].data<float>() : nullptr;
   for (int64_t i = 0; i < n; ++i) {
     const int64_t pos = start + i;
     const int64_t slot =
         seq->block_table[pos / shape_.block_size] * shape_.block_size + pos % shape_.block_size;
     std::memcpy(kd + slot * row, k.data<float>() + i * row, row * sizeof(float));
-    std::memcpy(vd + slot * row, v.data<float>() + i * row, row * sizeof(float));
+    if (vd != nullptr) std::memcpy(vd + slot * row, v.data<float>() + i * row, row * sizeof(float));
   }
   seq->lengths[layer] = start + n;
   return absl::OkStatus();

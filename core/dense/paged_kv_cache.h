@@ -11,6 +11,10 @@
 // that layer, so layers advance independently during a forward pass and attention of layer l
 // sees exactly what layer l has appended. Blocks come from one BlockAllocator shared by all
 // sequences and go back on Free(sequence).
+//
+// A cache without values (has_values = false) holds one tensor per layer: DeepSeek's latent
+// cache (mla_attention.h) stores the compressed kv latent and the rotated rope key of each token
+// as a single head [kv_lora_rank + qk_rope_head_dim] and rebuilds keys and values from it.
 #ifndef SWITCHYARD_CORE_DENSE_PAGED_KV_CACHE_H_
 #define SWITCHYARD_CORE_DENSE_PAGED_KV_CACHE_H_
 
@@ -48,6 +52,13 @@ struct KvCacheShape {
   int64_t block_size = 16;
   int64_t kv_heads = 0;
   int64_t head_dim = 0;
+  bool has_values = true;  // false: keys only (a latent cache)
+
+  // Bytes one token takes in all layers (f32 keys, and values when present).
+  int64_t BytesPerToken() const {
+    return (has_values ? 2 : 1) * num_layers * kv_heads * head_dim *
+           static_cast<int64_t>(sizeof(float));
+  }
 };
 
 class PagedKvCache {
@@ -64,7 +75,7 @@ class PagedKvCache {
   absl::Status AddSequence(int64_t sequence);
   // Writes k, v [n, kv_heads * head_dim] f32 at positions [Length(sequence, layer), + n) and
   // advances that layer's length, taking blocks as the table needs them. When blocks run out it
-  // returns ResourceExhausted and changes nothing.
+  // returns ResourceExhausted and changes nothing. Without values, v must be an empty Tensor().
   absl::Status Append(int64_t sequence, int64_t layer, const Tensor& k, const Tensor& v);
   // Takes the blocks `sequence` needs to hold `tokens` positions in all, all or nothing
   // (ResourceExhausted, changing nothing, when the pool is short). A scheduler reserves a step's
@@ -80,7 +91,7 @@ class PagedKvCache {
   absl::StatusOr<int64_t> Length(int64_t sequence, int64_t layer) const;
   absl::StatusOr<const std::vector<int32_t>*> BlockTable(int64_t sequence) const;
 
-  // [num_blocks, block_size, kv_heads, head_dim] f32 of one layer.
+  // [num_blocks, block_size, kv_heads, head_dim] f32 of one layer; v only when has_values.
   const Tensor& k(int64_t layer) const { return k_[layer]; }
   const Tensor& v(int64_t layer) const { return v_[layer]; }
   const KvCacheShape& shape() const { return shape_; }

@@ -109,11 +109,62 @@ TEST(RopeTest, Llama3ScalesLowFrequenciesOnly) {
   EXPECT_GT(blended, 0);
 }
 
+TEST(RopeTest, YarnBlendsFrequenciesAsTransformersDoes) {
+  // dim 8, theta 1e4, factor 4 over 64 original positions: the correction dims are
+  // 8 ln(64 / (32 * 2 pi)) / (2 ln 1e4) = -0.497 -> floor 0 and 8 ln(64 / 2 pi) / (2 ln 1e4) =
+  // 1.008 -> ceil 2, so the extrapolation weights are 1, 0.5, 0, 0.
+  const RopeConfig c{.head_dim = 8,
+                     .theta = 10000,
+                     .scaling_type = "yarn",
+                     .factor = 4,
+                     .original_max_position_embeddings = 64};
+  const std::vector<double> f = *RopeInverseFrequencies(c);
+  ASSERT_EQ(f.size(), 4u);
+  EXPECT_DOUBLE_EQ(f[0], 1.0);
+  EXPECT_NEAR(f[1], 0.1 / 4 * 0.5 + 0.1 * 0.5, 1e-12);
+  EXPECT_NEAR(f[2], 0.01 / 4, 1e-12);
+  EXPECT_NEAR(f[3], 0.001 / 4, 1e-12);
+}
+
+TEST(RopeTest, YarnMscaleAndAttentionFactor) {
+  EXPECT_DOUBLE_EQ(YarnMscale(1.0, 1.0), 1.0);
+  EXPECT_NEAR(YarnMscale(40, 1.0), 0.1 * std::log(40.0) + 1, 1e-12);  // 1.36889
+  // DeepSeek-V3: mscale == mscale_all_dim, so cos/sin are unscaled and the softmax scale
+  // 192^-0.5 gets mscale(40)^2 instead.
+  RopeConfig v3{
+      .head_dim = 64, .scaling_type = "yarn", .factor = 40, .mscale = 1, .mscale_all_dim = 1};
+  EXPECT_DOUBLE_EQ(RopeAttentionFactor(v3), 1.0);
+  EXPECT_NEAR(std::pow(192.0, -0.5) * std::pow(YarnMscale(40, 1), 2), 0.135234, 1e-6);
+  // gpt-oss: no mscale fields, factor 32 -> 0.1 ln 32 + 1.
+  RopeConfig oss{.head_dim = 64, .scaling_type = "yarn", .factor = 32};
+  EXPECT_NEAR(RopeAttentionFactor(oss), 1.346574, 1e-6);
+  oss.attention_factor = 0.5;
+  EXPECT_DOUBLE_EQ(RopeAttentionFactor(oss), 0.5);
+  EXPECT_DOUBLE_EQ(RopeAttentionFactor({.head_dim = 8}), 1.0);
+  // ApplyRope scales cos and sin by it: position 0 multiplies every lane by the factor.
+  Tensor x = *Tensor::FromF32({1, 4}, {1, 2, 3, 4});
+  oss.head_dim = 4;
+  ASSERT_TRUE(ApplyRope(oss, I32({0}), x, 1).ok());
+  EXPECT_FLOAT_EQ(x.Get(3), 2.0f);
+}
+
+TEST(RopeTest, InterleavedRotatesAdjacentPairs) {
+  const RopeConfig c{.head_dim = 4, .theta = 100, .interleaved = true};
+  Tensor x = *Tensor::FromF32({1, 4}, {1, 2, 3, 4});
+  ASSERT_TRUE(ApplyRope(c, I32({3}), x, 1).ok());
+  // Pair (x0, x1) at frequency 1, pair (x2, x3) at 100^(-1/2) = 0.1.
+  const double a0 = 3.0, a1 = 0.3;
+  EXPECT_NEAR(x.Get(0), 1 * std::cos(a0) - 2 * std::sin(a0), 1e-6);
+  EXPECT_NEAR(x.Get(1), 2 * std::cos(a0) + 1 * std::sin(a0), 1e-6);
+  EXPECT_NEAR(x.Get(2), 3 * std::cos(a1) - 4 * std::sin(a1), 1e-6);
+  EXPECT_NEAR(x.Get(3), 4 * std::cos(a1) + 3 * std::sin(a1), 1e-6);
+}
+
 TEST(RopeTest, RefusesUnsupportedScalingAndBadShapes) {
   absl::StatusOr<std::vector<double>> f =
-      RopeInverseFrequencies({.head_dim = 8, .scaling_type = "yarn", .factor = 4});
+      RopeInverseFrequencies({.head_dim = 8, .scaling_type = "longrope", .factor = 4});
   EXPECT_EQ(f.status().code(), absl::StatusCode::kUnimplemented);
-  EXPECT_THAT(f.status().message(), testing::HasSubstr("\"yarn\""));
+  EXPECT_THAT(f.status().message(), testing::HasSubstr("\"longrope\""));
   Tensor x = *Tensor::Zeros({2, 8}, DType::kF32);
   EXPECT_THAT(ApplyRope({.head_dim = 8}, I32({0}), x, 1).message(),
               testing::HasSubstr("positions i32[1]"));

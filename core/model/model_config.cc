@@ -4,6 +4,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "core/base/status.h"
+#include "core/model/arch_config.h"
 #include "core/model/config_fields.h"
 
 namespace sy {
@@ -20,6 +21,7 @@ struct ArchTraits {
   bool norm_topk_prob;
   QkNorm qk_norm;
   bool qwen;  // moe_intermediate_size, decoder_sparse_step, mlp_only_layers
+  bool attention_bias = false;  // the default of attention_bias
 };
 
 constexpr ArchTraits kArchs[] = {
@@ -31,6 +33,10 @@ constexpr ArchTraits kArchs[] = {
      QkNorm::kPerHead, true},
     {Architecture::kOlmoe, "OlmoeForCausalLM", "num_experts", 10000, 1e-5, 4096, false,
      QkNorm::kAcrossHeads, false},
+    {Architecture::kDeepseekV3, "DeepseekV3ForCausalLM", "n_routed_experts", 10000, 1e-6, 4096,
+     true, QkNorm::kNone, false},
+    {Architecture::kGptOss, "GptOssForCausalLM", "num_local_experts", 150000, 1e-5, 131072, true,
+     QkNorm::kNone, false, true},
 };
 
 absl::StatusOr<const ArchTraits*> FindArchitecture(const nlohmann::json& json,
@@ -54,7 +60,7 @@ absl::StatusOr<const ArchTraits*> FindArchitecture(const nlohmann::json& json,
 absl::Status ReadSizes(const ConfigFields& f, const ArchTraits& a, ModelConfig& c) {
   SY_ASSIGN_OR_RETURN(c.hidden_size, f.PositiveInt("hidden_size"));
   SY_ASSIGN_OR_RETURN(c.intermediate_size, f.PositiveInt("intermediate_size"));
-  if (a.qwen) {
+  if (a.qwen || a.arch == Architecture::kDeepseekV3) {
     SY_ASSIGN_OR_RETURN(c.moe_intermediate_size, f.PositiveInt("moe_intermediate_size"));
   }
   if (a.arch == Architecture::kQwen2Moe) {
@@ -86,29 +92,66 @@ absl::Status ReadSizes(const ConfigFields& f, const ArchTraits& a, ModelConfig& 
   return absl::OkStatus();
 }
 
-absl::StatusOr<std::optional<RopeScaling>> ReadRopeScaling(const nlohmann::json& json,
-                                                           const std::string& source) {
-  const auto it = json.find("rope_scaling");
-  if (it == json.end() || it->is_null()) return std::nullopt;
-  if (!it->is_object()) {
-    return absl::InvalidArgumentError(
-        absl::StrCat(source, ": field 'rope_scaling' must be an object, got ", it->type_name()));
+// rope_parameters (transformers 5, which also carries rope_theta) or rope_scaling.
+const nlohmann::json* RopeObject(const nlohmann::json& json, std::string& key) {
+  for (const char* k : {"rope_parameters", "rope_scaling"}) {
+    const auto it = json.find(k);
+    if (it != json.end() && !it->is_null()) {
+      key = k;
+      return &*it;
+    }
   }
-  const ConfigFields f(*it, absl::StrCat(source, ": rope_scaling"));
+  return nullptr;
+}
+
+absl::Status ReadYarn(const ConfigFields& f, RopeScaling& r) {
+  SY_ASSIGN_OR_RETURN(r.original_max_position_embeddings,
+                      f.OptionalNumber("original_max_position_embeddings"));
+  SY_ASSIGN_OR_RETURN(std::optional<double> beta_fast, f.OptionalNumber("beta_fast"));
+  SY_ASSIGN_OR_RETURN(std::optional<double> beta_slow, f.OptionalNumber("beta_slow"));
+  SY_ASSIGN_OR_RETURN(std::optional<double> mscale, f.OptionalNumber("mscale"));
+  SY_ASSIGN_OR_RETURN(std::optional<double> mscale_all_dim, f.OptionalNumber("mscale_all_dim"));
+  SY_ASSIGN_OR_RETURN(r.attention_factor, f.OptionalNumber("attention_factor"));
+  SY_ASSIGN_OR_RETURN(std::optional<bool> truncate, f.OptionalBool("truncate"));
+  // transformers reads beta_* with `or`, so 0 also means the default.
+  r.beta_fast = beta_fast.value_or(0) != 0 ? *beta_fast : 32;
+  r.beta_slow = beta_slow.value_or(0) != 0 ? *beta_slow : 1;
+  r.mscale = mscale.value_or(0);
+  r.mscale_all_dim = mscale_all_dim.value_or(0);
+  r.truncate = truncate.value_or(true);
+  return absl::OkStatus();
+}
+
+absl::StatusOr<std::optional<RopeScaling>> ReadRopeScaling(const nlohmann::json& json,
+                                                           const std::string& source,
+                                                           std::optional<double>& theta) {
+  std::string key;
+  const nlohmann::json* rope = RopeObject(json, key);
+  if (rope == nullptr) return std::nullopt;
+  if (!rope->is_object()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(source, ": field '", key, "' must be an object, got ", rope->type_name()));
+  }
+  const ConfigFields f(*rope, absl::StrCat(source, ": ", key));
   RopeScaling r;
   SY_ASSIGN_OR_RETURN(std::optional<std::string> type, f.OptionalString("rope_type"));
   if (!type) {
     SY_ASSIGN_OR_RETURN(type, f.OptionalString("type"));
   }
   SY_ASSIGN_OR_RETURN(std::optional<double> factor, f.OptionalNumber("factor"));
+  SY_ASSIGN_OR_RETURN(std::optional<double> rope_theta, f.OptionalNumber("rope_theta"));
+  if (!theta) theta = rope_theta;
   r.type = type.value_or("default");
   r.factor = factor.value_or(1.0);
+  if (r.type == "yarn") SY_RETURN_IF_ERROR(ReadYarn(f, r));
   return r;
 }
 
-absl::Status ReadNumbers(const ConfigFields& f, const ArchTraits& a, ModelConfig& c) {
+absl::Status ReadNumbers(const nlohmann::json& json, const std::string& source,
+                         const ConfigFields& f, const ArchTraits& a, ModelConfig& c) {
   SY_ASSIGN_OR_RETURN(std::optional<double> eps, f.OptionalNumber("rms_norm_eps"));
   SY_ASSIGN_OR_RETURN(std::optional<double> theta, f.OptionalNumber("rope_theta"));
+  SY_ASSIGN_OR_RETURN(c.rope_scaling, ReadRopeScaling(json, source, theta));
   c.rms_norm_eps = eps.value_or(a.rms_norm_eps);
   c.rope_theta = theta.value_or(a.rope_theta);
   if (c.rms_norm_eps <= 0) return f.Error("rms_norm_eps", "must be positive");
@@ -147,7 +190,7 @@ absl::Status ReadAttentionAndTokens(const ConfigFields& f, const ArchTraits& a, 
   c.qk_norm = a.qk_norm;
   // Qwen2-MoE's attention always has q/k/v biases; the others read attention_bias.
   SY_ASSIGN_OR_RETURN(std::optional<bool> bias, f.OptionalBool("attention_bias"));
-  c.attention_bias = a.arch == Architecture::kQwen2Moe || bias.value_or(false);
+  c.attention_bias = a.arch == Architecture::kQwen2Moe || bias.value_or(a.attention_bias);
   SY_ASSIGN_OR_RETURN(std::optional<bool> tie, f.OptionalBool("tie_word_embeddings"));
   c.tie_word_embeddings = tie.value_or(false);
   SY_ASSIGN_OR_RETURN(c.bos_token_id, f.OptionalInt("bos_token_id"));
@@ -167,12 +210,19 @@ const char* ArchitectureName(Architecture arch) {
 }
 
 bool ModelConfig::IsMoeLayer(int64_t layer) const {
+  if (architecture == Architecture::kDeepseekV3) return layer >= first_k_dense_replace;
   if (architecture != Architecture::kQwen2Moe && architecture != Architecture::kQwen3Moe) {
     return true;
   }
   const bool forced_dense =
       std::find(mlp_only_layers.begin(), mlp_only_layers.end(), layer) != mlp_only_layers.end();
   return !forced_dense && (layer + 1) % decoder_sparse_step == 0;
+}
+
+int64_t ModelConfig::SlidingWindow(int64_t layer) const {
+  const bool sliding = layer >= 0 && layer < static_cast<int64_t>(sliding_layers.size()) &&
+                       sliding_layers[layer];
+  return sliding ? sliding_window : 0;
 }
 
 int64_t ModelConfig::expert_intermediate_size() const {
@@ -186,10 +236,12 @@ absl::StatusOr<ModelConfig> ParseModelConfig(const nlohmann::json& json,
   ModelConfig c;
   c.architecture = arch->arch;
   SY_RETURN_IF_ERROR(ReadSizes(fields, *arch, c));
-  SY_RETURN_IF_ERROR(ReadNumbers(fields, *arch, c));
-  SY_ASSIGN_OR_RETURN(c.rope_scaling, ReadRopeScaling(json, source));
+  SY_RETURN_IF_ERROR(ReadNumbers(json, source, fields, *arch, c));
   SY_RETURN_IF_ERROR(ReadRouting(fields, *arch, c));
   SY_RETURN_IF_ERROR(ReadAttentionAndTokens(fields, *arch, c));
+  SY_ASSIGN_OR_RETURN(c.quantization, ReadWeightQuantization(json, source));
+  if (c.architecture == Architecture::kDeepseekV3)
+    SY_RETURN_IF_ERROR(ReadDeepseekV3Fields(fields, c));
   return c;
 }
 

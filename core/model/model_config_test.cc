@@ -169,7 +169,8 @@ TEST(ModelConfigTest, UnknownArchitectureListsTheSupportedOnes) {
   j["architectures"] = {"LlamaForCausalLM"};
   EXPECT_EQ(Error(j),
             "config.json: unknown architecture 'LlamaForCausalLM'; supported: "
-            "MixtralForCausalLM, Qwen2MoeForCausalLM, Qwen3MoeForCausalLM, OlmoeForCausalLM");
+            "MixtralForCausalLM, Qwen2MoeForCausalLM, Qwen3MoeForCausalLM, OlmoeForCausalLM, "
+            "DeepseekV3ForCausalLM, GptOssForCausalLM");
   j.erase("architectures");
   EXPECT_THAT(Error(j), HasSubstr("missing required field 'architectures'"));
   EXPECT_THAT(Error(Json::array()), HasSubstr("missing required field 'architectures'"));
@@ -229,6 +230,111 @@ TEST(ModelConfigTest, GenerationConfigReadsWhatIsPresent) {
   EXPECT_FALSE(g->max_new_tokens.has_value());
   EXPECT_EQ(ParseGenerationConfig(Json::parse(R"({"top_p": "0.9"})")).status().message(),
             "generation_config.json: field 'top_p' must be a number, got string");
+}
+
+}  // namespace
+}  // namespace sy
+
+namespace sy {
+namespace {
+
+// Abridged from deepseek-ai/DeepSeek-V3's config.json.
+nlohmann::json DeepseekV3() {
+  return nlohmann::json::parse(R"({
+    "architectures": ["DeepseekV3ForCausalLM"], "hidden_size": 7168, "intermediate_size": 18432,
+    "moe_intermediate_size": 2048, "num_hidden_layers": 61, "num_attention_heads": 128,
+    "num_key_value_heads": 128, "n_shared_experts": 1, "n_routed_experts": 256,
+    "routed_scaling_factor": 2.5, "kv_lora_rank": 512, "q_lora_rank": 1536,
+    "qk_rope_head_dim": 64, "v_head_dim": 128, "qk_nope_head_dim": 128, "n_group": 8,
+    "topk_group": 4, "num_experts_per_tok": 8, "first_k_dense_replace": 3,
+    "norm_topk_prob": true, "max_position_embeddings": 163840, "rms_norm_eps": 1e-06,
+    "rope_theta": 10000, "vocab_size": 129280, "bos_token_id": 0, "eos_token_id": 1,
+    "rope_scaling": {"beta_fast": 32, "beta_slow": 1, "factor": 40, "mscale": 1.0,
+      "mscale_all_dim": 1.0, "original_max_position_embeddings": 4096, "type": "yarn"},
+    "quantization_config": {"activation_scheme": "dynamic", "fmt": "e4m3",
+      "quant_method": "fp8", "weight_block_size": [128, 128]}})");
+}
+
+TEST(DeepseekV3ConfigTest, ReadsLatentAttentionGroupedRoutingAndFp8) {
+  auto c = ParseModelConfig(DeepseekV3());
+  ASSERT_TRUE(c.ok()) << c.status();
+  EXPECT_EQ(c->architecture, Architecture::kDeepseekV3);
+  ASSERT_TRUE(c->mla.has_value());
+  EXPECT_EQ(c->mla->q_lora_rank, 1536);
+  EXPECT_EQ(c->mla->kv_lora_rank, 512);
+  EXPECT_EQ(c->mla->qk_head_dim(), 192);
+  EXPECT_TRUE(c->mla->rope_interleave);
+  EXPECT_EQ(c->num_experts, 256);
+  EXPECT_EQ(c->expert_intermediate_size(), 2048);
+  EXPECT_EQ(c->n_group, 8);
+  EXPECT_EQ(c->topk_group, 4);
+  EXPECT_DOUBLE_EQ(c->routed_scaling_factor, 2.5);
+  EXPECT_FALSE(c->IsMoeLayer(2));
+  EXPECT_TRUE(c->IsMoeLayer(3));
+  ASSERT_TRUE(c->rope_scaling.has_value());
+  EXPECT_EQ(c->rope_scaling->type, "yarn");
+  EXPECT_DOUBLE_EQ(c->rope_scaling->factor, 40);
+  EXPECT_DOUBLE_EQ(*c->rope_scaling->original_max_position_embeddings, 4096);
+  EXPECT_DOUBLE_EQ(c->rope_scaling->mscale_all_dim, 1.0);
+  ASSERT_TRUE(c->quantization.has_value());
+  EXPECT_EQ(c->quantization->method, "fp8");
+  EXPECT_EQ(c->quantization->block_rows, 128);
+}
+
+TEST(DeepseekV3ConfigTest, KimiK2LoadsTheSameWay) {
+  nlohmann::json kimi = DeepseekV3();
+  kimi["n_routed_experts"] = 384;
+  kimi["n_group"] = 1;
+  kimi["topk_group"] = 1;
+  kimi["num_attention_heads"] = 64;
+  kimi["num_key_value_heads"] = 64;
+  kimi["first_k_dense_replace"] = 1;
+  kimi["routed_scaling_factor"] = 2.827;
+  kimi["vocab_size"] = 163840;
+  auto c = ParseModelConfig(kimi);
+  ASSERT_TRUE(c.ok()) << c.status();
+  EXPECT_EQ(c->num_experts, 384);
+  EXPECT_EQ(c->n_group, 1);
+  EXPECT_TRUE(c->IsMoeLayer(1));
+}
+
+TEST(DeepseekV3ConfigTest, ReadsTransformers5RopeParametersAndNullQLora) {
+  nlohmann::json j = DeepseekV3();
+  j.erase("rope_scaling");
+  j.erase("rope_theta");
+  j["q_lora_rank"] = nullptr;
+  j["rope_parameters"] = {{"rope_type", "yarn"},
+                          {"rope_theta", 50000.0},
+                          {"factor", 4.0},
+                          {"original_max_position_embeddings", 1024},
+                          {"truncate", false}};
+  auto c = ParseModelConfig(j);
+  ASSERT_TRUE(c.ok()) << c.status();
+  EXPECT_EQ(c->mla->q_lora_rank, 0);
+  EXPECT_DOUBLE_EQ(c->rope_theta, 50000.0);
+  EXPECT_FALSE(c->rope_scaling->truncate);
+  EXPECT_DOUBLE_EQ(c->rope_scaling->beta_fast, 32);
+}
+
+TEST(DeepseekV3ConfigTest, RefusesGroupsThatDoNotSplitTheExperts) {
+  nlohmann::json j = DeepseekV3();
+  j["n_group"] = 7;
+  auto c = ParseModelConfig(j);
+  ASSERT_FALSE(c.ok());
+  EXPECT_THAT(std::string(c.status().message()),
+              ::testing::HasSubstr(
+                  "config.json: field 'n_group' (7) does not divide n_routed_experts (256)"));
+  j = DeepseekV3();
+  j["topk_group"] = 9;
+  EXPECT_FALSE(ParseModelConfig(j).ok());
+  j = DeepseekV3();
+  j.erase("kv_lora_rank");
+  EXPECT_THAT(std::string(ParseModelConfig(j).status().message()),
+              ::testing::HasSubstr("missing required field 'kv_lora_rank'"));
+  j = DeepseekV3();
+  j["quantization_config"]["quant_method"] = "awq";
+  EXPECT_THAT(std::string(ParseModelConfig(j).status().message()),
+              ::testing::HasSubstr("'awq' is not supported"));
 }
 
 }  // namespace

@@ -13,7 +13,10 @@
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
 #include "core/base/status.h"
+#include "core/model/deepseek_v3_writer.h"
+#include "core/model/gpt_oss_writer.h"
 #include "core/model/safetensors_writer.h"
+#include "core/tensor/tensor_convert.h"
 #include "core/tensor/tensor_random.h"
 #include "core/tokenizer/pre_tokenizer.h"
 #include "core/tokenizer/utf8.h"
@@ -48,6 +51,13 @@ const std::vector<Family>& Families() {
        0,
        -1},
       {Architecture::kOlmoe, "olmoe", {"<|endoftext|>", "<|padding|>"}, -1, 0, 1},
+      {Architecture::kDeepseekV3,
+       "deepseek_v3",
+       {"<|begin_of_sentence|>", "<|end_of_sentence|>"},
+       0,
+       1,
+       -1},
+      {Architecture::kGptOss, "gpt_oss", {"<|endoftext|>", "<|return|>"}, -1, 1, 0},
   };
   return families;
 }
@@ -142,6 +152,13 @@ Json ConfigJson(const ModelSpec& spec) {
       config["attention_bias"] = false;
       config["rope_scaling"] = nullptr;
       config["router_aux_loss_coef"] = 0.01;
+      config["pad_token_id"] = SpecialId(spec, FamilyOf(spec.arch).pad);
+      break;
+    case Architecture::kDeepseekV3:
+      AddDeepseekV3Config(spec, config);
+      break;
+    case Architecture::kGptOss:
+      AddGptOssConfig(spec, config);
       config["pad_token_id"] = SpecialId(spec, FamilyOf(spec.arch).pad);
       break;
   }
@@ -433,6 +450,28 @@ absl::Status WriteShards(const ModelSpec& spec, const std::string& dir,
     for (size_t i = starts[s]; i < starts[s + 1]; ++i) {
       SY_ASSIGN_OR_RETURN(Tensor t, InitTensor(spec, layout[i], i));
       file.parameters += t.numel();
+      if (spec.mxfp4 && IsMxfp4Tensor(layout[i].name)) {
+        SY_ASSIGN_OR_RETURN(Tensor f32, ConvertDType(t, DType::kF32));
+        SY_ASSIGN_OR_RETURN(auto packed, QuantizeMxfp4(f32));
+        const std::string blocks = layout[i].name + "_blocks", scales = layout[i].name + "_scales";
+        total += packed.first.nbytes() + packed.second.nbytes();
+        weight_map[blocks] = file.name;
+        weight_map[scales] = file.name;
+        tensors.push_back({blocks, std::move(packed.first)});
+        tensors.push_back({scales, std::move(packed.second)});
+        continue;
+      }
+      if (spec.fp8 && IsFp8Weight(layout[i].name)) {
+        SY_ASSIGN_OR_RETURN(Tensor f32, ConvertDType(t, DType::kF32));
+        SY_ASSIGN_OR_RETURN(auto quantized, QuantizeFp8Blocks(f32));
+        const std::string scale_name = layout[i].name + "_scale_inv";
+        total += quantized.first.nbytes() + quantized.second.nbytes();
+        weight_map[layout[i].name] = file.name;
+        weight_map[scale_name] = file.name;
+        tensors.push_back({layout[i].name, std::move(quantized.first)});
+        tensors.push_back({scale_name, std::move(quantized.second)});
+        continue;
+      }
       total += t.nbytes();
       weight_map[layout[i].name] = file.name;
       tensors.push_back({layout[i].name, std::move(t)});
@@ -493,7 +532,8 @@ absl::Status ValidateAttention(const ModelSpec& spec) {
 }  // namespace
 
 std::vector<std::string> PresetNames() {
-  return {"tiny-mixtral", "tiny-qwen2-moe", "tiny-qwen3-moe", "tiny-olmoe"};
+  return {"tiny-mixtral",     "tiny-qwen2-moe",   "tiny-qwen3-moe",
+          "tiny-olmoe",       "tiny-deepseek-v3", "tiny-gpt-oss"};
 }
 
 ModelSpec DefaultPreset(Architecture arch) {
@@ -518,6 +558,23 @@ ModelSpec DefaultPreset(Architecture arch) {
       break;
     case Architecture::kOlmoe:
       spec.intermediate = 32;
+      spec.rms_norm_eps = 1e-5;
+      break;
+    case Architecture::kDeepseekV3:
+      spec.layers = 3;
+      spec.intermediate = 32;
+      spec.dense_intermediate = 128;
+      spec.kv_heads = spec.heads;
+      spec.q_lora_rank = 32;
+      spec.n_group = 4;
+      spec.topk_group = 2;
+      spec.first_k_dense_replace = 1;
+      spec.routed_scaling_factor = 2.5;
+      spec.yarn_factor = 4;
+      break;
+    case Architecture::kGptOss:
+      spec.intermediate = 32;
+      spec.rope_theta = 150000;
       spec.rms_norm_eps = 1e-5;
       break;
   }
@@ -559,6 +616,14 @@ absl::Status ValidateModelSpec(const ModelSpec& spec) {
   for (const auto& [field, value] : sizes) SY_RETURN_IF_ERROR(Positive(field, value));
   if (IsQwen(spec.arch))
     SY_RETURN_IF_ERROR(Positive("dense_intermediate", spec.dense_intermediate));
+  if (spec.arch == Architecture::kDeepseekV3) SY_RETURN_IF_ERROR(ValidateDeepseekV3Spec(spec));
+  if (spec.fp8 && spec.arch != Architecture::kDeepseekV3) {
+    return Invalid("fp8", "weights are written for deepseek_v3 only");
+  }
+  if (spec.arch == Architecture::kGptOss) SY_RETURN_IF_ERROR(ValidateGptOssSpec(spec));
+  if (spec.mxfp4 && spec.arch != Architecture::kGptOss) {
+    return Invalid("mxfp4", "experts are written for gpt_oss only");
+  }
   if (spec.arch == Architecture::kQwen2Moe) {
     SY_RETURN_IF_ERROR(Positive("shared_intermediate", spec.shared_intermediate));
   }
@@ -592,6 +657,14 @@ std::vector<TensorLayout> ModelTensors(const ModelSpec& spec) {
   for (int64_t layer = 0; layer < spec.layers; ++layer) {
     const std::string prefix = absl::StrCat("model.layers.", layer);
     out.push_back({prefix + ".input_layernorm.weight", {spec.hidden}, true});
+    if (spec.arch == Architecture::kDeepseekV3) {
+      AddDeepseekV3Layer(spec, layer, prefix, out);
+      continue;
+    }
+    if (spec.arch == Architecture::kGptOss) {
+      AddGptOssLayer(spec, prefix, out);
+      continue;
+    }
     AddAttention(spec, prefix + ".self_attn", out);
     out.push_back({prefix + ".post_attention_layernorm.weight", {spec.hidden}, true});
     AddFfn(spec, layer, prefix, out);

@@ -43,17 +43,39 @@ struct ModelSpec {
   uint64_t seed = 0;
   double init_std = 0.02;
 
+  // DeepSeek-V3 (deepseek_v3_writer.h).
+  int64_t q_lora_rank = 0;  // 0: a plain q_proj (q_lora_rank null)
+  int64_t kv_lora_rank = 16;
+  int64_t qk_nope_head_dim = 16;
+  int64_t qk_rope_head_dim = 8;
+  int64_t v_head_dim = 16;
+  int64_t n_group = 1;
+  int64_t topk_group = 1;
+  int64_t n_shared_experts = 1;
+  int64_t first_k_dense_replace = 0;
+  double routed_scaling_factor = 1.0;
+  double yarn_factor = 0;  // > 0: YaRN rope_scaling over max_position_embeddings / yarn_factor
+  bool fp8 = false;        // layer projections as fp8 e4m3 + f32 weight_scale_inv per 128x128 block
+
+  // gpt-oss (gpt_oss_writer.h).
+  int64_t sliding_window = 4;
+  bool mxfp4 = false;  // experts as MXFP4 blocks and scales, as OpenAI publishes them
+
   int64_t resolved_head_dim() const { return head_dim > 0 ? head_dim : hidden / heads; }
 };
 
 // "tiny-mixtral", "tiny-qwen2-moe", "tiny-qwen3-moe", "tiny-olmoe": two layers, hidden 64,
-// 8 experts, top-2, 4 heads, 2 KV heads, vocab 512.
+// 8 experts, top-2, 4 heads, 2 KV heads, vocab 512. "tiny-deepseek-v3": three layers (the first
+// dense), MLA with q LoRA 32, kv LoRA 16, YaRN x4, 8 experts in 4 groups (2 kept), a shared
+// expert. "tiny-gpt-oss": two layers (sliding window 4, then full), sinks, 8 experts with biases,
+// top-2, 4 heads, 2 KV heads.
 std::vector<std::string> PresetNames();
 absl::StatusOr<ModelSpec> Preset(absl::string_view name);
 // The tiny preset of `arch`.
 ModelSpec DefaultPreset(Architecture arch);
 
-// config.json's model_type: "mixtral", "qwen2_moe", "qwen3_moe", "olmoe".
+// config.json's model_type: "mixtral", "qwen2_moe", "qwen3_moe", "olmoe", "deepseek_v3",
+// "gpt_oss".
 const char* ModelType(Architecture arch);
 absl::StatusOr<Architecture> ArchitectureFromModelType(absl::string_view model_type);
 

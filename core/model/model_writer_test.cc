@@ -39,9 +39,40 @@ Expected ExpectedTensors(const ModelConfig& c) {
   for (int64_t l = 0; l < c.num_hidden_layers; ++l) {
     const std::string p = absl::StrCat("model.layers.", l), a = p + ".self_attn";
     t[p + ".input_layernorm.weight"] = t[p + ".post_attention_layernorm.weight"] = {h};
-    t[a + ".q_proj.weight"] = {q, h};
-    t[a + ".k_proj.weight"] = t[a + ".v_proj.weight"] = {kv, h};
-    t[a + ".o_proj.weight"] = {h, q};
+    if (c.architecture == Architecture::kGptOss) {  // biased projections, sinks, fused experts
+      const int64_t e = c.num_experts, i = c.intermediate_size, heads = c.num_attention_heads;
+      for (const char* name : {"q", "k", "v"}) {
+        const int64_t rows = name[0] == 'q' ? q : kv;
+        t[absl::StrCat(a, ".", name, "_proj.weight")] = {rows, h};
+        t[absl::StrCat(a, ".", name, "_proj.bias")] = {rows};
+      }
+      t[a + ".o_proj.weight"] = {h, q};
+      t[a + ".o_proj.bias"] = {h};
+      t[a + ".sinks"] = {heads};
+      const std::string m = p + ".mlp";
+      t[m + ".router.weight"] = {e, h};
+      t[m + ".router.bias"] = {e};
+      t[m + ".experts.gate_up_proj"] = {e, h, 2 * i};
+      t[m + ".experts.gate_up_proj_bias"] = {e, 2 * i};
+      t[m + ".experts.down_proj"] = {e, i, h};
+      t[m + ".experts.down_proj_bias"] = {e, h};
+      continue;
+    }
+    if (c.mla) {  // DeepSeek-V3: latent attention, q through LoRA
+      const MlaConfig& m = *c.mla;
+      const int64_t heads = c.num_attention_heads;
+      t[a + ".q_a_proj.weight"] = {m.q_lora_rank, h};
+      t[a + ".q_a_layernorm.weight"] = {m.q_lora_rank};
+      t[a + ".q_b_proj.weight"] = {heads * m.qk_head_dim(), m.q_lora_rank};
+      t[a + ".kv_a_proj_with_mqa.weight"] = {m.kv_lora_rank + m.qk_rope_head_dim, h};
+      t[a + ".kv_a_layernorm.weight"] = {m.kv_lora_rank};
+      t[a + ".kv_b_proj.weight"] = {heads * (m.qk_nope_head_dim + m.v_head_dim), m.kv_lora_rank};
+      t[a + ".o_proj.weight"] = {h, heads * m.v_head_dim};
+    } else {
+      t[a + ".q_proj.weight"] = {q, h};
+      t[a + ".k_proj.weight"] = t[a + ".v_proj.weight"] = {kv, h};
+      t[a + ".o_proj.weight"] = {h, q};
+    }
     if (c.architecture == Architecture::kQwen2Moe) {
       t[a + ".q_proj.bias"] = {q};
       t[a + ".k_proj.bias"] = t[a + ".v_proj.bias"] = {kv};
@@ -57,6 +88,11 @@ Expected ExpectedTensors(const ModelConfig& c) {
       continue;
     }
     t[m + ".gate.weight"] = {c.num_experts, h};
+    if (c.mla) {
+      t[m + ".gate.e_score_correction_bias"] = {c.num_experts};
+      AddExpert(t, m + ".shared_experts", h, c.n_shared_experts * c.expert_intermediate_size(),
+                false);
+    }
     for (int64_t e = 0; e < c.num_experts; ++e) {
       AddExpert(t, absl::StrCat(m, ".experts.", e), h, c.expert_intermediate_size(), mixtral);
     }
@@ -76,7 +112,8 @@ void CheckModel(const std::string& dir, const ModelSpec& spec, DType dtype) {
   EXPECT_EQ(c.architecture, spec.arch);
   EXPECT_EQ(c.num_experts, spec.experts);
   EXPECT_EQ(c.num_experts_per_tok, spec.top_k);
-  EXPECT_EQ(c.head_dim, spec.resolved_head_dim());
+  // DeepSeek-V3's head_dim is its rotary width (DeepseekV3Config sets it so).
+  EXPECT_EQ(c.head_dim, c.mla ? spec.qk_rope_head_dim : spec.resolved_head_dim());
   const Expected expected = ExpectedTensors(c);
   EXPECT_EQ(checkpoint->names().size(), expected.size());
   for (const auto& [name, shape] : expected) {

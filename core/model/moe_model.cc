@@ -7,45 +7,25 @@
 #include "core/dense/attention.h"
 #include "core/dense/embedding.h"
 #include "core/dense/rms_norm.h"
+#include "core/model/gpt_oss_weights.h"
+#include "core/model/linear.h"
+#include "core/model/mla_block.h"
+#include "core/model/weight_loader.h"
 #include "core/tensor/matmul.h"
-#include "core/tensor/tensor_convert.h"
 
 namespace sy {
 
 struct MoeModel::Layer {
   Tensor input_norm, post_norm;
+  std::optional<MlaBlock> mla;  // DeepSeek-V3; otherwise q, k, v, o:
   Tensor q, k, v, o;
-  std::optional<Tensor> q_bias, k_bias, v_bias, q_norm, k_norm;
+  std::optional<Tensor> q_bias, k_bias, v_bias, o_bias, q_norm, k_norm;
+  std::optional<Tensor> sinks;  // gpt-oss: f32 [heads]
   std::unique_ptr<MoeLayer> moe;  // or a dense MLP:
   Tensor mlp_gate, mlp_up, mlp_down;
 };
 
 namespace {
-
-// A checkpoint tensor of `shape` as f32 (bf16 and f16 are converted; other types refused).
-absl::StatusOr<Tensor> LoadF32(const Checkpoint& ckpt, const std::string& name,
-                               const Shape& shape) {
-  SY_ASSIGN_OR_RETURN(Tensor t, ckpt.Get(name));
-  if (t.shape() != shape) {
-    return absl::InvalidArgumentError(absl::StrCat(ckpt.dir(), ": tensor '", name, "' has shape ",
-                                                   ShapeToString(t.shape()),
-                                                   ", the config implies ", ShapeToString(shape)));
-  }
-  if (t.dtype() == DType::kF32) return t;
-  if (t.dtype() != DType::kBF16 && t.dtype() != DType::kF16) {
-    return absl::InvalidArgumentError(absl::StrCat(ckpt.dir(), ": tensor '", name, "' is ",
-                                                   DTypeName(t.dtype()),
-                                                   "; expected f32, bf16 or f16"));
-  }
-  return ConvertDType(t, DType::kF32);
-}
-
-absl::StatusOr<std::optional<Tensor>> LoadOptional(const Checkpoint& ckpt, bool present,
-                                                   const std::string& name, const Shape& shape) {
-  if (!present) return std::optional<Tensor>();
-  SY_ASSIGN_OR_RETURN(Tensor t, LoadF32(ckpt, name, shape));
-  return std::optional<Tensor>(std::move(t));
-}
 
 // [a; b]: rows of a, then rows of b (gate then up, as sy_expert_weights wants).
 absl::StatusOr<Tensor> StackRows(const Tensor& a, const Tensor& b) {
@@ -61,33 +41,34 @@ void AddInPlace(Tensor& a, const Tensor& b) {
   for (int64_t i = 0; i < a.numel(); ++i) x[i] += y[i];
 }
 
-// y = x . W^T (+ bias)
-absl::StatusOr<Tensor> Linear(const Tensor& x, const Tensor& w,
-                              const std::optional<Tensor>& bias = std::nullopt) {
-  SY_ASSIGN_OR_RETURN(Tensor y, MatMulTransposed(x, w));
-  if (bias) {
-    float* out = y.data<float>();
-    const float* b = bias->data<float>();
-    for (int64_t r = 0; r < y.dim(0); ++r) {
-      for (int64_t c = 0; c < y.dim(1); ++c) out[r * y.dim(1) + c] += b[c];
-    }
+// The router each architecture uses: softmax top-k, renormalized as its config says, or
+// DeepSeek-V3's grouped top-k (transformers 5 masks dropped groups with -inf).
+std::pair<std::string, ConfigTable> DefaultRouter(const ModelConfig& c) {
+  if (c.architecture == Architecture::kDeepseekV3) {
+    return {"router.grouped_topk",
+            {{"k", {c.num_experts_per_tok}},
+             {"nGroup", {c.n_group}},
+             {"topkGroup", {c.topk_group}},
+             {"routedScalingFactor", {c.routed_scaling_factor}},
+             {"renormalize", {c.norm_topk_prob}},
+             {"scoring", {std::string("sigmoid")}},
+             {"maskedGroupFill", {std::string("negInf")}}}};
   }
-  return y;
-}
-
-// The router each architecture uses: softmax top-k, renormalized as its config says.
-ConfigTable RouterConfig(const ModelConfig& c) {
   const bool renormalize = c.architecture == Architecture::kMixtral || c.norm_topk_prob;
-  return {{"k", {c.num_experts_per_tok}}, {"renormalize", {renormalize}}};
+  return {"router.softmax_topk", {{"k", {c.num_experts_per_tok}}, {"renormalize", {renormalize}}}};
 }
 
 struct ExpertNames {
   std::string prefix, router, gate, up, down;
+  std::string shared = "shared_expert.";
 };
 
 ExpertNames ExpertNaming(Architecture arch, int64_t layer) {
   const std::string base = absl::StrCat("model.layers.", layer, ".");
   if (arch == Architecture::kMixtral) return {base + "block_sparse_moe.", "gate", "w1", "w3", "w2"};
+  if (arch == Architecture::kDeepseekV3) {
+    return {base + "mlp.", "gate", "gate_proj", "up_proj", "down_proj", "shared_experts."};
+  }
   return {base + "mlp.", "gate", "gate_proj", "up_proj", "down_proj"};
 }
 
@@ -97,6 +78,10 @@ absl::StatusOr<MoeWeights> LoadMoeWeights(const Checkpoint& ckpt, const ModelCon
   const int64_t h = c.hidden_size, inter = c.expert_intermediate_size();
   MoeWeights w;
   SY_ASSIGN_OR_RETURN(w.router, LoadF32(ckpt, n.prefix + n.router + ".weight", {c.num_experts, h}));
+  SY_ASSIGN_OR_RETURN(
+      w.correction_bias,
+      LoadOptional(ckpt, c.architecture == Architecture::kDeepseekV3,
+                   n.prefix + n.router + ".e_score_correction_bias", {c.num_experts}));
   for (int64_t e = 0; e < c.num_experts; ++e) {
     const std::string expert = absl::StrCat(n.prefix, "experts.", e, ".");
     SY_ASSIGN_OR_RETURN(Tensor gate, LoadF32(ckpt, expert + n.gate + ".weight", {inter, h}));
@@ -106,18 +91,75 @@ absl::StatusOr<MoeWeights> LoadMoeWeights(const Checkpoint& ckpt, const ModelCon
     w.gate_up.push_back(std::move(gate_up));
     w.down.push_back(std::move(down));
   }
-  const int64_t shared = c.shared_expert_intermediate_size;
+  // DeepSeek's n_shared_experts run as one MLP of n_shared_experts times the expert width.
+  const int64_t shared = c.shared_expert_intermediate_size > 0
+                             ? c.shared_expert_intermediate_size
+                             : c.n_shared_experts * c.expert_intermediate_size();
   if (shared > 0) {
-    const std::string s = n.prefix + "shared_expert.";
+    const std::string s = n.prefix + n.shared;
     SY_ASSIGN_OR_RETURN(Tensor gate, LoadF32(ckpt, s + "gate_proj.weight", {shared, h}));
     SY_ASSIGN_OR_RETURN(Tensor up, LoadF32(ckpt, s + "up_proj.weight", {shared, h}));
     SY_ASSIGN_OR_RETURN(w.shared_gate_up, StackRows(gate, up));
     SY_ASSIGN_OR_RETURN(w.shared_down, LoadF32(ckpt, s + "down_proj.weight", {h, shared}));
+  }
+  if (c.shared_expert_intermediate_size > 0) {  // Qwen2-MoE's sigmoid gate
     SY_ASSIGN_OR_RETURN(Tensor shared_gate,
                         LoadF32(ckpt, n.prefix + "shared_expert_gate.weight", {1, h}));
     SY_ASSIGN_OR_RETURN(w.shared_gate, shared_gate.Reshape({h}));
   }
   return w;
+}
+
+// The q/k/v/o projections of a GQA layer, with their biases and q/k norms when the config has
+// them.
+absl::Status LoadAttention(const Checkpoint& ckpt, const ModelConfig& c, const std::string& p,
+                           MoeModel::Layer& layer) {
+  const int64_t h = c.hidden_size, hd = c.head_dim, heads = c.num_attention_heads,
+                kv = c.num_key_value_heads;
+  const bool per_head = c.qk_norm == QkNorm::kPerHead;
+  SY_ASSIGN_OR_RETURN(layer.q, LoadF32(ckpt, p + "self_attn.q_proj.weight", {heads * hd, h}));
+  SY_ASSIGN_OR_RETURN(layer.k, LoadF32(ckpt, p + "self_attn.k_proj.weight", {kv * hd, h}));
+  SY_ASSIGN_OR_RETURN(layer.v, LoadF32(ckpt, p + "self_attn.v_proj.weight", {kv * hd, h}));
+  SY_ASSIGN_OR_RETURN(layer.o, LoadF32(ckpt, p + "self_attn.o_proj.weight", {h, heads * hd}));
+  SY_ASSIGN_OR_RETURN(layer.q_bias, LoadOptional(ckpt, c.attention_bias,
+                                                 p + "self_attn.q_proj.bias", {heads * hd}));
+  SY_ASSIGN_OR_RETURN(layer.k_bias,
+                      LoadOptional(ckpt, c.attention_bias, p + "self_attn.k_proj.bias", {kv * hd}));
+  SY_ASSIGN_OR_RETURN(layer.v_bias,
+                      LoadOptional(ckpt, c.attention_bias, p + "self_attn.v_proj.bias", {kv * hd}));
+  // gpt-oss alone biases o_proj too (Qwen2-MoE's attention_bias covers q, k and v), and adds a
+  // sink logit per head.
+  const bool gpt_oss = c.architecture == Architecture::kGptOss;
+  SY_ASSIGN_OR_RETURN(layer.o_bias, LoadOptional(ckpt, gpt_oss && c.attention_bias,
+                                                 p + "self_attn.o_proj.bias", {h}));
+  SY_ASSIGN_OR_RETURN(layer.sinks, LoadOptional(ckpt, gpt_oss, p + "self_attn.sinks", {heads}));
+  const bool qk = c.qk_norm != QkNorm::kNone;
+  SY_ASSIGN_OR_RETURN(layer.q_norm, LoadOptional(ckpt, qk, p + "self_attn.q_norm.weight",
+                                                 {per_head ? hd : heads * hd}));
+  SY_ASSIGN_OR_RETURN(layer.k_norm, LoadOptional(ckpt, qk, p + "self_attn.k_norm.weight",
+                                                 {per_head ? hd : kv * hd}));
+  return absl::OkStatus();
+}
+
+// RoPE as the config sets it up; DeepSeek rotates only its qk_rope_head_dim lanes.
+RopeConfig RopeFor(const ModelConfig& c) {
+  RopeConfig r;
+  r.head_dim = c.mla ? c.mla->qk_rope_head_dim : c.head_dim;
+  r.theta = c.rope_theta;
+  r.interleaved = c.mla && c.mla->rope_interleave;
+  if (!c.rope_scaling) return r;
+  const RopeScaling& s = *c.rope_scaling;
+  r.scaling_type = s.type;
+  r.factor = s.factor;
+  r.original_max_position_embeddings =
+      s.original_max_position_embeddings.value_or(static_cast<double>(c.max_position_embeddings));
+  r.beta_fast = s.beta_fast;
+  r.beta_slow = s.beta_slow;
+  r.truncate = s.truncate;
+  r.mscale = s.mscale;
+  r.mscale_all_dim = s.mscale_all_dim;
+  r.attention_factor = s.attention_factor;
+  return r;
 }
 
 }  // namespace
@@ -131,14 +173,8 @@ absl::StatusOr<std::unique_ptr<MoeModel>> MoeModel::Load(const Checkpoint& ckpt,
                                                          ExecContext& ctx) {
   const ModelConfig& c = ckpt.config();
   std::unique_ptr<MoeModel> model(new MoeModel(c));
-  const int64_t h = c.hidden_size, hd = c.head_dim, heads = c.num_attention_heads,
-                kv = c.num_key_value_heads;
-  model->rope_.head_dim = hd;
-  model->rope_.theta = c.rope_theta;
-  if (c.rope_scaling) {
-    model->rope_.scaling_type = c.rope_scaling->type;
-    model->rope_.factor = c.rope_scaling->factor;
-  }
+  const int64_t h = c.hidden_size;
+  model->rope_ = RopeFor(c);
   SY_ASSIGN_OR_RETURN(model->embed_, LoadF32(ckpt, "model.embed_tokens.weight", {c.vocab_size, h}));
   SY_ASSIGN_OR_RETURN(model->final_norm_, LoadF32(ckpt, "model.norm.weight", {h}));
   if (c.tie_word_embeddings) {
@@ -147,12 +183,13 @@ absl::StatusOr<std::unique_ptr<MoeModel>> MoeModel::Load(const Checkpoint& ckpt,
     SY_ASSIGN_OR_RETURN(model->lm_head_, LoadF32(ckpt, "lm_head.weight", {c.vocab_size, h}));
   }
 
-  const std::string router_name = options.router.empty() ? "router.softmax_topk" : options.router;
+  auto [default_router, default_config] = DefaultRouter(c);
+  const std::string router_name = options.router.empty() ? default_router : options.router;
   SY_ASSIGN_OR_RETURN(RegisteredComponent router_found, registry.Find(router_name));
-  ConfigValue router_config{RouterConfig(c)};
+  ConfigValue router_config{default_config};
   if (options.router_config) {
     router_config = *options.router_config;
-  } else if (router_name != "router.softmax_topk") {
+  } else if (router_name != default_router) {
     router_config = ConfigValue{ConfigTable{{"k", ConfigValue{c.num_experts_per_tok}}}};
   }
   SY_ASSIGN_OR_RETURN(RegisteredComponent experts_found, registry.Find(options.experts));
@@ -160,30 +197,23 @@ absl::StatusOr<std::unique_ptr<MoeModel>> MoeModel::Load(const Checkpoint& ckpt,
   if (!options.quantizer.empty()) {
     SY_ASSIGN_OR_RETURN(quantizer_found, registry.Find(options.quantizer));
   }
-  const bool per_head = c.qk_norm == QkNorm::kPerHead;
+  model->expert_parallel_ = options.expert_parallel;
+  int moe_index = 0;
   for (int64_t i = 0; i < c.num_hidden_layers; ++i) {
     auto layer = std::make_unique<Layer>();
     const std::string p = absl::StrCat("model.layers.", i, ".");
     SY_ASSIGN_OR_RETURN(layer->input_norm, LoadF32(ckpt, p + "input_layernorm.weight", {h}));
     SY_ASSIGN_OR_RETURN(layer->post_norm,
                         LoadF32(ckpt, p + "post_attention_layernorm.weight", {h}));
-    SY_ASSIGN_OR_RETURN(layer->q, LoadF32(ckpt, p + "self_attn.q_proj.weight", {heads * hd, h}));
-    SY_ASSIGN_OR_RETURN(layer->k, LoadF32(ckpt, p + "self_attn.k_proj.weight", {kv * hd, h}));
-    SY_ASSIGN_OR_RETURN(layer->v, LoadF32(ckpt, p + "self_attn.v_proj.weight", {kv * hd, h}));
-    SY_ASSIGN_OR_RETURN(layer->o, LoadF32(ckpt, p + "self_attn.o_proj.weight", {h, heads * hd}));
-    SY_ASSIGN_OR_RETURN(layer->q_bias, LoadOptional(ckpt, c.attention_bias,
-                                                    p + "self_attn.q_proj.bias", {heads * hd}));
-    SY_ASSIGN_OR_RETURN(layer->k_bias, LoadOptional(ckpt, c.attention_bias,
-                                                    p + "self_attn.k_proj.bias", {kv * hd}));
-    SY_ASSIGN_OR_RETURN(layer->v_bias, LoadOptional(ckpt, c.attention_bias,
-                                                    p + "self_attn.v_proj.bias", {kv * hd}));
-    const bool qk = c.qk_norm != QkNorm::kNone;
-    SY_ASSIGN_OR_RETURN(layer->q_norm, LoadOptional(ckpt, qk, p + "self_attn.q_norm.weight",
-                                                    {per_head ? hd : heads * hd}));
-    SY_ASSIGN_OR_RETURN(layer->k_norm, LoadOptional(ckpt, qk, p + "self_attn.k_norm.weight",
-                                                    {per_head ? hd : kv * hd}));
+    if (c.mla) {
+      SY_ASSIGN_OR_RETURN(layer->mla, MlaBlock::Load(ckpt, i));
+    } else {
+      SY_RETURN_IF_ERROR(LoadAttention(ckpt, c, p, *layer));
+    }
     if (c.IsMoeLayer(i)) {
-      SY_ASSIGN_OR_RETURN(MoeWeights weights, LoadMoeWeights(ckpt, c, i));
+      SY_ASSIGN_OR_RETURN(MoeWeights weights, c.architecture == Architecture::kGptOss
+                                                  ? LoadGptOssMoeWeights(ckpt, i)
+                                                  : LoadMoeWeights(ckpt, c, i));
       SY_ASSIGN_OR_RETURN(auto router_component, Component::Create(router_found, router_config));
       SY_ASSIGN_OR_RETURN(Router router, Router::From(router_component));
       SY_ASSIGN_OR_RETURN(auto experts_component, Component::Create(experts_found, {}));
@@ -196,6 +226,8 @@ absl::StatusOr<std::unique_ptr<MoeModel>> MoeModel::Load(const Checkpoint& ckpt,
       MoeLayerOptions layer_options;
       layer_options.layer = static_cast<int>(i);
       layer_options.capacity = options.capacity;
+      layer_options.expert_parallel = options.expert_parallel;
+      layer_options.moe_index = moe_index++;
       SY_ASSIGN_OR_RETURN(layer->moe,
                           MoeLayer::Create(RoutingFunction::FromRouter(router), quantizer, experts,
                                            weights, layer_options, ctx));
@@ -212,6 +244,7 @@ absl::StatusOr<std::unique_ptr<MoeModel>> MoeModel::Load(const Checkpoint& ckpt,
 }
 
 KvCacheShape MoeModel::CacheShape(int64_t num_blocks, int64_t block_size) const {
+  if (config_.mla) return MlaBlock::CacheShape(config_, num_blocks, block_size);
   KvCacheShape s;
   s.num_layers = config_.num_hidden_layers;
   s.num_blocks = num_blocks;
@@ -237,15 +270,12 @@ std::vector<MoeLayer*> MoeModel::moe_layers() {
   return out;
 }
 
-absl::StatusOr<Tensor> MoeModel::RunLayer(ExecContext& ctx, Layer& layer, int64_t index,
-                                          const Tensor& hidden, const Tensor& token_ids,
-                                          const Tensor& positions,
-                                          std::span<const SequenceChunk> batch,
-                                          PagedKvCache& cache) {
+absl::StatusOr<Tensor> MoeModel::Attend(ExecContext& ctx, Layer& layer, int64_t index,
+                                        const Tensor& x, const Tensor& positions,
+                                        std::span<const SequenceChunk> batch, PagedKvCache& cache) {
   const ModelConfig& c = config_;
   const int threads = ctx.num_threads();
   const int64_t heads = c.num_attention_heads, kv = c.num_key_value_heads;
-  SY_ASSIGN_OR_RETURN(Tensor x, RmsNorm(hidden, layer.input_norm, c.rms_norm_eps, threads));
   SY_ASSIGN_OR_RETURN(Tensor q, Linear(x, layer.q, layer.q_bias));
   SY_ASSIGN_OR_RETURN(Tensor k, Linear(x, layer.k, layer.k_bias));
   SY_ASSIGN_OR_RETURN(Tensor v, Linear(x, layer.v, layer.v_bias));
@@ -263,6 +293,8 @@ absl::StatusOr<Tensor> MoeModel::RunLayer(ExecContext& ctx, Layer& layer, int64_
   SY_ASSIGN_OR_RETURN(Tensor a, Tensor::Empty(q.shape(), DType::kF32));
   AttentionOptions attention;
   attention.threads = threads;
+  attention.sliding_window = c.SlidingWindow(index);
+  attention.sinks = layer.sinks;
   int64_t row = 0;
   for (const SequenceChunk& chunk : batch) {
     const int64_t n = static_cast<int64_t>(chunk.tokens.size());
@@ -275,7 +307,27 @@ absl::StatusOr<Tensor> MoeModel::RunLayer(ExecContext& ctx, Layer& layer, int64_
     std::memcpy(a.data<float>() + row * a.dim(1), out.data<float>(), out.nbytes());
     row += n;
   }
-  SY_ASSIGN_OR_RETURN(Tensor o, Linear(a, layer.o));
+  return Linear(a, layer.o, layer.o_bias);
+}
+
+absl::StatusOr<Tensor> MoeModel::RunLayer(ExecContext& ctx, Layer& layer, int64_t index,
+                                          const Tensor& hidden, const Tensor& token_ids,
+                                          const Tensor& positions,
+                                          std::span<const SequenceChunk> batch,
+                                          PagedKvCache& cache) {
+  const ModelConfig& c = config_;
+  const int threads = ctx.num_threads();
+  SY_ASSIGN_OR_RETURN(Tensor x, RmsNorm(hidden, layer.input_norm, c.rms_norm_eps, threads));
+  Tensor o;
+  if (layer.mla) {
+    std::vector<SequenceRows> rows;
+    for (const SequenceChunk& chunk : batch) {
+      rows.push_back({chunk.sequence, static_cast<int64_t>(chunk.tokens.size())});
+    }
+    SY_ASSIGN_OR_RETURN(o, layer.mla->Forward(x, positions, rows, index, rope_, cache, threads));
+  } else {
+    SY_ASSIGN_OR_RETURN(o, Attend(ctx, layer, index, x, positions, batch, cache));
+  }
   SY_ASSIGN_OR_RETURN(Tensor h, hidden.Clone());
   AddInPlace(h, o);
 
@@ -301,9 +353,32 @@ absl::StatusOr<Tensor> MoeModel::Forward(ExecContext& ctx, const std::vector<int
   return ForwardBatch(ctx, std::span<const SequenceChunk>(&chunk, 1), cache);
 }
 
+absl::StatusOr<int64_t> MoeModel::RanksStepping(ExecContext& ctx, bool stepping) {
+  SY_ASSIGN_OR_RETURN(Tensor flag, Tensor::Empty({1}, DType::kI64));
+  flag.data<int64_t>()[0] = stepping ? 1 : 0;
+  SY_RETURN_IF_ERROR(expert_parallel_->comm->AllReduceSum(ctx, flag));
+  return flag.data<int64_t>()[0];
+}
+
+absl::Status MoeModel::RunIdlePass(ExecContext& ctx) {
+  SY_ASSIGN_OR_RETURN(Tensor none, Tensor::Empty({0, config_.hidden_size}, DType::kF32));
+  for (MoeLayer* moe : moe_layers()) SY_RETURN_IF_ERROR(moe->Forward(ctx, none).status());
+  return absl::OkStatus();
+}
+
+absl::Status MoeModel::FinishSteps(ExecContext& ctx) {
+  if (!expert_parallel_) return absl::OkStatus();
+  while (true) {
+    SY_ASSIGN_OR_RETURN(const int64_t stepping, RanksStepping(ctx, false));
+    if (stepping == 0) return absl::OkStatus();
+    SY_RETURN_IF_ERROR(RunIdlePass(ctx));
+  }
+}
+
 absl::StatusOr<Tensor> MoeModel::ForwardBatch(ExecContext& ctx,
                                               std::span<const SequenceChunk> batch,
                                               PagedKvCache& cache) {
+  if (expert_parallel_) SY_RETURN_IF_ERROR(RanksStepping(ctx, true).status());
   int64_t n = 0, rows_out = 0;
   for (const SequenceChunk& chunk : batch) {
     if (chunk.tokens.empty()) {

@@ -1,4 +1,5 @@
-// A Hugging Face MoE decoder (Mixtral, Qwen2-MoE, Qwen3-MoE, OLMoE) assembled on the CPU:
+// A Hugging Face MoE decoder (Mixtral, Qwen2-MoE, Qwen3-MoE, OLMoE, DeepSeek-V3, gpt-oss) assembled
+// on the CPU:
 // dense parts from core/dense, each MoE block an sy::MoeLayer built from plugins (router,
 // quantizer, experts), so architectures differ only in names, norms and routing settings.
 #ifndef SWITCHYARD_CORE_MODEL_MOE_MODEL_H_
@@ -34,6 +35,9 @@ struct ModelOptions {
   std::optional<CapacityLimit> capacity;
   // Reports loading progress: layers done out of total.
   std::function<void(int64_t done, int64_t total)> progress;
+  // Expert parallelism: every MoE layer keeps only this rank's expert slots and runs collectively
+  // over the ranks (core/moe/expert_parallel.h); unset: one process computes every expert.
+  std::shared_ptr<const ExpertParallelism> expert_parallel;
 };
 
 // One sequence's part of a batched step: its next tokens, appended after what the cache holds.
@@ -66,6 +70,11 @@ class MoeModel {
   absl::StatusOr<Tensor> ForwardBatch(ExecContext& ctx, std::span<const SequenceChunk> batch,
                                       PagedKvCache& cache);
 
+  // Under expert parallelism every rank runs each pass in step: each ForwardBatch first tells
+  // the others it is stepping, and a rank out of work calls FinishSteps, which keeps taking part
+  // in the others' passes (with no tokens) until every rank has finished. A no-op without EP.
+  absl::Status FinishSteps(ExecContext& ctx);
+
   // The cache geometry this model needs, for `num_blocks` blocks of `block_size` tokens.
   KvCacheShape CacheShape(int64_t num_blocks, int64_t block_size = 16) const;
   const ModelConfig& config() const { return config_; }
@@ -73,15 +82,26 @@ class MoeModel {
   std::vector<const MoeLayer*> moe_layers() const;
   std::vector<MoeLayer*> moe_layers();
 
+  struct Layer;  // one decoder layer's weights (moe_model.cc)
+
  private:
-  struct Layer;
   explicit MoeModel(ModelConfig config);
+  // GQA attention of one layer: q/k/v projections, norms, RoPE, cache, attention, o_proj.
+  absl::StatusOr<Tensor> Attend(ExecContext& ctx, Layer& layer, int64_t index, const Tensor& x,
+                                const Tensor& positions, std::span<const SequenceChunk> batch,
+                                PagedKvCache& cache);
   absl::StatusOr<Tensor> RunLayer(ExecContext& ctx, Layer& layer, int64_t index,
                                   const Tensor& hidden, const Tensor& token_ids,
                                   const Tensor& positions, std::span<const SequenceChunk> batch,
                                   PagedKvCache& cache);
 
+  // Expert parallelism: the number of ranks stepping this round (an all-reduce), and one pass
+  // through the MoE layers with no tokens.
+  absl::StatusOr<int64_t> RanksStepping(ExecContext& ctx, bool stepping);
+  absl::Status RunIdlePass(ExecContext& ctx);
+
   ModelConfig config_;
+  std::shared_ptr<const ExpertParallelism> expert_parallel_;
   RopeConfig rope_;
   Tensor embed_;
   Tensor final_norm_;

@@ -157,7 +157,7 @@ TEST_P(MoeModelTest, RefusesPositionsBeyondTheContext) {
 
 INSTANTIATE_TEST_SUITE_P(AllArchitectures, MoeModelTest,
                          ::testing::Values("tiny-mixtral", "tiny-qwen2-moe", "tiny-qwen3-moe",
-                                           "tiny-olmoe"),
+                                           "tiny-deepseek-v3", "tiny-gpt-oss", "tiny-olmoe"),
                          [](const auto& info) {
                            std::string name = info.param;
                            std::replace(name.begin(), name.end(), '-', '_');

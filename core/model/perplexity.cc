@@ -19,7 +19,7 @@ double NegativeLogLikelihood(const float* logits, int64_t vocab, int32_t target)
 
 absl::StatusOr<PerplexityResult> Perplexity(
     MoeModel& model, ExecContext& ctx, std::span<const int32_t> ids, int64_t window,
-    const std::function<void(int64_t done, int64_t total)>& progress) {
+    const std::function<void(int64_t done, int64_t total)>& progress, WindowShare share) {
   if (window < 2) return absl::InvalidArgumentError("the perplexity window must be >= 2 tokens");
   if (ids.size() < 2) return absl::InvalidArgumentError("perplexity needs at least 2 tokens");
   const int64_t context = model.config().max_position_embeddings;
@@ -35,7 +35,7 @@ absl::StatusOr<PerplexityResult> Perplexity(
                                               (window + kBlock - 1) / kBlock, kBlock)));
   PerplexityResult result;
   double nll = 0;
-  for (int64_t w = 0; w < windows; ++w) {
+  for (int64_t w = share.index; w < windows; w += share.count) {
     const auto begin = ids.begin() + w * window;
     const std::vector<int32_t> tokens(begin, begin + std::min(window, total - w * window));
     if (tokens.size() < 2) break;
@@ -52,10 +52,22 @@ absl::StatusOr<PerplexityResult> Perplexity(
     ++result.windows;
     if (progress) progress(w + 1, windows);
   }
-  result.mean_nll = nll / static_cast<double>(result.scored_tokens);
-  result.perplexity = std::exp(result.mean_nll);
+  result.total_nll = nll;
   result.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-  return result;
+  return CombineShares(std::span<const PerplexityResult>(&result, 1));
+}
+
+PerplexityResult CombineShares(std::span<const PerplexityResult> shares) {
+  PerplexityResult all;
+  for (const PerplexityResult& s : shares) {
+    all.windows += s.windows;
+    all.scored_tokens += s.scored_tokens;
+    all.total_nll += s.total_nll;
+    all.seconds = std::max(all.seconds, s.seconds);
+  }
+  all.mean_nll = all.scored_tokens > 0 ? all.total_nll / static_cast<double>(all.scored_tokens) : 0;
+  all.perplexity = std::exp(all.mean_nll);
+  return all;
 }
 
 }  // namespace sy

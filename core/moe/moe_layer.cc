@@ -1,5 +1,6 @@
 #include "core/moe/moe_layer.h"
 
+#include <algorithm>
 #include <chrono>
 
 #include "absl/strings/str_cat.h"
@@ -32,6 +33,51 @@ RoutingFunction RoutingFunction::FromRouter(Router router) {
   return f;
 }
 
+absl::StatusOr<ExpertWeights> MoeLayer::ConvertExperts(ExecContext& ctx,
+                                                      const MoeWeights& weights,
+                                                      const std::vector<int>& experts,
+                                                      bool with_shared) {
+  ExpertWeights ew;
+  ew.hidden = shape_.hidden;
+  ew.intermediate = shape_.intermediate;
+  for (int e : experts) {
+    SY_ASSIGN_OR_RETURN(QTensor gate_up, Convert(quantizer_, ctx, weights.gate_up[e]));
+    SY_ASSIGN_OR_RETURN(QTensor down, Convert(quantizer_, ctx, weights.down[e]));
+    ew.gate_up.push_back(std::move(gate_up));
+    ew.down.push_back(std::move(down));
+  }
+  if (with_shared && weights.shared_gate_up) {
+    ew.shared_intermediate = shape_.shared_intermediate;
+    SY_ASSIGN_OR_RETURN(ew.shared_gate_up, Convert(quantizer_, ctx, *weights.shared_gate_up));
+    SY_ASSIGN_OR_RETURN(ew.shared_down, Convert(quantizer_, ctx, *weights.shared_down));
+    ew.shared_gate = weights.shared_gate;
+  }
+  return ew;
+}
+
+absl::Status MoeLayer::ShardExperts(ExecContext& ctx) {
+  const ExpertParallelism& ep = *options_.expert_parallel;
+  const ExpertPlacement& placement = *ep.placement;
+  if (placement.shape().num_experts != shape_.experts) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "MoE layer ", options_.layer, " has ", shape_.experts, " experts, the placement ",
+        placement.shape().num_experts));
+  }
+  const int spr = placement.shape().slots_per_rank;
+  std::vector<int> local;
+  for (int i = 0; i < spr; ++i) local.push_back(placement.expert(options_.moe_index, ep.rank() * spr + i));
+  SY_ASSIGN_OR_RETURN(expert_weights_, ConvertExperts(ctx, *source_, local, false));
+  if (source_->shared_gate_up) {
+    // Shares the routed matrices' buffers; only the shared expert is new.
+    SY_ASSIGN_OR_RETURN(ExpertWeights shared, ConvertExperts(ctx, *source_, {}, true));
+    shared.gate_up = expert_weights_.gate_up;
+    shared.down = expert_weights_.down;
+    shared_weights_ = std::move(shared);
+  }
+  sharded_for_ = &placement;
+  return experts_.CheckSupports(expert_weights_);
+}
+
 absl::StatusOr<std::unique_ptr<MoeLayer>> MoeLayer::Create(
     RoutingFunction router, std::optional<Quantizer> quantizer, Experts experts,
     const MoeWeights& weights, MoeLayerOptions options, ExecContext& ctx) {
@@ -41,23 +87,16 @@ absl::StatusOr<std::unique_ptr<MoeLayer>> MoeLayer::Create(
   layer->shape_ = weights.shape();
   layer->router_weight_ = weights.router;
   layer->correction_bias_ = weights.correction_bias;
-  ExpertWeights& ew = layer->expert_weights_;
-  ew.hidden = layer->shape_.hidden;
-  ew.intermediate = layer->shape_.intermediate;
-  for (int e = 0; e < layer->shape_.experts; ++e) {
-    SY_ASSIGN_OR_RETURN(QTensor gate_up, Convert(layer->quantizer_, ctx, weights.gate_up[e]));
-    SY_ASSIGN_OR_RETURN(QTensor down, Convert(layer->quantizer_, ctx, weights.down[e]));
-    ew.gate_up.push_back(std::move(gate_up));
-    ew.down.push_back(std::move(down));
+  layer->router_bias_ = weights.router_bias;
+  if (layer->options_.expert_parallel) {
+    layer->source_ = std::make_shared<const MoeWeights>(weights);
+    SY_RETURN_IF_ERROR(layer->ShardExperts(ctx));
+  } else {
+    std::vector<int> all(layer->shape_.experts);
+    for (int e = 0; e < layer->shape_.experts; ++e) all[e] = e;
+    SY_ASSIGN_OR_RETURN(layer->expert_weights_, layer->ConvertExperts(ctx, weights, all, true));
   }
-  if (weights.shared_gate_up) {
-    ew.shared_intermediate = layer->shape_.shared_intermediate;
-    SY_ASSIGN_OR_RETURN(ew.shared_gate_up,
-                        Convert(layer->quantizer_, ctx, *weights.shared_gate_up));
-    SY_ASSIGN_OR_RETURN(ew.shared_down, Convert(layer->quantizer_, ctx, *weights.shared_down));
-    ew.shared_gate = weights.shared_gate;
-  }
-  SY_RETURN_IF_ERROR(layer->experts_.CheckSupports(ew));
+  SY_RETURN_IF_ERROR(layer->experts_.CheckSupports(layer->expert_weights_));
   if (layer->quantizer_) {
     SY_ASSIGN_OR_RETURN(sy_qlayout act,
                         layer->quantizer_->ActivationLayout(1, layer->shape_.hidden));
@@ -71,6 +110,61 @@ absl::StatusOr<std::unique_ptr<MoeLayer>> MoeLayer::Create(
   return layer;
 }
 
+absl::StatusOr<RouterOutput> MoeLayer::Route(ExecContext& ctx, const Tensor& hidden,
+                                             const std::optional<Tensor>& token_ids,
+                                             CapacityOutcome& capacity) {
+  if (hidden.dim(0) == 0) {  // an idle rank under expert parallelism
+    RouterOutput none;
+    SY_ASSIGN_OR_RETURN(none.expert_ids, Tensor::Empty({0, router_.top_k}, DType::kI32));
+    SY_ASSIGN_OR_RETURN(none.expert_weights, Tensor::Empty({0, router_.top_k}, DType::kF32));
+    return none;
+  }
+  SY_ASSIGN_OR_RETURN(Tensor logits, MatMulTransposed(hidden, router_weight_));
+  if (router_bias_) {
+    float* l = logits.data<float>();
+    const float* b = router_bias_->data<float>();
+    for (int64_t t = 0; t < logits.dim(0); ++t) {
+      for (int64_t e = 0; e < logits.dim(1); ++e) l[t * logits.dim(1) + e] += b[e];
+    }
+  }
+  SY_ASSIGN_OR_RETURN(RouterOutput routing,
+                      router_.route(ctx, RouterInputs(logits, token_ids, correction_bias_)));
+  if (options_.capacity) {
+    SY_ASSIGN_OR_RETURN(capacity, ApplyCapacity(*options_.capacity, logits, routing));
+  }
+  return routing;
+}
+
+absl::StatusOr<Tensor> MoeLayer::ForwardExperts(ExecContext& ctx, const Tensor& hidden,
+                                                const RouterOutput& routing) {
+  const Quantizer* activations = quantize_activations_ ? &*quantizer_ : nullptr;
+  if (!options_.expert_parallel) {
+    return experts_.Forward(ctx, hidden, routing, expert_weights_, activations);
+  }
+  if (sharded_for_ != options_.expert_parallel->placement.get()) {
+    SY_RETURN_IF_ERROR(ShardExperts(ctx));  // the placement moved experts since the last step
+  }
+  const auto local = [&](const Tensor& x, const RouterOutput& r) -> absl::StatusOr<Tensor> {
+    if (x.dim(0) == 0) return Tensor::Empty({0, shape_.hidden}, DType::kF32);
+    return experts_.Forward(ctx, x, r, expert_weights_, activations);
+  };
+  SY_ASSIGN_OR_RETURN(Tensor out, RunExpertParallel(ctx, *options_.expert_parallel,
+                                                    options_.moe_index, hidden, routing, local));
+  if (shared_weights_ && hidden.dim(0) > 0) {
+    // The shared expert alone: every routed slot dropped.
+    RouterOutput none;
+    SY_ASSIGN_OR_RETURN(none.expert_ids, Tensor::Empty(routing.expert_ids.shape(), DType::kI32));
+    SY_ASSIGN_OR_RETURN(none.expert_weights, Tensor::Zeros(routing.expert_ids.shape(), DType::kF32));
+    std::fill_n(none.expert_ids.data<int32_t>(), none.expert_ids.numel(), -1);
+    SY_ASSIGN_OR_RETURN(Tensor shared,
+                        experts_.Forward(ctx, hidden, none, *shared_weights_, activations));
+    float* o = out.data<float>();
+    const float* y = shared.data<float>();
+    for (int64_t i = 0; i < out.numel(); ++i) o[i] += y[i];
+  }
+  return out;
+}
+
 absl::StatusOr<Tensor> MoeLayer::Forward(ExecContext& ctx, const Tensor& hidden,
                                          const std::optional<Tensor>& token_ids) {
   if (hidden.ndim() != 2 || hidden.dim(1) != shape_.hidden || hidden.dtype() != DType::kF32) {
@@ -79,19 +173,15 @@ absl::StatusOr<Tensor> MoeLayer::Forward(ExecContext& ctx, const Tensor& hidden,
                                                    "], got ", hidden.Describe()));
   }
   auto start = std::chrono::steady_clock::now();
-  SY_ASSIGN_OR_RETURN(Tensor logits, MatMulTransposed(hidden, router_weight_));
-  SY_ASSIGN_OR_RETURN(RouterOutput routing,
-                      router_.route(ctx, RouterInputs(logits, token_ids, correction_bias_)));
   CapacityOutcome capacity;
-  if (options_.capacity) {
-    SY_ASSIGN_OR_RETURN(capacity, ApplyCapacity(*options_.capacity, logits, routing));
-  }
+  SY_ASSIGN_OR_RETURN(RouterOutput routing, Route(ctx, hidden, token_ids, capacity));
   last_router_micros_ = MicrosSince(start);
-  if (options_.trace) SY_RETURN_IF_ERROR(options_.trace->Append(options_.layer, routing));
+  if (options_.trace && hidden.dim(0) > 0) {
+    SY_RETURN_IF_ERROR(options_.trace->Append(options_.layer, routing));
+  }
 
   start = std::chrono::steady_clock::now();
-  SY_ASSIGN_OR_RETURN(Tensor out, experts_.Forward(ctx, hidden, routing, expert_weights_,
-                                                   quantize_activations_ ? &*quantizer_ : nullptr));
+  SY_ASSIGN_OR_RETURN(Tensor out, ForwardExperts(ctx, hidden, routing));
   last_experts_micros_ = MicrosSince(start);
   last_load_ = MeasureLoad(routing, shape_.experts);
   last_load_.rerouted = capacity.rerouted;

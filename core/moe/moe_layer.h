@@ -1,4 +1,4 @@
-// One MoE layer assembled from components: gate GEMM -> router -> (capacity limit) ->
+// One MoE layer assembled from components: gate GEMM (+ bias) -> router -> (capacity limit) ->
 // experts, with the expert weights converted by the quantizer when the layer is built.
 //
 // Each forward records the load it put on every expert (ExpertLoad) and, when a trace
@@ -14,6 +14,7 @@
 #include "absl/status/statusor.h"
 #include "core/moe/capacity.h"
 #include "core/moe/expert_load.h"
+#include "core/moe/expert_parallel.h"
 #include "core/moe/moe_weights.h"
 #include "core/moe/routing_trace.h"
 #include "core/plugin_host/experts.h"
@@ -35,6 +36,11 @@ struct MoeLayerOptions {
   int layer = 0;
   std::optional<CapacityLimit> capacity;
   std::shared_ptr<TraceWriter> trace;  // records every forward's routing when set
+  // Expert parallelism (expert_parallel.h): this rank keeps only the expert slots the placement
+  // gives it, and every forward is collective over the ranks. `moe_index` is the layer's row
+  // in the placement (its index among the model's MoE layers).
+  std::shared_ptr<const ExpertParallelism> expert_parallel;
+  int moe_index = 0;
 };
 
 class MoeLayer {
@@ -45,7 +51,8 @@ class MoeLayer {
       RoutingFunction router, std::optional<Quantizer> quantizer, Experts experts,
       const MoeWeights& weights, MoeLayerOptions options, ExecContext& ctx);
 
-  // hidden: f32 [tokens, H]; token_ids: i32 [tokens] for routers that need them.
+  // hidden: f32 [tokens, H]; token_ids: i32 [tokens] for routers that need them. Under expert
+  // parallelism every rank calls it in step, with zero tokens when it has none.
   absl::StatusOr<Tensor> Forward(ExecContext& ctx, const Tensor& hidden,
                                  const std::optional<Tensor>& token_ids = std::nullopt);
 
@@ -60,6 +67,7 @@ class MoeLayer {
   const RouterOutput& last_routing() const { return last_routing_; }
 
   const MoeShape& shape() const { return shape_; }
+  // The experts this layer computes: all of them, or under expert parallelism this rank's slots.
   const ExpertWeights& expert_weights() const { return expert_weights_; }
   const RoutingFunction& router() const { return router_; }
   const std::optional<Quantizer>& quantizer() const { return quantizer_; }
@@ -74,6 +82,17 @@ class MoeLayer {
         experts_(std::move(experts)),
         options_(std::move(options)) {}
 
+  absl::StatusOr<RouterOutput> Route(ExecContext& ctx, const Tensor& hidden,
+                                     const std::optional<Tensor>& token_ids,
+                                     CapacityOutcome& capacity);
+  absl::StatusOr<Tensor> ForwardExperts(ExecContext& ctx, const Tensor& hidden,
+                                        const RouterOutput& routing);
+  // `experts` of `weights` (and the shared expert when with_shared) as the quantizer stores them.
+  absl::StatusOr<ExpertWeights> ConvertExperts(ExecContext& ctx, const MoeWeights& weights,
+                                               const std::vector<int>& experts, bool with_shared);
+  // Under expert parallelism: converts this rank's slots under the placement in force.
+  absl::Status ShardExperts(ExecContext& ctx);
+
   RoutingFunction router_;
   std::optional<Quantizer> quantizer_;
   Experts experts_;
@@ -81,7 +100,14 @@ class MoeLayer {
   MoeShape shape_;
   Tensor router_weight_;
   std::optional<Tensor> correction_bias_;
+  std::optional<Tensor> router_bias_;
   ExpertWeights expert_weights_;
+  // Under expert parallelism: every expert's f32 weights, to re-shard when the placement
+  // changes; the placement expert_weights_ was sharded for; and the local slots plus the shared
+  // expert, which runs on this rank's own tokens rather than on dispatched ones.
+  std::shared_ptr<const MoeWeights> source_;
+  const ExpertPlacement* sharded_for_ = nullptr;
+  std::optional<ExpertWeights> shared_weights_;
   bool quantize_activations_ = false;
   ExpertLoad last_load_;
   RouterOutput last_routing_;

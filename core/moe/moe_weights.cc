@@ -79,6 +79,14 @@ absl::Status MoeWeights::Validate() const {
   }
   if (correction_bias)
     SY_RETURN_IF_ERROR(CheckTensor(*correction_bias, {s.experts}, "correction_bias"));
+  if (router_bias) SY_RETURN_IF_ERROR(CheckTensor(*router_bias, {s.experts}, "router_bias"));
+  if (gate_up_bias) {
+    SY_RETURN_IF_ERROR(
+        CheckTensor(*gate_up_bias, {s.experts, 2 * s.intermediate}, "experts.gate_up_bias"));
+  }
+  if (down_bias) {
+    SY_RETURN_IF_ERROR(CheckTensor(*down_bias, {s.experts, s.hidden}, "experts.down_bias"));
+  }
   if (shared_gate_up.has_value() != shared_down.has_value()) {
     return absl::InvalidArgumentError("MoE weights: the shared expert needs both gate_up and down");
   }

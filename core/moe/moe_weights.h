@@ -8,6 +8,7 @@
 
 #include "absl/status/statusor.h"
 #include "core/tensor/tensor.h"
+#include "switchyard/plugin_abi.h"
 
 namespace sy {
 
@@ -27,6 +28,14 @@ struct MoeWeights {
   std::optional<Tensor> shared_gate_up;   // f32 [2 * shared I, H]
   std::optional<Tensor> shared_down;      // f32 [H, shared I]
   std::optional<Tensor> shared_gate;      // f32 [H]
+  // gpt-oss: a router bias (logits = x . router^T + bias), the clamped SwiGLU activation
+  // (sy_expert_activation) and per-expert biases.
+  std::optional<Tensor> router_bias;  // f32 [E]
+  int32_t activation = SY_ACTIVATION_SILU;
+  float swiglu_alpha = 1.702f;
+  float swiglu_limit = 7.0f;
+  std::optional<Tensor> gate_up_bias;  // f32 [E, 2I]: gate rows' biases, then up rows'
+  std::optional<Tensor> down_bias;     // f32 [E, H]
 
   // Seeded N(0, 1/fan_in) weights of `shape`, the scale trained layers have.
   static absl::StatusOr<MoeWeights> Random(const MoeShape& shape, uint64_t seed);

@@ -1,11 +1,23 @@
 #include "core/plugin_host/experts.h"
 
+#include <cstddef>
+
 #include "absl/strings/str_cat.h"
 #include "core/base/status.h"
 #include "core/plugin_host/host_api.h"
 
 namespace sy {
 namespace {
+
+absl::Status CheckBias(const std::optional<Tensor>& bias, int64_t experts, int64_t width,
+                       const char* what) {
+  if (!bias || (bias->ndim() == 2 && bias->dim(0) == experts && bias->dim(1) == width &&
+                bias->dtype() == DType::kF32 && bias->is_contiguous())) {
+    return absl::OkStatus();
+  }
+  return absl::InvalidArgumentError(absl::StrCat(what, " must be contiguous f32 [", experts, ", ",
+                                                 width, "], got ", bias->Describe()));
+}
 
 absl::Status CheckMatrix(const QTensor& q, int64_t rows, int64_t cols, const std::string& what) {
   if (q.values.ndim() != 2 || q.rows() != rows || q.cols() != cols) {
@@ -37,6 +49,11 @@ absl::Status ExpertWeights::Validate() const {
     SY_RETURN_IF_ERROR(
         CheckMatrix(*shared_down, hidden, shared_intermediate, "shared expert down"));
   }
+  SY_RETURN_IF_ERROR(CheckBias(gate_up_bias, num_experts(), 2 * intermediate, "gate_up bias"));
+  SY_RETURN_IF_ERROR(CheckBias(down_bias, num_experts(), hidden, "down bias"));
+  if (activation != SY_ACTIVATION_SILU && activation != SY_ACTIVATION_CLAMPED_SWIGLU) {
+    return absl::InvalidArgumentError(absl::StrCat("unknown expert activation ", activation));
+  }
   if (shared_gate && (shared_gate->ndim() != 1 || shared_gate->dim(0) != hidden ||
                       shared_gate->dtype() != DType::kF32)) {
     return absl::InvalidArgumentError(absl::StrCat("shared expert gate must be f32 [", hidden,
@@ -65,12 +82,29 @@ bool Experts::Supports(const sy_qlayout& layout) const {
   return vtable().supports(component_->instance(), &layout) != 0;
 }
 
+bool Experts::SupportsActivation(int32_t activation) const {
+  const sy_experts_vtable& v = vtable();
+  const bool has_query = v.struct_size >= offsetof(sy_experts_vtable, supports_activation) +
+                                              sizeof(v.supports_activation) &&
+                         v.supports_activation != nullptr;
+  if (!has_query) return activation == SY_ACTIVATION_SILU;
+  return v.supports_activation(component_->instance(), activation) != 0;
+}
+
 absl::Status Experts::CheckSupports(const ExpertWeights& weights) const {
   std::vector<const QTensor*> matrices;
   for (const auto& q : weights.gate_up) matrices.push_back(&q);
   for (const auto& q : weights.down) matrices.push_back(&q);
   if (weights.shared_gate_up) matrices.push_back(&*weights.shared_gate_up);
   if (weights.shared_down) matrices.push_back(&*weights.shared_down);
+  const bool extended =
+      weights.activation != SY_ACTIVATION_SILU || weights.gate_up_bias || weights.down_bias;
+  if (extended && !SupportsActivation(weights.activation)) {
+    return absl::UnimplementedError(absl::StrCat(
+        component_->full_name(), " does not compute expert activation ", weights.activation,
+        weights.activation == SY_ACTIVATION_CLAMPED_SWIGLU ? " (gpt-oss's clamped SwiGLU)" : "",
+        " with expert biases; experts.cpu does"));
+  }
   for (const QTensor* q : matrices) {
     if (!Supports(q->layout)) {
       return absl::UnimplementedError(absl::StrCat(
@@ -108,6 +142,9 @@ absl::StatusOr<Tensor> Experts::Forward(ExecContext& ctx, const Tensor& hidden,
     shared_down = weights.shared_down->ToC();
   }
   if (weights.shared_gate) shared_gate = weights.shared_gate->ToC();
+  sy_tensor gate_up_bias{}, down_bias{};
+  if (weights.gate_up_bias) gate_up_bias = weights.gate_up_bias->ToC();
+  if (weights.down_bias) down_bias = weights.down_bias->ToC();
   const sy_expert_weights c_weights = {sizeof(sy_expert_weights),
                                        weights.num_experts(),
                                        weights.hidden,
@@ -117,7 +154,12 @@ absl::StatusOr<Tensor> Experts::Forward(ExecContext& ctx, const Tensor& hidden,
                                        weights.shared_intermediate,
                                        weights.shared_intermediate > 0 ? &shared_gate_up : nullptr,
                                        weights.shared_intermediate > 0 ? &shared_down : nullptr,
-                                       weights.shared_gate ? &shared_gate : nullptr};
+                                       weights.shared_gate ? &shared_gate : nullptr,
+                                       weights.activation,
+                                       weights.swiglu_alpha,
+                                       weights.swiglu_limit,
+                                       weights.gate_up_bias ? &gate_up_bias : nullptr,
+                                       weights.down_bias ? &down_bias : nullptr};
 
   SY_ASSIGN_OR_RETURN(Tensor output, Tensor::Empty(hidden.shape(), DType::kF32, ctx.device()));
   const sy_tensor c_hidden = hidden.ToC(), c_ids = ids.ToC(),

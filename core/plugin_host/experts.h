@@ -25,6 +25,12 @@ struct ExpertWeights {
   std::optional<QTensor> shared_gate_up;  // [2 * shared_intermediate, H]
   std::optional<QTensor> shared_down;     // [H, shared_intermediate]
   std::optional<Tensor> shared_gate;      // f32 [H]
+  // gpt-oss: the activation (sy_expert_activation) and the routed experts' biases.
+  int32_t activation = SY_ACTIVATION_SILU;
+  float swiglu_alpha = 1.702f;
+  float swiglu_limit = 7.0f;
+  std::optional<Tensor> gate_up_bias;  // f32 [experts, 2I]
+  std::optional<Tensor> down_bias;     // f32 [experts, H]
 
   int num_experts() const { return static_cast<int>(gate_up.size()); }
   // Checks every shape against hidden/intermediate; errors name the expert and the matrix.
@@ -39,7 +45,11 @@ class Experts {
   static absl::StatusOr<Experts> From(std::shared_ptr<Component> component);
 
   bool Supports(const sy_qlayout& layout) const;
-  // An error naming the first matrix of `weights` stored in a format this component refuses.
+  // Whether forward() computes `activation` with expert biases (plugins built before ABI 1.3
+  // compute SiLU without biases only).
+  bool SupportsActivation(int32_t activation) const;
+  // An error naming the first matrix of `weights` stored in a format this component refuses,
+  // or the activation it does not compute.
   absl::Status CheckSupports(const ExpertWeights& weights) const;
   // output[t] = sum_j weights[t, j] * expert(ids[t, j], hidden[t]) (+ the shared expert).
   // hidden: f32 [tokens, H]; `activation_quantizer` quantizes each GEMM's input when given.

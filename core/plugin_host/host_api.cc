@@ -36,6 +36,28 @@ absl::StatusCode ToStatusCode(sy_status_code code) {
   }
 }
 
+sy_status_code FromStatusCode(absl::StatusCode code) {
+  switch (code) {
+    case absl::StatusCode::kOk:
+      return SY_OK;
+    case absl::StatusCode::kInvalidArgument:
+      return SY_INVALID_ARGUMENT;
+    case absl::StatusCode::kFailedPrecondition:
+      return SY_FAILED_PRECONDITION;
+    case absl::StatusCode::kOutOfRange:
+      return SY_OUT_OF_RANGE;
+    case absl::StatusCode::kResourceExhausted:
+      return SY_RESOURCE_EXHAUSTED;
+    case absl::StatusCode::kUnavailable:
+    case absl::StatusCode::kDeadlineExceeded:
+      return SY_UNAVAILABLE;
+    case absl::StatusCode::kUnimplemented:
+      return SY_UNIMPLEMENTED;
+    default:
+      return SY_INTERNAL;
+  }
+}
+
 // Returned when allocating an error fails; never freed.
 sy_error out_of_memory_error{SY_RESOURCE_EXHAUSTED, "out of memory creating an error"};
 
@@ -85,6 +107,11 @@ absl::Status TakePluginError(sy_error* error, absl::string_view context) {
   absl::Status status(ToStatusCode(error->code), absl::StrCat(context, ": ", error->message));
   ErrorFree(error);
   return status;
+}
+
+sy_error* StatusToPluginError(const absl::Status& status) {
+  if (status.ok()) return nullptr;
+  return ErrorCreate(FromStatusCode(status.code()), std::string(status.message()).c_str());
 }
 
 }  // namespace sy

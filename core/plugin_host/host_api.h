@@ -18,6 +18,10 @@ const sy_host* HostApi();
 // `context` prefixes the message, e.g. "router.softmax_topk: route".
 absl::Status TakePluginError(sy_error* error, absl::string_view context);
 
+// The other way: an error the host hands to a plugin (NULL for OK), e.g. from a callback such
+// as sy_comm_group.all_gather. The plugin owns it.
+sy_error* StatusToPluginError(const absl::Status& status);
+
 }  // namespace sy
 
 #endif  // SWITCHYARD_CORE_PLUGIN_HOST_HOST_API_H_

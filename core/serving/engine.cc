@@ -86,8 +86,7 @@ absl::StatusOr<std::unique_ptr<Engine>> Engine::Create(std::shared_ptr<LanguageM
                                                        const EngineOptions& options) {
   if (options.block_size < 1) return absl::InvalidArgumentError("block_size must be >= 1");
   KvCacheShape shape = model->network->CacheShape(1, options.block_size);
-  const int64_t block_bytes = 2 * shape.num_layers * shape.block_size * shape.kv_heads *
-                              shape.head_dim * static_cast<int64_t>(sizeof(float));
+  const int64_t block_bytes = shape.BytesPerToken() * shape.block_size;
   shape.num_blocks = options.kv_blocks > 0
                          ? options.kv_blocks
                          : options.kv_cache_bytes / std::max<int64_t>(block_bytes, 1);

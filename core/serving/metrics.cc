@@ -91,6 +91,11 @@ void ServingMetrics::RecordExpertLoad(int64_t layer, const std::vector<int64_t>&
   for (size_t e = 0; e < tokens.size(); ++e) counts[e] += tokens[e];
 }
 
+void ServingMetrics::SetPlacementImbalance(int64_t layer, double logical, double balanced) {
+  std::lock_guard<std::mutex> lock(mu_);
+  placement_imbalance_[layer] = {logical, balanced};
+}
+
 std::string ServingMetrics::Render() const {
   std::lock_guard<std::mutex> lock(mu_);
   std::string out;
@@ -151,6 +156,17 @@ std::string ServingMetrics::Render() const {
     const double mean = counts.empty() ? 0 : static_cast<double>(sum) / counts.size();
     absl::StrAppend(&out, "switchyard_expert_imbalance{layer=\"", l, "\"} ",
                     mean > 0 ? max / mean : 0.0, "\n");
+  }
+  if (!placement_imbalance_.empty()) {
+    Header(out, "switchyard_ep_rank_imbalance", "gauge",
+           "Max over mean of the tokens per expert-parallel rank of each MoE layer, with experts "
+           "sharded contiguously (placement=logical) and as placed by EPLB (placement=balanced).");
+  }
+  for (const auto& [layer, value] : placement_imbalance_) {
+    absl::StrAppend(&out, "switchyard_ep_rank_imbalance{layer=\"", layer,
+                    "\",placement=\"logical\"} ", value.first, "\n",
+                    "switchyard_ep_rank_imbalance{layer=\"", layer, "\",placement=\"balanced\"} ",
+                    value.second, "\n");
   }
   return out;
 }

@@ -1,4 +1,4 @@
-// switchyard bench quant | moe
+// switchyard bench quant | moe | serve | eplb
 #include "shells/switchyard/commands.h"
 
 namespace sy::cli {
@@ -6,6 +6,7 @@ namespace sy::cli {
 int BenchQuant(const ParsedArgs& args);  // bench_quant.cc
 int BenchMoe(const ParsedArgs& args);    // bench_moe.cc
 int BenchServe(const ParsedArgs& args);  // bench_serve.cc
+int BenchEplb(const ParsedArgs& args);   // bench_eplb.cc
 
 int BenchCommand(const std::vector<std::string>& argv) {
   auto args = Parse(argv,
@@ -15,22 +16,26 @@ int BenchCommand(const std::vector<std::string>& argv) {
                      {"timeout", true}, {"json", false},
                      {"intermediate", true}, {"top-k", true}, {"tokens", true}, {"iterations", true},
                      {"quantizer", true}, {"shape", true}, {"dtype", true}, {"torch", true},
-                     {"path", true}, {"token-tiles", true}, {"pdl", true}},
+                     {"path", true}, {"token-tiles", true}, {"pdl", true},
+                     {"trace", true}, {"text", true}, {"text-tokens", true}, {"router", true},
+                     {"ranks", true}, {"nodes", true}, {"redundant", true}, {"groups", true},
+                     {"policy", true}, {"skew", true}},
                     /*stop_at_positional=*/false);
   if (!args.ok()) return UsageError("bench", args.status().message());
   if (args->Has("help")) return PrintUsage("bench");
   if (args->positional.size() != 1) {
-    return UsageError("bench", "name one benchmark: quant, moe or serve");
+    return UsageError("bench", "name one benchmark: quant, moe, serve or eplb");
   }
   const std::string& which = args->positional[0];
   try {
     if (which == "quant") return BenchQuant(*args);
     if (which == "moe") return BenchMoe(*args);
     if (which == "serve") return BenchServe(*args);
+    if (which == "eplb") return BenchEplb(*args);
   } catch (const std::exception& e) {  // std::stoi on a malformed number
     return UsageError("bench", std::string("bad option value: ") + e.what());
   }
-  return UsageError("bench", "unknown benchmark '" + which + "' (quant, moe, serve)");
+  return UsageError("bench", "unknown benchmark '" + which + "' (quant, moe, serve, eplb)");
 }
 
 }  // namespace sy::cli

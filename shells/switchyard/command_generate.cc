@@ -64,8 +64,14 @@ int GenerateCommand(const std::vector<std::string>& argv) {
   const auto start = std::chrono::steady_clock::now();
   auto ctx = ExecContext::Create(Device::Cpu(), 0);
   if (!ctx.ok()) return Fail(ctx.status());
-  auto model = LoadModelFromArgs(*args, *registry, **ctx);
+  ExpertParallelGroup group;
+  auto model = LoadModelFromArgs(*args, *registry, **ctx, &group);
   if (!model.ok()) return Fail(model.status());
+  // Under expert parallelism rank 0 generates and the other ranks lend it their experts.
+  if (group.bootstrap && group.bootstrap->info().rank != 0) {
+    const absl::Status served = (*model)->network->FinishSteps(**ctx);
+    return served.ok() ? 0 : Fail(served);
+  }
   const double load_seconds =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
 
@@ -81,6 +87,7 @@ int GenerateCommand(const std::vector<std::string>& argv) {
                            std::fflush(stdout);
                          });
   if (!result.ok()) return Fail(result.status());
+  if (absl::Status done = (*model)->network->FinishSteps(**ctx); !done.ok()) return Fail(done);
   const double decode_rate =
       result->tokens.size() > 1 ? (result->tokens.size() - 1) / result->decode_seconds : 0;
   std::fprintf(stderr,

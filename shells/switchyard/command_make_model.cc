@@ -28,8 +28,8 @@ constexpr SizeOption kSizeOptions[] = {{"layers", &ModelSpec::layers},
                                        {"shards", &ModelSpec::shards}};
 
 std::vector<OptionSpec> Options() {
-  std::vector<OptionSpec> options = {
-      {"arch", true}, {"preset", true}, {"seed", true}, {"dtype", true}, {"out", true}};
+  std::vector<OptionSpec> options = {{"arch", true},  {"preset", true}, {"seed", true},
+                                     {"dtype", true}, {"out", true},    {"fp8", false}};
   for (const SizeOption& o : kSizeOptions) options.push_back({o.name, true});
   return options;
 }
@@ -76,6 +76,7 @@ absl::Status ApplyOverrides(const ParsedArgs& args, ModelSpec& spec) {
         absl::StrCat("--dtype: expected f32 or bf16, got '", dtype, "'"));
   }
   spec.dtype = dtype == "bf16" ? DType::kBF16 : DType::kF32;
+  spec.fp8 = args.Has("fp8");
   // Spec fields are named like the options ("top_k" for --top-k).
   const absl::Status valid = ValidateModelSpec(spec);
   if (!valid.ok())

@@ -6,6 +6,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "core/base/status.h"
 #include "core/model/perplexity.h"
 #include "shells/switchyard/commands.h"
 #include "shells/switchyard/model_loading.h"
@@ -41,6 +42,23 @@ void ShowWindows(int64_t done, int64_t total) {
   }
 }
 
+// Scores this process's share of the windows: all of them, or under expert parallelism every
+// world_size-th, the shares then added up over the ranks.
+absl::StatusOr<PerplexityResult> ScoreShare(LanguageModel& model, ExecContext& ctx,
+                                            const std::vector<int32_t>& ids, int64_t window,
+                                            const ExpertParallelGroup& group) {
+  if (!group.bootstrap) return Perplexity(*model.network, ctx, ids, window, ShowWindows);
+  const RankInfo& info = group.bootstrap->info();
+  SY_ASSIGN_OR_RETURN(PerplexityResult mine,
+                      Perplexity(*model.network, ctx, ids, window,
+                                 info.rank == 0 ? ShowWindows : nullptr,
+                                 WindowShare{info.rank, info.world_size}));
+  SY_RETURN_IF_ERROR(model.network->FinishSteps(ctx));
+  std::vector<PerplexityResult> shares(info.world_size);
+  SY_RETURN_IF_ERROR(group.bootstrap->AllGather(&mine, sizeof mine, shares.data()));
+  return CombineShares(shares);
+}
+
 }  // namespace
 
 int PerplexityCommand(const std::vector<std::string>& argv) {
@@ -59,12 +77,14 @@ int PerplexityCommand(const std::vector<std::string>& argv) {
   const auto registry = LoadPlugins(*args);
   auto ctx = ExecContext::Create(Device::Cpu(), 0);
   if (!ctx.ok()) return Fail(ctx.status());
-  auto model = LoadModelFromArgs(*args, *registry, **ctx);
+  ExpertParallelGroup group;
+  auto model = LoadModelFromArgs(*args, *registry, **ctx, &group);
   if (!model.ok()) return Fail(model.status());
   auto ids = ReadDocuments(**model, args->Get("text"), limit);
   if (!ids.ok()) return Fail(ids.status());
-  auto result = Perplexity(*(*model)->network, **ctx, *ids, window, ShowWindows);
+  auto result = ScoreShare(**model, **ctx, *ids, window, group);
   if (!result.ok()) return Fail(result.status());
+  if (group.bootstrap && group.bootstrap->info().rank != 0) return 0;  // rank 0 reports
 
   TextTable table({"model", "text", "tokens", "windows", "nll/token", "perplexity", "tokens/s"});
   table.AddRow({(*model)->name, args->Get("text"), absl::StrCat(ids->size()),

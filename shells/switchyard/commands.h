@@ -33,6 +33,10 @@ int PerplexityCommand(const std::vector<std::string>& args); // command_perplexi
 int PlanCommand(const std::vector<std::string>& args);       // command_plan.cc
 int AbCommand(const std::vector<std::string>& args);         // command_ab.cc
 int ServeCommand(const std::vector<std::string>& args);      // command_serve.cc
+int LaunchCommand(const std::vector<std::string>& args);     // command_launch.cc
+int CommCheckCommand(const std::vector<std::string>& args);  // command_comm_check.cc
+extern const char kLaunchUsage[];     // command_launch.cc
+extern const char kCommCheckUsage[];  // command_comm_check.cc
 
 // Applies the common options (--log, --plugin-path) and discovers plugins. With
 // `warn_skipped`, libraries that failed to load are reported on stderr as warnings.

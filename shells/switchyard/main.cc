@@ -90,7 +90,7 @@ const std::vector<Command>& Commands() {
        "  --http-threads N       connections served at once (default 128)\n\n"
        "Model options:\n" SY_MODEL_OPTIONS_HELP,
        ServeCommand},
-      {"bench", "benchmarks: quantization error, MoE layer speed, a serving load",
+      {"bench", "benchmarks: quantization error, MoE layer speed, a serving load, EPLB",
        "Usage: switchyard bench quant [--rows R] [--cols C]\n"
        "       switchyard bench moe [--device cpu] [--experts E] [--hidden H] [--intermediate I]\n"
        "                            [--top-k K] [--tokens 1,16,64,256] [--quantizer KIND.NAME]\n"
@@ -100,7 +100,11 @@ const std::vector<Command>& Commands() {
        "                            [--path auto|decode|prefill] [--token-tiles 0|1|2|4|8] [--pdl on|off]\n"
        "       switchyard bench serve [--url URL] [--requests N] [--concurrency C]\n"
        "                              [--input-tokens L] [--output-tokens M] [--model NAME]\n"
-       "                              [--seed S] [--vocab V] [--timeout S] [--json]\n\n"
+       "                              [--seed S] [--vocab V] [--timeout S] [--json]\n"
+       "       switchyard bench eplb [--shape NAME] [--skew S] [--tokens T] [--seed S]\n"
+       "                             [--trace FILE | --text FILE [--model DIR] [--text-tokens N]]\n"
+       "                             [--ranks R] [--nodes N] [--redundant N] [--groups G]\n"
+       "                             [--policy auto|hierarchical|global]\n\n"
        "quant: each weight format's relative error beside bf16's, on random weights and on\n"
        "       weights with outliers, and the error it causes in a matmul's output.\n"
        "moe:   one MoE layer (gate, router.softmax_topk, experts.cpu) per token count: latency,\n"
@@ -113,7 +117,17 @@ const std::vector<Command>& Commands() {
        "       generated tokens (default 128, ignore_eos). Prints requests/s, output and total\n"
        "       tokens/s, and mean/P50/P90/P99 of the time to first token (TTFT), inter-token\n"
        "       latency (ITL) and request latency (E2E); --json for machine output. The model\n"
-       "       defaults to the server's first in /v1/models. Exits 1 when any request failed.\n",
+       "       defaults to the server's first in /v1/models. Exits 1 when any request failed.\n"
+       "eplb:  DeepSeek's expert-parallel load balancer on a per-expert load: per MoE layer, the\n"
+       "       max/mean tokens per rank with experts sharded contiguously (before) and with EPLB's\n"
+       "       replicas placed (after), and the algorithm's time. The load: a routing trace\n"
+       "       (--trace), the model (--model, default the built-in one) run over --text, or by\n"
+       "       default T tokens (default 4096) x top-k routed by a Zipf law of exponent S (default\n"
+       "       1.0, expert order shuffled per layer by --seed) at the shape of --shape (a preset\n"
+       "       such as mixtral-8x7b, qwen3-30b-a3b, deepseek-v3 (default), or a config.json).\n"
+       "       R ranks (default 8) on N nodes (default 1), N redundant slots (default R), G\n"
+       "       expert groups for the hierarchical policy (default N); auto: hierarchical when G\n"
+       "       splits the experts and N splits G, else global. See docs/eplb.md.\n",
        BenchCommand},
       {"make-model", "write a small Hugging Face MoE model with random weights",
        "Usage: switchyard make-model (--arch ARCH | --preset NAME) [options] --out DIR\n\n"
@@ -124,10 +138,12 @@ const std::vector<Command>& Commands() {
        "norms 1; the same options and seed always write the same bytes. DIR is created and\n"
        "must be empty. Prints the files written with their tensors, parameters and bytes.\n\n"
        "Options:\n"
-       "  --arch ARCH          mixtral, qwen2_moe, qwen3_moe or olmoe (starts from tiny-ARCH)\n"
+       "  --arch ARCH          mixtral, qwen2_moe, qwen3_moe, olmoe or deepseek_v3 (starts\n"
+       "                       from tiny-ARCH)\n"
        "  --preset NAME        tiny-mixtral, tiny-qwen2-moe, tiny-qwen3-moe or tiny-olmoe:\n"
        "                       2 layers, hidden 64, 8 experts, top-2, 4 heads, 2 KV heads,\n"
-       "                       vocab 512\n"
+       "                       vocab 512; tiny-deepseek-v3: 3 layers (1 dense), MLA, YaRN,\n"
+       "                       8 experts in 4 groups, a shared expert\n"
        "  --layers N           decoder layers\n"
        "  --hidden H           hidden size\n"
        "  --intermediate I     each expert's intermediate size\n"
@@ -138,6 +154,8 @@ const std::vector<Command>& Commands() {
        "  --vocab V            vocabulary size (at least 256 + the special tokens)\n"
        "  --seed S             random seed (default 0)\n"
        "  --dtype f32|bf16     weight type (default f32)\n"
+       "  --fp8                deepseek_v3: layer projections as fp8 e4m3 with 128x128-block\n"
+       "                       weight_scale_inv, as DeepSeek publishes them\n"
        "  --shards N           split the weights over N files with an index (default 1)\n"
        "  --out DIR            where to write the model (required)\n",
        MakeModelCommand},
@@ -202,6 +220,9 @@ const std::vector<Command>& Commands() {
        "  --html FILE        write a self-contained HTML report with SVG plots\n"
        "  --json FILE        write the raw numbers as JSON\n",
        AbCommand},
+      {"launch", "run N ranks of a command as one expert-parallel group", kLaunchUsage, LaunchCommand},
+      {"comm-check", "check a comm backend's all-to-all and all-reduce across ranks", kCommCheckUsage,
+       CommCheckCommand},
   };
   return commands;
 }

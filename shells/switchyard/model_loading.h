@@ -6,6 +6,7 @@
 #include <memory>
 
 #include "absl/status/statusor.h"
+#include "core/distributed/expert_parallel_group.h"
 #include "core/model/language_model.h"
 #include "shells/switchyard/command_line.h"
 
@@ -18,16 +19,22 @@
   "                       get k = the model's top-k, e.g. router.hash)\n"                       \
   "  --quantizer K.N      convert the expert weights at load (e.g. quantizer.int8)\n"           \
   "  --experts K.N        the experts component (default experts.cpu: the model runs on the "   \
-  "CPU)\n"
+  "CPU)\n"                                                                                       \
+  "  --comm K.N           under `switchyard launch`: the expert-parallel backend (default\n"   \
+  "                       comm.auto: the best that scores here, e.g. comm.pcie, comm.ucx)\n"  \
+  "  --redundant-experts N  under launch: extra expert slots per rank (replicas)\n"
 
 namespace sy::cli {
 
 // The option specs commands that load a model accept: model, router, quantizer, experts.
 std::vector<OptionSpec> ModelOptionSpecs();
 
-absl::StatusOr<std::unique_ptr<LanguageModel>> LoadModelFromArgs(const ParsedArgs& args,
-                                                                 const ComponentRegistry& registry,
-                                                                 ExecContext& ctx);
+// Under `switchyard launch` (the environment names more than one rank) the model loads
+// expert-parallel: this process joins the group into `group`, which must outlive the model; a
+// command that passes no `group` refuses to run under launch, saying so.
+absl::StatusOr<std::unique_ptr<LanguageModel>> LoadModelFromArgs(
+    const ParsedArgs& args, const ComponentRegistry& registry, ExecContext& ctx,
+    ExpertParallelGroup* group = nullptr);
 
 }  // namespace sy::cli
 

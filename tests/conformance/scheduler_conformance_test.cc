@@ -1,7 +1,8 @@
-// The scheduler conformance suite: every batch scheduler on the plugin search path drives a
-// simulated engine — the same bookkeeping as core/serving's (KV blocks per sequence, pending
-// tokens, preemption by recompute) — through workloads that fit, that exhaust the KV pool, and
-// that hold prompts longer than the token budget. Every decision goes through the host's
+// The scheduler conformance suite: every batch scheduler on the plugin search path (placement
+// schedulers have placement_conformance_test.cc) drives a simulated engine — the same
+// bookkeeping as core/serving's (KV blocks per sequence, pending tokens, preemption by
+// recompute) — through workloads that fit, that exhaust the KV pool, and that hold prompts
+// longer than the token budget. Every decision goes through the host's
 // checks, and every request must finish: a scheduler may be slow, never stuck or wrong.
 #include <gtest/gtest.h>
 
@@ -158,7 +159,7 @@ TEST_P(SchedulerConformanceTest, RunsPromptsLongerThanTheTokenBudget) {
 }
 
 INSTANTIATE_TEST_SUITE_P(AllSchedulers, SchedulerConformanceTest,
-                         ::testing::ValuesIn(ComponentNames(SY_KIND_SCHEDULER)),
+                         ::testing::ValuesIn(SchedulerNames(/*placement=*/false)),
                          [](const auto& info) { return ComponentTestName(info.param); });
 GTEST_ALLOW_UNINSTANTIATED_PARAMETERIZED_TEST(SchedulerConformanceTest);
 

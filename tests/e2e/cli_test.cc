@@ -44,7 +44,7 @@ TEST(CliTest, HelpListsEveryCommandAndEachCommandHasHelp) {
   const Result unknown = RunCli("$SY frobnicate");
   EXPECT_EQ(unknown.status, 2);
   EXPECT_THAT(unknown.output, HasSubstr("unknown command 'frobnicate'"));
-  EXPECT_THAT(RunCli("$SY --version").output, HasSubstr("plugin ABI 1.2"));
+  EXPECT_THAT(RunCli("$SY --version").output, HasSubstr("plugin ABI 1.3"));
 }
 
 TEST(CliTest, PluginsListsTheRouterFromItsLibrary) {
@@ -74,7 +74,7 @@ TEST(CliTest, BrokenPluginsOnThePathAreReportedAndSkipped) {
   EXPECT_THAT(r.output, HasSubstr("not_a_library.so: not a loadable shared library"));
   EXPECT_THAT(
       r.output,
-      HasSubstr("sy_test_abi_major.so: plugin ABI 2.2 is incompatible with the host's ABI 1.2"));
+      HasSubstr("sy_test_abi_major.so: plugin ABI 2.3 is incompatible with the host's ABI 1.3"));
 }
 
 TEST(CliTest, RunWarnsAboutSkippedPluginsAndStillRuns) {
@@ -176,6 +176,34 @@ TEST(CliTest, BenchMoePrintsEachTokenCountBesideThePeak) {
   EXPECT_EQ(RunCli("$SY bench nothing").status, 2);
 }
 
+TEST(CliTest, BenchEplbBalancesEachLayer) {
+  const Result r =
+      RunCli("$SY bench eplb --shape qwen3-30b-a3b --ranks 8 --redundant 8 --skew 1.2");
+  EXPECT_EQ(r.status, 0) << r.output;
+  EXPECT_THAT(r.output, HasSubstr("128 experts, 8 ranks on 1 node(s), 8 redundant slots (17 per"));
+  EXPECT_THAT(r.output, ContainsRegex("\n47 +[0-9]+ +[0-9.]+ +[0-9.]+ +[0-9.]+x +[0-9.]+\n"));
+  EXPECT_THAT(r.output, ContainsRegex("\nmean +[0-9.]+ +1\\.[0-9]+ +[0-9.]+x"));
+  const Result text = RunCli("$SY bench eplb --text " SY_TEST_SOURCE_DIR
+                             "/docs/moe-layer.md --text-tokens 512 --ranks 4 --redundant 4");
+  EXPECT_EQ(text.status, 0) << text.output;
+  EXPECT_THAT(text.output, HasSubstr("over " SY_TEST_SOURCE_DIR "/docs/moe-layer.md (512 tokens)"));
+  const Result bad = RunCli("$SY bench eplb --ranks 3 --redundant 0");
+  EXPECT_EQ(bad.status, 2);
+  EXPECT_THAT(bad.output, HasSubstr("256 experts + 0 redundant slots do not split over 3 ranks"));
+}
+
+TEST(CliTest, GenerateRunsAMadeDeepseekV3InFp8) {
+  const std::string dir = sy::testing_support::ScratchDir() + "/deepseek_v3";
+  RunCli("rm -rf " + dir);
+  const Result made = RunCli("$SY make-model --arch deepseek_v3 --fp8 --dtype bf16 --out " + dir);
+  ASSERT_EQ(made.status, 0) << made.output;
+  EXPECT_THAT(RunCli("cat " + dir + "/config.json").output, HasSubstr("\"quant_method\": \"fp8\""));
+  const Result r = RunCli("$SY generate --model " + dir + " --prompt 'Hello there' --max-tokens 8");
+  EXPECT_EQ(r.status, 0) << r.output;
+  EXPECT_THAT(r.output,
+              ContainsRegex("generated [0-8] tokens, [0-9.]+ tokens/s, finish: (length|stop)"));
+}
+
 TEST(CliTest, GenerateRunsAMadeModelAndReportsBadInput) {
   const std::string dir = sy::testing_support::ScratchDir() + "/generate_model";
   RunCli("rm -rf " + dir);
@@ -268,7 +296,8 @@ TEST(CliTest, MakeModelWritesEachArchitecture) {
   const char* archs[][2] = {{"mixtral", "MixtralForCausalLM"},
                             {"qwen2_moe", "Qwen2MoeForCausalLM"},
                             {"qwen3_moe", "Qwen3MoeForCausalLM"},
-                            {"olmoe", "OlmoeForCausalLM"}};
+                            {"olmoe", "OlmoeForCausalLM"},
+                            {"deepseek_v3", "DeepseekV3ForCausalLM"}};
   for (const auto& [arch, class_name] : archs) {
     const std::string dir = root + "/" + arch;
     const Result r = RunCli(std::string("$SY make-model --arch ") + arch +

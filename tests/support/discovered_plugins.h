@@ -34,6 +34,19 @@ inline std::vector<std::string> ComponentNames(sy_component_kind kind) {
   return names;
 }
 
+// The discovered schedulers with a batch function (`schedule`), or with a placement function
+// (`place`, ABI 1.3) when `placement`. A scheduler may have both.
+inline std::vector<std::string> SchedulerNames(bool placement) {
+  std::vector<std::string> names;
+  for (const auto& c : DiscoveredPlugins().List()) {
+    if (c.info->kind != SY_KIND_SCHEDULER) continue;
+    const auto* v = static_cast<const sy_scheduler_vtable*>(c.info->desc->vtable);
+    const bool has_place = v->struct_size >= sizeof(sy_scheduler_vtable) && v->place != nullptr;
+    if (placement ? has_place : v->schedule != nullptr) names.push_back(c.info->full_name);
+  }
+  return names;
+}
+
 // A full name as a test name: gtest allows only [A-Za-z0-9_], so "router.softmax_topk" becomes
 // "router_softmax_topk".
 inline std::string ComponentTestName(std::string full_name) {

@@ -133,6 +133,11 @@ class Experts {
   virtual ~Experts() = default;
   virtual bool Supports(const sy_qlayout& layout) const = 0;
   virtual void Forward(const ExecContext& ctx, const sy_experts_args& args) = 0;
+  // Whether Forward computes `activation` (sy_expert_activation) and adds the expert biases;
+  // override to take more than SiLU without biases.
+  virtual bool SupportsActivation(int32_t activation) const {
+    return activation == SY_ACTIVATION_SILU;
+  }
 };
 
 // A batch scheduler (plugin_abi.h explains the decision's rules). Write entries with
@@ -294,6 +299,13 @@ inline const sy_experts_vtable* ExpertsVtable() {
       },
       [](void* self, const sy_exec_context* ctx, const sy_experts_args* args) noexcept {
         return GuardCall([&] { static_cast<Experts*>(self)->Forward(ExecContext(*ctx), *args); });
+      },
+      [](const void* self, int32_t activation) noexcept -> int32_t {
+        try {
+          return static_cast<const Experts*>(self)->SupportsActivation(activation) ? 1 : 0;
+        } catch (...) {
+          return 0;
+        }
       },
   };
   return &vtable;

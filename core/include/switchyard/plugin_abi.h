@@ -13,6 +13,8 @@
  *   and a reader checks struct_size before touching a field added in a later minor.
  *   1.0: routers. 1.1: quantized tensors, quantizers, experts. 1.2: batch schedulers.
  *   1.3: communication backends; placement schedulers (expert replicas per rank).
+ *        Also 1.3: expert activations (gpt-oss's clamped SwiGLU) and expert biases, appended
+ *        to sy_expert_weights and sy_experts_vtable.
  *
  * Ownership
  *   Every function documents who owns each pointer afterwards. In short: descriptors and
@@ -267,7 +269,23 @@ typedef struct sy_expert_weights {
   const sy_qtensor* shared_gate_up; /* [2 * shared_intermediate, H] or NULL */
   const sy_qtensor* shared_down;    /* [H, shared_intermediate] or NULL */
   const sy_tensor* shared_gate;     /* f32 [H] or NULL */
+  /* 1.3 (read only when struct_size covers them; a smaller struct means SILU, no biases). The
+   * activation applies to the routed and the shared experts; biases only to the routed ones. */
+  int32_t activation;            /* sy_expert_activation */
+  float swiglu_alpha;            /* SY_ACTIVATION_CLAMPED_SWIGLU only */
+  float swiglu_limit;            /* SY_ACTIVATION_CLAMPED_SWIGLU only */
+  const sy_tensor* gate_up_bias; /* f32 [num_experts, 2I] (gate, then up), or NULL */
+  const sy_tensor* down_bias;    /* f32 [num_experts, H], or NULL */
 } sy_expert_weights;
+
+/* How an expert turns its gate_up projection g = [gate; up] (+ gate_up_bias) into the input of
+ * down (whose output gets + down_bias, then the router weight). */
+typedef enum sy_expert_activation {
+  SY_ACTIVATION_SILU = 0, /* silu(gate) * up */
+  /* gpt-oss: gate' = min(gate, limit), up' = clamp(up, -limit, limit),
+   * (up' + 1) * gate' * sigmoid(alpha * gate') */
+  SY_ACTIVATION_CLAMPED_SWIGLU = 1,
+} sy_expert_activation;
 
 /* Inputs and output of experts.forward, all borrowed for the call:
  *   hidden [tokens, H] f32; expert_ids / expert_weights [tokens, k] (as a router wrote them,
@@ -289,6 +307,9 @@ typedef struct sy_experts_vtable {
   /* Nonzero when forward() accepts weights stored in `layout`. */
   int32_t (*supports)(const void* self, const sy_qlayout* layout);
   sy_error* (*forward)(void* self, const sy_exec_context* ctx, const sy_experts_args* args);
+  /* 1.3, may be absent (check struct_size): nonzero when forward() computes `activation`
+   * (sy_expert_activation) and adds gate_up_bias / down_bias. Absent: SILU without biases only. */
+  int32_t (*supports_activation)(const void* self, int32_t activation);
 } sy_experts_vtable;
 
 /* Scheduler (batch): which sequences run in the next engine step, and how many tokens each.
@@ -431,7 +452,7 @@ typedef struct sy_comm_vtable {
   sy_error* (*connect)(void* self, const sy_exec_context* ctx, const sy_comm_group* group);
   sy_error* (*all_to_all)(void* self, const sy_exec_context* ctx,
                           const sy_comm_all_to_all_args* args);
-  /* Sums `data` (contiguous f32, f64 or i64, the same shape on every rank) over ranks in place. */
+  /* Sums `data` (contiguous f32 or i64, the same shape on every rank) over ranks in place. */
   sy_error* (*all_reduce_sum)(void* self, const sy_exec_context* ctx, sy_tensor* data);
   /* Optional (NULL, or *out set to NULL, when the backend has none): memory on ctx->device of
    * at least `bytes` that peers write into directly, so an all_to_all whose recv lies in it

@@ -2,14 +2,17 @@
 //
 // Tokens are grouped by expert (a counting sort of the routing slots), each expert's rows are
 // gathered into one matrix, and the expert runs as two GEMMs through OpenBLAS:
-//   G = X . gate_up^T  ->  A = silu(G[:, :I]) * G[:, I:]  ->  Y = A . down^T
+//   G = X . gate_up^T (+ bias)  ->  A = act(G[:, :I], G[:, I:])  ->  Y = A . down^T (+ bias)
 // and Y's rows are added back to their tokens scaled by the router weights (after the down
-// projection, as transformers does). Quantized weights are dequantized to f32 a matrix at a
+// projection, as transformers does). act is silu(gate) * up, or gpt-oss's clamped SwiGLU
+// (sy_expert_activation); the biases are gpt-oss's, per routed expert. Quantized weights are dequantized to f32 a matrix at a
 // time into the call's workspace; with an activation quantizer, each GEMM input is quantized
 // and dequantized first, so w8a8 schemes get exactly their rounding on f32 arithmetic.
 #include <cblas.h>
 
+#include <algorithm>
 #include <cmath>
+#include <cstddef>
 #include <cstring>
 #include <string>
 #include <vector>
@@ -45,6 +48,48 @@ ExpertGroups GroupByExpert(const int32_t* ids, int64_t slots, int32_t num_expert
 
 float Silu(float x) { return x / (1.0f + std::exp(-x)); }
 
+// The activation and biases of sy_expert_weights (ABI 1.3); an older host's smaller struct
+// means SiLU without biases.
+struct Activation {
+  int32_t kind = SY_ACTIVATION_SILU;
+  float alpha = 0;
+  float limit = 0;
+  const float* gate_up_bias = nullptr;  // [experts, 2I]
+  const float* down_bias = nullptr;     // [experts, H]
+
+  float operator()(float gate, float up) const {
+    if (kind == SY_ACTIVATION_SILU) return Silu(gate) * up;
+    const float g = std::min(gate, limit);
+    const float u = std::clamp(up, -limit, limit);
+    return (u + 1.0f) * g / (1.0f + std::exp(-alpha * g));
+  }
+};
+
+const float* BiasData(const sy_tensor* bias, int64_t experts, int64_t width, const char* what) {
+  if (bias == nullptr) return nullptr;
+  const TensorView view(*bias);
+  view.RequireCpuContiguous(what, 2, DType::kF32);
+  if (view.dim(0) != experts || view.dim(1) != width) {
+    throw std::invalid_argument(std::string(what) + ": expected f32 [" + std::to_string(experts) +
+                                ", " + std::to_string(width) + "], got " + view.Describe());
+  }
+  return view.data<const float>();
+}
+
+Activation ReadActivation(const sy_expert_weights& w) {
+  Activation a;
+  if (w.struct_size < offsetof(sy_expert_weights, down_bias) + sizeof(w.down_bias)) return a;
+  if (w.activation != SY_ACTIVATION_SILU && w.activation != SY_ACTIVATION_CLAMPED_SWIGLU) {
+    throw std::invalid_argument("unknown expert activation " + std::to_string(w.activation));
+  }
+  a.kind = w.activation;
+  a.alpha = w.swiglu_alpha;
+  a.limit = w.swiglu_limit;
+  a.gate_up_bias = BiasData(w.gate_up_bias, w.num_experts, 2 * w.intermediate, "gate_up_bias");
+  a.down_bias = BiasData(w.down_bias, w.num_experts, w.hidden, "down_bias");
+  return a;
+}
+
 // Up to this many tokens per expert, packed weights are dequantized row by row into the dot
 // products instead of into a whole f32 matrix for one GEMM.
 constexpr int64_t kRowwiseMaxTokens = 8;
@@ -69,6 +114,10 @@ class CpuExperts : public Experts {
       default:
         return false;
     }
+  }
+
+  bool SupportsActivation(int32_t activation) const override {
+    return activation == SY_ACTIVATION_SILU || activation == SY_ACTIVATION_CLAMPED_SWIGLU;
   }
 
   void Forward(const ExecContext& ctx, const sy_experts_args& args) override {
@@ -99,7 +148,7 @@ class CpuExperts : public Experts {
                                     std::to_string(w.num_experts) + ")");
       }
     }
-    Call call{ctx, args, threads_ > 0 ? threads_ : ctx.num_threads()};
+    Call call{ctx, args, threads_ > 0 ? threads_ : ctx.num_threads(), ReadActivation(w)};
     float* out = output.data<float>();
     std::memset(out, 0, sizeof(float) * tokens * w.hidden);
 
@@ -115,7 +164,7 @@ class CpuExperts : public Experts {
         scale[i] = route_weights.data<float>()[slot];
       }
       call.RunExpert(w.gate_up[e], w.down[e], w.intermediate, rows, scale,
-                     "expert " + std::to_string(e));
+                     "expert " + std::to_string(e), e);
     }
     if (w.shared_intermediate > 0) RunShared(call, tokens);
   }
@@ -126,6 +175,7 @@ class CpuExperts : public Experts {
     const ExecContext& ctx;
     const sy_experts_args& args;
     int threads;
+    Activation activation;
 
     float* Scratch(int64_t floats) const {
       return static_cast<float*>(ctx.Allocate(sizeof(float) * std::max<int64_t>(floats, 1)));
@@ -163,9 +213,10 @@ class CpuExperts : public Experts {
     }
 
     // Computes the expert on hidden rows `rows` and adds scale[i] * y_i to output row rows[i].
+    // `expert` picks the biases of a routed expert; -1 (the shared expert) has none.
     void RunExpert(const sy_qtensor& gate_up, const sy_qtensor& down, int64_t inter,
                    const std::vector<int64_t>& rows, const std::vector<float>& scale,
-                   const std::string& what) const {
+                   const std::string& what, int64_t expert) const {
       const int64_t n = static_cast<int64_t>(rows.size()), h = args.weights->hidden;
       const float* hidden = static_cast<const float*>(args.hidden->data);
       float* x = Scratch(n * h);
@@ -174,14 +225,29 @@ class CpuExperts : public Experts {
       RoundActivations(x, n, h);
       float* g = Scratch(n * 2 * inter);
       Project(x, n, gate_up, 2 * inter, h, g, what + " gate_up");
+      const float* gate_up_bias =
+          expert >= 0 && activation.gate_up_bias ? activation.gate_up_bias + expert * 2 * inter
+                                                 : nullptr;
+      const float* down_bias =
+          expert >= 0 && activation.down_bias ? activation.down_bias + expert * h : nullptr;
+      if (gate_up_bias != nullptr) {
+        for (int64_t i = 0; i < n; ++i) {
+          for (int64_t c = 0; c < 2 * inter; ++c) g[i * 2 * inter + c] += gate_up_bias[c];
+        }
+      }
       float* a = Scratch(n * inter);
       for (int64_t i = 0; i < n; ++i) {
         for (int64_t c = 0; c < inter; ++c)
-          a[i * inter + c] = Silu(g[i * 2 * inter + c]) * g[i * 2 * inter + inter + c];
+          a[i * inter + c] = activation(g[i * 2 * inter + c], g[i * 2 * inter + inter + c]);
       }
       RoundActivations(a, n, inter);
       float* y = Scratch(n * h);
       Project(a, n, down, h, inter, y, what + " down");
+      if (down_bias != nullptr) {
+        for (int64_t i = 0; i < n; ++i) {
+          for (int64_t c = 0; c < h; ++c) y[i * h + c] += down_bias[c];
+        }
+      }
       float* out = static_cast<float*>(args.output->data);
       for (int64_t i = 0; i < n; ++i) {
         for (int64_t c = 0; c < h; ++c) out[rows[i] * h + c] += scale[i] * y[i * h + c];
@@ -269,7 +335,7 @@ class CpuExperts : public Experts {
       }
     }
     call.RunExpert(*w.shared_gate_up, *w.shared_down, w.shared_intermediate, rows, scale,
-                   "shared expert");
+                   "shared expert", -1);
   }
 
   int threads_;

@@ -2,6 +2,7 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 
 #include "core/plugin_host/experts.h"
@@ -51,6 +52,29 @@ TEST_F(CpuExpertsTest, WeightedSumOfTwoExperts) {
   const float a0 = Silu(2) * 3, a1 = Silu(3) * 5;
   EXPECT_NEAR(out.Get(0), 0.75f * a0 - 0.25f * a1, 1e-5);
   EXPECT_NEAR(out.Get(1), 0.75f * 2 * a0 + 0.25f * 0.5f * a1, 1e-5);
+}
+
+TEST_F(CpuExpertsTest, ClampedSwigluWithBiasesAsGptOss) {
+  // gpt-oss: gate' = min(gate, 7), up' = clamp(up, -7, 7), a = (up' + 1) * gate' * sigmoid(1.702
+  // gate'); biases on gate_up (per expert [gate, up]) and down, then the router weight.
+  weights_.activation = SY_ACTIVATION_CLAMPED_SWIGLU;
+  weights_.gate_up_bias = *Tensor::FromF32({2, 2}, {0.5f, -1.0f, 6.0f, 2.0f});
+  weights_.down_bias = *Tensor::FromF32({2, 2}, {0.25f, -0.25f, 1.0f, 1.0f});
+  Tensor x = *Tensor::FromF32({1, 2}, {2, 3});
+  Tensor out = *experts_->Forward(*ctx_, x, Routing({1, 2}, {0, 1}, {0.75f, 0.25f}), weights_);
+  auto act = [](float gate, float up) {
+    const float g = std::min(gate, 7.0f), u = std::clamp(up, -7.0f, 7.0f);
+    return (u + 1) * g / (1 + std::exp(-1.702f * g));
+  };
+  // Expert 0: gate 2 + 0.5, up 3 - 1. Expert 1: gate 3 + 6 = 9 -> clamped to 7, up 5 + 2 = 7.
+  const float a0 = act(2.5f, 2.0f), a1 = act(9.0f, 7.0f);
+  EXPECT_NEAR(a1, 8 * 7 / (1 + std::exp(-1.702f * 7)), 1e-5);
+  EXPECT_NEAR(out.Get(0), 0.75f * (a0 + 0.25f) + 0.25f * (-a1 + 1.0f), 1e-4);
+  EXPECT_NEAR(out.Get(1), 0.75f * (2 * a0 - 0.25f) + 0.25f * (0.5f * a1 + 1.0f), 1e-4);
+  EXPECT_TRUE(experts_->SupportsActivation(SY_ACTIVATION_CLAMPED_SWIGLU));
+  weights_.down_bias = *Tensor::FromF32({1, 2}, {0, 0});
+  EXPECT_THAT(experts_->Forward(*ctx_, x, Routing({1, 1}, {0}, {1.0f}), weights_).status().message(),
+              HasSubstr("down bias must be contiguous f32 [2, 2]"));
 }
 
 TEST_F(CpuExpertsTest, DroppedSlotsAndUnusedExpertsContributeNothing) {

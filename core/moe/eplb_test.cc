@@ -1,0 +1,136 @@
+// The EPLB algorithms of the SDK (switchyard/expert_placement.hpp): hand-worked cases,
+// DeepSeek's published example, invariants on random loads, and the gain on skewed loads.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <random>
+
+#include "switchyard/expert_placement.hpp"
+
+namespace sy::eplb {
+namespace {
+
+// Weights 5, 1, 4, 2 into 2 packs of 2: 5 -> pack 0, 4 -> pack 1, 2 -> pack 1 (4 < 5; now
+// full), 1 -> pack 0.
+TEST(BalancedPackingTest, HeaviestFirstIntoTheLightestPackWithRoom) {
+  const Packing p = BalancedPacking({5, 1, 4, 2}, 2);
+  EXPECT_EQ(p.pack, (std::vector<int32_t>{0, 0, 1, 1}));
+  EXPECT_EQ(p.index_in_pack, (std::vector<int32_t>{0, 1, 0, 1}));
+}
+
+TEST(BalancedPackingTest, OneItemPerPackKeepsTheOrder) {
+  EXPECT_EQ(BalancedPacking({1, 9, 5}, 3).pack, (std::vector<int32_t>{0, 1, 2}));
+}
+
+TEST(BalancedPackingTest, RefusesUnevenPacks) {
+  EXPECT_THROW(BalancedPacking({1, 2, 3}, 2), std::invalid_argument);
+}
+
+// 10, 4, 6 into 5 slots: 10/1 is highest -> expert 0 (now 5 per replica); then 6/1 -> expert 2.
+TEST(ReplicateExpertsTest, EachSlotToTheHighestLoadPerReplica) {
+  const Replication r = ReplicateExperts({10, 4, 6}, 5);
+  EXPECT_EQ(r.physical_to_logical, (std::vector<int32_t>{0, 1, 2, 0, 2}));
+  EXPECT_EQ(r.replicas, (std::vector<int32_t>{2, 1, 2}));
+  EXPECT_THROW(ReplicateExperts({1, 2, 3}, 2), std::invalid_argument);
+}
+
+// The example of DeepSeek's EPLB README: 12 experts in 4 groups, 2 nodes, 8 GPUs, 16 slots.
+// Layer 0 by hand: groups {0,1,2} = 262, {3,4,5} = 330, {6,7,8} = 116, {9,10,11} = 325.
+// Onto 2 nodes: 330 -> node 0, 325 -> node 1, 262 -> node 1 (325 < 330), 116 -> node 0.
+// Node 0 holds experts 3..8 (61 104 165 39 4 73) in 8 slots: replicas of 5 (165 -> 82.5 each)
+// and 4 (104 -> 52); packed 2 per GPU: 82.5 -> g0, 82.5 -> g1, 73 -> g2, 61 -> g3, 52 -> g3,
+// 52 -> g2, 39 -> g0, 4 -> g1: [5 6 | 5 7 | 8 4 | 3 4]. Node 1 likewise: [10 9 | 10 2 | 0 1 | 11
+// 1].
+TEST(RebalanceTest, MatchesDeepSeeksExample) {
+  const std::vector<std::vector<double>> load = {
+      {90, 132, 40, 61, 104, 165, 39, 4, 73, 56, 183, 86},
+      {20, 107, 104, 64, 19, 197, 187, 157, 172, 86, 16, 27}};
+  EXPECT_EQ(RebalanceHierarchical(load[0], 16, 4, 2, 8),
+            (std::vector<int32_t>{5, 6, 5, 7, 8, 4, 3, 4, 10, 9, 10, 2, 0, 1, 11, 1}));
+  EXPECT_EQ(RebalanceHierarchical(load[1], 16, 4, 2, 8),
+            (std::vector<int32_t>{7, 10, 6, 8, 6, 11, 8, 9, 2, 4, 5, 1, 5, 0, 3, 1}));
+  // GPU loads of layer 0, from the packing above.
+  EXPECT_EQ(RankLoads(load[0], RebalanceHierarchical(load[0], 16, 4, 2, 8), 8),
+            (std::vector<double>{121.5, 86.5, 125, 113, 147.5, 131.5, 156, 152}));
+}
+
+TEST(RebalanceTest, AutoFallsBackToGlobalWhenGroupsDoNotFit) {
+  EXPECT_EQ(AutoPolicy(12, 4, 2), Policy::kHierarchical);
+  EXPECT_EQ(AutoPolicy(12, 3, 2), Policy::kGlobal);  // 3 groups on 2 nodes
+  EXPECT_EQ(AutoPolicy(10, 4, 2), Policy::kGlobal);  // 4 groups do not split 10 experts
+  EXPECT_EQ(AutoPolicy(10, 1, 1), Policy::kGlobal);  // one group on one node
+  EXPECT_THROW(RebalanceHierarchical(std::vector<double>(10, 1.0), 16, 4, 2, 8),
+               std::invalid_argument);
+}
+
+std::vector<double> ZipfLoad(int32_t experts, double skew, std::mt19937& rng) {
+  std::vector<double> load(experts);
+  for (int32_t e = 0; e < experts; ++e) load[e] = 1000.0 / std::pow(e + 1, skew);
+  std::shuffle(load.begin(), load.end(), rng);
+  return load;
+}
+
+struct Case {
+  int32_t experts, groups, nodes, ranks, slots_per_rank;
+};
+
+// Every expert placed, each rank exactly its slots, and for the global policy the packing
+// bound: no rank above the mean by more than the heaviest replica.
+TEST(RebalanceTest, InvariantsOnRandomLoads) {
+  std::mt19937 rng(7);
+  const Case cases[] = {
+      {8, 1, 1, 2, 4}, {64, 8, 2, 8, 9}, {256, 8, 4, 32, 9}, {60, 4, 2, 4, 16}, {128, 4, 1, 8, 16}};
+  for (const Case& c : cases) {
+    for (Policy policy : {Policy::kHierarchical, Policy::kGlobal}) {
+      for (int trial = 0; trial < 20; ++trial) {
+        std::vector<double> load = ZipfLoad(c.experts, 0.3 * trial / 4, rng);
+        if (trial % 5 == 0) load[rng() % c.experts] = 0;  // an idle expert
+        const int32_t slots = c.ranks * c.slots_per_rank;
+        const std::vector<int32_t> placed =
+            Rebalance(policy, load, slots, c.groups, c.nodes, c.ranks);
+        ASSERT_EQ(placed.size(), static_cast<size_t>(slots));
+        std::vector<int32_t> replicas(c.experts, 0);
+        for (int32_t e : placed) {
+          ASSERT_GE(e, 0);
+          ASSERT_LT(e, c.experts);
+          ++replicas[e];
+        }
+        double heaviest = 0, total = 0;
+        for (int32_t e = 0; e < c.experts; ++e) {
+          ASSERT_GE(replicas[e], 1) << "expert " << e;
+          heaviest = std::max(heaviest, load[e] / replicas[e]);
+          total += load[e];
+        }
+        if (policy == Policy::kGlobal) {
+          for (double r : RankLoads(load, placed, c.ranks)) {
+            EXPECT_LE(r, total / c.ranks + heaviest + 1e-9);
+          }
+        }
+      }
+    }
+  }
+}
+
+// Zipf-skewed loads at DeepSeek-V3's shape (256 experts, 32 redundant, EP 32 on 4 nodes):
+// contiguous sharding leaves the busiest rank far above the mean; either policy brings it close.
+TEST(RebalanceTest, CutsTheImbalanceOfSkewedLoads) {
+  std::mt19937 rng(3);
+  const std::vector<double> load = ZipfLoad(256, 1.0, rng);
+  std::vector<int32_t> logical(256);
+  std::iota(logical.begin(), logical.end(), 0);
+  const double before = RankImbalance(load, logical, 32);
+  const double global = RankImbalance(load, RebalanceGlobal(load, 288, 32), 32);
+  const double hierarchical = RankImbalance(load, RebalanceHierarchical(load, 288, 8, 4, 32), 32);
+  EXPECT_GT(before, 3.0);
+  EXPECT_LT(global, 1.3);
+  EXPECT_LT(hierarchical, 1.6);
+  EXPECT_LE(global, hierarchical + 1e-9);
+}
+
+TEST(RankImbalanceTest, IdleLayerIsBalanced) {
+  EXPECT_DOUBLE_EQ(RankImbalance({0, 0}, {0, 1}, 2), 1.0);
+  EXPECT_DOUBLE_EQ(RankImbalance({3, 1}, {0, 1}, 2), 1.5);
+}
+
+}  // namespace
+}  // namespace sy::eplb

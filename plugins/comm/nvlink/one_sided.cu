@@ -1,0 +1,133 @@
+#include <algorithm>
+#include <cstdint>
+
+#include "one_sided.h"
+
+namespace sy::plugins::nvlink {
+namespace {
+
+constexpr int kThreads = 512;
+
+__device__ __forceinline__ void StoreRelease(unsigned long long* p, unsigned long long v) {
+  asm volatile("st.release.sys.global.u64 [%0], %1;" ::"l"(p), "l"(v) : "memory");
+}
+
+__device__ __forceinline__ unsigned long long LoadAcquire(const unsigned long long* p) {
+  unsigned long long v;
+  asm volatile("ld.acquire.sys.global.u64 %0, [%1];" : "=l"(v) : "l"(p) : "memory");
+  return v;
+}
+
+__device__ __forceinline__ unsigned long long Now() {
+  unsigned long long t;
+  asm volatile("mov.u64 %0, %%globaltimer;" : "=l"(t));
+  return t;
+}
+
+// Spins until *flag >= seq; false (and *error = peer + 1) past the deadline.
+__device__ bool WaitFlag(const unsigned long long* flag, unsigned long long seq,
+                         unsigned long long deadline, int peer, int* error) {
+  while (LoadAcquire(flag) < seq) {
+    if (Now() > deadline) {
+      atomicExch(error, peer + 1);
+      return false;
+    }
+  }
+  return true;
+}
+
+// This block's share of bytes [0, n) of src -> dst.
+__device__ void CopyShare(char* dst, const char* src, unsigned long long n) {
+  const unsigned long long per_block = (n + gridDim.x - 1) / gridDim.x;
+  const unsigned long long begin = min(n, ((per_block + 15) / 16) * 16 * blockIdx.x);
+  const unsigned long long end = min(n, begin + ((per_block + 15) / 16) * 16);
+  if (((reinterpret_cast<uintptr_t>(dst) | reinterpret_cast<uintptr_t>(src)) & 15) == 0) {
+    const unsigned long long vec_end = begin + ((end - begin) / 16) * 16;
+    const uint4* s = reinterpret_cast<const uint4*>(src + begin);
+    uint4* d = reinterpret_cast<uint4*>(dst + begin);
+    const unsigned long long count = (vec_end - begin) / 16;
+    unsigned long long i = threadIdx.x;
+    for (; i + 3 * kThreads < count; i += 4 * kThreads) {  // four 16-byte loads in flight
+      const uint4 a = s[i], b = s[i + kThreads], c = s[i + 2 * kThreads], e = s[i + 3 * kThreads];
+      d[i] = a;
+      d[i + kThreads] = b;
+      d[i + 2 * kThreads] = c;
+      d[i + 3 * kThreads] = e;
+    }
+    for (; i < count; i += kThreads) d[i] = s[i];
+    for (unsigned long long j = vec_end + threadIdx.x; j < end; j += kThreads) dst[j] = src[j];
+  } else {
+    for (unsigned long long j = begin + threadIdx.x; j < end; j += kThreads) dst[j] = src[j];
+  }
+}
+
+__global__ void __launch_bounds__(kThreads) OneSidedExchange(ExchangeParams p) {
+  __shared__ unsigned long long dest;
+  __shared__ bool ok;
+  const unsigned long long deadline = Now() + p.timeout_ns;
+  Control* mine = p.control[p.rank];
+  if (blockIdx.x == 0 && threadIdx.x < p.world) {  // 1. where each sender's bytes go here
+    Control* sender = p.control[threadIdx.x];
+    *reinterpret_cast<volatile unsigned long long*>(&sender->dest[p.rank]) = p.my_dest[threadIdx.x];
+    StoreRelease(&sender->ready[p.rank], p.seq);
+  }
+  for (int t = 0; t < p.world; ++t) {  // 2. every peer's bytes, starting with the next rank
+    const int peer = (p.rank + 1 + t) % p.world;
+    const unsigned long long bytes = p.send_bytes[peer];
+    if (bytes == 0) continue;
+    if (threadIdx.x == 0 && peer == p.rank) {  // no flag: block 0 may not be running yet
+      ok = true;
+      dest = p.my_dest[p.rank];
+    } else if (threadIdx.x == 0) {
+      ok = WaitFlag(&mine->ready[peer], p.seq, deadline, peer, p.error);
+      dest = *reinterpret_cast<volatile unsigned long long*>(&mine->dest[peer]);
+    }
+    __syncthreads();
+    if (!ok) return;
+    CopyShare(p.workspace[peer] + dest, p.send + p.send_offset[peer], bytes);
+    __syncthreads();
+  }
+  __threadfence_system();  // 3. this block's stores are visible everywhere before it counts
+  __syncthreads();
+  if (threadIdx.x != 0) return;
+  if (atomicAdd(&mine->arrived, 1u) != gridDim.x - 1) return;
+  mine->arrived = 0;  // the last block: every block's bytes are out
+  __threadfence_system();
+  for (int q = 0; q < p.world; ++q) StoreRelease(&p.control[q]->done[p.rank], p.seq);
+  for (int q = 0; q < p.world; ++q) {
+    if (!WaitFlag(&mine->done[q], p.seq, deadline, q, p.error)) return;
+  }
+}
+
+template <typename T>
+__global__ void SumSlots(const T* slots, int world, size_t slot_elements, size_t elements, T* out) {
+  for (size_t i = blockIdx.x * size_t{blockDim.x} + threadIdx.x; i < elements;
+       i += size_t{gridDim.x} * blockDim.x) {
+    T sum = slots[i];
+    for (int r = 1; r < world; ++r) sum += slots[r * slot_elements + i];
+    out[i] = sum;
+  }
+}
+
+}  // namespace
+
+cudaError_t LaunchExchange(const ExchangeParams& params, int blocks, cudaStream_t stream) {
+  OneSidedExchange<<<blocks, kThreads, 0, stream>>>(params);
+  return cudaGetLastError();
+}
+
+cudaError_t LaunchSumSlots(const void* slots, int world, size_t slot_elements, size_t elements,
+                           bool is_f32, void* out, cudaStream_t stream) {
+  const int blocks = static_cast<int>(std::min<size_t>((elements + 255) / 256, 1024));
+  if (blocks == 0) return cudaSuccess;
+  if (is_f32) {
+    SumSlots<<<blocks, 256, 0, stream>>>(static_cast<const float*>(slots), world, slot_elements,
+                                         elements, static_cast<float*>(out));
+  } else {
+    SumSlots<<<blocks, 256, 0, stream>>>(static_cast<const long long*>(slots), world, slot_elements,
+                                         elements, static_cast<long long*>(out));
+  }
+  return cudaGetLastError();
+}
+
+}  // namespace sy::plugins::nvlink

@@ -1,0 +1,204 @@
+// switchyard bench eplb: how evenly a per-expert load falls on expert-parallel ranks with the
+// experts sharded contiguously, and after DeepSeek's EPLB places replicas — per MoE layer, with
+// the time the algorithm took. The load comes from a routing trace (--trace), from running a
+// model over text (--text), or from a Zipf law at a named model's shape (the default).
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <fstream>
+#include <numeric>
+#include <random>
+#include <sstream>
+
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "core/base/status.h"
+#include "core/model/perplexity.h"
+#include "core/moe/expert_placement.h"
+#include "core/moe/moe_layer.h"
+#include "core/moe/trace_load.h"
+#include "core/planning/model_presets.h"
+#include "shells/switchyard/commands.h"
+#include "shells/switchyard/model_loading.h"
+#include "shells/switchyard/text_table.h"
+#include "switchyard/expert_placement.hpp"
+
+namespace sy::cli {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+struct LoadSource {
+  std::string description;
+  std::vector<std::vector<double>> per_layer;  // [MoE layer][expert]
+};
+
+int Fail(const absl::Status& status) {
+  std::fprintf(stderr, "switchyard bench eplb: %s\n", std::string(status.message()).c_str());
+  return 1;
+}
+
+// Tokens * top-k routing slots per layer, spread over the experts as a Zipf law of exponent
+// `skew` (expert ranks shuffled per layer), at a preset's (or config.json's) MoE shape.
+absl::StatusOr<LoadSource> ZipfLoad(const std::string& model, double skew, int64_t tokens,
+                                    uint32_t seed) {
+  SY_ASSIGN_OR_RETURN(const planning::ModelShape shape, planning::ResolveModel(model));
+  const int64_t layers = std::count(shape.moe_layer.begin(), shape.moe_layer.end(), true);
+  if (shape.num_experts < 1 || layers < 1) {
+    return absl::InvalidArgumentError(absl::StrCat(model, " has no MoE layers"));
+  }
+  LoadSource source{absl::StrFormat("%s, Zipf s=%.2f, %d tokens x top-%d", shape.name, skew, tokens,
+                                    shape.experts_per_token),
+                    {}};
+  std::mt19937 rng(seed);
+  std::vector<double> weight(shape.num_experts);
+  for (int64_t e = 0; e < shape.num_experts; ++e) weight[e] = 1.0 / std::pow(e + 1, skew);
+  const double sum = std::accumulate(weight.begin(), weight.end(), 0.0);
+  for (int64_t l = 0; l < layers; ++l) {
+    std::shuffle(weight.begin(), weight.end(), rng);
+    std::vector<double>& load = source.per_layer.emplace_back(shape.num_experts);
+    for (int64_t e = 0; e < shape.num_experts; ++e) {
+      load[e] = std::round(tokens * shape.experts_per_token * weight[e] / sum);
+    }
+  }
+  return source;
+}
+
+absl::StatusOr<LoadSource> TraceSource(const std::string& path) {
+  SY_ASSIGN_OR_RETURN(TraceLoad trace, ReadTraceLoad(path));
+  return LoadSource{absl::StrCat(path, " (", trace.info.model, ", ", trace.records, " records)"),
+                    std::move(trace.per_layer)};
+}
+
+// The model (--model, default the built-in one) run over the text's documents in windows of
+// 256 tokens, as `switchyard perplexity` does; each MoE layer's total load.
+absl::StatusOr<LoadSource> TextSource(const ParsedArgs& args, int64_t limit) {
+  const auto registry = LoadPlugins(args);
+  SY_ASSIGN_OR_RETURN(auto ctx, ExecContext::Create(Device::Cpu(), 0));
+  SY_ASSIGN_OR_RETURN(auto model, LoadModelFromArgs(args, *registry, *ctx));
+  std::ifstream in(args.Get("text"), std::ios::binary);
+  if (!in) return absl::NotFoundError(absl::StrCat(args.Get("text"), ": cannot open the file"));
+  std::stringstream text;
+  text << in.rdbuf();
+  SY_ASSIGN_OR_RETURN(const std::vector<int32_t> ids, model->EncodeDocuments(text.str(), limit));
+  SY_RETURN_IF_ERROR(Perplexity(*model->network, *ctx, ids, 256).status());
+  LoadSource source{
+      absl::StrCat(model->name, " over ", args.Get("text"), " (", ids.size(), " tokens)"), {}};
+  for (const MoeLayer* layer : model->network->moe_layers()) {
+    const auto& counts = layer->total_load().tokens_per_expert;
+    source.per_layer.emplace_back(counts.begin(), counts.end());
+  }
+  return source;
+}
+
+const char* PolicyName(eplb::Policy policy) {
+  return policy == eplb::Policy::kHierarchical ? "hierarchical" : "global";
+}
+
+}  // namespace
+
+int BenchEplb(const ParsedArgs& args) {
+  int64_t ranks = 8, nodes = 1, redundant = -1, groups = 0, tokens = 4096, limit = 4096;
+  double skew = 1.0;
+  uint32_t seed = 0;
+  if (!absl::SimpleAtoi(args.Get("ranks", "8"), &ranks) || ranks < 1)
+    return UsageError("bench", "--ranks: expected an integer >= 1");
+  if (!absl::SimpleAtoi(args.Get("nodes", "1"), &nodes) || nodes < 1 || ranks % nodes != 0)
+    return UsageError("bench", "--nodes: expected an integer >= 1 that divides --ranks");
+  if (!absl::SimpleAtoi(args.Get("redundant", absl::StrCat(ranks)), &redundant) || redundant < 0)
+    return UsageError("bench", "--redundant: expected an integer >= 0");
+  if (!absl::SimpleAtoi(args.Get("groups", absl::StrCat(nodes)), &groups) || groups < 1)
+    return UsageError("bench", "--groups: expected an integer >= 1");
+  if (!absl::SimpleAtod(args.Get("skew", "1.0"), &skew) || skew < 0)
+    return UsageError("bench", "--skew: expected a number >= 0");
+  if (!absl::SimpleAtoi(args.Get("tokens", "4096"), &tokens) || tokens < 1)
+    return UsageError("bench", "--tokens: expected an integer >= 1");
+  if (!absl::SimpleAtoi(args.Get("text-tokens", "4096"), &limit) || limit < 0)
+    return UsageError("bench", "--text-tokens: expected an integer >= 0");
+  if (!absl::SimpleAtoi(args.Get("seed", "0"), &seed))
+    return UsageError("bench", "--seed: expected a non-negative integer");
+  const std::string policy_text = args.Get("policy", "auto");
+  if (policy_text != "auto" && policy_text != "hierarchical" && policy_text != "global")
+    return UsageError("bench", "--policy: auto, hierarchical or global");
+
+  absl::StatusOr<LoadSource> source =
+      args.Has("trace")  ? TraceSource(args.Get("trace"))
+      : args.Has("text") ? TextSource(args, limit)
+                         : ZipfLoad(args.Get("shape", "deepseek-v3"), skew, tokens, seed);
+  if (!source.ok()) return Fail(source.status());
+  if (source->per_layer.empty()) {
+    return Fail(absl::InvalidArgumentError(absl::StrCat(source->description, ": no MoE load")));
+  }
+  const int32_t experts = static_cast<int32_t>(source->per_layer[0].size());
+  const int32_t layers = static_cast<int32_t>(source->per_layer.size());
+  if ((experts + redundant) % ranks != 0) {
+    return UsageError("bench",
+                      absl::StrCat(experts, " experts + ", redundant,
+                                   " redundant slots do not split over ", ranks, " ranks"));
+  }
+  const PlacementShape shape = {layers, experts, static_cast<int32_t>(ranks),
+                                static_cast<int32_t>(nodes),
+                                static_cast<int32_t>((experts + redundant) / ranks)};
+  if (absl::Status s = ValidateShape(shape); !s.ok()) return Fail(s);
+  const eplb::Policy policy = policy_text == "auto"     ? eplb::AutoPolicy(experts, groups, nodes)
+                              : policy_text == "global" ? eplb::Policy::kGlobal
+                                                        : eplb::Policy::kHierarchical;
+  if (policy == eplb::Policy::kHierarchical && !eplb::HierarchicalFits(experts, groups, nodes)) {
+    return UsageError("bench",
+                      absl::StrCat("hierarchical: ", groups, " groups must split the ", experts,
+                                   " experts and be split by the ", nodes, " nodes (--groups)"));
+  }
+
+  Placement balanced{shape, {}};
+  std::vector<double> micros(layers);
+  for (int32_t l = 0; l < layers; ++l) {
+    const auto start = Clock::now();
+    const std::vector<int32_t> slots = eplb::Rebalance(
+        policy, source->per_layer[l], shape.slots_per_layer(), groups, nodes, ranks);
+    micros[l] = std::chrono::duration<double, std::micro>(Clock::now() - start).count();
+    balanced.slots.insert(balanced.slots.end(), slots.begin(), slots.end());
+  }
+  auto placement = ExpertPlacement::Create(std::move(balanced));
+  if (!placement.ok()) return Fail(placement.status());
+
+  std::printf("load       %s\n", source->description.c_str());
+  std::printf(
+      "placement  %d experts, %lld ranks on %lld node(s), %lld redundant slots (%d per "
+      "rank), %s policy%s\n\n",
+      experts, static_cast<long long>(ranks), static_cast<long long>(nodes),
+      static_cast<long long>(redundant), shape.slots_per_rank, PolicyName(policy),
+      policy == eplb::Policy::kHierarchical ? absl::StrCat(", ", groups, " group(s)").c_str() : "");
+  TextTable table({"layer", "routed", "max/mean before", "max/mean after", "gain", "time µs"});
+  double before_sum = 0, after_sum = 0, before_max = 0, after_max = 0, total_micros = 0;
+  for (int32_t l = 0; l < layers; ++l) {
+    const RankImbalance r = placement->Imbalance(l, source->per_layer[l]);
+    const double load =
+        std::accumulate(source->per_layer[l].begin(), source->per_layer[l].end(), 0.0);
+    table.AddRow({absl::StrCat(l), absl::StrFormat("%.0f", load),
+                  absl::StrFormat("%.3f", r.logical), absl::StrFormat("%.3f", r.balanced),
+                  absl::StrFormat("%.2fx", r.logical / r.balanced),
+                  absl::StrFormat("%.1f", micros[l])});
+    before_sum += r.logical;
+    after_sum += r.balanced;
+    before_max = std::max(before_max, r.logical);
+    after_max = std::max(after_max, r.balanced);
+    total_micros += micros[l];
+  }
+  table.AddRow({"mean", "", absl::StrFormat("%.3f", before_sum / layers),
+                absl::StrFormat("%.3f", after_sum / layers),
+                absl::StrFormat("%.2fx", before_sum / after_sum),
+                absl::StrFormat("%.1f", total_micros / layers)});
+  table.AddRow({"worst", "", absl::StrFormat("%.3f", before_max),
+                absl::StrFormat("%.3f", after_max), "", ""});
+  std::printf("%s", table.Render().c_str());
+  std::printf(
+      "\nbefore: experts sharded contiguously, no replicas; after: EPLB's placement, each\n"
+      "expert's tokens split evenly over its replicas; routed: routing slots (tokens x k).\n"
+      "Placed %d layer(s) in %.2f ms.\n",
+      layers, total_micros / 1000);
+  return 0;
+}
+
+}  // namespace sy::cli
