@@ -36,9 +36,10 @@ find "$bundle/bin" "$bundle/lib" -type f \( -perm -u+x -o -name '*.so*' \) -exec
 for f in "$bundle"/bin/*; do patchelf --set-rpath '$ORIGIN/../lib' "$f"; done
 for f in "$bundle"/lib/*.so*; do patchelf --set-rpath '$ORIGIN' "$f"; done
 for f in "$bundle"/lib/switchyard/plugins/*.so; do patchelf --set-rpath '$ORIGIN/../..' "$f"; done
-# The torch reference `bench moe --device cuda` runs beside its own figures.
+# The torch references `bench moe --device cuda` and `bench a2a` run beside their own figures.
 mkdir -p "$bundle/share/switchyard/reference"
-cp scripts/reference/torch_moe_reference.py "$bundle/share/switchyard/reference/"
+cp scripts/reference/torch_moe_reference.py scripts/reference/torch_a2a_reference.py \
+  "$bundle/share/switchyard/reference/"
 rm -rf .bundle
 mkdir -p .bundle
 tar -C "$bundle" -cf - . | xz -T2 -6 >.bundle/bundle.tar.xz

@@ -29,13 +29,21 @@ done
 export NCCL_NVLS_ENABLE="${NCCL_NVLS_ENABLE:-0}" UCX_MODULE_DIR="$here/lib/ucx"
 gpus=$(nvidia-smi -L | grep -c '^GPU')
 if (( gpus >= 2 )) && "$here/bin/switchyard" comm-check --help >/dev/null 2>&1; then
-  for comm in nccl nvlink ucx; do
-    if timeout 300 "$here/bin/switchyard" launch -n 2 -- "$here/bin/switchyard" comm-check \
+  for comm in comm.nccl comm.nvlink comm.pcie comm.ucx; do
+    if timeout 300 "$here/bin/switchyard" launch -n 2 -- comm-check --device cuda \
         --comm "$comm" >"$out/comm_check_$comm.log" 2>&1; then
       echo "PASS launch -n 2 comm-check --comm $comm"
     else
       echo "FAIL launch -n 2 comm-check --comm $comm"; tail -20 "$out/comm_check_$comm.log"; status=1
     fi
   done
+  # Dispatch/combine per backend and payload, beside torch's NCCL all_to_all_single when torch
+  # is installed (docs/expert-parallelism.md, "bench a2a").
+  if timeout 600 "$here/bin/switchyard" launch -n 2 -- bench a2a \
+      --comm comm.nvlink,comm.nccl,comm.pcie --dtype bf16,fp8 >"$out/bench_a2a.log" 2>&1; then
+    echo "PASS launch -n 2 bench a2a"; cat "$out/bench_a2a.log"
+  else
+    echo "FAIL launch -n 2 bench a2a"; tail -30 "$out/bench_a2a.log"; status=1
+  fi
 fi
 exit $status

@@ -40,9 +40,8 @@ absl::StatusOr<Tensor> PagedAttention(const Tensor& q, int64_t heads, const Page
   if (options.sinks) {
     SY_RETURN_IF_ERROR(CheckCpuTensor(*options.sinks, "Attention sinks", 1, {DType::kF32}));
     if (options.sinks->dim(0) != heads) {
-      return absl::InvalidArgumentError(absl::StrCat("Attention: sinks ",
-                                                     options.sinks->Describe(), " must be f32[",
-                                                     heads, "], one per head"));
+      return absl::InvalidArgumentError(absl::StrCat("Attention: sinks ", options.sinks->Describe(),
+                                                     " must be f32[", heads, "], one per head"));
     }
   }
   const float* sinks = options.sinks ? options.sinks->data<float>() : nullptr;

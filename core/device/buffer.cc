@@ -43,8 +43,10 @@ absl::StatusOr<std::shared_ptr<Buffer>> Buffer::Allocate(MemoryKind kind, size_t
   return absl::InvalidArgumentError("unknown memory kind");
 }
 
-std::shared_ptr<Buffer> Buffer::Wrap(void* data, size_t bytes, std::shared_ptr<void> keep_alive) {
-  std::shared_ptr<Buffer> buffer(new Buffer(data, bytes, MemoryKind::kHost, Device::Cpu()));
+std::shared_ptr<Buffer> Buffer::Wrap(void* data, size_t bytes, std::shared_ptr<void> keep_alive,
+                                     Device device) {
+  const MemoryKind kind = device.is_cuda() ? MemoryKind::kDevice : MemoryKind::kHost;
+  std::shared_ptr<Buffer> buffer(new Buffer(data, bytes, kind, device));
   buffer->wrapped_ = true;
   buffer->keep_alive_ = std::move(keep_alive);
   return buffer;

@@ -19,9 +19,11 @@ class Buffer {
   // Host buffers are 64-byte aligned. kDevice needs a CUDA `device`; the others ignore it.
   static absl::StatusOr<std::shared_ptr<Buffer>> Allocate(MemoryKind kind, size_t bytes,
                                                           Device device = Device::Cpu());
-  // Host memory owned elsewhere: never freed by the Buffer, which holds `keep_alive` (say, the
-  // mapping that `data` lies in) until the last tensor viewing it is gone.
-  static std::shared_ptr<Buffer> Wrap(void* data, size_t bytes, std::shared_ptr<void> keep_alive);
+  // Memory owned elsewhere: never freed by the Buffer, which holds `keep_alive` (say, the
+  // mapping that `data` lies in) until the last tensor viewing it is gone. Host memory unless
+  // `device` is a CUDA device (a comm backend's registered buffer, say).
+  static std::shared_ptr<Buffer> Wrap(void* data, size_t bytes, std::shared_ptr<void> keep_alive,
+                                      Device device = Device::Cpu());
   ~Buffer();
   Buffer(const Buffer&) = delete;
   Buffer& operator=(const Buffer&) = delete;

@@ -28,6 +28,13 @@ absl::StatusOr<void*> StreamCreate(int device);
 void StreamDestroy(void* stream, int device);
 absl::Status StreamSynchronize(void* stream, int device);
 
+// Timing work on a stream: an event marks where the work queued so far on `stream` ends.
+absl::StatusOr<void*> EventCreate(int device);
+void EventDestroy(void* event, int device);
+absl::Status EventRecord(void* event, void* stream, int device);
+// Milliseconds from `start` to `end`, both recorded; waits for `end` to complete.
+absl::StatusOr<float> EventElapsedMs(void* start, void* end, int device);
+
 }  // namespace sy::cuda
 
 #endif  // SWITCHYARD_CORE_DEVICE_CUDA_RUNTIME_H_

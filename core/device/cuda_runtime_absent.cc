@@ -20,5 +20,9 @@ absl::Status Copy(void*, const void*, size_t, CopyKind, int) { return NotBuilt()
 absl::StatusOr<void*> StreamCreate(int) { return NotBuilt(); }
 void StreamDestroy(void*, int) {}
 absl::Status StreamSynchronize(void*, int) { return NotBuilt(); }
+absl::StatusOr<void*> EventCreate(int) { return NotBuilt(); }
+void EventDestroy(void*, int) {}
+absl::Status EventRecord(void*, void*, int) { return NotBuilt(); }
+absl::StatusOr<float> EventElapsedMs(void*, void*, int) { return NotBuilt(); }
 
 }  // namespace sy::cuda

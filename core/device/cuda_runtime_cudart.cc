@@ -75,4 +75,38 @@ absl::Status StreamSynchronize(void* stream, int device) {
   return Check(cudaStreamSynchronize(static_cast<cudaStream_t>(stream)), "cudaStreamSynchronize");
 }
 
+absl::StatusOr<void*> EventCreate(int device) {
+  if (auto s = Check(cudaSetDevice(device), "cudaSetDevice"); !s.ok()) return s;
+  cudaEvent_t event = nullptr;
+  if (auto s = Check(cudaEventCreate(&event), "cudaEventCreate"); !s.ok()) return s;
+  return static_cast<void*>(event);
+}
+
+void EventDestroy(void* event, int device) {
+  cudaSetDevice(device);
+  cudaEventDestroy(static_cast<cudaEvent_t>(event));
+}
+
+absl::Status EventRecord(void* event, void* stream, int device) {
+  if (auto s = Check(cudaSetDevice(device), "cudaSetDevice"); !s.ok()) return s;
+  return Check(cudaEventRecord(static_cast<cudaEvent_t>(event), static_cast<cudaStream_t>(stream)),
+               "cudaEventRecord");
+}
+
+absl::StatusOr<float> EventElapsedMs(void* start, void* end, int device) {
+  if (auto s = Check(cudaSetDevice(device), "cudaSetDevice"); !s.ok()) return s;
+  if (auto s = Check(cudaEventSynchronize(static_cast<cudaEvent_t>(end)), "cudaEventSynchronize");
+      !s.ok()) {
+    return s;
+  }
+  float ms = 0;
+  if (auto s = Check(
+          cudaEventElapsedTime(&ms, static_cast<cudaEvent_t>(start), static_cast<cudaEvent_t>(end)),
+          "cudaEventElapsedTime");
+      !s.ok()) {
+    return s;
+  }
+  return ms;
+}
+
 }  // namespace sy::cuda

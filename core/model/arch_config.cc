@@ -118,8 +118,8 @@ absl::StatusOr<std::optional<WeightQuantization>> ReadWeightQuantization(
   q.method = method.value_or("");
   if (q.method == "mxfp4") return q;
   if (q.method != "fp8") {
-    return f.Error("quant_method", absl::StrCat("'", q.method,
-                                                "' is not supported (fp8 block-scaled, mxfp4)"));
+    return f.Error("quant_method",
+                   absl::StrCat("'", q.method, "' is not supported (fp8 block-scaled, mxfp4)"));
   }
   SY_ASSIGN_OR_RETURN(std::vector<int64_t> block, f.IntList("weight_block_size"));
   if (block.empty()) return q;

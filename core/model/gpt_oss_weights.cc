@@ -21,13 +21,14 @@ absl::StatusOr<Tensor> LoadExpertMatrices(const Checkpoint& ckpt, const std::str
   if (ckpt.Has(blocks)) {
     const std::string scales = name + "_scales";
     if (!ckpt.Has(scales)) {
-      return absl::InvalidArgumentError(absl::StrCat(ckpt.dir(), ": tensor '", blocks,
-                                                     "' has no '", scales, "'"));
+      return absl::InvalidArgumentError(
+          absl::StrCat(ckpt.dir(), ": tensor '", blocks, "' has no '", scales, "'"));
     }
     SY_ASSIGN_OR_RETURN(Tensor b, ckpt.Get(blocks));
     SY_ASSIGN_OR_RETURN(Tensor s, ckpt.Get(scales));
     absl::StatusOr<Tensor> w = DequantizeMxfp4(b, s, blocks);
-    if (!w.ok()) return absl::InvalidArgumentError(absl::StrCat(ckpt.dir(), ": ", w.status().message()));
+    if (!w.ok())
+      return absl::InvalidArgumentError(absl::StrCat(ckpt.dir(), ": ", w.status().message()));
     if (w->shape() != Shape{experts, out, in}) {
       return absl::InvalidArgumentError(
           absl::StrCat(ckpt.dir(), ": tensor '", blocks, "' holds ", ShapeToString(w->shape()),
@@ -65,8 +66,8 @@ absl::StatusOr<MoeWeights> LoadGptOssMoeWeights(const Checkpoint& ckpt, int64_t 
                       LoadExpertMatrices(ckpt, p + "experts.down_proj", experts, h, inter));
   SY_ASSIGN_OR_RETURN(Tensor gate_up_bias,
                       LoadF32(ckpt, p + "experts.gate_up_proj_bias", {experts, 2 * inter}));
-  SY_ASSIGN_OR_RETURN(w.down_bias, LoadOptional(ckpt, true, p + "experts.down_proj_bias",
-                                                {experts, h}));
+  SY_ASSIGN_OR_RETURN(w.down_bias,
+                      LoadOptional(ckpt, true, p + "experts.down_proj_bias", {experts, h}));
   SY_ASSIGN_OR_RETURN(Tensor bias, Tensor::Empty({experts, 2 * inter}, DType::kF32));
   for (int64_t e = 0; e < experts; ++e) {
     SY_ASSIGN_OR_RETURN(Tensor gu, Tensor::Empty({2 * inter, h}, DType::kF32));

@@ -39,19 +39,18 @@ void AddGptOssConfig(const ModelSpec& spec, nlohmann::json& config) {
   config["layer_types"] = types;
   config["swiglu_limit"] = 7.0;
   config["router_aux_loss_coef"] = 0.9;
-  config["rope_scaling"] = {
-      {"rope_type", "yarn"},
-      {"factor", 32.0},
-      {"beta_fast", 32.0},
-      {"beta_slow", 1.0},
-      {"truncate", false},
-      {"original_max_position_embeddings", std::max<int64_t>(1, spec.max_position_embeddings / 32)}};
+  config["rope_scaling"] = {{"rope_type", "yarn"},
+                            {"factor", 32.0},
+                            {"beta_fast", 32.0},
+                            {"beta_slow", 1.0},
+                            {"truncate", false},
+                            {"original_max_position_embeddings",
+                             std::max<int64_t>(1, spec.max_position_embeddings / 32)}};
   if (spec.mxfp4) {
-    config["quantization_config"] = {
-        {"quant_method", "mxfp4"},
-        {"modules_to_not_convert",
-         {"model.layers.*.self_attn", "model.layers.*.mlp.router", "model.embed_tokens",
-          "lm_head"}}};
+    config["quantization_config"] = {{"quant_method", "mxfp4"},
+                                     {"modules_to_not_convert",
+                                      {"model.layers.*.self_attn", "model.layers.*.mlp.router",
+                                       "model.embed_tokens", "lm_head"}}};
   }
 }
 
@@ -80,7 +79,8 @@ void AddGptOssLayer(const ModelSpec& spec, const std::string& prefix,
 }
 
 bool IsMxfp4Tensor(const std::string& name) {
-  return absl::EndsWith(name, ".experts.gate_up_proj") || absl::EndsWith(name, ".experts.down_proj");
+  return absl::EndsWith(name, ".experts.gate_up_proj") ||
+         absl::EndsWith(name, ".experts.down_proj");
 }
 
 absl::StatusOr<std::pair<Tensor, Tensor>> QuantizeMxfp4(const Tensor& fused) {
@@ -100,8 +100,7 @@ absl::StatusOr<std::pair<Tensor, Tensor>> QuantizeMxfp4(const Tensor& fused) {
         auto value = [&](int64_t j) { return w[(e * in + g * 32 + j) * out + o]; };
         float amax = 0;
         for (int64_t j = 0; j < 32; ++j) amax = std::max(amax, std::fabs(value(j)));
-        const int exponent =
-            amax > 0 ? static_cast<int>(std::ceil(std::log2(amax / 6.0f))) : -127;
+        const int exponent = amax > 0 ? static_cast<int>(std::ceil(std::log2(amax / 6.0f))) : -127;
         const int biased = std::clamp(exponent + 127, 0, 254);
         const int64_t b = (e * out + o) * groups + g;
         scales.data<uint8_t>()[b] = static_cast<uint8_t>(biased);

@@ -3,7 +3,8 @@
 // eager attention) gave the fixtures in testdata/hf/. The same checkpoint, rewritten here
 // byte for byte from the same preset and seed, must give the same logits at every position of
 // the prompt and the same greedy continuation. The built-in model is checked the same way, and
-// so are the DeepSeek-V3 checkpoints transformers itself wrote (hf_deepseek_v3_fixtures.py).
+// so are the DeepSeek-V3 and gpt-oss checkpoints transformers itself wrote
+// (hf_deepseek_v3_fixtures.py, hf_gpt_oss_fixtures.py).
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
@@ -24,9 +25,9 @@ struct Case {
   const char* preset;     // a make-model preset written here, or nullptr:
   const char* model_dir;  // a committed model, relative to the source tree
   const char* fixture;    // in testdata/hf/
-  // Fixtures written by scripts/reference/hf_deepseek_v3_fixtures.py on the GPU machine: the
-  // case skips, saying so, while its files are not in the tree.
-  bool generated_on_gpu = false;
+  // Fixtures written on the GPU machine by this script (scripts/reference/): the case skips,
+  // saying so, while its files are not in the tree.
+  const char* script = nullptr;
 };
 
 class HfFixtureTest : public ::testing::TestWithParam<Case> {
@@ -35,9 +36,9 @@ class HfFixtureTest : public ::testing::TestWithParam<Case> {
     const std::string path =
         std::string(SY_TEST_SOURCE_DIR "/core/model/testdata/hf/") + GetParam().fixture;
     std::ifstream in(path);
-    if (!in.good() && GetParam().generated_on_gpu) {
-      GTEST_SKIP() << path << " is missing: run `python3 scripts/reference/"
-                   << "hf_deepseek_v3_fixtures.py` on the GPU machine and commit its output";
+    if (!in.good() && GetParam().script != nullptr) {
+      GTEST_SKIP() << path << " is missing: run `python3 scripts/reference/" << GetParam().script
+                   << "` on the GPU machine and commit its output";
     }
     ASSERT_TRUE(in.good()) << GetParam().fixture;
     fixture_ = nlohmann::json::parse(in);
@@ -110,10 +111,15 @@ INSTANTIATE_TEST_SUITE_P(
                       Case{"tiny_olmoe", "tiny-olmoe", nullptr, "hf_olmoe.json"},
                       Case{"pydoc_moe", nullptr, "models/pydoc-moe", "hf_pydoc_moe.json"},
                       Case{"tiny_deepseek_v3", nullptr, "core/model/testdata/hf/tiny_deepseek_v3",
-                           "hf_deepseek_v3.json", true},
+                           "hf_deepseek_v3.json", "hf_deepseek_v3_fixtures.py"},
                       Case{"tiny_deepseek_v3_fp8", nullptr,
                            "core/model/testdata/hf/tiny_deepseek_v3_fp8", "hf_deepseek_v3_fp8.json",
-                           true}),
+                           "hf_deepseek_v3_fixtures.py"},
+                      Case{"tiny_gpt_oss", nullptr, "core/model/testdata/hf/tiny_gpt_oss",
+                           "hf_gpt_oss.json", "hf_gpt_oss_fixtures.py"},
+                      Case{"tiny_gpt_oss_mxfp4", nullptr,
+                           "core/model/testdata/hf/tiny_gpt_oss_mxfp4", "hf_gpt_oss_mxfp4.json",
+                           "hf_gpt_oss_fixtures.py"}),
     [](const auto& info) { return std::string(info.param.name); });
 
 }  // namespace

@@ -20,7 +20,7 @@ struct ArchTraits {
   int64_t max_position_embeddings;
   bool norm_topk_prob;
   QkNorm qk_norm;
-  bool qwen;  // moe_intermediate_size, decoder_sparse_step, mlp_only_layers
+  bool qwen;                    // moe_intermediate_size, decoder_sparse_step, mlp_only_layers
   bool attention_bias = false;  // the default of attention_bias
 };
 
@@ -220,8 +220,8 @@ bool ModelConfig::IsMoeLayer(int64_t layer) const {
 }
 
 int64_t ModelConfig::SlidingWindow(int64_t layer) const {
-  const bool sliding = layer >= 0 && layer < static_cast<int64_t>(sliding_layers.size()) &&
-                       sliding_layers[layer];
+  const bool sliding =
+      layer >= 0 && layer < static_cast<int64_t>(sliding_layers.size()) && sliding_layers[layer];
   return sliding ? sliding_window : 0;
 }
 
@@ -242,6 +242,8 @@ absl::StatusOr<ModelConfig> ParseModelConfig(const nlohmann::json& json,
   SY_ASSIGN_OR_RETURN(c.quantization, ReadWeightQuantization(json, source));
   if (c.architecture == Architecture::kDeepseekV3)
     SY_RETURN_IF_ERROR(ReadDeepseekV3Fields(fields, c));
+  if (c.architecture == Architecture::kGptOss)
+    SY_RETURN_IF_ERROR(ReadGptOssFields(json, fields, c));
   return c;
 }
 

@@ -532,8 +532,8 @@ absl::Status ValidateAttention(const ModelSpec& spec) {
 }  // namespace
 
 std::vector<std::string> PresetNames() {
-  return {"tiny-mixtral",     "tiny-qwen2-moe",   "tiny-qwen3-moe",
-          "tiny-olmoe",       "tiny-deepseek-v3", "tiny-gpt-oss"};
+  return {"tiny-mixtral", "tiny-qwen2-moe",   "tiny-qwen3-moe",
+          "tiny-olmoe",   "tiny-deepseek-v3", "tiny-gpt-oss"};
 }
 
 ModelSpec DefaultPreset(Architecture arch) {

@@ -20,7 +20,7 @@ struct MoeModel::Layer {
   std::optional<MlaBlock> mla;  // DeepSeek-V3; otherwise q, k, v, o:
   Tensor q, k, v, o;
   std::optional<Tensor> q_bias, k_bias, v_bias, o_bias, q_norm, k_norm;
-  std::optional<Tensor> sinks;  // gpt-oss: f32 [heads]
+  std::optional<Tensor> sinks;    // gpt-oss: f32 [heads]
   std::unique_ptr<MoeLayer> moe;  // or a dense MLP:
   Tensor mlp_gate, mlp_up, mlp_down;
 };

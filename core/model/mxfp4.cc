@@ -21,17 +21,15 @@ absl::StatusOr<Tensor> DequantizeMxfp4(const Tensor& blocks, const Tensor& scale
         "tensor '", name, "': MXFP4 blocks must be u8 [..., blocks, 16], got ", blocks.Describe()));
   }
   if (blocks.dim(blocks.ndim() - 1) != kBlockBytes) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("tensor '", name, "': an MXFP4 block is ", kBlockBytes,
-                     " bytes (32 four-bit values), got ", blocks.dim(blocks.ndim() - 1), " in ",
-                     ShapeToString(blocks.shape())));
+    return absl::InvalidArgumentError(absl::StrCat(
+        "tensor '", name, "': an MXFP4 block is ", kBlockBytes, " bytes (32 four-bit values), got ",
+        blocks.dim(blocks.ndim() - 1), " in ", ShapeToString(blocks.shape())));
   }
   const Shape block_shape(blocks.shape().begin(), blocks.shape().end() - 1);
   if (scales.dtype() != DType::kU8 || scales.shape() != block_shape || !scales.is_contiguous()) {
-    return absl::InvalidArgumentError(absl::StrCat("tensor '", name,
-                                                   "': its scales must be u8 ",
-                                                   ShapeToString(block_shape), " (one per block), got ",
-                                                   scales.Describe()));
+    return absl::InvalidArgumentError(absl::StrCat("tensor '", name, "': its scales must be u8 ",
+                                                   ShapeToString(block_shape),
+                                                   " (one per block), got ", scales.Describe()));
   }
   Shape out_shape = block_shape;
   out_shape.back() *= 2 * kBlockBytes;

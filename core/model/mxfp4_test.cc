@@ -35,7 +35,8 @@ TEST(Mxfp4Test, DequantizesNibblesLowFirstTimesThePowerOfTwoScale) {
   EXPECT_EQ(w->Get(32), -0.5);
   EXPECT_EQ(w->Get(33), -0.125);
   // Scale byte 200: 2^73.
-  auto big = DequantizeMxfp4(Bytes({1, 16}, std::vector<uint8_t>(16, 0x22)), Bytes({1}, {200}), "b");
+  auto big =
+      DequantizeMxfp4(Bytes({1, 16}, std::vector<uint8_t>(16, 0x22)), Bytes({1}, {200}), "b");
   EXPECT_EQ(big->Get(0), std::ldexp(1.0, 73));
 }
 

@@ -21,6 +21,19 @@ absl::StatusOr<QTensor> Convert(const std::optional<Quantizer>& quantizer, ExecC
   return quantizer->QuantizeWeight(ctx, w);
 }
 
+// Rows `experts` of a per-expert [E, n] tensor (the experts a rank holds), or nullopt.
+absl::StatusOr<std::optional<Tensor>> SelectRows(const std::optional<Tensor>& t,
+                                                 const std::vector<int>& experts) {
+  if (!t) return std::optional<Tensor>();
+  const int64_t width = t->dim(1);
+  SY_ASSIGN_OR_RETURN(Tensor out,
+                      Tensor::Empty({static_cast<int64_t>(experts.size()), width}, DType::kF32));
+  for (size_t i = 0; i < experts.size(); ++i) {
+    std::copy_n(t->data<float>() + experts[i] * width, width, out.data<float>() + i * width);
+  }
+  return std::optional<Tensor>(std::move(out));
+}
+
 }  // namespace
 
 RoutingFunction RoutingFunction::FromRouter(Router router) {
@@ -46,6 +59,11 @@ absl::StatusOr<ExpertWeights> MoeLayer::ConvertExperts(ExecContext& ctx,
     ew.gate_up.push_back(std::move(gate_up));
     ew.down.push_back(std::move(down));
   }
+  ew.activation = weights.activation;
+  ew.swiglu_alpha = weights.swiglu_alpha;
+  ew.swiglu_limit = weights.swiglu_limit;
+  SY_ASSIGN_OR_RETURN(ew.gate_up_bias, SelectRows(weights.gate_up_bias, experts));
+  SY_ASSIGN_OR_RETURN(ew.down_bias, SelectRows(weights.down_bias, experts));
   if (with_shared && weights.shared_gate_up) {
     ew.shared_intermediate = shape_.shared_intermediate;
     SY_ASSIGN_OR_RETURN(ew.shared_gate_up, Convert(quantizer_, ctx, *weights.shared_gate_up));

@@ -61,8 +61,8 @@ TEST_F(ComponentRegistryTest, UnknownNamesListTheAlternatives) {
               HasSubstr("unknown component kind 'gizmo'"));
   EXPECT_THAT(std::string(registry_.Find("softmax_topk").status().message()),
               HasSubstr("KIND.NAME"));
-  EXPECT_THAT(std::string(registry_.Find("comm.auto").status().message()),
-              HasSubstr("no comm component"));
+  EXPECT_THAT(std::string(registry_.Find("comm.nope").status().message()),
+              HasSubstr("comm.local"));
 }
 
 TEST_F(ComponentRegistryTest, AutoPicksAComponentThatCanRun) {

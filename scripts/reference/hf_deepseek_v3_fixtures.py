@@ -23,9 +23,8 @@ Experts are written one tensor per expert (mlp.experts.N.{gate,up,down}_proj.wei
 format. The logits come from reloading the written files with from_pretrained (float32, eager,
 CPU) and the load must report no missing or unexpected key, so the files and the logits cannot
 disagree; for fp8 the reload reads the dequantized weights (transformers' fp8 path needs a GPU).
-The tokenizer is the built-in model's (vocab 4096).
+The tokenizer is core/model/testdata/hf/tokenizer_vocab512.json (vocab 512).
 """
-import json
 import os
 import shutil
 import sys
@@ -33,17 +32,15 @@ import tempfile
 
 import torch
 import transformers
-from safetensors.torch import save_file
 
-PROMPT = [5, 300, 17, 42, 99, 7, 256, 1]
-NEW_TOKENS = 8
-TOKENIZER = "models/pydoc-moe/tokenizer.json"
+from hf_fixture_common import EOS, TOKENIZER, VOCAB, reference, write_checkpoint, write_fixture
+
 FP8_BLOCK = 128
 
 
 def make_config(q_lora_rank):
     config = transformers.DeepseekV3Config(
-        vocab_size=4096, hidden_size=64, intermediate_size=128, moe_intermediate_size=32,
+        vocab_size=VOCAB, hidden_size=64, intermediate_size=128, moe_intermediate_size=32,
         num_hidden_layers=3, num_attention_heads=4, num_key_value_heads=4,
         n_shared_experts=1, n_routed_experts=8, routed_scaling_factor=2.5,
         kv_lora_rank=16, q_lora_rank=q_lora_rank, qk_rope_head_dim=8, v_head_dim=16,
@@ -53,7 +50,7 @@ def make_config(q_lora_rank):
         rope_parameters={"rope_type": "yarn", "rope_theta": 10000.0, "factor": 4.0,
                          "original_max_position_embeddings": 1024, "beta_fast": 32.0,
                          "beta_slow": 1.0, "mscale": 1.0, "mscale_all_dim": 1.0},
-        bos_token_id=None, eos_token_id=4093, tie_word_embeddings=False,
+        bos_token_id=None, eos_token_id=EOS, tie_word_embeddings=False,
         attention_bias=False)
     config.architectures = ["DeepseekV3ForCausalLM"]
     return config
@@ -115,45 +112,6 @@ def quantize_fp8(w):
             deq[i * FP8_BLOCK:(i + 1) * FP8_BLOCK, j * FP8_BLOCK:(j + 1) * FP8_BLOCK] = \
                 qb.float() * scale[i, j]
     return q, scale, deq
-
-
-def write_checkpoint(directory, config, tensors, quantization=None):
-    os.makedirs(directory, exist_ok=True)
-    config.save_pretrained(directory)
-    if quantization is not None:
-        path = os.path.join(directory, "config.json")
-        data = json.load(open(path))
-        data["quantization_config"] = quantization
-        json.dump(data, open(path, "w"), indent=2)
-    gen = os.path.join(directory, "generation_config.json")
-    if os.path.exists(gen):
-        os.remove(gen)
-    save_file(tensors, os.path.join(directory, "model.safetensors"), metadata={"format": "pt"})
-
-
-def reference(directory):
-    model, info = transformers.AutoModelForCausalLM.from_pretrained(
-        directory, dtype=torch.float32, attn_implementation="eager", output_loading_info=True)
-    bad = {k: v for k, v in info.items() if v and k != "error_msgs"}
-    assert not bad and not info.get("error_msgs"), f"{directory}: loading reported {info}"
-    model.eval()
-    ids = torch.tensor([PROMPT])
-    with torch.no_grad():
-        logits = model(ids).logits[0]
-        greedy = model.generate(ids, max_new_tokens=NEW_TOKENS, do_sample=False,
-                                eos_token_id=None, pad_token_id=0)[0, len(PROMPT):]
-    return model.config.architectures[0], logits, greedy
-
-
-def write_fixture(path, arch, logits, greedy):
-    json.dump({
-        "transformers": transformers.__version__,
-        "architecture": arch,
-        "prompt": PROMPT,
-        "logits": [[round(float(v), 6) for v in row] for row in logits],
-        "greedy": [int(t) for t in greedy],
-    }, open(path, "w"))
-    print(path, arch, "logits", tuple(logits.shape), "greedy", greedy.tolist())
 
 
 def bf16_variant(out_dir):

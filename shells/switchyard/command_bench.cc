@@ -1,4 +1,4 @@
-// switchyard bench quant | moe | serve | eplb
+// switchyard bench quant | moe | serve | eplb | a2a
 #include "shells/switchyard/commands.h"
 
 namespace sy::cli {
@@ -7,6 +7,7 @@ int BenchQuant(const ParsedArgs& args);  // bench_quant.cc
 int BenchMoe(const ParsedArgs& args);    // bench_moe.cc
 int BenchServe(const ParsedArgs& args);  // bench_serve.cc
 int BenchEplb(const ParsedArgs& args);   // bench_eplb.cc
+int BenchA2a(const ParsedArgs& args);    // bench_a2a.cc
 
 int BenchCommand(const std::vector<std::string>& argv) {
   auto args = Parse(argv,
@@ -19,12 +20,13 @@ int BenchCommand(const std::vector<std::string>& argv) {
                      {"path", true}, {"token-tiles", true}, {"pdl", true},
                      {"trace", true}, {"text", true}, {"text-tokens", true}, {"router", true},
                      {"ranks", true}, {"nodes", true}, {"redundant", true}, {"groups", true},
-                     {"policy", true}, {"skew", true}},
+                     {"policy", true}, {"skew", true}, {"comm", true}, {"warmup", true},
+                     {"iters", true}},
                     /*stop_at_positional=*/false);
   if (!args.ok()) return UsageError("bench", args.status().message());
   if (args->Has("help")) return PrintUsage("bench");
   if (args->positional.size() != 1) {
-    return UsageError("bench", "name one benchmark: quant, moe, serve or eplb");
+    return UsageError("bench", "name one benchmark: quant, moe, serve, eplb or a2a");
   }
   const std::string& which = args->positional[0];
   try {
@@ -32,10 +34,11 @@ int BenchCommand(const std::vector<std::string>& argv) {
     if (which == "moe") return BenchMoe(*args);
     if (which == "serve") return BenchServe(*args);
     if (which == "eplb") return BenchEplb(*args);
+    if (which == "a2a") return BenchA2a(*args);
   } catch (const std::exception& e) {  // std::stoi on a malformed number
     return UsageError("bench", std::string("bad option value: ") + e.what());
   }
-  return UsageError("bench", "unknown benchmark '" + which + "' (quant, moe, serve, eplb)");
+  return UsageError("bench", "unknown benchmark '" + which + "' (quant, moe, serve, eplb, a2a)");
 }
 
 }  // namespace sy::cli

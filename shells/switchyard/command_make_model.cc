@@ -29,7 +29,8 @@ constexpr SizeOption kSizeOptions[] = {{"layers", &ModelSpec::layers},
 
 std::vector<OptionSpec> Options() {
   std::vector<OptionSpec> options = {{"arch", true},  {"preset", true}, {"seed", true},
-                                     {"dtype", true}, {"out", true},    {"fp8", false}};
+                                     {"dtype", true}, {"out", true},    {"fp8", false},
+                                     {"mxfp4", false}};
   for (const SizeOption& o : kSizeOptions) options.push_back({o.name, true});
   return options;
 }
@@ -77,6 +78,7 @@ absl::Status ApplyOverrides(const ParsedArgs& args, ModelSpec& spec) {
   }
   spec.dtype = dtype == "bf16" ? DType::kBF16 : DType::kF32;
   spec.fp8 = args.Has("fp8");
+  spec.mxfp4 = args.Has("mxfp4");
   // Spec fields are named like the options ("top_k" for --top-k).
   const absl::Status valid = ValidateModelSpec(spec);
   if (!valid.ok())

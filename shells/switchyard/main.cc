@@ -90,7 +90,7 @@ const std::vector<Command>& Commands() {
        "  --http-threads N       connections served at once (default 128)\n\n"
        "Model options:\n" SY_MODEL_OPTIONS_HELP,
        ServeCommand},
-      {"bench", "benchmarks: quantization error, MoE layer speed, a serving load, EPLB",
+      {"bench", "benchmarks: quantization error, MoE layer speed, a serving load, EPLB, all-to-all",
        "Usage: switchyard bench quant [--rows R] [--cols C]\n"
        "       switchyard bench moe [--device cpu] [--experts E] [--hidden H] [--intermediate I]\n"
        "                            [--top-k K] [--tokens 1,16,64,256] [--quantizer KIND.NAME]\n"
@@ -104,7 +104,10 @@ const std::vector<Command>& Commands() {
        "       switchyard bench eplb [--shape NAME] [--skew S] [--tokens T] [--seed S]\n"
        "                             [--trace FILE | --text FILE [--model DIR] [--text-tokens N]]\n"
        "                             [--ranks R] [--nodes N] [--redundant N] [--groups G]\n"
-       "                             [--policy auto|hierarchical|global]\n\n"
+       "                             [--policy auto|hierarchical|global]\n"
+       "       switchyard launch -n N -- bench a2a [--comm KIND.NAME,...] [--tokens 128,256,...]\n"
+       "                             [--hidden H] [--top-k K] [--experts E] [--dtype bf16,fp8]\n"
+       "                             [--device cpu|cuda] [--warmup N] [--iters N] [--seed S]\n\n"
        "quant: each weight format's relative error beside bf16's, on random weights and on\n"
        "       weights with outliers, and the error it causes in a matmul's output.\n"
        "moe:   one MoE layer (gate, router.softmax_topk, experts.cpu) per token count: latency,\n"
@@ -127,7 +130,16 @@ const std::vector<Command>& Commands() {
        "       such as mixtral-8x7b, qwen3-30b-a3b, deepseek-v3 (default), or a config.json).\n"
        "       R ranks (default 8) on N nodes (default 1), N redundant slots (default R), G\n"
        "       expert groups for the hierarchical policy (default N); auto: hierarchical when G\n"
-       "       splits the experts and N splits G, else global. See docs/eplb.md.\n",
+       "       splits the experts and N splits G, else global. See docs/eplb.md.\n"
+       "a2a:   expert-parallel dispatch and combine across the ranks of a group, per comm backend\n"
+       "       (default: every one that can run here), payload dtype (bf16: 2H bytes a row; fp8:\n"
+       "       H e4m3 bytes + an f32 scale per 128) and tokens per rank (default 128..16384 on\n"
+       "       CUDA, 128,512,2048 on the CPU): seeded top-K routing over E experts (default 8 of\n"
+       "       256, H=7168) sharded contiguously, each token sent once per rank holding one of\n"
+       "       its experts; combine returns bf16 rows. Median dispatch and combine times (max\n"
+       "       over ranks), MB and GB/s a rank sends the others, beside issue 6's targets; with\n"
+       "       torch and GPUs, torch's NCCL all_to_all_single on the same exchange. Default\n"
+       "       device cuda:LOCAL_RANK when a GPU exists, 5 warm-up and 20 timed iterations.\n",
        BenchCommand},
       {"make-model", "write a small Hugging Face MoE model with random weights",
        "Usage: switchyard make-model (--arch ARCH | --preset NAME) [options] --out DIR\n\n"
@@ -138,12 +150,13 @@ const std::vector<Command>& Commands() {
        "norms 1; the same options and seed always write the same bytes. DIR is created and\n"
        "must be empty. Prints the files written with their tensors, parameters and bytes.\n\n"
        "Options:\n"
-       "  --arch ARCH          mixtral, qwen2_moe, qwen3_moe, olmoe or deepseek_v3 (starts\n"
-       "                       from tiny-ARCH)\n"
+       "  --arch ARCH          mixtral, qwen2_moe, qwen3_moe, olmoe, deepseek_v3 or gpt_oss\n"
+       "                       (starts from tiny-ARCH)\n"
        "  --preset NAME        tiny-mixtral, tiny-qwen2-moe, tiny-qwen3-moe or tiny-olmoe:\n"
        "                       2 layers, hidden 64, 8 experts, top-2, 4 heads, 2 KV heads,\n"
        "                       vocab 512; tiny-deepseek-v3: 3 layers (1 dense), MLA, YaRN,\n"
-       "                       8 experts in 4 groups, a shared expert\n"
+       "                       8 experts in 4 groups, a shared expert; tiny-gpt-oss: sliding\n"
+       "                       window 4 then full attention, sinks, biased experts\n"
        "  --layers N           decoder layers\n"
        "  --hidden H           hidden size\n"
        "  --intermediate I     each expert's intermediate size\n"
@@ -155,7 +168,8 @@ const std::vector<Command>& Commands() {
        "  --seed S             random seed (default 0)\n"
        "  --dtype f32|bf16     weight type (default f32)\n"
        "  --fp8                deepseek_v3: layer projections as fp8 e4m3 with 128x128-block\n"
-       "                       weight_scale_inv, as DeepSeek publishes them\n"
+       "                       weight_scale_inv, as DeepSeek publishes them\n"       "  --mxfp4              gpt_oss: experts as MXFP4 blocks and scales, as OpenAI\n"
+       "                       publishes them\n"
        "  --shards N           split the weights over N files with an index (default 1)\n"
        "  --out DIR            where to write the model (required)\n",
        MakeModelCommand},

@@ -204,6 +204,19 @@ TEST(CliTest, GenerateRunsAMadeDeepseekV3InFp8) {
               ContainsRegex("generated [0-8] tokens, [0-9.]+ tokens/s, finish: (length|stop)"));
 }
 
+TEST(CliTest, GenerateRunsAMadeGptOssInMxfp4) {
+  const std::string dir = sy::testing_support::ScratchDir() + "/gpt_oss";
+  RunCli("rm -rf " + dir);
+  const Result made = RunCli("$SY make-model --arch gpt_oss --mxfp4 --dtype bf16 --out " + dir);
+  ASSERT_EQ(made.status, 0) << made.output;
+  EXPECT_THAT(RunCli("cat " + dir + "/config.json").output,
+              HasSubstr("\"quant_method\": \"mxfp4\""));
+  const Result r = RunCli("$SY generate --model " + dir + " --prompt 'Hello there' --max-tokens 8");
+  EXPECT_EQ(r.status, 0) << r.output;
+  EXPECT_THAT(r.output,
+              ContainsRegex("generated [0-8] tokens, [0-9.]+ tokens/s, finish: (length|stop)"));
+}
+
 TEST(CliTest, GenerateRunsAMadeModelAndReportsBadInput) {
   const std::string dir = sy::testing_support::ScratchDir() + "/generate_model";
   RunCli("rm -rf " + dir);
@@ -293,11 +306,10 @@ TEST(CliTest, ShellEvaluatesInputAndSurvivesErrors) {
 TEST(CliTest, MakeModelWritesEachArchitecture) {
   const std::string root = sy::testing_support::ScratchDir() + "/make_model";
   RunCli("rm -rf " + root);
-  const char* archs[][2] = {{"mixtral", "MixtralForCausalLM"},
-                            {"qwen2_moe", "Qwen2MoeForCausalLM"},
-                            {"qwen3_moe", "Qwen3MoeForCausalLM"},
-                            {"olmoe", "OlmoeForCausalLM"},
-                            {"deepseek_v3", "DeepseekV3ForCausalLM"}};
+  const char* archs[][2] = {
+      {"mixtral", "MixtralForCausalLM"},        {"qwen2_moe", "Qwen2MoeForCausalLM"},
+      {"qwen3_moe", "Qwen3MoeForCausalLM"},     {"olmoe", "OlmoeForCausalLM"},
+      {"deepseek_v3", "DeepseekV3ForCausalLM"}, {"gpt_oss", "GptOssForCausalLM"}};
   for (const auto& [arch, class_name] : archs) {
     const std::string dir = root + "/" + arch;
     const Result r = RunCli(std::string("$SY make-model --arch ") + arch +

@@ -10,6 +10,7 @@
 #include <algorithm>
 #include <atomic>
 #include <chrono>
+#include <cstdlib>
 #include <mutex>
 #include <regex>
 #include <string>
@@ -19,6 +20,8 @@
 #include <httplib.h>
 
 #include <nlohmann/json.hpp>
+
+#include "tests/support/scratch_dir.h"
 
 namespace {
 
@@ -414,6 +417,26 @@ TEST_F(ServeTest, AClientThatLeavesMidStreamFreesItsKvBlocks) {
     std::this_thread::sleep_for(std::chrono::milliseconds(50));
   }
   EXPECT_EQ(blocks, 0) << "the abandoned request still holds KV blocks";
+}
+
+// DeepSeek-V3 (latent cache, fp8 weights) and gpt-oss (sinks, sliding window, MXFP4 experts)
+// checkpoints from make-model serve completions like any other model.
+TEST(ServeArchitecturesTest, MadeDeepseekV3AndGptOssModelsServeCompletions) {
+  const std::string root = sy::testing_support::ScratchDir();
+  for (const char* arch : {"deepseek_v3 --fp8", "gpt_oss --mxfp4"}) {
+    SCOPED_TRACE(arch);
+    const std::string dir = root + "/" + std::string(arch).substr(0, 7);
+    const std::string make = std::string(SY_TEST_BINARY_DIR "/bin/switchyard make-model --arch ") +
+                             arch + " --out " + dir + " > /dev/null";
+    ASSERT_EQ(std::system(make.c_str()), 0);
+    ServerProcess server({"--model", dir});
+    ASSERT_GT(server.port(), 0) << server.output();
+    const Posted r = Post(server, "/v1/completions",
+                          R"({"prompt": "Hello there", "max_tokens": 6, "temperature": 0})");
+    ASSERT_EQ(r.status, 200) << r.raw;
+    EXPECT_TRUE(r.body["choices"][0]["text"].is_string());
+    EXPECT_LE(r.body["usage"]["completion_tokens"].get<int>(), 6);
+  }
 }
 
 TEST(ServeQueueTest, AFullQueueAnswers429) {

@@ -261,10 +261,10 @@ typedef struct sy_quantizer_ref {
 typedef struct sy_expert_weights {
   uint32_t struct_size;
   int32_t num_experts;
-  int64_t hidden;            /* H */
-  int64_t intermediate;      /* I of each routed expert */
-  const sy_qtensor* gate_up; /* num_experts matrices [2I, H] */
-  const sy_qtensor* down;    /* num_experts matrices [H, I] */
+  int64_t hidden;                   /* H */
+  int64_t intermediate;             /* I of each routed expert */
+  const sy_qtensor* gate_up;        /* num_experts matrices [2I, H] */
+  const sy_qtensor* down;           /* num_experts matrices [H, I] */
   int64_t shared_intermediate;      /* 0: no shared expert */
   const sy_qtensor* shared_gate_up; /* [2 * shared_intermediate, H] or NULL */
   const sy_qtensor* shared_down;    /* [H, shared_intermediate] or NULL */

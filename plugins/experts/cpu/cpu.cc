@@ -5,9 +5,10 @@
 //   G = X . gate_up^T (+ bias)  ->  A = act(G[:, :I], G[:, I:])  ->  Y = A . down^T (+ bias)
 // and Y's rows are added back to their tokens scaled by the router weights (after the down
 // projection, as transformers does). act is silu(gate) * up, or gpt-oss's clamped SwiGLU
-// (sy_expert_activation); the biases are gpt-oss's, per routed expert. Quantized weights are dequantized to f32 a matrix at a
-// time into the call's workspace; with an activation quantizer, each GEMM input is quantized
-// and dequantized first, so w8a8 schemes get exactly their rounding on f32 arithmetic.
+// (sy_expert_activation); the biases are gpt-oss's, per routed expert. Quantized weights are
+// dequantized to f32 a matrix at a time into the call's workspace; with an activation quantizer,
+// each GEMM input is quantized and dequantized first, so w8a8 schemes get exactly their rounding on
+// f32 arithmetic.
 #include <cblas.h>
 
 #include <algorithm>
@@ -225,9 +226,9 @@ class CpuExperts : public Experts {
       RoundActivations(x, n, h);
       float* g = Scratch(n * 2 * inter);
       Project(x, n, gate_up, 2 * inter, h, g, what + " gate_up");
-      const float* gate_up_bias =
-          expert >= 0 && activation.gate_up_bias ? activation.gate_up_bias + expert * 2 * inter
-                                                 : nullptr;
+      const float* gate_up_bias = expert >= 0 && activation.gate_up_bias
+                                      ? activation.gate_up_bias + expert * 2 * inter
+                                      : nullptr;
       const float* down_bias =
           expert >= 0 && activation.down_bias ? activation.down_bias + expert * h : nullptr;
       if (gate_up_bias != nullptr) {

@@ -22,7 +22,8 @@ QTensor Matrix(const Shape& shape, const std::vector<float>& values) {
 class CpuExpertsTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    ASSERT_TRUE(registry_.LoadLibrary(SY_TEST_BINARY_DIR "/lib/switchyard/plugins/sy_experts_cpu.so").ok());
+    ASSERT_TRUE(
+        registry_.LoadLibrary(SY_TEST_BINARY_DIR "/lib/switchyard/plugins/sy_experts_cpu.so").ok());
     experts_.emplace(*Experts::From(*Component::Create(*registry_.Find("experts.cpu"), {})));
     ctx_ = *ExecContext::Create(Device::Cpu(), 2);
     // H = 2, I = 1, two experts. Expert 0: gate (1, 0), up (0, 1), down (1, 2)^T.
@@ -32,10 +33,12 @@ class CpuExpertsTest : public ::testing::Test {
     weights_.gate_up = {Matrix({2, 2}, {1, 0, 0, 1}), Matrix({2, 2}, {0, 1, 1, 1})};
     weights_.down = {Matrix({2, 1}, {1, 2}), Matrix({2, 1}, {-1, 0.5f})};
   }
-  RouterOutput Routing(const Shape& shape, const std::vector<float>& ids, const std::vector<float>& w) {
+  RouterOutput Routing(const Shape& shape, const std::vector<float>& ids,
+                       const std::vector<float>& w) {
     RouterOutput r;
     r.expert_ids = *Tensor::Empty(shape, DType::kI32);
-    for (size_t i = 0; i < ids.size(); ++i) r.expert_ids.data<int32_t>()[i] = static_cast<int32_t>(ids[i]);
+    for (size_t i = 0; i < ids.size(); ++i)
+      r.expert_ids.data<int32_t>()[i] = static_cast<int32_t>(ids[i]);
     r.expert_weights = *Tensor::FromF32(shape, w);
     return r;
   }
@@ -46,7 +49,8 @@ class CpuExpertsTest : public ::testing::Test {
 };
 
 TEST_F(CpuExpertsTest, WeightedSumOfTwoExperts) {
-  // x = (2, 3). Expert 0: a = silu(2) * 3, y = a * (1, 2). Expert 1: a = silu(3) * 5, y = a * (-1, 0.5).
+  // x = (2, 3). Expert 0: a = silu(2) * 3, y = a * (1, 2). Expert 1: a = silu(3) * 5, y = a * (-1,
+  // 0.5).
   Tensor x = *Tensor::FromF32({1, 2}, {2, 3});
   Tensor out = *experts_->Forward(*ctx_, x, Routing({1, 2}, {0, 1}, {0.75f, 0.25f}), weights_);
   const float a0 = Silu(2) * 3, a1 = Silu(3) * 5;
@@ -73,8 +77,9 @@ TEST_F(CpuExpertsTest, ClampedSwigluWithBiasesAsGptOss) {
   EXPECT_NEAR(out.Get(1), 0.75f * (2 * a0 - 0.25f) + 0.25f * (0.5f * a1 + 1.0f), 1e-4);
   EXPECT_TRUE(experts_->SupportsActivation(SY_ACTIVATION_CLAMPED_SWIGLU));
   weights_.down_bias = *Tensor::FromF32({1, 2}, {0, 0});
-  EXPECT_THAT(experts_->Forward(*ctx_, x, Routing({1, 1}, {0}, {1.0f}), weights_).status().message(),
-              HasSubstr("down bias must be contiguous f32 [2, 2]"));
+  EXPECT_THAT(
+      experts_->Forward(*ctx_, x, Routing({1, 1}, {0}, {1.0f}), weights_).status().message(),
+      HasSubstr("down bias must be contiguous f32 [2, 2]"));
 }
 
 TEST_F(CpuExpertsTest, DroppedSlotsAndUnusedExpertsContributeNothing) {
@@ -92,7 +97,8 @@ TEST_F(CpuExpertsTest, SharedExpertWithSigmoidGate) {
   weights_.shared_gate = *Tensor::FromF32({2}, {0.5f, -0.5f});
   Tensor x = *Tensor::FromF32({1, 2}, {2, 3});
   Tensor out = *experts_->Forward(*ctx_, x, Routing({1, 1}, {0}, {1.0f}), weights_);
-  const float shared = Silu(5) * 2 / (1 + std::exp(0.5f));  // sigmoid(0.5*2 - 0.5*3) = sigmoid(-0.5)
+  const float shared =
+      Silu(5) * 2 / (1 + std::exp(0.5f));  // sigmoid(0.5*2 - 0.5*3) = sigmoid(-0.5)
   EXPECT_NEAR(out.Get(0), Silu(2) * 3 + shared, 1e-5);
   EXPECT_NEAR(out.Get(1), 2 * Silu(2) * 3 + shared, 1e-5);
 }
@@ -128,21 +134,28 @@ TEST_F(CpuExpertsTest, ManyTokensMatchPerTokenEvaluation) {
   Tensor batched = *experts_->Forward(*ctx_, x, Routing({9, 2}, ids, rw), w);
   for (int t = 0; t < 9; ++t) {
     Tensor row = *x.SliceRows(t, t + 1);
-    Tensor single = *experts_->Forward(*ctx_, *row.Clone(), Routing({1, 2}, {ids[2 * t], ids[2 * t + 1]}, {0.6f, 0.4f}), w);
+    Tensor single = *experts_->Forward(
+        *ctx_, *row.Clone(), Routing({1, 2}, {ids[2 * t], ids[2 * t + 1]}, {0.6f, 0.4f}), w);
     for (int c = 0; c < 16; ++c) EXPECT_NEAR(batched.Get(t * 16 + c), single.Get(c), 1e-5);
   }
 }
 
 TEST_F(CpuExpertsTest, BadInputsAreErrors) {
   Tensor x = *Tensor::FromF32({1, 2}, {2, 3});
-  EXPECT_THAT(std::string(experts_->Forward(*ctx_, x, Routing({1, 1}, {5}, {1.0f}), weights_).status().message()),
-              HasSubstr("expert id 5 of token 0 is outside [0, 2)"));
+  EXPECT_THAT(
+      std::string(
+          experts_->Forward(*ctx_, x, Routing({1, 1}, {5}, {1.0f}), weights_).status().message()),
+      HasSubstr("expert id 5 of token 0 is outside [0, 2)"));
   Tensor wide = *Tensor::FromF32({1, 3}, {1, 2, 3});
-  EXPECT_THAT(std::string(experts_->Forward(*ctx_, wide, Routing({1, 1}, {0}, {1.0f}), weights_).status().message()),
+  EXPECT_THAT(std::string(experts_->Forward(*ctx_, wide, Routing({1, 1}, {0}, {1.0f}), weights_)
+                              .status()
+                              .message()),
               HasSubstr("hidden must be contiguous f32 [tokens, 2]"));
   weights_.down[1] = Matrix({1, 2}, {1, 2});
-  EXPECT_THAT(std::string(experts_->Forward(*ctx_, x, Routing({1, 1}, {0}, {1.0f}), weights_).status().message()),
-              HasSubstr("expert 1 down must be [2, 1], got [1,2]"));
+  EXPECT_THAT(
+      std::string(
+          experts_->Forward(*ctx_, x, Routing({1, 1}, {0}, {1.0f}), weights_).status().message()),
+      HasSubstr("expert 1 down must be [2, 1], got [1,2]"));
 }
 
 }  // namespace
