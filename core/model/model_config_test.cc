@@ -339,3 +339,58 @@ TEST(DeepseekV3ConfigTest, RefusesGroupsThatDoNotSplitTheExperts) {
 
 }  // namespace
 }  // namespace sy
+
+namespace sy {
+namespace {
+
+// Abridged from openai/gpt-oss-120b's config.json (4 of its 36 layers).
+nlohmann::json GptOss() {
+  return nlohmann::json::parse(R"({
+    "architectures": ["GptOssForCausalLM"], "attention_bias": true, "eos_token_id": 200002,
+    "head_dim": 64, "hidden_size": 2880, "intermediate_size": 2880,
+    "layer_types": ["sliding_attention", "full_attention", "sliding_attention", "full_attention"],
+    "max_position_embeddings": 131072, "num_attention_heads": 64, "num_experts_per_tok": 4,
+    "num_hidden_layers": 4, "num_key_value_heads": 8, "num_local_experts": 128,
+    "quantization_config": {"modules_to_not_convert": ["model.layers.*.self_attn"],
+      "quant_method": "mxfp4"},
+    "rms_norm_eps": 1e-05,
+    "rope_scaling": {"beta_fast": 32.0, "beta_slow": 1.0, "factor": 32.0,
+      "original_max_position_embeddings": 4096, "rope_type": "yarn", "truncate": false},
+    "rope_theta": 150000, "sliding_window": 128, "swiglu_limit": 7.0,
+    "tie_word_embeddings": false, "vocab_size": 201088})");
+}
+
+TEST(GptOssConfigTest, ReadsLayerTypesYarnAndMxfp4) {
+  auto c = ParseModelConfig(GptOss());
+  ASSERT_TRUE(c.ok()) << c.status();
+  EXPECT_EQ(c->architecture, Architecture::kGptOss);
+  EXPECT_EQ(c->num_experts, 128);
+  EXPECT_EQ(c->head_dim, 64);
+  EXPECT_TRUE(c->attention_bias);
+  EXPECT_TRUE(c->norm_topk_prob);  // softmax over the top-k logits
+  EXPECT_EQ(c->SlidingWindow(0), 128);
+  EXPECT_EQ(c->SlidingWindow(1), 0);
+  EXPECT_DOUBLE_EQ(c->swiglu_limit, 7.0);
+  EXPECT_FALSE(c->rope_scaling->truncate);
+  EXPECT_EQ(c->quantization->method, "mxfp4");
+}
+
+TEST(GptOssConfigTest, DefaultsFollowGptOssConfig) {
+  nlohmann::json j = GptOss();
+  for (const char* key : {"layer_types", "sliding_window", "rope_scaling", "attention_bias"}) {
+    j.erase(key);
+  }
+  auto c = ParseModelConfig(j);
+  ASSERT_TRUE(c.ok()) << c.status();
+  EXPECT_EQ(c->SlidingWindow(2), 128);  // even layers slide
+  EXPECT_EQ(c->SlidingWindow(3), 0);
+  EXPECT_TRUE(c->attention_bias);
+  EXPECT_EQ(c->rope_scaling->type, "yarn");
+  EXPECT_DOUBLE_EQ(c->rope_scaling->factor, 32);
+  j["layer_types"] = {"sliding_attention", "chunked_attention", "full_attention", "full_attention"};
+  EXPECT_THAT(std::string(ParseModelConfig(j).status().message()),
+              ::testing::HasSubstr("field 'layer_types' item 1 is \"chunked_attention\""));
+}
+
+}  // namespace
+}  // namespace sy
