@@ -113,8 +113,8 @@ absl::StatusOr<std::unique_ptr<MoeLayer>> MoeLayer::Create(
     std::vector<int> all(layer->shape_.experts);
     for (int e = 0; e < layer->shape_.experts; ++e) all[e] = e;
     SY_ASSIGN_OR_RETURN(layer->expert_weights_, layer->ConvertExperts(ctx, weights, all, true));
+    SY_RETURN_IF_ERROR(layer->experts_.CheckSupports(layer->expert_weights_));
   }
-  SY_RETURN_IF_ERROR(layer->experts_.CheckSupports(layer->expert_weights_));
   if (layer->quantizer_) {
     SY_ASSIGN_OR_RETURN(sy_qlayout act,
                         layer->quantizer_->ActivationLayout(1, layer->shape_.hidden));

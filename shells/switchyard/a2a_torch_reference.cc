@@ -11,6 +11,7 @@
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "shells/switchyard/reference_script.h"
 
 namespace sy::cli {
 namespace {
@@ -18,20 +19,6 @@ namespace {
 using nlohmann::json;
 
 constexpr char kScript[] = "torch_a2a_reference.py";
-
-// Installed beside the binary (share/switchyard/reference), else in the source tree.
-std::string FindScript() {
-  std::vector<std::filesystem::path> candidates;
-  if (const char* dir = std::getenv("SWITCHYARD_REFERENCE_DIR")) candidates.emplace_back(dir);
-  std::error_code ec;
-  const auto exe = std::filesystem::read_symlink("/proc/self/exe", ec);
-  if (!ec) candidates.push_back(exe.parent_path() / ".." / "share" / "switchyard" / "reference");
-  candidates.emplace_back(std::filesystem::path(SY_SOURCE_DIR) / "scripts" / "reference");
-  for (const auto& dir : candidates) {
-    if (std::filesystem::exists(dir / kScript, ec)) return (dir / kScript).string();
-  }
-  return "";
-}
 
 }  // namespace
 
@@ -45,7 +32,7 @@ bool TorchA2aAvailable(int gpus) {
 
 absl::StatusOr<std::vector<A2aTorchRow>> RunTorchA2a(int world, const std::vector<A2aCase>& cases,
                                                      int warmup, int iters) {
-  const std::string script = FindScript();
+  const std::string script = ReferenceScript(kScript);
   if (script.empty()) {
     return absl::NotFoundError(absl::StrCat("scripts/reference/", kScript, " not found"));
   }

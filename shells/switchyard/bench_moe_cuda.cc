@@ -28,6 +28,7 @@
 #include "absl/strings/str_split.h"
 #include "kernels/moe/moe_cuda.h"
 #include "shells/switchyard/commands.h"
+#include "shells/switchyard/reference_script.h"
 #include "shells/switchyard/text_table.h"
 
 namespace sy::cli {
@@ -193,20 +194,6 @@ bool MeasureLayer(const ModelShape& s, int64_t tokens, const Weights& w, cudaStr
   return ok;
 }
 
-std::string FindTorchScript() {
-  const char* name = "torch_moe_reference.py";
-  std::vector<std::filesystem::path> candidates;
-  if (const char* dir = std::getenv("SWITCHYARD_REFERENCE_DIR")) candidates.emplace_back(dir);
-  std::error_code ec;
-  const auto exe = std::filesystem::read_symlink("/proc/self/exe", ec);
-  if (!ec) candidates.push_back(exe.parent_path() / ".." / "share" / "switchyard" / "reference");
-  candidates.emplace_back(std::filesystem::path(SY_SOURCE_DIR) / "scripts" / "reference");
-  for (const auto& dir : candidates) {
-    if (std::filesystem::exists(dir / name, ec)) return (dir / name).string();
-  }
-  return "";
-}
-
 // Runs the torch reference; fills µs per token count (eager, and from a CUDA graph when torch
 // could capture it). Prints why when it cannot run.
 struct TorchTimes {
@@ -214,7 +201,7 @@ struct TorchTimes {
 };
 std::map<int64_t, TorchTimes> RunTorch(const ModelShape& s, const std::string& tokens) {
   std::map<int64_t, TorchTimes> result;
-  const std::string script = FindTorchScript();
+  const std::string script = ReferenceScript("torch_moe_reference.py");
   if (script.empty()) {
     std::printf("torch reference: scripts/reference/torch_moe_reference.py not found\n");
     return result;
