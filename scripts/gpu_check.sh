@@ -17,13 +17,41 @@ for t in "$here"/bin/*_test; do
   name="$(basename "$t")"
   # Tests that read the build tree's fixtures by absolute path run in CI; here, the ones
   # that need a GPU (and the conformance suites' instances over GPU plugins).
-  if "$t" --gtest_filter='Cuda*:*Gpu*:*GPU*:*experts_cuda*' >"$out/$name.log" 2>&1; then
+  if "$t" --gtest_filter='*Cuda*:*Gpu*:*GPU*:*experts_cuda*:DenseKernels*' >"$out/$name.log" 2>&1; then
     echo "PASS $name ($(grep -c '^\[       OK' "$out/$name.log" || true) ok, $(grep -c '^\[  SKIPPED \].*ms)' "$out/$name.log" || true) skipped)"
   else
     echo "FAIL $name"; tail -20 "$out/$name.log"; status=1
   fi
 done
 "$here/bin/switchyard" run "$here/share/switchyard/pipelines/route_synthetic.lua" 256 8 || status=1
+
+# The whole model on the GPU: the built-in model on both devices, then random-weight
+# Mixtral-8x7B's decode beside its weight-streaming bound and a serving load at 1/16/64/256
+# concurrent requests (docs/benchmarks.md).
+sy="$here/bin/switchyard"
+for device in cpu cuda; do
+  echo "== generate --device $device"
+  "$sy" generate --device "$device" --prompt 'def parse_args(' --max-tokens 48 2>&1 | tail -4 || status=1
+done
+if [[ ${SY_GPU_BENCH:-1} == 1 ]]; then
+  timeout 600 "$sy" bench decode --device cuda --weights random --model mixtral-8x7b \
+    --batch 1,16,64,256 --context 256 --steps 32 2>&1 | tee "$out/bench_decode.log" || status=1
+  port=8123
+  "$sy" serve --device cuda --weights random --model mixtral-8x7b --port $port \
+    >"$out/serve.log" 2>&1 &
+  server=$!
+  for _ in $(seq 120); do
+    (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && break; sleep 1
+  done
+  for c in 1 16 64 256; do
+    echo "== bench serve --concurrency $c"
+    timeout 300 "$sy" bench serve --url "http://127.0.0.1:$port" --concurrency $c \
+      --requests $((c * 4 > 8 ? c * 4 : 8)) --input-tokens 128 --output-tokens 128 2>&1 |
+      tee -a "$out/bench_serve.log" || status=1
+  done
+  kill $server; wait $server 2>/dev/null
+  tail -5 "$out/serve.log"
+fi
 
 # Two or more GPUs: the GPU comm backends across real processes, one GPU per rank.
 export NCCL_NVLS_ENABLE="${NCCL_NVLS_ENABLE:-0}" UCX_MODULE_DIR="$here/lib/ucx"

@@ -39,18 +39,28 @@ absl::Status BlockAllocator::Free(int32_t block) {
 
 absl::StatusOr<PagedKvCache> PagedKvCache::Create(const KvCacheShape& s) {
   if (s.num_layers <= 0 || s.num_blocks <= 0 || s.block_size <= 0 || s.kv_heads <= 0 ||
-      s.head_dim <= 0 || s.num_blocks > INT32_MAX) {
+      s.head_dim <= 0 || s.num_blocks * s.block_size > INT32_MAX) {
     return absl::InvalidArgumentError(absl::StrCat(
         "KV cache: bad shape (layers ", s.num_layers, ", blocks ", s.num_blocks, ", block_size ",
         s.block_size, ", kv_heads ", s.kv_heads, ", head_dim ", s.head_dim, ")"));
   }
+  const bool host = s.device.is_cpu();
+  if (host != (s.dtype == DType::kF32) || (!host && s.dtype != DType::kBF16)) {
+    return absl::InvalidArgumentError(absl::StrCat("KV cache: ", DTypeName(s.dtype), " on ",
+                                                   s.device.ToString(),
+                                                   " (f32 on the CPU or bf16 on a GPU)"));
+  }
   std::vector<Tensor> k, v;
   const Shape layer_shape = {s.num_blocks, s.block_size, s.kv_heads, s.head_dim};
+  auto allocate = [&]() -> absl::StatusOr<Tensor> {
+    if (host) return Tensor::Zeros(layer_shape, s.dtype);
+    return Tensor::Empty(layer_shape, s.dtype, s.device);
+  };
   for (int64_t l = 0; l < s.num_layers; ++l) {
-    SY_ASSIGN_OR_RETURN(Tensor kl, Tensor::Zeros(layer_shape, DType::kF32));
+    SY_ASSIGN_OR_RETURN(Tensor kl, allocate());
     k.push_back(std::move(kl));
     if (!s.has_values) continue;
-    SY_ASSIGN_OR_RETURN(Tensor vl, Tensor::Zeros(layer_shape, DType::kF32));
+    SY_ASSIGN_OR_RETURN(Tensor vl, allocate());
     v.push_back(std::move(vl));
   }
   return PagedKvCache(s, std::move(k), std::move(v));
@@ -112,6 +122,11 @@ absl::Status PagedKvCache::Append(int64_t sequence, int64_t layer, const Tensor&
                                   const Tensor& v) {
   SY_RETURN_IF_ERROR(Find(sequence, layer).status());
   Sequence* seq = &sequences_.at(sequence);
+  if (!shape_.device.is_cpu()) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("KV cache: Append writes a host cache; this one is on ",
+                     shape_.device.ToString(), " (its model's kernels write it, then Commit)"));
+  }
   SY_RETURN_IF_ERROR(CheckCpuTensor(k, "KV cache append k", 2, {DType::kF32}));
   const int64_t row = shape_.kv_heads * shape_.head_dim;
   if (!shape_.has_values) {
@@ -140,6 +155,24 @@ absl::Status PagedKvCache::Append(int64_t sequence, int64_t layer, const Tensor&
     if (vd != nullptr) std::memcpy(vd + slot * row, v.data<float>() + i * row, row * sizeof(float));
   }
   seq->lengths[layer] = start + n;
+  return absl::OkStatus();
+}
+
+absl::Status PagedKvCache::Commit(int64_t sequence, int64_t tokens) {
+  SY_ASSIGN_OR_RETURN(const Sequence* seq, Find(sequence, 0));
+  const int64_t start = seq->lengths[0];
+  if (std::any_of(seq->lengths.begin(), seq->lengths.end(),
+                  [&](int64_t l) { return l != start; })) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("KV cache: sequence ", sequence, " has layers of different lengths"));
+  }
+  const int64_t held = static_cast<int64_t>(seq->block_table.size()) * shape_.block_size;
+  if (tokens < 0 || start + tokens > held) {
+    return absl::FailedPreconditionError(absl::StrCat("KV cache: sequence ", sequence, " holds ",
+                                                      held, " reserved slots; committing ", tokens,
+                                                      " after ", start, " needs more"));
+  }
+  for (int64_t& l : sequences_.at(sequence).lengths) l = start + tokens;
   return absl::OkStatus();
 }
 

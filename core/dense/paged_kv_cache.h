@@ -1,7 +1,7 @@
 // A block-paged KV cache (vLLM's PagedAttention layout), for every layer of a model.
 //
 // Memory is a pool of num_blocks blocks of block_size token slots. Per layer, K and V are each
-// one f32 tensor [num_blocks, block_size, kv_heads, head_dim], row-major: the slot of token j of
+// one tensor [num_blocks, block_size, kv_heads, head_dim], row-major: the slot of token j of
 // a sequence is block_table[j / block_size] * block_size + j % block_size, and its head h starts
 // at element (slot * kv_heads + h) * head_dim. The CUDA path uses the same layout, so a block
 // table means the same thing on either device.
@@ -11,6 +11,11 @@
 // that layer, so layers advance independently during a forward pass and attention of layer l
 // sees exactly what layer l has appended. Blocks come from one BlockAllocator shared by all
 // sequences and go back on Free(sequence).
+//
+// The cache lives on the CPU in f32 (the CPU model's) or on a CUDA device in bf16 (the GPU
+// model's, core/model/cuda_network.h): a device cache is written by the model's kernels, which
+// take their slots from BlockTable and Length, and the step then advances the lengths with
+// Commit; Append is the host path only.
 //
 // A cache without values (has_values = false) holds one tensor per layer: DeepSeek's latent
 // cache (mla_attention.h) stores the compressed kv latent and the rotated rope key of each token
@@ -52,18 +57,20 @@ struct KvCacheShape {
   int64_t block_size = 16;
   int64_t kv_heads = 0;
   int64_t head_dim = 0;
-  bool has_values = true;  // false: keys only (a latent cache)
+  bool has_values = true;     // false: keys only (a latent cache)
+  DType dtype = DType::kF32;  // kBF16 on a CUDA device
+  Device device = Device::Cpu();
 
-  // Bytes one token takes in all layers (f32 keys, and values when present).
+  // Bytes one token takes in all layers (keys, and values when present).
   int64_t BytesPerToken() const {
-    return (has_values ? 2 : 1) * num_layers * kv_heads * head_dim *
-           static_cast<int64_t>(sizeof(float));
+    return (has_values ? 2 : 1) * num_layers * DTypeBytes(dtype, kv_heads * head_dim);
   }
 };
 
 class PagedKvCache {
  public:
-  // Allocates (zeroed) K and V for every layer on the CPU.
+  // Allocates K and V for every layer: zeroed f32 on the CPU, or bf16 on shape.device (left
+  // uninitialised: attention reads only the positions a sequence has written).
   static absl::StatusOr<PagedKvCache> Create(const KvCacheShape& shape);
 
   PagedKvCache(PagedKvCache&&) = default;
@@ -77,6 +84,10 @@ class PagedKvCache {
   // advances that layer's length, taking blocks as the table needs them. When blocks run out it
   // returns ResourceExhausted and changes nothing. Without values, v must be an empty Tensor().
   absl::Status Append(int64_t sequence, int64_t layer, const Tensor& k, const Tensor& v);
+  // Advances every layer's length of `sequence` by `tokens` whose keys and values a device
+  // kernel wrote into the reserved slots; an error (changing nothing) when the layers' lengths
+  // differ or the blocks are not reserved.
+  absl::Status Commit(int64_t sequence, int64_t tokens);
   // Takes the blocks `sequence` needs to hold `tokens` positions in all, all or nothing
   // (ResourceExhausted, changing nothing, when the pool is short). A scheduler reserves a step's
   // blocks before the step, so no Append in it can fail half-way through the layers.
@@ -91,7 +102,7 @@ class PagedKvCache {
   absl::StatusOr<int64_t> Length(int64_t sequence, int64_t layer) const;
   absl::StatusOr<const std::vector<int32_t>*> BlockTable(int64_t sequence) const;
 
-  // [num_blocks, block_size, kv_heads, head_dim] f32 of one layer; v only when has_values.
+  // [num_blocks, block_size, kv_heads, head_dim] of one layer; v only when has_values.
   const Tensor& k(int64_t layer) const { return k_[layer]; }
   const Tensor& v(int64_t layer) const { return v_[layer]; }
   const KvCacheShape& shape() const { return shape_; }

@@ -96,6 +96,30 @@ TEST(PagedKvCacheTest, ReserveTakesAStepsBlocksAllOrNothing) {
   EXPECT_EQ(c.allocator().num_free(), 1);
 }
 
+TEST(PagedKvCacheTest, CommitAdvancesEveryLayerOverReservedSlotsOnly) {
+  auto cache = *PagedKvCache::Create({.num_layers = 3, .num_blocks = 4, .block_size = 2,
+                                      .kv_heads = 1, .head_dim = 2});
+  ASSERT_TRUE(cache.AddSequence(9).ok());
+  EXPECT_EQ(cache.Commit(9, 1).code(), absl::StatusCode::kFailedPrecondition);  // nothing reserved
+  ASSERT_TRUE(cache.Reserve(9, 3).ok());  // two blocks: four slots
+  ASSERT_TRUE(cache.Commit(9, 3).ok());
+  for (int64_t l = 0; l < 3; ++l) EXPECT_EQ(*cache.Length(9, l), 3);
+  EXPECT_EQ(cache.Commit(9, 2).code(), absl::StatusCode::kFailedPrecondition);  // 5 > 4 slots
+  EXPECT_EQ(*cache.Length(9, 0), 3);
+  EXPECT_EQ(cache.Commit(4, 1).code(), absl::StatusCode::kNotFound);
+  // Layers that advanced unevenly (a host Append of one layer) cannot be committed together.
+  ASSERT_TRUE(cache.Append(9, 0, *Tensor::FromF32({1, 2}, {1, 2}), *Tensor::FromF32({1, 2}, {3, 4}))
+                  .ok());
+  EXPECT_EQ(cache.Commit(9, 0).code(), absl::StatusCode::kFailedPrecondition);
+}
+
+TEST(PagedKvCacheTest, RefusesMismatchedDtypeAndDevice) {
+  auto bf16_on_cpu = PagedKvCache::Create(
+      {.num_blocks = 1, .kv_heads = 1, .head_dim = 2, .dtype = DType::kBF16});
+  EXPECT_EQ(bf16_on_cpu.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(std::string(bf16_on_cpu.status().message()), ::testing::HasSubstr("bf16"));
+}
+
 TEST(PagedKvCacheTest, RejectsBadArguments) {
   PagedKvCache c =
       *PagedKvCache::Create({.num_blocks = 2, .block_size = 2, .kv_heads = 1, .head_dim = 2});

@@ -16,6 +16,12 @@ bool Built();
 int DeviceCount();
 
 absl::StatusOr<void*> Malloc(size_t bytes, int device);
+// Free and total bytes of `device`'s memory.
+struct MemoryInfo {
+  size_t free_bytes = 0;
+  size_t total_bytes = 0;
+};
+absl::StatusOr<MemoryInfo> DeviceMemory(int device);
 void Free(void* ptr, int device);
 absl::StatusOr<void*> HostAllocPinned(size_t bytes);
 void HostFreePinned(void* ptr);

@@ -13,6 +13,7 @@ absl::Status NotBuilt() {
 bool Built() { return false; }
 int DeviceCount() { return 0; }
 absl::StatusOr<void*> Malloc(size_t, int) { return NotBuilt(); }
+absl::StatusOr<MemoryInfo> DeviceMemory(int) { return NotBuilt(); }
 void Free(void*, int) {}
 absl::StatusOr<void*> HostAllocPinned(size_t) { return NotBuilt(); }
 void HostFreePinned(void*) {}

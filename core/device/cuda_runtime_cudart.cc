@@ -34,6 +34,16 @@ absl::StatusOr<void*> Malloc(size_t bytes, int device) {
   return ptr;
 }
 
+absl::StatusOr<MemoryInfo> DeviceMemory(int device) {
+  if (auto s = Check(cudaSetDevice(device), "cudaSetDevice"); !s.ok()) return s;
+  MemoryInfo info;
+  if (auto s = Check(cudaMemGetInfo(&info.free_bytes, &info.total_bytes), "cudaMemGetInfo");
+      !s.ok()) {
+    return s;
+  }
+  return info;
+}
+
 void Free(void* ptr, int device) {
   cudaSetDevice(device);
   cudaFree(ptr);

@@ -26,6 +26,22 @@ absl::StatusOr<std::unique_ptr<LanguageModel>> LanguageModel::Load(
   });
 }
 
+absl::StatusOr<std::unique_ptr<LanguageModel>> LanguageModel::CreateRandom(
+    const std::string& name, const nlohmann::json& config, const std::string& tokenizer_path,
+    const ModelOptions& options, uint64_t seed, ExecContext& ctx) {
+  SY_ASSIGN_OR_RETURN(ModelConfig parsed, ParseModelConfig(config, name + " config.json"));
+  SY_ASSIGN_OR_RETURN(BpeTokenizer tokenizer, BpeTokenizer::FromFile(tokenizer_path));
+  SY_ASSIGN_OR_RETURN(std::unique_ptr<MoeModel> network,
+                      MoeModel::CreateRandom(parsed, options, seed, ctx));
+  return std::make_unique<LanguageModel>(LanguageModel{
+      .name = name,
+      .network = std::move(network),
+      .tokenizer = std::move(tokenizer),
+      .model_type = config.value("model_type", ""),
+      .eos_ids = parsed.eos_token_ids,
+  });
+}
+
 absl::StatusOr<std::vector<int32_t>> LanguageModel::EncodeText(absl::string_view text) const {
   return tokenizer.Encode(text, /*add_special_tokens=*/true);
 }

@@ -28,6 +28,13 @@ struct LanguageModel {
                                                              const ModelOptions& options,
                                                              ExecContext& ctx);
 
+  // A model of `config` (a config.json) with random weights synthesized on options.device
+  // (MoeModel::CreateRandom) and the tokenizer at tokenizer_path: full-size shapes without a
+  // download, for benchmarks. `name` is what clients ask for.
+  static absl::StatusOr<std::unique_ptr<LanguageModel>> CreateRandom(
+      const std::string& name, const nlohmann::json& config, const std::string& tokenizer_path,
+      const ModelOptions& options, uint64_t seed, ExecContext& ctx);
+
   // Plain text, with the special tokens the tokenizer adds around a sequence (e.g. BOS).
   absl::StatusOr<std::vector<int32_t>> EncodeText(absl::string_view text) const;
   // `text`'s documents (separated by two blank lines) encoded one after another and joined by

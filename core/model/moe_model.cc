@@ -10,6 +10,7 @@
 #include "core/model/gpt_oss_weights.h"
 #include "core/model/linear.h"
 #include "core/model/mla_block.h"
+#include "core/model/tensor_names.h"
 #include "core/model/weight_loader.h"
 #include "core/tensor/matmul.h"
 
@@ -54,22 +55,8 @@ std::pair<std::string, ConfigTable> DefaultRouter(const ModelConfig& c) {
              {"scoring", {std::string("sigmoid")}},
              {"maskedGroupFill", {std::string("negInf")}}}};
   }
-  const bool renormalize = c.architecture == Architecture::kMixtral || c.norm_topk_prob;
-  return {"router.softmax_topk", {{"k", {c.num_experts_per_tok}}, {"renormalize", {renormalize}}}};
-}
-
-struct ExpertNames {
-  std::string prefix, router, gate, up, down;
-  std::string shared = "shared_expert.";
-};
-
-ExpertNames ExpertNaming(Architecture arch, int64_t layer) {
-  const std::string base = absl::StrCat("model.layers.", layer, ".");
-  if (arch == Architecture::kMixtral) return {base + "block_sparse_moe.", "gate", "w1", "w3", "w2"};
-  if (arch == Architecture::kDeepseekV3) {
-    return {base + "mlp.", "gate", "gate_proj", "up_proj", "down_proj", "shared_experts."};
-  }
-  return {base + "mlp.", "gate", "gate_proj", "up_proj", "down_proj"};
+  return {"router.softmax_topk",
+          {{"k", {c.num_experts_per_tok}}, {"renormalize", {RenormalizesTopK(c)}}}};
 }
 
 absl::StatusOr<MoeWeights> LoadMoeWeights(const Checkpoint& ckpt, const ModelConfig& c,
@@ -141,8 +128,9 @@ absl::Status LoadAttention(const Checkpoint& ckpt, const ModelConfig& c, const s
   return absl::OkStatus();
 }
 
-// RoPE as the config sets it up; DeepSeek rotates only its qk_rope_head_dim lanes.
-RopeConfig RopeFor(const ModelConfig& c) {
+}  // namespace
+
+RopeConfig RopeConfigOf(const ModelConfig& c) {
   RopeConfig r;
   r.head_dim = c.mla ? c.mla->qk_rope_head_dim : c.head_dim;
   r.theta = c.rope_theta;
@@ -162,7 +150,9 @@ RopeConfig RopeFor(const ModelConfig& c) {
   return r;
 }
 
-}  // namespace
+bool RenormalizesTopK(const ModelConfig& c) {
+  return c.architecture == Architecture::kMixtral || c.norm_topk_prob;
+}
 
 MoeModel::MoeModel(ModelConfig config) : config_(std::move(config)) {}
 MoeModel::~MoeModel() = default;
@@ -172,9 +162,14 @@ absl::StatusOr<std::unique_ptr<MoeModel>> MoeModel::Load(const Checkpoint& ckpt,
                                                          const ModelOptions& options,
                                                          ExecContext& ctx) {
   const ModelConfig& c = ckpt.config();
+  if (options.device.is_cuda()) return LoadOnGpu(c, &ckpt, options, 0, ctx);
+  if (!ctx.device().is_cpu()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("the CPU model needs a CPU execution context, not ", ctx.device().ToString()));
+  }
   std::unique_ptr<MoeModel> model(new MoeModel(c));
   const int64_t h = c.hidden_size;
-  model->rope_ = RopeFor(c);
+  model->rope_ = RopeConfigOf(c);
   SY_ASSIGN_OR_RETURN(model->embed_, LoadF32(ckpt, "model.embed_tokens.weight", {c.vocab_size, h}));
   SY_ASSIGN_OR_RETURN(model->final_norm_, LoadF32(ckpt, "model.norm.weight", {h}));
   if (c.tie_word_embeddings) {
@@ -243,9 +238,55 @@ absl::StatusOr<std::unique_ptr<MoeModel>> MoeModel::Load(const Checkpoint& ckpt,
   return model;
 }
 
+absl::StatusOr<std::unique_ptr<MoeModel>> MoeModel::CreateRandom(const ModelConfig& config,
+                                                                 const ModelOptions& options,
+                                                                 uint64_t seed, ExecContext& ctx) {
+  if (!options.device.is_cuda()) {
+    return absl::InvalidArgumentError(
+        "random weights are synthesized on a GPU (--device cuda); on the CPU, `switchyard "
+        "make-model` writes a random checkpoint");
+  }
+  return LoadOnGpu(config, nullptr, options, seed, ctx);
+}
+
+absl::StatusOr<std::unique_ptr<MoeModel>> MoeModel::LoadOnGpu(const ModelConfig& config,
+                                                              const Checkpoint* checkpoint,
+                                                              const ModelOptions& options,
+                                                              uint64_t seed, ExecContext& ctx) {
+  if (ctx.device() != options.device) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("the model is to run on ", options.device.ToString(),
+                     " but its execution context is on ", ctx.device().ToString()));
+  }
+  // What the GPU path does not offer yet is refused by name rather than silently ignored.
+  if (!options.router.empty()) {
+    return absl::UnimplementedError(
+        "--router on the GPU: the architecture's softmax top-k runs fused in the MoE kernel; "
+        "other routers run on the CPU for now");
+  }
+  if (!options.quantizer.empty()) {
+    return absl::UnimplementedError(
+        "--quantizer on the GPU: expert weights are bf16 there for now");
+  }
+  if (options.capacity) return absl::UnimplementedError("capacity limits on the GPU");
+  if (options.expert_parallel) {
+    return absl::UnimplementedError("expert parallelism with the model on the GPU");
+  }
+  std::unique_ptr<MoeModel> model(new MoeModel(config));
+  model->device_ = options.device;
+  CudaNetworkOptions gpu;
+  gpu.random_weights = checkpoint == nullptr;
+  gpu.seed = seed;
+  gpu.progress = options.progress;
+  SY_ASSIGN_OR_RETURN(model->gpu_, CudaNetwork::Load(config, checkpoint, gpu, ctx));
+  return model;
+}
+
 KvCacheShape MoeModel::CacheShape(int64_t num_blocks, int64_t block_size) const {
   if (config_.mla) return MlaBlock::CacheShape(config_, num_blocks, block_size);
   KvCacheShape s;
+  s.device = device_;
+  s.dtype = device_.is_cpu() ? DType::kF32 : DType::kBF16;
   s.num_layers = config_.num_hidden_layers;
   s.num_blocks = num_blocks;
   s.block_size = block_size;
@@ -395,6 +436,7 @@ absl::StatusOr<Tensor> MoeModel::ForwardBatch(ExecContext& ctx,
     n += static_cast<int64_t>(chunk.tokens.size());
     rows_out += chunk.all_logits ? static_cast<int64_t>(chunk.tokens.size()) : 1;
   }
+  if (gpu_) return gpu_->Forward(ctx, batch, cache);
   SY_ASSIGN_OR_RETURN(Tensor ids, Tensor::Empty({n}, DType::kI32));
   SY_ASSIGN_OR_RETURN(Tensor positions, Tensor::Empty({n}, DType::kI64));
   int64_t i = 0;

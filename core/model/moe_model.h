@@ -16,6 +16,7 @@
 #include "core/dense/paged_kv_cache.h"
 #include "core/dense/rope.h"
 #include "core/model/checkpoint.h"
+#include "core/model/cuda_network.h"
 #include "core/moe/moe_layer.h"
 #include "core/plugin_host/component_registry.h"
 
@@ -38,6 +39,9 @@ struct ModelOptions {
   // Expert parallelism: every MoE layer keeps only this rank's expert slots and runs collectively
   // over the ranks (core/moe/expert_parallel.h); unset: one process computes every expert.
   std::shared_ptr<const ExpertParallelism> expert_parallel;
+  // A CUDA device: the whole model runs there (cuda_network.h) in bf16, with the architecture's
+  // own router and fused MoE kernels; router, quantizer, experts and capacity do not apply.
+  Device device = Device::Cpu();
 };
 
 // One sequence's part of a batched step: its next tokens, appended after what the cache holds.
@@ -47,6 +51,11 @@ struct SequenceChunk {
   bool all_logits = false;  // logits for every token, not only the last
 };
 
+// RoPE as the config sets it up; DeepSeek rotates only its qk_rope_head_dim lanes.
+RopeConfig RopeConfigOf(const ModelConfig& config);
+// Whether the architecture's softmax top-k renormalizes the kept weights to sum to 1.
+bool RenormalizesTopK(const ModelConfig& config);
+
 class MoeModel {
  public:
   // Loads every tensor the architecture needs (converted to f32), building one MoeLayer per
@@ -55,6 +64,11 @@ class MoeModel {
                                                         const ComponentRegistry& registry,
                                                         const ModelOptions& options,
                                                         ExecContext& ctx);
+  // A model of `config` with random weights synthesized on options.device, which must be a GPU:
+  // full-size shapes (Mixtral-8x7B) run without a download. `seed` fixes the weights.
+  static absl::StatusOr<std::unique_ptr<MoeModel>> CreateRandom(const ModelConfig& config,
+                                                                const ModelOptions& options,
+                                                                uint64_t seed, ExecContext& ctx);
   ~MoeModel();
 
   // Runs `tokens` as the next positions of `sequence` (which the cache must hold) through
@@ -75,9 +89,12 @@ class MoeModel {
   // in the others' passes (with no tokens) until every rank has finished. A no-op without EP.
   absl::Status FinishSteps(ExecContext& ctx);
 
-  // The cache geometry this model needs, for `num_blocks` blocks of `block_size` tokens.
+  // The cache geometry this model needs, for `num_blocks` blocks of `block_size` tokens (on the
+  // model's device).
   KvCacheShape CacheShape(int64_t num_blocks, int64_t block_size = 16) const;
   const ModelConfig& config() const { return config_; }
+  // Where the model runs; its ExecContext and KV cache must be there too.
+  Device device() const { return device_; }
   // The MoE layers in order (dense-MLP layers have none).
   std::vector<const MoeLayer*> moe_layers() const;
   std::vector<MoeLayer*> moe_layers();
@@ -86,6 +103,11 @@ class MoeModel {
 
  private:
   explicit MoeModel(ModelConfig config);
+  // The model on the GPU (random weights when checkpoint is nullptr).
+  static absl::StatusOr<std::unique_ptr<MoeModel>> LoadOnGpu(const ModelConfig& config,
+                                                             const Checkpoint* checkpoint,
+                                                             const ModelOptions& options,
+                                                             uint64_t seed, ExecContext& ctx);
   // GQA attention of one layer: q/k/v projections, norms, RoPE, cache, attention, o_proj.
   absl::StatusOr<Tensor> Attend(ExecContext& ctx, Layer& layer, int64_t index, const Tensor& x,
                                 const Tensor& positions, std::span<const SequenceChunk> batch,
@@ -101,6 +123,8 @@ class MoeModel {
   absl::Status RunIdlePass(ExecContext& ctx);
 
   ModelConfig config_;
+  Device device_ = Device::Cpu();
+  std::unique_ptr<CudaNetwork> gpu_;  // the network when it runs on a GPU (the rest stay empty)
   std::shared_ptr<const ExpertParallelism> expert_parallel_;
   RopeConfig rope_;
   Tensor embed_;

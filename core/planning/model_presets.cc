@@ -130,18 +130,31 @@ std::vector<std::string> ModelPresetNames() {
   return names;
 }
 
-absl::StatusOr<ModelShape> LoadModelPreset(const std::string& name) {
+namespace {
+
+absl::StatusOr<const ModelPreset*> FindPreset(const std::string& name) {
   for (const ModelPreset& p : kPresets) {
-    if (name != p.name) continue;
-    const std::string source = absl::StrCat("preset ", p.name, " (", p.repository, ")");
-    SY_ASSIGN_OR_RETURN(ModelShape shape,
-                        ParseModelShape(nlohmann::json::parse(p.config_json), source));
-    shape.name = p.name;
-    shape.source = absl::StrCat(p.repository, " config.json");
-    return shape;
+    if (name == p.name) return &p;
   }
   return absl::NotFoundError(absl::StrCat("unknown model preset '", name, "' (presets: ",
                                           absl::StrJoin(ModelPresetNames(), ", "), ")"));
+}
+
+}  // namespace
+
+absl::StatusOr<nlohmann::json> ModelPresetConfig(const std::string& name) {
+  SY_ASSIGN_OR_RETURN(const ModelPreset* p, FindPreset(name));
+  return nlohmann::json::parse(p->config_json);
+}
+
+absl::StatusOr<ModelShape> LoadModelPreset(const std::string& name) {
+  SY_ASSIGN_OR_RETURN(const ModelPreset* p, FindPreset(name));
+  const std::string source = absl::StrCat("preset ", p->name, " (", p->repository, ")");
+  SY_ASSIGN_OR_RETURN(ModelShape shape,
+                      ParseModelShape(nlohmann::json::parse(p->config_json), source));
+  shape.name = p->name;
+  shape.source = absl::StrCat(p->repository, " config.json");
+  return shape;
 }
 
 absl::StatusOr<ModelShape> ResolveModel(const std::string& preset_or_path) {

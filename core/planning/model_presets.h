@@ -6,12 +6,17 @@
 #include <string>
 #include <vector>
 
+#include <nlohmann/json.hpp>
+
 #include "absl/status/statusor.h"
 #include "core/planning/model_shape.h"
 
 namespace sy::planning {
 
 std::vector<std::string> ModelPresetNames();
+
+// The preset's config.json, as published.
+absl::StatusOr<nlohmann::json> ModelPresetConfig(const std::string& name);
 
 // The preset's shape; its source names the Hugging Face repository the config comes from.
 absl::StatusOr<ModelShape> LoadModelPreset(const std::string& name);

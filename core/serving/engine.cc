@@ -11,6 +11,7 @@
 #include "absl/strings/str_cat.h"
 #include "core/base/log.h"
 #include "core/base/status.h"
+#include "core/device/cuda_runtime.h"
 #include "core/model/token_streamer.h"
 #include "core/serving/metrics.h"
 
@@ -81,21 +82,32 @@ Engine::Engine(std::shared_ptr<LanguageModel> model, std::unique_ptr<State> stat
 
 Engine::~Engine() = default;
 
+namespace {
+
+absl::StatusOr<int64_t> KvCacheBudget(const EngineOptions& options, Device device) {
+  if (options.kv_cache_bytes > 0) return options.kv_cache_bytes;
+  if (device.is_cpu()) return int64_t{256} << 20;
+  SY_ASSIGN_OR_RETURN(const cuda::MemoryInfo memory, cuda::DeviceMemory(device.index));
+  return std::max<int64_t>(0, static_cast<int64_t>(memory.free_bytes) - options.gpu_memory_reserve);
+}
+
+}  // namespace
+
 absl::StatusOr<std::unique_ptr<Engine>> Engine::Create(std::shared_ptr<LanguageModel> model,
                                                        Scheduler scheduler,
                                                        const EngineOptions& options) {
   if (options.block_size < 1) return absl::InvalidArgumentError("block_size must be >= 1");
   KvCacheShape shape = model->network->CacheShape(1, options.block_size);
   const int64_t block_bytes = shape.BytesPerToken() * shape.block_size;
-  shape.num_blocks = options.kv_blocks > 0
-                         ? options.kv_blocks
-                         : options.kv_cache_bytes / std::max<int64_t>(block_bytes, 1);
+  SY_ASSIGN_OR_RETURN(const int64_t cache_bytes, KvCacheBudget(options, shape.device));
+  shape.num_blocks =
+      options.kv_blocks > 0 ? options.kv_blocks : cache_bytes / std::max<int64_t>(block_bytes, 1);
   if (shape.num_blocks < 1) {
     return absl::InvalidArgumentError(
         absl::StrCat("the KV cache holds no block (a block is ", block_bytes, " bytes)"));
   }
   SY_ASSIGN_OR_RETURN(PagedKvCache cache, PagedKvCache::Create(shape));
-  SY_ASSIGN_OR_RETURN(std::unique_ptr<ExecContext> ctx, ExecContext::Create(Device::Cpu(), 0));
+  SY_ASSIGN_OR_RETURN(std::unique_ptr<ExecContext> ctx, ExecContext::Create(shape.device, 0));
   return std::unique_ptr<Engine>(new Engine(
       std::move(model),
       std::make_unique<State>(std::move(scheduler), options, std::move(cache), std::move(ctx))));

@@ -27,7 +27,10 @@ namespace sy {
 
 struct EngineOptions {
   int64_t kv_blocks = 0;  // KV-cache blocks; 0: as many as kv_cache_bytes holds
-  int64_t kv_cache_bytes = 256ll << 20;
+  // 0: 256 MiB on the CPU; on a GPU, what the device has free once the model is loaded, less
+  // gpu_memory_reserve for activations and cuBLAS (vLLM's gpu_memory_utilization, by bytes).
+  int64_t kv_cache_bytes = 0;
+  int64_t gpu_memory_reserve = 4ll << 30;
   int64_t block_size = 16;    // tokens per block
   int64_t max_waiting = 512;  // requests queued (not yet running) before Submit refuses
 };

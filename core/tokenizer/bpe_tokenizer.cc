@@ -297,7 +297,14 @@ std::vector<int32_t> BpeTokenizer::ApplyMerges(std::vector<int32_t> symbols) con
 
 void BpeTokenizer::AppendTokenBytes(int32_t id, bool skip_special, bool& at_start,
                                     std::string& out) const {
-  if (id < 0 || id >= vocab_size() || (skip_special && is_special_[id])) return;
+  if (id < 0 || id >= vocab_size()) {
+    // Models pad their vocabulary past the tokenizer's (Qwen: 151,936 rows for 151,665 tokens)
+    // and random weights pick any row: such an id shows as U+FFFD rather than vanishing.
+    out += "\xEF\xBF\xBD";
+    at_start = false;
+    return;
+  }
+  if (skip_special && is_special_[id]) return;
   const std::string& token = id_to_token_[id];
   std::string bytes;
   const int fallback = byte_fallback_decoder_ ? FallbackByte(token) : -1;

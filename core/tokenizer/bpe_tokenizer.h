@@ -42,8 +42,8 @@ class BpeTokenizer {
   absl::StatusOr<std::vector<int32_t>> Encode(absl::string_view text,
                                               bool add_special_tokens = false) const;
 
-  // The text of `ids` as valid UTF-8 (ill-formed byte sequences become U+FFFD). Unknown ids
-  // decode to nothing.
+  // The text of `ids` as valid UTF-8 (ill-formed byte sequences become U+FFFD). An id outside
+  // the vocabulary (a model's padding rows) decodes to U+FFFD too.
   std::string Decode(std::span<const int32_t> ids, bool skip_special_tokens = true) const;
 
   // Size of the id space: one more than the largest id of the vocabulary or added tokens.

@@ -244,6 +244,8 @@ TEST(TokenizerTest, MixtralByteFallbackBothForms) {
     EXPECT_EQ(Encode(tok, "Hello world\U0001F600", /*add_special=*/true), with_bos);
     EXPECT_EQ(tok.Decode(ids), "Hello world\U0001F600");
     EXPECT_EQ(tok.Decode(with_bos), "Hello world\U0001F600");
+    const int32_t padding[] = {tok.vocab_size(), tok.vocab_size() + 100, -1};
+    EXPECT_EQ(tok.Decode(padding), "\uFFFD\uFFFD\uFFFD");
     BpeTokenizer::IncrementalDecoder decoder(tok);
     std::string streamed;
     for (int32_t id : with_bos) streamed += decoder.Push(id);

@@ -14,6 +14,7 @@
 #include "core/tensor/matmul.h"
 #include "core/tensor/tensor_random.h"
 #include "shells/switchyard/commands.h"
+#include "shells/switchyard/host_bandwidth.h"
 #include "shells/switchyard/text_table.h"
 
 namespace sy::cli {
@@ -35,19 +36,6 @@ double MeasureGemmGflops(int64_t n) {
     best = std::max(best, 2.0 * n * n * n / Seconds(start) / 1e9);
   }
   return best;
-}
-
-// Best of five copies of 256 MiB, counting bytes read plus bytes written.
-double MeasureCopyGBps() {
-  const size_t bytes = size_t{256} << 20;
-  std::vector<char> a(bytes, 1), b(bytes, 0);
-  double best = 0;
-  for (int i = 0; i < 5; ++i) {
-    const auto start = Clock::now();
-    std::memcpy(b.data(), a.data(), bytes);
-    best = std::max(best, 2.0 * bytes / Seconds(start) / 1e9);
-  }
-  return best + 0 * b[bytes / 2];
 }
 
 absl::StatusOr<std::vector<int64_t>> ParseList(const std::string& text) {

@@ -1,10 +1,11 @@
-// switchyard bench quant | moe | serve | eplb | a2a
+// switchyard bench quant | moe | decode | serve | eplb | a2a
 #include "shells/switchyard/commands.h"
 
 namespace sy::cli {
 
 int BenchQuant(const ParsedArgs& args);  // bench_quant.cc
 int BenchMoe(const ParsedArgs& args);    // bench_moe.cc
+int BenchDecode(const ParsedArgs& args);  // bench_decode.cc
 int BenchServe(const ParsedArgs& args);  // bench_serve.cc
 int BenchEplb(const ParsedArgs& args);   // bench_eplb.cc
 int BenchA2a(const ParsedArgs& args);    // bench_a2a.cc
@@ -21,24 +22,26 @@ int BenchCommand(const std::vector<std::string>& argv) {
                      {"trace", true}, {"text", true}, {"text-tokens", true}, {"router", true},
                      {"ranks", true}, {"nodes", true}, {"redundant", true}, {"groups", true},
                      {"policy", true}, {"skew", true}, {"comm", true}, {"warmup", true},
-                     {"iters", true}},
+                     {"iters", true}, {"weights", true}, {"batch", true}, {"context", true},
+                     {"steps", true}},
                     /*stop_at_positional=*/false);
   if (!args.ok()) return UsageError("bench", args.status().message());
   if (args->Has("help")) return PrintUsage("bench");
   if (args->positional.size() != 1) {
-    return UsageError("bench", "name one benchmark: quant, moe, serve, eplb or a2a");
+    return UsageError("bench", "name one benchmark: quant, moe, decode, serve, eplb or a2a");
   }
   const std::string& which = args->positional[0];
   try {
     if (which == "quant") return BenchQuant(*args);
     if (which == "moe") return BenchMoe(*args);
+    if (which == "decode") return BenchDecode(*args);
     if (which == "serve") return BenchServe(*args);
     if (which == "eplb") return BenchEplb(*args);
     if (which == "a2a") return BenchA2a(*args);
   } catch (const std::exception& e) {  // std::stoi on a malformed number
     return UsageError("bench", std::string("bad option value: ") + e.what());
   }
-  return UsageError("bench", "unknown benchmark '" + which + "' (quant, moe, serve, eplb, a2a)");
+  return UsageError("bench", "unknown benchmark '" + which + "' (quant, moe, decode, serve, eplb, a2a)");
 }
 
 }  // namespace sy::cli

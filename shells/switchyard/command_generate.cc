@@ -62,7 +62,7 @@ int GenerateCommand(const std::vector<std::string>& argv) {
 
   const auto registry = LoadPlugins(*args);
   const auto start = std::chrono::steady_clock::now();
-  auto ctx = ExecContext::Create(Device::Cpu(), 0);
+  auto ctx = CreateContextFromArgs(*args);
   if (!ctx.ok()) return Fail(ctx.status());
   ExpertParallelGroup group;
   auto model = LoadModelFromArgs(*args, *registry, **ctx, &group);

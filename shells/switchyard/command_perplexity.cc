@@ -75,7 +75,7 @@ int PerplexityCommand(const std::vector<std::string>& argv) {
     return UsageError("perplexity", "--max-tokens: expected a non-negative integer");
 
   const auto registry = LoadPlugins(*args);
-  auto ctx = ExecContext::Create(Device::Cpu(), 0);
+  auto ctx = CreateContextFromArgs(*args);
   if (!ctx.ok()) return Fail(ctx.status());
   ExpertParallelGroup group;
   auto model = LoadModelFromArgs(*args, *registry, **ctx, &group);

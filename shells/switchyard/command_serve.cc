@@ -85,7 +85,7 @@ int ServeCommand(const std::vector<std::string>& argv) {
   auto scheduler = CreateScheduler(*registry, *settings);
   if (!scheduler.ok()) return Fail(scheduler.status());
   // The context the model was loaded with stays alive while its network serves.
-  auto ctx = ExecContext::Create(Device::Cpu(), 0);
+  auto ctx = CreateContextFromArgs(*args);
   if (!ctx.ok()) return Fail(ctx.status());
   auto model = LoadModelFromArgs(*args, *registry, **ctx);
   if (!model.ok()) return Fail(model.status());

@@ -90,7 +90,7 @@ const std::vector<Command>& Commands() {
        "  --http-threads N       connections served at once (default 128)\n\n"
        "Model options:\n" SY_MODEL_OPTIONS_HELP,
        ServeCommand},
-      {"bench", "benchmarks: quantization error, MoE layer speed, a serving load, EPLB, all-to-all",
+      {"bench", "benchmarks: quantization error, MoE layer and model decode speed, a serving load, EPLB, all-to-all",
        "Usage: switchyard bench quant [--rows R] [--cols C]\n"
        "       switchyard bench moe [--device cpu] [--experts E] [--hidden H] [--intermediate I]\n"
        "                            [--top-k K] [--tokens 1,16,64,256] [--quantizer KIND.NAME]\n"
@@ -98,6 +98,8 @@ const std::vector<Command>& Commands() {
        "       switchyard bench moe --device cuda [--shape mixtral-8x7b|qwen3-30b-a3b|deepseek-v3|all]\n"
        "                            [--tokens 1,16,64,256,4096] [--dtype bf16] [--torch auto|off]\n"
        "                            [--path auto|decode|prefill] [--token-tiles 0|1|2|4|8] [--pdl on|off]\n"
+       "       switchyard bench decode [--model DIR|PRESET] [--device cuda] [--weights random]\n"
+       "                               [--batch 1,16,64,256] [--context 512] [--steps 32]\n"
        "       switchyard bench serve [--url URL] [--requests N] [--concurrency C]\n"
        "                              [--input-tokens L] [--output-tokens M] [--model NAME]\n"
        "                              [--seed S] [--vocab V] [--timeout S] [--json]\n"
@@ -114,6 +116,10 @@ const std::vector<Command>& Commands() {
        "       tokens/s and GFLOP/s beside this machine's measured f32 GEMM peak. --device cuda:\n"
        "       the whole layer at a model's full shape on the GPU (CUDA graph): weights TB/s,\n"
        "       TFLOP/s, % of roofline, beside torch's _grouped_mm layer when torch is installed.\n"
+       "decode: the whole model's decode steps at each batch size (after prefilling --context\n"
+       "       tokens per sequence): ms per step and tokens/s beside the weight-streaming bound,\n"
+       "       the bytes a step reads (dense weights, the experts its tokens touch, the KV cache)\n"
+       "       over the memory bandwidth (H200: 4.8 TB/s; CPU: measured memcpy).\n"
        "serve: a load on an OpenAI-compatible server (default http://127.0.0.1:8000): N streamed\n"
        "       /v1/completions requests (default 100) from C connections (default 8), each a\n"
        "       random prompt of exactly L token ids drawn from [0, V) (defaults 128, 256) and M\n"

@@ -4,12 +4,17 @@
 
 #include <algorithm>
 #include <cstdio>
+#include <filesystem>
+#include <fstream>
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "core/base/install_layout.h"
 #include "core/base/status.h"
+#include "core/device/cuda_runtime.h"
 #include "core/model/checkpoint.h"
+#include "core/planning/model_presets.h"
 
 namespace sy::cli {
 namespace {
@@ -37,8 +42,9 @@ absl::StatusOr<ExpertParallelGroup> JoinGroup(const ParsedArgs& args, const Rank
   if (args.Has("redundant-experts") &&
       (!absl::SimpleAtoi(args.Get("redundant-experts"), &options.redundant_slots) ||
        options.redundant_slots < 0)) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "--redundant-experts: expected an integer >= 0, got '", args.Get("redundant-experts"), "'"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("--redundant-experts: expected an integer >= 0, got '",
+                     args.Get("redundant-experts"), "'"));
   }
   SY_ASSIGN_OR_RETURN(Checkpoint checkpoint, Checkpoint::Open(dir));
   return JoinExpertParallelGroup(info, checkpoint.config(), registry, options, ctx);
@@ -46,9 +52,52 @@ absl::StatusOr<ExpertParallelGroup> JoinGroup(const ParsedArgs& args, const Rank
 
 }  // namespace
 
+// --weights random: the config of --model (a folder's config.json, or a preset's) and the
+// folder's tokenizer, else the built-in model's.
+absl::StatusOr<std::unique_ptr<LanguageModel>> CreateRandomModel(const ParsedArgs& args,
+                                                                 const ModelOptions& options,
+                                                                 ExecContext& ctx) {
+  if (!args.Has("model")) {
+    return absl::InvalidArgumentError(
+        "--weights random needs --model: a folder with config.json, or a preset (" +
+        absl::StrJoin(planning::ModelPresetNames(), ", ") + ")");
+  }
+  const std::string model = args.Get("model");
+  std::string tokenizer = BuiltinModelDir() + "/tokenizer.json";
+  nlohmann::json config;
+  std::string name = model;
+  if (std::filesystem::is_directory(model)) {
+    std::ifstream in(model + "/config.json");
+    if (!in) return absl::NotFoundError(absl::StrCat(model, "/config.json: cannot open"));
+    config = nlohmann::json::parse(in, nullptr, /*allow_exceptions=*/false);
+    if (config.is_discarded()) {
+      return absl::InvalidArgumentError(absl::StrCat(model, "/config.json: not valid JSON"));
+    }
+    if (std::filesystem::exists(model + "/tokenizer.json")) tokenizer = model + "/tokenizer.json";
+    name = std::filesystem::path(model).lexically_normal().filename().string();
+  } else {
+    SY_ASSIGN_OR_RETURN(config, planning::ModelPresetConfig(model));
+  }
+  return LanguageModel::CreateRandom(name, config, tokenizer, options, /*seed=*/0, ctx);
+}
+
 std::vector<OptionSpec> ModelOptionSpecs() {
   return {{"model", true},   {"router", true}, {"quantizer", true},
-          {"experts", true}, {"comm", true},   {"redundant-experts", true}};
+          {"experts", true}, {"comm", true},   {"redundant-experts", true},
+          {"device", true},  {"weights", true}};
+}
+
+absl::StatusOr<std::unique_ptr<ExecContext>> CreateContextFromArgs(const ParsedArgs& args) {
+  auto device = Device::Parse(args.Get("device", "cpu"));
+  if (!device.ok()) {
+    return absl::InvalidArgumentError(absl::StrCat("--device: ", device.status().message()));
+  }
+  if (device->is_cuda() && device->index >= cuda::DeviceCount()) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("--device ", args.Get("device"), ": this machine has ", cuda::DeviceCount(),
+                     " usable CUDA device(s)", cuda::Built() ? "" : " (this build has no CUDA)"));
+  }
+  return ExecContext::Create(*device, 0);
 }
 
 absl::StatusOr<std::unique_ptr<LanguageModel>> LoadModelFromArgs(const ParsedArgs& args,
@@ -57,6 +106,22 @@ absl::StatusOr<std::unique_ptr<LanguageModel>> LoadModelFromArgs(const ParsedArg
                                                                  ExpertParallelGroup* group) {
   const std::string dir = args.Get("model", BuiltinModelDir());
   ModelOptions options;
+  options.device = ctx.device();
+  if (options.device.is_cuda()) {
+    for (const char* cpu_only : {"router", "quantizer", "experts", "comm", "redundant-experts"}) {
+      if (args.Has(cpu_only)) {
+        return absl::UnimplementedError(absl::StrCat(
+            "--", cpu_only,
+            " does not apply with --device cuda: the GPU model runs the "
+            "architecture's router and bf16 experts in its own fused kernels for now"));
+      }
+    }
+  }
+  const std::string weights = args.Get("weights", "checkpoint");
+  if (weights != "checkpoint" && weights != "random") {
+    return absl::InvalidArgumentError(
+        absl::StrCat("--weights: expected checkpoint or random, got '", weights, "'"));
+  }
   options.experts = args.Get("experts", options.experts);
   options.quantizer = args.Get("quantizer");
   options.router = args.Get("router");
@@ -64,13 +129,14 @@ absl::StatusOr<std::unique_ptr<LanguageModel>> LoadModelFromArgs(const ParsedArg
   SY_ASSIGN_OR_RETURN(const RankInfo info, RankInfoFromEnvironment());
   if (info.world_size > 1 || args.Has("comm")) {
     if (group == nullptr) {
-      return absl::FailedPreconditionError(absl::StrCat(
-          "this command does not run expert-parallel (the environment names ", info.world_size,
-          " ranks): run it without switchyard launch"));
+      return absl::FailedPreconditionError(
+          absl::StrCat("this command does not run expert-parallel (the environment names ",
+                       info.world_size, " ranks): run it without switchyard launch"));
     }
     SY_ASSIGN_OR_RETURN(*group, JoinGroup(args, info, dir, registry, ctx));
     options.expert_parallel = group->expert_parallel;
   }
+  if (weights == "random") return CreateRandomModel(args, options, ctx);
   return LanguageModel::Load(dir, registry, options, ctx);
 }
 

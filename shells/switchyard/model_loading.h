@@ -19,15 +19,24 @@
   "                       get k = the model's top-k, e.g. router.hash)\n"                       \
   "  --quantizer K.N      convert the expert weights at load (e.g. quantizer.int8)\n"           \
   "  --experts K.N        the experts component (default experts.cpu: the model runs on the "   \
-  "CPU)\n"                                                                                       \
-  "  --comm K.N           under `switchyard launch`: the expert-parallel backend (default\n"   \
-  "                       comm.auto: the best that scores here, e.g. comm.pcie, comm.ucx)\n"  \
-  "  --redundant-experts N  under launch: extra expert slots per rank (replicas)\n"
+  "CPU)\n"                                                                                      \
+  "  --comm K.N           under `switchyard launch`: the expert-parallel backend (default\n"    \
+  "                       comm.auto: the best that scores here, e.g. comm.pcie, comm.ucx)\n"    \
+  "  --redundant-experts N  under launch: extra expert slots per rank (replicas)\n"             \
+  "  --device D           cpu (default) or cuda[:N]: the whole model on that GPU, bf16\n"       \
+  "                       (Mixtral, Qwen2/3-MoE, OLMoE; the architecture's router)\n"           \
+  "  --weights random     with --device cuda: weights synthesized on the GPU from the\n"        \
+  "                       config of --model, a folder or a preset (mixtral-8x7b,\n"             \
+  "                       qwen3-30b-a3b, ...; tokenizer: the folder's or the built-in one)\n"
 
 namespace sy::cli {
 
 // The option specs commands that load a model accept: model, router, quantizer, experts.
 std::vector<OptionSpec> ModelOptionSpecs();
+
+// The execution context of --device (default cpu): the model loads and runs there. An error
+// names a device this machine does not have.
+absl::StatusOr<std::unique_ptr<ExecContext>> CreateContextFromArgs(const ParsedArgs& args);
 
 // Under `switchyard launch` (the environment names more than one rank) the model loads
 // expert-parallel: this process joins the group into `group`, which must outlive the model; a

@@ -217,6 +217,29 @@ TEST(CliTest, GenerateRunsAMadeGptOssInMxfp4) {
               ContainsRegex("generated [0-8] tokens, [0-9.]+ tokens/s, finish: (length|stop)"));
 }
 
+// --device cuda runs the whole model on the GPU; without one it is a clear error, and options
+// the GPU path does not take are refused by name rather than ignored.
+TEST(CliTest, GenerateOnTheGpuOrAClearErrorWithoutOne) {
+  const bool gpu = RunCli("nvidia-smi -L 2>/dev/null | grep -q GPU").status == 0;
+  const Result r = RunCli("$SY generate --device cuda --prompt 'def main' --max-tokens 16");
+  if (gpu) {
+    EXPECT_EQ(r.status, 0) << r.output;
+    EXPECT_THAT(r.output, ContainsRegex("generated [0-9]+ tokens, [0-9.]+ tokens/s"));
+    const Result random = RunCli(
+        "$SY generate --device cuda --weights random --model qwen3-30b-a3b --prompt hi "
+        "--max-tokens 4");
+    EXPECT_EQ(random.status, 0) << random.output;
+  } else {
+    EXPECT_EQ(r.status, 1) << r.output;
+    EXPECT_THAT(r.output, ContainsRegex("--device cuda: this machine has 0 usable CUDA device"));
+  }
+  EXPECT_THAT(RunCli("$SY generate --device tpu --prompt x").output, HasSubstr("--device"));
+  EXPECT_THAT(RunCli("$SY generate --weights random --model mixtral-8x7b --prompt x").output,
+              HasSubstr("random weights are synthesized on a GPU"));
+  EXPECT_THAT(RunCli("$SY generate --weights zeros --prompt x").output,
+              HasSubstr("--weights: expected checkpoint or random"));
+}
+
 TEST(CliTest, GenerateRunsAMadeModelAndReportsBadInput) {
   const std::string dir = sy::testing_support::ScratchDir() + "/generate_model";
   RunCli("rm -rf " + dir);

@@ -24,8 +24,7 @@ class CudaNcclCommTest : public ::testing::TestWithParam<int> {
   void SetUp() override {
     if (plugins::comm_cuda::DeviceCount() < GetParam())
       GTEST_SKIP() << "needs " << GetParam() << " CUDA devices";
-    ASSERT_TRUE(
-        registry_.LoadLibrary(SY_TEST_BINARY_DIR "/lib/switchyard/plugins/sy_comm_nccl.so").ok());
+    registry_.Discover(DefaultPluginSearchPath());  // the build tree, or a bundle
   }
   ComponentRegistry registry_;
 };

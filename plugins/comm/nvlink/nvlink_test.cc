@@ -23,8 +23,7 @@ class CudaNvlinkCommTest : public ::testing::Test {
  protected:
   void SetUp() override {
     if (plugins::comm_cuda::DeviceCount() == 0) GTEST_SKIP() << "no CUDA device";
-    ASSERT_TRUE(
-        registry_.LoadLibrary(SY_TEST_BINARY_DIR "/lib/switchyard/plugins/sy_comm_nvlink.so").ok());
+    registry_.Discover(DefaultPluginSearchPath());  // the build tree, or a bundle
     auto component = Component::Create(*registry_.Find("comm.nvlink"),
                                        {ConfigTable{{"registeredMib", ConfigValue{int64_t{8}}},
                                                     {"stagingMib", ConfigValue{int64_t{8}}},

@@ -1,0 +1,476 @@
+#include "core/model/cuda_network.h"
+
+#include <cublas_v2.h>
+#include <cuda_runtime_api.h>
+
+#include <algorithm>
+#include <cmath>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "core/base/status.h"
+#include "core/model/cuda_network_weights.h"
+#include "core/model/moe_model.h"
+#include "kernels/dense/dense_cuda.h"
+#include "kernels/moe/moe_cuda.h"
+
+namespace sy {
+namespace {
+
+absl::Status CudaCheck(cudaError_t err, const char* what) {
+  if (err == cudaSuccess) return absl::OkStatus();
+  cudaGetLastError();
+  return absl::InternalError(absl::StrCat(what, ": ", cudaGetErrorString(err)));
+}
+
+absl::Status KernelCheck(const std::string& err) {
+  if (err.empty()) return absl::OkStatus();
+  return absl::InternalError(err);
+}
+
+absl::Status BlasCheck(cublasStatus_t status, const char* what) {
+  if (status == CUBLAS_STATUS_SUCCESS) return absl::OkStatus();
+  return absl::InternalError(absl::StrCat(what, ": cuBLAS status ", static_cast<int>(status)));
+}
+
+// out f32 [rows, n] = x bf16 [rows, k] . w bf16 [n, k]^T + beta * out. Row-major out is the
+// column-major [n, rows] matrix w . x^T, so cuBLAS sees (op T on w) times (op N on x).
+absl::Status Gemm(cublasHandle_t blas, const void* x, int64_t rows, int64_t k, const Tensor& w,
+                  float* out, float beta) {
+  if (rows == 0) return absl::OkStatus();
+  const int64_t n = w.dim(0);
+  const float alpha = 1.0f;
+  return BlasCheck(
+      cublasGemmEx(blas, CUBLAS_OP_T, CUBLAS_OP_N, static_cast<int>(n), static_cast<int>(rows),
+                   static_cast<int>(k), &alpha, w.raw_data(), CUDA_R_16BF, static_cast<int>(k), x,
+                   CUDA_R_16BF, static_cast<int>(k), &beta, out, CUDA_R_32F, static_cast<int>(n),
+                   CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT),
+      "GEMM");
+}
+
+// Device memory that grows to the largest request and is reused by every later step.
+class DeviceArena {
+ public:
+  absl::StatusOr<char*> Get(size_t bytes, Device device) {
+    if (buffer_ == nullptr || buffer_->size() < bytes) {
+      // Half again as much as before, so a run of growing batches reallocates a few times, not
+      // every step. The old buffer goes first: cudaFree waits for the work still using it.
+      const size_t grown = buffer_ == nullptr ? bytes : std::max(bytes, buffer_->size() * 3 / 2);
+      buffer_.reset();
+      SY_ASSIGN_OR_RETURN(buffer_, Buffer::Allocate(MemoryKind::kDevice, grown, device));
+      fresh_ = true;
+    }
+    return static_cast<char*>(buffer_->data());
+  }
+  // True once after each reallocation.
+  bool TakeFresh() { return std::exchange(fresh_, false); }
+
+ private:
+  std::shared_ptr<Buffer> buffer_;
+  bool fresh_ = false;
+};
+
+// Carves one allocation into aligned pieces.
+class Carver {
+ public:
+  explicit Carver(char* base) : base_(base) {}
+  template <typename T>
+  T* Take(int64_t count) {
+    offset_ = (offset_ + 255) / 256 * 256;
+    T* p = reinterpret_cast<T*>(base_ + offset_);
+    offset_ += static_cast<size_t>(count) * sizeof(T);
+    return p;
+  }
+  size_t used() const { return offset_; }
+
+ private:
+  char* base_;
+  size_t offset_ = 0;
+};
+
+// What the host computes for a step: ids, positions, the cache slot of each new token, the
+// block tables and the rows whose logits are wanted.
+struct StepPlan {
+  int64_t tokens = 0, rows_out = 0;
+  int32_t max_blocks = 1;
+  std::vector<int32_t> ids, positions, row_sequence, slots, out_rows, tables;
+};
+
+}  // namespace
+
+struct CudaNetwork::Impl {
+  ModelConfig config;
+  Device device;
+  CudaWeights weights;
+  cublasHandle_t blas = nullptr;
+  Tensor inv_freq;  // f32 [rotary_dim / 2] on the device
+  float rope_factor = 1.0f;
+  int64_t rotary_dim = 0;
+  DeviceArena activations, metadata, moe_workspace;
+
+  // Activations of a step of T tokens (all f32 unless named).
+  struct Buffers {
+    float* hidden;      // [T, H] the residual stream
+    uint16_t* normed;   // bf16 [T, H]
+    float* qkv;         // [T, (heads + 2 kv) * head_dim]
+    uint16_t* attn;     // bf16 [T, heads * head_dim]
+    float* router;      // [T, E]
+    float* gate_input;  // [T, H] the normed input in f32 (the shared expert's gate)
+    int32_t* one_ids;   // [T] single-expert routing
+    float* one_weights;
+    float* rows;            // [R, H]
+    uint16_t* rows_normed;  // bf16 [R, H]
+    float* logits;          // [R, vocab]
+  };
+
+  int64_t qkv_width() const {
+    return (config.num_attention_heads + 2 * config.num_key_value_heads) * config.head_dim;
+  }
+  absl::StatusOr<Buffers> Activations(int64_t tokens, int64_t rows_out);
+  absl::StatusOr<void*> MoeWorkspace(int64_t tokens, void* stream);
+  absl::Status RunLayer(int64_t index, const Buffers& b, int64_t tokens, const int32_t* meta,
+                        const StepPlan& plan, PagedKvCache& cache, void* stream);
+  absl::Status RunMlp(const CudaLayerWeights& layer, const Buffers& b, int64_t tokens,
+                      void* stream);
+  absl::Status RunExperts(const CudaExperts& experts, const kernels::MoeRouting& routing,
+                          int32_t top_k, const Buffers& b, int64_t tokens, void* stream);
+};
+
+absl::StatusOr<CudaNetwork::Impl::Buffers> CudaNetwork::Impl::Activations(int64_t tokens,
+                                                                          int64_t rows_out) {
+  const ModelConfig& c = config;
+  const int64_t h = c.hidden_size, t = std::max<int64_t>(tokens, 1),
+                r = std::max<int64_t>(rows_out, 1);
+  auto carve = [&](char* base) {
+    Carver cv(base);
+    Buffers b;
+    b.hidden = cv.Take<float>(t * h);
+    b.normed = cv.Take<uint16_t>(t * h);
+    b.qkv = cv.Take<float>(t * qkv_width());
+    b.attn = cv.Take<uint16_t>(t * c.num_attention_heads * c.head_dim);
+    b.router = cv.Take<float>(t * std::max<int64_t>(c.num_experts, 1));
+    b.gate_input = cv.Take<float>(t * h);
+    b.one_ids = cv.Take<int32_t>(t);
+    b.one_weights = cv.Take<float>(t);
+    b.rows = cv.Take<float>(r * h);
+    b.rows_normed = cv.Take<uint16_t>(r * h);
+    b.logits = cv.Take<float>(r * c.vocab_size);
+    return std::make_pair(b, cv.used());
+  };
+  const size_t need = carve(nullptr).second;  // a dry run measures the layout
+  SY_ASSIGN_OR_RETURN(char* base, activations.Get(need, device));
+  return carve(base).first;
+}
+
+absl::StatusOr<void*> CudaNetwork::Impl::MoeWorkspace(int64_t tokens, void* stream) {
+  const ModelConfig& c = config;
+  size_t bytes = 0;
+  int32_t max_experts = 1;
+  for (const CudaLayerWeights& layer : weights.layers) {
+    const bool routed = layer.router.has_value();
+    const kernels::MoeProblem routed_problem{
+        tokens, layer.mlp.count, routed ? static_cast<int32_t>(c.num_experts_per_tok) : 1,
+        c.hidden_size, layer.mlp.intermediate};
+    bytes = std::max(bytes, kernels::PlanMoe(routed_problem).workspace_bytes);
+    max_experts = std::max(max_experts, layer.mlp.count);
+    if (layer.shared) {
+      const kernels::MoeProblem shared{tokens, 1, 1, c.hidden_size, layer.shared->intermediate};
+      bytes = std::max(bytes, kernels::PlanMoe(shared).workspace_bytes);
+    }
+  }
+  SY_ASSIGN_OR_RETURN(char* ws, moe_workspace.Get(bytes, device));
+  if (moe_workspace.TakeFresh()) {
+    SY_RETURN_IF_ERROR(KernelCheck(kernels::InitMoeWorkspace(ws, max_experts, stream)));
+  }
+  return ws;
+}
+
+absl::Status CudaNetwork::Impl::RunExperts(const CudaExperts& experts,
+                                           const kernels::MoeRouting& routing, int32_t top_k,
+                                           const Buffers& b, int64_t tokens, void* stream) {
+  const kernels::MoeProblem problem{tokens, experts.count, top_k, config.hidden_size,
+                                    experts.intermediate};
+  const kernels::MoePlan plan = kernels::PlanMoe(problem);
+  SY_ASSIGN_OR_RETURN(void* ws, MoeWorkspace(tokens, stream));
+  kernels::MoeLayerArgs args;
+  args.x = b.normed;
+  args.routing = routing;
+  args.weights = experts.View();
+  args.out = b.hidden;  // the MLP's output goes straight into the residual stream
+  args.accumulate = true;
+  args.workspace = ws;
+  return KernelCheck(kernels::LaunchMoeLayer(problem, plan, args, stream));
+}
+
+absl::Status CudaNetwork::Impl::RunMlp(const CudaLayerWeights& layer, const Buffers& b,
+                                       int64_t tokens, void* stream) {
+  const ModelConfig& c = config;
+  const int64_t h = c.hidden_size;
+  if (layer.shared) {
+    // The shared expert's sigmoid gate reads the normed input in f32; take it before the routed
+    // experts add into the residual stream.
+    SY_RETURN_IF_ERROR(
+        CudaCheck(cudaMemcpyAsync(b.gate_input, b.hidden, tokens * h * sizeof(float),
+                                  cudaMemcpyDeviceToDevice, static_cast<cudaStream_t>(stream)),
+                  "copying the residual"));
+    SY_RETURN_IF_ERROR(KernelCheck(
+        kernels::LaunchRmsNormInPlace(b.gate_input, h, tokens, 1, h, layer.post_norm.data<float>(),
+                                      static_cast<float>(c.rms_norm_eps), stream)));
+  }
+  if (layer.router) {
+    SY_RETURN_IF_ERROR(Gemm(blas, b.normed, tokens, h, *layer.router, b.router, 0.0f));
+    kernels::MoeRouting routing;
+    routing.logits = b.router;
+    routing.renormalize = RenormalizesTopK(c);
+    SY_RETURN_IF_ERROR(RunExperts(layer.mlp, routing, static_cast<int32_t>(c.num_experts_per_tok),
+                                  b, tokens, stream));
+  } else {  // a dense MLP: one expert, weight 1
+    SY_RETURN_IF_ERROR(KernelCheck(kernels::LaunchSharedRouting(nullptr, nullptr, tokens, h,
+                                                                b.one_ids, b.one_weights, stream)));
+    SY_RETURN_IF_ERROR(
+        RunExperts(layer.mlp, {.ids = b.one_ids, .weights = b.one_weights}, 1, b, tokens, stream));
+  }
+  if (layer.shared) {
+    SY_RETURN_IF_ERROR(
+        KernelCheck(kernels::LaunchSharedRouting(b.gate_input, layer.shared_gate->data<float>(),
+                                                 tokens, h, b.one_ids, b.one_weights, stream)));
+    SY_RETURN_IF_ERROR(RunExperts(*layer.shared, {.ids = b.one_ids, .weights = b.one_weights}, 1, b,
+                                  tokens, stream));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status CudaNetwork::Impl::RunLayer(int64_t index, const Buffers& b, int64_t tokens,
+                                         const int32_t* meta, const StepPlan& plan,
+                                         PagedKvCache& cache, void* stream) {
+  const ModelConfig& c = config;
+  const CudaLayerWeights& layer = weights.layers[index];
+  const int64_t h = c.hidden_size, hd = c.head_dim, heads = c.num_attention_heads,
+                kv = c.num_key_value_heads, width = qkv_width();
+  const float eps = static_cast<float>(c.rms_norm_eps);
+  const int32_t* positions = meta + tokens;
+  const int32_t* row_sequence = meta + 2 * tokens;
+  const int32_t* slots = meta + 3 * tokens;
+  const int32_t* tables = meta + 4 * tokens + plan.rows_out;
+
+  SY_RETURN_IF_ERROR(KernelCheck(kernels::LaunchRmsNormToBF16(
+      b.hidden, h, tokens, h, layer.input_norm.data<float>(), eps, b.normed, h, stream)));
+  SY_RETURN_IF_ERROR(Gemm(blas, b.normed, tokens, h, layer.qkv, b.qkv, 0.0f));
+  float* q = b.qkv;
+  float* k = q + heads * hd;
+  float* v = k + kv * hd;
+  if (layer.qkv_bias) {
+    SY_RETURN_IF_ERROR(KernelCheck(kernels::LaunchAddBias(b.qkv, width, tokens, width,
+                                                          layer.qkv_bias->data<float>(), stream)));
+  }
+  if (layer.q_norm) {
+    const bool per_head = c.qk_norm == QkNorm::kPerHead;
+    SY_RETURN_IF_ERROR(KernelCheck(kernels::LaunchRmsNormInPlace(
+        q, width, tokens, per_head ? heads : 1, per_head ? hd : heads * hd,
+        layer.q_norm->data<float>(), eps, stream)));
+    SY_RETURN_IF_ERROR(KernelCheck(
+        kernels::LaunchRmsNormInPlace(k, width, tokens, per_head ? kv : 1, per_head ? hd : kv * hd,
+                                      layer.k_norm->data<float>(), eps, stream)));
+  }
+  const bool interleaved = false;  // GQA architectures use rotate_half
+  SY_RETURN_IF_ERROR(
+      KernelCheck(kernels::LaunchRope(q, width, tokens, heads, hd, rotary_dim, positions,
+                                      inv_freq.data<float>(), rope_factor, interleaved, stream)));
+  SY_RETURN_IF_ERROR(
+      KernelCheck(kernels::LaunchRope(k, width, tokens, kv, hd, rotary_dim, positions,
+                                      inv_freq.data<float>(), rope_factor, interleaved, stream)));
+  SY_RETURN_IF_ERROR(KernelCheck(kernels::LaunchKvCacheWriteBF16(
+      k, width, v, width, tokens, kv * hd, slots, cache.k(index).data<uint16_t>(),
+      cache.v(index).data<uint16_t>(), stream)));
+  kernels::PagedAttentionArgs attention;
+  attention.q = q;
+  attention.q_stride = width;
+  attention.k_cache = cache.k(index).data<uint16_t>();
+  attention.v_cache = cache.v(index).data<uint16_t>();
+  attention.block_tables = tables;
+  attention.max_blocks_per_sequence = plan.max_blocks;
+  attention.row_sequence = row_sequence;
+  attention.row_position = positions;
+  attention.tokens = tokens;
+  attention.heads = static_cast<int32_t>(heads);
+  attention.kv_heads = static_cast<int32_t>(kv);
+  attention.head_dim = static_cast<int32_t>(hd);
+  attention.block_size = static_cast<int32_t>(cache.shape().block_size);
+  attention.scale = 1.0f / std::sqrt(static_cast<float>(hd));
+  attention.sliding_window = static_cast<int32_t>(c.SlidingWindow(index));
+  attention.out = b.attn;
+  SY_RETURN_IF_ERROR(KernelCheck(kernels::LaunchPagedAttention(attention, stream)));
+  // o_proj adds straight into the residual stream (beta = 1).
+  SY_RETURN_IF_ERROR(Gemm(blas, b.attn, tokens, heads * hd, layer.o, b.hidden, 1.0f));
+  SY_RETURN_IF_ERROR(KernelCheck(kernels::LaunchRmsNormToBF16(
+      b.hidden, h, tokens, h, layer.post_norm.data<float>(), eps, b.normed, h, stream)));
+  return RunMlp(layer, b, tokens, stream);
+}
+
+namespace {
+
+absl::StatusOr<StepPlan> PlanStep(std::span<const SequenceChunk> batch, PagedKvCache& cache,
+                                  int64_t vocab) {
+  StepPlan plan;
+  std::vector<const std::vector<int32_t>*> tables;
+  const int64_t block_size = cache.shape().block_size;
+  for (size_t s = 0; s < batch.size(); ++s) {
+    const SequenceChunk& chunk = batch[s];
+    const int64_t n = static_cast<int64_t>(chunk.tokens.size());
+    SY_ASSIGN_OR_RETURN(const int64_t start, cache.Length(chunk.sequence, 0));
+    SY_RETURN_IF_ERROR(cache.Reserve(chunk.sequence, start + n));
+    SY_ASSIGN_OR_RETURN(const std::vector<int32_t>* table, cache.BlockTable(chunk.sequence));
+    tables.push_back(table);
+    plan.max_blocks = std::max(plan.max_blocks, static_cast<int32_t>(table->size()));
+    for (int64_t t = 0; t < n; ++t) {
+      const int32_t id = chunk.tokens[t];
+      if (id < 0 || id >= vocab) {
+        return absl::InvalidArgumentError(
+            absl::StrCat("token id ", id, " is outside the vocabulary [0, ", vocab, ")"));
+      }
+      const int64_t pos = start + t;
+      plan.ids.push_back(id);
+      plan.positions.push_back(static_cast<int32_t>(pos));
+      plan.row_sequence.push_back(static_cast<int32_t>(s));
+      plan.slots.push_back(
+          static_cast<int32_t>((*table)[pos / block_size] * block_size + pos % block_size));
+      if (chunk.all_logits || t == n - 1) {
+        plan.out_rows.push_back(static_cast<int32_t>(plan.ids.size() - 1));
+      }
+    }
+  }
+  plan.tokens = static_cast<int64_t>(plan.ids.size());
+  plan.rows_out = static_cast<int64_t>(plan.out_rows.size());
+  plan.tables.assign(batch.size() * plan.max_blocks, 0);
+  for (size_t s = 0; s < tables.size(); ++s) {
+    std::copy(tables[s]->begin(), tables[s]->end(), plan.tables.begin() + s * plan.max_blocks);
+  }
+  return plan;
+}
+
+}  // namespace
+
+std::string CudaNetwork::Unsupported(const ModelConfig& c) {
+  if (c.mla) return "DeepSeek-V3's latent attention (MLA) runs on the CPU only for now";
+  if (c.architecture == Architecture::kGptOss) {
+    return "gpt-oss (attention sinks, clamped SwiGLU, expert biases) runs on the CPU only for now";
+  }
+  kernels::PagedAttentionArgs attention;
+  attention.heads = static_cast<int32_t>(c.num_attention_heads);
+  attention.kv_heads = static_cast<int32_t>(c.num_key_value_heads);
+  attention.head_dim = static_cast<int32_t>(c.head_dim);
+  attention.block_size = 16;
+  attention.max_blocks_per_sequence = 1;
+  attention.q_stride = attention.heads * attention.head_dim;
+  if (std::string why = kernels::CheckPagedAttention(attention); !why.empty()) {
+    return "attention: " + why;
+  }
+  const int64_t inter[] = {c.expert_intermediate_size(), c.intermediate_size,
+                           c.shared_expert_intermediate_size};
+  for (int64_t i : inter) {
+    if (i <= 0) continue;
+    const kernels::MoeProblem problem{
+        1, static_cast<int32_t>(std::max<int64_t>(c.num_experts, 1)),
+        static_cast<int32_t>(std::max<int64_t>(c.num_experts_per_tok, 1)), c.hidden_size, i};
+    if (std::string why = kernels::CheckMoeProblem(problem); !why.empty()) return "MLP: " + why;
+  }
+  return "";
+}
+
+CudaNetwork::CudaNetwork(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+
+CudaNetwork::~CudaNetwork() {
+  if (impl_ && impl_->blas != nullptr) cublasDestroy(impl_->blas);
+}
+
+int64_t CudaNetwork::weight_bytes() const { return impl_->weights.bytes; }
+
+absl::StatusOr<std::unique_ptr<CudaNetwork>> CudaNetwork::Load(const ModelConfig& config,
+                                                               const Checkpoint* checkpoint,
+                                                               const CudaNetworkOptions& options,
+                                                               ExecContext& ctx) {
+  if (!ctx.device().is_cuda()) {
+    return absl::InvalidArgumentError("the GPU model needs a CUDA execution context");
+  }
+  if (std::string why = Unsupported(config); !why.empty()) {
+    return absl::UnimplementedError(
+        absl::StrCat(ArchitectureName(config.architecture), " on the GPU: ", why));
+  }
+  SY_RETURN_IF_ERROR(CudaCheck(cudaSetDevice(ctx.device().index), "selecting the device"));
+  auto impl = std::make_unique<Impl>();
+  impl->config = config;
+  impl->device = ctx.device();
+  const RopeConfig rope = RopeConfigOf(config);
+  SY_ASSIGN_OR_RETURN(std::vector<double> inv_freq, RopeInverseFrequencies(rope));
+  impl->rotary_dim = 2 * static_cast<int64_t>(inv_freq.size());
+  impl->rope_factor = static_cast<float>(RopeAttentionFactor(rope));
+  SY_ASSIGN_OR_RETURN(Tensor host_freq,
+                      Tensor::FromF32({static_cast<int64_t>(inv_freq.size())},
+                                      std::vector<float>(inv_freq.begin(), inv_freq.end())));
+  SY_ASSIGN_OR_RETURN(impl->inv_freq, host_freq.To(ctx.device()));
+  SY_ASSIGN_OR_RETURN(impl->weights,
+                      LoadCudaWeights(config, checkpoint, options, ctx.device(), ctx.stream()));
+  SY_RETURN_IF_ERROR(BlasCheck(cublasCreate(&impl->blas), "creating the cuBLAS handle"));
+  return std::unique_ptr<CudaNetwork>(new CudaNetwork(std::move(impl)));
+}
+
+absl::StatusOr<Tensor> CudaNetwork::Forward(ExecContext& ctx, std::span<const SequenceChunk> batch,
+                                            PagedKvCache& cache) {
+  Impl& m = *impl_;
+  const ModelConfig& c = m.config;
+  if (cache.shape().device != m.device || cache.shape().dtype != DType::kBF16) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("the GPU model needs a bf16 KV cache on ", m.device.ToString(), ", not ",
+                     DTypeName(cache.shape().dtype), " on ", cache.shape().device.ToString()));
+  }
+  SY_RETURN_IF_ERROR(CudaCheck(cudaSetDevice(m.device.index), "selecting the device"));
+  SY_ASSIGN_OR_RETURN(const StepPlan plan, PlanStep(batch, cache, c.vocab_size));
+  const int64_t t = plan.tokens, r = plan.rows_out;
+  void* stream = ctx.stream();
+  SY_RETURN_IF_ERROR(BlasCheck(cublasSetStream(m.blas, static_cast<cudaStream_t>(stream)),
+                               "binding cuBLAS to the stream"));
+
+  // Metadata: ids | positions | row_sequence | slots | out_rows | block tables, one copy.
+  std::vector<int32_t> meta;
+  for (const auto* part : {&plan.ids, &plan.positions, &plan.row_sequence, &plan.slots,
+                           &plan.out_rows, &plan.tables}) {
+    meta.insert(meta.end(), part->begin(), part->end());
+  }
+  SY_ASSIGN_OR_RETURN(char* meta_device, m.metadata.Get(meta.size() * sizeof(int32_t), m.device));
+  SY_RETURN_IF_ERROR(
+      CudaCheck(cudaMemcpyAsync(meta_device, meta.data(), meta.size() * sizeof(int32_t),
+                                cudaMemcpyHostToDevice, static_cast<cudaStream_t>(stream)),
+                "copying the step's metadata"));
+  const int32_t* md = reinterpret_cast<const int32_t*>(meta_device);
+  SY_ASSIGN_OR_RETURN(const Impl::Buffers b, m.Activations(t, r));
+
+  const int64_t h = c.hidden_size;
+  SY_RETURN_IF_ERROR(KernelCheck(kernels::LaunchEmbeddingGatherBF16(
+      m.weights.embed.data<uint16_t>(), c.vocab_size, h, md, t, b.hidden, stream)));
+  for (int64_t l = 0; l < c.num_hidden_layers; ++l) {
+    SY_RETURN_IF_ERROR(m.RunLayer(l, b, t, md, plan, cache, stream));
+  }
+  // Only the wanted rows go through the final norm and the LM head.
+  SY_RETURN_IF_ERROR(
+      KernelCheck(kernels::LaunchGatherRowsF32(b.hidden, h, md + 4 * t, r, b.rows, stream)));
+  SY_RETURN_IF_ERROR(KernelCheck(
+      kernels::LaunchRmsNormToBF16(b.rows, h, r, h, m.weights.final_norm.data<float>(),
+                                   static_cast<float>(c.rms_norm_eps), b.rows_normed, h, stream)));
+  SY_RETURN_IF_ERROR(Gemm(m.blas, b.rows_normed, r, h, m.weights.lm_head, b.logits, 0.0f));
+  SY_ASSIGN_OR_RETURN(Tensor logits, Tensor::Empty({r, c.vocab_size}, DType::kF32));
+  SY_RETURN_IF_ERROR(
+      CudaCheck(cudaMemcpyAsync(logits.raw_data(), b.logits, logits.nbytes(),
+                                cudaMemcpyDeviceToHost, static_cast<cudaStream_t>(stream)),
+                "copying the logits"));
+  SY_RETURN_IF_ERROR(
+      CudaCheck(cudaStreamSynchronize(static_cast<cudaStream_t>(stream)), "running the step"));
+  // The step ran whole: only now do the new tokens become part of their sequences.
+  for (const SequenceChunk& chunk : batch) {
+    SY_RETURN_IF_ERROR(cache.Commit(chunk.sequence, static_cast<int64_t>(chunk.tokens.size())));
+  }
+  return logits;
+}
+
+}  // namespace sy

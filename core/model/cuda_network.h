@@ -1,0 +1,76 @@
+// The MoE decoder on one NVIDIA GPU: MoeModel's network when the model is loaded with
+// `--device cuda`. Weights live on the device in bf16 (from a checkpoint, or synthesized there
+// for `--weights random`), activations in f32, the KV cache in bf16 (PagedKvCache on the
+// device). A step is one stream of launches with no host round trip until the logits come back:
+//
+//   embedding gather -> per layer: RMSNorm -> qkv GEMM (cuBLAS) -> bias, q/k norm, RoPE ->
+//   KV write -> paged GQA attention -> o_proj GEMM added into the residual -> RMSNorm ->
+//   router GEMM -> the fused MoE layer (kernels/moe, added into the residual) [-> shared
+//   expert] -> final RMSNorm of the wanted rows -> LM head GEMM -> logits to the host.
+//
+// Dense MLP layers and Qwen2-MoE's shared expert run through the same MoE kernels as a single
+// expert every token is routed to (weight 1, or the shared expert's sigmoid gate), so the GPU
+// path has one MLP implementation. Kernels: kernels/dense (dense_cuda.h), kernels/moe.
+//
+// Architectures: Mixtral, Qwen2-MoE, Qwen3-MoE, OLMoE (GQA attention, softmax top-k routing).
+// DeepSeek-V3 (MLA, grouped sigmoid routing) and gpt-oss (sinks, clamped SwiGLU, biases) run on
+// the CPU only for now; Unsupported() says so by name.
+#ifndef SWITCHYARD_CORE_MODEL_CUDA_NETWORK_H_
+#define SWITCHYARD_CORE_MODEL_CUDA_NETWORK_H_
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <span>
+#include <string>
+
+#include "absl/status/statusor.h"
+#include "core/dense/paged_kv_cache.h"
+#include "core/device/exec_context.h"
+#include "core/model/checkpoint.h"
+#include "core/model/model_config.h"
+
+namespace sy {
+
+struct SequenceChunk;  // moe_model.h
+
+struct CudaNetworkOptions {
+  // Synthesize weights on the device (uniform, scaled by 1 / sqrt(fan-in); norms 1) instead of
+  // reading a checkpoint: full-size models run without a download.
+  bool random_weights = false;
+  uint64_t seed = 0;
+  std::function<void(int64_t done, int64_t total)> progress;  // layers loaded
+};
+
+class CudaNetwork {
+ public:
+  // "" when `config` runs on the GPU path (and this build has CUDA), else why not.
+  static std::string Unsupported(const ModelConfig& config);
+
+  // Uploads `checkpoint`'s weights (nullptr with options.random_weights) to ctx's device.
+  // Errors name the tensor, or the device memory that ran out.
+  static absl::StatusOr<std::unique_ptr<CudaNetwork>> Load(const ModelConfig& config,
+                                                           const Checkpoint* checkpoint,
+                                                           const CudaNetworkOptions& options,
+                                                           ExecContext& ctx);
+  ~CudaNetwork();
+
+  // MoeModel::ForwardBatch on the device: reserves the cache blocks the batch needs, runs the
+  // step on ctx's stream, commits the new tokens to the cache only when the whole step
+  // succeeded, and returns the wanted rows' logits on the host (f32 [rows, vocab]).
+  absl::StatusOr<Tensor> Forward(ExecContext& ctx, std::span<const SequenceChunk> batch,
+                                 PagedKvCache& cache);
+
+  // Bytes of weights on the device.
+  int64_t weight_bytes() const;
+
+  struct Impl;
+
+ private:
+  explicit CudaNetwork(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace sy
+
+#endif  // SWITCHYARD_CORE_MODEL_CUDA_NETWORK_H_

@@ -1,0 +1,178 @@
+// The model on the GPU (cuda_network.h) against the same checkpoint on the CPU, for every GQA
+// architecture: prefill, decode, and mixed batches of several sequences give the same logits
+// within bf16's rounding; random weights are deterministic; a full KV cache fails a step without
+// changing any sequence. Skips without a GPU.
+#include "core/model/cuda_network.h"
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <filesystem>
+
+#include "core/device/cuda_runtime.h"
+#include "core/model/model_writer.h"
+#include "core/model/moe_model.h"
+#include "tests/support/scratch_dir.h"
+
+namespace sy {
+namespace {
+
+using ::testing::HasSubstr;
+
+bool HaveGpu() { return cuda::DeviceCount() > 0; }
+
+// Row r of `a` and `b` agree: cosine > 0.999 and the largest difference within 3% of the
+// row's largest logit (bf16 activations on the GPU against f32 on the CPU).
+void ExpectRowsClose(const Tensor& cpu, const Tensor& gpu, const std::string& what) {
+  ASSERT_EQ(cpu.shape(), gpu.shape()) << what;
+  const int64_t rows = cpu.dim(0), vocab = cpu.dim(1);
+  for (int64_t r = 0; r < rows; ++r) {
+    double dot = 0, na = 0, nb = 0, diff = 0, peak = 0;
+    for (int64_t v = 0; v < vocab; ++v) {
+      const double a = cpu.Get(r * vocab + v), b = gpu.Get(r * vocab + v);
+      ASSERT_TRUE(std::isfinite(b)) << what << " row " << r;
+      dot += a * b;
+      na += a * a;
+      nb += b * b;
+      diff = std::max(diff, std::abs(a - b));
+      peak = std::max(peak, std::abs(a));
+    }
+    EXPECT_GT(dot / std::sqrt(na * nb), 0.999) << what << " row " << r;
+    EXPECT_LE(diff, 0.03 * peak + 1e-3) << what << " row " << r;
+  }
+}
+
+class CudaNetworkTest : public ::testing::TestWithParam<std::string> {
+ protected:
+  void SetUp() override {
+    if (!HaveGpu()) return;
+    registry_.Discover(DefaultPluginSearchPath());  // the build tree, or a bundle
+    cpu_ = *ExecContext::Create(Device::Cpu(), 2);
+    gpu_ = *ExecContext::Create(Device::Cuda(0), 2);
+    dir_ = sy::testing_support::ScratchDir() + "/cuda_model";
+    std::filesystem::remove_all(dir_);
+    spec_ = *Preset(GetParam());
+    spec_.init_std = 0.2;        // routing and attention far from uniform
+    spec_.dtype = DType::kBF16;  // both devices compute with the same weights
+    spec_.hidden = 128;
+    spec_.heads = 4;
+    spec_.kv_heads = 2;
+    if (spec_.arch == Architecture::kQwen2Moe) spec_.mlp_only_layers = {1};  // a dense layer too
+    ASSERT_TRUE(WriteModel(spec_, dir_).ok());
+  }
+  std::unique_ptr<MoeModel> Load(Device device) {
+    auto ckpt = Checkpoint::Open(dir_);
+    EXPECT_TRUE(ckpt.ok()) << ckpt.status();
+    ModelOptions options;
+    options.device = device;
+    auto model = MoeModel::Load(*ckpt, registry_, options, device.is_cpu() ? *cpu_ : *gpu_);
+    EXPECT_TRUE(model.ok()) << model.status();
+    return model.ok() ? *std::move(model) : nullptr;
+  }
+  ComponentRegistry registry_;
+  std::unique_ptr<ExecContext> cpu_, gpu_;
+  std::string dir_;
+  ModelSpec spec_;
+};
+
+TEST_P(CudaNetworkTest, MatchesTheCpuModelThroughPrefillDecodeAndMixedBatches) {
+  if (!HaveGpu()) GTEST_SKIP() << "no CUDA device";
+  auto cpu = Load(Device::Cpu());
+  auto gpu = Load(Device::Cuda(0));
+  ASSERT_NE(cpu, nullptr);
+  ASSERT_NE(gpu, nullptr);
+  auto cpu_cache = *PagedKvCache::Create(cpu->CacheShape(64, 4));
+  auto gpu_cache = *PagedKvCache::Create(gpu->CacheShape(64, 4));
+  EXPECT_EQ(gpu_cache.shape().dtype, DType::kBF16);
+  for (int64_t s : {0, 1, 2}) {
+    ASSERT_TRUE(cpu_cache.AddSequence(s).ok());
+    ASSERT_TRUE(gpu_cache.AddSequence(s).ok());
+  }
+  // Step 1: two prefills (one wants every row's logits); step 2: a decode, a third sequence's
+  // prefill and a second chunk of sequence 1 together; then decodes across block boundaries.
+  std::vector<std::vector<SequenceChunk>> steps = {
+      {{0, {5, 300, 17, 42, 99, 7, 256, 3, 11}, true}, {1, {8, 9, 10}, false}},
+      {{0, {77}, false}, {2, {400, 401, 402, 403, 404}, true}, {1, {12, 13, 14, 15, 16}, true}},
+  };
+  for (int i = 0; i < 6; ++i) steps.push_back({{0, {100 + i}}, {1, {200 + i}}, {2, {300 + i}}});
+  for (size_t i = 0; i < steps.size(); ++i) {
+    auto want = cpu->ForwardBatch(*cpu_, steps[i], cpu_cache);
+    auto got = gpu->ForwardBatch(*gpu_, steps[i], gpu_cache);
+    ASSERT_TRUE(want.ok()) << want.status();
+    ASSERT_TRUE(got.ok()) << got.status();
+    ExpectRowsClose(*want, *got, absl::StrCat(GetParam(), " step ", i));
+  }
+  for (int64_t s : {0, 1, 2}) EXPECT_EQ(*gpu_cache.Length(s, 0), *cpu_cache.Length(s, 0));
+}
+
+TEST_P(CudaNetworkTest, AFullCacheFailsTheStepAndKeepsEverySequence) {
+  if (!HaveGpu()) GTEST_SKIP() << "no CUDA device";
+  auto gpu = Load(Device::Cuda(0));
+  ASSERT_NE(gpu, nullptr);
+  auto cache = *PagedKvCache::Create(gpu->CacheShape(3, 4));  // 12 slots
+  ASSERT_TRUE(cache.AddSequence(0).ok());
+  ASSERT_TRUE(gpu->Forward(*gpu_, {1, 2, 3, 4, 5}, 0, cache).ok());
+  auto full = gpu->Forward(*gpu_, std::vector<int32_t>(10, 7), 0, cache);
+  EXPECT_EQ(full.status().code(), absl::StatusCode::kResourceExhausted) << full.status();
+  EXPECT_EQ(*cache.Length(0, 0), 5);
+  auto next = gpu->Forward(*gpu_, {6}, 0, cache);
+  ASSERT_TRUE(next.ok()) << next.status();
+  EXPECT_EQ(*cache.Length(0, 0), 6);
+}
+
+INSTANTIATE_TEST_SUITE_P(Architectures, CudaNetworkTest,
+                         ::testing::Values("tiny-mixtral", "tiny-qwen2-moe", "tiny-qwen3-moe",
+                                           "tiny-olmoe"));
+
+TEST(CudaNetworkRandomTest, RandomWeightsAreDeterministic) {
+  if (!HaveGpu()) GTEST_SKIP() << "no CUDA device";
+  auto ctx = *ExecContext::Create(Device::Cuda(0), 1);
+  ModelSpec spec = *Preset("tiny-qwen3-moe");
+  const std::string dir = sy::testing_support::ScratchDir() + "/random_config";
+  std::filesystem::remove_all(dir);
+  ASSERT_TRUE(WriteModel(spec, dir).ok());
+  const ModelConfig config = Checkpoint::Open(dir)->config();
+  ModelOptions options;
+  options.device = Device::Cuda(0);
+  std::vector<Tensor> logits;
+  for (uint64_t seed : {7, 7, 8}) {
+    auto model = MoeModel::CreateRandom(config, options, seed, *ctx);
+    ASSERT_TRUE(model.ok()) << model.status();
+    auto cache = *PagedKvCache::Create((*model)->CacheShape(8, 16));
+    ASSERT_TRUE(cache.AddSequence(0).ok());
+    auto out = (*model)->Forward(*ctx, {1, 2, 3, 4}, 0, cache);
+    ASSERT_TRUE(out.ok()) << out.status();
+    for (int64_t i = 0; i < out->numel(); ++i) ASSERT_TRUE(std::isfinite(out->Get(i)));
+    logits.push_back(*std::move(out));
+  }
+  double same = 0, different = 0;
+  for (int64_t i = 0; i < logits[0].numel(); ++i) {
+    same = std::max(same, std::abs(logits[0].Get(i) - logits[1].Get(i)));
+    different = std::max(different, std::abs(logits[0].Get(i) - logits[2].Get(i)));
+  }
+  EXPECT_EQ(same, 0.0);
+  EXPECT_GT(different, 1e-3);
+}
+
+TEST(CudaNetworkSupportTest, NamesWhatRunsOnTheCpuOnly) {
+  ModelSpec spec = *Preset("tiny-deepseek-v3");
+  const std::string dir = sy::testing_support::ScratchDir() + "/deepseek_config";
+  std::filesystem::remove_all(dir);
+  ASSERT_TRUE(WriteModel(spec, dir).ok());
+  const std::string why = CudaNetwork::Unsupported(Checkpoint::Open(dir)->config());
+  if (cuda::Built()) {
+    EXPECT_THAT(why, HasSubstr("MLA"));
+  } else {
+    EXPECT_THAT(why, HasSubstr("no CUDA"));
+  }
+  for (const char* preset : {"tiny-mixtral", "tiny-qwen2-moe", "tiny-qwen3-moe", "tiny-olmoe"}) {
+    std::filesystem::remove_all(dir);
+    ASSERT_TRUE(WriteModel(*Preset(preset), dir).ok());
+    const std::string gqa = CudaNetwork::Unsupported(Checkpoint::Open(dir)->config());
+    EXPECT_EQ(gqa.empty(), cuda::Built()) << preset << ": " << gqa;
+  }
+}
+
+}  // namespace
+}  // namespace sy

@@ -1,0 +1,252 @@
+#include "core/model/cuda_network_weights.h"
+
+#include <cuda_runtime_api.h>
+
+#include <cmath>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "core/base/status.h"
+#include "core/model/tensor_names.h"
+#include "core/model/weight_loader.h"
+#include "core/tensor/tensor_convert.h"
+
+namespace sy {
+namespace {
+
+absl::Status CudaCheck(cudaError_t err, const std::string& what) {
+  if (err == cudaSuccess) return absl::OkStatus();
+  cudaGetLastError();
+  return absl::InternalError(absl::StrCat(what, ": ", cudaGetErrorString(err)));
+}
+
+absl::Status KernelCheck(const std::string& err, const std::string& what) {
+  if (err.empty()) return absl::OkStatus();
+  return absl::InternalError(absl::StrCat(what, ": ", err));
+}
+
+// One tensor's rows inside a stacked device matrix.
+struct RowPart {
+  std::string name;
+  int64_t rows = 0;
+};
+
+// Produces the device tensors: each either read from the checkpoint (converted on the host to
+// the device dtype, then copied) or, without one, synthesized in place on the device.
+class DeviceWeightSource {
+ public:
+  DeviceWeightSource(const Checkpoint* checkpoint, uint64_t seed, Device device, void* stream)
+      : checkpoint_(checkpoint), seed_(seed), device_(device), stream_(stream) {}
+
+  // bf16 [sum of rows, cols]: the parts stacked row-wise. Random: uniform in
+  // [-1/sqrt(cols), 1/sqrt(cols)), which keeps every projection's output at its input's scale.
+  absl::StatusOr<Tensor> Bf16Rows(const std::vector<RowPart>& parts, int64_t cols) {
+    int64_t rows = 0;
+    for (const RowPart& p : parts) rows += p.rows;
+    SY_ASSIGN_OR_RETURN(Tensor out, Allocate({rows, cols}, DType::kBF16));
+    if (checkpoint_ == nullptr) {
+      const float scale = 1.0f / std::sqrt(static_cast<float>(cols));
+      SY_RETURN_IF_ERROR(
+          KernelCheck(kernels::LaunchFillUniformBF16(out.data<uint16_t>(), out.numel(), scale,
+                                                     NextSeed(), stream_),
+                      absl::StrCat("filling ", parts.front().name)));
+      return out;
+    }
+    int64_t row = 0;
+    for (const RowPart& p : parts) {
+      SY_ASSIGN_OR_RETURN(Tensor f32, LoadF32(*checkpoint_, p.name, {p.rows, cols}));
+      SY_ASSIGN_OR_RETURN(Tensor bf16, ConvertDType(f32, DType::kBF16));
+      SY_RETURN_IF_ERROR(Upload(bf16, out.data<uint16_t>() + row * cols, p.name));
+      row += p.rows;
+    }
+    return out;
+  }
+
+  // f32, the concatenation of the named tensors (of `shapes`); random: all `fill` (norm weights
+  // 1, biases 0).
+  absl::StatusOr<Tensor> F32(const std::vector<std::string>& names,
+                             const std::vector<Shape>& shapes, float fill) {
+    std::vector<int64_t> sizes;
+    int64_t n = 0;
+    for (const Shape& shape : shapes) {
+      sizes.push_back(NumElements(shape));
+      n += sizes.back();
+    }
+    SY_ASSIGN_OR_RETURN(Tensor out, Allocate({n}, DType::kF32));
+    int64_t offset = 0;
+    for (size_t i = 0; i < names.size(); ++i) {
+      Tensor host;
+      if (checkpoint_ == nullptr) {
+        SY_ASSIGN_OR_RETURN(host, Tensor::FromF32({sizes[i]}, std::vector<float>(sizes[i], fill)));
+      } else {
+        SY_ASSIGN_OR_RETURN(host, LoadF32(*checkpoint_, names[i], shapes[i]));
+      }
+      SY_RETURN_IF_ERROR(Upload(host, out.data<float>() + offset, names[i]));
+      offset += sizes[i];
+    }
+    return out;
+  }
+
+  absl::StatusOr<Tensor> F32(const std::string& name, const Shape& shape, float fill) {
+    return F32(std::vector<std::string>{name}, std::vector<Shape>{shape}, fill);
+  }
+
+  int64_t bytes() const { return bytes_; }
+
+ private:
+  absl::StatusOr<Tensor> Allocate(const Shape& shape, DType dtype) {
+    absl::StatusOr<Tensor> t = Tensor::Empty(shape, dtype, device_);
+    if (!t.ok()) {
+      return absl::ResourceExhaustedError(
+          absl::StrCat("device memory: ", DTypeBytes(dtype, NumElements(shape)),
+                       " more bytes of weights after ", bytes_, " (", t.status().message(), ")"));
+    }
+    bytes_ += t->nbytes();
+    return t;
+  }
+
+  absl::Status Upload(const Tensor& host, void* dst, const std::string& name) {
+    return CudaCheck(cudaMemcpyAsync(dst, host.raw_data(), host.nbytes(), cudaMemcpyHostToDevice,
+                                     static_cast<cudaStream_t>(stream_)),
+                     absl::StrCat("copying ", name, " to ", device_.ToString()));
+  }
+
+  uint64_t NextSeed() { return seed_ * 0x9E3779B97F4A7C15ull + ++tensors_; }
+
+  const Checkpoint* checkpoint_;
+  uint64_t seed_;
+  Device device_;
+  void* stream_;
+  uint64_t tensors_ = 0;
+  int64_t bytes_ = 0;
+};
+
+// The device array of expert pointers the MoE kernels index.
+absl::StatusOr<Tensor> ExpertPointers(const CudaExperts& e, Device device) {
+  std::vector<int64_t> addresses;
+  const int64_t gate_up_bytes = e.gate_up.nbytes() / e.count;
+  const int64_t down_bytes = e.down.nbytes() / e.count;
+  for (int32_t i = 0; i < e.count; ++i) {
+    addresses.push_back(reinterpret_cast<int64_t>(e.gate_up.data<char>() + i * gate_up_bytes));
+  }
+  for (int32_t i = 0; i < e.count; ++i) {
+    addresses.push_back(reinterpret_cast<int64_t>(e.down.data<char>() + i * down_bytes));
+  }
+  SY_ASSIGN_OR_RETURN(Tensor host, Tensor::Empty({2 * e.count}, DType::kI64));
+  std::copy(addresses.begin(), addresses.end(), host.data<int64_t>());
+  return host.To(device);
+}
+
+// `count` experts named prefix + "<e>." + gate/up/down (prefix ends in "experts." for routed
+// experts), or one MLP named prefix + gate/up/down when `numbered` is false.
+absl::StatusOr<CudaExperts> LoadExperts(DeviceWeightSource& source, const std::string& prefix,
+                                        const ExpertNames& names, int32_t count, bool numbered,
+                                        int64_t hidden, int64_t intermediate, Device device) {
+  std::vector<RowPart> gate_up, down;
+  for (int32_t e = 0; e < count; ++e) {
+    const std::string p = numbered ? absl::StrCat(prefix, e, ".") : prefix;
+    gate_up.push_back({p + names.gate + ".weight", intermediate});
+    gate_up.push_back({p + names.up + ".weight", intermediate});
+    down.push_back({p + names.down + ".weight", hidden});
+  }
+  CudaExperts experts;
+  experts.count = count;
+  experts.intermediate = intermediate;
+  SY_ASSIGN_OR_RETURN(experts.gate_up, source.Bf16Rows(gate_up, hidden));
+  SY_ASSIGN_OR_RETURN(experts.down, source.Bf16Rows(down, intermediate));
+  SY_ASSIGN_OR_RETURN(experts.pointers, ExpertPointers(experts, device));
+  return experts;
+}
+
+absl::Status LoadAttention(DeviceWeightSource& source, const ModelConfig& c, const std::string& p,
+                           CudaLayerWeights& layer) {
+  const int64_t h = c.hidden_size, hd = c.head_dim, q = c.num_attention_heads * hd,
+                kv = c.num_key_value_heads * hd;
+  const std::string a = p + "self_attn.";
+  SY_ASSIGN_OR_RETURN(
+      layer.qkv,
+      source.Bf16Rows(
+          {{a + "q_proj.weight", q}, {a + "k_proj.weight", kv}, {a + "v_proj.weight", kv}}, h));
+  if (c.attention_bias) {
+    SY_ASSIGN_OR_RETURN(layer.qkv_bias,
+                        source.F32({a + "q_proj.bias", a + "k_proj.bias", a + "v_proj.bias"},
+                                   {{q}, {kv}, {kv}}, 0.0f));
+  }
+  if (c.qk_norm != QkNorm::kNone) {
+    const bool per_head = c.qk_norm == QkNorm::kPerHead;
+    SY_ASSIGN_OR_RETURN(layer.q_norm, source.F32(a + "q_norm.weight", {per_head ? hd : q}, 1.0f));
+    SY_ASSIGN_OR_RETURN(layer.k_norm, source.F32(a + "k_norm.weight", {per_head ? hd : kv}, 1.0f));
+  }
+  SY_ASSIGN_OR_RETURN(layer.o, source.Bf16Rows({{a + "o_proj.weight", h}}, q));
+  return absl::OkStatus();
+}
+
+absl::Status LoadMlp(DeviceWeightSource& source, const ModelConfig& c, int64_t index, Device device,
+                     CudaLayerWeights& layer) {
+  const int64_t h = c.hidden_size;
+  if (!c.IsMoeLayer(index)) {
+    const ExpertNames dense{absl::StrCat("model.layers.", index, ".mlp."), "", "gate_proj",
+                            "up_proj", "down_proj"};
+    SY_ASSIGN_OR_RETURN(layer.mlp, LoadExperts(source, dense.prefix, dense, 1, false, h,
+                                               c.intermediate_size, device));
+    return absl::OkStatus();
+  }
+  const ExpertNames n = ExpertNaming(c.architecture, index);
+  SY_ASSIGN_OR_RETURN(layer.router,
+                      source.Bf16Rows({{n.prefix + n.router + ".weight", c.num_experts}}, h));
+  SY_ASSIGN_OR_RETURN(
+      layer.mlp, LoadExperts(source, n.prefix + "experts.", n, static_cast<int32_t>(c.num_experts),
+                             true, h, c.expert_intermediate_size(), device));
+  if (c.shared_expert_intermediate_size > 0) {
+    SY_ASSIGN_OR_RETURN(layer.shared, LoadExperts(source, n.prefix + n.shared, n, 1, false, h,
+                                                  c.shared_expert_intermediate_size, device));
+    // The gate is a [1, H] linear; random weights start it at 0 (sigmoid 1/2).
+    SY_ASSIGN_OR_RETURN(layer.shared_gate,
+                        source.F32(n.prefix + "shared_expert_gate.weight", {1, h}, 0.0f));
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+kernels::MoeWeightsView CudaExperts::View() const {
+  const void* const* p = pointers.data<const void*>();
+  return {p, p + count};
+}
+
+absl::StatusOr<CudaWeights> LoadCudaWeights(const ModelConfig& c, const Checkpoint* checkpoint,
+                                            const CudaNetworkOptions& options, Device device,
+                                            void* stream) {
+  if ((checkpoint == nullptr) != options.random_weights) {
+    return absl::InvalidArgumentError("the GPU model loads a checkpoint or random weights");
+  }
+  DeviceWeightSource source(checkpoint, options.seed, device, stream);
+  const int64_t h = c.hidden_size;
+  CudaWeights w;
+  SY_ASSIGN_OR_RETURN(w.embed, source.Bf16Rows({{"model.embed_tokens.weight", c.vocab_size}}, h));
+  SY_ASSIGN_OR_RETURN(w.final_norm, source.F32("model.norm.weight", {h}, 1.0f));
+  if (c.tie_word_embeddings) {
+    w.lm_head = w.embed;
+  } else {
+    SY_ASSIGN_OR_RETURN(w.lm_head, source.Bf16Rows({{"lm_head.weight", c.vocab_size}}, h));
+  }
+  for (int64_t i = 0; i < c.num_hidden_layers; ++i) {
+    const std::string p = absl::StrCat("model.layers.", i, ".");
+    CudaLayerWeights layer;
+    SY_ASSIGN_OR_RETURN(layer.input_norm, source.F32(p + "input_layernorm.weight", {h}, 1.0f));
+    SY_ASSIGN_OR_RETURN(layer.post_norm,
+                        source.F32(p + "post_attention_layernorm.weight", {h}, 1.0f));
+    SY_RETURN_IF_ERROR(LoadAttention(source, c, p, layer));
+    SY_RETURN_IF_ERROR(LoadMlp(source, c, i, device, layer));
+    w.layers.push_back(std::move(layer));
+    if (options.progress) options.progress(i + 1, c.num_hidden_layers);
+  }
+  SY_RETURN_IF_ERROR(
+      CudaCheck(cudaStreamSynchronize(static_cast<cudaStream_t>(stream)), "loading weights"));
+  w.bytes = source.bytes();
+  return w;
+}
+
+}  // namespace sy

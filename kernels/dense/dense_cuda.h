@@ -1,0 +1,100 @@
+// The dense half of a decoder layer on an NVIDIA GPU: the host-side interface of the kernels in
+// this folder. Plain C++ (no CUDA headers), so the core includes it with g++.
+//
+// Every pointer is device memory. Every launch is asynchronous on `stream` (a cudaStream_t;
+// nullptr = the legacy default stream), allocates nothing and synchronises nothing, so a decode
+// step made of them can be captured in a CUDA graph. Each returns "" or the CUDA error of the
+// launch. Activations are f32 (the residual stream, q/k/v); GEMM inputs are bf16 (uint16_t bit
+// patterns); the KV cache is bf16 in PagedKvCache's layout (core/dense/paged_kv_cache.h).
+// The GEMMs themselves are cuBLAS calls made by the model (core/model/cuda_network.cc).
+#ifndef SWITCHYARD_KERNELS_DENSE_DENSE_CUDA_H_
+#define SWITCHYARD_KERNELS_DENSE_DENSE_CUDA_H_
+
+#include <cstdint>
+#include <string>
+
+namespace sy::kernels {
+
+// out[t, :] = f32(table[ids[t], :]) for t < tokens; table bf16 [vocab, width]. An id outside
+// [0, vocab) gives a row of zeros (the host checks ids before they get here).
+std::string LaunchEmbeddingGatherBF16(const uint16_t* table, int64_t vocab, int64_t width,
+                                      const int32_t* ids, int64_t tokens, float* out, void* stream);
+
+// RMSNorm of `rows` rows of `width` f32 values (row r at x + r * x_stride), weight f32 [width]:
+//   out = bf16(x / sqrt(mean(x^2) + eps) * weight), row r at out + r * out_stride.
+// The reduction is in f32, as transformers' RMSNorm does it.
+std::string LaunchRmsNormToBF16(const float* x, int64_t x_stride, int64_t rows, int64_t width,
+                                const float* weight, float eps, uint16_t* out, int64_t out_stride,
+                                void* stream);
+
+// In place, f32: each row (at x + r * row_stride) holds `groups` consecutive segments of `width`
+// values, each normalised on its own with the same weight f32 [width]. Qwen3's per-head q/k norm
+// is groups = heads, width = head_dim; OLMoE's norm over the whole projection is groups = 1,
+// width = heads * head_dim.
+std::string LaunchRmsNormInPlace(float* x, int64_t row_stride, int64_t rows, int64_t groups,
+                                 int64_t width, const float* weight, float eps, void* stream);
+
+// x[r, c] += bias[c] for c < width, row r at x + r * row_stride.
+std::string LaunchAddBias(float* x, int64_t row_stride, int64_t rows, int64_t width,
+                          const float* bias, void* stream);
+
+// Rotary embedding in place on `rows` rows (row r at x + r * row_stride) of `heads` heads of
+// head_dim f32 lanes, core/dense/rope.h's semantics: the first rotary_dim lanes of each head
+// rotate by angle positions[r] * inv_freq[i] (f32 product, precise sincosf, like transformers),
+// cos and sin multiplied by attention_factor; rotate_half pairs (i, i + rotary_dim / 2), or
+// (2i, 2i + 1) when interleaved. inv_freq f32 [rotary_dim / 2], computed on the host
+// (RopeInverseFrequencies), so every scaling type the CPU knows runs unchanged.
+std::string LaunchRope(float* x, int64_t row_stride, int64_t rows, int64_t heads, int64_t head_dim,
+                       int64_t rotary_dim, const int32_t* positions, const float* inv_freq,
+                       float attention_factor, bool interleaved, void* stream);
+
+// Writes `tokens` rows of keys and values (f32, width = kv_heads * head_dim, row t at
+// k + t * k_stride and v + t * v_stride) as bf16 into the caches [slots, width] at row slots[t]
+// (slot = block * block_size + offset, as PagedKvCache numbers them); a row whose slot is
+// negative (padding) writes nothing.
+std::string LaunchKvCacheWriteBF16(const float* k, int64_t k_stride, const float* v,
+                                   int64_t v_stride, int64_t tokens, int64_t width,
+                                   const int32_t* slots, uint16_t* k_cache, uint16_t* v_cache,
+                                   void* stream);
+
+// Causal GQA attention of `tokens` query rows over a paged bf16 cache, prefill and decode alike:
+// row t belongs to sequence row_sequence[t] and sits at position row_position[t], so it attends
+// to that sequence's cached positions [max(0, p - sliding_window + 1), p] (its own key and value
+// already written). Query head h reads kv head h / (heads / kv_heads). Softmax in f32 with
+// `scale` on the logits; with sinks (f32 [heads], gpt-oss) each head's denominator also counts
+// exp(sink). Output bf16 [tokens, heads * head_dim] (the o_proj GEMM's input).
+struct PagedAttentionArgs {
+  const float* q = nullptr;  // f32 rows of heads * head_dim
+  int64_t q_stride = 0;
+  const uint16_t* k_cache = nullptr;  // bf16 [num_blocks, block_size, kv_heads, head_dim]
+  const uint16_t* v_cache = nullptr;
+  const int32_t* block_tables = nullptr;  // i32 [sequences, max_blocks_per_sequence]
+  int32_t max_blocks_per_sequence = 0;
+  const int32_t* row_sequence = nullptr;  // i32 [tokens]: a row of block_tables
+  const int32_t* row_position = nullptr;  // i32 [tokens]
+  int64_t tokens = 0;
+  int32_t heads = 0;
+  int32_t kv_heads = 0;
+  int32_t head_dim = 0;  // <= 256, a multiple of 8
+  int32_t block_size = 0;
+  float scale = 1.0f;
+  int32_t sliding_window = 0;    // 0: the whole history
+  const float* sinks = nullptr;  // optional
+  uint16_t* out = nullptr;       // bf16 [tokens, heads * head_dim], contiguous
+};
+// "" when the kernel can run `args`' shape, else why not.
+std::string CheckPagedAttention(const PagedAttentionArgs& args);
+std::string LaunchPagedAttention(const PagedAttentionArgs& args, void* stream);
+
+// out[i, :] = x[rows[i], :] for i < n (f32, width values a row, both contiguous).
+std::string LaunchGatherRowsF32(const float* x, int64_t width, const int32_t* rows, int64_t n,
+                                float* out, void* stream);
+
+// The index of each row's largest value (the lowest index among ties), for greedy sampling on
+// the device: logits f32 [rows, vocab] -> out i32 [rows].
+std::string LaunchArgmaxRows(const float* logits, int64_t rows, int64_t vocab, int32_t* out,
+                             void* stream);
+
+}  // namespace sy::kernels
+
+#endif  // SWITCHYARD_KERNELS_DENSE_DENSE_CUDA_H_

@@ -1,0 +1,174 @@
+// switchyard bench decode: the whole model's decode speed at several batch sizes, beside the
+// weight-streaming bound of the same step — the bytes a step must read (every dense weight, the
+// experts its tokens touch, the batch's KV cache) divided by the memory bandwidth.
+//
+// Each batch of B sequences is prefilled with --context random tokens, then --steps decode
+// steps of all B run back to back and are timed (wall clock, logits back on the host). Expert
+// bytes assume uniform routing: a layer's B * k choices touch E * (1 - (1 - k/E)^B) experts in
+// expectation, which is what random weights produce.
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "absl/strings/str_split.h"
+#include "core/base/status.h"
+#include "shells/switchyard/commands.h"
+#include "shells/switchyard/host_bandwidth.h"
+#include "shells/switchyard/model_loading.h"
+#include "shells/switchyard/text_table.h"
+
+namespace sy::cli {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+// An H200's HBM3e, as NVIDIA states it; the bound the issue sets for the GPU.
+constexpr double kH200HbmGBps = 4800;
+
+int Fail(const absl::Status& status) {
+  std::fprintf(stderr, "switchyard bench decode: %s\n", std::string(status.message()).c_str());
+  return 1;
+}
+
+absl::StatusOr<std::vector<int64_t>> ParseCounts(const std::string& option,
+                                                 const std::string& text) {
+  std::vector<int64_t> values;
+  for (absl::string_view part : absl::StrSplit(text, ',')) {
+    int64_t v = 0;
+    if (!absl::SimpleAtoi(part, &v) || v < 1) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("--", option, ": expected positive integers, got '", part, "'"));
+    }
+    values.push_back(v);
+  }
+  return values;
+}
+
+// Bytes one decode step of `batch` tokens at `context` cached positions reads, by part.
+struct StepBytes {
+  double dense = 0;    // attention, norms, routers, dense MLPs, shared experts, LM head
+  double experts = 0;  // the routed experts touched
+  double kv = 0;       // the batch's keys and values
+  double total() const { return dense + experts + kv; }
+};
+
+StepBytes BytesPerStep(const ModelConfig& c, double weight_bytes, double kv_bytes_per_token,
+                       int64_t batch, int64_t context) {
+  const double h = static_cast<double>(c.hidden_size), hd = static_cast<double>(c.head_dim);
+  const double attention =
+      h * hd * (2.0 * c.num_attention_heads + 2.0 * c.num_key_value_heads);  // q, k, v, o
+  double dense = static_cast<double>(c.vocab_size) * h + h;                  // LM head, final norm
+  double experts = 0;
+  for (int64_t l = 0; l < c.num_hidden_layers; ++l) {
+    dense += attention + 2 * h;
+    if (!c.IsMoeLayer(l)) {
+      dense += 3 * h * c.intermediate_size;
+      continue;
+    }
+    const double e = static_cast<double>(c.num_experts), k = c.num_experts_per_tok;
+    dense += e * h + 3 * h * c.shared_expert_intermediate_size;
+    const double touched = e * (1 - std::pow(1 - k / e, static_cast<double>(batch)));
+    experts += touched * 3 * h * c.expert_intermediate_size();
+  }
+  StepBytes bytes;
+  bytes.dense = dense * weight_bytes;
+  bytes.experts = experts * weight_bytes;
+  bytes.kv = static_cast<double>(batch) * context * kv_bytes_per_token;
+  return bytes;
+}
+
+struct Measured {
+  double step_seconds = 0;
+};
+
+// Prefills `batch` sequences of `context` tokens (in steps of at most 8192 tokens), then times
+// `steps` decode steps of all of them.
+absl::StatusOr<Measured> TimeDecode(MoeModel& model, ExecContext& ctx, int64_t batch,
+                                    int64_t context, int64_t steps) {
+  const ModelConfig& c = model.config();
+  constexpr int64_t kBlock = 16, kWarmup = 2;
+  const int64_t per_sequence = (context + steps + kWarmup + kBlock - 1) / kBlock;
+  SY_ASSIGN_OR_RETURN(PagedKvCache cache,
+                      PagedKvCache::Create(model.CacheShape(batch * per_sequence, kBlock)));
+  const auto token = [&](int64_t s, int64_t t) {
+    return static_cast<int32_t>((s * 7919 + t * 104729 + 17) % c.vocab_size);
+  };
+  std::vector<SequenceChunk> prefill;
+  int64_t pending = 0;
+  for (int64_t s = 0; s < batch; ++s) {
+    SY_RETURN_IF_ERROR(cache.AddSequence(s));
+    SequenceChunk chunk{.sequence = s, .tokens = {}};
+    for (int64_t t = 0; t < context; ++t) chunk.tokens.push_back(token(s, t));
+    pending += context;
+    prefill.push_back(std::move(chunk));
+    if (pending >= 8192 || s == batch - 1) {
+      SY_RETURN_IF_ERROR(model.ForwardBatch(ctx, prefill, cache).status());
+      prefill.clear();
+      pending = 0;
+    }
+  }
+  std::vector<SequenceChunk> step(batch);
+  Clock::time_point start;
+  for (int64_t i = 0; i < kWarmup + steps; ++i) {
+    if (i == kWarmup) start = Clock::now();
+    for (int64_t s = 0; s < batch; ++s)
+      step[s] = {.sequence = s, .tokens = {token(s, context + i)}, .all_logits = false};
+    SY_RETURN_IF_ERROR(model.ForwardBatch(ctx, step, cache).status());
+  }
+  const double seconds = std::chrono::duration<double>(Clock::now() - start).count();
+  return Measured{seconds / steps};
+}
+
+}  // namespace
+
+int BenchDecode(const ParsedArgs& args) {
+  auto batches = ParseCounts("batch", args.Get("batch", "1,16,64,256"));
+  if (!batches.ok()) return UsageError("bench", batches.status().message());
+  auto contexts = ParseCounts("context", args.Get("context", "512"));
+  auto steps = ParseCounts("steps", args.Get("steps", "32"));
+  if (!contexts.ok() || contexts->size() != 1) return UsageError("bench", "--context: one count");
+  if (!steps.ok() || steps->size() != 1) return UsageError("bench", "--steps: one count");
+  const int64_t context = (*contexts)[0], step_count = (*steps)[0];
+
+  const auto registry = LoadPlugins(args);
+  auto ctx = CreateContextFromArgs(args);
+  if (!ctx.ok()) return Fail(ctx.status());
+  auto model = LoadModelFromArgs(args, *registry, **ctx);
+  if (!model.ok()) return Fail(model.status());
+  MoeModel& network = *(*model)->network;
+  const ModelConfig& c = network.config();
+  const bool gpu = network.device().is_cuda();
+  const double bandwidth = gpu ? kH200HbmGBps : MeasureCopyGBps();
+  const double weight_bytes = gpu ? 2 : 4;  // bf16 on the GPU, f32 on the CPU
+  const double kv_per_token = static_cast<double>(network.CacheShape(1).BytesPerToken());
+  std::printf("%s on %s: %lld layers, %lld experts, top-%lld; context %lld, %lld timed steps\n",
+              (*model)->name.c_str(), network.device().ToString().c_str(),
+              static_cast<long long>(c.num_hidden_layers), static_cast<long long>(c.num_experts),
+              static_cast<long long>(c.num_experts_per_tok), static_cast<long long>(context),
+              static_cast<long long>(step_count));
+  std::printf("bound: the bytes a step reads / %.0f GB/s (%s)\n\n", bandwidth,
+              gpu ? "H200 HBM3e, nominal" : "this machine's memcpy, measured");
+
+  TextTable table(
+      {"BATCH", "STEP MS", "TOKENS/S", "MB/STEP", "GB/S", "BOUND TOKENS/S", "% OF BOUND"});
+  for (int64_t batch : *batches) {
+    auto measured = TimeDecode(network, **ctx, batch, context, step_count);
+    if (!measured.ok()) return Fail(measured.status());
+    const StepBytes bytes = BytesPerStep(c, weight_bytes, kv_per_token, batch, context);
+    const double gb = bytes.total() / 1e9, seconds = measured->step_seconds;
+    const double bound_seconds = gb / bandwidth;
+    table.AddRow({absl::StrCat(batch), absl::StrFormat("%.3f", seconds * 1e3),
+                  absl::StrFormat("%.1f", batch / seconds), absl::StrFormat("%.1f", gb * 1e3),
+                  absl::StrFormat("%.0f", gb / seconds),
+                  absl::StrFormat("%.1f", batch / bound_seconds),
+                  absl::StrFormat("%.1f%%", 100 * bound_seconds / seconds)});
+  }
+  std::printf("%s", table.Render().c_str());
+  return 0;
+}
+
+}  // namespace sy::cli
