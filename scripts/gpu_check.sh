@@ -34,8 +34,10 @@ for device in cpu cuda; do
   "$sy" generate --device "$device" --prompt 'def parse_args(' --max-tokens 48 2>&1 | tail -4 || status=1
 done
 if [[ ${SY_GPU_BENCH:-1} == 1 ]]; then
-  timeout 600 "$sy" bench decode --device cuda --weights random --model mixtral-8x7b \
-    --batch 1,16,64,256 --context 256 --steps 32 2>&1 | tee "$out/bench_decode.log" || status=1
+  for shape in mixtral-8x7b qwen3-30b-a3b; do
+    timeout 600 "$sy" bench decode --device cuda --weights random --model $shape \
+      --batch 1,16,64,256 --context 256 --steps 32 2>&1 | tee -a "$out/bench_decode.log" || status=1
+  done
   port=8123
   "$sy" serve --device cuda --weights random --model mixtral-8x7b --port $port \
     >"$out/serve.log" 2>&1 &
