@@ -39,7 +39,7 @@ if [[ ${SY_GPU_BENCH:-1} == 1 ]]; then
       --batch 1,16,64,256 --context 256 --steps 32 2>&1 | tee -a "$out/bench_decode.log" || status=1
   done
   port=8123
-  "$sy" serve --device cuda --weights random --model mixtral-8x7b --port $port \
+  "$sy" serve --device cuda --weights random --model mixtral-8x7b --port $port --http-threads 512 \
     >"$out/serve.log" 2>&1 &
   server=$!
   for _ in $(seq 120); do
