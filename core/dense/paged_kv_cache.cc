@@ -1,6 +1,7 @@
 #include "core/dense/paged_kv_cache.h"
 
 #include <algorithm>
+#include <atomic>
 #include <cstring>
 #include <utility>
 
@@ -37,6 +38,15 @@ absl::Status BlockAllocator::Free(int32_t block) {
   return absl::OkStatus();
 }
 
+namespace {
+
+uint64_t NextCacheId() {
+  static std::atomic<uint64_t> next{1};
+  return next++;
+}
+
+}  // namespace
+
 absl::StatusOr<PagedKvCache> PagedKvCache::Create(const KvCacheShape& s) {
   if (s.num_layers <= 0 || s.num_blocks <= 0 || s.block_size <= 0 || s.kv_heads <= 0 ||
       s.head_dim <= 0 || s.num_blocks * s.block_size > INT32_MAX) {
@@ -68,6 +78,7 @@ absl::StatusOr<PagedKvCache> PagedKvCache::Create(const KvCacheShape& s) {
 
 PagedKvCache::PagedKvCache(const KvCacheShape& shape, std::vector<Tensor> k, std::vector<Tensor> v)
     : shape_(shape),
+      id_(NextCacheId()),
       allocator_(static_cast<int32_t>(shape.num_blocks)),
       k_(std::move(k)),
       v_(std::move(v)) {}

@@ -106,6 +106,8 @@ class PagedKvCache {
   const Tensor& k(int64_t layer) const { return k_[layer]; }
   const Tensor& v(int64_t layer) const { return v_[layer]; }
   const KvCacheShape& shape() const { return shape_; }
+  // Unique per cache created in this process: what a CUDA graph that writes into it is keyed by.
+  uint64_t id() const { return id_; }
   const BlockAllocator& allocator() const { return allocator_; }
 
  private:
@@ -118,6 +120,7 @@ class PagedKvCache {
   absl::StatusOr<const Sequence*> Find(int64_t sequence, int64_t layer) const;
 
   KvCacheShape shape_;
+  uint64_t id_;
   BlockAllocator allocator_;
   std::vector<Tensor> k_;
   std::vector<Tensor> v_;

@@ -4,8 +4,13 @@
 #include <cuda_runtime_api.h>
 
 #include <algorithm>
+#include <bit>
 #include <cmath>
+#include <cstdlib>
+#include <map>
+#include <set>
 #include <string>
+#include <tuple>
 #include <utility>
 #include <vector>
 
@@ -61,15 +66,19 @@ class DeviceArena {
       buffer_.reset();
       SY_ASSIGN_OR_RETURN(buffer_, Buffer::Allocate(MemoryKind::kDevice, grown, device));
       fresh_ = true;
+      ++generation_;
     }
     return static_cast<char*>(buffer_->data());
   }
   // True once after each reallocation.
   bool TakeFresh() { return std::exchange(fresh_, false); }
+  // Counts reallocations: a CUDA graph captured at one generation addresses its memory.
+  uint64_t generation() const { return generation_; }
 
  private:
   std::shared_ptr<Buffer> buffer_;
   bool fresh_ = false;
+  uint64_t generation_ = 0;
 };
 
 // Carves one allocation into aligned pieces.
@@ -109,6 +118,7 @@ struct CudaNetwork::Impl {
   float rope_factor = 1.0f;
   int64_t rotary_dim = 0;
   DeviceArena activations, metadata, moe_workspace;
+  std::shared_ptr<Buffer> blas_workspace;  // cuBLAS's, set once: capture must not allocate
 
   // Activations of a step of T tokens (all f32 unless named).
   struct Buffers {
@@ -124,6 +134,28 @@ struct CudaNetwork::Impl {
     uint16_t* rows_normed;  // bf16 [R, H]
     float* logits;          // [R, vocab]
   };
+
+  // Decode steps (one token per sequence) replay a CUDA graph of the whole step, captured the
+  // second time a shape is seen (the first runs eagerly and warms cuBLAS up). A shape is the
+  // token count, the padded block-table width and the cache (PagedKvCache::id) it writes into.
+  using GraphKey = std::tuple<int64_t, int32_t, uint64_t>;
+  struct DecodeGraph {
+    cudaGraphExec_t exec = nullptr;
+    std::shared_ptr<Buffer> meta_device;  // what the captured copy writes ...
+    Tensor meta_host;                     // ... from this pinned buffer, refilled each replay
+    uint64_t activations_generation = 0, moe_generation = 0;
+  };
+  bool graphs_enabled = true;
+  std::map<GraphKey, DecodeGraph> graphs;
+  std::set<GraphKey> seen;
+  static constexpr size_t kMaxGraphs = 64;
+
+  ~Impl();
+  void DropGraphs();
+  absl::Status EnqueueStep(const StepPlan& plan, const int32_t* meta, const Buffers& b,
+                           PagedKvCache& cache, void* stream);
+  absl::StatusOr<DecodeGraph> Capture(const StepPlan& plan, const std::vector<int32_t>& meta,
+                                      const Buffers& b, PagedKvCache& cache, void* stream);
 
   int64_t qkv_width() const {
     return (config.num_attention_heads + 2 * config.num_key_value_heads) * config.head_dim;
@@ -311,8 +343,10 @@ absl::Status CudaNetwork::Impl::RunLayer(int64_t index, const Buffers& b, int64_
 
 namespace {
 
+// `pad_tables`: the block tables' width rounded up to a power of two, so that decode steps of a
+// batch share one captured graph while their sequences grow.
 absl::StatusOr<StepPlan> PlanStep(std::span<const SequenceChunk> batch, PagedKvCache& cache,
-                                  int64_t vocab) {
+                                  int64_t vocab, bool pad_tables) {
   StepPlan plan;
   std::vector<const std::vector<int32_t>*> tables;
   const int64_t block_size = cache.shape().block_size;
@@ -343,6 +377,8 @@ absl::StatusOr<StepPlan> PlanStep(std::span<const SequenceChunk> batch, PagedKvC
   }
   plan.tokens = static_cast<int64_t>(plan.ids.size());
   plan.rows_out = static_cast<int64_t>(plan.out_rows.size());
+  if (pad_tables)
+    plan.max_blocks = static_cast<int32_t>(std::bit_ceil(static_cast<uint32_t>(plan.max_blocks)));
   plan.tables.assign(batch.size() * plan.max_blocks, 0);
   for (size_t s = 0; s < tables.size(); ++s) {
     std::copy(tables[s]->begin(), tables[s]->end(), plan.tables.begin() + s * plan.max_blocks);
@@ -381,8 +417,16 @@ std::string CudaNetwork::Unsupported(const ModelConfig& c) {
 
 CudaNetwork::CudaNetwork(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 
-CudaNetwork::~CudaNetwork() {
-  if (impl_ && impl_->blas != nullptr) cublasDestroy(impl_->blas);
+CudaNetwork::~CudaNetwork() = default;
+
+CudaNetwork::Impl::~Impl() {
+  DropGraphs();
+  if (blas != nullptr) cublasDestroy(blas);
+}
+
+void CudaNetwork::Impl::DropGraphs() {
+  for (auto& [key, graph] : graphs) cudaGraphExecDestroy(graph.exec);
+  graphs.clear();
 }
 
 int64_t CudaNetwork::weight_bytes() const { return impl_->weights.bytes; }
@@ -413,7 +457,64 @@ absl::StatusOr<std::unique_ptr<CudaNetwork>> CudaNetwork::Load(const ModelConfig
   SY_ASSIGN_OR_RETURN(impl->weights,
                       LoadCudaWeights(config, checkpoint, options, ctx.device(), ctx.stream()));
   SY_RETURN_IF_ERROR(BlasCheck(cublasCreate(&impl->blas), "creating the cuBLAS handle"));
+  constexpr size_t kBlasWorkspace = size_t{32} << 20;
+  SY_ASSIGN_OR_RETURN(impl->blas_workspace,
+                      Buffer::Allocate(MemoryKind::kDevice, kBlasWorkspace, ctx.device()));
+  SY_RETURN_IF_ERROR(
+      BlasCheck(cublasSetWorkspace(impl->blas, impl->blas_workspace->data(), kBlasWorkspace),
+                "setting cuBLAS's workspace"));
+  const char* graphs = std::getenv("SWITCHYARD_CUDA_GRAPHS");
+  impl->graphs_enabled = graphs == nullptr || std::string(graphs) != "0";
   return std::unique_ptr<CudaNetwork>(new CudaNetwork(std::move(impl)));
+}
+
+absl::Status CudaNetwork::Impl::EnqueueStep(const StepPlan& plan, const int32_t* md,
+                                            const Buffers& b, PagedKvCache& cache, void* stream) {
+  const ModelConfig& c = config;
+  const int64_t h = c.hidden_size, t = plan.tokens, r = plan.rows_out;
+  SY_RETURN_IF_ERROR(KernelCheck(kernels::LaunchEmbeddingGatherBF16(
+      weights.embed.data<uint16_t>(), c.vocab_size, h, md, t, b.hidden, stream)));
+  for (int64_t l = 0; l < c.num_hidden_layers; ++l) {
+    SY_RETURN_IF_ERROR(RunLayer(l, b, t, md, plan, cache, stream));
+  }
+  // Only the wanted rows go through the final norm and the LM head.
+  SY_RETURN_IF_ERROR(
+      KernelCheck(kernels::LaunchGatherRowsF32(b.hidden, h, md + 4 * t, r, b.rows, stream)));
+  SY_RETURN_IF_ERROR(KernelCheck(
+      kernels::LaunchRmsNormToBF16(b.rows, h, r, h, weights.final_norm.data<float>(),
+                                   static_cast<float>(c.rms_norm_eps), b.rows_normed, h, stream)));
+  return Gemm(blas, b.rows_normed, r, h, weights.lm_head, b.logits, 0.0f);
+}
+
+absl::StatusOr<CudaNetwork::Impl::DecodeGraph> CudaNetwork::Impl::Capture(
+    const StepPlan& plan, const std::vector<int32_t>& meta, const Buffers& b, PagedKvCache& cache,
+    void* stream) {
+  DecodeGraph graph;
+  const size_t bytes = meta.size() * sizeof(int32_t);
+  SY_ASSIGN_OR_RETURN(graph.meta_device, Buffer::Allocate(MemoryKind::kDevice, bytes, device));
+  SY_ASSIGN_OR_RETURN(graph.meta_host,
+                      Tensor::EmptyPinned({static_cast<int64_t>(meta.size())}, DType::kI32));
+  const auto s = static_cast<cudaStream_t>(stream);
+  SY_RETURN_IF_ERROR(CudaCheck(cudaStreamBeginCapture(s, cudaStreamCaptureModeThreadLocal),
+                               "starting a graph capture"));
+  absl::Status enqueued =
+      CudaCheck(cudaMemcpyAsync(graph.meta_device->data(), graph.meta_host.raw_data(), bytes,
+                                cudaMemcpyHostToDevice, s),
+                "capturing the metadata copy");
+  if (enqueued.ok()) {
+    enqueued =
+        EnqueueStep(plan, static_cast<const int32_t*>(graph.meta_device->data()), b, cache, stream);
+  }
+  cudaGraph_t captured = nullptr;
+  const cudaError_t ended = cudaStreamEndCapture(s, &captured);
+  SY_RETURN_IF_ERROR(enqueued);  // the capture is over either way, so the stream is usable
+  SY_RETURN_IF_ERROR(CudaCheck(ended, "ending a graph capture"));
+  const cudaError_t made = cudaGraphInstantiate(&graph.exec, captured, 0);
+  cudaGraphDestroy(captured);
+  SY_RETURN_IF_ERROR(CudaCheck(made, "instantiating the decode graph"));
+  graph.activations_generation = activations.generation();
+  graph.moe_generation = moe_workspace.generation();
+  return graph;
 }
 
 absl::StatusOr<Tensor> CudaNetwork::Forward(ExecContext& ctx, std::span<const SequenceChunk> batch,
@@ -426,11 +527,16 @@ absl::StatusOr<Tensor> CudaNetwork::Forward(ExecContext& ctx, std::span<const Se
                      DTypeName(cache.shape().dtype), " on ", cache.shape().device.ToString()));
   }
   SY_RETURN_IF_ERROR(CudaCheck(cudaSetDevice(m.device.index), "selecting the device"));
-  SY_ASSIGN_OR_RETURN(const StepPlan plan, PlanStep(batch, cache, c.vocab_size));
+  constexpr size_t kMaxGraphTokens = 512;
+  const bool decode = m.graphs_enabled && batch.size() <= kMaxGraphTokens &&
+                      std::all_of(batch.begin(), batch.end(), [](const SequenceChunk& chunk) {
+                        return chunk.tokens.size() == 1;
+                      });
+  SY_ASSIGN_OR_RETURN(const StepPlan plan, PlanStep(batch, cache, c.vocab_size, decode));
   const int64_t t = plan.tokens, r = plan.rows_out;
   void* stream = ctx.stream();
-  SY_RETURN_IF_ERROR(BlasCheck(cublasSetStream(m.blas, static_cast<cudaStream_t>(stream)),
-                               "binding cuBLAS to the stream"));
+  const auto s = static_cast<cudaStream_t>(stream);
+  SY_RETURN_IF_ERROR(BlasCheck(cublasSetStream(m.blas, s), "binding cuBLAS to the stream"));
 
   // Metadata: ids | positions | row_sequence | slots | out_rows | block tables, one copy.
   std::vector<int32_t> meta;
@@ -438,34 +544,41 @@ absl::StatusOr<Tensor> CudaNetwork::Forward(ExecContext& ctx, std::span<const Se
                            &plan.out_rows, &plan.tables}) {
     meta.insert(meta.end(), part->begin(), part->end());
   }
-  SY_ASSIGN_OR_RETURN(char* meta_device, m.metadata.Get(meta.size() * sizeof(int32_t), m.device));
-  SY_RETURN_IF_ERROR(
-      CudaCheck(cudaMemcpyAsync(meta_device, meta.data(), meta.size() * sizeof(int32_t),
-                                cudaMemcpyHostToDevice, static_cast<cudaStream_t>(stream)),
-                "copying the step's metadata"));
-  const int32_t* md = reinterpret_cast<const int32_t*>(meta_device);
   SY_ASSIGN_OR_RETURN(const Impl::Buffers b, m.Activations(t, r));
-
-  const int64_t h = c.hidden_size;
-  SY_RETURN_IF_ERROR(KernelCheck(kernels::LaunchEmbeddingGatherBF16(
-      m.weights.embed.data<uint16_t>(), c.vocab_size, h, md, t, b.hidden, stream)));
-  for (int64_t l = 0; l < c.num_hidden_layers; ++l) {
-    SY_RETURN_IF_ERROR(m.RunLayer(l, b, t, md, plan, cache, stream));
+  // Sized before any capture: a graph must never see its memory move.
+  SY_RETURN_IF_ERROR(m.MoeWorkspace(t, stream).status());
+  const Impl::GraphKey key{t, plan.max_blocks, cache.id()};
+  auto graph = m.graphs.find(key);
+  if (graph != m.graphs.end() &&
+      (graph->second.activations_generation != m.activations.generation() ||
+       graph->second.moe_generation != m.moe_workspace.generation())) {
+    m.DropGraphs();  // memory moved under every graph
+    graph = m.graphs.end();
   }
-  // Only the wanted rows go through the final norm and the LM head.
-  SY_RETURN_IF_ERROR(
-      KernelCheck(kernels::LaunchGatherRowsF32(b.hidden, h, md + 4 * t, r, b.rows, stream)));
-  SY_RETURN_IF_ERROR(KernelCheck(
-      kernels::LaunchRmsNormToBF16(b.rows, h, r, h, m.weights.final_norm.data<float>(),
-                                   static_cast<float>(c.rms_norm_eps), b.rows_normed, h, stream)));
-  SY_RETURN_IF_ERROR(Gemm(m.blas, b.rows_normed, r, h, m.weights.lm_head, b.logits, 0.0f));
+  if (decode && graph == m.graphs.end() && m.seen.contains(key)) {
+    if (m.graphs.size() >= Impl::kMaxGraphs) m.DropGraphs();
+    SY_ASSIGN_OR_RETURN(Impl::DecodeGraph captured, m.Capture(plan, meta, b, cache, stream));
+    graph = m.graphs.emplace(key, std::move(captured)).first;
+  }
+  if (graph != m.graphs.end()) {
+    std::copy(meta.begin(), meta.end(), graph->second.meta_host.data<int32_t>());
+    SY_RETURN_IF_ERROR(
+        CudaCheck(cudaGraphLaunch(graph->second.exec, s), "replaying the decode graph"));
+  } else {
+    if (decode) m.seen.insert(key);
+    SY_ASSIGN_OR_RETURN(char* meta_device, m.metadata.Get(meta.size() * sizeof(int32_t), m.device));
+    SY_RETURN_IF_ERROR(
+        CudaCheck(cudaMemcpyAsync(meta_device, meta.data(), meta.size() * sizeof(int32_t),
+                                  cudaMemcpyHostToDevice, s),
+                  "copying the step's metadata"));
+    SY_RETURN_IF_ERROR(
+        m.EnqueueStep(plan, reinterpret_cast<const int32_t*>(meta_device), b, cache, stream));
+  }
   SY_ASSIGN_OR_RETURN(Tensor logits, Tensor::Empty({r, c.vocab_size}, DType::kF32));
-  SY_RETURN_IF_ERROR(
-      CudaCheck(cudaMemcpyAsync(logits.raw_data(), b.logits, logits.nbytes(),
-                                cudaMemcpyDeviceToHost, static_cast<cudaStream_t>(stream)),
-                "copying the logits"));
-  SY_RETURN_IF_ERROR(
-      CudaCheck(cudaStreamSynchronize(static_cast<cudaStream_t>(stream)), "running the step"));
+  SY_RETURN_IF_ERROR(CudaCheck(
+      cudaMemcpyAsync(logits.raw_data(), b.logits, logits.nbytes(), cudaMemcpyDeviceToHost, s),
+      "copying the logits"));
+  SY_RETURN_IF_ERROR(CudaCheck(cudaStreamSynchronize(s), "running the step"));
   // The step ran whole: only now do the new tokens become part of their sequences.
   for (const SequenceChunk& chunk : batch) {
     SY_RETURN_IF_ERROR(cache.Commit(chunk.sequence, static_cast<int64_t>(chunk.tokens.size())));
