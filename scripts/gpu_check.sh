@@ -48,7 +48,7 @@ if [[ ${SY_GPU_BENCH:-1} == 1 ]]; then
   for c in 1 16 64 256; do
     echo "== bench serve --concurrency $c"
     timeout 300 "$sy" bench serve --url "http://127.0.0.1:$port" --concurrency $c \
-      --requests $((c * 4 > 8 ? c * 4 : 8)) --input-tokens 128 --output-tokens 128 2>&1 |
+      --requests $((c * 2 > 8 ? c * 2 : 8)) --input-tokens 1024 --output-tokens 256 2>&1 |
       tee -a "$out/bench_serve.log" || status=1
   done
   kill $server; wait $server 2>/dev/null
