@@ -65,19 +65,16 @@ class DeviceArena {
       const size_t grown = buffer_ == nullptr ? bytes : std::max(bytes, buffer_->size() * 3 / 2);
       buffer_.reset();
       SY_ASSIGN_OR_RETURN(buffer_, Buffer::Allocate(MemoryKind::kDevice, grown, device));
-      fresh_ = true;
       ++generation_;
     }
     return static_cast<char*>(buffer_->data());
   }
-  // True once after each reallocation.
-  bool TakeFresh() { return std::exchange(fresh_, false); }
-  // Counts reallocations: a CUDA graph captured at one generation addresses its memory.
+  // Counts reallocations: a CUDA graph captured at one generation addresses its memory, and a
+  // workspace whose state must start zeroed is initialised once per generation.
   uint64_t generation() const { return generation_; }
 
  private:
   std::shared_ptr<Buffer> buffer_;
-  bool fresh_ = false;
   uint64_t generation_ = 0;
 };
 
@@ -118,6 +115,7 @@ struct CudaNetwork::Impl {
   float rope_factor = 1.0f;
   int64_t rotary_dim = 0;
   DeviceArena activations, metadata, moe_workspace;
+  uint64_t moe_initialized = 0;            // the generation of moe_workspace whose state is zeroed
   std::shared_ptr<Buffer> blas_workspace;  // cuBLAS's, set once: capture must not allocate
 
   // Activations of a step of T tokens (all f32 unless named).
@@ -133,6 +131,7 @@ struct CudaNetwork::Impl {
     float* rows;            // [R, H]
     uint16_t* rows_normed;  // bf16 [R, H]
     float* logits;          // [R, vocab]
+    void* moe = nullptr;    // the MoE kernels' workspace, sized for T by MoeWorkspace
   };
 
   // Decode steps (one token per sequence) replay a CUDA graph of the whole step, captured the
@@ -213,8 +212,9 @@ absl::StatusOr<void*> CudaNetwork::Impl::MoeWorkspace(int64_t tokens, void* stre
     }
   }
   SY_ASSIGN_OR_RETURN(char* ws, moe_workspace.Get(bytes, device));
-  if (moe_workspace.TakeFresh()) {
+  if (moe_workspace.generation() != moe_initialized) {
     SY_RETURN_IF_ERROR(KernelCheck(kernels::InitMoeWorkspace(ws, max_experts, stream)));
+    moe_initialized = moe_workspace.generation();
   }
   return ws;
 }
@@ -225,14 +225,13 @@ absl::Status CudaNetwork::Impl::RunExperts(const CudaExperts& experts,
   const kernels::MoeProblem problem{tokens, experts.count, top_k, config.hidden_size,
                                     experts.intermediate};
   const kernels::MoePlan plan = kernels::PlanMoe(problem);
-  SY_ASSIGN_OR_RETURN(void* ws, MoeWorkspace(tokens, stream));
   kernels::MoeLayerArgs args;
   args.x = b.normed;
   args.routing = routing;
   args.weights = experts.View();
   args.out = b.hidden;  // the MLP's output goes straight into the residual stream
   args.accumulate = true;
-  args.workspace = ws;
+  args.workspace = b.moe;
   return KernelCheck(kernels::LaunchMoeLayer(problem, plan, args, stream));
 }
 
@@ -544,9 +543,9 @@ absl::StatusOr<Tensor> CudaNetwork::Forward(ExecContext& ctx, std::span<const Se
                            &plan.out_rows, &plan.tables}) {
     meta.insert(meta.end(), part->begin(), part->end());
   }
-  SY_ASSIGN_OR_RETURN(const Impl::Buffers b, m.Activations(t, r));
-  // Sized before any capture: a graph must never see its memory move.
-  SY_RETURN_IF_ERROR(m.MoeWorkspace(t, stream).status());
+  // Both sized before any capture: a graph must never see its memory move.
+  SY_ASSIGN_OR_RETURN(Impl::Buffers b, m.Activations(t, r));
+  SY_ASSIGN_OR_RETURN(b.moe, m.MoeWorkspace(t, stream));
   const Impl::GraphKey key{t, plan.max_blocks, cache.id()};
   auto graph = m.graphs.find(key);
   if (graph != m.graphs.end() &&

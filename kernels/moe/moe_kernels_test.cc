@@ -13,70 +13,26 @@
 #include <set>
 #include <vector>
 
+#include "kernels/cuda_test_support.h"
 #include "kernels/moe/moe_cuda.h"
 #include "kernels/moe/moe_reference.h"
 
 namespace sy::kernels {
 namespace {
 
+using test_support::DeviceMemory;
+using test_support::Download;
+using test_support::HaveGpu;
+using test_support::RandomF32;
+using test_support::Upload;
+
 namespace ref = reference;
-
-bool HaveGpu() {
-  int n = 0;
-  if (cudaGetDeviceCount(&n) != cudaSuccess) {
-    cudaGetLastError();
-    return false;
-  }
-  return n > 0;
-}
-
-// Device memory for the test's lifetime.
-class DeviceMemory {
- public:
-  explicit DeviceMemory(size_t bytes) {
-    EXPECT_EQ(cudaMalloc(&ptr_, std::max<size_t>(bytes, 1)), cudaSuccess);
-  }
-  ~DeviceMemory() { cudaFree(ptr_); }
-  DeviceMemory(const DeviceMemory&) = delete;
-  DeviceMemory& operator=(const DeviceMemory&) = delete;
-  template <typename T = void>
-  T* get() const {
-    return static_cast<T*>(ptr_);
-  }
-
- private:
-  void* ptr_ = nullptr;
-};
-
-template <typename T>
-std::unique_ptr<DeviceMemory> Upload(const std::vector<T>& host) {
-  auto d = std::make_unique<DeviceMemory>(sizeof(T) * host.size());
-  EXPECT_EQ(cudaMemcpy(d->get(), host.data(), sizeof(T) * host.size(), cudaMemcpyHostToDevice),
-            cudaSuccess);
-  return d;
-}
-
-template <typename T>
-std::vector<T> Download(const T* device, size_t n) {
-  std::vector<T> host(n);
-  EXPECT_EQ(cudaDeviceSynchronize(), cudaSuccess);
-  EXPECT_EQ(cudaMemcpy(host.data(), device, sizeof(T) * n, cudaMemcpyDeviceToHost), cudaSuccess);
-  return host;
-}
 
 std::vector<uint16_t> RandomBf16(size_t n, float scale, uint32_t seed) {
   std::mt19937 rng(seed);
   std::uniform_real_distribution<float> u(-scale, scale);
   std::vector<uint16_t> v(n);
   for (auto& x : v) x = ref::F32ToBf16(u(rng));
-  return v;
-}
-
-std::vector<float> RandomF32(size_t n, float scale, uint32_t seed) {
-  std::mt19937 rng(seed);
-  std::uniform_real_distribution<float> u(-scale, scale);
-  std::vector<float> v(n);
-  for (auto& x : v) x = u(rng);
   return v;
 }
 

@@ -81,14 +81,10 @@ StepBytes BytesPerStep(const ModelConfig& c, double weight_bytes, double kv_byte
   return bytes;
 }
 
-struct Measured {
-  double step_seconds = 0;
-};
-
 // Prefills `batch` sequences of `context` tokens (in steps of at most 8192 tokens), then times
-// `steps` decode steps of all of them.
-absl::StatusOr<Measured> TimeDecode(MoeModel& model, ExecContext& ctx, int64_t batch,
-                                    int64_t context, int64_t steps) {
+// `steps` decode steps of all of them; returns seconds per step.
+absl::StatusOr<double> TimeDecode(MoeModel& model, ExecContext& ctx, int64_t batch, int64_t context,
+                                  int64_t steps) {
   const ModelConfig& c = model.config();
   constexpr int64_t kBlock = 16, kWarmup = 2;
   const int64_t per_sequence = (context + steps + kWarmup + kBlock - 1) / kBlock;
@@ -120,7 +116,7 @@ absl::StatusOr<Measured> TimeDecode(MoeModel& model, ExecContext& ctx, int64_t b
     SY_RETURN_IF_ERROR(model.ForwardBatch(ctx, step, cache).status());
   }
   const double seconds = std::chrono::duration<double>(Clock::now() - start).count();
-  return Measured{seconds / steps};
+  return seconds / steps;
 }
 
 }  // namespace
@@ -156,10 +152,10 @@ int BenchDecode(const ParsedArgs& args) {
   TextTable table(
       {"BATCH", "STEP MS", "TOKENS/S", "MB/STEP", "GB/S", "BOUND TOKENS/S", "% OF BOUND"});
   for (int64_t batch : *batches) {
-    auto measured = TimeDecode(network, **ctx, batch, context, step_count);
-    if (!measured.ok()) return Fail(measured.status());
+    auto step_seconds = TimeDecode(network, **ctx, batch, context, step_count);
+    if (!step_seconds.ok()) return Fail(step_seconds.status());
     const StepBytes bytes = BytesPerStep(c, weight_bytes, kv_per_token, batch, context);
-    const double gb = bytes.total() / 1e9, seconds = measured->step_seconds;
+    const double gb = bytes.total() / 1e9, seconds = *step_seconds;
     const double bound_seconds = gb / bandwidth;
     table.AddRow({absl::StrCat(batch), absl::StrFormat("%.3f", seconds * 1e3),
                   absl::StrFormat("%.1f", batch / seconds), absl::StrFormat("%.1f", gb * 1e3),
