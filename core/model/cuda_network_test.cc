@@ -22,10 +22,12 @@ using ::testing::HasSubstr;
 
 bool HaveGpu() { return cuda::DeviceCount() > 0; }
 
-// Row r of `a` and `b` agree: cosine > 0.998 and the largest difference within 6% of the
-// row's largest logit. The GPU rounds every GEMM input (normed hidden states, attention output,
-// SwiGLU activations) and the KV cache to bf16; the CPU keeps f32 throughout.
-void ExpectRowsClose(const Tensor& cpu, const Tensor& gpu, const std::string& what) {
+// Each row of `cpu` and `gpu` agrees: cosine above `min_cosine` and the largest difference
+// within `max_relative` of the row's largest logit. Against the CPU the defaults allow for the
+// GPU rounding every GEMM input (normed hidden states, attention output, SwiGLU activations) and
+// the KV cache to bf16 while the CPU keeps f32 throughout.
+void ExpectRowsClose(const Tensor& cpu, const Tensor& gpu, const std::string& what,
+                     double min_cosine = 0.998, double max_relative = 0.06) {
   ASSERT_EQ(cpu.shape(), gpu.shape()) << what;
   const int64_t rows = cpu.dim(0), vocab = cpu.dim(1);
   for (int64_t r = 0; r < rows; ++r) {
@@ -39,8 +41,8 @@ void ExpectRowsClose(const Tensor& cpu, const Tensor& gpu, const std::string& wh
       diff = std::max(diff, std::abs(a - b));
       peak = std::max(peak, std::abs(a));
     }
-    EXPECT_GT(dot / std::sqrt(na * nb), 0.998) << what << " row " << r;
-    EXPECT_LE(diff, 0.06 * peak + 1e-3) << what << " row " << r;
+    EXPECT_GT(dot / std::sqrt(na * nb), min_cosine) << what << " row " << r;
+    EXPECT_LE(diff, max_relative * peak + 1e-3) << what << " row " << r;
   }
 }
 
@@ -130,7 +132,8 @@ TEST_P(CudaNetworkTest, AFullCacheFailsTheStepAndKeepsEverySequence) {
 // Decode steps replay a captured CUDA graph from the second step of a shape on; a model loaded
 // with SWITCHYARD_CUDA_GRAPHS=0 runs every step eagerly. Both give the same logits while
 // sequences grow across blocks, up to the order of the MoE decode kernel's f32 atomics, which
-// varies run to run (seen: 1.1e-3 on a logit of 0.085); a stale pointer or table would be O(1).
+// varies run to run and, through bf16 keys and values, drifts with the steps (seen: 6e-3 after
+// 11 steps); a stale pointer or block table would be off by the size of the logits.
 TEST_P(CudaNetworkTest, DecodeGraphReplaysMatchEagerSteps) {
   if (!HaveGpu()) GTEST_SKIP() << "no CUDA device";
   auto graphed = Load(Device::Cuda(0));
@@ -154,9 +157,7 @@ TEST_P(CudaNetworkTest, DecodeGraphReplaysMatchEagerSteps) {
     auto b = eager->ForwardBatch(*gpu_, step, eager_cache);
     ASSERT_TRUE(a.ok()) << a.status();
     ASSERT_TRUE(b.ok()) << b.status();
-    for (int64_t v = 0; v < a->numel(); ++v) {
-      ASSERT_NEAR(a->Get(v), b->Get(v), 5e-3 + 5e-3 * std::abs(b->Get(v))) << "step " << i;
-    }
+    ExpectRowsClose(*b, *a, absl::StrCat(GetParam(), " graph step ", i), 0.9999, 0.01);
   }
 }
 
