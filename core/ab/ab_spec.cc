@@ -33,6 +33,13 @@ absl::StatusOr<SideSpec> ParseSide(absl::string_view spec) {
       options.quantizer = value == "none" ? "" : value;
     } else if (key == "experts") {
       options.experts = value;
+    } else if (key == "expert_cache") {
+      int64_t slots = 0;
+      if (!absl::SimpleAtoi(value, &slots) || slots < 1) {
+        return absl::InvalidArgumentError(
+            absl::StrCat("expert_cache: expected a number of experts >= 1, got '", value, "'"));
+      }
+      options.experts_config = ConfigValue{ConfigTable{{"cacheExperts", ConfigValue{slots}}}};
     } else if (key == "capacity") {
       double factor = 0;
       if (!absl::SimpleAtod(value, &factor) || !(factor > 0)) {

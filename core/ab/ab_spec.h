@@ -13,7 +13,7 @@ namespace sy::ab {
 
 // The keys a side accepts, for help texts and errors.
 inline constexpr const char* kSideKeys =
-    "router, quantizer, experts, capacity, overflow, comm, ranks";
+    "router, quantizer, experts, expert_cache, capacity, overflow, comm, ranks";
 
 // The most in-process ranks a side may ask for: each loads the whole checkpoint.
 inline constexpr int kMaxRanks = 64;
@@ -31,6 +31,8 @@ struct SideSpec {
 //   router=K.N      every MoE layer's router
 //   quantizer=K.N   expert-weight quantizer; "none" (or quantizer.none) keeps f32/bf16 weights
 //   experts=K.N     the experts component (default experts.cpu, as the model runtime's)
+//   expert_cache=N  the experts component's cacheExperts (experts.cuda: keep N of each layer's
+//                   experts on the GPU, the rest in host memory, with prefetch; N >= 1)
 //   capacity=F      capacity factor F > 0 (core/moe/capacity.h)
 //   overflow=drop|reroute   what capacity limiting does with the overflow (default drop)
 //   comm=K.N        run expert-parallel, dispatching and combining through this comm backend

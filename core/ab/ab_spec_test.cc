@@ -13,7 +13,7 @@ using ::testing::HasSubstr;
 TEST(AbSpecTest, ParsesEveryKey) {
   auto side = ParseSide(
       "router=router.hash, quantizer=quantizer.int4,experts=experts.cpu,capacity=1.25,"
-      "overflow=reroute,comm=comm.pcie,ranks=4");
+      "overflow=reroute,comm=comm.pcie,ranks=4,expert_cache=3");
   ASSERT_TRUE(side.ok()) << side.status();
   const ModelOptions* options = &side->model;
   EXPECT_EQ(options->router, "router.hash");
@@ -24,6 +24,11 @@ TEST(AbSpecTest, ParsesEveryKey) {
   EXPECT_EQ(options->capacity->overflow, CapacityLimit::Overflow::kReroute);
   EXPECT_EQ(side->comm, "comm.pcie");
   EXPECT_EQ(side->ranks, 4);
+  ASSERT_TRUE(options->experts_config.has_value());
+  const auto& table = std::get<ConfigTable>(options->experts_config->value);
+  ASSERT_EQ(table.size(), 1u);
+  EXPECT_EQ(table[0].first, "cacheExperts");
+  EXPECT_EQ(std::get<int64_t>(table[0].second.value), 3);
 }
 
 TEST(AbSpecTest, CommRunsOneRankUnlessToldMore) {
@@ -65,6 +70,8 @@ TEST(AbSpecTest, BadPartsAreNamed) {
   EXPECT_THAT(ParseSide("router=").status().message(), HasSubstr("has no value"));
   EXPECT_THAT(ParseSide("quantiser=x").status().message(), HasSubstr("overflow, comm, ranks)"));
   EXPECT_THAT(ParseSide("ranks=2").status().message(), HasSubstr("ranks needs comm=K.N"));
+  EXPECT_THAT(ParseSide("expert_cache=0").status().message(),
+              HasSubstr("expert_cache: expected a number of experts >= 1, got '0'"));
   EXPECT_THAT(ParseSide("comm=").status().message(), HasSubstr("'comm' has no value"));
   EXPECT_THAT(ParseSide("comm=comm.pcie,comm=comm.ucx").status().message(),
               HasSubstr("'comm' is given twice"));

@@ -35,7 +35,8 @@ void OptionNumber(lua_State* L, int table, const char* key, T& out) {
 }
 
 // sy.load_model([dir [, {quantizer = "quantizer.int8", experts = "experts.cpu",
-//   router = "router.hash", router_config = {k = 2}}]]); no dir (or nil): the built-in model.
+//   router = "router.hash", router_config = {k = 2}, experts_config = {cacheExperts = 4}}]]);
+// no dir (or nil): the built-in model.
 int LoadModel(lua_State* L) {
   const std::string dir =
       lua_isnoneornil(L, 1) ? BuiltinModelDir() : ArgString(L, 1, "model directory");
@@ -47,6 +48,11 @@ int LoadModel(lua_State* L) {
   if (!lua_isnoneornil(L, 2)) {
     RawField(L, 2, "router_config");
     if (!lua_isnil(L, -1)) options.router_config = ToConfigValue(L, lua_gettop(L), "router_config");
+    lua_pop(L, 1);
+    RawField(L, 2, "experts_config");
+    if (!lua_isnil(L, -1)) {
+      options.experts_config = ToConfigValue(L, lua_gettop(L), "experts_config");
+    }
     lua_pop(L, 1);
   }
   HostContext& host = GetHostContext(L);

@@ -211,7 +211,9 @@ absl::StatusOr<std::unique_ptr<MoeModel>> MoeModel::Load(const Checkpoint& ckpt,
                                                   : LoadMoeWeights(ckpt, c, i));
       SY_ASSIGN_OR_RETURN(auto router_component, Component::Create(router_found, router_config));
       SY_ASSIGN_OR_RETURN(Router router, Router::From(router_component));
-      SY_ASSIGN_OR_RETURN(auto experts_component, Component::Create(experts_found, {}));
+      SY_ASSIGN_OR_RETURN(
+          auto experts_component,
+          Component::Create(experts_found, options.experts_config.value_or(ConfigValue{})));
       SY_ASSIGN_OR_RETURN(Experts experts, Experts::From(experts_component));
       std::optional<Quantizer> quantizer;
       if (quantizer_found) {
@@ -298,6 +300,13 @@ KvCacheShape MoeModel::CacheShape(int64_t num_blocks, int64_t block_size) const 
   return s;
 }
 
+MoeLayer* MoeModel::NextMoeLayer(int64_t index) {
+  for (size_t i = index + 1; i < layers_.size(); ++i) {
+    if (layers_[i]->moe) return layers_[i]->moe.get();
+  }
+  return nullptr;
+}
+
 std::vector<const MoeLayer*> MoeModel::moe_layers() const {
   std::vector<const MoeLayer*> out;
   for (const auto& l : layers_) {
@@ -379,6 +388,9 @@ absl::StatusOr<Tensor> MoeModel::RunLayer(ExecContext& ctx, Layer& layer, int64_
   Tensor mlp;
   if (layer.moe) {
     SY_ASSIGN_OR_RETURN(mlp, layer.moe->Forward(ctx, y, token_ids));
+    // The next MoE layer's experts, predicted from this layer's input, can travel (to a GPU
+    // cache, say) while this layer's residual and the next attention run.
+    if (MoeLayer* next = NextMoeLayer(index)) SY_RETURN_IF_ERROR(next->Prefetch(ctx, y));
   } else {
     SY_ASSIGN_OR_RETURN(Tensor g, Linear(y, layer.mlp_gate));
     SY_ASSIGN_OR_RETURN(Tensor u, Linear(y, layer.mlp_up));

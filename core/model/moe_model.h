@@ -31,7 +31,8 @@ struct ModelOptions {
   // The model runs on the CPU (its tensors live in host memory), so its experts component is
   // experts.cpu unless named: experts.auto would pick a GPU kernel on a GPU machine.
   std::string experts = "experts.cpu";
-  std::string quantizer;  // empty: expert weights stay in f32
+  std::optional<ConfigValue> experts_config;  // e.g. experts.cuda's {cacheExperts = 4}
+  std::string quantizer;                      // empty: expert weights stay in f32
   // Capacity-factor limiting in every MoE layer (after the router); unset: no limit.
   std::optional<CapacityLimit> capacity;
   // Reports loading progress: layers done out of total.
@@ -112,6 +113,8 @@ class MoeModel {
   absl::StatusOr<Tensor> Attend(ExecContext& ctx, Layer& layer, int64_t index, const Tensor& x,
                                 const Tensor& positions, std::span<const SequenceChunk> batch,
                                 PagedKvCache& cache);
+  // The first MoE layer after layer `index`, or nullptr.
+  MoeLayer* NextMoeLayer(int64_t index);
   absl::StatusOr<Tensor> RunLayer(ExecContext& ctx, Layer& layer, int64_t index,
                                   const Tensor& hidden, const Tensor& token_ids,
                                   const Tensor& positions, std::span<const SequenceChunk> batch,

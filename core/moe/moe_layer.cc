@@ -2,6 +2,8 @@
 
 #include <algorithm>
 #include <chrono>
+#include <numeric>
+#include <vector>
 
 #include "absl/strings/str_cat.h"
 #include "core/base/status.h"
@@ -46,10 +48,9 @@ RoutingFunction RoutingFunction::FromRouter(Router router) {
   return f;
 }
 
-absl::StatusOr<ExpertWeights> MoeLayer::ConvertExperts(ExecContext& ctx,
-                                                      const MoeWeights& weights,
-                                                      const std::vector<int>& experts,
-                                                      bool with_shared) {
+absl::StatusOr<ExpertWeights> MoeLayer::ConvertExperts(ExecContext& ctx, const MoeWeights& weights,
+                                                       const std::vector<int>& experts,
+                                                       bool with_shared) {
   ExpertWeights ew;
   ew.hidden = shape_.hidden;
   ew.intermediate = shape_.intermediate;
@@ -77,13 +78,14 @@ absl::Status MoeLayer::ShardExperts(ExecContext& ctx) {
   const ExpertParallelism& ep = *options_.expert_parallel;
   const ExpertPlacement& placement = *ep.placement;
   if (placement.shape().num_experts != shape_.experts) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "MoE layer ", options_.layer, " has ", shape_.experts, " experts, the placement ",
-        placement.shape().num_experts));
+    return absl::InvalidArgumentError(absl::StrCat("MoE layer ", options_.layer, " has ",
+                                                   shape_.experts, " experts, the placement ",
+                                                   placement.shape().num_experts));
   }
   const int spr = placement.shape().slots_per_rank;
   std::vector<int> local;
-  for (int i = 0; i < spr; ++i) local.push_back(placement.expert(options_.moe_index, ep.rank() * spr + i));
+  for (int i = 0; i < spr; ++i)
+    local.push_back(placement.expert(options_.moe_index, ep.rank() * spr + i));
   SY_ASSIGN_OR_RETURN(expert_weights_, ConvertExperts(ctx, *source_, local, false));
   if (source_->shared_gate_up) {
     // Shares the routed matrices' buffers; only the shared expert is new.
@@ -153,6 +155,30 @@ absl::StatusOr<RouterOutput> MoeLayer::Route(ExecContext& ctx, const Tensor& hid
   return routing;
 }
 
+absl::Status MoeLayer::Prefetch(ExecContext& ctx, const Tensor& hidden) {
+  if (options_.expert_parallel || hidden.dim(0) == 0 || !experts_.WantsPrefetch()) {
+    return absl::OkStatus();
+  }
+  SY_ASSIGN_OR_RETURN(Tensor logits, MatMulTransposed(hidden, router_weight_));
+  const int64_t tokens = logits.dim(0), experts = logits.dim(1);
+  const int64_t k = std::min<int64_t>(router_.top_k, experts);
+  SY_ASSIGN_OR_RETURN(Tensor ids, Tensor::Empty({tokens, k}, DType::kI32));
+  std::vector<float> score(experts);
+  std::vector<int32_t> order(experts);
+  for (int64_t t = 0; t < tokens; ++t) {
+    for (int64_t e = 0; e < experts; ++e) {
+      score[e] = logits.data<float>()[t * experts + e] +
+                 (router_bias_ ? router_bias_->data<float>()[e] : 0.0f) +
+                 (correction_bias_ ? correction_bias_->data<float>()[e] : 0.0f);
+    }
+    std::iota(order.begin(), order.end(), 0);
+    std::partial_sort(order.begin(), order.begin() + k, order.end(),
+                      [&](int32_t a, int32_t b) { return score[a] > score[b]; });
+    std::copy_n(order.begin(), k, ids.data<int32_t>() + t * k);
+  }
+  return experts_.Prefetch(ctx, expert_weights_, ids);
+}
+
 absl::StatusOr<Tensor> MoeLayer::ForwardExperts(ExecContext& ctx, const Tensor& hidden,
                                                 const RouterOutput& routing) {
   const Quantizer* activations = quantize_activations_ ? &*quantizer_ : nullptr;
@@ -172,7 +198,8 @@ absl::StatusOr<Tensor> MoeLayer::ForwardExperts(ExecContext& ctx, const Tensor& 
     // The shared expert alone: every routed slot dropped.
     RouterOutput none;
     SY_ASSIGN_OR_RETURN(none.expert_ids, Tensor::Empty(routing.expert_ids.shape(), DType::kI32));
-    SY_ASSIGN_OR_RETURN(none.expert_weights, Tensor::Zeros(routing.expert_ids.shape(), DType::kF32));
+    SY_ASSIGN_OR_RETURN(none.expert_weights,
+                        Tensor::Zeros(routing.expert_ids.shape(), DType::kF32));
     std::fill_n(none.expert_ids.data<int32_t>(), none.expert_ids.numel(), -1);
     SY_ASSIGN_OR_RETURN(Tensor shared,
                         experts_.Forward(ctx, hidden, none, *shared_weights_, activations));

@@ -56,6 +56,13 @@ class MoeLayer {
   absl::StatusOr<Tensor> Forward(ExecContext& ctx, const Tensor& hidden,
                                  const std::optional<Tensor>& token_ids = std::nullopt);
 
+  // Predicts this layer's routing from `hidden` (an earlier layer's MoE input: the residual
+  // stream moves little in one layer) as the top-k of the gate's logits (+ biases), and hands
+  // it to the experts as a prefetch hint (Experts::Prefetch). The router itself does not run:
+  // it may keep state (router.replay does). A no-op for experts that take no hints, and under
+  // expert parallelism.
+  absl::Status Prefetch(ExecContext& ctx, const Tensor& hidden);
+
   const ExpertLoad& last_load() const { return last_load_; }
   // The last forward's load as a telemetry message (schemas/switchyard/telemetry.capnp).
   void WriteLastLoad(schema::LayerLoad::Builder out) const;

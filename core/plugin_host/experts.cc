@@ -27,6 +27,47 @@ absl::Status CheckMatrix(const QTensor& q, int64_t rows, int64_t cols, const std
   return absl::OkStatus();
 }
 
+// The C view of ExpertWeights for one call: the sy_qtensor arrays it points into live here.
+class CExpertWeights {
+ public:
+  explicit CExpertWeights(const ExpertWeights& w) {
+    for (const auto& q : w.gate_up) gate_up_.push_back(q.ToC());
+    for (const auto& q : w.down) down_.push_back(q.ToC());
+    if (w.shared_intermediate > 0) {
+      shared_gate_up_ = w.shared_gate_up->ToC();
+      shared_down_ = w.shared_down->ToC();
+    }
+    if (w.shared_gate) shared_gate_ = w.shared_gate->ToC();
+    if (w.gate_up_bias) gate_up_bias_ = w.gate_up_bias->ToC();
+    if (w.down_bias) down_bias_ = w.down_bias->ToC();
+    c_ = {sizeof(sy_expert_weights),
+          w.num_experts(),
+          w.hidden,
+          w.intermediate,
+          gate_up_.data(),
+          down_.data(),
+          w.shared_intermediate,
+          w.shared_intermediate > 0 ? &shared_gate_up_ : nullptr,
+          w.shared_intermediate > 0 ? &shared_down_ : nullptr,
+          w.shared_gate ? &shared_gate_ : nullptr,
+          w.activation,
+          w.swiglu_alpha,
+          w.swiglu_limit,
+          w.gate_up_bias ? &gate_up_bias_ : nullptr,
+          w.down_bias ? &down_bias_ : nullptr};
+  }
+  CExpertWeights(const CExpertWeights&) = delete;
+  CExpertWeights& operator=(const CExpertWeights&) = delete;
+
+  const sy_expert_weights* get() const { return &c_; }
+
+ private:
+  std::vector<sy_qtensor> gate_up_, down_;
+  sy_qtensor shared_gate_up_{}, shared_down_{};
+  sy_tensor shared_gate_{}, gate_up_bias_{}, down_bias_{};
+  sy_expert_weights c_{};
+};
+
 }  // namespace
 
 absl::Status ExpertWeights::Validate() const {
@@ -91,6 +132,29 @@ bool Experts::SupportsActivation(int32_t activation) const {
   return v.supports_activation(component_->instance(), activation) != 0;
 }
 
+bool Experts::WantsPrefetch() const {
+  const sy_experts_vtable& v = vtable();
+  const bool has_prefetch =
+      v.struct_size >= offsetof(sy_experts_vtable, prefetch) + sizeof(v.prefetch) &&
+      v.wants_prefetch != nullptr && v.prefetch != nullptr;
+  return has_prefetch && v.wants_prefetch(component_->instance()) != 0;
+}
+
+absl::Status Experts::Prefetch(ExecContext& ctx, const ExpertWeights& weights,
+                               const Tensor& expert_ids) const {
+  if (!WantsPrefetch()) return absl::OkStatus();
+  if (expert_ids.ndim() != 2 || expert_ids.dtype() != DType::kI32 || !expert_ids.is_contiguous()) {
+    return absl::InvalidArgumentError(absl::StrCat(component_->full_name(),
+                                                   ": prefetch ids must be i32 [tokens, k], got ",
+                                                   expert_ids.Describe()));
+  }
+  const CExpertWeights c_weights(weights);
+  const sy_tensor c_ids = expert_ids.ToC();
+  return TakePluginError(
+      vtable().prefetch(component_->instance(), ctx.BeginCall(), c_weights.get(), &c_ids),
+      absl::StrCat(component_->full_name(), ": prefetch"));
+}
+
 absl::Status Experts::CheckSupports(const ExpertWeights& weights) const {
   std::vector<const QTensor*> matrices;
   for (const auto& q : weights.gate_up) matrices.push_back(&q);
@@ -132,34 +196,7 @@ absl::StatusOr<Tensor> Experts::Forward(ExecContext& ctx, const Tensor& hidden,
                                                    " does not match hidden ", hidden.Describe()));
   }
   SY_RETURN_IF_ERROR(CheckSupports(weights));
-  std::vector<sy_qtensor> gate_up, down;
-  for (const auto& q : weights.gate_up) gate_up.push_back(q.ToC());
-  for (const auto& q : weights.down) down.push_back(q.ToC());
-  sy_qtensor shared_gate_up{}, shared_down{};
-  sy_tensor shared_gate{};
-  if (weights.shared_intermediate > 0) {
-    shared_gate_up = weights.shared_gate_up->ToC();
-    shared_down = weights.shared_down->ToC();
-  }
-  if (weights.shared_gate) shared_gate = weights.shared_gate->ToC();
-  sy_tensor gate_up_bias{}, down_bias{};
-  if (weights.gate_up_bias) gate_up_bias = weights.gate_up_bias->ToC();
-  if (weights.down_bias) down_bias = weights.down_bias->ToC();
-  const sy_expert_weights c_weights = {sizeof(sy_expert_weights),
-                                       weights.num_experts(),
-                                       weights.hidden,
-                                       weights.intermediate,
-                                       gate_up.data(),
-                                       down.data(),
-                                       weights.shared_intermediate,
-                                       weights.shared_intermediate > 0 ? &shared_gate_up : nullptr,
-                                       weights.shared_intermediate > 0 ? &shared_down : nullptr,
-                                       weights.shared_gate ? &shared_gate : nullptr,
-                                       weights.activation,
-                                       weights.swiglu_alpha,
-                                       weights.swiglu_limit,
-                                       weights.gate_up_bias ? &gate_up_bias : nullptr,
-                                       weights.down_bias ? &down_bias : nullptr};
+  const CExpertWeights c_weights(weights);
 
   SY_ASSIGN_OR_RETURN(Tensor output, Tensor::Empty(hidden.shape(), DType::kF32, ctx.device()));
   const sy_tensor c_hidden = hidden.ToC(), c_ids = ids.ToC(),
@@ -171,7 +208,7 @@ absl::StatusOr<Tensor> Experts::Forward(ExecContext& ctx, const Tensor& hidden,
                                 &c_hidden,
                                 &c_ids,
                                 &c_weights_t,
-                                &c_weights,
+                                c_weights.get(),
                                 activation_quantizer ? &quantizer : nullptr,
                                 &c_output};
   SY_RETURN_IF_ERROR(

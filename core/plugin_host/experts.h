@@ -56,6 +56,13 @@ class Experts {
   absl::StatusOr<Tensor> Forward(ExecContext& ctx, const Tensor& hidden,
                                  const RouterOutput& routing, const ExpertWeights& weights,
                                  const Quantizer* activation_quantizer = nullptr) const;
+  // Whether the component acts on prefetch hints (ABI 1.4; older plugins do not).
+  bool WantsPrefetch() const;
+  // Tells the component the next Forward with `weights` will likely route to `expert_ids`
+  // (i32 [tokens, k], -1 skipped): a prediction it may use to move experts closer. A no-op for
+  // components that do not want hints.
+  absl::Status Prefetch(ExecContext& ctx, const ExpertWeights& weights,
+                        const Tensor& expert_ids) const;
   const Component& component() const { return *component_; }
 
  private:

@@ -54,14 +54,14 @@ TEST(PluginLibraryTest, RefusesALibraryWithoutTheEntrySymbol) {
 
 TEST(PluginLibraryTest, RefusesAnotherAbiMajorNamingBothVersions) {
   EXPECT_THAT(LoadError(TestPlugin("sy_test_abi_major.so")),
-              AllOf(HasSubstr("sy_test_abi_major.so"), HasSubstr("plugin ABI 2.3"),
-                    HasSubstr("host's ABI 1.3"), HasSubstr("major versions differ")));
+              AllOf(HasSubstr("sy_test_abi_major.so"), HasSubstr("plugin ABI 2.4"),
+                    HasSubstr("host's ABI 1.4"), HasSubstr("major versions differ")));
 }
 
 TEST(PluginLibraryTest, RefusesANewerAbiMinorNamingBothVersions) {
   EXPECT_THAT(LoadError(TestPlugin("sy_test_abi_minor_newer.so")),
-              AllOf(HasSubstr("sy_test_abi_minor_newer.so"), HasSubstr("plugin ABI 1.4"),
-                    HasSubstr("newer than the host's ABI 1.3")));
+              AllOf(HasSubstr("sy_test_abi_minor_newer.so"), HasSubstr("plugin ABI 1.5"),
+                    HasSubstr("newer than the host's ABI 1.4")));
 }
 
 TEST(PluginLibraryTest, RefusesAPluginWhoseInitFails) {

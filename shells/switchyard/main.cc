@@ -245,6 +245,8 @@ const std::vector<Command>& Commands() {
        "  router=K.N        every MoE layer's router (e.g. router.hash)\n"
        "  quantizer=K.N     expert-weight quantizer (quantizer.int4, quantizer.fp8, ...; none)\n"
        "  experts=K.N       the experts component (default experts.cpu)\n"
+       "  expert_cache=N    its cacheExperts: experts.cuda keeps N of a layer's experts on the\n"
+       "                    GPU, the rest in host memory (docs/expert-offload.md)\n"
        "  capacity=F        capacity factor: each expert takes at most ceil(F*tokens*k/experts)\n"
        "                    slots per forward; overflow=drop (default) or overflow=reroute\n"
        "  comm=K.N          expert-parallel: the experts sharded over ranks=N ranks (threads of\n"

@@ -44,7 +44,7 @@ TEST(CliTest, HelpListsEveryCommandAndEachCommandHasHelp) {
   const Result unknown = RunCli("$SY frobnicate");
   EXPECT_EQ(unknown.status, 2);
   EXPECT_THAT(unknown.output, HasSubstr("unknown command 'frobnicate'"));
-  EXPECT_THAT(RunCli("$SY --version").output, HasSubstr("plugin ABI 1.3"));
+  EXPECT_THAT(RunCli("$SY --version").output, HasSubstr("plugin ABI 1.4"));
 }
 
 TEST(CliTest, PluginsListsTheRouterFromItsLibrary) {
@@ -74,7 +74,7 @@ TEST(CliTest, BrokenPluginsOnThePathAreReportedAndSkipped) {
   EXPECT_THAT(r.output, HasSubstr("not_a_library.so: not a loadable shared library"));
   EXPECT_THAT(
       r.output,
-      HasSubstr("sy_test_abi_major.so: plugin ABI 2.3 is incompatible with the host's ABI 1.3"));
+      HasSubstr("sy_test_abi_major.so: plugin ABI 2.4 is incompatible with the host's ABI 1.4"));
 }
 
 TEST(CliTest, RunWarnsAboutSkippedPluginsAndStillRuns) {

@@ -138,6 +138,10 @@ class Experts {
   virtual bool SupportsActivation(int32_t activation) const {
     return activation == SY_ACTIVATION_SILU;
   }
+  // Prefetch hints (plugin_abi.h, 1.4): override both to act on the host's routing predictions.
+  virtual bool WantsPrefetch() const { return false; }
+  virtual void Prefetch(const ExecContext& /*ctx*/, const sy_expert_weights& /*weights*/,
+                        const sy_tensor& /*expert_ids*/) {}
 };
 
 // A batch scheduler (plugin_abi.h explains the decision's rules). Write entries with
@@ -272,16 +276,23 @@ inline const sy_quantizer_vtable* QuantizerVtable() {
   static const sy_quantizer_vtable vtable = {
       sizeof(sy_quantizer_vtable),
       [](const void* self, int64_t rows, int64_t cols, sy_qlayout* out) noexcept {
-        return GuardCall([&] { *out = static_cast<const Quantizer*>(self)->WeightLayout(rows, cols); });
+        return GuardCall(
+            [&] { *out = static_cast<const Quantizer*>(self)->WeightLayout(rows, cols); });
       },
-      [](void* self, const sy_exec_context* ctx, const sy_tensor* weight, sy_qtensor* out) noexcept {
-        return GuardCall([&] { static_cast<Quantizer*>(self)->QuantizeWeight(ExecContext(*ctx), *weight, *out); });
+      [](void* self, const sy_exec_context* ctx, const sy_tensor* weight,
+         sy_qtensor* out) noexcept {
+        return GuardCall([&] {
+          static_cast<Quantizer*>(self)->QuantizeWeight(ExecContext(*ctx), *weight, *out);
+        });
       },
       [](const void* self, int64_t rows, int64_t cols, sy_qlayout* out) noexcept {
-        return GuardCall([&] { *out = static_cast<const Quantizer*>(self)->ActivationLayout(rows, cols); });
+        return GuardCall(
+            [&] { *out = static_cast<const Quantizer*>(self)->ActivationLayout(rows, cols); });
       },
       [](void* self, const sy_exec_context* ctx, const sy_tensor* x, sy_qtensor* out) noexcept {
-        return GuardCall([&] { static_cast<Quantizer*>(self)->QuantizeActivation(ExecContext(*ctx), *x, *out); });
+        return GuardCall([&] {
+          static_cast<Quantizer*>(self)->QuantizeActivation(ExecContext(*ctx), *x, *out);
+        });
       },
   };
   return &vtable;
@@ -306,6 +317,19 @@ inline const sy_experts_vtable* ExpertsVtable() {
         } catch (...) {
           return 0;
         }
+      },
+      [](const void* self) noexcept -> int32_t {
+        try {
+          return static_cast<const Experts*>(self)->WantsPrefetch() ? 1 : 0;
+        } catch (...) {
+          return 0;
+        }
+      },
+      [](void* self, const sy_exec_context* ctx, const sy_expert_weights* weights,
+         const sy_tensor* expert_ids) noexcept {
+        return GuardCall([&] {
+          static_cast<Experts*>(self)->Prefetch(ExecContext(*ctx), *weights, *expert_ids);
+        });
       },
   };
   return &vtable;
@@ -396,7 +420,8 @@ inline const sy_plugin* InitPlugin(const sy_host* host, const char* name, const 
 // Descriptors of components implemented by Impl (see the example at the top).
 template <typename Impl>
 sy_component_desc RouterComponent(const char* name, const char* description) {
-  return internal::Describe<Impl, Router>(SY_KIND_ROUTER, name, description, internal::RouterVtable());
+  return internal::Describe<Impl, Router>(SY_KIND_ROUTER, name, description,
+                                          internal::RouterVtable());
 }
 
 template <typename Impl>
@@ -407,7 +432,8 @@ sy_component_desc QuantizerComponent(const char* name, const char* description) 
 
 template <typename Impl>
 sy_component_desc ExpertsComponent(const char* name, const char* description) {
-  return internal::Describe<Impl, Experts>(SY_KIND_EXPERTS, name, description, internal::ExpertsVtable());
+  return internal::Describe<Impl, Experts>(SY_KIND_EXPERTS, name, description,
+                                           internal::ExpertsVtable());
 }
 
 template <typename Impl>

@@ -15,6 +15,8 @@
  *   1.3: communication backends; placement schedulers (expert replicas per rank).
  *        Also 1.3: expert activations (gpt-oss's clamped SwiGLU) and expert biases, appended
  *        to sy_expert_weights and sy_experts_vtable.
+ *   1.4: expert prefetch hints (experts kept in host memory behind a GPU cache), appended to
+ *        sy_experts_vtable.
  *
  * Ownership
  *   Every function documents who owns each pointer afterwards. In short: descriptors and
@@ -33,7 +35,7 @@ extern "C" {
 #endif
 
 #define SY_ABI_MAJOR 1
-#define SY_ABI_MINOR 3
+#define SY_ABI_MINOR 4
 
 #if defined(_WIN32)
 #define SY_EXPORT __declspec(dllexport)
@@ -310,6 +312,17 @@ typedef struct sy_experts_vtable {
   /* 1.3, may be absent (check struct_size): nonzero when forward() computes `activation`
    * (sy_expert_activation) and adds gate_up_bias / down_bias. Absent: SILU without biases only. */
   int32_t (*supports_activation)(const void* self, int32_t activation);
+  /* 1.4, may be absent (check struct_size): nonzero when prefetch() does something (a component
+   * that keeps experts away from where it computes, e.g. in host memory behind a GPU cache), so
+   * the host only predicts routing for components that use the prediction. */
+  int32_t (*wants_prefetch)(const void* self);
+  /* 1.4: a hint that the next forward() with `weights` will likely route to `expert_ids`
+   * (i32 [tokens, k] on the host, -1 slots skipped): the host's prediction (the next layer's
+   * router applied to the current layer's input), which may be wrong. The component may start
+   * moving those experts closer; it must not wait for the transfer, and forward() stays correct
+   * whatever was prefetched. `weights` and `expert_ids` are borrowed for the call. */
+  sy_error* (*prefetch)(void* self, const sy_exec_context* ctx, const sy_expert_weights* weights,
+                        const sy_tensor* expert_ids);
 } sy_experts_vtable;
 
 /* Scheduler (batch): which sequences run in the next engine step, and how many tokens each.

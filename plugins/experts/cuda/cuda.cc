@@ -9,12 +9,15 @@
 // memory and the call waits for the result.
 #include <algorithm>
 #include <cstring>
+#include <memory>
 #include <mutex>
+#include <numeric>
 #include <string>
 #include <vector>
 
 #include "cuda.capnp.h"
 #include "device_buffer.h"
+#include "expert_cache.h"
 #include "kernels/moe/moe_cuda.h"
 #include "switchyard/plugin.hpp"
 
@@ -47,13 +50,32 @@ void RequireMatrix(const sy_qtensor& q, int64_t rows, int64_t cols, const std::s
   }
 }
 
+// Tokens routed to each of `experts` by host ids i32 [tokens, k] (-1 and out-of-range skipped).
+std::vector<int64_t> TokensPerExpert(const sy_tensor& ids, int32_t experts) {
+  std::vector<int64_t> count(experts, 0);
+  const auto* p = static_cast<const int32_t*>(ids.data);
+  const int64_t n = ids.shape[0] * ids.shape[1];
+  for (int64_t s = 0; s < n; ++s) {
+    if (p[s] >= 0 && p[s] < experts) ++count[p[s]];
+  }
+  return count;
+}
+
+std::vector<HostExpert> HostExperts(const sy_expert_weights& w) {
+  std::vector<HostExpert> host;
+  for (int32_t e = 0; e < w.num_experts; ++e)
+    host.push_back({w.gate_up[e].values.data, w.down[e].values.data});
+  return host;
+}
+
 class CudaExperts : public Experts {
  public:
   using Config = CudaExpertsConfig;
 
   explicit CudaExperts(Config::Reader config)
       : token_tiles_(static_cast<int32_t>(config.getTokenTiles())),
-        programmatic_(config.getProgrammaticLaunch()) {
+        programmatic_(config.getProgrammaticLaunch()),
+        cache_experts_(static_cast<int32_t>(config.getCacheExperts())) {
     if (token_tiles_ != 0 && token_tiles_ != 1 && token_tiles_ != 2 && token_tiles_ != 4 &&
         token_tiles_ != 8) {
       throw std::invalid_argument("tokenTiles must be 0, 1, 2, 4 or 8");
@@ -61,6 +83,14 @@ class CudaExperts : public Experts {
   }
 
   ~CudaExperts() override {
+    if (cache_ != nullptr) {
+      const ExpertCacheStats st = cache_->stats();
+      Log(SY_LOG_INFO, "experts.cuda",
+          "expert cache of " + std::to_string(cache_->capacity()) +
+              " slots: " + std::to_string(st.hits) + " hits, " + std::to_string(st.misses) +
+              " misses, " + std::to_string(st.prefetched) + " prefetched");
+    }
+    cache_.reset();
     if (own_stream_ != nullptr) cudaStreamDestroy(own_stream_);
   }
 
@@ -81,6 +111,28 @@ class CudaExperts : public Experts {
     std::lock_guard<std::mutex> lock(mutex_);
     Call call(*this, ctx, args);
     call.Run();
+  }
+
+  bool WantsPrefetch() const override { return cache_experts_ > 0; }
+
+  // Host weights behind the cache only: the predicted experts, most tokens first.
+  void Prefetch(const ExecContext& /*ctx*/, const sy_expert_weights& w,
+                const sy_tensor& expert_ids) override {
+    std::lock_guard<std::mutex> lock(mutex_);
+    if (cache_experts_ == 0 || OnDevice(expert_ids) || w.num_experts <= 0 ||
+        OnDevice(w.gate_up[0].values)) {
+      return;
+    }
+    Require(expert_ids, "expert_ids", 2, DType::kI32);
+    const std::vector<int64_t> count = TokensPerExpert(expert_ids, w.num_experts);
+    std::vector<int32_t> order;
+    for (int32_t e = 0; e < w.num_experts; ++e) {
+      if (count[e] > 0) order.push_back(e);
+    }
+    std::stable_sort(order.begin(), order.end(),
+                     [&](int32_t a, int32_t b) { return count[a] > count[b]; });
+    // Host weights compute on device 0 (Call::WeightDevice), where the cache lives.
+    CacheFor(w, 0).Prefetch(order, HostExperts(w));
   }
 
  private:
@@ -185,6 +237,51 @@ class CudaExperts : public Experts {
       return d;
     }
 
+    // Host weights behind the expert cache: the experts the batch routes to, hottest first, in
+    // passes of at most the cache's capacity (one when they fit); a pass computes only its
+    // experts' slots (the others' ids dropped) and adds into the output.
+    void RunCached(std::vector<const void*>& matrices, const MoePlan& plan, MoeLayerArgs& layer) {
+      const int64_t E = w_.num_experts, slots = problem_.tokens * problem_.top_k;
+      ExpertCache& cache = self_.CacheFor(w_, device_);
+      const std::vector<int64_t> count = TokensPerExpert(*args_.expert_ids, w_.num_experts);
+      cache.Observe(count);
+      std::vector<int32_t> used;
+      for (int32_t e = 0; e < E; ++e) {
+        if (count[e] > 0) used.push_back(e);
+      }
+      std::stable_sort(used.begin(), used.end(),
+                       [&](int32_t a, int32_t b) { return count[a] > count[b]; });
+      const std::vector<HostExpert> host = HostExperts(w_);
+      const auto* host_ids = static_cast<const int32_t*>(args_.expert_ids->data);
+      const size_t cap = static_cast<size_t>(cache.capacity());
+      for (size_t begin = 0; begin == 0 || begin < used.size(); begin += cap) {
+        const std::span<const int32_t> group(used.data() + begin,
+                                             std::min(cap, used.size() - begin));
+        const std::vector<HostExpert> device = cache.Acquire(group, host, stream_);
+        std::fill(matrices.begin(), matrices.begin() + 2 * E, nullptr);
+        for (size_t i = 0; i < group.size(); ++i) {
+          matrices[group[i]] = device[i].gate_up;
+          matrices[E + group[i]] = device[i].down;
+        }
+        const auto* table = self_.PointerTable(matrices, device_, stream_);
+        layer.weights = {table, table + E};
+        if (used.size() > cap) {  // this pass's experts only
+          std::vector<int32_t> masked(host_ids, host_ids + slots);
+          for (int32_t& id : masked) {
+            if (id >= 0 && std::find(group.begin(), group.end(), id) == group.end()) id = -1;
+          }
+          auto* d = static_cast<int32_t*>(Scratch(sizeof(int32_t) * slots));
+          CheckCuda(cudaMemcpyAsync(d, masked.data(), sizeof(int32_t) * slots,
+                                    cudaMemcpyHostToDevice, stream_),
+                    "upload");
+          layer.routing.ids = d;
+        }
+        layer.accumulate = begin > 0;
+        CheckLaunch(kernels::LaunchMoeLayer(problem_, plan, layer, stream_));
+      }
+      layer.accumulate = false;
+    }
+
     void Launch() {
       const int64_t T = problem_.tokens, H = w_.hidden, I = w_.intermediate, E = w_.num_experts;
       const auto* hidden =
@@ -195,41 +292,43 @@ class CudaExperts : public Experts {
           OnDeviceData(*args_.expert_weights, sizeof(float) * T * problem_.top_k));
       float* out = device_call_ ? static_cast<float*>(args_.output->data)
                                 : static_cast<float*>(Scratch(sizeof(float) * T * H));
-      // Expert matrices: [gate_up x E, down x E, shared gate_up, shared down].
-      std::vector<const void*> matrices;
-      for (int e = 0; e < E; ++e)
-        matrices.push_back(OnDeviceData(w_.gate_up[e].values, sizeof(uint16_t) * 2 * I * H));
-      for (int e = 0; e < E; ++e)
-        matrices.push_back(OnDeviceData(w_.down[e].values, sizeof(uint16_t) * H * I));
-      const int64_t Is = w_.shared_intermediate;
-      if (Is > 0) {
-        matrices.push_back(OnDeviceData(w_.shared_gate_up->values, sizeof(uint16_t) * 2 * Is * H));
-        matrices.push_back(OnDeviceData(w_.shared_down->values, sizeof(uint16_t) * H * Is));
-      }
-      const auto* table = self_.PointerTable(matrices, device_, stream_);
-
       auto* x = static_cast<uint16_t*>(Scratch(sizeof(uint16_t) * T * H));
       CheckLaunch(kernels::LaunchF32ToBF16(hidden, x, T * H, stream_));
 
       const MoePlanOptions options{std::nullopt, self_.token_tiles_, self_.programmatic_};
       const MoePlan plan = kernels::PlanMoe(problem_, options);
+      const int64_t Is = w_.shared_intermediate;
       MoePlan shared_plan;
       size_t workspace_bytes = plan.workspace_bytes;
       if (Is > 0) {
         shared_plan = kernels::PlanMoe(shared_, options);
         workspace_bytes = std::max(workspace_bytes, shared_plan.workspace_bytes);
       }
-      void* workspace = self_.Workspace(workspace_bytes, device_, stream_);
-
       MoeLayerArgs layer;
       layer.x = x;
       layer.routing.ids = ids;
       layer.routing.weights = weights;
-      layer.weights = {table, table + E};
       layer.out = out;
-      layer.workspace = workspace;
-      CheckLaunch(kernels::LaunchMoeLayer(problem_, plan, layer, stream_));
+      layer.workspace = self_.Workspace(workspace_bytes, device_, stream_);
+      // Expert matrices: [gate_up x E, down x E, shared gate_up, shared down].
+      std::vector<const void*> matrices(2 * E, nullptr);
       if (Is > 0) {
+        matrices.push_back(OnDeviceData(w_.shared_gate_up->values, sizeof(uint16_t) * 2 * Is * H));
+        matrices.push_back(OnDeviceData(w_.shared_down->values, sizeof(uint16_t) * H * Is));
+      }
+      if (!device_call_ && self_.cache_experts_ > 0) {
+        RunCached(matrices, plan, layer);
+      } else {
+        for (int e = 0; e < E; ++e)
+          matrices[e] = OnDeviceData(w_.gate_up[e].values, sizeof(uint16_t) * 2 * I * H);
+        for (int e = 0; e < E; ++e)
+          matrices[E + e] = OnDeviceData(w_.down[e].values, sizeof(uint16_t) * H * I);
+        const auto* table = self_.PointerTable(matrices, device_, stream_);
+        layer.weights = {table, table + E};
+        CheckLaunch(kernels::LaunchMoeLayer(problem_, plan, layer, stream_));
+      }
+      if (Is > 0) {
+        const auto* table = self_.PointerTable(matrices, device_, stream_);
         const float* gate = nullptr;
         if (w_.shared_gate != nullptr) {
           Require(*w_.shared_gate, "shared_gate", 1, DType::kF32);
@@ -293,8 +392,24 @@ class CudaExperts : public Experts {
     return workspace_.data();
   }
 
+  // The cache of host-resident weights (cacheExperts > 0), for the weights it was built for.
+  ExpertCache& CacheFor(const sy_expert_weights& w, int device) {
+    const void* identity = w.gate_up[0].values.data;
+    if (cache_ == nullptr || cache_identity_ != identity) {
+      cache_.reset();
+      cache_ = std::make_unique<ExpertCache>(std::min(cache_experts_, w.num_experts), w.num_experts,
+                                             sizeof(uint16_t) * 2 * w.intermediate * w.hidden,
+                                             sizeof(uint16_t) * w.hidden * w.intermediate, device);
+      cache_identity_ = identity;
+    }
+    return *cache_;
+  }
+
   const int32_t token_tiles_;
   const bool programmatic_;
+  const int32_t cache_experts_;
+  std::unique_ptr<ExpertCache> cache_;
+  const void* cache_identity_ = nullptr;
   std::mutex mutex_;
   cudaStream_t own_stream_ = nullptr;
   DeviceBuffer table_, workspace_;

@@ -95,5 +95,48 @@ TEST_F(CudaExpertsTest, GpuDeviceTensorsMatchHostStagingAndTheCpuPlugin) {
   }
 }
 
+// Host weights behind a GPU cache smaller than the batch's experts (cacheExperts = 3 of 8: a
+// forward runs in passes), with and without prefetch hints (right and wrong ones): the same
+// output as without a cache, every time.
+TEST_F(CudaExpertsTest, ACacheSmallerThanTheBatchGivesTheSameResults) {
+  if (cuda::DeviceCount() == 0) GTEST_SKIP() << "no CUDA device";
+  const int64_t tokens = 13, hidden = 256, inter = 128;
+  const int experts = 8, k = 2;
+  ExpertWeights w;
+  w.hidden = hidden;
+  w.intermediate = inter;
+  for (int e = 0; e < experts; ++e) {
+    w.gate_up.push_back(
+        *QTensor::Unquantized(*RandomNormal({2 * inter, hidden}, 50 + e, 0, 0.06f, DType::kBF16)));
+    w.down.push_back(
+        *QTensor::Unquantized(*RandomNormal({hidden, inter}, 70 + e, 0, 0.09f, DType::kBF16)));
+  }
+  auto ctx = *ExecContext::Create(Device::Cpu(), 2);
+  const Experts plain = Make("experts.cuda");
+  const Experts cached = *Experts::From(*Component::Create(
+      *registry_.Find("experts.cuda"), {ConfigTable{{"cacheExperts", {int64_t{3}}}}}));
+  EXPECT_FALSE(plain.WantsPrefetch());
+  EXPECT_TRUE(cached.WantsPrefetch());
+  for (int step = 0; step < 6; ++step) {
+    const Tensor x = *RandomNormal({tokens, hidden}, 100 + step);
+    RouterOutput routing{*Tensor::Empty({tokens, k}, DType::kI32),
+                         *Tensor::Empty({tokens, k}, DType::kF32)};
+    for (int64_t t = 0; t < tokens; ++t) {  // skewed: experts 0 and 1 are hot
+      routing.expert_ids.data<int32_t>()[t * k] = static_cast<int32_t>(t % 3 == 0 ? t % 8 : 0);
+      routing.expert_ids.data<int32_t>()[t * k + 1] = static_cast<int32_t>((t + step) % 2 + 1);
+      routing.expert_weights.data<float>()[t * k] = 0.6f;
+      routing.expert_weights.data<float>()[t * k + 1] = 0.4f;
+    }
+    if (step % 2 == 1) {  // a hint: right on odd steps from 3, wrong on step 1
+      const Tensor hint = step == 1 ? *Tensor::Zeros({tokens, k}, DType::kI32) : routing.expert_ids;
+      ASSERT_TRUE(cached.Prefetch(*ctx, w, hint).ok());
+    }
+    const Tensor want = *plain.Forward(*ctx, x, routing, w);
+    auto got = cached.Forward(*ctx, x, routing, w);
+    ASSERT_TRUE(got.ok()) << got.status();
+    EXPECT_LT(RelativeError(*got, want), 1e-5) << "step " << step;
+  }
+}
+
 }  // namespace
 }  // namespace sy
