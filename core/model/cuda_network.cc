@@ -99,16 +99,18 @@ absl::Status GemmPerHead(cublasHandle_t blas, const HeadGemm& g) {
                    "per-head GEMM");
 }
 
-// Device memory that grows to the largest request and is reused by every later step.
-class DeviceArena {
+// Memory (on the device, or pinned on the host) that grows to the largest request and is reused
+// by every later step.
+class Arena {
  public:
+  explicit Arena(MemoryKind kind = MemoryKind::kDevice) : kind_(kind) {}
   absl::StatusOr<char*> Get(size_t bytes, Device device) {
     if (buffer_ == nullptr || buffer_->size() < bytes) {
       // Half again as much as before, so a run of growing batches reallocates a few times, not
       // every step. The old buffer goes first: cudaFree waits for the work still using it.
       const size_t grown = buffer_ == nullptr ? bytes : std::max(bytes, buffer_->size() * 3 / 2);
       buffer_.reset();
-      SY_ASSIGN_OR_RETURN(buffer_, Buffer::Allocate(MemoryKind::kDevice, grown, device));
+      SY_ASSIGN_OR_RETURN(buffer_, Buffer::Allocate(kind_, grown, device));
       ++generation_;
     }
     return static_cast<char*>(buffer_->data());
@@ -118,6 +120,7 @@ class DeviceArena {
   uint64_t generation() const { return generation_; }
 
  private:
+  MemoryKind kind_;
   std::shared_ptr<Buffer> buffer_;
   uint64_t generation_ = 0;
 };
@@ -159,7 +162,11 @@ struct CudaNetwork::Impl {
   float rope_factor = 1.0f;
   int64_t rotary_dim = 0;
   bool rope_interleaved = false;  // DeepSeek-V3; the GQA architectures use rotate_half
-  DeviceArena activations, metadata, moe_workspace;
+  Arena activations, metadata, moe_workspace;
+  // The draws of device sampling (rows, histories, ids): staged on the host, copied over in one
+  // transfer; the ids come back the same way.
+  Arena draws_host{MemoryKind::kPinnedHost}, draws_device;
+  bool device_sampling = true;
   uint64_t moe_initialized = 0;            // the generation of moe_workspace whose state is zeroed
   std::shared_ptr<Buffer> blas_workspace;  // cuBLAS's, set once: capture must not allocate
 
@@ -214,6 +221,20 @@ struct CudaNetwork::Impl {
 
   ~Impl();
   void DropGraphs();
+  // A step in two halves: plan it and queue its launches (a graph replay or eager), which leave
+  // the wanted rows' logits on the device; then wait for it and commit its tokens to the cache.
+  struct Enqueued {
+    const float* logits;  // [rows, vocab], device
+    int64_t rows;
+  };
+  absl::StatusOr<Enqueued> Enqueue(ExecContext& ctx, std::span<const SequenceChunk> batch,
+                                   PagedKvCache& cache);
+  absl::Status Finish(void* stream, std::span<const SequenceChunk> batch, PagedKvCache& cache);
+  // Queues the sampling kernel over `logits` for `draws` and the copy of its ids to pinned host
+  // memory, which hold them once the stream has reached that point.
+  absl::StatusOr<const int32_t*> EnqueueDraws(const float* logits,
+                                              std::span<const SequenceChunk> batch,
+                                              std::span<const DeviceDraw> draws, void* stream);
   absl::Status EnqueueStep(const StepPlan& plan, const int32_t* meta, const Buffers& b,
                            PagedKvCache& cache, void* stream);
   absl::StatusOr<DecodeGraph> Capture(const StepPlan& plan, const std::vector<int32_t>& meta,
@@ -724,6 +745,9 @@ absl::StatusOr<std::unique_ptr<CudaNetwork>> CudaNetwork::Load(const ModelConfig
                 "setting cuBLAS's workspace"));
   const char* graphs = std::getenv("SWITCHYARD_CUDA_GRAPHS");
   impl->graphs_enabled = graphs == nullptr || std::string(graphs) != "0";
+  const char* sampling = std::getenv("SWITCHYARD_DEVICE_SAMPLING");
+  impl->device_sampling = (sampling == nullptr || std::string(sampling) != "0") &&
+                          config.vocab_size <= kernels::MaxSamplingVocab();
   return std::unique_ptr<CudaNetwork>(new CudaNetwork(std::move(impl)));
 }
 
@@ -799,9 +823,9 @@ absl::StatusOr<CudaNetwork::Impl::DecodeGraph> CudaNetwork::Impl::Capture(
   return graph;
 }
 
-absl::StatusOr<Tensor> CudaNetwork::Forward(ExecContext& ctx, std::span<const SequenceChunk> batch,
-                                            PagedKvCache& cache) {
-  Impl& m = *impl_;
+absl::StatusOr<CudaNetwork::Impl::Enqueued> CudaNetwork::Impl::Enqueue(
+    ExecContext& ctx, std::span<const SequenceChunk> batch, PagedKvCache& cache) {
+  Impl& m = *this;
   const ModelConfig& c = m.config;
   if (cache.shape().device != m.device || cache.shape().dtype != DType::kBF16) {
     return absl::InvalidArgumentError(
@@ -858,16 +882,131 @@ absl::StatusOr<Tensor> CudaNetwork::Forward(ExecContext& ctx, std::span<const Se
     SY_RETURN_IF_ERROR(
         m.EnqueueStep(plan, reinterpret_cast<const int32_t*>(meta_device), b, cache, stream));
   }
-  SY_ASSIGN_OR_RETURN(Tensor logits, m.LogitsTensor(r));
-  SY_RETURN_IF_ERROR(CudaCheck(
-      cudaMemcpyAsync(logits.raw_data(), b.logits, logits.nbytes(), cudaMemcpyDeviceToHost, s),
-      "copying the logits"));
-  SY_RETURN_IF_ERROR(CudaCheck(cudaStreamSynchronize(s), "running the step"));
+  return Enqueued{b.logits, r};
+}
+
+absl::Status CudaNetwork::Impl::Finish(void* stream, std::span<const SequenceChunk> batch,
+                                       PagedKvCache& cache) {
+  SY_RETURN_IF_ERROR(
+      CudaCheck(cudaStreamSynchronize(static_cast<cudaStream_t>(stream)), "running the step"));
   // The step ran whole: only now do the new tokens become part of their sequences.
   for (const SequenceChunk& chunk : batch) {
     SY_RETURN_IF_ERROR(cache.Commit(chunk.sequence, static_cast<int64_t>(chunk.tokens.size())));
   }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<Tensor> CudaNetwork::Forward(ExecContext& ctx, std::span<const SequenceChunk> batch,
+                                            PagedKvCache& cache) {
+  Impl& m = *impl_;
+  SY_ASSIGN_OR_RETURN(const Impl::Enqueued step, m.Enqueue(ctx, batch, cache));
+  SY_ASSIGN_OR_RETURN(Tensor logits, m.LogitsTensor(step.rows));
+  SY_RETURN_IF_ERROR(
+      CudaCheck(cudaMemcpyAsync(logits.raw_data(), step.logits, logits.nbytes(),
+                                cudaMemcpyDeviceToHost, static_cast<cudaStream_t>(ctx.stream())),
+                "copying the logits"));
+  SY_RETURN_IF_ERROR(m.Finish(ctx.stream(), batch, cache));
   return logits;
+}
+
+namespace {
+
+// The sampling kernel's view of a draw from logits row `row`.
+kernels::SamplingRow SamplingRowOf(const DeviceDraw& draw, int64_t row, int32_t history_begin) {
+  const SamplingParams& p = *draw.params;
+  const bool penalized = p.repetition_penalty != 1.0f;  // else the history is not read
+  return {.seed = p.seed,
+          .step = draw.step,
+          .logits_row = static_cast<int32_t>(row),
+          .temperature = p.temperature,
+          .top_k = p.top_k,
+          .top_p = p.top_p,
+          .min_p = p.min_p,
+          .repetition_penalty = p.repetition_penalty,
+          .history_begin = history_begin,
+          .history_length = penalized ? static_cast<int32_t>(draw.history.size()) : 0};
+}
+
+absl::Status CheckDraws(std::span<const SequenceChunk> batch, std::span<const DeviceDraw> draws) {
+  for (const DeviceDraw& draw : draws) {
+    if (draw.chunk >= batch.size() || draw.params == nullptr) {
+      return absl::InvalidArgumentError(absl::StrCat("a draw names chunk ", draw.chunk, " of ",
+                                                     batch.size(), " or has no parameters"));
+    }
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+absl::StatusOr<const int32_t*> CudaNetwork::Impl::EnqueueDraws(const float* logits,
+                                                               std::span<const SequenceChunk> batch,
+                                                               std::span<const DeviceDraw> draws,
+                                                               void* stream) {
+  std::vector<int64_t> last_row(batch.size());  // each chunk's last logits row
+  int64_t rows = 0;
+  for (size_t c = 0; c < batch.size(); ++c) {
+    rows += batch[c].all_logits ? static_cast<int64_t>(batch[c].tokens.size()) : 1;
+    last_row[c] = rows - 1;
+  }
+  std::vector<kernels::SamplingRow> sampling_rows;
+  std::vector<int32_t> history;
+  for (const DeviceDraw& draw : draws) {
+    sampling_rows.push_back(
+        SamplingRowOf(draw, last_row[draw.chunk], static_cast<int32_t>(history.size())));
+    const int32_t length = sampling_rows.back().history_length;
+    history.insert(history.end(), draw.history.begin(), draw.history.begin() + length);
+  }
+  const int64_t n = static_cast<int64_t>(draws.size());
+  struct Layout {
+    kernels::SamplingRow* rows;
+    int32_t* history;
+    int32_t* ids;
+  };
+  // Rows and histories go over in one copy, the ids come back in another.
+  auto carve = [&](char* base) {
+    Carver cv(base);
+    Layout l{cv.Take<kernels::SamplingRow>(n), cv.Take<int32_t>(std::ssize(history)), nullptr};
+    l.ids = cv.Take<int32_t>(n);
+    return std::make_pair(l, cv.used());
+  };
+  const size_t bytes = carve(nullptr).second;
+  SY_ASSIGN_OR_RETURN(char* host_base, draws_host.Get(bytes, device));
+  SY_ASSIGN_OR_RETURN(char* device_base, draws_device.Get(bytes, device));
+  const Layout host = carve(host_base).first, on_device = carve(device_base).first;
+  std::copy(sampling_rows.begin(), sampling_rows.end(), host.rows);
+  std::copy(history.begin(), history.end(), host.history);
+  const auto s = static_cast<cudaStream_t>(stream);
+  const size_t inputs = reinterpret_cast<char*>(host.ids) - host_base;
+  SY_RETURN_IF_ERROR(CudaCheck(
+      cudaMemcpyAsync(device_base, host_base, inputs, cudaMemcpyHostToDevice, s), "copying draws"));
+  SY_RETURN_IF_ERROR(KernelCheck(kernels::LaunchSampleRows({.logits = logits,
+                                                            .vocab = config.vocab_size,
+                                                            .rows = on_device.rows,
+                                                            .count = n,
+                                                            .history = on_device.history,
+                                                            .out = on_device.ids},
+                                                           stream)));
+  SY_RETURN_IF_ERROR(CudaCheck(
+      cudaMemcpyAsync(host.ids, on_device.ids, n * sizeof(int32_t), cudaMemcpyDeviceToHost, s),
+      "copying the sampled ids"));
+  return host.ids;
+}
+
+bool CudaNetwork::samples_on_device() const { return impl_->device_sampling; }
+
+absl::StatusOr<std::vector<int32_t>> CudaNetwork::ForwardSampled(
+    ExecContext& ctx, std::span<const SequenceChunk> batch, PagedKvCache& cache,
+    std::span<const DeviceDraw> draws) {
+  Impl& m = *impl_;
+  SY_RETURN_IF_ERROR(CheckDraws(batch, draws));
+  SY_ASSIGN_OR_RETURN(const Impl::Enqueued step, m.Enqueue(ctx, batch, cache));
+  const int32_t* ids = nullptr;  // a step of prefill chunks only draws nothing
+  if (!draws.empty()) {
+    SY_ASSIGN_OR_RETURN(ids, m.EnqueueDraws(step.logits, batch, draws, ctx.stream()));
+  }
+  SY_RETURN_IF_ERROR(m.Finish(ctx.stream(), batch, cache));
+  return std::vector<int32_t>(ids, ids + draws.size());
 }
 
 }  // namespace sy

@@ -6,7 +6,8 @@
 //   embedding gather -> per layer: RMSNorm -> qkv GEMM (cuBLAS) -> bias, q/k norm, RoPE ->
 //   KV write -> paged GQA attention -> o_proj GEMM added into the residual -> RMSNorm ->
 //   router GEMM -> the fused MoE layer (kernels/moe, added into the residual) [-> shared
-//   expert] -> final RMSNorm of the wanted rows -> LM head GEMM -> logits to the host.
+//   expert] -> final RMSNorm of the wanted rows -> LM head GEMM -> logits to the host, or
+//   sampled on the device with only the ids coming back (ForwardSampled).
 //
 // Dense MLP layers and Qwen2-MoE's shared expert run through the same MoE kernels as a single
 // expert every token is routed to (weight 1, or the shared expert's sigmoid gate), so the GPU
@@ -24,6 +25,7 @@
 #include <memory>
 #include <span>
 #include <string>
+#include <vector>
 
 #include "absl/status/statusor.h"
 #include "core/dense/paged_kv_cache.h"
@@ -34,6 +36,7 @@
 namespace sy {
 
 struct SequenceChunk;  // moe_model.h
+struct DeviceDraw;     // moe_model.h
 
 struct CudaNetworkOptions {
   // Synthesize weights on the device (uniform, scaled by 1 / sqrt(fan-in); norms 1) instead of
@@ -61,6 +64,16 @@ class CudaNetwork {
   // succeeded, and returns the wanted rows' logits on the host (f32 [rows, vocab]).
   absl::StatusOr<Tensor> Forward(ExecContext& ctx, std::span<const SequenceChunk> batch,
                                  PagedKvCache& cache);
+  // Forward, but the logits stay on the device: each draw samples its chunk's last row there
+  // (kernels/dense LaunchSampleRows, the CPU Sampler's pipeline and random stream) and only the
+  // ids come back, one per draw.
+  absl::StatusOr<std::vector<int32_t>> ForwardSampled(ExecContext& ctx,
+                                                      std::span<const SequenceChunk> batch,
+                                                      PagedKvCache& cache,
+                                                      std::span<const DeviceDraw> draws);
+  // Whether callers should use ForwardSampled: yes unless SWITCHYARD_DEVICE_SAMPLING=0 (host
+  // sampling, for A/B) or the vocabulary is beyond the kernel's.
+  bool samples_on_device() const;
 
   // Bytes of weights on the device.
   int64_t weight_bytes() const;

@@ -24,6 +24,15 @@ absl::StatusOr<Tensor> CudaNetwork::Forward(ExecContext&, std::span<const Sequen
   return absl::FailedPreconditionError("this build of switchyard has no CUDA");
 }
 
+absl::StatusOr<std::vector<int32_t>> CudaNetwork::ForwardSampled(ExecContext&,
+                                                                 std::span<const SequenceChunk>,
+                                                                 PagedKvCache&,
+                                                                 std::span<const DeviceDraw>) {
+  return absl::FailedPreconditionError("this build of switchyard has no CUDA");
+}
+
+bool CudaNetwork::samples_on_device() const { return false; }
+
 int64_t CudaNetwork::weight_bytes() const { return 0; }
 
 }  // namespace sy

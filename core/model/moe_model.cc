@@ -431,11 +431,8 @@ absl::Status MoeModel::FinishSteps(ExecContext& ctx) {
   }
 }
 
-absl::StatusOr<Tensor> MoeModel::ForwardBatch(ExecContext& ctx,
-                                              std::span<const SequenceChunk> batch,
-                                              PagedKvCache& cache) {
-  if (expert_parallel_) SY_RETURN_IF_ERROR(RanksStepping(ctx, true).status());
-  int64_t n = 0, rows_out = 0;
+absl::Status MoeModel::CheckBatch(std::span<const SequenceChunk> batch,
+                                  const PagedKvCache& cache) const {
   for (const SequenceChunk& chunk : batch) {
     if (chunk.tokens.empty()) {
       return absl::InvalidArgumentError(
@@ -448,6 +445,30 @@ absl::StatusOr<Tensor> MoeModel::ForwardBatch(ExecContext& ctx,
                                                 " tokens; the model's context is ",
                                                 config_.max_position_embeddings));
     }
+  }
+  return absl::OkStatus();
+}
+
+bool MoeModel::samples_on_device() const { return gpu_ != nullptr && gpu_->samples_on_device(); }
+
+absl::StatusOr<std::vector<int32_t>> MoeModel::ForwardBatchSampled(
+    ExecContext& ctx, std::span<const SequenceChunk> batch, PagedKvCache& cache,
+    std::span<const DeviceDraw> draws) {
+  if (!samples_on_device()) {
+    return absl::FailedPreconditionError(
+        "this model samples on the host: sample ForwardBatch's logits with Sampler");
+  }
+  SY_RETURN_IF_ERROR(CheckBatch(batch, cache));
+  return gpu_->ForwardSampled(ctx, batch, cache, draws);
+}
+
+absl::StatusOr<Tensor> MoeModel::ForwardBatch(ExecContext& ctx,
+                                              std::span<const SequenceChunk> batch,
+                                              PagedKvCache& cache) {
+  if (expert_parallel_) SY_RETURN_IF_ERROR(RanksStepping(ctx, true).status());
+  SY_RETURN_IF_ERROR(CheckBatch(batch, cache));
+  int64_t n = 0, rows_out = 0;
+  for (const SequenceChunk& chunk : batch) {
     n += static_cast<int64_t>(chunk.tokens.size());
     rows_out += chunk.all_logits ? static_cast<int64_t>(chunk.tokens.size()) : 1;
   }

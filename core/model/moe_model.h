@@ -19,6 +19,7 @@
 #include "core/model/cuda_network.h"
 #include "core/moe/moe_layer.h"
 #include "core/plugin_host/component_registry.h"
+#include "core/runtime/sampler.h"
 
 namespace sy {
 
@@ -50,6 +51,16 @@ struct SequenceChunk {
   int64_t sequence = 0;
   std::vector<int32_t> tokens;
   bool all_logits = false;  // logits for every token, not only the last
+};
+
+// One token to draw on the device (MoeModel::ForwardBatchSampled): from the logits of chunk
+// `chunk`'s last token, with its sequence's sampling parameters, at `step` of the seed's random
+// stream (Sampler::TakeStep), penalizing repeats of `history` (the prompt and what followed).
+struct DeviceDraw {
+  size_t chunk = 0;
+  const SamplingParams* params = nullptr;
+  uint64_t step = 0;
+  std::span<const int32_t> history;
 };
 
 // RoPE as the config sets it up; DeepSeek rotates only its qk_rope_head_dim lanes.
@@ -84,6 +95,14 @@ class MoeModel {
   // fails to append mid-pass leaves the layers of its sequence uneven (reserve blocks first).
   absl::StatusOr<Tensor> ForwardBatch(ExecContext& ctx, std::span<const SequenceChunk> batch,
                                       PagedKvCache& cache);
+  // ForwardBatch whose logits never leave the device: one token per draw, sampled there, comes
+  // back instead (a 32 MB copy and the CPU's sorting saved per step at batch 256 and a 32K
+  // vocabulary). Only where samples_on_device(); elsewhere callers sample the logits with Sampler.
+  absl::StatusOr<std::vector<int32_t>> ForwardBatchSampled(ExecContext& ctx,
+                                                           std::span<const SequenceChunk> batch,
+                                                           PagedKvCache& cache,
+                                                           std::span<const DeviceDraw> draws);
+  bool samples_on_device() const;
 
   // Under expert parallelism every rank runs each pass in step: each ForwardBatch first tells
   // the others it is stepping, and a rank out of work calls FinishSteps, which keeps taking part
@@ -123,6 +142,8 @@ class MoeModel {
   // Expert parallelism: the number of ranks stepping this round (an all-reduce), and one pass
   // through the MoE layers with no tokens.
   absl::StatusOr<int64_t> RanksStepping(ExecContext& ctx, bool stepping);
+  // Refuses empty chunks and chunks that would outgrow the context.
+  absl::Status CheckBatch(std::span<const SequenceChunk> batch, const PagedKvCache& cache) const;
   absl::Status RunIdlePass(ExecContext& ctx);
 
   ModelConfig config_;

@@ -116,7 +116,7 @@ absl::StatusOr<Sampler> Sampler::Create(const SamplingParams& params) {
 }
 
 double Sampler::NextUniform() {
-  const uint64_t bits = SplitMix64(params_.seed + step_++ * 0x9E3779B97F4A7C15ull);
+  const uint64_t bits = SplitMix64(params_.seed + TakeStep() * 0x9E3779B97F4A7C15ull);
   return static_cast<double>(bits >> 11) * 0x1.0p-53;
 }
 

@@ -21,7 +21,7 @@ struct SamplingParams {
   float repetition_penalty = 1.0f;  // HF semantics; 1 is none
   uint64_t seed = 0;
   int32_t max_tokens = 256;
-  std::vector<std::string> stop;  // stop strings, matched on the decoded text
+  std::vector<std::string> stop{};  // stop strings, matched on the decoded text
 
   // InvalidArgument naming the first field out of range, e.g. "top_p must be in (0, 1], got 1.5".
   absl::Status Validate() const;
@@ -34,6 +34,10 @@ class Sampler {
   // The next token from `logits` [vocab], given the tokens so far (prompt and generated)
   // for the repetition penalty. Each call is one step of the random stream.
   int32_t Sample(const float* logits, int64_t vocab, const std::vector<int32_t>& history);
+
+  // The step of the random stream the next token draws at, advancing past it: for a sampler
+  // elsewhere (the GPU's, kernels/dense) that draws this step's token in Sample's place.
+  uint64_t TakeStep() { return step_++; }
 
   const SamplingParams& params() const { return params_; }
 

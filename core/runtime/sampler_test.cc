@@ -146,5 +146,21 @@ TEST(SamplerTest, DeterministicPerSeed) {
             (std::vector<int32_t>{5, 7, 1, 4, 5, 6, 5, 6}));
 }
 
+// A step taken elsewhere (the GPU's sampler drew it) moves the stream as a Sample call would: the
+// next Sample draws what the second of two Sample calls draws.
+TEST(SamplerTest, TakeStepAdvancesTheStreamAsSampleDoes) {
+  const std::vector<float> logits(1000, 0.0f);  // uniform: the draw alone picks the token
+  SamplingParams params;
+  params.seed = 42;
+  Sampler both = Make(params), skipped = Make(params);
+  both.Sample(logits.data(), 1000, {});
+  const int32_t second = both.Sample(logits.data(), 1000, {});
+  EXPECT_EQ(skipped.TakeStep(), 0u);
+  EXPECT_EQ(skipped.Sample(logits.data(), 1000, {}), second);
+  EXPECT_EQ(skipped.TakeStep(), 2u);
+  Sampler fresh = Make(params);
+  EXPECT_NE(fresh.Sample(logits.data(), 1000, {}), second);  // steps 0 and 1 differ here
+}
+
 }  // namespace
 }  // namespace sy

@@ -337,30 +337,64 @@ void Engine::RunBatch(const ScheduleDecision& decision, const std::vector<Sequen
   }
   tally.sequences = static_cast<int64_t>(batch.size());
   if (batch.empty()) return;
-  absl::StatusOr<Tensor> logits = model_->network->ForwardBatch(*st.ctx, batch, st.cache);
-  if (!logits.ok()) {
+  absl::StatusOr<std::vector<int32_t>> tokens = ForwardAndSample(batch, members);
+  if (!tokens.ok()) {
     Log(LogLevel::kError, "engine",
-        absl::StrCat("step ", st.step, ": ", logits.status().message()));
+        absl::StrCat("step ", st.step, ": ", tokens.status().message()));
   }
   for (size_t i = 0; i < members.size(); ++i) {
     Sequence& s = *members[i];
-    if (!logits.ok()) {
-      Retire(s, "abort", logits.status());
+    if (!tokens.ok()) {
+      Retire(s, "abort", tokens.status());
       s.done = true;
       ++tally.finished;
       continue;
     }
     s.cached += static_cast<int32_t>(batch[i].tokens.size());
     if (s.pending() > 0) continue;  // a prefill chunk: nothing to sample yet
-    const int64_t vocab = logits->dim(1);
-    if (SampleAndStream(s, logits->data<float>() + i * vocab, vocab)) ++tally.finished;
+    if (Stream(s, (*tokens)[i])) ++tally.finished;
   }
 }
 
-bool Engine::SampleAndStream(Sequence& s, const float* logits, int64_t vocab) {
+absl::StatusOr<std::vector<int32_t>> Engine::ForwardAndSample(
+    const std::vector<SequenceChunk>& batch, const std::vector<Sequence*>& members) {
+  State& st = *state_;
+  MoeModel& network = *model_->network;
+  std::vector<int32_t> tokens(members.size(), -1);
+  // A member samples when its chunk takes the last of its pending tokens.
+  const auto samples = [&](size_t i) {
+    return static_cast<int32_t>(batch[i].tokens.size()) == members[i]->pending();
+  };
+  if (network.samples_on_device()) {  // only the ids come back
+    std::vector<DeviceDraw> draws;
+    std::vector<size_t> drawn;
+    for (size_t i = 0; i < members.size(); ++i) {
+      if (!samples(i)) continue;
+      Sampler& sampler = members[i]->sampler;
+      draws.push_back({.chunk = i,
+                       .params = &sampler.params(),
+                       .step = sampler.TakeStep(),
+                       .history = members[i]->tokens});
+      drawn.push_back(i);
+    }
+    SY_ASSIGN_OR_RETURN(std::vector<int32_t> ids,
+                        network.ForwardBatchSampled(*st.ctx, batch, st.cache, draws));
+    for (size_t d = 0; d < drawn.size(); ++d) tokens[drawn[d]] = ids[d];
+    return tokens;
+  }
+  SY_ASSIGN_OR_RETURN(const Tensor logits, network.ForwardBatch(*st.ctx, batch, st.cache));
+  const int64_t vocab = logits.dim(1);
+  for (size_t i = 0; i < members.size(); ++i) {
+    if (!samples(i)) continue;
+    Sequence& s = *members[i];
+    tokens[i] = s.sampler.Sample(logits.data<float>() + i * vocab, vocab, s.tokens);
+  }
+  return tokens;
+}
+
+bool Engine::Stream(Sequence& s, int32_t token) {
   State& st = *state_;
   const auto now = Clock::now();
-  const int32_t token = s.sampler.Sample(logits, vocab, s.tokens);
   s.tokens.push_back(token);
   const TokenStreamer::Step out = s.streamer.Push(token);
   s.stream->Push(out.text, 1);

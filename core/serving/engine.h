@@ -129,8 +129,13 @@ class Engine {
   std::vector<sy_sched_sequence> SchedulerView(const std::vector<Sequence*>& order) const;
   void RunBatch(const ScheduleDecision& decision, const std::vector<Sequence*>& order,
                 StepTally& tally);
-  // Samples s's next token and streams its text; true when that ended the sequence.
-  bool SampleAndStream(Sequence& s, const float* logits, int64_t vocab);
+  // Runs the batch and returns each member's next token (-1 for a member whose chunk leaves
+  // tokens pending): sampled on the device when the model can, so only ids come back, else by
+  // each sequence's Sampler from the logits. Either way the sequence's random stream advances.
+  absl::StatusOr<std::vector<int32_t>> ForwardAndSample(const std::vector<SequenceChunk>& batch,
+                                                        const std::vector<Sequence*>& members);
+  // Appends `token` to s and streams its text; true when that ended the sequence.
+  bool Stream(Sequence& s, int32_t token);
   void Report(const StepTally& tally,
               const std::function<void(schema::StepReport::Reader)>& on_step);
   // Sets the waiting/running/KV gauges from the live sequences and the cache.

@@ -124,10 +124,34 @@ std::string LaunchMlaAttention(const MlaAttentionArgs& args, void* stream);
 std::string LaunchGatherRowsF32(const float* x, int64_t width, const int32_t* rows, int64_t n,
                                 float* out, void* stream);
 
-// The index of each row's largest value (the lowest index among ties), for greedy sampling on
-// the device: logits f32 [rows, vocab] -> out i32 [rows].
-std::string LaunchArgmaxRows(const float* logits, int64_t rows, int64_t vocab, int32_t* out,
-                             void* stream);
+// Token sampling on the device, core/runtime/sampler.h's pipeline per row: the repetition
+// penalty over the row's history, temperature (0: the argmax, the lowest id among equals),
+// top-k, top-p, min-p, then the draw at splitmix64(seed, step) that Sampler::Sample makes at
+// that step. The same seed and step give the CPU's token unless the draw or a top-p cut lands
+// within rounding of the boundary between two tokens (sums run in another order).
+struct SamplingRow {
+  uint64_t seed = 0;
+  uint64_t step = 0;         // the position in the seed's random stream
+  int32_t logits_row = 0;    // the row of `logits` this draw reads
+  float temperature = 1.0f;  // 0: greedy
+  int32_t top_k = 0;         // 0: no limit
+  float top_p = 1.0f;
+  float min_p = 0.0f;
+  float repetition_penalty = 1.0f;
+  int32_t history_begin = 0;   // the row's tokens so far: history[begin, begin + length);
+  int32_t history_length = 0;  // read only when repetition_penalty != 1
+};
+struct SampleRowsArgs {
+  const float* logits = nullptr;      // f32 [rows, vocab]
+  int64_t vocab = 0;                  // at most MaxSamplingVocab()
+  const SamplingRow* rows = nullptr;  // [count], device memory
+  int64_t count = 0;
+  const int32_t* history = nullptr;
+  int32_t* out = nullptr;  // i32 [count]: row i's token
+};
+// The largest vocabulary whose seen-token bitmap fits beside the kernel's shared state (1.5M).
+int64_t MaxSamplingVocab();
+std::string LaunchSampleRows(const SampleRowsArgs& args, void* stream);
 
 }  // namespace sy::kernels
 

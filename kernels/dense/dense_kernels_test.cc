@@ -276,30 +276,6 @@ TEST(DenseKernelsTest, GatherRowsCopiesTheChosenRows) {
   }
 }
 
-TEST(DenseKernelsTest, ArgmaxPicksTheFirstLargest) {
-  if (!HaveGpu()) GTEST_SKIP() << "no CUDA device";
-  const int64_t rows = 7, vocab = 151936;
-  std::vector<float> logits = RandomF32(rows * vocab, 10.0f, 14);
-  auto row = [&](int64_t r) { return logits.begin() + r * vocab; };
-  row(1)[90000] = row(1)[1234] = 50.0f;     // a tie far apart: the earlier wins
-  std::fill(row(2), row(2) + vocab, 0.0f);  // all equal: index 0
-  row(3)[vocab - 1] = 11.0f;                // the very last column
-  std::fill(row(4), row(4) + vocab, -INFINITY);
-  row(5)[1025] = row(5)[3000] = row(5)[1024] = 20.0f;  // a tie between neighbouring threads
-  row(6)[0] = 30.0f;
-  auto d_logits = Upload(logits);
-  DeviceMemory d_out(sizeof(int32_t) * rows);
-  ASSERT_EQ(LaunchArgmaxRows(d_logits->get<float>(), rows, vocab, d_out.get<int32_t>(), nullptr),
-            "");
-  const std::vector<int32_t> got = Download(d_out.get<int32_t>(), rows);
-  for (int64_t r = 0; r < rows; ++r) {
-    const int32_t want = static_cast<int32_t>(std::max_element(row(r), row(r) + vocab) - row(r));
-    EXPECT_EQ(got[r], want) << "row " << r;
-  }
-  EXPECT_EQ(got[1], 1234);
-  EXPECT_EQ(got[5], 1024);
-}
-
 TEST(DenseKernelsTest, EmptyBatchesLaunchNothing) {
   if (!HaveGpu()) GTEST_SKIP() << "no CUDA device";
   EXPECT_EQ(LaunchEmbeddingGatherBF16(nullptr, 10, 8, nullptr, 0, nullptr, nullptr), "");
@@ -310,7 +286,7 @@ TEST(DenseKernelsTest, EmptyBatchesLaunchNothing) {
   EXPECT_EQ(
       LaunchKvCacheWriteBF16(nullptr, 8, nullptr, 8, 0, 8, nullptr, nullptr, nullptr, nullptr), "");
   EXPECT_EQ(LaunchGatherRowsF32(nullptr, 8, nullptr, 0, nullptr, nullptr), "");
-  EXPECT_EQ(LaunchArgmaxRows(nullptr, 0, 8, nullptr, nullptr), "");
+  EXPECT_EQ(LaunchSampleRows({.vocab = 8}, nullptr), "");
   PagedAttentionArgs args{.q_stride = 512,
                           .max_blocks_per_sequence = 4,
                           .heads = 8,

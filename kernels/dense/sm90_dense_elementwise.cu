@@ -1,5 +1,5 @@
-// Row-wise memory-bound kernels of the dense layer: embedding gather, bias add, KV cache write,
-// row gather and greedy argmax. One CTA per row with the threads striding over its columns, so
+// Row-wise memory-bound kernels of the dense layer: embedding gather, bias add, KV cache write
+// and row gather. One CTA per row with the threads striding over its columns, so
 // every access is coalesced and no index needs a 64-bit division; rows go on grid.x (2^31 - 1 of
 // them). Each of these moves a few KiB to a few MiB a step, far below the GEMMs around them.
 #include <cuda_runtime.h>
@@ -13,9 +13,6 @@ namespace sy::kernels {
 namespace {
 
 constexpr int kThreads = 256;
-// Argmax reads a whole vocabulary row (~150k logits) in one CTA: more threads keep more loads
-// in flight on its SM.
-constexpr int kArgmaxThreads = 1024;
 
 __global__ void __launch_bounds__(kThreads)
     sm90_embedding_gather_bf16(const __nv_bfloat16* table, int64_t vocab, int64_t width,
@@ -58,47 +55,6 @@ __global__ void __launch_bounds__(kThreads)
   float* dst = out + i * width;
   for (int64_t c = threadIdx.x; c < width; c += kThreads) dst[c] = src[c];
 }
-
-// (value, index) b beats a: larger, or equal and earlier. An index of INT_MAX marks "nothing
-// seen", which any real column beats on a tie.
-__device__ __forceinline__ bool Beats(float bv, int32_t bi, float av, int32_t ai) {
-  return bv > av || (bv == av && bi < ai);
-}
-
-__global__ void __launch_bounds__(kArgmaxThreads)
-    sm90_argmax_rows(const float* logits, int64_t vocab, int32_t* out) {
-  __shared__ float best_value[kArgmaxThreads / 32];
-  __shared__ int32_t best_index[kArgmaxThreads / 32];
-  const float* row = logits + static_cast<int64_t>(blockIdx.x) * vocab;
-  // Each thread scans its columns in increasing order, so a strict > keeps its earliest maximum.
-  float value = -INFINITY;
-  int32_t index = INT_MAX;
-  for (int64_t c = threadIdx.x; c < vocab; c += kArgmaxThreads) {
-    const float x = row[c];
-    if (x > value || index == INT_MAX) value = x, index = static_cast<int32_t>(c);
-  }
-#pragma unroll
-  for (int off = 16; off > 0; off /= 2) {
-    const float v = __shfl_xor_sync(~0u, value, off);
-    const int32_t i = __shfl_xor_sync(~0u, index, off);
-    if (Beats(v, i, value, index)) value = v, index = i;
-  }
-  const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
-  if (lane == 0) best_value[warp] = value, best_index[warp] = index;
-  __syncthreads();
-  if (warp != 0) return;
-  value = best_value[lane];
-  index = best_index[lane];
-#pragma unroll
-  for (int off = 16; off > 0; off /= 2) {
-    const float v = __shfl_xor_sync(~0u, value, off);
-    const int32_t i = __shfl_xor_sync(~0u, index, off);
-    if (Beats(v, i, value, index)) value = v, index = i;
-  }
-  if (lane == 0) out[blockIdx.x] = index;
-}
-
-static_assert(kArgmaxThreads / 32 == 32, "the second argmax stage is one warp over all warps");
 
 dim3 RowGrid(int64_t rows) { return dim3(static_cast<unsigned>(rows)); }
 
@@ -144,17 +100,6 @@ std::string LaunchGatherRowsF32(const float* x, int64_t width, const int32_t* ro
   if (n > INT_MAX) return TooManyRows("sm90_gather_rows_f32", n);
   return Launch("sm90_gather_rows_f32", sm90_gather_rows_f32, RowGrid(n), dim3(kThreads), 0, stream,
                 false, x, width, rows, out);
-}
-
-std::string LaunchArgmaxRows(const float* logits, int64_t rows, int64_t vocab, int32_t* out,
-                             void* stream) {
-  if (rows == 0) return "";
-  if (vocab <= 0 || vocab > INT_MAX) {
-    return "sm90_argmax_rows: vocab " + std::to_string(vocab) + " is not in [1, 2^31)";
-  }
-  if (rows > INT_MAX) return TooManyRows("sm90_argmax_rows", rows);
-  return Launch("sm90_argmax_rows", sm90_argmax_rows, RowGrid(rows), dim3(kArgmaxThreads), 0,
-                stream, false, logits, vocab, out);
 }
 
 }  // namespace sy::kernels

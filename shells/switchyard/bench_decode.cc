@@ -3,9 +3,12 @@
 // experts its tokens touch, the batch's KV cache) divided by the memory bandwidth.
 //
 // Each batch of B sequences is prefilled with --context random tokens, then --steps decode
-// steps of all B run back to back and are timed (wall clock, logits back on the host). Expert
-// bytes assume uniform routing: a layer's B * k choices touch E * (1 - (1 - k/E)^B) experts in
-// expectation, which is what random weights produce.
+// steps of all B run back to back and are timed (wall clock), three ways on the same sequences:
+// the logits back on the host and no sampling (the bound's columns), sampled on the host by
+// core/runtime/sampler, and sampled on the device with only the ids coming back (the GPU model;
+// SWITCHYARD_DEVICE_SAMPLING=0 turns it off). Expert bytes assume uniform routing: a layer's
+// B * k choices touch E * (1 - (1 - k/E)^B) experts in expectation, which is what random weights
+// produce.
 #include <algorithm>
 #include <chrono>
 #include <cmath>
@@ -25,6 +28,8 @@ namespace sy::cli {
 namespace {
 
 using Clock = std::chrono::steady_clock;
+
+constexpr int64_t kWarmupSteps = 2;
 
 // An H200's HBM3e, as NVIDIA states it; the bound the issue sets for the GPU.
 constexpr double kH200HbmGBps = 4800;
@@ -70,7 +75,7 @@ StepBytes BytesPerStep(const ModelConfig& c, double weight_bytes, double kv_byte
   }
   const double shared = static_cast<double>(c.shared_expert_intermediate_size +
                                             c.n_shared_experts * c.expert_intermediate_size());
-  double dense = static_cast<double>(c.vocab_size) * h + h;                  // LM head, final norm
+  double dense = static_cast<double>(c.vocab_size) * h + h;  // LM head, final norm
   double experts = 0;
   for (int64_t l = 0; l < c.num_hidden_layers; ++l) {
     dense += attention + 2 * h;
@@ -90,42 +95,113 @@ StepBytes BytesPerStep(const ModelConfig& c, double weight_bytes, double kv_byte
   return bytes;
 }
 
+// How a timed step ends: the logits on the host and nothing sampled, or the next tokens sampled
+// on the host or on the device.
+enum class Sampling { kNone, kHost, kDevice };
+
+// What the sampled columns draw with: a common chat setting (top-p sorts the candidates on the
+// CPU).
+SamplingParams BenchSampling(uint64_t seed) {
+  SamplingParams p;
+  p.temperature = 0.7f;
+  p.top_p = 0.9f;
+  p.seed = seed;
+  return p;
+}
+
+// One sequence of the batch: its tokens so far (the last one is the next step's input).
+struct Decoding {
+  std::vector<int32_t> tokens;
+  Sampler sampler;
+};
+
+int32_t SyntheticToken(const ModelConfig& c, int64_t s, int64_t t) {
+  return static_cast<int32_t>((s * 7919 + t * 104729 + 17) % c.vocab_size);
+}
+
+// The batch's next tokens after one step, each way.
+absl::StatusOr<std::vector<int32_t>> Step(MoeModel& model, ExecContext& ctx, PagedKvCache& cache,
+                                          std::vector<Decoding>& batch, Sampling how) {
+  const int64_t n = std::ssize(batch);
+  std::vector<SequenceChunk> step(n);
+  for (int64_t s = 0; s < n; ++s) step[s] = {.sequence = s, .tokens = {batch[s].tokens.back()}};
+  if (how == Sampling::kDevice) {
+    std::vector<DeviceDraw> draws(n);
+    for (int64_t s = 0; s < n; ++s) {
+      Sampler& sampler = batch[s].sampler;
+      draws[s] = {.chunk = static_cast<size_t>(s),
+                  .params = &sampler.params(),
+                  .step = sampler.TakeStep(),
+                  .history = batch[s].tokens};
+    }
+    return model.ForwardBatchSampled(ctx, step, cache, draws);
+  }
+  SY_ASSIGN_OR_RETURN(const Tensor logits, model.ForwardBatch(ctx, step, cache));
+  const int64_t vocab = logits.dim(1);
+  std::vector<int32_t> next(n);
+  for (int64_t s = 0; s < n; ++s) {
+    const std::vector<int32_t>& tokens = batch[s].tokens;
+    next[s] = how == Sampling::kHost
+                  ? batch[s].sampler.Sample(logits.data<float>() + s * vocab, vocab, tokens)
+                  : SyntheticToken(model.config(), s, std::ssize(tokens));
+  }
+  return next;
+}
+
+// Times `steps` decode steps of the whole batch after two untimed ones; seconds per step.
+absl::StatusOr<double> TimeSteps(MoeModel& model, ExecContext& ctx, PagedKvCache& cache,
+                                 std::vector<Decoding>& batch, Sampling how, int64_t steps) {
+  Clock::time_point start;
+  for (int64_t i = 0; i < kWarmupSteps + steps; ++i) {
+    if (i == kWarmupSteps) start = Clock::now();
+    SY_ASSIGN_OR_RETURN(const std::vector<int32_t> next, Step(model, ctx, cache, batch, how));
+    for (size_t s = 0; s < batch.size(); ++s) batch[s].tokens.push_back(next[s]);
+  }
+  return std::chrono::duration<double>(Clock::now() - start).count() / steps;
+}
+
+// Seconds per decode step of each way of sampling (kDevice only where the model offers it).
+struct DecodeTimes {
+  double logits = 0, host = 0, device = 0;
+};
+
 // Prefills `batch` sequences of `context` tokens (in steps of at most 8192 tokens), then times
-// `steps` decode steps of all of them; returns seconds per step.
-absl::StatusOr<double> TimeDecode(MoeModel& model, ExecContext& ctx, int64_t batch, int64_t context,
-                                  int64_t steps) {
+// `steps` decode steps of all of them each way, one after another on the same sequences.
+absl::StatusOr<DecodeTimes> TimeDecode(MoeModel& model, ExecContext& ctx, int64_t batch,
+                                       int64_t context, int64_t steps) {
   const ModelConfig& c = model.config();
-  constexpr int64_t kBlock = 16, kWarmup = 2;
-  const int64_t per_sequence = (context + steps + kWarmup + kBlock - 1) / kBlock;
+  constexpr int64_t kBlock = 16, kWays = 3;
+  const int64_t per_sequence = (context + kWays * (steps + kWarmupSteps) + kBlock - 1) / kBlock;
   SY_ASSIGN_OR_RETURN(PagedKvCache cache,
                       PagedKvCache::Create(model.CacheShape(batch * per_sequence, kBlock)));
-  const auto token = [&](int64_t s, int64_t t) {
-    return static_cast<int32_t>((s * 7919 + t * 104729 + 17) % c.vocab_size);
-  };
+  std::vector<Decoding> decoding;
   std::vector<SequenceChunk> prefill;
   int64_t pending = 0;
   for (int64_t s = 0; s < batch; ++s) {
     SY_RETURN_IF_ERROR(cache.AddSequence(s));
-    SequenceChunk chunk{.sequence = s, .tokens = {}};
-    for (int64_t t = 0; t < context; ++t) chunk.tokens.push_back(token(s, t));
+    SY_ASSIGN_OR_RETURN(Sampler sampler, Sampler::Create(BenchSampling(static_cast<uint64_t>(s))));
+    decoding.push_back({.tokens = {}, .sampler = std::move(sampler)});
+    for (int64_t t = 0; t <= context; ++t)
+      decoding.back().tokens.push_back(SyntheticToken(c, s, t));
+    // The last token is the first decode step's input.
+    prefill.push_back(
+        {.sequence = s,
+         .tokens = {decoding.back().tokens.begin(), decoding.back().tokens.end() - 1}});
     pending += context;
-    prefill.push_back(std::move(chunk));
     if (pending >= 8192 || s == batch - 1) {
       SY_RETURN_IF_ERROR(model.ForwardBatch(ctx, prefill, cache).status());
       prefill.clear();
       pending = 0;
     }
   }
-  std::vector<SequenceChunk> step(batch);
-  Clock::time_point start;
-  for (int64_t i = 0; i < kWarmup + steps; ++i) {
-    if (i == kWarmup) start = Clock::now();
-    for (int64_t s = 0; s < batch; ++s)
-      step[s] = {.sequence = s, .tokens = {token(s, context + i)}, .all_logits = false};
-    SY_RETURN_IF_ERROR(model.ForwardBatch(ctx, step, cache).status());
+  DecodeTimes times;
+  SY_ASSIGN_OR_RETURN(times.logits, TimeSteps(model, ctx, cache, decoding, Sampling::kNone, steps));
+  SY_ASSIGN_OR_RETURN(times.host, TimeSteps(model, ctx, cache, decoding, Sampling::kHost, steps));
+  if (model.samples_on_device()) {
+    SY_ASSIGN_OR_RETURN(times.device,
+                        TimeSteps(model, ctx, cache, decoding, Sampling::kDevice, steps));
   }
-  const double seconds = std::chrono::duration<double>(Clock::now() - start).count();
-  return seconds / steps;
+  return times;
 }
 
 }  // namespace
@@ -155,22 +231,29 @@ int BenchDecode(const ParsedArgs& args) {
               static_cast<long long>(c.num_hidden_layers), static_cast<long long>(c.num_experts),
               static_cast<long long>(c.num_experts_per_tok), static_cast<long long>(context),
               static_cast<long long>(step_count));
-  std::printf("bound: the bytes a step reads / %.0f GB/s (%s)\n\n", bandwidth,
+  std::printf("bound: the bytes a step reads / %.0f GB/s (%s)\n", bandwidth,
               gpu ? "H200 HBM3e, nominal" : "this machine's memcpy, measured");
+  const SamplingParams sampling = BenchSampling(0);
+  std::printf(
+      "TOKENS/S: logits to the host, nothing sampled; HOST-SAMPLED: + core/runtime/sampler; "
+      "DEVICE-SAMPLED: sampled on the GPU, ids back (temperature %.1f, top-p %.2f)\n\n",
+      sampling.temperature, sampling.top_p);
 
-  TextTable table(
-      {"BATCH", "STEP MS", "TOKENS/S", "MB/STEP", "GB/S", "BOUND TOKENS/S", "% OF BOUND"});
+  TextTable table({"BATCH", "STEP MS", "TOKENS/S", "MB/STEP", "GB/S", "BOUND TOKENS/S",
+                   "% OF BOUND", "HOST-SAMPLED TOKENS/S", "DEVICE-SAMPLED TOKENS/S"});
   for (int64_t batch : *batches) {
-    auto step_seconds = TimeDecode(network, **ctx, batch, context, step_count);
-    if (!step_seconds.ok()) return Fail(step_seconds.status());
+    auto times = TimeDecode(network, **ctx, batch, context, step_count);
+    if (!times.ok()) return Fail(times.status());
     const StepBytes bytes = BytesPerStep(c, weight_bytes, kv_per_token, batch, context);
-    const double gb = bytes.total() / 1e9, seconds = *step_seconds;
+    const double gb = bytes.total() / 1e9, seconds = times->logits;
     const double bound_seconds = gb / bandwidth;
     table.AddRow({absl::StrCat(batch), absl::StrFormat("%.3f", seconds * 1e3),
                   absl::StrFormat("%.1f", batch / seconds), absl::StrFormat("%.1f", gb * 1e3),
                   absl::StrFormat("%.0f", gb / seconds),
                   absl::StrFormat("%.1f", batch / bound_seconds),
-                  absl::StrFormat("%.1f%%", 100 * bound_seconds / seconds)});
+                  absl::StrFormat("%.1f%%", 100 * bound_seconds / seconds),
+                  absl::StrFormat("%.1f", batch / times->host),
+                  times->device > 0 ? absl::StrFormat("%.1f", batch / times->device) : "-"});
   }
   std::printf("%s", table.Render().c_str());
   return 0;
