@@ -46,10 +46,9 @@ RoutingFunction RoutingFunction::FromRouter(Router router) {
   return f;
 }
 
-absl::StatusOr<ExpertWeights> MoeLayer::ConvertExperts(ExecContext& ctx,
-                                                      const MoeWeights& weights,
-                                                      const std::vector<int>& experts,
-                                                      bool with_shared) {
+absl::StatusOr<ExpertWeights> MoeLayer::ConvertExperts(ExecContext& ctx, const MoeWeights& weights,
+                                                       const std::vector<int>& experts,
+                                                       bool with_shared) {
   ExpertWeights ew;
   ew.hidden = shape_.hidden;
   ew.intermediate = shape_.intermediate;
@@ -75,15 +74,17 @@ absl::StatusOr<ExpertWeights> MoeLayer::ConvertExperts(ExecContext& ctx,
 
 absl::Status MoeLayer::ShardExperts(ExecContext& ctx) {
   const ExpertParallelism& ep = *options_.expert_parallel;
-  const ExpertPlacement& placement = *ep.placement;
+  const std::shared_ptr<const ExpertPlacement> in_force = ep.placement;
+  const ExpertPlacement& placement = *in_force;
   if (placement.shape().num_experts != shape_.experts) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "MoE layer ", options_.layer, " has ", shape_.experts, " experts, the placement ",
-        placement.shape().num_experts));
+    return absl::InvalidArgumentError(absl::StrCat("MoE layer ", options_.layer, " has ",
+                                                   shape_.experts, " experts, the placement ",
+                                                   placement.shape().num_experts));
   }
   const int spr = placement.shape().slots_per_rank;
   std::vector<int> local;
-  for (int i = 0; i < spr; ++i) local.push_back(placement.expert(options_.moe_index, ep.rank() * spr + i));
+  for (int i = 0; i < spr; ++i)
+    local.push_back(placement.expert(options_.moe_index, ep.rank() * spr + i));
   SY_ASSIGN_OR_RETURN(expert_weights_, ConvertExperts(ctx, *source_, local, false));
   if (source_->shared_gate_up) {
     // Shares the routed matrices' buffers; only the shared expert is new.
@@ -92,7 +93,7 @@ absl::Status MoeLayer::ShardExperts(ExecContext& ctx) {
     shared.down = expert_weights_.down;
     shared_weights_ = std::move(shared);
   }
-  sharded_for_ = &placement;
+  sharded_for_ = in_force;
   return experts_.CheckSupports(expert_weights_);
 }
 
@@ -159,7 +160,7 @@ absl::StatusOr<Tensor> MoeLayer::ForwardExperts(ExecContext& ctx, const Tensor& 
   if (!options_.expert_parallel) {
     return experts_.Forward(ctx, hidden, routing, expert_weights_, activations);
   }
-  if (sharded_for_ != options_.expert_parallel->placement.get()) {
+  if (sharded_for_ != options_.expert_parallel->placement) {
     SY_RETURN_IF_ERROR(ShardExperts(ctx));  // the placement moved experts since the last step
   }
   const auto local = [&](const Tensor& x, const RouterOutput& r) -> absl::StatusOr<Tensor> {
@@ -172,7 +173,8 @@ absl::StatusOr<Tensor> MoeLayer::ForwardExperts(ExecContext& ctx, const Tensor& 
     // The shared expert alone: every routed slot dropped.
     RouterOutput none;
     SY_ASSIGN_OR_RETURN(none.expert_ids, Tensor::Empty(routing.expert_ids.shape(), DType::kI32));
-    SY_ASSIGN_OR_RETURN(none.expert_weights, Tensor::Zeros(routing.expert_ids.shape(), DType::kF32));
+    SY_ASSIGN_OR_RETURN(none.expert_weights,
+                        Tensor::Zeros(routing.expert_ids.shape(), DType::kF32));
     std::fill_n(none.expert_ids.data<int32_t>(), none.expert_ids.numel(), -1);
     SY_ASSIGN_OR_RETURN(Tensor shared,
                         experts_.Forward(ctx, hidden, none, *shared_weights_, activations));

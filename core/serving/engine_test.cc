@@ -7,12 +7,15 @@
 
 #include <thread>
 
+#include "absl/strings/str_cat.h"
+#include "core/distributed/expert_parallel_group.h"
 #include "core/model/generation.h"
 
 namespace sy {
 namespace {
 
 using ::testing::HasSubstr;
+using ::testing::Not;
 
 class EngineTest : public ::testing::Test {
  protected:
@@ -192,6 +195,38 @@ TEST_F(EngineTest, OnStepSeesEachStepsBatchAndExpertLoad) {
   EXPECT_EQ(steps, 5);  // one prefill step (samples the first token), four decodes
   EXPECT_EQ(decode_tokens, 5u);
   EXPECT_EQ(routed, (3u + 4u) * 2u);  // 3 prompt tokens + 4 fed back, top-2
+}
+
+// Under expert parallelism with online rebalancing, the engine publishes the rebalancer's
+// reports as the placement gauges. One process over comm.local is a world of one rank, so the
+// load is always balanced; tests/e2e/expert_parallel_test.cc rebalances real ranks.
+TEST_F(EngineTest, PublishesThePlacementBalanceWhenRebalancing) {
+  const std::string dir = SY_TEST_SOURCE_DIR "/models/pydoc-moe";
+  ExpertParallelOptions options;
+  options.comm = "comm.local";
+  options.rebalance_interval = 2;
+  auto group = JoinExpertParallelGroup(RankInfo{}, Checkpoint::Open(dir)->config(), *registry_,
+                                       options, *ctx_);
+  ASSERT_TRUE(group.ok()) << group.status();
+  ModelOptions model_options;
+  model_options.expert_parallel = group->expert_parallel;
+  std::shared_ptr<LanguageModel> model =
+      *LanguageModel::Load(dir, *registry_, model_options, *ctx_);
+  auto component = Component::Create(*registry_->Find("scheduler.continuous"), {});
+  auto engine = *Engine::Create(model, *Scheduler::From(*component), {});
+  EXPECT_THAT(engine->RenderMetrics(), Not(HasSubstr("switchyard_ep_rank_imbalance")));
+  auto stream = *engine->Submit(Request("The list type", 5));
+  std::thread loop([&] { ASSERT_TRUE(engine->Run().ok()); });
+  ReadAll(*stream);
+  engine->Shutdown(true);
+  loop.join();
+  const std::string metrics = engine->RenderMetrics();
+  for (const char* placement : {"logical", "previous", "balanced"}) {
+    EXPECT_THAT(metrics,
+                HasSubstr(absl::StrCat("switchyard_ep_rank_imbalance{layer=\"3\",placement=\"",
+                                       placement, "\"} 1\n")));
+  }
+  EXPECT_THAT(metrics, HasSubstr("switchyard_ep_rebalances_total 0\n"));
 }
 
 }  // namespace
