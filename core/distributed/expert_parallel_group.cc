@@ -2,8 +2,27 @@
 
 #include "absl/strings/str_cat.h"
 #include "core/base/status.h"
+#include "core/moe/online_rebalancer.h"
 
 namespace sy {
+namespace {
+
+// The placement scheduler, configured with the window and interval the host measures by.
+absl::StatusOr<std::shared_ptr<OnlineRebalancer>> CreateRebalancer(
+    const ComponentRegistry& registry, const ExpertParallelOptions& options) {
+  SY_ASSIGN_OR_RETURN(RegisteredComponent found, registry.Find(options.placement_scheduler));
+  SY_RETURN_IF_ERROR(CheckPlacementScheduler(*found.info));
+  const ConfigValue config{
+      ConfigTable{{"window_steps", ConfigValue{options.rebalance_window}},
+                  {"interval_steps", ConfigValue{options.rebalance_interval}}}};
+  SY_ASSIGN_OR_RETURN(std::shared_ptr<Component> component, Component::Create(found, config));
+  SY_ASSIGN_OR_RETURN(PlacementScheduler scheduler, PlacementScheduler::From(std::move(component)));
+  return std::make_shared<OnlineRebalancer>(
+      std::move(scheduler), RebalanceOptions{.window_steps = options.rebalance_window,
+                                             .interval_steps = options.rebalance_interval});
+}
+
+}  // namespace
 
 absl::StatusOr<ExpertParallelGroup> JoinExpertParallelGroup(const RankInfo& info,
                                                             const ModelConfig& config,
@@ -12,6 +31,15 @@ absl::StatusOr<ExpertParallelGroup> JoinExpertParallelGroup(const RankInfo& info
                                                             ExecContext& ctx) {
   if (options.redundant_slots < 0) {
     return absl::InvalidArgumentError("redundant expert slots must not be negative");
+  }
+  if (options.rebalance_interval < 0 || options.rebalance_window < 1) {
+    return absl::InvalidArgumentError(
+        "the rebalancing interval must not be negative and the window must be at least 1 step");
+  }
+  // Before joining: a bad scheduler or config fails at once rather than after the others wait.
+  std::shared_ptr<OnlineRebalancer> rebalancer;
+  if (options.rebalance_interval > 0) {
+    SY_ASSIGN_OR_RETURN(rebalancer, CreateRebalancer(registry, options));
   }
   ExpertParallelGroup group;
   SY_ASSIGN_OR_RETURN(std::unique_ptr<Bootstrap> bootstrap, Bootstrap::Join(info, options.timeout));
@@ -35,6 +63,7 @@ absl::StatusOr<ExpertParallelGroup> JoinExpertParallelGroup(const RankInfo& info
   auto ep = std::make_shared<ExpertParallelism>();
   ep->comm = std::make_shared<Comm>(std::move(comm));
   ep->placement = std::make_shared<const ExpertPlacement>(std::move(placement));
+  ep->rebalancer = std::move(rebalancer);
   group.expert_parallel = std::move(ep);
   return group;
 }

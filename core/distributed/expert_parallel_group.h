@@ -1,6 +1,7 @@
 // Joining an expert-parallel group for a model: the bootstrap connection to rank 0, a comm
 // component connected over it, and the starting placement of the model's experts on the ranks
-// (each rank ceil(experts / ranks) slots plus any redundant ones). What ModelOptions takes.
+// (each rank ceil(experts / ranks) slots plus any redundant ones), with the rebalancer that moves
+// them online when asked for. What ModelOptions takes.
 #ifndef SWITCHYARD_CORE_DISTRIBUTED_EXPERT_PARALLEL_GROUP_H_
 #define SWITCHYARD_CORE_DISTRIBUTED_EXPERT_PARALLEL_GROUP_H_
 
@@ -21,6 +22,12 @@ struct ExpertParallelOptions {
   std::string comm = "comm.auto";  // the backend, by kind.name
   int redundant_slots = 0;         // extra expert slots on every rank (replicas of hot experts)
   absl::Duration timeout = absl::Seconds(60);  // joining, and each collective
+  // Online rebalancing (core/moe/online_rebalancer.h): every rebalance_interval steps the
+  // placement scheduler may move experts, from the load of the last rebalance_window steps;
+  // 0 = off. The component gets {window_steps, interval_steps} as its config.
+  int64_t rebalance_interval = 0;
+  int64_t rebalance_window = 1000;
+  std::string placement_scheduler = "scheduler.eplb";
 };
 
 struct ExpertParallelGroup {

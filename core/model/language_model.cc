@@ -23,6 +23,7 @@ absl::StatusOr<std::unique_ptr<LanguageModel>> LanguageModel::Load(
       .tokenizer = std::move(tokenizer),
       .model_type = checkpoint.config_json().value("model_type", ""),
       .eos_ids = checkpoint.config().eos_token_ids,
+      .expert_parallel = options.expert_parallel,
   });
 }
 
@@ -39,6 +40,7 @@ absl::StatusOr<std::unique_ptr<LanguageModel>> LanguageModel::CreateRandom(
       .tokenizer = std::move(tokenizer),
       .model_type = config.value("model_type", ""),
       .eos_ids = parsed.eos_token_ids,
+      .expert_parallel = options.expert_parallel,
   });
 }
 

@@ -21,6 +21,9 @@ struct LanguageModel {
   BpeTokenizer tokenizer;
   std::string model_type;        // config.json's, e.g. "qwen3_moe"
   std::vector<int64_t> eos_ids;  // config.json's and generation_config.json's
+  // The expert parallelism the network runs under (ModelOptions::expert_parallel), so the
+  // engine can report the placement's balance; unset in one process.
+  std::shared_ptr<const ExpertParallelism> expert_parallel;
 
   // Loads dir's checkpoint and tokenizer.json; errors name the file and tensor or field.
   static absl::StatusOr<std::unique_ptr<LanguageModel>> Load(const std::string& dir,

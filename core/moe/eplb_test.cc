@@ -132,5 +132,18 @@ TEST(RankImbalanceTest, IdleLayerIsBalanced) {
   EXPECT_DOUBLE_EQ(RankImbalance({3, 1}, {0, 1}, 2), 1.5);
 }
 
+TEST(LoadWindowTest, SumsTheLastRowsAndStartsOverOnANewWidth) {
+  LoadWindow window(2);
+  const double a[] = {1, 2}, b[] = {3, 4}, c[] = {5, 6};
+  window.Push(a, 2);
+  EXPECT_EQ(window.sum(), (std::vector<double>{1, 2}));
+  window.Push(b, 2);
+  EXPECT_EQ(window.sum(), (std::vector<double>{4, 6}));
+  window.Push(c, 2);  // a leaves the window
+  EXPECT_EQ(window.sum(), (std::vector<double>{8, 10}));
+  window.Push(a, 1);
+  EXPECT_EQ(window.sum(), (std::vector<double>{1}));
+}
+
 }  // namespace
 }  // namespace sy::eplb

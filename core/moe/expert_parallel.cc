@@ -4,6 +4,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "core/base/status.h"
+#include "core/moe/online_rebalancer.h"
 
 namespace sy {
 namespace {
@@ -92,8 +93,8 @@ absl::StatusOr<DispatchPlan> PlanDispatch(const Tensor& hidden, const RouterOutp
 absl::StatusOr<ReceivedTokens> UnpackDispatch(const Tensor& rows, int64_t hidden_size, int k) {
   const int64_t n = rows.dim(0), width = rows.dim(1);
   if (width != hidden_size + 2 * k) {
-    return absl::InternalError(absl::StrCat("dispatched rows are ", width, " wide, expected ",
-                                            hidden_size + 2 * k));
+    return absl::InternalError(
+        absl::StrCat("dispatched rows are ", width, " wide, expected ", hidden_size + 2 * k));
   }
   ReceivedTokens in;
   SY_ASSIGN_OR_RETURN(in.hidden, Tensor::Empty({n, hidden_size}, DType::kF32));
@@ -121,10 +122,10 @@ absl::StatusOr<Tensor> RunExpertParallel(ExecContext& ctx, const ExpertParalleli
   const int k = static_cast<int>(routing.expert_ids.dim(1));
   std::vector<int32_t> slots(tokens * k, -1);
   if (tokens > 0) {
-    ep.placement->AssignReplicas(
-        moe_layer,
-        std::span<const int32_t>(routing.expert_ids.data<int32_t>(), static_cast<size_t>(tokens * k)),
-        ep.rank(), slots);
+    ep.placement->AssignReplicas(moe_layer,
+                                 std::span<const int32_t>(routing.expert_ids.data<int32_t>(),
+                                                          static_cast<size_t>(tokens * k)),
+                                 ep.rank(), slots);
   }
   SY_ASSIGN_OR_RETURN(DispatchPlan plan,
                       PlanDispatch(hidden, routing, slots, *ep.placement, world));
@@ -144,6 +145,9 @@ absl::StatusOr<Tensor> RunExpertParallel(ExecContext& ctx, const ExpertParalleli
     float* dst = out.data<float>() + plan.row_token[row] * h;
     const float* src = returned.data<float>() + row * h;
     for (int64_t c = 0; c < h; ++c) dst[c] += src[c];
+  }
+  if (ep.rebalancer) {
+    SY_RETURN_IF_ERROR(ep.rebalancer->RecordLayer(ctx, ep, moe_layer, routing.expert_ids));
   }
   return out;
 }

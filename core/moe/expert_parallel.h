@@ -24,11 +24,18 @@
 
 namespace sy {
 
+class OnlineRebalancer;  // online_rebalancer.h
+
 // What every MoE layer of a model shares under expert parallelism: the connected comm
-// component and the placement in force.
+// component, the placement in force and, when rebalancing online, the rebalancer.
 struct ExpertParallelism {
   std::shared_ptr<Comm> comm;
-  std::shared_ptr<const ExpertPlacement> placement;
+  // Mutable: the rebalancer switches it between steps, on the thread that runs the model; each
+  // MoE layer re-shards when it sees a new one (MoeLayer::ShardExperts).
+  mutable std::shared_ptr<const ExpertPlacement> placement;
+  // Sees every MoE layer's routing and may switch `placement` (online_rebalancer.h); unset:
+  // the placement never changes.
+  std::shared_ptr<OnlineRebalancer> rebalancer;
 
   int rank() const { return comm->rank(); }
   int world_size() const { return comm->world_size(); }
@@ -61,7 +68,8 @@ using LocalExperts =
 
 // One MoE layer's dispatch -> local experts -> combine for this rank's tokens. Collective: every
 // rank calls it for every MoE layer in the same order, with zero tokens when it has none.
-// Returns f32 [tokens, H]: each token's routed experts, weighted and summed.
+// Returns f32 [tokens, H]: each token's routed experts, weighted and summed. With a rebalancer,
+// the last MoE layer of a step may switch ep.placement for the next step.
 absl::StatusOr<Tensor> RunExpertParallel(ExecContext& ctx, const ExpertParallelism& ep,
                                          int32_t moe_layer, const Tensor& hidden,
                                          const RouterOutput& routing,

@@ -76,7 +76,8 @@ absl::StatusOr<ExpertWeights> MoeLayer::ConvertExperts(ExecContext& ctx, const M
 
 absl::Status MoeLayer::ShardExperts(ExecContext& ctx) {
   const ExpertParallelism& ep = *options_.expert_parallel;
-  const ExpertPlacement& placement = *ep.placement;
+  const std::shared_ptr<const ExpertPlacement> in_force = ep.placement;
+  const ExpertPlacement& placement = *in_force;
   if (placement.shape().num_experts != shape_.experts) {
     return absl::InvalidArgumentError(absl::StrCat("MoE layer ", options_.layer, " has ",
                                                    shape_.experts, " experts, the placement ",
@@ -94,7 +95,7 @@ absl::Status MoeLayer::ShardExperts(ExecContext& ctx) {
     shared.down = expert_weights_.down;
     shared_weights_ = std::move(shared);
   }
-  sharded_for_ = &placement;
+  sharded_for_ = in_force;
   return experts_.CheckSupports(expert_weights_);
 }
 
@@ -185,7 +186,7 @@ absl::StatusOr<Tensor> MoeLayer::ForwardExperts(ExecContext& ctx, const Tensor& 
   if (!options_.expert_parallel) {
     return experts_.Forward(ctx, hidden, routing, expert_weights_, activations);
   }
-  if (sharded_for_ != options_.expert_parallel->placement.get()) {
+  if (sharded_for_ != options_.expert_parallel->placement) {
     SY_RETURN_IF_ERROR(ShardExperts(ctx));  // the placement moved experts since the last step
   }
   const auto local = [&](const Tensor& x, const RouterOutput& r) -> absl::StatusOr<Tensor> {

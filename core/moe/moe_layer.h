@@ -110,10 +110,11 @@ class MoeLayer {
   std::optional<Tensor> router_bias_;
   ExpertWeights expert_weights_;
   // Under expert parallelism: every expert's f32 weights, to re-shard when the placement
-  // changes; the placement expert_weights_ was sharded for; and the local slots plus the shared
-  // expert, which runs on this rank's own tokens rather than on dispatched ones.
+  // changes; the placement expert_weights_ was sharded for (held, so a later placement can never
+  // reuse its address and pass for it); and the local slots plus the shared expert, which runs
+  // on this rank's own tokens rather than on dispatched ones.
   std::shared_ptr<const MoeWeights> source_;
-  const ExpertPlacement* sharded_for_ = nullptr;
+  std::shared_ptr<const ExpertPlacement> sharded_for_;
   std::optional<ExpertWeights> shared_weights_;
   bool quantize_activations_ = false;
   ExpertLoad last_load_;

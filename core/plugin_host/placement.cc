@@ -54,18 +54,23 @@ absl::Status ValidatePlacement(const Placement& p, absl::string_view name) {
   return absl::OkStatus();
 }
 
-absl::StatusOr<PlacementScheduler> PlacementScheduler::From(std::shared_ptr<Component> component) {
-  if (component->kind() != SY_KIND_SCHEDULER) {
-    return absl::InvalidArgumentError(absl::StrCat(component->full_name(), " is not a scheduler"));
+absl::Status CheckPlacementScheduler(const ComponentInfo& info) {
+  if (info.kind != SY_KIND_SCHEDULER) {
+    return absl::InvalidArgumentError(absl::StrCat(info.full_name, " is not a scheduler"));
   }
   // A 1.2 vtable ends before `place`.
-  const auto* vtable = static_cast<const sy_scheduler_vtable*>(component->vtable());
+  const auto* vtable = static_cast<const sy_scheduler_vtable*>(info.desc->vtable);
   if (vtable->struct_size < sizeof(sy_scheduler_vtable) || vtable->place == nullptr) {
     return absl::InvalidArgumentError(
-        absl::StrCat(component->full_name(),
+        absl::StrCat(info.full_name,
                      " is a batch scheduler; expert placement needs a placement scheduler "
                      "(e.g. scheduler.eplb)"));
   }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<PlacementScheduler> PlacementScheduler::From(std::shared_ptr<Component> component) {
+  SY_RETURN_IF_ERROR(CheckPlacementScheduler(component->info()));
   return PlacementScheduler(std::move(component));
 }
 

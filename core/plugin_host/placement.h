@@ -48,6 +48,10 @@ absl::Status ValidateShape(const PlacementShape& shape);
 // layer. `name` names who made the placement in the error.
 absl::Status ValidatePlacement(const Placement& placement, absl::string_view name);
 
+// Fails unless `info` is a scheduler with a placement function: before configuring one with
+// placement fields, so a batch scheduler is refused as such rather than for its fields.
+absl::Status CheckPlacementScheduler(const ComponentInfo& info);
+
 class PlacementScheduler {
  public:
   // Fails unless `component` is a scheduler with a placement function.

@@ -13,6 +13,7 @@
 #include "core/base/status.h"
 #include "core/device/cuda_runtime.h"
 #include "core/model/token_streamer.h"
+#include "core/moe/online_rebalancer.h"
 #include "core/serving/metrics.h"
 
 namespace sy {
@@ -75,6 +76,7 @@ struct Engine::State {
   std::vector<std::unique_ptr<Sequence>> live;
   uint64_t admissions = 0;
   uint64_t step = 0;
+  uint64_t placement_reported = 0;  // the rebalancer step whose report the gauges show
 };
 
 Engine::Engine(std::shared_ptr<LanguageModel> model, std::unique_ptr<State> state)
@@ -412,12 +414,28 @@ bool Engine::Stream(Sequence& s, int32_t token) {
   return true;
 }
 
+void Engine::PublishPlacement() {
+  const ExpertParallelism* ep = model_->expert_parallel.get();
+  if (ep == nullptr || !ep->rebalancer) return;
+  const OnlineRebalancer& rebalancer = *ep->rebalancer;
+  state_->metrics.SetRebalances(rebalancer.rebalances());
+  const std::optional<RebalanceReport>& report = rebalancer.last_report();
+  if (!report || report->step == state_->placement_reported) return;
+  state_->placement_reported = report->step;
+  for (size_t l = 0; l < report->layers.size(); ++l) {
+    const LayerRebalance& layer = report->layers[l];
+    state_->metrics.SetPlacementImbalance(static_cast<int64_t>(l), layer.logical, layer.before,
+                                          layer.after);
+  }
+}
+
 // Publishes the step: metrics for scrapes, the StepReport for the on_step hook.
 void Engine::Report(const StepTally& tally,
                     const std::function<void(schema::StepReport::Reader)>& on_step) {
   State& st = *state_;
   const EngineGauges gauges = PublishGauges();
   st.metrics.RecordStep(tally.prefill_tokens, tally.sampled, tally.preempted);
+  PublishPlacement();
   capnp::MallocMessageBuilder message;
   auto report = message.initRoot<schema::StepReport>();
   report.setStep(st.step);

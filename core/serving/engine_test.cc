@@ -8,7 +8,9 @@
 #include <cstdlib>
 #include <thread>
 
+#include "absl/strings/str_cat.h"
 #include "core/device/cuda_runtime.h"
+#include "core/distributed/expert_parallel_group.h"
 #include "core/model/generation.h"
 #include "tests/support/source_tree.h"
 
@@ -16,6 +18,7 @@ namespace sy {
 namespace {
 
 using ::testing::HasSubstr;
+using ::testing::Not;
 
 class EngineTest : public ::testing::Test {
  protected:
@@ -267,6 +270,38 @@ TEST(EngineGpuTest, DeviceSamplingGivesHostSamplingsCompletions) {
   for (size_t i = 0; i < requests.size(); ++i) EXPECT_EQ(device[i], host[i]) << "request " << i;
   EXPECT_NE(device[2], device[0]);  // the seeded draws did sample, not fall back to greedy
   EXPECT_NE(device[1], device[0]);  // the penalty reached the device
+}
+
+// Under expert parallelism with online rebalancing, the engine publishes the rebalancer's
+// reports as the placement gauges. One process over comm.local is a world of one rank, so the
+// load is always balanced; tests/e2e/expert_parallel_test.cc rebalances real ranks.
+TEST_F(EngineTest, PublishesThePlacementBalanceWhenRebalancing) {
+  const std::string dir = SY_TEST_SOURCE_DIR "/models/pydoc-moe";
+  ExpertParallelOptions options;
+  options.comm = "comm.local";
+  options.rebalance_interval = 2;
+  auto group = JoinExpertParallelGroup(RankInfo{}, Checkpoint::Open(dir)->config(), *registry_,
+                                       options, *ctx_);
+  ASSERT_TRUE(group.ok()) << group.status();
+  ModelOptions model_options;
+  model_options.expert_parallel = group->expert_parallel;
+  std::shared_ptr<LanguageModel> model =
+      *LanguageModel::Load(dir, *registry_, model_options, *ctx_);
+  auto component = Component::Create(*registry_->Find("scheduler.continuous"), {});
+  auto engine = *Engine::Create(model, *Scheduler::From(*component), {});
+  EXPECT_THAT(engine->RenderMetrics(), Not(HasSubstr("switchyard_ep_rank_imbalance")));
+  auto stream = *engine->Submit(Request("The list type", 5));
+  std::thread loop([&] { ASSERT_TRUE(engine->Run().ok()); });
+  ReadAll(*stream);
+  engine->Shutdown(true);
+  loop.join();
+  const std::string metrics = engine->RenderMetrics();
+  for (const char* placement : {"logical", "previous", "balanced"}) {
+    EXPECT_THAT(metrics,
+                HasSubstr(absl::StrCat("switchyard_ep_rank_imbalance{layer=\"3\",placement=\"",
+                                       placement, "\"} 1\n")));
+  }
+  EXPECT_THAT(metrics, HasSubstr("switchyard_ep_rebalances_total 0\n"));
 }
 
 }  // namespace

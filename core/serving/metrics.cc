@@ -91,9 +91,15 @@ void ServingMetrics::RecordExpertLoad(int64_t layer, const std::vector<int64_t>&
   for (size_t e = 0; e < tokens.size(); ++e) counts[e] += tokens[e];
 }
 
-void ServingMetrics::SetPlacementImbalance(int64_t layer, double logical, double balanced) {
+void ServingMetrics::SetPlacementImbalance(int64_t layer, double logical, double previous,
+                                           double balanced) {
   std::lock_guard<std::mutex> lock(mu_);
-  placement_imbalance_[layer] = {logical, balanced};
+  placement_imbalance_[layer] = {logical, previous, balanced};
+}
+
+void ServingMetrics::SetRebalances(int64_t total) {
+  std::lock_guard<std::mutex> lock(mu_);
+  rebalances_ = total;
 }
 
 std::string ServingMetrics::Render() const {
@@ -159,14 +165,23 @@ std::string ServingMetrics::Render() const {
   }
   if (!placement_imbalance_.empty()) {
     Header(out, "switchyard_ep_rank_imbalance", "gauge",
-           "Max over mean of the tokens per expert-parallel rank of each MoE layer, with experts "
-           "sharded contiguously (placement=logical) and as placed by EPLB (placement=balanced).");
+           "Max over mean of the tokens per expert-parallel rank of each MoE layer over the "
+           "rebalancing window, with experts sharded contiguously (placement=logical), as placed "
+           "before the latest rebalance (placement=previous) and as placed by EPLB now "
+           "(placement=balanced).");
   }
   for (const auto& [layer, value] : placement_imbalance_) {
-    absl::StrAppend(&out, "switchyard_ep_rank_imbalance{layer=\"", layer,
-                    "\",placement=\"logical\"} ", value.first, "\n",
-                    "switchyard_ep_rank_imbalance{layer=\"", layer, "\",placement=\"balanced\"} ",
-                    value.second, "\n");
+    const std::pair<const char*, double> placements[] = {
+        {"logical", value.logical}, {"previous", value.previous}, {"balanced", value.balanced}};
+    for (const auto& [placement, imbalance] : placements) {
+      absl::StrAppend(&out, "switchyard_ep_rank_imbalance{layer=\"", layer, "\",placement=\"",
+                      placement, "\"} ", imbalance, "\n");
+    }
+  }
+  if (rebalances_ >= 0) {
+    Header(out, "switchyard_ep_rebalances_total", "counter",
+           "Rebalances that moved experts between expert-parallel ranks.");
+    Sample(out, "switchyard_ep_rebalances_total", static_cast<double>(rebalances_));
   }
   return out;
 }

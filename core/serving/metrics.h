@@ -46,10 +46,14 @@ class ServingMetrics {
   void RecordStep(int64_t prompt_tokens, int64_t generation_tokens, int64_t preemptions);
   // Per MoE layer: the tokens each expert received in this step.
   void RecordExpertLoad(int64_t layer, const std::vector<int64_t>& tokens_per_expert);
-  // Per MoE layer under expert parallelism: max over mean of the tokens per EP rank with the
-  // experts sharded contiguously (`logical`) and with the placement in force (`balanced`, EPLB's
-  // replicas; sy::ExpertPlacement::Imbalance measures both). Each call replaces the layer's.
-  void SetPlacementImbalance(int64_t layer, double logical, double balanced);
+  // Per MoE layer under expert parallelism, over the rebalancer's window: max over mean of the
+  // tokens per EP rank with the experts sharded contiguously (`logical`), with the placement the
+  // latest rebalance replaced (`previous`; the same as `balanced` when it kept it) and with the
+  // placement in force (`balanced`, EPLB's replicas). sy::ExpertPlacement::Imbalance measures
+  // them. Each call replaces the layer's.
+  void SetPlacementImbalance(int64_t layer, double logical, double previous, double balanced);
+  // Rebalances that moved experts since the model loaded (OnlineRebalancer::rebalances).
+  void SetRebalances(int64_t total);
 
   std::string Render() const;
 
@@ -61,8 +65,11 @@ class ServingMetrics {
   std::map<std::string, int64_t> finished_;          // by reason
   std::vector<std::vector<int64_t>> expert_tokens_;  // [layer][expert]
   double started_ = 0;                               // steady clock, seconds
-  // layer -> (logical, balanced) max/mean rank load
-  std::map<int64_t, std::pair<double, double>> placement_imbalance_;
+  struct PlacementImbalance {
+    double logical, previous, balanced;  // max/mean rank load
+  };
+  std::map<int64_t, PlacementImbalance> placement_imbalance_;  // by layer
+  int64_t rebalances_ = -1;                                    // -1: not rebalancing
 };
 
 }  // namespace sy

@@ -2,6 +2,9 @@
 // experts sharded contiguously, and after DeepSeek's EPLB places replicas — per MoE layer, with
 // the time the algorithm took. The load comes from a routing trace (--trace), from running a
 // model over text (--text), or from a Zipf law at a named model's shape (the default).
+// With --rebalance-interval (and --text): online, the model's windows as steps through the
+// online rebalancer (core/moe/online_rebalancer.h), each step's imbalance under the placement
+// in force then.
 #include <algorithm>
 #include <chrono>
 #include <cmath>
@@ -18,6 +21,7 @@
 #include "core/model/perplexity.h"
 #include "core/moe/expert_placement.h"
 #include "core/moe/moe_layer.h"
+#include "core/moe/online_rebalancer.h"
 #include "core/moe/trace_load.h"
 #include "core/planning/model_presets.h"
 #include "shells/switchyard/commands.h"
@@ -93,11 +97,153 @@ absl::StatusOr<LoadSource> TextSource(const ParsedArgs& args, int64_t limit) {
   return source;
 }
 
+// The model run over the text as TextSource runs it, one step per 256-token window: each
+// step's tokens per expert, [layer * experts + expert], in the order the windows ran.
+struct StepLoads {
+  std::string description;
+  int32_t layers = 0, experts = 0;
+  std::vector<std::vector<double>> steps;
+};
+
+absl::StatusOr<StepLoads> TextSteps(const ParsedArgs& args, int64_t limit) {
+  // The model loads in this one process; the rebalancing options are the bench's own.
+  ParsedArgs model_args = args;
+  for (const char* bench_only : {"rebalance-interval", "rebalance-window"}) {
+    model_args.options.erase(bench_only);
+  }
+  const auto registry = LoadPlugins(model_args);
+  SY_ASSIGN_OR_RETURN(auto ctx, ExecContext::Create(Device::Cpu(), 0));
+  SY_ASSIGN_OR_RETURN(auto model, LoadModelFromArgs(model_args, *registry, *ctx));
+  std::ifstream in(args.Get("text"), std::ios::binary);
+  if (!in) return absl::NotFoundError(absl::StrCat(args.Get("text"), ": cannot open the file"));
+  std::stringstream text;
+  text << in.rdbuf();
+  SY_ASSIGN_OR_RETURN(const std::vector<int32_t> ids, model->EncodeDocuments(text.str(), limit));
+  std::vector<MoeLayer*> layers = model->network->moe_layers();
+  if (layers.empty())
+    return absl::InvalidArgumentError(absl::StrCat(model->name, ": no MoE layers"));
+  StepLoads loads{absl::StrCat(model->name, " over ", args.Get("text"), " (", ids.size(),
+                               " tokens, 256 a step)"),
+                  static_cast<int32_t>(layers.size()),
+                  layers[0]->shape().experts,
+                  {}};
+  for (MoeLayer* layer : layers) layer->ResetTotalLoad();
+  // Called after each window: that window's load is what the layers added since the last.
+  const auto take_step = [&](int64_t, int64_t) {
+    std::vector<double>& step = loads.steps.emplace_back();
+    for (MoeLayer* layer : layers) {
+      const auto& counts = layer->total_load().tokens_per_expert;
+      step.insert(step.end(), counts.begin(), counts.end());
+      layer->ResetTotalLoad();
+    }
+  };
+  SY_RETURN_IF_ERROR(Perplexity(*model->network, *ctx, ids, 256, take_step).status());
+  return loads;
+}
+
+// Mean over layers of one step's max/mean tokens per rank under `placement`, with its replicas
+// (`balanced`) or with the experts sharded contiguously (`logical`).
+double StepImbalance(const ExpertPlacement& placement, const std::vector<double>& step,
+                     double RankImbalance::*which) {
+  const PlacementShape& shape = placement.shape();
+  double sum = 0;
+  for (int32_t l = 0; l < shape.num_layers; ++l) {
+    const auto first = step.begin() + static_cast<int64_t>(l) * shape.num_experts;
+    sum += placement.Imbalance(l, std::vector<double>(first, first + shape.num_experts)).*which;
+  }
+  return sum / shape.num_layers;
+}
+
+// scheduler.eplb configured as the EP runtime configures it, plus the bench's policy.
+absl::StatusOr<PlacementScheduler> EplbScheduler(const ParsedArgs& args, int64_t interval,
+                                                 int64_t window, int64_t groups) {
+  const auto registry = LoadPlugins(args, /*warn_skipped=*/false);
+  SY_ASSIGN_OR_RETURN(RegisteredComponent found, registry->Find("scheduler.eplb"));
+  const ConfigValue config{ConfigTable{{"window_steps", ConfigValue{window}},
+                                       {"interval_steps", ConfigValue{interval}},
+                                       {"policy", ConfigValue{args.Get("policy", "auto")}},
+                                       {"num_groups", ConfigValue{groups}}}};
+  SY_ASSIGN_OR_RETURN(std::shared_ptr<Component> component, Component::Create(found, config));
+  return PlacementScheduler::From(std::move(component));
+}
+
+// Online: the steps through the rebalancer, each measured under the placement in force when it
+// ran, beside contiguous sharding and the initial placement kept throughout.
+int BenchOnline(const ParsedArgs& args, const PlacementShape& shape, const StepLoads& loads,
+                int64_t interval, int64_t window, int64_t groups) {
+  auto scheduler = EplbScheduler(args, interval, window, groups);
+  if (!scheduler.ok()) return Fail(scheduler.status());
+  OnlineRebalancer rebalancer(*std::move(scheduler),
+                              {.window_steps = window, .interval_steps = interval});
+  auto initial = ExpertPlacement::Initial(shape);
+  if (!initial.ok()) return Fail(initial.status());
+  auto in_force = std::make_shared<const ExpertPlacement>(*initial);
+  std::printf("load       %s: %zu steps\n", loads.description.c_str(), loads.steps.size());
+  std::printf(
+      "placement  %d experts, %d ranks on %d node(s), %d slots per rank; rebalance every "
+      "%lld steps over the last %lld\n\n",
+      shape.num_experts, shape.num_ranks, shape.num_nodes, shape.slots_per_rank,
+      static_cast<long long>(interval), static_cast<long long>(window));
+  double contiguous = 0, kept = 0, online = 0;
+  for (const std::vector<double>& step : loads.steps) {
+    contiguous += StepImbalance(*initial, step, &RankImbalance::logical);
+    kept += StepImbalance(*initial, step, &RankImbalance::balanced);
+    online += StepImbalance(*in_force, step, &RankImbalance::balanced);
+    auto next = rebalancer.ObserveStep(*in_force, step);
+    if (!next.ok()) return Fail(next.status());
+    if (rebalancer.last_report() && rebalancer.last_report()->step == rebalancer.steps()) {
+      std::printf("%s\n", rebalancer.last_report()->Describe().c_str());
+    }
+    if (*next) in_force = *std::move(next);
+  }
+  const double n = static_cast<double>(loads.steps.size());
+  std::printf(
+      "\n%lld rebalance(s). Each step's max/mean tokens per rank (mean over layers, then "
+      "steps):\n  contiguous, no replicas  %.3f\n  initial placement kept   %.3f\n"
+      "  online rebalancing       %.3f\n",
+      static_cast<long long>(rebalancer.rebalances()), contiguous / n, kept / n, online / n);
+  return 0;
+}
+
 const char* PolicyName(eplb::Policy policy) {
   return policy == eplb::Policy::kHierarchical ? "hierarchical" : "global";
 }
 
 }  // namespace
+
+// --rebalance-interval N [--rebalance-window W] --text FILE: BenchOnline's shape and steps.
+int BenchEplbOnline(const ParsedArgs& args, int64_t ranks, int64_t nodes, int64_t redundant,
+                    int64_t groups, int64_t limit) {
+  if (!args.Has("rebalance-interval")) {
+    return UsageError("bench", "--rebalance-window: only with --rebalance-interval N");
+  }
+  int64_t interval = 0, window = 1000;
+  if (!absl::SimpleAtoi(args.Get("rebalance-interval"), &interval) || interval < 1) {
+    return UsageError("bench", absl::StrCat("--rebalance-interval: expected an integer >= 1, got '",
+                                            args.Get("rebalance-interval"), "'"));
+  }
+  if (!absl::SimpleAtoi(args.Get("rebalance-window", "1000"), &window) || window < 1) {
+    return UsageError("bench", absl::StrCat("--rebalance-window: expected an integer >= 1, got '",
+                                            args.Get("rebalance-window"), "'"));
+  }
+  if (!args.Has("text")) {
+    return UsageError("bench",
+                      "--rebalance-interval replays a model's steps: give --text FILE (and "
+                      "--model DIR, default the built-in model)");
+  }
+  auto loads = TextSteps(args, limit);
+  if (!loads.ok()) return Fail(loads.status());
+  if ((loads->experts + redundant) % ranks != 0) {
+    return UsageError("bench",
+                      absl::StrCat(loads->experts, " experts + ", redundant,
+                                   " redundant slots do not split over ", ranks, " ranks"));
+  }
+  const PlacementShape shape = {loads->layers, loads->experts, static_cast<int32_t>(ranks),
+                                static_cast<int32_t>(nodes),
+                                static_cast<int32_t>((loads->experts + redundant) / ranks)};
+  if (absl::Status s = ValidateShape(shape); !s.ok()) return Fail(s);
+  return BenchOnline(args, shape, *loads, interval, window, groups);
+}
 
 int BenchEplb(const ParsedArgs& args) {
   int64_t ranks = 8, nodes = 1, redundant = -1, groups = 0, tokens = 4096, limit = 4096;
@@ -122,6 +268,9 @@ int BenchEplb(const ParsedArgs& args) {
   const std::string policy_text = args.Get("policy", "auto");
   if (policy_text != "auto" && policy_text != "hierarchical" && policy_text != "global")
     return UsageError("bench", "--policy: auto, hierarchical or global");
+  if (args.Has("rebalance-interval") || args.Has("rebalance-window")) {
+    return BenchEplbOnline(args, ranks, nodes, redundant, groups, limit);
+  }
 
   absl::StatusOr<LoadSource> source =
       args.Has("trace")  ? TraceSource(args.Get("trace"))

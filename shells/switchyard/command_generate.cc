@@ -98,6 +98,9 @@ int GenerateCommand(const std::vector<std::string>& argv) {
                result->prefill_seconds * 1e3,
                result->prompt_tokens / std::max(result->prefill_seconds, 1e-9),
                result->tokens.size(), decode_rate, result->finish_reason.c_str());
+  if (const std::string eplb = RebalanceSummary(group); !eplb.empty()) {
+    std::fprintf(stderr, "%s\n", eplb.c_str());
+  }
   return 0;
 }
 

@@ -49,10 +49,9 @@ absl::StatusOr<PerplexityResult> ScoreShare(LanguageModel& model, ExecContext& c
                                             const ExpertParallelGroup& group) {
   if (!group.bootstrap) return Perplexity(*model.network, ctx, ids, window, ShowWindows);
   const RankInfo& info = group.bootstrap->info();
-  SY_ASSIGN_OR_RETURN(PerplexityResult mine,
-                      Perplexity(*model.network, ctx, ids, window,
-                                 info.rank == 0 ? ShowWindows : nullptr,
-                                 WindowShare{info.rank, info.world_size}));
+  SY_ASSIGN_OR_RETURN(PerplexityResult mine, Perplexity(*model.network, ctx, ids, window,
+                                                        info.rank == 0 ? ShowWindows : nullptr,
+                                                        WindowShare{info.rank, info.world_size}));
   SY_RETURN_IF_ERROR(model.network->FinishSteps(ctx));
   std::vector<PerplexityResult> shares(info.world_size);
   SY_RETURN_IF_ERROR(group.bootstrap->AllGather(&mine, sizeof mine, shares.data()));
@@ -92,6 +91,9 @@ int PerplexityCommand(const std::vector<std::string>& argv) {
                 absl::StrFormat("%.3f", result->perplexity),
                 absl::StrFormat("%.0f", ids->size() / std::max(result->seconds, 1e-9))});
   std::printf("%s", table.Render().c_str());
+  if (const std::string eplb = RebalanceSummary(group); !eplb.empty()) {
+    std::fprintf(stderr, "%s\n", eplb.c_str());
+  }
   return 0;
 }
 

@@ -14,6 +14,7 @@
 #include "core/base/status.h"
 #include "core/device/cuda_runtime.h"
 #include "core/model/checkpoint.h"
+#include "core/moe/online_rebalancer.h"
 #include "core/planning/model_presets.h"
 #include "shells/switchyard/layer_cut.h"
 
@@ -34,18 +35,53 @@ void ShowProgress(int64_t done, int64_t total) {
   if (done == total) std::fprintf(stderr, "\n");
 }
 
+// "--name N" as an integer >= min into `out` (unchanged when absent), or an error naming it.
+template <typename T>
+absl::Status ReadAtLeast(const ParsedArgs& args, const std::string& name, T min, T& out) {
+  if (args.Has(name) && (!absl::SimpleAtoi(args.Get(name), &out) || out < min)) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("--", name, ": expected an integer >= ", min, ", got '", args.Get(name), "'"));
+  }
+  return absl::OkStatus();
+}
+
+constexpr const char* kRebalanceOptions[] = {"rebalance-interval", "rebalance-window",
+                                             "placement-scheduler"};
+
+// The rebalancing options without expert parallelism to rebalance: refused, saying where they
+// would apply.
+absl::Status RefuseRebalancing(const ParsedArgs& args, bool command_runs_expert_parallel) {
+  for (const char* name : kRebalanceOptions) {
+    if (!args.Has(name)) continue;
+    return absl::InvalidArgumentError(absl::StrCat(
+        "--", name, " balances experts over expert-parallel ranks: ",
+        command_runs_expert_parallel
+            ? "run under switchyard launch (or pass --comm)"
+            : "this command does not run expert-parallel (generate and perplexity do, under "
+              "switchyard launch)"));
+  }
+  return absl::OkStatus();
+}
+
 // Joins the expert-parallel group the environment describes, for the model in `dir`.
 absl::StatusOr<ExpertParallelGroup> JoinGroup(const ParsedArgs& args, const RankInfo& info,
                                               const std::string& dir,
                                               const ComponentRegistry& registry, ExecContext& ctx) {
   ExpertParallelOptions options;
   options.comm = args.Get("comm", options.comm);
-  if (args.Has("redundant-experts") &&
-      (!absl::SimpleAtoi(args.Get("redundant-experts"), &options.redundant_slots) ||
-       options.redundant_slots < 0)) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("--redundant-experts: expected an integer >= 0, got '",
-                     args.Get("redundant-experts"), "'"));
+  options.placement_scheduler = args.Get("placement-scheduler", options.placement_scheduler);
+  SY_RETURN_IF_ERROR(ReadAtLeast(args, "redundant-experts", 0, options.redundant_slots));
+  SY_RETURN_IF_ERROR(
+      ReadAtLeast(args, "rebalance-interval", int64_t{0}, options.rebalance_interval));
+  SY_RETURN_IF_ERROR(ReadAtLeast(args, "rebalance-window", int64_t{1}, options.rebalance_window));
+  if (options.rebalance_interval == 0) {
+    for (const char* name : {"rebalance-window", "placement-scheduler"}) {
+      if (args.Has(name)) {
+        return absl::InvalidArgumentError(absl::StrCat(
+            "--", name,
+            " configures online rebalancing, which is off: add --rebalance-interval N"));
+      }
+    }
   }
   SY_ASSIGN_OR_RETURN(Checkpoint checkpoint, Checkpoint::Open(dir));
   return JoinExpertParallelGroup(info, checkpoint.config(), registry, options, ctx);
@@ -95,9 +131,18 @@ absl::StatusOr<std::unique_ptr<LanguageModel>> CreateRandomModel(const ParsedArg
 }
 
 std::vector<OptionSpec> ModelOptionSpecs() {
-  return {{"model", true},   {"router", true},  {"quantizer", true},
-          {"experts", true}, {"comm", true},    {"redundant-experts", true},
-          {"device", true},  {"weights", true}, {"layers", true}};
+  return {{"model", true},
+          {"router", true},
+          {"quantizer", true},
+          {"experts", true},
+          {"comm", true},
+          {"redundant-experts", true},
+          {"rebalance-interval", true},
+          {"rebalance-window", true},
+          {"placement-scheduler", true},
+          {"device", true},
+          {"weights", true},
+          {"layers", true}};
 }
 
 absl::StatusOr<std::unique_ptr<ExecContext>> CreateContextFromArgs(const ParsedArgs& args) {
@@ -121,7 +166,9 @@ absl::StatusOr<std::unique_ptr<LanguageModel>> LoadModelFromArgs(const ParsedArg
   ModelOptions options;
   options.device = ctx.device();
   if (options.device.is_cuda()) {
-    for (const char* cpu_only : {"router", "quantizer", "experts", "comm", "redundant-experts"}) {
+    for (const char* cpu_only :
+         {"router", "quantizer", "experts", "comm", "redundant-experts", kRebalanceOptions[0],
+          kRebalanceOptions[1], kRebalanceOptions[2]}) {
       if (args.Has(cpu_only)) {
         return absl::UnimplementedError(absl::StrCat(
             "--", cpu_only,
@@ -140,6 +187,7 @@ absl::StatusOr<std::unique_ptr<LanguageModel>> LoadModelFromArgs(const ParsedArg
   options.router = args.Get("router");
   options.progress = ShowProgress;
   SY_ASSIGN_OR_RETURN(const RankInfo info, RankInfoFromEnvironment());
+  if (group == nullptr) SY_RETURN_IF_ERROR(RefuseRebalancing(args, false));
   if (info.world_size > 1 || args.Has("comm")) {
     if (group == nullptr) {
       return absl::FailedPreconditionError(
@@ -148,12 +196,23 @@ absl::StatusOr<std::unique_ptr<LanguageModel>> LoadModelFromArgs(const ParsedArg
     }
     SY_ASSIGN_OR_RETURN(*group, JoinGroup(args, info, dir, registry, ctx));
     options.expert_parallel = group->expert_parallel;
+  } else {
+    SY_RETURN_IF_ERROR(RefuseRebalancing(args, true));
   }
   if (weights == "random") return CreateRandomModel(args, options, ctx);
   if (args.Has("layers")) {
     return absl::InvalidArgumentError("--layers applies to --weights random only");
   }
   return LanguageModel::Load(dir, registry, options, ctx);
+}
+
+std::string RebalanceSummary(const ExpertParallelGroup& group) {
+  if (!group.expert_parallel || !group.expert_parallel->rebalancer) return "";
+  const OnlineRebalancer& r = *group.expert_parallel->rebalancer;
+  std::string out = absl::StrCat("eplb: ", r.rebalances(), " rebalance",
+                                 r.rebalances() == 1 ? "" : "s", " in ", r.steps(), " steps");
+  if (r.last_rebalance()) absl::StrAppend(&out, "; last at ", r.last_rebalance()->Describe());
+  return out;
 }
 
 }  // namespace sy::cli

@@ -23,6 +23,11 @@
   "  --comm K.N           under `switchyard launch`: the expert-parallel backend (default\n"    \
   "                       comm.auto: the best that scores here, e.g. comm.pcie, comm.ucx)\n"    \
   "  --redundant-experts N  under launch: extra expert slots per rank (replicas)\n"             \
+  "  --rebalance-interval N  under launch: every N steps, move experts between the ranks to\n"  \
+  "                       even their load (online EPLB; default 0 = off)\n"                     \
+  "  --rebalance-window N  steps of expert load a rebalance looks at (default 1000)\n"          \
+  "  --placement-scheduler K.N  with --rebalance-interval: the placement scheduler\n"           \
+  "                       (default scheduler.eplb)\n"                                           \
   "  --device D           cpu (default) or cuda[:N]: the whole model on that GPU, bf16\n"       \
   "                       (Mixtral, Qwen2/3-MoE, OLMoE, DeepSeek-V3; the architecture's\n"      \
   "                       router)\n"                                                            \
@@ -37,7 +42,6 @@ namespace sy::cli {
 // The option specs commands that load a model accept: model, router, quantizer, experts.
 std::vector<OptionSpec> ModelOptionSpecs();
 
-
 // The execution context of --device (default cpu): the model loads and runs there. An error
 // names a device this machine does not have.
 absl::StatusOr<std::unique_ptr<ExecContext>> CreateContextFromArgs(const ParsedArgs& args);
@@ -48,6 +52,10 @@ absl::StatusOr<std::unique_ptr<ExecContext>> CreateContextFromArgs(const ParsedA
 absl::StatusOr<std::unique_ptr<LanguageModel>> LoadModelFromArgs(
     const ParsedArgs& args, const ComponentRegistry& registry, ExecContext& ctx,
     ExpertParallelGroup* group = nullptr);
+
+// With online rebalancing (--rebalance-interval): "eplb: 3 rebalances in 25 steps; …" and the last
+// rebalance's imbalance before -> after; empty otherwise.
+std::string RebalanceSummary(const ExpertParallelGroup& group);
 
 }  // namespace sy::cli
 

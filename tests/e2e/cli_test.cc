@@ -11,7 +11,9 @@
 #include <array>
 #include <cstdio>
 #include <fstream>
+#include <regex>
 #include <string>
+#include <utility>
 
 namespace {
 
@@ -192,6 +194,41 @@ TEST(CliTest, BenchEplbBalancesEachLayer) {
   EXPECT_THAT(bad.output, HasSubstr("256 experts + 0 redundant slots do not split over 3 ranks"));
 }
 
+// Online: the built-in model's 256-token windows as steps through the online rebalancer.
+TEST(CliTest, BenchEplbRebalancesOnlineOverTheModelsSteps) {
+  const Result r = RunCli("$SY bench eplb --text " SY_TEST_SOURCE_DIR
+                          "/docs/moe-layer.md --text-tokens 2048 --ranks 4 --redundant 4 "
+                          "--rebalance-interval 2 --rebalance-window 4");
+  ASSERT_EQ(r.status, 0) << r.output;
+  EXPECT_THAT(r.output, HasSubstr("(2048 tokens, 256 a step): 8 steps"));
+  EXPECT_THAT(r.output, HasSubstr("8 experts, 4 ranks on 1 node(s), 3 slots per rank; rebalance "
+                                  "every 2 steps over the last 4"));
+  // The first interval sees contiguous sharding of a skewed router: it must move experts.
+  EXPECT_THAT(r.output, ContainsRegex("\nstep 2: moved [1-4] of 4 MoE layers; max/mean tokens per "
+                                      "rank over the last 2 steps"));
+  std::smatch summary;
+  const std::regex figures(
+      "contiguous, no replicas +([0-9.]+)\n +initial placement kept +([0-9.]+)\n +online "
+      "rebalancing +([0-9.]+)");
+  ASSERT_TRUE(std::regex_search(r.output, summary, figures)) << r.output;
+  EXPECT_LT(std::stod(summary[3]), std::stod(summary[1])) << r.output;
+  EXPECT_LT(std::stod(summary[3]), std::stod(summary[2])) << r.output;
+
+  const std::pair<const char*, const char*> bad[] = {
+      {"--rebalance-interval 0 --text x",
+       "--rebalance-interval: expected an integer >= 1, got '0'"},
+      {"--rebalance-interval 2 --rebalance-window -3 --text x",
+       "--rebalance-window: expected an integer >= 1, got '-3'"},
+      {"--rebalance-window 4 --text x", "--rebalance-window: only with --rebalance-interval N"},
+      {"--rebalance-interval 2", "--rebalance-interval replays a model's steps: give --text FILE"},
+  };
+  for (const auto& [options, error] : bad) {
+    const Result e = RunCli(std::string("$SY bench eplb ") + options);
+    EXPECT_EQ(e.status, 2) << options;
+    EXPECT_THAT(e.output, HasSubstr(error)) << options;
+  }
+}
+
 TEST(CliTest, GenerateRunsAMadeDeepseekV3InFp8) {
   const std::string dir = sy::testing_support::ScratchDir() + "/deepseek_v3";
   RunCli("rm -rf " + dir);
@@ -240,9 +277,9 @@ TEST(CliTest, GenerateOnTheGpuOrAClearErrorWithoutOne) {
               HasSubstr("--weights: expected checkpoint or random"));
   // --layers cuts a random-weight model; out of range, or without --weights random, it is an
   // error before anything loads.
-  EXPECT_THAT(RunCli("$SY generate --weights random --model gpt-oss-120b --layers 37 --prompt x")
-                  .output,
-              HasSubstr("--layers: expected an integer in [1, 36]"));
+  EXPECT_THAT(
+      RunCli("$SY generate --weights random --model gpt-oss-120b --layers 37 --prompt x").output,
+      HasSubstr("--layers: expected an integer in [1, 36]"));
   EXPECT_THAT(RunCli("$SY generate --layers 2 --prompt x").output,
               HasSubstr("--layers applies to --weights random only"));
 }

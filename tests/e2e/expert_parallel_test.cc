@@ -5,7 +5,10 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <regex>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "absl/strings/str_cat.h"
 #include "tests/support/cli_runner.h"
@@ -33,9 +36,10 @@ const Fixture& Files() {
     const CliResult made = RunCli("rm -rf " + dir + " && mkdir -p " + dir + " && $SY make-model " +
                                   "--arch qwen2_moe --seed 7 --out " + f.model + " >/dev/null");
     EXPECT_EQ(made.status, 0) << made.output;
-    RunCli("for i in 1 2 3 4 5 6 7 8; do echo 'The list type is a mutable sequence; a tuple is "
-           "not. Dictionaries map keys to values, sets hold unique items.'; done > " +
-           f.text);
+    RunCli(
+        "for i in 1 2 3 4 5 6 7 8; do echo 'The list type is a mutable sequence; a tuple is "
+        "not. Dictionaries map keys to values, sets hold unique items.'; done > " +
+        f.text);
     return f;
   }();
   return files;
@@ -50,12 +54,38 @@ std::string ScoreLine(const std::string& output) {
   return line.substr(0, line.find_last_not_of("0123456789 ") + 1);
 }
 
-std::string Perplexity(const std::string& launch, const std::string& extra = "") {
+CliResult RunPerplexity(const std::string& launch, const std::string& extra) {
   const CliResult r =
       RunSwitchyard(absl::StrCat(launch, "perplexity --model ", Files().model, " --text ",
                                  Files().text, " --window 32 ", extra, " 2>&1"));
   EXPECT_EQ(r.status, 0) << r.output;
-  return ScoreLine(r.output);
+  return r;
+}
+
+std::string Perplexity(const std::string& launch, const std::string& extra = "") {
+  return ScoreLine(RunPerplexity(launch, extra).output);
+}
+
+// Every rebalance rank 0 logged ("[info eplb] step 2: moved ... over the last 2 steps 1.285 ->
+// 1.020 ..."), as (max/mean before, after) averaged over the MoE layers.
+std::vector<std::pair<double, double>> Rebalances(const std::string& output) {
+  static const std::regex line(
+      R"(\[info eplb\] step \d+: moved \d+ of \d+ MoE layers; max/mean tokens per rank over the )"
+      R"(last \d+ steps ([0-9.]+) -> ([0-9.]+))");
+  std::vector<std::pair<double, double>> found;
+  for (auto it = std::sregex_iterator(output.begin(), output.end(), line);
+       it != std::sregex_iterator(); ++it) {
+    found.emplace_back(std::stod((*it)[1]), std::stod((*it)[2]));
+  }
+  return found;
+}
+
+// At least one rebalance, each of which left the ranks more evenly loaded over its window.
+void ExpectRebalancedForTheBetter(const std::string& output) {
+  const auto rebalances = Rebalances(output);
+  EXPECT_FALSE(rebalances.empty()) << output;
+  for (const auto& [before, after] : rebalances) EXPECT_LT(after, before) << output;
+  EXPECT_THAT(output, ::testing::ContainsRegex("eplb: [1-9][0-9]* rebalances? in"));
 }
 
 class ExpertParallelTest : public ::testing::TestWithParam<std::string> {};
@@ -65,28 +95,58 @@ TEST_P(ExpertParallelTest, TwoAndFourRanksScoreWhatOneProcessScores) {
   ASSERT_THAT(one, HasSubstr(" 19 "));  // 600 tokens in windows of 32
   for (const char* n : {"2", "4"}) {
     SCOPED_TRACE(absl::StrCat(n, " ranks over ", GetParam()));
-    EXPECT_EQ(Perplexity(absl::StrCat("launch -n ", n, " --timeout 60 -- "),
-                         "--comm " + GetParam()),
-              one);
+    EXPECT_EQ(
+        Perplexity(absl::StrCat("launch -n ", n, " --timeout 60 -- "), "--comm " + GetParam()),
+        one);
   }
 }
 
 TEST_P(ExpertParallelTest, RedundantReplicasChangeNothing) {
-  EXPECT_EQ(Perplexity("launch -n 2 --timeout 60 -- ",
-                       "--comm " + GetParam() + " --redundant-experts 2"),
-            Perplexity(""));
+  EXPECT_EQ(
+      Perplexity("launch -n 2 --timeout 60 -- ", "--comm " + GetParam() + " --redundant-experts 2"),
+      Perplexity(""));
 }
 
 TEST_P(ExpertParallelTest, GenerateUnderLaunchContinuesLikeOneProcess) {
   // stdout only: the generated text (timings and rank tags go to stderr).
-  const std::string args = absl::StrCat("generate --model ", Files().model,
-                                        " --prompt 'The list type' --max-tokens 24");
+  const std::string args =
+      absl::StrCat("generate --model ", Files().model, " --prompt 'The list type' --max-tokens 24");
   const CliResult one = RunCli("($SY " + args + " 2>/dev/null)");
   ASSERT_EQ(one.status, 0) << one.output;
   const CliResult two = RunCli("($SY launch -n 2 --timeout 60 -- " + args + " --comm " +
                                GetParam() + " 2>/dev/null)");
   ASSERT_EQ(two.status, 0) << two.output;
   EXPECT_EQ(two.output, one.output);  // rank 0 prints the text; the others lend their experts
+}
+
+// Online EPLB: the seeded model's router is skewed (2 ranks: max/mean tokens per rank 1.29
+// over the first two steps with experts sharded contiguously), so the balancer moves experts
+// every few steps; the experts that compute each token stay the same, so the score does too.
+TEST_P(ExpertParallelTest, OnlineRebalancingMovesExpertsAndChangesNothing) {
+  const std::string one = Perplexity("");
+  for (const char* replicas : {"0", "2"}) {
+    SCOPED_TRACE(absl::StrCat(replicas, " redundant experts over ", GetParam()));
+    const CliResult two =
+        RunPerplexity("launch -n 2 --timeout 60 -- ",
+                      absl::StrCat("--comm ", GetParam(), " --redundant-experts ", replicas,
+                                   " --rebalance-interval 2 --rebalance-window 4"));
+    EXPECT_EQ(ScoreLine(two.output), one);
+    ExpectRebalancedForTheBetter(two.output);
+  }
+}
+
+TEST_P(ExpertParallelTest, GenerateWithOnlineRebalancingContinuesLikeOneProcess) {
+  const std::string args =
+      absl::StrCat("generate --model ", Files().model, " --prompt 'The list type' --max-tokens 24");
+  const CliResult one = RunCli("($SY " + args + " 2>/dev/null)");
+  ASSERT_EQ(one.status, 0) << one.output;
+  const testing_support::ScopedScratchDir scratch;
+  const std::string log = scratch.File("stderr.log");  // stdout holds only the text
+  const CliResult two = RunCli("($SY launch -n 2 --timeout 60 -- " + args + " --comm " +
+                               GetParam() + " --rebalance-interval 4 2>" + log + ")");
+  ASSERT_EQ(two.status, 0) << two.output;
+  EXPECT_EQ(two.output, one.output);
+  ExpectRebalancedForTheBetter(RunCli("cat " + log).output);
 }
 
 INSTANTIATE_TEST_SUITE_P(CpuBackends, ExpertParallelTest,
@@ -108,6 +168,40 @@ TEST(ExpertParallelErrorsTest, BadOptionsNameTheOption) {
                     " --comm comm.bogus 2>&1");
   EXPECT_NE(r.status, 0);
   EXPECT_THAT(r.output, HasSubstr("comm.bogus"));
+}
+
+// Each bad rebalancing option under launch fails every rank before any step, naming the cause.
+TEST(ExpertParallelErrorsTest, BadRebalancingOptionsNameTheCause) {
+  const std::pair<const char*, const char*> cases[] = {
+      {"--rebalance-interval -1", "--rebalance-interval: expected an integer >= 0, got '-1'"},
+      {"--rebalance-interval often", "--rebalance-interval: expected an integer >= 0, got 'often'"},
+      {"--rebalance-interval 2 --rebalance-window 0",
+       "--rebalance-window: expected an integer >= 1, got '0'"},
+      {"--rebalance-window 8",
+       "--rebalance-window configures online rebalancing, which is off: add --rebalance-interval"},
+      {"--rebalance-interval 2 --placement-scheduler scheduler.continuous",
+       "scheduler.continuous is a batch scheduler; expert placement needs a placement scheduler"},
+      {"--rebalance-interval 2 --placement-scheduler scheduler.bogus", "scheduler.bogus"},
+  };
+  for (const auto& [options, error] : cases) {
+    const CliResult r =
+        RunSwitchyard("launch -n 2 --timeout 30 -- perplexity --model " + Files().model +
+                      " --text " + Files().text + " " + options + " 2>&1");
+    EXPECT_NE(r.status, 0) << options;
+    EXPECT_THAT(r.output, HasSubstr(error)) << options;
+  }
+}
+
+TEST(ExpertParallelErrorsTest, RebalancingNeedsExpertParallelism) {
+  CliResult r = RunSwitchyard("perplexity --text " + Files().text + " --rebalance-interval 2 2>&1");
+  EXPECT_NE(r.status, 0);
+  EXPECT_THAT(r.output, HasSubstr("--rebalance-interval balances experts over expert-parallel "
+                                  "ranks: run under switchyard launch"));
+  // serve does not run expert-parallel, so it refuses the option even without launch.
+  r = RunSwitchyard("serve --port 0 --skip-plan-check --rebalance-interval 2 2>&1");
+  EXPECT_NE(r.status, 0);
+  EXPECT_THAT(r.output, HasSubstr("--rebalance-interval balances experts over expert-parallel "
+                                  "ranks: this command does not run expert-parallel"));
 }
 
 }  // namespace

@@ -208,6 +208,35 @@ inline double RankImbalance(const std::vector<double>& load, const std::vector<i
   return *std::max_element(rank_load.begin(), rank_load.end()) / (total / num_ranks);
 }
 
+// The sum of the last `capacity` rows pushed, each row `width` values: a sliding window of
+// per-step loads ([layers x experts] per step). The placement scheduler and the host that
+// reports its imbalance keep one each, pushed the same rows, so both see the same window.
+class LoadWindow {
+ public:
+  explicit LoadWindow(size_t capacity) : capacity_(capacity) {}
+
+  void Push(const double* row, size_t width) {
+    if (sum_.size() != width) {  // first step, or the model's shape changed: start over
+      sum_.assign(width, 0.0);
+      rows_.assign(capacity_ * width, 0.0);
+      next_ = 0;
+    }
+    double* slot = rows_.data() + next_ * width;
+    for (size_t i = 0; i < width; ++i) {
+      sum_[i] += row[i] - slot[i];
+      slot[i] = row[i];
+    }
+    next_ = (next_ + 1) % capacity_;
+  }
+  const std::vector<double>& sum() const { return sum_; }
+
+ private:
+  size_t capacity_;
+  size_t next_ = 0;
+  std::vector<double> rows_;  // [capacity, width] ring
+  std::vector<double> sum_;   // [width]
+};
+
 }  // namespace sy::eplb
 
 #endif  // SWITCHYARD_EXPERT_PLACEMENT_HPP_

@@ -17,33 +17,6 @@
 namespace sy::plugins {
 namespace {
 
-// The sum of the last `capacity` rows pushed, each row `width` values.
-class SlidingWindow {
- public:
-  explicit SlidingWindow(size_t capacity) : capacity_(capacity) {}
-
-  void Push(const double* row, size_t width) {
-    if (sum_.size() != width) {  // first step, or the model's shape changed: start over
-      sum_.assign(width, 0.0);
-      rows_.assign(capacity_ * width, 0.0);
-      next_ = 0;
-    }
-    double* slot = rows_.data() + next_ * width;
-    for (size_t i = 0; i < width; ++i) {
-      sum_[i] += row[i] - slot[i];
-      slot[i] = row[i];
-    }
-    next_ = (next_ + 1) % capacity_;
-  }
-  const std::vector<double>& sum() const { return sum_; }
-
- private:
-  size_t capacity_;
-  size_t next_ = 0;
-  std::vector<double> rows_;  // [capacity, width] ring
-  std::vector<double> sum_;   // [width]
-};
-
 class EplbScheduler : public PlacementScheduler {
  public:
   using Config = EplbConfig;
@@ -97,7 +70,7 @@ class EplbScheduler : public PlacementScheduler {
   int32_t num_groups_;
   uint64_t interval_;
   double min_gain_;
-  SlidingWindow window_;
+  eplb::LoadWindow window_;
   uint64_t observed_ = 0;
 };
 
