@@ -56,6 +56,15 @@ MoePlan PlanMoe(const MoeProblem& p, const MoePlanOptions& options) {
   return plan;
 }
 
+int64_t MoeMatrixBytes(MoeWeightFormat format, int64_t rows, int64_t cols) {
+  return rows * cols * (format == MoeWeightFormat::kBf16 ? 2 : 1);
+}
+
+int64_t MoeScaleCount(MoeWeightFormat format, int64_t rows, int64_t cols) {
+  if (format == MoeWeightFormat::kBf16) return 0;
+  return (rows + kMoeFp8Block - 1) / kMoeFp8Block * ((cols + kMoeFp8Block - 1) / kMoeFp8Block);
+}
+
 size_t MoeWorkspaceStateBytes() { return Align(sizeof(int32_t) * (kMaxMoeExperts + 1)); }
 
 MoeWorkspaceView LayoutMoeWorkspace(const MoeProblem& p, const MoePlan& plan, void* workspace) {

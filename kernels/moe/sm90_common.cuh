@@ -11,6 +11,7 @@
 #include <string>
 #include <utility>
 
+#include "kernels/moe/fp8_e4m3_bits.h"
 #include "kernels/moe/moe_cuda.h"
 
 namespace sy::kernels {
@@ -82,6 +83,16 @@ __device__ __forceinline__ void LdMatrixX4(uint32_t (&r)[4], const void* smem) {
 __device__ __forceinline__ uint32_t PackBf16(float lo, float hi) {
   const __nv_bfloat162 v = __floats2bfloat162_rn(lo, hi);
   return *reinterpret_cast<const uint32_t*>(&v);
+}
+
+// Two e4m3 values (the low 16 bits of `two`) as bf16x2, exactly (fp8_e4m3_bits.h). mul.rn.bf16x2
+// keeps subnormal inputs, which is what carries e4m3's subnormals through.
+__device__ __forceinline__ uint32_t Fp8x2ToBf16x2(uint32_t two) {
+  uint32_t out;
+  asm("mul.rn.bf16x2 %0, %1, %2;\n"
+      : "=r"(out)
+      : "r"(Fp8x2ToBf16x2Bits(two)), "r"(kBf16x2TwoPow120));
+  return out;
 }
 
 // "" or "what: CUDA error text" for the last launch.

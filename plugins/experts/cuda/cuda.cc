@@ -1,7 +1,9 @@
-// experts.cuda: the MoE experts on an NVIDIA GPU, bf16 weights, through the kernels of
-// kernels/moe (alignment by expert, grouped GEMM gate_up with SwiGLU, grouped GEMM down with
-// the router weights, combine). Activations are rounded to bf16 for the tensor cores, as in
-// vLLM and torch; accumulation is f32.
+// experts.cuda: the MoE experts on an NVIDIA GPU through the kernels of kernels/moe (alignment
+// by expert, grouped GEMM gate_up with SwiGLU, grouped GEMM down with the router weights,
+// combine). Weights are bf16, or fp8 e4m3 with f32 scales per 128 x 128 block (quantizer.fp8
+// with granularity = block, block = 128, activations = weightOnly), dequantized to bf16 inside
+// the kernels (w8a16: half the bytes streamed, the same bf16 math). Activations are rounded to bf16
+// for the tensor cores, as in vLLM and torch; accumulation is f32.
 //
 // Tensors on the device are used in place, on the call's stream, with no host round trip (a
 // forward can be captured in a CUDA graph once its weights have been seen by a first call).
@@ -10,6 +12,7 @@
 #include <algorithm>
 #include <cstring>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -37,14 +40,38 @@ void Require(const sy_tensor& t, const char* what, int rank, DType dtype) {
   }
 }
 
-void RequireMatrix(const sy_qtensor& q, int64_t rows, int64_t cols, const std::string& what) {
-  if (q.layout.dtype != SY_DTYPE_BF16 || q.layout.has_scales || q.layout.has_zeros)
-    throw PluginError(SY_UNIMPLEMENTED, what + ": experts.cuda computes on bf16 weights only");
-  Require(q.values, what.c_str(), 2, DType::kBF16);
+// The kernels' weight format of a layout, if they have one: bf16, or fp8 e4m3 with f32 scales
+// per 128 x 128 block (quantizer.fp8 with granularity = block, block = 128).
+std::optional<kernels::MoeWeightFormat> FormatOf(const sy_qlayout& layout) {
+  if (layout.dtype == SY_DTYPE_BF16 && !layout.has_scales && !layout.has_zeros)
+    return kernels::MoeWeightFormat::kBf16;
+  if (layout.dtype == SY_DTYPE_FP8_E4M3 && layout.has_scales && !layout.has_zeros &&
+      layout.block_rows == kernels::kMoeFp8Block && layout.block_cols == kernels::kMoeFp8Block)
+    return kernels::MoeWeightFormat::kFp8Block128;
+  return std::nullopt;
+}
+
+// Checks one [rows, cols] matrix is stored as `format` with the shapes the kernels read.
+void RequireMatrix(const sy_qtensor& q, kernels::MoeWeightFormat format, int64_t rows, int64_t cols,
+                   const std::string& what) {
+  if (FormatOf(q.layout) != format) {
+    throw PluginError(SY_UNIMPLEMENTED,
+                      what +
+                          ": experts.cuda computes on bf16 weights or fp8 e4m3 with 128x128 "
+                          "block scales, all experts alike");
+  }
+  const bool fp8 = format == kernels::MoeWeightFormat::kFp8Block128;
+  Require(q.values, what.c_str(), 2, fp8 ? DType::kFP8E4M3 : DType::kBF16);
   if (q.values.shape[0] != rows || q.values.shape[1] != cols) {
     throw std::invalid_argument(what + " must be [" + std::to_string(rows) + ", " +
                                 std::to_string(cols) + "], got " + TensorView(q.values).Describe());
   }
+  if (!fp8) return;
+  const std::string scales = what + " scales";
+  Require(q.scales, scales.c_str(), 2, DType::kF32);
+  const int64_t b = kernels::kMoeFp8Block;
+  if (q.scales.shape[0] != (rows + b - 1) / b || q.scales.shape[1] != (cols + b - 1) / b)
+    throw std::invalid_argument(scales + ": not the 128 x 128 block grid of the matrix");
 }
 
 class CudaExperts : public Experts {
@@ -70,11 +97,10 @@ class CudaExperts : public Experts {
     return 100;
   }
 
-  // bf16 weights, and only where there is a device to run them on (so suites over every
-  // plugin skip it on a machine without one).
+  // bf16 or fp8 block-128 weights, and only where there is a device to run them on (so suites
+  // over every plugin skip it on a machine without one).
   bool Supports(const sy_qlayout& layout) const override {
-    return layout.dtype == SY_DTYPE_BF16 && !layout.has_scales && !layout.has_zeros &&
-           CudaDeviceCount() > 0;
+    return FormatOf(layout).has_value() && CudaDeviceCount() > 0;
   }
 
   void Forward(const ExecContext& ctx, const sy_experts_args& args) override {
@@ -116,21 +142,32 @@ class CudaExperts : public Experts {
       }
       if (args_.activation_quantizer != nullptr) {
         throw PluginError(SY_UNIMPLEMENTED,
-                          "experts.cuda takes bf16 weights and activations; activation "
-                          "quantizers are not supported");
+                          "experts.cuda multiplies bf16 activations (fp8 weights are w8a16); "
+                          "activation quantizers are not supported (quantizer.fp8: activations = "
+                          "\"weightOnly\")");
       }
       problem_ = {tokens, w_.num_experts, static_cast<int32_t>(k), w_.hidden, w_.intermediate};
       if (const std::string why = kernels::CheckMoeProblem(problem_); !why.empty())
         throw std::invalid_argument("experts.cuda: " + why);
+      if (w_.num_experts > 0) {
+        const auto format = FormatOf(w_.gate_up[0].layout);
+        if (!format) {
+          throw PluginError(SY_UNIMPLEMENTED,
+                            "experts.cuda computes on bf16 weights or fp8 e4m3 with 128x128 "
+                            "block scales");
+        }
+        format_ = *format;
+      }
       for (int e = 0; e < w_.num_experts; ++e) {
-        RequireMatrix(w_.gate_up[e], 2 * w_.intermediate, w_.hidden,
+        RequireMatrix(w_.gate_up[e], format_, 2 * w_.intermediate, w_.hidden,
                       "expert " + std::to_string(e) + " gate_up");
-        RequireMatrix(w_.down[e], w_.hidden, w_.intermediate,
+        RequireMatrix(w_.down[e], format_, w_.hidden, w_.intermediate,
                       "expert " + std::to_string(e) + " down");
       }
       if (w_.shared_intermediate > 0) {
-        RequireMatrix(*w_.shared_gate_up, 2 * w_.shared_intermediate, w_.hidden, "shared gate_up");
-        RequireMatrix(*w_.shared_down, w_.hidden, w_.shared_intermediate, "shared down");
+        RequireMatrix(*w_.shared_gate_up, format_, 2 * w_.shared_intermediate, w_.hidden,
+                      "shared gate_up");
+        RequireMatrix(*w_.shared_down, format_, w_.hidden, w_.shared_intermediate, "shared down");
         shared_ = {tokens, 1, 1, w_.hidden, w_.shared_intermediate};
         if (const std::string why = kernels::CheckMoeProblem(shared_); !why.empty())
           throw std::invalid_argument("experts.cuda: shared expert: " + why);
@@ -195,18 +232,43 @@ class CudaExperts : public Experts {
           OnDeviceData(*args_.expert_weights, sizeof(float) * T * problem_.top_k));
       float* out = device_call_ ? static_cast<float*>(args_.output->data)
                                 : static_cast<float*>(Scratch(sizeof(float) * T * H));
-      // Expert matrices: [gate_up x E, down x E, shared gate_up, shared down].
-      std::vector<const void*> matrices;
-      for (int e = 0; e < E; ++e)
-        matrices.push_back(OnDeviceData(w_.gate_up[e].values, sizeof(uint16_t) * 2 * I * H));
-      for (int e = 0; e < E; ++e)
-        matrices.push_back(OnDeviceData(w_.down[e].values, sizeof(uint16_t) * H * I));
+      // Expert matrices: [gate_up x E, down x E, shared gate_up, shared down], then (fp8) their
+      // scales in the same order.
       const int64_t Is = w_.shared_intermediate;
+      struct Matrix {
+        const sy_qtensor* q;
+        int64_t rows, cols;
+      };
+      std::vector<Matrix> order;
+      for (int e = 0; e < E; ++e) order.push_back({&w_.gate_up[e], 2 * I, H});
+      for (int e = 0; e < E; ++e) order.push_back({&w_.down[e], H, I});
       if (Is > 0) {
-        matrices.push_back(OnDeviceData(w_.shared_gate_up->values, sizeof(uint16_t) * 2 * Is * H));
-        matrices.push_back(OnDeviceData(w_.shared_down->values, sizeof(uint16_t) * H * Is));
+        order.push_back({w_.shared_gate_up, 2 * Is, H});
+        order.push_back({w_.shared_down, H, Is});
+      }
+      std::vector<const void*> matrices;
+      for (const Matrix& m : order)
+        matrices.push_back(
+            OnDeviceData(m.q->values, kernels::MoeMatrixBytes(format_, m.rows, m.cols)));
+      if (format_ != kernels::MoeWeightFormat::kBf16) {
+        for (const Matrix& m : order) {
+          matrices.push_back(OnDeviceData(
+              m.q->scales, sizeof(float) * kernels::MoeScaleCount(format_, m.rows, m.cols)));
+        }
       }
       const auto* table = self_.PointerTable(matrices, device_, stream_);
+      const size_t n = order.size();
+      // The kernels' view of the experts whose gate_up matrices start at `gate_up_at` of the
+      // table and whose downs start at `down_at`.
+      auto view = [&](size_t gate_up_at, size_t down_at) {
+        kernels::MoeWeightsView v{table + gate_up_at, table + down_at};
+        v.format = format_;
+        if (format_ != kernels::MoeWeightFormat::kBf16) {
+          v.gate_up_scales = reinterpret_cast<const float* const*>(table + n + gate_up_at);
+          v.down_scales = reinterpret_cast<const float* const*>(table + n + down_at);
+        }
+        return v;
+      };
 
       auto* x = static_cast<uint16_t*>(Scratch(sizeof(uint16_t) * T * H));
       CheckLaunch(kernels::LaunchF32ToBF16(hidden, x, T * H, stream_));
@@ -225,7 +287,7 @@ class CudaExperts : public Experts {
       layer.x = x;
       layer.routing.ids = ids;
       layer.routing.weights = weights;
-      layer.weights = {table, table + E};
+      layer.weights = view(0, E);
       layer.out = out;
       layer.workspace = workspace;
       CheckLaunch(kernels::LaunchMoeLayer(problem_, plan, layer, stream_));
@@ -241,7 +303,7 @@ class CudaExperts : public Experts {
             kernels::LaunchSharedRouting(hidden, gate, T, H, shared_ids, shared_weights, stream_));
         layer.routing.ids = shared_ids;
         layer.routing.weights = shared_weights;
-        layer.weights = {table + 2 * E, table + 2 * E + 1};
+        layer.weights = view(2 * E, 2 * E + 1);
         layer.accumulate = true;
         CheckLaunch(kernels::LaunchMoeLayer(shared_, shared_plan, layer, stream_));
       }
@@ -258,6 +320,7 @@ class CudaExperts : public Experts {
     const sy_experts_args& args_;
     const sy_expert_weights& w_;
     MoeProblem problem_, shared_;
+    kernels::MoeWeightFormat format_ = kernels::MoeWeightFormat::kBf16;
     bool device_call_ = false;
     int device_ = 0;
     cudaStream_t stream_ = nullptr;
@@ -305,6 +368,9 @@ class CudaExperts : public Experts {
 }  // namespace
 }  // namespace sy::plugins
 
-SY_EXPORT_PLUGIN("builtin.experts_cuda", "0.1.0",
-                 sy::ExpertsComponent<sy::plugins::CudaExperts>(
-                     "cuda", "MoE experts on an NVIDIA GPU: bf16 tensor-core grouped GEMMs"))
+SY_EXPORT_PLUGIN(
+    "builtin.experts_cuda", "0.1.0",
+    sy::ExpertsComponent<sy::plugins::CudaExperts>(
+        "cuda",
+        "MoE experts on an NVIDIA GPU: bf16 tensor-core grouped GEMMs over bf16 or fp8 "
+        "block-128 weights"))
