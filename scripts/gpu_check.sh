@@ -36,6 +36,11 @@ for device in cpu cuda; do
   "$sy" generate --device "$device" --prompt 'def parse_args(' --max-tokens 48 2>&1 | tail -4 || status=1
 done
 if [[ ${SY_GPU_BENCH:-1} == 1 ]]; then
+  # The MoE layer alone at the three model shapes, bf16 and fp8 block-128 weights (w8a16).
+  for dtype in bf16 fp8; do
+    timeout 600 "$sy" bench moe --device cuda --dtype $dtype --shape all \
+      --tokens 1,16,64,256,4096 2>&1 | tee -a "$out/bench_moe.log" || status=1
+  done
   for shape in mixtral-8x7b qwen3-30b-a3b; do
     timeout 600 "$sy" bench decode --device cuda --weights random --model $shape \
       --batch 1,16,64,256 --context 256 --steps 32 2>&1 | tee -a "$out/bench_decode.log" || status=1
