@@ -8,6 +8,7 @@
 
 #include <filesystem>
 
+#include "absl/strings/str_cat.h"
 #include "core/device/cuda_runtime.h"
 #include "core/model/model_writer.h"
 #include "tests/support/scratch_dir.h"
@@ -15,19 +16,42 @@
 namespace sy {
 namespace {
 
-// The tiny DeepSeek-V3 at expert width 128 (a whole scale block), written in `fp8` or bf16.
-CudaWeights LoadTinyDeepSeek(bool fp8, const std::string& dir) {
+// The tiny DeepSeek-V3 at expert width 128 (a whole scale block), in `fp8` or bf16, in `dir`.
+void WriteTinyDeepSeek(bool fp8, const std::string& dir) {
   ModelSpec spec = *Preset("tiny-deepseek-v3");
   spec.hidden = 128;
   spec.intermediate = 128;
   spec.dtype = DType::kBF16;
   spec.fp8 = fp8;
   std::filesystem::remove_all(dir);
-  EXPECT_TRUE(WriteModel(spec, dir).ok());
+  const auto written = WriteModel(spec, dir);
+  ASSERT_TRUE(written.ok()) << written.status();
+}
+
+CudaWeights LoadTinyDeepSeek(bool fp8, const std::string& dir) {
+  WriteTinyDeepSeek(fp8, dir);
   const Checkpoint ckpt = *Checkpoint::Open(dir);
   auto w = LoadCudaWeights(ckpt.config(), &ckpt, CudaNetworkOptions{}, Device::Cuda(0), nullptr);
   EXPECT_TRUE(w.ok()) << w.status();
   return w.ok() ? *std::move(w) : CudaWeights{};
+}
+
+// What the GPU test below relies on, checked without a GPU: the checkpoint's experts are e4m3
+// with a 128 x 128 weight_scale_inv grid.
+TEST(CudaNetworkFp8CheckpointTest, TinyDeepSeekV3Fp8ExpertsAreBlock128E4M3) {
+  const std::string dir = sy::testing_support::ScratchDir() + "/fp8_checkpoint";
+  WriteTinyDeepSeek(true, dir);
+  const Checkpoint ckpt = *Checkpoint::Open(dir);
+  const int64_t moe_layer = ckpt.config().num_hidden_layers - 1;
+  ASSERT_TRUE(ckpt.config().IsMoeLayer(moe_layer));
+  const std::string w = absl::StrCat("model.layers.", moe_layer, ".mlp.experts.0.gate_proj.weight");
+  const absl::StatusOr<Tensor> gate = ckpt.Get(w);
+  ASSERT_TRUE(gate.ok()) << gate.status();
+  EXPECT_EQ(gate->dtype(), DType::kFP8E4M3);
+  EXPECT_EQ(gate->shape(), (Shape{128, 128}));
+  const absl::StatusOr<Tensor> scale = ckpt.Get(w + "_scale_inv");
+  ASSERT_TRUE(scale.ok()) << scale.status();
+  EXPECT_EQ(scale->shape(), (Shape{1, 1}));
 }
 
 TEST(CudaNetworkFp8Test, DeepSeekV3Fp8ExpertsStayFp8OnTheDevice) {
