@@ -14,7 +14,7 @@
 #include <vector>
 
 #include "kernels/cuda_test_support.h"
-#include "kernels/moe/fp8_e4m3_bits.h"
+#include "kernels/moe/dequant_bits.h"
 #include "kernels/moe/moe_cuda.h"
 #include "kernels/moe/moe_reference.h"
 #include "switchyard/dtype.hpp"
@@ -69,6 +69,39 @@ ref::Fp8Matrix RandomFp8(int64_t rows, int64_t cols, float scale, uint32_t seed)
   return m;
 }
 
+// A [rows, cols] kU4Group128 matrix: uniform nibbles and zero points, scales uniform in
+// [scale / 80, scale / 8) so weights stay within about [-scale, scale].
+struct U4Matrix {
+  std::vector<uint8_t> values;  // [rows, cols / 2]
+  std::vector<float> scales;    // [rows, cols / 128]
+  std::vector<uint8_t> zeros;   // [rows, cols / 128]
+};
+
+U4Matrix RandomU4(int64_t rows, int64_t cols, float scale, uint32_t seed) {
+  std::mt19937 rng(seed);
+  U4Matrix m;
+  m.values.resize(rows * cols / 2);
+  for (auto& v : m.values) v = static_cast<uint8_t>(rng() >> 24);
+  m.zeros.resize(rows * cols / 128);
+  for (auto& z : m.zeros) z = static_cast<uint8_t>(rng() >> 28);
+  m.scales = RandomF32(m.zeros.size(), scale / 8, seed + 1);
+  for (float& sc : m.scales) sc = std::abs(sc) + scale / 80;
+  return m;
+}
+
+// w = (q - zero) * scale of the element's group.
+std::vector<float> Dequantize(const U4Matrix& m, int64_t rows, int64_t cols) {
+  std::vector<float> w(rows * cols);
+  for (int64_t r = 0; r < rows; ++r) {
+    for (int64_t c = 0; c < cols; ++c) {
+      const int q = (m.values[(r * cols + c) / 2] >> (4 * (c % 2))) & 0xf;
+      const int64_t group = r * (cols / 128) + c / 128;
+      w[r * cols + c] = static_cast<float>(q - m.zeros[group]) * m.scales[group];
+    }
+  }
+  return w;
+}
+
 std::vector<float> Dequantize(const ref::Fp8Matrix& m, int64_t rows, int64_t cols) {
   std::vector<float> w(rows * cols);
   const int64_t grid_cols = (cols + 127) / 128;
@@ -90,6 +123,7 @@ struct Layer {
   std::vector<std::vector<float>> gate_up_f32, down_f32;
   std::unique_ptr<DeviceMemory> d_x, d_gate_up_ptrs, d_down_ptrs;
   std::unique_ptr<DeviceMemory> d_gate_up_scale_ptrs, d_down_scale_ptrs;
+  std::unique_ptr<DeviceMemory> d_gate_up_zero_ptrs, d_down_zero_ptrs;
   std::vector<std::unique_ptr<DeviceMemory>> d_matrices;
   // gpt-oss's experts (UseClampedSwigluWithBiases): the activation and per-expert biases.
   MoeActivation activation = MoeActivation::kSwiglu;
@@ -104,9 +138,11 @@ struct Layer {
     d_x = Upload(x);
     std::vector<const void*> gu_ptrs, down_ptrs;
     std::vector<const float*> gu_scale_ptrs, down_scale_ptrs;
+    std::vector<const uint8_t*> gu_zero_ptrs, down_zero_ptrs;
     auto upload = [&](const auto& host, auto& ptrs) {
+      using Ptr = typename std::decay_t<decltype(ptrs)>::value_type;
       d_matrices.push_back(Upload(host));
-      ptrs.push_back(d_matrices.back()->template get<float>());
+      ptrs.push_back(static_cast<Ptr>(d_matrices.back()->get()));
     };
     const float gu_scale = std::sqrt(3.0f / hidden), down_scale = std::sqrt(3.0f / inter);
     for (int e = 0; e < experts; ++e) {
@@ -115,6 +151,19 @@ struct Layer {
         down.push_back(RandomBf16(hidden * inter, down_scale, seed + 1000 + e));
         upload(gate_up.back(), gu_ptrs);
         upload(down.back(), down_ptrs);
+        continue;
+      }
+      if (format == MoeWeightFormat::kU4Group128) {
+        const U4Matrix gu = RandomU4(2 * inter, hidden, gu_scale, seed + 10 + e);
+        const U4Matrix dn = RandomU4(hidden, inter, down_scale, seed + 1000 + e);
+        gate_up_f32.push_back(Dequantize(gu, 2 * inter, hidden));
+        down_f32.push_back(Dequantize(dn, hidden, inter));
+        upload(gu.values, gu_ptrs);
+        upload(gu.scales, gu_scale_ptrs);
+        upload(gu.zeros, gu_zero_ptrs);
+        upload(dn.values, down_ptrs);
+        upload(dn.scales, down_scale_ptrs);
+        upload(dn.zeros, down_zero_ptrs);
         continue;
       }
       const ref::Fp8Matrix gu = RandomFp8(2 * inter, hidden, gu_scale, seed + 10 + e);
@@ -131,6 +180,10 @@ struct Layer {
     if (format != MoeWeightFormat::kBf16) {
       d_gate_up_scale_ptrs = Upload(gu_scale_ptrs);
       d_down_scale_ptrs = Upload(down_scale_ptrs);
+    }
+    if (format == MoeWeightFormat::kU4Group128) {
+      d_gate_up_zero_ptrs = Upload(gu_zero_ptrs);
+      d_down_zero_ptrs = Upload(down_zero_ptrs);
     }
   }
   void UseClampedSwigluWithBiases(uint32_t seed) {
@@ -153,6 +206,10 @@ struct Layer {
     if (d_gate_up_scale_ptrs) {
       view.gate_up_scales = d_gate_up_scale_ptrs->get<const float* const>();
       view.down_scales = d_down_scale_ptrs->get<const float* const>();
+    }
+    if (d_gate_up_zero_ptrs) {
+      view.gate_up_zeros = d_gate_up_zero_ptrs->get<const uint8_t* const>();
+      view.down_zeros = d_down_zero_ptrs->get<const uint8_t* const>();
     }
     return view;
   }
@@ -700,6 +757,82 @@ TEST_F(CudaMoeKernelsTest, Fp8DeepSeekShapeMatchesTheReference) {
   const MoePlan plan = PlanMoe(layer.problem);
   ASSERT_EQ(plan.path, MoePath::kPrefill);
   CheckLayerSampled(layer, plan, 32);
+}
+
+// ---- int4 group-quantized weights (kU4Group128, w4a16) -----------------------------------------
+
+// The decode kernel's nibble move: 128 + q by bits, minus 128 + zero, is q - zero exactly.
+TEST(MoeU4FormatTest, BitsToBf16GiveQMinusZeroExactly) {
+  for (uint32_t byte = 0; byte < 256; ++byte) {
+    const uint32_t bits = U4x2ToBf16x2Plus128Bits(byte | 0x5a00u);  // higher bytes ignored
+    EXPECT_EQ(ref::Bf16ToF32(bits & 0xffff), 128.0f + static_cast<float>(byte & 0xf));
+    EXPECT_EQ(ref::Bf16ToF32(bits >> 16), 128.0f + static_cast<float>(byte >> 4));
+  }
+  for (uint32_t zero = 0; zero < 16; ++zero) {
+    const uint32_t z = Bf16x2Of128Plus(zero);
+    EXPECT_EQ(ref::Bf16ToF32(z & 0xffff), 128.0f + static_cast<float>(zero));
+    EXPECT_EQ(z >> 16, z & 0xffff);
+  }
+}
+
+TEST(MoeU4FormatTest, PlansDecodeOnlyAndPrefillRefusesInt4) {
+  const MoeProblem problem{4096, 8, 2, 256, 128};
+  MoePlanOptions options;
+  options.decode_only = true;
+  EXPECT_EQ(PlanMoe(problem, options).path, MoePath::kDecode);
+  options.path = MoePath::kPrefill;
+  EXPECT_EQ(PlanMoe(problem, options).path, MoePath::kDecode);
+  EXPECT_EQ(MoeMatrixBytes(MoeWeightFormat::kU4Group128, 256, 128), 256 * 64);
+  EXPECT_EQ(MoeScaleCount(MoeWeightFormat::kU4Group128, 256, 384), 256 * 3);
+  const void* dummy[1] = {nullptr};
+  MoeWeightsView view{dummy, dummy};
+  view.format = MoeWeightFormat::kU4Group128;
+  MoePlanOptions prefill;
+  prefill.path = MoePath::kPrefill;
+  EXPECT_NE(
+      LaunchGateUp(problem, PlanMoe(problem, prefill), nullptr, view, MoeWorkspaceView{}, nullptr),
+      "");
+  // Without scales and zero points the decode kernels refuse too.
+  EXPECT_NE(
+      LaunchGateUp(problem, PlanMoe(problem, options), nullptr, view, MoeWorkspaceView{}, nullptr),
+      "");
+}
+
+MoePlan DecodeOnlyPlan(const MoeProblem& problem, int token_tiles = 0) {
+  MoePlanOptions options;
+  options.decode_only = true;
+  options.token_tiles = token_tiles;
+  return PlanMoe(problem, options);
+}
+
+TEST_F(CudaMoeKernelsTest, U4DecodeGemmsMatchTheReferenceForEveryTokenTile) {
+  for (int tiles : {1, 2, 4, 8}) {
+    for (int64_t tokens : {1, 9, 70}) {
+      SCOPED_TRACE(::testing::Message() << tiles << " token tiles, " << tokens << " tokens");
+      Layer layer(tokens, 8, 2, 256, 128, 5, MoeWeightFormat::kU4Group128);
+      CheckLayer(layer, DecodeOnlyPlan(layer.problem, tiles), false);
+    }
+  }
+}
+
+TEST_F(CudaMoeKernelsTest, U4DecodeManyExpertsAndABigBatchStayOnDecode) {
+  Layer layer(33, 64, 6, 384, 256, 6, MoeWeightFormat::kU4Group128);
+  CheckLayer(layer, DecodeOnlyPlan(layer.problem), true);
+  Layer big(600, 8, 2, 256, 128, 7, MoeWeightFormat::kU4Group128);  // 150 slots per expert
+  const MoePlan plan = DecodeOnlyPlan(big.problem);
+  ASSERT_EQ(plan.path, MoePath::kDecode);
+  CheckLayer(big, plan, true);
+}
+
+TEST_F(CudaMoeKernelsTest, U4LayerReplaysFromACudaGraph) {
+  CheckGraphReplay(Layer(16, 128, 8, 256, 128, 12, MoeWeightFormat::kU4Group128));
+}
+
+TEST_F(CudaMoeKernelsTest, U4ModelShapesMatchTheReference) {
+  Layer mixtral(3, 4, 2, 4096, 14336, 51, MoeWeightFormat::kU4Group128);
+  CheckLayerSampled(mixtral, DecodeOnlyPlan(mixtral.problem), 1);
+  Layer deepseek(5, 16, 8, 7168, 2048, 52, MoeWeightFormat::kU4Group128);
+  CheckLayerSampled(deepseek, DecodeOnlyPlan(deepseek.problem), 1);
 }
 
 TEST_F(CudaMoeKernelsTest, HelpersConvertRouteSharedExpertsAndFill) {

@@ -286,6 +286,9 @@ std::string LaunchPrefillGemm(bool gate_up, const MoeProblem& problem, const Moe
                               const MoeWorkspaceView& ws, void* stream) {
   if (problem.intermediate % 64 != 0 || problem.hidden % 128 != 0)
     return "prefill grouped GEMM: needs intermediate % 64 == 0 and hidden % 128 == 0";
+  if (weights.format == MoeWeightFormat::kU4Group128)
+    return "prefill grouped GEMM: int4 weights run on the decode path "
+           "(MoePlanOptions::decode_only)";
   if (plan.max_blocks == 0) return "";
   PrefillParams p{};
   p.a = static_cast<const __nv_bfloat16*>(a);

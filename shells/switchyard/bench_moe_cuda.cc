@@ -88,23 +88,31 @@ constexpr const char* kDecodeNames[9] = {"decode", "decode/1", "decode/2", "",  
 
 // One shape's weights on the device, in `format`, and the view the layer reads them through.
 struct Weights {
-  DevicePtr gate_up, down, scales, table;
+  DevicePtr gate_up, down, scales, zeros, table;
   k::MoeWeightsView view;
 };
 
-// Bytes of one expert's weights as the kernels read them: values, plus f32 block scales.
+// Bytes of one expert's weights as the kernels read them: values, f32 scales, u8 zero points.
 double ExpertBytes(const ModelShape& s, k::MoeWeightFormat format) {
   const int64_t h = s.hidden, i = s.intermediate;
-  return static_cast<double>(
-      k::MoeMatrixBytes(format, 2 * i, h) + k::MoeMatrixBytes(format, h, i) +
-      sizeof(float) * (k::MoeScaleCount(format, 2 * i, h) + k::MoeScaleCount(format, h, i)));
+  const int64_t scales = k::MoeScaleCount(format, 2 * i, h) + k::MoeScaleCount(format, h, i);
+  const int64_t zero_bytes = format == k::MoeWeightFormat::kU4Group128 ? scales : 0;
+  return static_cast<double>(k::MoeMatrixBytes(format, 2 * i, h) + k::MoeMatrixBytes(format, h, i) +
+                             sizeof(float) * scales + zero_bytes);
 }
 
+// n weights of `format` at `values`.
 bool FillValues(void* values, int64_t n, float scale, uint64_t seed, k::MoeWeightFormat format,
                 cudaStream_t stream) {
-  if (format == k::MoeWeightFormat::kBf16)
-    return Ok(k::LaunchFillUniformBF16(static_cast<uint16_t*>(values), n, scale, seed, stream));
-  return Ok(k::LaunchFillUniformFp8E4M3(static_cast<uint8_t*>(values), n, seed, stream));
+  auto* bytes = static_cast<uint8_t*>(values);
+  switch (format) {
+    case k::MoeWeightFormat::kFp8Block128:
+      return Ok(k::LaunchFillUniformFp8E4M3(bytes, n, seed, stream));
+    case k::MoeWeightFormat::kU4Group128:
+      return Ok(k::LaunchFillRandomBytes(bytes, n / 2, 0xff, seed, stream));
+    default:
+      return Ok(k::LaunchFillUniformBF16(static_cast<uint16_t*>(values), n, scale, seed, stream));
+  }
 }
 
 bool MakeWeights(const ModelShape& s, k::MoeWeightFormat format, cudaStream_t stream, Weights& w) {
@@ -112,34 +120,46 @@ bool MakeWeights(const ModelShape& s, k::MoeWeightFormat format, cudaStream_t st
   const int64_t gu = k::MoeMatrixBytes(format, 2 * i, h), dn = k::MoeMatrixBytes(format, h, i);
   const int64_t gu_scales = k::MoeScaleCount(format, 2 * i, h);
   const int64_t dn_scales = k::MoeScaleCount(format, h, i);
+  const bool u4 = format == k::MoeWeightFormat::kU4Group128;
   w.gate_up = Allocate(gu * e);
   w.down = Allocate(dn * e);
   w.scales = Allocate(sizeof(float) * (gu_scales + dn_scales) * e);
-  w.table = Allocate(sizeof(void*) * 4 * e);
-  if (!w.gate_up || !w.down || !w.scales || !w.table) return false;
+  w.zeros = Allocate(u4 ? (gu_scales + dn_scales) * e : 0);
+  w.table = Allocate(sizeof(void*) * 6 * e);
+  if (!w.gate_up || !w.down || !w.scales || !w.zeros || !w.table) return false;
   // Uniform weights at the scale of trained layers: bf16 directly; fp8 as uniform e4m3 codes
-  // times scales of |w|max / 448 (their signs are random, which changes no timing).
+  // times scales of |w|max / 448; int4 as uniform nibbles and zero points times |w|max / 8 (the
+  // scales' signs are random, which changes no timing).
   const float gu_max = std::sqrt(3.0f / h), dn_max = std::sqrt(3.0f / i);
+  const float qmax = u4 ? 8.0f : 448.0f;
   auto* scales = static_cast<float*>(w.scales.get());
+  auto* zeros = static_cast<uint8_t*>(w.zeros.get());
   if (!FillValues(w.gate_up.get(), 2 * i * h * e, gu_max, 1, format, stream) ||
       !FillValues(w.down.get(), h * i * e, dn_max, 2, format, stream) ||
-      !Ok(k::LaunchFillUniformF32(scales, gu_scales * e, gu_max / 448, 5, stream)) ||
-      !Ok(k::LaunchFillUniformF32(scales + gu_scales * e, dn_scales * e, dn_max / 448, 6,
-                                  stream))) {
+      !Ok(k::LaunchFillUniformF32(scales, gu_scales * e, gu_max / qmax, 5, stream)) ||
+      !Ok(k::LaunchFillUniformF32(scales + gu_scales * e, dn_scales * e, dn_max / qmax, 6,
+                                  stream)) ||
+      (u4 && !Ok(k::LaunchFillRandomBytes(zeros, (gu_scales + dn_scales) * e, 0x0f, 7, stream)))) {
     return false;
   }
-  // [gate_up x E, down x E, gate_up scales x E, down scales x E]
+  // Per expert in turn: gate_up, down, gate_up scales, down scales, gate_up zeros, down zeros.
   std::vector<const void*> table;
   for (int64_t x = 0; x < e; ++x) table.push_back(static_cast<char*>(w.gate_up.get()) + gu * x);
   for (int64_t x = 0; x < e; ++x) table.push_back(static_cast<char*>(w.down.get()) + dn * x);
   for (int64_t x = 0; x < e; ++x) table.push_back(scales + gu_scales * x);
   for (int64_t x = 0; x < e; ++x) table.push_back(scales + gu_scales * e + dn_scales * x);
+  for (int64_t x = 0; x < e; ++x) table.push_back(zeros + gu_scales * x);
+  for (int64_t x = 0; x < e; ++x) table.push_back(zeros + gu_scales * e + dn_scales * x);
   const auto* t = static_cast<const void* const*>(w.table.get());
   w.view = {t, t + e};
   w.view.format = format;
   if (format != k::MoeWeightFormat::kBf16) {
     w.view.gate_up_scales = reinterpret_cast<const float* const*>(t + 2 * e);
     w.view.down_scales = reinterpret_cast<const float* const*>(t + 3 * e);
+  }
+  if (u4) {
+    w.view.gate_up_zeros = reinterpret_cast<const uint8_t* const*>(t + 4 * e);
+    w.view.down_zeros = reinterpret_cast<const uint8_t* const*>(t + 5 * e);
   }
   return Ok(cudaMemcpyAsync(w.table.get(), table.data(), sizeof(void*) * table.size(),
                             cudaMemcpyHostToDevice, stream),
@@ -281,13 +301,14 @@ absl::StatusOr<std::vector<int64_t>> ParseTokens(const std::string& text) {
 
 int BenchMoeCuda(const ParsedArgs& args) {
   const std::string dtype = args.Get("dtype", "bf16");
-  if (dtype != "bf16" && dtype != "fp8") {
+  if (dtype != "bf16" && dtype != "fp8" && dtype != "int4") {
     return UsageError("bench",
-                      "--device cuda: --dtype bf16 or fp8 (e4m3, 128x128 block scales); int4 is "
-                      "not in the GPU kernels yet");
+                      "--device cuda: --dtype bf16, fp8 (e4m3, 128x128 block scales) or int4 "
+                      "(u4, groups of 128 with zero points)");
   }
-  const k::MoeWeightFormat format =
-      dtype == "fp8" ? k::MoeWeightFormat::kFp8Block128 : k::MoeWeightFormat::kBf16;
+  const k::MoeWeightFormat format = dtype == "fp8"    ? k::MoeWeightFormat::kFp8Block128
+                                    : dtype == "int4" ? k::MoeWeightFormat::kU4Group128
+                                                      : k::MoeWeightFormat::kBf16;
   const std::string tokens_text = args.Get("tokens", "1,16,64,256,4096");
   auto tokens = ParseTokens(tokens_text);
   if (!tokens.ok()) return UsageError("bench", tokens.status().message());
@@ -312,6 +333,7 @@ int BenchMoeCuda(const ParsedArgs& args) {
     return UsageError("bench", "--token-tiles: 0 (from the batch), 1, 2, 4 or 8");
   }
   options.programmatic_launch = args.Get("pdl", "on") != "off";
+  options.decode_only = format == k::MoeWeightFormat::kU4Group128;
   const int min_replays = std::max(1, std::stoi(args.Get("iterations", "3")));
 
   int devices = 0;
@@ -329,10 +351,12 @@ int BenchMoeCuda(const ParsedArgs& args) {
       "routing. WEIGHTS TB/S = bytes of the experts touched (values and scales) / time. Roofline\n"
       "= max(bytes / %.1f TB/s, FLOPs / %.0f TFLOP/s).\n",
       prop.name, prop.multiProcessorCount, prop.totalGlobalMem / 1073741824.0, driver,
-      format == k::MoeWeightFormat::kBf16
-          ? "bf16"
-          : "fp8 e4m3 (128x128 f32 block scales, dequantized to bf16 in the kernels: w8a16;\n"
-            "activations bf16)",
+      format == k::MoeWeightFormat::kBf16 ? "bf16"
+      : format == k::MoeWeightFormat::kFp8Block128
+          ? "fp8 e4m3 (128x128 f32 block scales, dequantized to bf16 in the kernels: w8a16;\n"
+            "activations bf16)"
+          : "int4 (groups of 128, f32 scales and u8 zero points, dequantized to bf16 in the\n"
+            "decode kernels, which run every batch size: w4a16; activations bf16)",
       kVariants, kHbmBytesPerSecond / 1e12, kMatrixFlopsPerSecond / 1e12);
   cudaStream_t stream;
   if (!Ok(cudaStreamCreateWithFlags(&stream, cudaStreamNonBlocking), "stream")) return 1;

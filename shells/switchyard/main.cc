@@ -113,7 +113,7 @@ const std::vector<Command>& Commands() {
        "                            [--iterations N]\n"
        "       switchyard bench moe --device cuda [--shape "
        "mixtral-8x7b|qwen3-30b-a3b|deepseek-v3|all]\n"
-       "                            [--tokens 1,16,64,256,4096] [--dtype bf16|fp8] [--torch "
+       "                            [--tokens 1,16,64,256,4096] [--dtype bf16|fp8|int4] [--torch "
        "auto|off]\n"
        "                            [--path auto|decode|prefill] [--token-tiles 0|1|2|4|8] [--pdl "
        "on|off]\n"
