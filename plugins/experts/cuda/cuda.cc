@@ -1,8 +1,10 @@
 // experts.cuda: the MoE experts on an NVIDIA GPU through the kernels of kernels/moe (alignment
 // by expert, grouped GEMM gate_up with SwiGLU, grouped GEMM down with the router weights,
-// combine). Weights are bf16, or fp8 e4m3 with f32 scales per 128 x 128 block (quantizer.fp8
-// with granularity = block, block = 128, activations = weightOnly), dequantized to bf16 inside
-// the kernels (w8a16: half the bytes streamed, the same bf16 math). Activations are rounded to bf16
+// combine). Weights are bf16, fp8 e4m3 with f32 scales per 128 x 128 block (quantizer.fp8 with
+// granularity = block, block = 128, activations = weightOnly), or int4 in groups of 128 with
+// scales and zero points (quantizer.int4, group = 128), dequantized to bf16 inside the kernels
+// (w8a16 / w4a16: a half or a quarter of the bytes streamed, the same bf16 math; int4 runs the
+// decode kernels at every batch size). Activations are rounded to bf16
 // for the tensor cores, as in vLLM and torch; accumulation is f32.
 //
 // Tensors on the device are used in place, on the call's stream, with no host round trip (a
@@ -48,6 +50,9 @@ std::optional<kernels::MoeWeightFormat> FormatOf(const sy_qlayout& layout) {
   if (layout.dtype == SY_DTYPE_FP8_E4M3 && layout.has_scales && !layout.has_zeros &&
       layout.block_rows == kernels::kMoeFp8Block && layout.block_cols == kernels::kMoeFp8Block)
     return kernels::MoeWeightFormat::kFp8Block128;
+  if (layout.dtype == SY_DTYPE_U4 && layout.has_scales && layout.has_zeros &&
+      layout.block_rows == 1 && layout.block_cols == kernels::kMoeU4Group)
+    return kernels::MoeWeightFormat::kU4Group128;
   return std::nullopt;
 }
 
@@ -61,14 +66,25 @@ void RequireMatrix(const sy_qtensor& q, kernels::MoeWeightFormat format, int64_t
                           "block scales, all experts alike");
   }
   const bool fp8 = format == kernels::MoeWeightFormat::kFp8Block128;
-  Require(q.values, what.c_str(), 2, fp8 ? DType::kFP8E4M3 : DType::kBF16);
+  const bool u4 = format == kernels::MoeWeightFormat::kU4Group128;
+  Require(q.values, what.c_str(), 2, fp8 ? DType::kFP8E4M3 : u4 ? DType::kU4 : DType::kBF16);
   if (q.values.shape[0] != rows || q.values.shape[1] != cols) {
     throw std::invalid_argument(what + " must be [" + std::to_string(rows) + ", " +
                                 std::to_string(cols) + "], got " + TensorView(q.values).Describe());
   }
-  if (!fp8) return;
+  if (!fp8 && !u4) return;
   const std::string scales = what + " scales";
   Require(q.scales, scales.c_str(), 2, DType::kF32);
+  if (u4) {
+    if (cols % kernels::kMoeU4Group != 0)
+      throw std::invalid_argument(what + ": int4 weights need columns in whole groups of 128");
+    const std::string zeros = what + " zero points";
+    Require(q.zeros, zeros.c_str(), 2, DType::kU8);
+    if (q.scales.shape[0] != rows || q.scales.shape[1] != cols / kernels::kMoeU4Group ||
+        q.zeros.shape[0] != rows || q.zeros.shape[1] != cols / kernels::kMoeU4Group)
+      throw std::invalid_argument(scales + " and zero points: not [rows, cols / 128]");
+    return;
+  }
   const int64_t b = kernels::kMoeFp8Block;
   if (q.scales.shape[0] != (rows + b - 1) / b || q.scales.shape[1] != (cols + b - 1) / b)
     throw std::invalid_argument(scales + ": not the 128 x 128 block grid of the matrix");
@@ -153,8 +169,8 @@ class CudaExperts : public Experts {
         const auto format = FormatOf(w_.gate_up[0].layout);
         if (!format) {
           throw PluginError(SY_UNIMPLEMENTED,
-                            "experts.cuda computes on bf16 weights or fp8 e4m3 with 128x128 "
-                            "block scales");
+                            "experts.cuda computes on bf16 weights, fp8 e4m3 with 128x128 "
+                            "block scales or int4 in groups of 128");
         }
         format_ = *format;
       }
@@ -256,6 +272,12 @@ class CudaExperts : public Experts {
               m.q->scales, sizeof(float) * kernels::MoeScaleCount(format_, m.rows, m.cols)));
         }
       }
+      if (format_ == kernels::MoeWeightFormat::kU4Group128) {
+        for (const Matrix& m : order) {
+          matrices.push_back(
+              OnDeviceData(m.q->zeros, kernels::MoeScaleCount(format_, m.rows, m.cols)));
+        }
+      }
       const auto* table = self_.PointerTable(matrices, device_, stream_);
       const size_t n = order.size();
       // The kernels' view of the experts whose gate_up matrices start at `gate_up_at` of the
@@ -267,13 +289,18 @@ class CudaExperts : public Experts {
           v.gate_up_scales = reinterpret_cast<const float* const*>(table + n + gate_up_at);
           v.down_scales = reinterpret_cast<const float* const*>(table + n + down_at);
         }
+        if (format_ == kernels::MoeWeightFormat::kU4Group128) {
+          v.gate_up_zeros = reinterpret_cast<const uint8_t* const*>(table + 2 * n + gate_up_at);
+          v.down_zeros = reinterpret_cast<const uint8_t* const*>(table + 2 * n + down_at);
+        }
         return v;
       };
 
       auto* x = static_cast<uint16_t*>(Scratch(sizeof(uint16_t) * T * H));
       CheckLaunch(kernels::LaunchF32ToBF16(hidden, x, T * H, stream_));
 
-      const MoePlanOptions options{std::nullopt, self_.token_tiles_, self_.programmatic_};
+      MoePlanOptions options{std::nullopt, self_.token_tiles_, self_.programmatic_};
+      options.decode_only = format_ == kernels::MoeWeightFormat::kU4Group128;
       const MoePlan plan = kernels::PlanMoe(problem_, options);
       MoePlan shared_plan;
       size_t workspace_bytes = plan.workspace_bytes;

@@ -22,6 +22,7 @@ class CudaExpertsTest : public ::testing::Test {
     ASSERT_TRUE(registry_.LoadLibrary(dir + "sy_experts_cpu.so").ok()) << dir;
     ASSERT_TRUE(registry_.LoadLibrary(dir + "sy_experts_cuda.so").ok()) << dir;
     ASSERT_TRUE(registry_.LoadLibrary(dir + "sy_quantizer_fp8.so").ok()) << dir;
+    ASSERT_TRUE(registry_.LoadLibrary(dir + "sy_quantizer_int4.so").ok()) << dir;
   }
   Experts Make(const std::string& name) {
     return *Experts::From(*Component::Create(*registry_.Find(name), {}));
@@ -42,6 +43,11 @@ TEST_F(CudaExpertsTest, AutoPicksCudaOnlyWithAGpu) {
   EXPECT_FALSE(Make("experts.cuda").Supports(fp8_64));
   const sy_qlayout fp8_channel = {sizeof(sy_qlayout), SY_DTYPE_FP8_E4M3, 1, 4096, 1, 0};
   EXPECT_FALSE(Make("experts.cuda").Supports(fp8_channel));
+  // int4 in groups of 128 with zero points (quantizer.int4's default), no other group.
+  const sy_qlayout u4 = {sizeof(sy_qlayout), SY_DTYPE_U4, 1, 128, 1, 1};
+  EXPECT_EQ(Make("experts.cuda").Supports(u4), cuda::DeviceCount() > 0);
+  const sy_qlayout u4_64 = {sizeof(sy_qlayout), SY_DTYPE_U4, 1, 64, 1, 1};
+  EXPECT_FALSE(Make("experts.cuda").Supports(u4_64));
 }
 
 TEST_F(CudaExpertsTest, BadConfigIsAnError) {
@@ -164,6 +170,44 @@ TEST_F(CudaExpertsTest, GpuFp8Block128WeightsFromQuantizerFp8MatchTheCpuPlugin) 
   auto w8a8 = Quantizer::From(*Component::Create(*registry_.Find("quantizer.fp8"), {}));
   ASSERT_TRUE(w8a8.ok());
   EXPECT_FALSE(gpu.Forward(*cpu_ctx, x, routing, host_w, &*w8a8).ok());
+}
+
+// quantizer.int4 (group 128) weights: experts.cuda (decode kernels at every batch size) and
+// experts.cpu agree, host-staged, for a decode-sized and a prefill-sized batch.
+TEST_F(CudaExpertsTest, GpuInt4WeightsFromQuantizerInt4MatchTheCpuPlugin) {
+  if (cuda::DeviceCount() == 0) GTEST_SKIP() << "no CUDA device";
+  const int64_t hidden = 256, inter = 128;
+  const int experts = 4, k = 2;
+  auto quantizer = Quantizer::From(*Component::Create(*registry_.Find("quantizer.int4"),
+                                                      {ConfigTable{{"group", {int64_t{128}}}}}));
+  ASSERT_TRUE(quantizer.ok()) << quantizer.status();
+  auto cpu_ctx = *ExecContext::Create(Device::Cpu(), 2);
+  ExpertWeights w;
+  w.hidden = hidden;
+  w.intermediate = inter;
+  for (int e = 0; e < experts; ++e) {
+    w.gate_up.push_back(
+        *quantizer->QuantizeWeight(*cpu_ctx, *RandomNormal({2 * inter, hidden}, 50 + e, 0, 0.06f)));
+    w.down.push_back(
+        *quantizer->QuantizeWeight(*cpu_ctx, *RandomNormal({hidden, inter}, 70 + e, 0, 0.09f)));
+    ASSERT_EQ(w.gate_up.back().layout.dtype, SY_DTYPE_U4);
+  }
+  for (int64_t tokens : {5, 300}) {
+    SCOPED_TRACE(::testing::Message() << tokens << " tokens");
+    const Tensor x = *RandomNormal({tokens, hidden}, 4);
+    RouterOutput routing{*Tensor::Empty({tokens, k}, DType::kI32),
+                         *Tensor::Empty({tokens, k}, DType::kF32)};
+    for (int64_t t = 0; t < tokens; ++t) {
+      routing.expert_ids.data<int32_t>()[t * k] = static_cast<int32_t>(t % experts);
+      routing.expert_ids.data<int32_t>()[t * k + 1] = static_cast<int32_t>((t + 1) % experts);
+      routing.expert_weights.data<float>()[t * k] = 0.55f;
+      routing.expert_weights.data<float>()[t * k + 1] = 0.45f;
+    }
+    const Tensor want = *Make("experts.cpu").Forward(*cpu_ctx, x, routing, w);
+    const auto got = Make("experts.cuda").Forward(*cpu_ctx, x, routing, w);
+    ASSERT_TRUE(got.ok()) << got.status();
+    EXPECT_LT(RelativeError(*got, want), 1e-2);
+  }
 }
 
 }  // namespace
