@@ -36,8 +36,9 @@ for device in cpu cuda; do
   "$sy" generate --device "$device" --prompt 'def parse_args(' --max-tokens 48 2>&1 | tail -4 || status=1
 done
 if [[ ${SY_GPU_BENCH:-1} == 1 ]]; then
-  # The MoE layer alone at the three model shapes, bf16 and fp8 block-128 weights (w8a16).
-  for dtype in bf16 fp8; do
+  # The MoE layer alone at the three model shapes: bf16, fp8 block-128 (w8a16), int4 group-128
+  # (w4a16, decode kernels).
+  for dtype in bf16 fp8 int4; do
     timeout 600 "$sy" bench moe --device cuda --dtype $dtype --shape all \
       --tokens 1,16,64,256,4096 2>&1 | tee -a "$out/bench_moe.log" || status=1
   done
