@@ -36,6 +36,14 @@ for device in cpu cuda; do
   "$sy" generate --device "$device" --prompt 'def parse_args(' --max-tokens 48 2>&1 | tail -4 || status=1
 done
 if [[ ${SY_GPU_BENCH:-1} == 1 ]]; then
+  # The MoE layer alone at the three model shapes: bf16, fp8 block-128 (w8a16), int4 group-128
+  # (w4a16, decode kernels).
+  for dtype in bf16 fp8 int4; do
+    tokens=1,16,64,256,4096
+    [[ $dtype == int4 ]] && tokens=1,16,64,256  # no prefill kernel: 4096 tokens is not its case
+    timeout 600 "$sy" bench moe --device cuda --dtype $dtype --shape all --tokens $tokens 2>&1 |
+      tee -a "$out/bench_moe.log" || status=1
+  done
   for shape in mixtral-8x7b qwen3-30b-a3b; do
     timeout 600 "$sy" bench decode --device cuda --weights random --model $shape \
       --batch 1,16,64,256 --context 256 --steps 32 2>&1 | tee -a "$out/bench_decode.log" || status=1

@@ -16,7 +16,9 @@
 // Architectures: Mixtral, Qwen2-MoE, Qwen3-MoE, OLMoE (GQA attention, softmax top-k routing),
 // DeepSeek-V3 (latent attention in the absorbed form, grouped sigmoid routing, shared experts)
 // and gpt-oss (sinks, sliding windows, a router bias, the clamped SwiGLU with expert biases;
-// MXFP4 experts dequantized to bf16 at load). Unsupported() names a shape the kernels refuse.
+// MXFP4 experts dequantized to bf16 at load). fp8 block-128 checkpoints keep MLPs whose width is
+// a multiple of 128 in fp8 on the device (the MoE kernels dequantize them); other fp8 weights
+// are dequantized to bf16 at load. Unsupported() names a shape the kernels refuse.
 #ifndef SWITCHYARD_CORE_MODEL_CUDA_NETWORK_H_
 #define SWITCHYARD_CORE_MODEL_CUDA_NETWORK_H_
 

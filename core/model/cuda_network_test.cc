@@ -56,7 +56,13 @@ class CudaNetworkTest : public ::testing::TestWithParam<std::string> {
     gpu_ = *ExecContext::Create(Device::Cuda(0), 2);
     dir_ = sy::testing_support::ScratchDir() + "/cuda_model";
     std::filesystem::remove_all(dir_);
-    spec_ = *Preset(GetParam());
+    // "<preset>-fp8": the preset's checkpoint with fp8 e4m3 projections and 128 x 128
+    // weight_scale_inv (DeepSeek-V3's format); the GPU keeps its experts fp8.
+    const std::string fp8_suffix = "-fp8";
+    const std::string name = GetParam();
+    const bool fp8 = name.ends_with(fp8_suffix);
+    spec_ = *Preset(fp8 ? name.substr(0, name.size() - fp8_suffix.size()) : name);
+    spec_.fp8 = fp8;
     spec_.init_std = 0.2;  // attention far from uniform
     // Every token goes to every expert: top-k of fewer would let bf16 rounding flip a near-tie
     // between two experts, a discontinuity that then persists in that sequence's cache. The
@@ -193,7 +199,8 @@ TEST_P(CudaNetworkTest, LogitsACallerHoldsOutliveLaterSteps) {
 
 INSTANTIATE_TEST_SUITE_P(Architectures, CudaNetworkTest,
                          ::testing::Values("tiny-mixtral", "tiny-qwen2-moe", "tiny-qwen3-moe",
-                                           "tiny-olmoe", "tiny-deepseek-v3", "tiny-gpt-oss"));
+                                           "tiny-olmoe", "tiny-deepseek-v3", "tiny-gpt-oss",
+                                           "tiny-deepseek-v3-fp8"));
 
 TEST(CudaNetworkRandomTest, RandomWeightsAreDeterministic) {
   if (!HaveGpu()) GTEST_SKIP() << "no CUDA device";

@@ -65,6 +65,35 @@ class DeviceWeightSource {
     return out;
   }
 
+  // fp8 e4m3 [sum of rows, cols] and f32 scales (each part's 128 x 128 grid in turn), copied
+  // as the checkpoint stores them: DeepSeek-V3's weight and weight_scale_inv.
+  absl::StatusOr<std::pair<Tensor, Tensor>> Fp8Rows(const std::vector<RowPart>& parts,
+                                                    int64_t cols) {
+    const int64_t b = kernels::kMoeFp8Block;
+    int64_t rows = 0, scales = 0;
+    for (const RowPart& p : parts) {
+      rows += p.rows;
+      scales += kernels::MoeScaleCount(kernels::MoeWeightFormat::kFp8Block128, p.rows, cols);
+    }
+    SY_ASSIGN_OR_RETURN(Tensor values, Allocate({rows, cols}, DType::kFP8E4M3));
+    SY_ASSIGN_OR_RETURN(Tensor scale, Allocate({scales}, DType::kF32));
+    int64_t row = 0, at = 0;
+    for (const RowPart& p : parts) {
+      SY_ASSIGN_OR_RETURN(Tensor q, checkpoint_->Require(p.name, {p.rows, cols}, DType::kFP8E4M3));
+      SY_ASSIGN_OR_RETURN(Tensor s, checkpoint_->Get(p.name + "_scale_inv"));
+      SY_ASSIGN_OR_RETURN(Tensor s32, ConvertDType(s, DType::kF32));
+      if (s32.shape() != Shape{(p.rows + b - 1) / b, (cols + b - 1) / b}) {
+        return absl::InvalidArgumentError(absl::StrCat(p.name, "_scale_inv is ", s32.Describe(),
+                                                       ", not the 128 x 128 block grid"));
+      }
+      SY_RETURN_IF_ERROR(Upload(q, values.data<uint8_t>() + row * cols, p.name));
+      SY_RETURN_IF_ERROR(Upload(s32, scale.data<float>() + at, p.name + "_scale_inv"));
+      row += p.rows;
+      at += s32.numel();
+    }
+    return std::make_pair(std::move(values), std::move(scale));
+  }
+
   // bf16 [sum of rows, cols] from f32 host matrices a loader already decoded (gpt-oss's
   // experts, de-interleaved and, from MXFP4, dequantized).
   absl::StatusOr<Tensor> Bf16FromHost(const std::vector<Tensor>& parts, int64_t cols,
@@ -159,27 +188,45 @@ class DeviceWeightSource {
   int64_t bytes_ = 0;
 };
 
-// The device array of expert pointers the MoE kernels index.
+// The device array of expert pointers the MoE kernels index: gate_up of each expert, then
+// down, then (fp8) their scales likewise.
 absl::StatusOr<Tensor> ExpertPointers(const CudaExperts& e, Device device) {
   std::vector<int64_t> addresses;
-  const int64_t gate_up_bytes = e.gate_up.nbytes() / e.count;
-  const int64_t down_bytes = e.down.nbytes() / e.count;
-  for (int32_t i = 0; i < e.count; ++i) {
-    addresses.push_back(reinterpret_cast<int64_t>(e.gate_up.data<char>() + i * gate_up_bytes));
+  auto add = [&](const Tensor& stacked) {
+    const int64_t stride = stacked.nbytes() / e.count;
+    for (int32_t i = 0; i < e.count; ++i)
+      addresses.push_back(reinterpret_cast<int64_t>(stacked.data<char>() + i * stride));
+  };
+  add(e.gate_up);
+  add(e.down);
+  if (e.gate_up_scales) {
+    add(*e.gate_up_scales);
+    add(*e.down_scales);
   }
-  for (int32_t i = 0; i < e.count; ++i) {
-    addresses.push_back(reinterpret_cast<int64_t>(e.down.data<char>() + i * down_bytes));
-  }
-  SY_ASSIGN_OR_RETURN(Tensor host, Tensor::Empty({2 * e.count}, DType::kI64));
+  SY_ASSIGN_OR_RETURN(Tensor host,
+                      Tensor::Empty({static_cast<int64_t>(addresses.size())}, DType::kI64));
   std::copy(addresses.begin(), addresses.end(), host.data<int64_t>());
   return host.To(device);
 }
 
+// Whether a checkpoint's experts are fp8 e4m3 with 128 x 128 block scales that the MoE kernels
+// can read as they are (gate and up grids stack into gate_up's when I % 128 == 0): then they
+// stay fp8 on the device, half the bytes of bf16, instead of being dequantized at load.
+bool KeepFp8(const Checkpoint* checkpoint, const std::string& weight, int64_t intermediate) {
+  if (checkpoint == nullptr || intermediate % kernels::kMoeFp8Block != 0) return false;
+  const std::optional<WeightQuantization>& q = checkpoint->config().quantization;
+  if (q && (q->block_rows != kernels::kMoeFp8Block || q->block_cols != kernels::kMoeFp8Block))
+    return false;
+  const absl::StatusOr<Tensor> t = checkpoint->Get(weight);
+  return t.ok() && t->dtype() == DType::kFP8E4M3 && checkpoint->Has(weight + "_scale_inv");
+}
+
 // `count` experts named prefix + "<e>." + gate/up/down (prefix ends in "experts." for routed
 // experts), or one MLP named prefix + gate/up/down when `numbered` is false.
-absl::StatusOr<CudaExperts> LoadExperts(DeviceWeightSource& source, const std::string& prefix,
-                                        const ExpertNames& names, int32_t count, bool numbered,
-                                        int64_t hidden, int64_t intermediate, Device device) {
+absl::StatusOr<CudaExperts> LoadExperts(DeviceWeightSource& source, const Checkpoint* checkpoint,
+                                        const std::string& prefix, const ExpertNames& names,
+                                        int32_t count, bool numbered, int64_t hidden,
+                                        int64_t intermediate, Device device) {
   std::vector<RowPart> gate_up, down;
   for (int32_t e = 0; e < count; ++e) {
     const std::string p = numbered ? absl::StrCat(prefix, e, ".") : prefix;
@@ -190,8 +237,18 @@ absl::StatusOr<CudaExperts> LoadExperts(DeviceWeightSource& source, const std::s
   CudaExperts experts;
   experts.count = count;
   experts.intermediate = intermediate;
-  SY_ASSIGN_OR_RETURN(experts.gate_up, source.Bf16Rows(gate_up, hidden));
-  SY_ASSIGN_OR_RETURN(experts.down, source.Bf16Rows(down, intermediate));
+  if (KeepFp8(checkpoint, gate_up.front().name, intermediate)) {
+    experts.format = kernels::MoeWeightFormat::kFp8Block128;
+    SY_ASSIGN_OR_RETURN(auto gu, source.Fp8Rows(gate_up, hidden));
+    SY_ASSIGN_OR_RETURN(auto dn, source.Fp8Rows(down, intermediate));
+    experts.gate_up = std::move(gu.first);
+    experts.gate_up_scales = std::move(gu.second);
+    experts.down = std::move(dn.first);
+    experts.down_scales = std::move(dn.second);
+  } else {
+    SY_ASSIGN_OR_RETURN(experts.gate_up, source.Bf16Rows(gate_up, hidden));
+    SY_ASSIGN_OR_RETURN(experts.down, source.Bf16Rows(down, intermediate));
+  }
   SY_ASSIGN_OR_RETURN(experts.pointers, ExpertPointers(experts, device));
   return experts;
 }
@@ -301,13 +358,13 @@ absl::Status LoadGptOssMlp(DeviceWeightSource& source, const Checkpoint* checkpo
   return absl::OkStatus();
 }
 
-absl::Status LoadMlp(DeviceWeightSource& source, const ModelConfig& c, int64_t index, Device device,
-                     CudaLayerWeights& layer) {
+absl::Status LoadMlp(DeviceWeightSource& source, const Checkpoint* checkpoint, const ModelConfig& c,
+                     int64_t index, Device device, CudaLayerWeights& layer) {
   const int64_t h = c.hidden_size;
   if (!c.IsMoeLayer(index)) {
     const ExpertNames dense{absl::StrCat("model.layers.", index, ".mlp."), "", "gate_proj",
                             "up_proj", "down_proj"};
-    SY_ASSIGN_OR_RETURN(layer.mlp, LoadExperts(source, dense.prefix, dense, 1, false, h,
+    SY_ASSIGN_OR_RETURN(layer.mlp, LoadExperts(source, checkpoint, dense.prefix, dense, 1, false, h,
                                                c.intermediate_size, device));
     return absl::OkStatus();
   }
@@ -319,16 +376,16 @@ absl::Status LoadMlp(DeviceWeightSource& source, const ModelConfig& c, int64_t i
         layer.router_bias,
         source.F32(n.prefix + n.router + ".e_score_correction_bias", {c.num_experts}, 0.0f));
   }
-  SY_ASSIGN_OR_RETURN(
-      layer.mlp, LoadExperts(source, n.prefix + "experts.", n, static_cast<int32_t>(c.num_experts),
-                             true, h, c.expert_intermediate_size(), device));
+  SY_ASSIGN_OR_RETURN(layer.mlp, LoadExperts(source, checkpoint, n.prefix + "experts.", n,
+                                             static_cast<int32_t>(c.num_experts), true, h,
+                                             c.expert_intermediate_size(), device));
   // DeepSeek's n_shared_experts run as one MLP of n_shared_experts times the expert width.
   const int64_t shared = c.shared_expert_intermediate_size > 0
                              ? c.shared_expert_intermediate_size
                              : c.n_shared_experts * c.expert_intermediate_size();
   if (shared > 0) {
-    SY_ASSIGN_OR_RETURN(layer.shared,
-                        LoadExperts(source, n.prefix + n.shared, n, 1, false, h, shared, device));
+    SY_ASSIGN_OR_RETURN(layer.shared, LoadExperts(source, checkpoint, n.prefix + n.shared, n, 1,
+                                                  false, h, shared, device));
   }
   if (c.shared_expert_intermediate_size > 0) {
     // Qwen2-MoE's gate is a [1, H] linear; random weights start it at 0 (sigmoid 1/2).
@@ -348,6 +405,12 @@ kernels::MoeWeightsView CudaExperts::View() const {
   view.activation = activation;
   view.swiglu_alpha = swiglu_alpha;
   view.swiglu_limit = swiglu_limit;
+  view.format = format;
+  if (gate_up_scales) {
+    const auto* scales = reinterpret_cast<const float* const*>(p + 2 * count);
+    view.gate_up_scales = scales;
+    view.down_scales = scales + count;
+  }
   return view;
 }
 
@@ -377,7 +440,7 @@ absl::StatusOr<CudaWeights> LoadCudaWeights(const ModelConfig& c, const Checkpoi
     if (c.architecture == Architecture::kGptOss) {
       SY_RETURN_IF_ERROR(LoadGptOssMlp(source, checkpoint, c, i, device, layer));
     } else {
-      SY_RETURN_IF_ERROR(LoadMlp(source, c, i, device, layer));
+      SY_RETURN_IF_ERROR(LoadMlp(source, checkpoint, c, i, device, layer));
     }
     w.layers.push_back(std::move(layer));
     if (options.progress) options.progress(i + 1, c.num_hidden_layers);

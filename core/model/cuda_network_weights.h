@@ -1,6 +1,7 @@
-// The GPU decoder's weights (cuda_network.h) on the device: bf16 matrices for every GEMM, f32
-// norms and biases, and each MLP's experts stacked with a device array of their pointers, the
-// form the MoE kernels read. Internal to core/model's CUDA path.
+// The GPU decoder's weights (cuda_network.h) on the device: bf16 matrices for every GEMM (experts
+// of fp8 block-128 checkpoints: fp8 with their scales), f32 norms and biases, and each MLP's
+// experts stacked with a device array of their pointers, the form the MoE kernels read. Internal to
+// core/model's CUDA path.
 #ifndef SWITCHYARD_CORE_MODEL_CUDA_NETWORK_WEIGHTS_H_
 #define SWITCHYARD_CORE_MODEL_CUDA_NETWORK_WEIGHTS_H_
 
@@ -21,9 +22,15 @@ namespace sy {
 struct CudaExperts {
   int32_t count = 0;
   int64_t intermediate = 0;  // I
-  Tensor gate_up;            // bf16 [count * 2I, H]: each expert's gate rows, then its up rows
-  Tensor down;               // bf16 [count * H, I]
-  Tensor pointers;           // device [2 * count] addresses: gate_up of each expert, then down
+  // bf16, or fp8 e4m3 with 128 x 128 block scales kept from a DeepSeek-V3 fp8 checkpoint.
+  kernels::MoeWeightFormat format = kernels::MoeWeightFormat::kBf16;
+  Tensor gate_up;  // [count * 2I, H]: each expert's gate rows, then its up rows
+  Tensor down;     // [count * H, I]
+  // fp8: f32 scales, each expert's grid in turn: gate_up [2I/128, ceil(H/128)] (the gate and up
+  // grids stacked), down [ceil(H/128), ceil(I/128)].
+  std::optional<Tensor> gate_up_scales, down_scales;
+  // device addresses: gate_up of each expert, then down (fp8: then their scales likewise)
+  Tensor pointers;
   // gpt-oss: the clamped SwiGLU and per-expert biases (f32 [count, 2I] and [count, H]).
   kernels::MoeActivation activation = kernels::MoeActivation::kSwiglu;
   float swiglu_alpha = 1.702f, swiglu_limit = 7.0f;

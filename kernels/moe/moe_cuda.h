@@ -1,5 +1,6 @@
-// The MoE layer on an NVIDIA GPU (sm_90), bf16 weights: the host-side interface of the kernels
-// in this folder. Plain C++ (no CUDA headers), so plugins and the CLI include it with g++.
+// The MoE layer on an NVIDIA GPU (sm_90), bf16 or fp8 block-scaled weights: the host-side
+// interface of the kernels in this folder. Plain C++ (no CUDA headers), so plugins and the CLI
+// include it with g++.
 //
 // One layer is four launches, all on one stream, graph-capturable (no host synchronisation,
 // no allocation):
@@ -47,6 +48,7 @@ struct MoePlanOptions {
   std::optional<MoePath> path;  // prefill falls back to decode where its tiles do not fit
   int32_t token_tiles = 0;      // decode: 1, 2, 4 or 8; 0 = from tokens per expert
   bool programmatic_launch = true;
+  bool decode_only = false;  // weights only the decode kernels read (kU4Group128)
 };
 
 // "" when the kernels can run the problem, else why not.
@@ -60,10 +62,34 @@ MoePlan PlanMoe(const MoeProblem& problem, const MoePlanOptions& options = {});
 //                   (u + 1) * g * sigmoid(alpha * g)
 enum class MoeActivation : int32_t { kSwiglu, kClampedSwiglu };
 
+// How the expert matrices are stored. Either way the tensor cores multiply bf16 by bf16 with
+// f32 accumulation: fp8 weights are dequantized on the way in (w8a16), so they halve the bytes
+// streamed from HBM, not the math.
+//   kBf16          bf16 [rows, cols]
+//   kFp8Block128   fp8 e4m3 [rows, cols] and f32 scales [ceil(rows/128), ceil(cols/128)],
+//                  w = value * scale: DeepSeek-V3's `weight` and `weight_scale_inv`, and what
+//                  quantizer.fp8 writes with granularity = block, block = 128. gate_up's grid is
+//                  the one of the whole [2I, H] matrix (DeepSeek-V3's I = 2048 makes it the gate
+//                  and up grids stacked).
+//   kU4Group128    quantizer.int4's format (AWQ/GPTQ math, weight-only, w4a16): u4 values
+//                  packed two per byte [rows, cols / 2] (element 2i in the low nibble), f32
+//                  scales and u8 zero points [rows, cols / 128], w = (q - zero) * scale.
+//                  Decode kernels only (PlanMoe keeps such layers on the decode path), and
+//                  H % 128 == 0, I % 128 == 0.
+enum class MoeWeightFormat : int32_t { kBf16, kFp8Block128, kU4Group128 };
+inline constexpr int64_t kMoeFp8Block = 128;
+inline constexpr int64_t kMoeU4Group = 128;
+
+// Bytes of one [rows, cols] matrix's values, and its f32 scales (0 for bf16; int4: as many u8
+// zero points).
+int64_t MoeMatrixBytes(MoeWeightFormat format, int64_t rows, int64_t cols);
+int64_t MoeScaleCount(MoeWeightFormat format, int64_t rows, int64_t cols);
+
 // Device pointers of one layer's weights: arrays (in device memory) of `experts` pointers to
-// bf16 matrices gate_up [2I, H] (gate rows, then up rows) and down [H, I], row-major; optional
-// f32 biases (gpt-oss): gate_up's before the activation, down's with the router weight (a fifth
-// launch, LaunchAddDownBias).
+// matrices gate_up [2I, H] (gate rows, then up rows) and down [H, I], row-major, stored as
+// `format` says (fp8: plus arrays of pointers to each matrix's scales); optional f32 biases
+// (gpt-oss): gate_up's before the activation, down's with the router weight (a fifth launch,
+// LaunchAddDownBias). New fields go last, so `{gate_up, down}` still means bf16 weights.
 struct MoeWeightsView {
   const void* const* gate_up = nullptr;
   const void* const* down = nullptr;
@@ -72,6 +98,13 @@ struct MoeWeightsView {
   MoeActivation activation = MoeActivation::kSwiglu;
   float swiglu_alpha = 1.702f;
   float swiglu_limit = 7.0f;
+  MoeWeightFormat format = MoeWeightFormat::kBf16;
+  // Per expert: kFp8Block128 gate_up [ceil(2I/128), ceil(H/128)], down [ceil(H/128),
+  // ceil(I/128)]; kU4Group128 gate_up [2I, H/128], down [H, I/128], and as many zero points.
+  const float* const* gate_up_scales = nullptr;
+  const float* const* down_scales = nullptr;
+  const uint8_t* const* gate_up_zeros = nullptr;
+  const uint8_t* const* down_zeros = nullptr;
 };
 
 // Where routing comes from: router logits (f32 [T, E], softmax top-k in the first kernel), or
@@ -182,6 +215,11 @@ std::string LaunchFillUniformBF16(uint16_t* out, int64_t n, float scale, uint64_
                                   void* stream);
 // Same, f32.
 std::string LaunchFillUniformF32(float* out, int64_t n, float scale, uint64_t seed, void* stream);
+// Fills `out` (n bytes) with uniform random bytes & mask (int4 values 0xff, zero points 0x0f).
+std::string LaunchFillRandomBytes(uint8_t* out, int64_t n, uint8_t mask, uint64_t seed,
+                                  void* stream);
+// Fills fp8 e4m3 `out` (n bytes) with values uniform in [-448, 448] (rounded to e4m3).
+std::string LaunchFillUniformFp8E4M3(uint8_t* out, int64_t n, uint64_t seed, void* stream);
 
 }  // namespace sy::kernels
 

@@ -14,8 +14,10 @@
 #include <vector>
 
 #include "kernels/cuda_test_support.h"
+#include "kernels/moe/dequant_bits.h"
 #include "kernels/moe/moe_cuda.h"
 #include "kernels/moe/moe_reference.h"
+#include "switchyard/dtype.hpp"
 
 namespace sy::kernels {
 namespace {
@@ -36,33 +38,153 @@ std::vector<uint16_t> RandomBf16(size_t n, float scale, uint32_t seed) {
   return v;
 }
 
-// One layer's inputs on host and device.
+// fp8 e4m3 as f32 for every byte (the CPU references' dequantization, fast enough for full
+// model shapes).
+const std::vector<float>& Fp8Table() {
+  static const std::vector<float> table = [] {
+    std::vector<float> t(256);
+    for (int b = 0; b < 256; ++b) t[b] = FP8E4M3ToF32(static_cast<uint8_t>(b));
+    return t;
+  }();
+  return table;
+}
+
+// A [rows, cols] kFp8Block128 matrix: quantized from uniform weights in [-scale, scale)
+// (small shapes: the values and scales quantizer.fp8 writes), or, for full model shapes where
+// quantizing on the host takes too long, uniform e4m3 codes (no NaN) under uniform scales.
+ref::Fp8Matrix RandomFp8(int64_t rows, int64_t cols, float scale, uint32_t seed) {
+  if (rows * cols <= (int64_t{1} << 22)) {
+    const std::vector<float> w = RandomF32(rows * cols, scale, seed);
+    return ref::QuantizeFp8Block128(w.data(), rows, cols);
+  }
+  std::mt19937 rng(seed);
+  ref::Fp8Matrix m;
+  m.values.resize(rows * cols);
+  for (auto& v : m.values) {
+    do v = static_cast<uint8_t>(rng() >> 24);
+    while ((v & 0x7f) == 0x7f);
+  }
+  m.scales = RandomF32((rows + 127) / 128 * ((cols + 127) / 128), scale / 448, seed + 1);
+  for (float& sc : m.scales) sc = std::abs(sc) + scale / 4480;
+  return m;
+}
+
+// A [rows, cols] kU4Group128 matrix: uniform nibbles and zero points, scales uniform in
+// [scale / 80, scale / 8) so weights stay within about [-scale, scale].
+struct U4Matrix {
+  std::vector<uint8_t> values;  // [rows, cols / 2]
+  std::vector<float> scales;    // [rows, cols / 128]
+  std::vector<uint8_t> zeros;   // [rows, cols / 128]
+};
+
+U4Matrix RandomU4(int64_t rows, int64_t cols, float scale, uint32_t seed) {
+  std::mt19937 rng(seed);
+  U4Matrix m;
+  m.values.resize(rows * cols / 2);
+  for (auto& v : m.values) v = static_cast<uint8_t>(rng() >> 24);
+  m.zeros.resize(rows * cols / 128);
+  for (auto& z : m.zeros) z = static_cast<uint8_t>(rng() >> 28);
+  m.scales = RandomF32(m.zeros.size(), scale / 8, seed + 1);
+  for (float& sc : m.scales) sc = std::abs(sc) + scale / 80;
+  return m;
+}
+
+// w = (q - zero) * scale of the element's group.
+std::vector<float> Dequantize(const U4Matrix& m, int64_t rows, int64_t cols) {
+  std::vector<float> w(rows * cols);
+  for (int64_t r = 0; r < rows; ++r) {
+    for (int64_t c = 0; c < cols; ++c) {
+      const int q = (m.values[(r * cols + c) / 2] >> (4 * (c % 2))) & 0xf;
+      const int64_t group = r * (cols / 128) + c / 128;
+      w[r * cols + c] = static_cast<float>(q - m.zeros[group]) * m.scales[group];
+    }
+  }
+  return w;
+}
+
+std::vector<float> Dequantize(const ref::Fp8Matrix& m, int64_t rows, int64_t cols) {
+  std::vector<float> w(rows * cols);
+  const int64_t grid_cols = (cols + 127) / 128;
+  const std::vector<float>& table = Fp8Table();
+  for (int64_t r = 0; r < rows; ++r) {
+    for (int64_t c = 0; c < cols; ++c)
+      w[r * cols + c] = table[m.values[r * cols + c]] * m.scales[r / 128 * grid_cols + c / 128];
+  }
+  return w;
+}
+
+// One layer's inputs on host and device. bf16 weights live in gate_up/down; fp8 weights on the
+// device, and dequantized to f32 on the host (gate_up_f32/down_f32) for the references.
 struct Layer {
   MoeProblem problem;
+  MoeWeightFormat format = MoeWeightFormat::kBf16;
   std::vector<uint16_t> x;
   std::vector<std::vector<uint16_t>> gate_up, down;
+  std::vector<std::vector<float>> gate_up_f32, down_f32;
   std::unique_ptr<DeviceMemory> d_x, d_gate_up_ptrs, d_down_ptrs;
+  std::unique_ptr<DeviceMemory> d_gate_up_scale_ptrs, d_down_scale_ptrs;
+  std::unique_ptr<DeviceMemory> d_gate_up_zero_ptrs, d_down_zero_ptrs;
   std::vector<std::unique_ptr<DeviceMemory>> d_matrices;
   // gpt-oss's experts (UseClampedSwigluWithBiases): the activation and per-expert biases.
   MoeActivation activation = MoeActivation::kSwiglu;
   std::vector<float> gate_up_bias, down_bias;
   std::unique_ptr<DeviceMemory> d_gate_up_bias, d_down_bias;
 
-  Layer(int64_t tokens, int experts, int k, int64_t hidden, int64_t inter, uint32_t seed) {
+  Layer(int64_t tokens, int experts, int k, int64_t hidden, int64_t inter, uint32_t seed,
+        MoeWeightFormat weight_format = MoeWeightFormat::kBf16) {
     problem = {tokens, experts, k, hidden, inter};
+    format = weight_format;
     x = RandomBf16(tokens * hidden, 1.0f, seed);
     d_x = Upload(x);
     std::vector<const void*> gu_ptrs, down_ptrs;
+    std::vector<const float*> gu_scale_ptrs, down_scale_ptrs;
+    std::vector<const uint8_t*> gu_zero_ptrs, down_zero_ptrs;
+    auto upload = [&](const auto& host, auto& ptrs) {
+      using Ptr = typename std::decay_t<decltype(ptrs)>::value_type;
+      d_matrices.push_back(Upload(host));
+      ptrs.push_back(static_cast<Ptr>(d_matrices.back()->get()));
+    };
+    const float gu_scale = std::sqrt(3.0f / hidden), down_scale = std::sqrt(3.0f / inter);
     for (int e = 0; e < experts; ++e) {
-      gate_up.push_back(RandomBf16(2 * inter * hidden, std::sqrt(3.0f / hidden), seed + 10 + e));
-      down.push_back(RandomBf16(hidden * inter, std::sqrt(3.0f / inter), seed + 1000 + e));
-      d_matrices.push_back(Upload(gate_up.back()));
-      gu_ptrs.push_back(d_matrices.back()->get());
-      d_matrices.push_back(Upload(down.back()));
-      down_ptrs.push_back(d_matrices.back()->get());
+      if (format == MoeWeightFormat::kBf16) {
+        gate_up.push_back(RandomBf16(2 * inter * hidden, gu_scale, seed + 10 + e));
+        down.push_back(RandomBf16(hidden * inter, down_scale, seed + 1000 + e));
+        upload(gate_up.back(), gu_ptrs);
+        upload(down.back(), down_ptrs);
+        continue;
+      }
+      if (format == MoeWeightFormat::kU4Group128) {
+        const U4Matrix gu = RandomU4(2 * inter, hidden, gu_scale, seed + 10 + e);
+        const U4Matrix dn = RandomU4(hidden, inter, down_scale, seed + 1000 + e);
+        gate_up_f32.push_back(Dequantize(gu, 2 * inter, hidden));
+        down_f32.push_back(Dequantize(dn, hidden, inter));
+        upload(gu.values, gu_ptrs);
+        upload(gu.scales, gu_scale_ptrs);
+        upload(gu.zeros, gu_zero_ptrs);
+        upload(dn.values, down_ptrs);
+        upload(dn.scales, down_scale_ptrs);
+        upload(dn.zeros, down_zero_ptrs);
+        continue;
+      }
+      const ref::Fp8Matrix gu = RandomFp8(2 * inter, hidden, gu_scale, seed + 10 + e);
+      const ref::Fp8Matrix dn = RandomFp8(hidden, inter, down_scale, seed + 1000 + e);
+      gate_up_f32.push_back(Dequantize(gu, 2 * inter, hidden));
+      down_f32.push_back(Dequantize(dn, hidden, inter));
+      upload(gu.values, gu_ptrs);
+      upload(gu.scales, gu_scale_ptrs);
+      upload(dn.values, down_ptrs);
+      upload(dn.scales, down_scale_ptrs);
     }
     d_gate_up_ptrs = Upload(gu_ptrs);
     d_down_ptrs = Upload(down_ptrs);
+    if (format != MoeWeightFormat::kBf16) {
+      d_gate_up_scale_ptrs = Upload(gu_scale_ptrs);
+      d_down_scale_ptrs = Upload(down_scale_ptrs);
+    }
+    if (format == MoeWeightFormat::kU4Group128) {
+      d_gate_up_zero_ptrs = Upload(gu_zero_ptrs);
+      d_down_zero_ptrs = Upload(down_zero_ptrs);
+    }
   }
   void UseClampedSwigluWithBiases(uint32_t seed) {
     activation = MoeActivation::kClampedSwiglu;
@@ -80,6 +202,15 @@ struct Layer {
       view.down_bias = d_down_bias->get<float>();
     }
     view.activation = activation;
+    view.format = format;
+    if (d_gate_up_scale_ptrs) {
+      view.gate_up_scales = d_gate_up_scale_ptrs->get<const float* const>();
+      view.down_scales = d_down_scale_ptrs->get<const float* const>();
+    }
+    if (d_gate_up_zero_ptrs) {
+      view.gate_up_zeros = d_gate_up_zero_ptrs->get<const uint8_t* const>();
+      view.down_zeros = d_down_zero_ptrs->get<const uint8_t* const>();
+    }
     return view;
   }
   ref::Activation HostActivation() const {
@@ -89,16 +220,42 @@ struct Layer {
     a.down_bias = down_bias.empty() ? nullptr : down_bias.data();
     return a;
   }
-  std::vector<const uint16_t*> HostPointers(const std::vector<std::vector<uint16_t>>& m) const {
-    std::vector<const uint16_t*> out;
+  template <typename T>
+  static std::vector<const T*> HostPointers(const std::vector<std::vector<T>>& m) {
+    std::vector<const T*> out;
     for (const auto& v : m) out.push_back(v.data());
     return out;
   }
-  std::vector<float> Reference(const std::vector<int32_t>& ids, const std::vector<float>& w) const {
-    std::vector<float> out(problem.tokens * problem.hidden);
-    ref::MoeLayer(problem, x.data(), ids.data(), w.data(), HostPointers(gate_up),
-                  HostPointers(down), out.data(), HostActivation());
+  // The layer's output for tokens [first, first + count) (all by default).
+  std::vector<float> Reference(const std::vector<int32_t>& ids, const std::vector<float>& w,
+                               int64_t first = 0, int64_t count = -1) const {
+    MoeProblem part = problem;
+    part.tokens = count < 0 ? problem.tokens : count;
+    const uint16_t* xs = x.data() + first * problem.hidden;
+    const int32_t* id = ids.data() + first * problem.top_k;
+    const float* wt = w.data() + first * problem.top_k;
+    std::vector<float> out(part.tokens * problem.hidden);
+    if (format == MoeWeightFormat::kBf16) {
+      ref::MoeLayer(part, xs, id, wt, HostPointers(gate_up), HostPointers(down), out.data(),
+                    HostActivation());
+    } else {
+      ref::MoeLayer(part, xs, id, wt, HostPointers(gate_up_f32), HostPointers(down_f32), out.data(),
+                    HostActivation());
+    }
     return out;
+  }
+  // act for token `t` through expert `e`.
+  void GateUpReference(int64_t t, int32_t e, float* act) const {
+    const ref::Activation a = HostActivation();
+    const float* bias =
+        a.gate_up_bias != nullptr ? a.gate_up_bias + e * 2 * problem.intermediate : nullptr;
+    const uint16_t* xt = x.data() + t * problem.hidden;
+    if (format == MoeWeightFormat::kBf16) {
+      ref::GateUpSwiglu(xt, gate_up[e].data(), problem.hidden, problem.intermediate, act, a, bias);
+    } else {
+      ref::GateUpSwiglu(xt, gate_up_f32[e].data(), problem.hidden, problem.intermediate, act, a,
+                        bias);
+    }
   }
 };
 
@@ -303,13 +460,7 @@ void CheckLayer(Layer& layer, const MoePlan& plan, bool logits_routing) {
   double worst = 0;
   for (int64_t p = 0; p < kept; ++p) {
     const int32_t slot = sorted[p];
-    const int32_t e = ids[slot];
-    const ref::Activation activation = layer.HostActivation();
-    ref::GateUpSwiglu(
-        layer.x.data() + (slot / problem.top_k) * problem.hidden, layer.gate_up[e].data(),
-        problem.hidden, problem.intermediate, want.data(), activation,
-        activation.gate_up_bias != nullptr ? activation.gate_up_bias + e * 2 * problem.intermediate
-                                           : nullptr);
+    layer.GateUpReference(slot / problem.top_k, ids[slot], want.data());
     for (int64_t i = 0; i < problem.intermediate; ++i) {
       const float got = ref::Bf16ToF32(act[p * problem.intermediate + i]);
       worst = std::max(worst, std::abs(got - want[i]) / (std::abs(want[i]) + 1e-2));
@@ -391,8 +542,8 @@ TEST_F(CudaMoeKernelsTest, WithoutProgrammaticLaunchResultsAreTheSame) {
   }
 }
 
-TEST_F(CudaMoeKernelsTest, LayerReplaysFromACudaGraph) {
-  Layer layer(16, 128, 8, 256, 64, 12);
+// Captures the layer in a CUDA graph and checks three replays against the reference.
+void CheckGraphReplay(const Layer& layer) {
   const MoeProblem& problem = layer.problem;
   const MoePlan plan = PlanMoe(problem);
   cudaStream_t stream;
@@ -426,6 +577,262 @@ TEST_F(CudaMoeKernelsTest, LayerReplaysFromACudaGraph) {
   cudaGraphExecDestroy(exec);
   cudaGraphDestroy(graph);
   cudaStreamDestroy(stream);
+}
+
+TEST_F(CudaMoeKernelsTest, LayerReplaysFromACudaGraph) {
+  CheckGraphReplay(Layer(16, 128, 8, 256, 64, 12));
+}
+
+// ---- fp8 block-scaled weights (kFp8Block128, w8a16) -----------------------------------------
+
+// The bit move behind the decode kernel's dequantization, for every pair of e4m3 bytes that is
+// not NaN: times 2^120 it must be the fp8 value exactly (subnormals included).
+TEST(MoeFp8FormatTest, BitsToBf16AreExactForEveryE4M3Value) {
+  for (uint32_t lo = 0; lo < 256; ++lo) {
+    for (uint32_t hi : {lo, 255 - lo, (lo * 37) % 256}) {
+      if ((lo & 0x7f) == 0x7f || (hi & 0x7f) == 0x7f) continue;
+      const uint32_t bits = Fp8x2ToBf16x2Bits(lo | hi << 8 | 0xabcd0000u);  // high bytes ignored
+      EXPECT_EQ(std::ldexp(ref::Bf16ToF32(bits & 0xffff), 120),
+                FP8E4M3ToF32(static_cast<uint8_t>(lo)))
+          << "byte " << lo;
+      EXPECT_EQ(std::ldexp(ref::Bf16ToF32(bits >> 16), 120), FP8E4M3ToF32(static_cast<uint8_t>(hi)))
+          << "byte " << hi;
+    }
+  }
+  EXPECT_EQ(ref::Bf16ToF32(kBf16x2TwoPow120 & 0xffff), std::ldexp(1.0f, 120));
+  EXPECT_EQ(kBf16x2TwoPow120 >> 16, kBf16x2TwoPow120 & 0xffff);
+}
+
+// quantizer.fp8's block rule on a shape with partial edge blocks: grid size, each block's
+// largest element on 448 * scale, and a small error.
+TEST(MoeFp8FormatTest, QuantizeBlock128KeepsEachBlocksScale) {
+  const int64_t rows = 200, cols = 300;
+  std::vector<float> w = RandomF32(rows * cols, 1.0f, 4);
+  w[5 * cols + 7] = 50.0f;  // one loud block
+  const ref::Fp8Matrix q = ref::QuantizeFp8Block128(w.data(), rows, cols);
+  ASSERT_EQ(q.scales.size(), 2u * 3u);
+  ASSERT_EQ(q.values.size(), static_cast<size_t>(rows * cols));
+  EXPECT_FLOAT_EQ(q.scales[0], 50.0f / 448.0f);
+  EXPECT_EQ(q.values[5 * cols + 7], 0x7e);  // 448
+  const std::vector<float> back = ref::DequantizeFp8Block128(q, rows, cols);
+  double err = 0, norm = 0;
+  for (int64_t i = 0; i < rows * cols; ++i) {
+    if (i == 5 * cols + 7) continue;
+    err += (back[i] - w[i]) * static_cast<double>(back[i] - w[i]);
+    norm += static_cast<double>(w[i]) * w[i];
+  }
+  EXPECT_LT(std::sqrt(err / norm), 0.2);  // the loud block loses its small values
+  EXPECT_EQ(back[5 * cols + 7], 50.0f);
+  // Blocks without the loud element quantize at the usual e4m3 error.
+  double err_quiet = 0, norm_quiet = 0;
+  for (int64_t r = 128; r < rows; ++r) {
+    for (int64_t c = 0; c < cols; ++c) {
+      const double d = back[r * cols + c] - w[r * cols + c];
+      err_quiet += d * d;
+      norm_quiet += static_cast<double>(w[r * cols + c]) * w[r * cols + c];
+    }
+  }
+  EXPECT_LT(std::sqrt(err_quiet / norm_quiet), 4e-2);
+}
+
+TEST(MoeFp8FormatTest, BytesAndScaleCountsPerFormat) {
+  EXPECT_EQ(MoeMatrixBytes(MoeWeightFormat::kBf16, 2 * 14336, 4096), int64_t{2} * 28672 * 4096);
+  EXPECT_EQ(MoeMatrixBytes(MoeWeightFormat::kFp8Block128, 2 * 14336, 4096), int64_t{28672} * 4096);
+  EXPECT_EQ(MoeScaleCount(MoeWeightFormat::kBf16, 4096, 14336), 0);
+  EXPECT_EQ(MoeScaleCount(MoeWeightFormat::kFp8Block128, 4096, 14336), 32 * 112);
+  EXPECT_EQ(MoeScaleCount(MoeWeightFormat::kFp8Block128, 200, 300), 2 * 3);
+}
+
+// Refused before any launch, so this needs no GPU.
+TEST(MoeFp8FormatTest, GemmsRefuseFp8WithoutScales) {
+  const MoeProblem problem{4, 8, 2, 256, 128};
+  const void* dummy[1] = {nullptr};
+  MoeWeightsView view{dummy, dummy};
+  view.format = MoeWeightFormat::kFp8Block128;
+  for (MoePath path : {MoePath::kDecode, MoePath::kPrefill}) {
+    MoePlanOptions options;
+    options.path = path;
+    const MoePlan plan = PlanMoe(problem, options);
+    EXPECT_NE(LaunchGateUp(problem, plan, nullptr, view, MoeWorkspaceView{}, nullptr), "");
+    EXPECT_NE(LaunchDown(problem, plan, view, MoeWorkspaceView{}, nullptr, nullptr), "");
+  }
+}
+
+TEST_F(CudaMoeKernelsTest, Fp8DecodeGemmsMatchTheReferenceForEveryTokenTile) {
+  for (int tiles : {1, 2, 4, 8}) {
+    for (int64_t tokens : {1, 9, 70}) {
+      SCOPED_TRACE(::testing::Message() << tiles << " token tiles, " << tokens << " tokens");
+      // I = 96: gate_up's 192 rows end in a partial scale block, down's K = 96 in a partial
+      // 64-wide step and a partial 128-wide k block.
+      Layer layer(tokens, 8, 2, 256, 96, 5, MoeWeightFormat::kFp8Block128);
+      MoePlanOptions options;
+      options.path = MoePath::kDecode;
+      options.token_tiles = tiles;
+      CheckLayer(layer, PlanMoe(layer.problem, options), false);
+    }
+  }
+}
+
+TEST_F(CudaMoeKernelsTest, Fp8DecodeHandlesKTailsAndManyExperts) {
+  Layer layer(33, 64, 6, 96, 48, 6, MoeWeightFormat::kFp8Block128);  // K = 96, 48
+  CheckLayer(layer, PlanMoe(layer.problem), true);
+}
+
+TEST_F(CudaMoeKernelsTest, Fp8PrefillGemmsMatchTheReference) {
+  for (int64_t tokens : {3, 200, 601}) {
+    for (int64_t inter : {128, 192}) {  // 192: up rows start mid scale block
+      SCOPED_TRACE(::testing::Message() << tokens << " tokens, I = " << inter);
+      Layer layer(tokens, 8, 2, 256, inter, 8, MoeWeightFormat::kFp8Block128);
+      MoePlanOptions options;
+      options.path = MoePath::kPrefill;
+      const MoePlan plan = PlanMoe(layer.problem, options);
+      ASSERT_EQ(plan.path, MoePath::kPrefill);
+      CheckLayer(layer, plan, true);
+    }
+  }
+}
+
+TEST_F(CudaMoeKernelsTest, Fp8ClampedSwigluWithBiasesMatchesTheReference) {
+  for (MoePath path : {MoePath::kDecode, MoePath::kPrefill}) {
+    SCOPED_TRACE(path == MoePath::kDecode ? "decode" : "prefill");
+    Layer layer(path == MoePath::kDecode ? 9 : 300, 8, 4, 256, 128, 21,
+                MoeWeightFormat::kFp8Block128);
+    layer.UseClampedSwigluWithBiases(22);
+    MoePlanOptions options;
+    options.path = path;
+    CheckLayer(layer, PlanMoe(layer.problem, options), true);
+  }
+}
+
+TEST_F(CudaMoeKernelsTest, Fp8LayerReplaysFromACudaGraph) {
+  CheckGraphReplay(Layer(16, 128, 8, 256, 64, 12, MoeWeightFormat::kFp8Block128));
+}
+
+// Full model shapes (experts cut to what the host reference can afford), the whole layer on
+// the plan's own path; the reference covers every `stride`-th token.
+void CheckLayerSampled(const Layer& layer, const MoePlan& plan, int64_t stride) {
+  const MoeProblem& problem = layer.problem;
+  DeviceMemory ws_mem(plan.workspace_bytes), out(sizeof(float) * problem.tokens * problem.hidden);
+  ASSERT_EQ(InitMoeWorkspace(ws_mem.get(), nullptr), "");
+  std::vector<int32_t> ids;
+  std::vector<float> weights;
+  RandomRouting(problem.tokens, problem.experts, problem.top_k, 3, ids, weights);
+  auto d_ids = Upload(ids);
+  auto d_w = Upload(weights);
+  MoeLayerArgs args;
+  args.x = layer.d_x->get();
+  args.routing.ids = d_ids->get<int32_t>();
+  args.routing.weights = d_w->get<float>();
+  args.weights = layer.weights();
+  args.out = out.get<float>();
+  args.workspace = ws_mem.get();
+  ASSERT_EQ(LaunchMoeLayer(problem, plan, args, nullptr), "");
+  const auto got = Download(out.get<float>(), problem.tokens * problem.hidden);
+  for (int64_t t = 0; t < problem.tokens; t += stride) {
+    const std::vector<float> want = layer.Reference(ids, weights, t, 1);
+    const std::vector<float> row(got.begin() + t * problem.hidden,
+                                 got.begin() + (t + 1) * problem.hidden);
+    EXPECT_LT(RelativeError(row, want), 1e-2) << "token " << t;
+  }
+}
+
+TEST_F(CudaMoeKernelsTest, Fp8MixtralShapeMatchesTheReference) {
+  // Mixtral-8x7B's expert shape with 4 of its 8 experts (host memory for the f32 reference); the
+  // first 1 and all 5 tokens of one layer.
+  Layer layer(5, 4, 2, 4096, 14336, 31, MoeWeightFormat::kFp8Block128);
+  for (int64_t tokens : {1, 5}) {
+    SCOPED_TRACE(::testing::Message() << tokens << " tokens");
+    layer.problem.tokens = tokens;
+    CheckLayerSampled(layer, PlanMoe(layer.problem), 1);
+  }
+}
+
+TEST_F(CudaMoeKernelsTest, Fp8DeepSeekShapeMatchesTheReference) {
+  // DeepSeek-V3's expert shape, top-8 of 16 experts (of 256): the first 3 tokens (decode), then
+  // all 257, which take the prefill path (128 slots per expert).
+  Layer layer(257, 16, 8, 7168, 2048, 41, MoeWeightFormat::kFp8Block128);
+  layer.problem.tokens = 3;
+  CheckLayerSampled(layer, PlanMoe(layer.problem), 1);
+  layer.problem.tokens = 257;
+  const MoePlan plan = PlanMoe(layer.problem);
+  ASSERT_EQ(plan.path, MoePath::kPrefill);
+  CheckLayerSampled(layer, plan, 32);
+}
+
+// ---- int4 group-quantized weights (kU4Group128, w4a16) -----------------------------------------
+
+// The decode kernel's nibble move: 128 + q by bits, minus 128 + zero, is q - zero exactly.
+TEST(MoeU4FormatTest, BitsToBf16GiveQMinusZeroExactly) {
+  for (uint32_t byte = 0; byte < 256; ++byte) {
+    const uint32_t bits = U4x2ToBf16x2Plus128Bits(byte | 0x5a00u);  // higher bytes ignored
+    EXPECT_EQ(ref::Bf16ToF32(bits & 0xffff), 128.0f + static_cast<float>(byte & 0xf));
+    EXPECT_EQ(ref::Bf16ToF32(bits >> 16), 128.0f + static_cast<float>(byte >> 4));
+  }
+  for (uint32_t zero = 0; zero < 16; ++zero) {
+    const uint32_t z = Bf16x2Of128Plus(zero);
+    EXPECT_EQ(ref::Bf16ToF32(z & 0xffff), 128.0f + static_cast<float>(zero));
+    EXPECT_EQ(z >> 16, z & 0xffff);
+  }
+}
+
+TEST(MoeU4FormatTest, PlansDecodeOnlyAndPrefillRefusesInt4) {
+  const MoeProblem problem{4096, 8, 2, 256, 128};
+  MoePlanOptions options;
+  options.decode_only = true;
+  EXPECT_EQ(PlanMoe(problem, options).path, MoePath::kDecode);
+  options.path = MoePath::kPrefill;
+  EXPECT_EQ(PlanMoe(problem, options).path, MoePath::kDecode);
+  EXPECT_EQ(MoeMatrixBytes(MoeWeightFormat::kU4Group128, 256, 128), 256 * 64);
+  EXPECT_EQ(MoeScaleCount(MoeWeightFormat::kU4Group128, 256, 384), 256 * 3);
+  const void* dummy[1] = {nullptr};
+  MoeWeightsView view{dummy, dummy};
+  view.format = MoeWeightFormat::kU4Group128;
+  MoePlanOptions prefill;
+  prefill.path = MoePath::kPrefill;
+  EXPECT_NE(
+      LaunchGateUp(problem, PlanMoe(problem, prefill), nullptr, view, MoeWorkspaceView{}, nullptr),
+      "");
+  // Without scales and zero points the decode kernels refuse too.
+  EXPECT_NE(
+      LaunchGateUp(problem, PlanMoe(problem, options), nullptr, view, MoeWorkspaceView{}, nullptr),
+      "");
+}
+
+MoePlan DecodeOnlyPlan(const MoeProblem& problem, int token_tiles = 0) {
+  MoePlanOptions options;
+  options.decode_only = true;
+  options.token_tiles = token_tiles;
+  return PlanMoe(problem, options);
+}
+
+TEST_F(CudaMoeKernelsTest, U4DecodeGemmsMatchTheReferenceForEveryTokenTile) {
+  for (int tiles : {1, 2, 4, 8}) {
+    for (int64_t tokens : {1, 9, 70}) {
+      SCOPED_TRACE(::testing::Message() << tiles << " token tiles, " << tokens << " tokens");
+      Layer layer(tokens, 8, 2, 256, 128, 5, MoeWeightFormat::kU4Group128);
+      CheckLayer(layer, DecodeOnlyPlan(layer.problem, tiles), false);
+    }
+  }
+}
+
+TEST_F(CudaMoeKernelsTest, U4DecodeManyExpertsAndABigBatchStayOnDecode) {
+  Layer layer(33, 64, 6, 384, 256, 6, MoeWeightFormat::kU4Group128);
+  CheckLayer(layer, DecodeOnlyPlan(layer.problem), true);
+  Layer big(600, 8, 2, 256, 128, 7, MoeWeightFormat::kU4Group128);  // 150 slots per expert
+  const MoePlan plan = DecodeOnlyPlan(big.problem);
+  ASSERT_EQ(plan.path, MoePath::kDecode);
+  CheckLayer(big, plan, true);
+}
+
+TEST_F(CudaMoeKernelsTest, U4LayerReplaysFromACudaGraph) {
+  CheckGraphReplay(Layer(16, 128, 8, 256, 128, 12, MoeWeightFormat::kU4Group128));
+}
+
+TEST_F(CudaMoeKernelsTest, U4ModelShapesMatchTheReference) {
+  Layer mixtral(3, 4, 2, 4096, 14336, 51, MoeWeightFormat::kU4Group128);
+  CheckLayerSampled(mixtral, DecodeOnlyPlan(mixtral.problem), 1);
+  Layer deepseek(5, 16, 8, 7168, 2048, 52, MoeWeightFormat::kU4Group128);
+  CheckLayerSampled(deepseek, DecodeOnlyPlan(deepseek.problem), 1);
 }
 
 TEST_F(CudaMoeKernelsTest, HelpersConvertRouteSharedExpertsAndFill) {

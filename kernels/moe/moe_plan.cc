@@ -35,10 +35,11 @@ MoePlan PlanMoe(const MoeProblem& p, const MoePlanOptions& options) {
   MoePlan plan;
   const int64_t slots = p.tokens * p.top_k;
   const double per_expert = static_cast<double>(slots) / std::max(p.experts, 1);
-  plan.path = per_expert > 24 && PrefillFits(p) ? MoePath::kPrefill : MoePath::kDecode;
+  const bool prefill_fits = PrefillFits(p) && !options.decode_only;
+  plan.path = per_expert > 24 && prefill_fits ? MoePath::kPrefill : MoePath::kDecode;
   if (options.path) {
     plan.path =
-        *options.path == MoePath::kPrefill && !PrefillFits(p) ? MoePath::kDecode : *options.path;
+        *options.path == MoePath::kPrefill && !prefill_fits ? MoePath::kDecode : *options.path;
   }
   plan.programmatic_launch = options.programmatic_launch;
   if (plan.path == MoePath::kDecode) {
@@ -54,6 +55,28 @@ MoePlan PlanMoe(const MoeProblem& p, const MoePlanOptions& options) {
   if (plan.path == MoePath::kPrefill) end += Align(sizeof(uint16_t) * slots * p.hidden);
   plan.workspace_bytes = std::max<size_t>(end, 256);
   return plan;
+}
+
+int64_t MoeMatrixBytes(MoeWeightFormat format, int64_t rows, int64_t cols) {
+  switch (format) {
+    case MoeWeightFormat::kFp8Block128:
+      return rows * cols;
+    case MoeWeightFormat::kU4Group128:
+      return rows * cols / 2;
+    default:
+      return rows * cols * 2;
+  }
+}
+
+int64_t MoeScaleCount(MoeWeightFormat format, int64_t rows, int64_t cols) {
+  switch (format) {
+    case MoeWeightFormat::kFp8Block128:
+      return (rows + kMoeFp8Block - 1) / kMoeFp8Block * ((cols + kMoeFp8Block - 1) / kMoeFp8Block);
+    case MoeWeightFormat::kU4Group128:
+      return rows * (cols / kMoeU4Group);
+    default:
+      return 0;
+  }
 }
 
 size_t MoeWorkspaceStateBytes() { return Align(sizeof(int32_t) * (kMaxMoeExperts + 1)); }

@@ -4,6 +4,8 @@
 #include <cmath>
 #include <cstring>
 
+#include "switchyard/dtype.hpp"
+
 namespace sy::kernels::reference {
 
 float Bf16ToF32(uint16_t bits) {
@@ -61,16 +63,19 @@ std::vector<std::vector<int32_t>> SlotsByExpert(const int32_t* ids, int64_t slot
 
 namespace {
 
-double Dot(const uint16_t* w, const uint16_t* x, int64_t n) {
+float WeightValue(uint16_t bf16) { return Bf16ToF32(bf16); }
+float WeightValue(float f32) { return f32; }
+
+template <typename W>
+double Dot(const W* w, const uint16_t* x, int64_t n) {
   double sum = 0;
-  for (int64_t i = 0; i < n; ++i) sum += static_cast<double>(Bf16ToF32(w[i])) * Bf16ToF32(x[i]);
+  for (int64_t i = 0; i < n; ++i) sum += static_cast<double>(WeightValue(w[i])) * Bf16ToF32(x[i]);
   return sum;
 }
 
-}  // namespace
-
-void GateUpSwiglu(const uint16_t* x, const uint16_t* gate_up, int64_t hidden, int64_t inter,
-                  float* act, const Activation& activation, const float* bias) {
+template <typename W>
+void GateUpSwigluT(const uint16_t* x, const W* gate_up, int64_t hidden, int64_t inter, float* act,
+                   const Activation& activation, const float* bias) {
   for (int64_t i = 0; i < inter; ++i) {
     float g = static_cast<float>(Dot(gate_up + i * hidden, x, hidden));
     float u = static_cast<float>(Dot(gate_up + (inter + i) * hidden, x, hidden));
@@ -88,19 +93,21 @@ void GateUpSwiglu(const uint16_t* x, const uint16_t* gate_up, int64_t hidden, in
   }
 }
 
-void Down(const float* act, const uint16_t* down, int64_t hidden, int64_t inter, float* y,
-          const float* bias) {
+template <typename W>
+void DownT(const float* act, const W* down, int64_t hidden, int64_t inter, float* y,
+           const float* bias) {
   for (int64_t h = 0; h < hidden; ++h) {
     double sum = bias != nullptr ? bias[h] : 0.0;
     for (int64_t i = 0; i < inter; ++i)
-      sum += static_cast<double>(Bf16ToF32(down[h * inter + i])) * act[i];
+      sum += static_cast<double>(WeightValue(down[h * inter + i])) * act[i];
     y[h] = static_cast<float>(sum);
   }
 }
 
-void MoeLayer(const MoeProblem& problem, const uint16_t* x, const int32_t* ids,
-              const float* weights, const std::vector<const uint16_t*>& gate_up,
-              const std::vector<const uint16_t*>& down, float* out, const Activation& activation) {
+template <typename W>
+void MoeLayerT(const MoeProblem& problem, const uint16_t* x, const int32_t* ids,
+               const float* weights, const std::vector<const W*>& gate_up,
+               const std::vector<const W*>& down, float* out, const Activation& activation) {
   const int64_t h = problem.hidden, inter = problem.intermediate;
   std::vector<float> act(inter), y(h);
   for (int64_t t = 0; t < problem.tokens; ++t) {
@@ -113,11 +120,83 @@ void MoeLayer(const MoeProblem& problem, const uint16_t* x, const int32_t* ids,
           activation.gate_up_bias != nullptr ? activation.gate_up_bias + e * 2 * inter : nullptr;
       const float* down_bias =
           activation.down_bias != nullptr ? activation.down_bias + e * h : nullptr;
-      GateUpSwiglu(x + t * h, gate_up[e], h, inter, act.data(), activation, gate_up_bias);
-      Down(act.data(), down[e], h, inter, y.data(), down_bias);
+      GateUpSwigluT(x + t * h, gate_up[e], h, inter, act.data(), activation, gate_up_bias);
+      DownT(act.data(), down[e], h, inter, y.data(), down_bias);
       for (int64_t c = 0; c < h; ++c) o[c] += weights[t * problem.top_k + j] * y[c];
     }
   }
+}
+
+// Calls fn(index of the block's scale, first row, end row, first col, end col) per 128 block.
+template <typename Fn>
+void ForEachFp8Block(int64_t rows, int64_t cols, Fn&& fn) {
+  const int64_t b = kMoeFp8Block, grid_cols = (cols + b - 1) / b;
+  for (int64_t r0 = 0; r0 < rows; r0 += b) {
+    for (int64_t c0 = 0; c0 < cols; c0 += b)
+      fn(r0 / b * grid_cols + c0 / b, r0, std::min(rows, r0 + b), c0, std::min(cols, c0 + b));
+  }
+}
+
+}  // namespace
+
+void GateUpSwiglu(const uint16_t* x, const uint16_t* gate_up, int64_t hidden, int64_t inter,
+                  float* act, const Activation& activation, const float* bias) {
+  GateUpSwigluT(x, gate_up, hidden, inter, act, activation, bias);
+}
+void GateUpSwiglu(const uint16_t* x, const float* gate_up, int64_t hidden, int64_t inter,
+                  float* act, const Activation& activation, const float* bias) {
+  GateUpSwigluT(x, gate_up, hidden, inter, act, activation, bias);
+}
+
+void Down(const float* act, const uint16_t* down, int64_t hidden, int64_t inter, float* y,
+          const float* bias) {
+  DownT(act, down, hidden, inter, y, bias);
+}
+void Down(const float* act, const float* down, int64_t hidden, int64_t inter, float* y,
+          const float* bias) {
+  DownT(act, down, hidden, inter, y, bias);
+}
+
+void MoeLayer(const MoeProblem& problem, const uint16_t* x, const int32_t* ids,
+              const float* weights, const std::vector<const uint16_t*>& gate_up,
+              const std::vector<const uint16_t*>& down, float* out, const Activation& activation) {
+  MoeLayerT(problem, x, ids, weights, gate_up, down, out, activation);
+}
+void MoeLayer(const MoeProblem& problem, const uint16_t* x, const int32_t* ids,
+              const float* weights, const std::vector<const float*>& gate_up,
+              const std::vector<const float*>& down, float* out, const Activation& activation) {
+  MoeLayerT(problem, x, ids, weights, gate_up, down, out, activation);
+}
+
+Fp8Matrix QuantizeFp8Block128(const float* w, int64_t rows, int64_t cols) {
+  Fp8Matrix m;
+  m.values.resize(rows * cols);
+  const int64_t b = kMoeFp8Block;
+  m.scales.resize((rows + b - 1) / b * ((cols + b - 1) / b));
+  ForEachFp8Block(rows, cols, [&](int64_t s, int64_t r0, int64_t r1, int64_t c0, int64_t c1) {
+    float amax = 0.0f;
+    for (int64_t r = r0; r < r1; ++r) {
+      for (int64_t c = c0; c < c1; ++c) amax = std::max(amax, std::abs(w[r * cols + c]));
+    }
+    const float scale = amax / kFP8E4M3Max > 0.0f ? amax / kFP8E4M3Max : 1.0f;
+    m.scales[s] = scale;
+    for (int64_t r = r0; r < r1; ++r) {
+      for (int64_t c = c0; c < c1; ++c)
+        m.values[r * cols + c] = F32ToFP8E4M3(w[r * cols + c] / scale);
+    }
+  });
+  return m;
+}
+
+std::vector<float> DequantizeFp8Block128(const Fp8Matrix& m, int64_t rows, int64_t cols) {
+  std::vector<float> w(rows * cols);
+  ForEachFp8Block(rows, cols, [&](int64_t s, int64_t r0, int64_t r1, int64_t c0, int64_t c1) {
+    for (int64_t r = r0; r < r1; ++r) {
+      for (int64_t c = c0; c < c1; ++c)
+        w[r * cols + c] = FP8E4M3ToF32(m.values[r * cols + c]) * m.scales[s];
+    }
+  });
+  return w;
 }
 
 }  // namespace sy::kernels::reference

@@ -45,6 +45,25 @@ void MoeLayer(const MoeProblem& problem, const uint16_t* x, const int32_t* ids,
               const std::vector<const uint16_t*>& down, float* out,
               const Activation& activation = {});
 
+// The same three on f32 weights: dequantized fp8 (DequantizeFp8Block128).
+void GateUpSwiglu(const uint16_t* x, const float* gate_up, int64_t hidden, int64_t inter,
+                  float* act, const Activation& activation = {}, const float* bias = nullptr);
+void Down(const float* act, const float* down, int64_t hidden, int64_t inter, float* y,
+          const float* bias = nullptr);
+void MoeLayer(const MoeProblem& problem, const uint16_t* x, const int32_t* ids,
+              const float* weights, const std::vector<const float*>& gate_up,
+              const std::vector<const float*>& down, float* out, const Activation& activation = {});
+
+// kFp8Block128 (moe_cuda.h) of an f32 [rows, cols] matrix as quantizer.fp8 writes it: per
+// 128 x 128 block scale = amax / 448 (1 for an all-zero block), value = e4m3(w / scale).
+struct Fp8Matrix {
+  std::vector<uint8_t> values;  // [rows, cols]
+  std::vector<float> scales;    // [ceil(rows / 128), ceil(cols / 128)]
+};
+Fp8Matrix QuantizeFp8Block128(const float* w, int64_t rows, int64_t cols);
+// w = value * scale of its block, in f32.
+std::vector<float> DequantizeFp8Block128(const Fp8Matrix& m, int64_t rows, int64_t cols);
+
 }  // namespace sy::kernels::reference
 
 #endif  // SWITCHYARD_KERNELS_MOE_MOE_REFERENCE_H_

@@ -11,6 +11,7 @@
 #include <string>
 #include <utility>
 
+#include "kernels/moe/dequant_bits.h"
 #include "kernels/moe/moe_cuda.h"
 
 namespace sy::kernels {
@@ -82,6 +83,24 @@ __device__ __forceinline__ void LdMatrixX4(uint32_t (&r)[4], const void* smem) {
 __device__ __forceinline__ uint32_t PackBf16(float lo, float hi) {
   const __nv_bfloat162 v = __floats2bfloat162_rn(lo, hi);
   return *reinterpret_cast<const uint32_t*>(&v);
+}
+
+// Two e4m3 values (the low 16 bits of `two`) as bf16x2, exactly (dequant_bits.h). mul.rn.bf16x2
+// keeps subnormal inputs, which is what carries e4m3's subnormals through.
+__device__ __forceinline__ uint32_t Fp8x2ToBf16x2(uint32_t two) {
+  uint32_t out;
+  asm("mul.rn.bf16x2 %0, %1, %2;\n"
+      : "=r"(out)
+      : "r"(Fp8x2ToBf16x2Bits(two)), "r"(kBf16x2TwoPow120));
+  return out;
+}
+
+// q - zero for the two u4 values of the low byte of `byte`, as exact bf16x2 (dequant_bits.h);
+// `zero` is Bf16x2Of128Plus(zero point).
+__device__ __forceinline__ uint32_t U4x2MinusZeroToBf16x2(uint32_t byte, uint32_t zero) {
+  uint32_t out;
+  asm("sub.rn.bf16x2 %0, %1, %2;\n" : "=r"(out) : "r"(U4x2ToBf16x2Plus128Bits(byte)), "r"(zero));
+  return out;
 }
 
 // "" or "what: CUDA error text" for the last launch.

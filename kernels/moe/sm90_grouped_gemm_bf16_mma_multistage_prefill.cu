@@ -12,8 +12,16 @@
 // in L2 while the weight tiles stream once per group. Down writes router weight * y in bf16
 // per slot; sm90_moe_combine sums the k slots of each token.
 //
+// fp8 block-scaled weights (kFp8Block128): the weight tiles travel as fp8 (cp.async into a ring
+// of half the size) and each thread turns the chunks it loaded into bf16 times their block
+// scale, rounded to bf16, in one bf16 tile the warps then read with ldmatrix: w8a16, the same
+// bf16 math as above (a 64-row half of a tile and a 64-wide k tile never cross a 128 block,
+// so every 16-byte chunk has one scale).
+//
 // What it is not yet: wgmma + TMA with a warp-specialised producer (Hopper's fast path), so it
 // tops out near mma.sync's share of the tensor cores. docs/cuda-kernels.md has the numbers.
+#include <cuda_fp8.h>
+
 #include "kernels/moe/moe_launchers.h"
 #include "kernels/moe/sm90_common.cuh"
 
@@ -23,11 +31,15 @@ namespace {
 constexpr int kBM = 128, kBN = 128, kBK = 64, kStages = 4, kThreads = 256;
 constexpr int kGroup = 8;  // blocks per raster group
 constexpr int kStageElems = kBM * kBK;
+// bf16: A and B rings. fp8: the A ring, an fp8 B ring and the one bf16 B tile it is turned into.
 constexpr size_t kSmemBytes = sizeof(__nv_bfloat16) * 2 * kStages * kStageElems;
+constexpr size_t kSmemBytesFp8 =
+    sizeof(__nv_bfloat16) * (kStages + 1) * kStageElems + kStages * kStageElems;
 
 struct PrefillParams {
   const __nv_bfloat16* a;      // gate_up: x [T, H]; down: act [slots, I]
-  const void* const* weights;  // per expert [rows, K]
+  const void* const* weights;  // per expert [rows, K], bf16 or fp8
+  const float* const* scales;  // fp8: per expert [ceil(rows / 128), ceil(K / 128)]
   MoeWeightsView view;         // the biases and the activation
   int K;
   int inter, hidden, top_k;
@@ -40,12 +52,27 @@ __device__ __forceinline__ int Swizzle(int row, int chunk) {
   return row * kBK + ((chunk ^ (row & 7)) * 8);
 }
 
-template <bool kGateUp>
+// 8 e4m3 values (16 bytes' half) times `scale` as 8 bf16 (16 bytes), via the exact f16
+// conversion of sm_89+.
+__device__ __forceinline__ uint4 DequantizeFp8x8(uint32_t lo, uint32_t hi, float scale) {
+  const uint32_t words[2] = {lo, hi};
+  uint32_t out[4];
+#pragma unroll
+  for (int i = 0; i < 4; ++i) {
+    const auto two = static_cast<__nv_fp8x2_storage_t>(words[i / 2] >> (16 * (i % 2)));
+    const float2 f = __half22float2(__half2(__nv_cvt_fp8x2_to_halfraw2(two, __NV_E4M3)));
+    out[i] = PackBf16(f.x * scale, f.y * scale);
+  }
+  return make_uint4(out[0], out[1], out[2], out[3]);
+}
+
+template <bool kFp8, bool kGateUp>
 __global__ void __launch_bounds__(kThreads, 1)
     sm90_grouped_gemm_bf16_mma_128x128x64_s4_prefill(PrefillParams p) {
   extern __shared__ __align__(128) unsigned char smem[];
   auto* s_a = reinterpret_cast<__nv_bfloat16*>(smem);
-  auto* s_b = s_a + kStages * kStageElems;
+  auto* s_b = s_a + kStages * kStageElems;  // bf16: the B ring; fp8: the one bf16 B tile
+  uint8_t* s_b8 = reinterpret_cast<uint8_t*>(s_b + kStageElems);  // fp8: the B ring [128][64]
   __shared__ int s_arow[kBM], s_slot[kBM];
 
   const int in_group = blockIdx.x % (kGroup * p.n_tiles);
@@ -65,7 +92,12 @@ __global__ void __launch_bounds__(kThreads, 1)
   __syncthreads();
 
   const int K = p.K;
-  const auto* w = static_cast<const __nv_bfloat16*>(p.weights[blk.expert]);
+  // The weight row behind row `row` of the B tile: gate_up pairs 64 gate rows with their 64 up
+  // rows.
+  auto weight_row = [&](int row) {
+    return kGateUp ? (row < 64 ? 64 * n_tile + row : p.inter + 64 * n_tile + row - 64)
+                   : kBN * n_tile + row;
+  };
   const int chunk = tid % 8;
   const __nv_bfloat16* a_src[4];
   const __nv_bfloat16* b_src[4];
@@ -74,10 +106,26 @@ __global__ void __launch_bounds__(kThreads, 1)
   for (int i = 0; i < 4; ++i) {
     const int row = tid / 8 + 32 * i;
     a_src[i] = p.a + static_cast<int64_t>(s_arow[row]) * K + chunk * 8;
-    const int b_row = kGateUp ? (row < 64 ? 64 * n_tile + row : p.inter + 64 * n_tile + row - 64)
-                              : kBN * n_tile + row;
-    b_src[i] = w + static_cast<int64_t>(b_row) * K + chunk * 8;
+    if constexpr (!kFp8) {
+      b_src[i] = static_cast<const __nv_bfloat16*>(p.weights[blk.expert]) +
+                 static_cast<int64_t>(weight_row(row)) * K + chunk * 8;
+    }
     s_off[i] = Swizzle(row, chunk);
+  }
+  // fp8: a thread loads, and later dequantizes, the 16-byte chunks tid % 4 of rows tid / 4 and
+  // tid / 4 + 64 of the [128][64] byte tile (unswizzled: consecutive threads, consecutive
+  // chunks), so it only waits for its own copies before reading them.
+  const uint8_t* b8_src[2];
+  const float* b8_scales[2];
+  if constexpr (kFp8) {
+    const auto* w8 = static_cast<const uint8_t*>(p.weights[blk.expert]);
+    const int k_blocks = (K + kMoeFp8Block - 1) / kMoeFp8Block;
+#pragma unroll
+    for (int i = 0; i < 2; ++i) {
+      const int w_row = weight_row(tid / 4 + 64 * i);
+      b8_src[i] = w8 + static_cast<int64_t>(w_row) * K + (tid % 4) * 16;
+      b8_scales[i] = p.scales[blk.expert] + (w_row / kMoeFp8Block) * k_blocks;
+    }
   }
   auto load_a = [&](int stage, int kt) {
 #pragma unroll
@@ -85,9 +133,28 @@ __global__ void __launch_bounds__(kThreads, 1)
       CpAsync16(s_a + stage * kStageElems + s_off[i], a_src[i] + kt * kBK);
   };
   auto load_b = [&](int stage, int kt) {
+    if constexpr (kFp8) {
 #pragma unroll
-    for (int i = 0; i < 4; ++i)
-      CpAsync16(s_b + stage * kStageElems + s_off[i], b_src[i] + kt * kBK);
+      for (int i = 0; i < 2; ++i)
+        CpAsync16(s_b8 + stage * kStageElems + (tid + 256 * i) * 16, b8_src[i] + kt * kBK);
+    } else {
+#pragma unroll
+      for (int i = 0; i < 4; ++i)
+        CpAsync16(s_b + stage * kStageElems + s_off[i], b_src[i] + kt * kBK);
+    }
+  };
+  // fp8: this thread's chunks of stage `stage` (k tile kt) into the bf16 tile, times their
+  // scales. 16 fp8 of row r at k 16c..16c+15 become bf16 chunks 2c and 2c + 1 of that row.
+  auto dequantize_b = [&](int stage, int kt) {
+#pragma unroll
+    for (int i = 0; i < 2; ++i) {
+      const int row = tid / 4 + 64 * i, c = tid % 4;
+      const uint4 v =
+          *reinterpret_cast<const uint4*>(s_b8 + stage * kStageElems + (tid + 256 * i) * 16);
+      const float scale = b8_scales[i][kt * kBK / kMoeFp8Block];
+      *reinterpret_cast<uint4*>(s_b + Swizzle(row, 2 * c)) = DequantizeFp8x8(v.x, v.y, scale);
+      *reinterpret_cast<uint4*>(s_b + Swizzle(row, 2 * c + 1)) = DequantizeFp8x8(v.z, v.w, scale);
+    }
   };
 
   const int k_tiles = K / kBK;
@@ -125,7 +192,14 @@ __global__ void __launch_bounds__(kThreads, 1)
     }
     CpAsyncCommit();
     const __nv_bfloat16* a_tile = s_a + (kt % kStages) * kStageElems;
-    const __nv_bfloat16* b_tile = s_b + (kt % kStages) * kStageElems;
+    const __nv_bfloat16* b_tile = s_b;
+    if constexpr (kFp8) {
+      // The barrier above also means every warp is done reading the previous bf16 tile.
+      dequantize_b(kt % kStages, kt);
+      __syncthreads();
+    } else {
+      b_tile += (kt % kStages) * kStageElems;
+    }
 #pragma unroll
     for (int kk = 0; kk < kBK / 16; ++kk) {
       uint32_t af[4][4], bf[2][4];
@@ -191,17 +265,18 @@ __global__ void __launch_bounds__(kThreads, 1)
   }
 }
 
-template <bool kGateUp>
+template <bool kFp8, bool kGateUp>
 std::string LaunchKernel(dim3 grid, bool pdl, void* stream, const PrefillParams& p) {
-  auto* kernel = sm90_grouped_gemm_bf16_mma_128x128x64_s4_prefill<kGateUp>;
+  auto* kernel = sm90_grouped_gemm_bf16_mma_128x128x64_s4_prefill<kFp8, kGateUp>;
+  const size_t smem = kFp8 ? kSmemBytesFp8 : kSmemBytes;
   // Above 48 KiB of dynamic shared memory a kernel must opt in (once; cheap to repeat).
   if (cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize,
-                           static_cast<int>(kSmemBytes)) != cudaSuccess) {
+                           static_cast<int>(smem)) != cudaSuccess) {
     return LaunchError("sm90_grouped_gemm_bf16_mma_128x128x64_s4_prefill: smem attribute");
   }
   return Launch(kGateUp ? "sm90_grouped_gemm_bf16_mma_128x128x64_s4_prefill<gate_up>"
                         : "sm90_grouped_gemm_bf16_mma_128x128x64_s4_prefill<down>",
-                kernel, grid, dim3(kThreads), kSmemBytes, stream, pdl, p);
+                kernel, grid, dim3(kThreads), smem, stream, pdl, p);
 }
 
 }  // namespace
@@ -211,10 +286,14 @@ std::string LaunchPrefillGemm(bool gate_up, const MoeProblem& problem, const Moe
                               const MoeWorkspaceView& ws, void* stream) {
   if (problem.intermediate % 64 != 0 || problem.hidden % 128 != 0)
     return "prefill grouped GEMM: needs intermediate % 64 == 0 and hidden % 128 == 0";
+  if (weights.format == MoeWeightFormat::kU4Group128)
+    return "prefill grouped GEMM: int4 weights run on the decode path "
+           "(MoePlanOptions::decode_only)";
   if (plan.max_blocks == 0) return "";
   PrefillParams p{};
   p.a = static_cast<const __nv_bfloat16*>(a);
   p.weights = gate_up ? weights.gate_up : weights.down;
+  p.scales = gate_up ? weights.gate_up_scales : weights.down_scales;
   p.view = weights;
   p.K = static_cast<int>(gate_up ? problem.hidden : problem.intermediate);
   p.inter = static_cast<int>(problem.intermediate);
@@ -224,8 +303,14 @@ std::string LaunchPrefillGemm(bool gate_up, const MoeProblem& problem, const Moe
   p.ws = ws;
   const int64_t groups = (plan.max_blocks + kGroup - 1) / kGroup;
   const dim3 grid(static_cast<unsigned>(groups * kGroup * p.n_tiles));
-  return gate_up ? LaunchKernel<true>(grid, plan.programmatic_launch, stream, p)
-                 : LaunchKernel<false>(grid, plan.programmatic_launch, stream, p);
+  const bool pdl = plan.programmatic_launch;
+  if (weights.format == MoeWeightFormat::kFp8Block128) {
+    if (p.scales == nullptr) return "prefill grouped GEMM: fp8 weights need their scales";
+    return gate_up ? LaunchKernel<true, true>(grid, pdl, stream, p)
+                   : LaunchKernel<true, false>(grid, pdl, stream, p);
+  }
+  return gate_up ? LaunchKernel<false, true>(grid, pdl, stream, p)
+                 : LaunchKernel<false, false>(grid, pdl, stream, p);
 }
 
 }  // namespace sy::kernels

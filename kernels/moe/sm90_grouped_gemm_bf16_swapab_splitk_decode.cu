@@ -13,6 +13,18 @@
 // permutation of k, and the token fragment is loaded under the same permutation (16 bytes of
 // the token's row, L1-cached: the CTAs of an SM share it).
 //
+// fp8 block-scaled weights (kFp8Block128, w8a16): the same 16 bytes per lane and step now hold
+// 16 weights, so a step covers 64 k and the bytes in flight stay those of bf16. Each 16-byte
+// chunk is turned into bf16 exactly by moving bits (dequant_bits.h), multiplied by tokens in
+// bf16 into a step accumulator, and the f32 block scale is applied to that partial sum: a step
+// never crosses a 128-wide k block, and a 16-row tile never crosses a 128-row block, so one
+// scale per row tile and step (DeepGEMM applies its scales to partial sums the same way).
+//
+// int4 group-quantized weights (kU4Group128, w4a16, quantizer.int4's format): 16 bytes hold 32
+// weights, a step covers 128 k = one group, so each row has one scale and zero point per step.
+// Nibbles become q - zero exactly in bf16 (128 + q by bits, minus 128 + zero), and the scale
+// (per row, so per accumulator pair) is applied to the step's partial sums.
+//
 // Grid: x = block of the block table (fastest, so blocks of one expert run together and
 // share its weight tile through L2), y = row tile. Epilogues: gate_up writes
 // act = silu(gate) * up (or the clamped form, biases first) in bf16; down adds router weight * y
@@ -30,18 +42,90 @@ constexpr int kUnroll = 4;  // k-steps of 32 loaded ahead per warp
 
 struct DecodeParams {
   const __nv_bfloat16* b;      // gate_up: x [T, H]; down: act [slots, I]
-  const void* const* weights;  // per expert, [rows, K] bf16
+  const void* const* weights;  // per expert, [rows, K] bf16 or fp8
+  const float* const*
+      scales;  // fp8: per expert [ceil(rows / 128), ceil(K / 128)]; int4: [rows, K / 128]
+  const uint8_t* const* zeros;  // int4: per expert [rows, K / 128]
   int K;
   int inter, hidden, top_k;
   MoeWorkspaceView ws;
   float* out;
 };
 
+// The k loop's view of one weight format: how many k a lane's 16 bytes of a row hold, and how
+// many 32-wide k-steps (bf16) or 64-wide ones (fp8) each warp loads ahead.
+template <MoeWeightFormat F, int NT>
+struct DecodeFormat {
+  static constexpr bool kFp8 = F == MoeWeightFormat::kFp8Block128;
+  static constexpr bool kU4 = F == MoeWeightFormat::kU4Group128;
+  static constexpr int kLaneK = kU4 ? 32 : kFp8 ? 16 : 8;  // weights in 16 bytes
+  static constexpr int kStepK = 4 * kLaneK;                // k per warp step (4 lanes per row)
+  static constexpr int kXChunks = kLaneK / 8;  // 16-byte chunks of a token row per lane and step
+  // Scales per step: fp8 one per row tile, int4 one per row (with a zero point).
+  static constexpr int kScales = kU4 ? 4 : kFp8 ? 2 : 1;
+  // Wider token tiles, and the wider token fragments of fp8 (2 chunks) and int4 (4), load fewer
+  // steps ahead to stay within the register budget (NT <= 2: two CTAs per SM, 128 registers).
+  // fp8 at NT = 1 keeps 3 steps (6 KiB per warp) in flight: 4 spilled.
+  static constexpr int kSteps = kU4    ? (NT == 1 ? 2 : 1)
+                                : kFp8 ? (NT == 1   ? 3
+                                          : NT == 8 ? 1
+                                                    : 2)
+                                       : (NT >= 2 ? 2 : kUnroll);
+};
+
+// D += (rows g, g + 8 of a 16-row tile) . (the token of column g), over one step: bf16 weights
+// a_g / a_g8 (16 bytes = 8 k each) and the token chunk x, k permuted alike on both sides.
+__device__ __forceinline__ void MmaStepBf16(float (&d)[4], const uint4& a_g, const uint4& a_g8,
+                                            const uint4& x) {
+  MmaBf16(d, a_g.x, a_g8.x, a_g.y, a_g8.y, x.x, x.y);
+  MmaBf16(d, a_g.z, a_g8.z, a_g.w, a_g8.w, x.z, x.w);
+}
+
+// The same for fp8 weights (16 bytes = 16 k each) and two token chunks (16 k): 32-bit word m of
+// a row holds k 4m..4m+3, which pair with the token's bf16 words 2m and 2m + 1.
+__device__ __forceinline__ void MmaStepFp8(float (&d)[4], const uint4& a_g, const uint4& a_g8,
+                                           const uint4 (&x)[2]) {
+  const uint32_t g[4] = {a_g.x, a_g.y, a_g.z, a_g.w}, g8[4] = {a_g8.x, a_g8.y, a_g8.z, a_g8.w};
+  const uint32_t xw[8] = {x[0].x, x[0].y, x[0].z, x[0].w, x[1].x, x[1].y, x[1].z, x[1].w};
+#pragma unroll
+  for (int m = 0; m < 4; ++m) {
+    MmaBf16(d, Fp8x2ToBf16x2(g[m]), Fp8x2ToBf16x2(g8[m]), Fp8x2ToBf16x2(g[m] >> 16),
+            Fp8x2ToBf16x2(g8[m] >> 16), xw[2 * m], xw[2 * m + 1]);
+  }
+}
+
+// The same for int4 weights (16 bytes = 32 k each) and four token chunks (32 k), into `d` as q -
+// zero (the caller scales it): byte j of word m holds k 8m + 2j (low nibble) and 8m + 2j + 1.
+__device__ __forceinline__ void MmaStepU4(float (&d)[4], const uint4& a_g, const uint4& a_g8,
+                                          const uint4 (&x)[4], uint32_t zero_g, uint32_t zero_g8) {
+  const uint32_t g[4] = {a_g.x, a_g.y, a_g.z, a_g.w}, g8[4] = {a_g8.x, a_g8.y, a_g8.z, a_g8.w};
+  uint32_t xw[16];
+#pragma unroll
+  for (int c = 0; c < 4; ++c) {
+    xw[4 * c] = x[c].x;
+    xw[4 * c + 1] = x[c].y;
+    xw[4 * c + 2] = x[c].z;
+    xw[4 * c + 3] = x[c].w;
+  }
+#pragma unroll
+  for (int m = 0; m < 4; ++m) {
+#pragma unroll
+    for (int h = 0; h < 2; ++h) {  // bytes 2h, 2h + 1: k 8m + 4h .. 8m + 4h + 3
+      const int lo = 16 * h, hi = 16 * h + 8;
+      MmaBf16(
+          d, U4x2MinusZeroToBf16x2(g[m] >> lo, zero_g), U4x2MinusZeroToBf16x2(g8[m] >> lo, zero_g8),
+          U4x2MinusZeroToBf16x2(g[m] >> hi, zero_g), U4x2MinusZeroToBf16x2(g8[m] >> hi, zero_g8),
+          xw[4 * m + 2 * h], xw[4 * m + 2 * h + 1]);
+    }
+  }
+}
+
 // `view` (gate_up's biases and activation) is a parameter of its own: as a member of
 // DecodeParams it pushed the NT = 1 down kernel past its register budget.
-template <int NT, bool kGateUp>
+template <MoeWeightFormat F, int NT, bool kGateUp>
 __global__ void __launch_bounds__(kThreads, NT <= 2 ? 2 : 1)
     sm90_grouped_gemm_bf16_swapab_splitk_decode(DecodeParams p, MoeWeightsView view) {
+  using Fmt = DecodeFormat<F, NT>;
   constexpr int kCols = 8 * NT;
   __shared__ float s_acc[2][16][kCols];  // [row tile][row][token]
   __shared__ int s_brow[kCols], s_slot[kCols];
@@ -62,11 +146,31 @@ __global__ void __launch_bounds__(kThreads, NT <= 2 ? 2 : 1)
   const int K = p.K;
   const int r0 = kGateUp ? 16 * blockIdx.y : 32 * blockIdx.y;
   const int r1 = kGateUp ? p.inter + 16 * blockIdx.y : 32 * blockIdx.y + 16;
-  const auto* w = static_cast<const __nv_bfloat16*>(p.weights[blk.expert]);
-  const __nv_bfloat16* a_row[4] = {
-      w + static_cast<int64_t>(r0 + g) * K, w + static_cast<int64_t>(r0 + g + 8) * K,
-      w + static_cast<int64_t>(r1 + g) * K, w + static_cast<int64_t>(r1 + g + 8) * K};
-  const int steps = (K + 31) / 32;
+  // Rows in bytes: a lane's 16 bytes of step s sit at s * 64 + 16 t in every format.
+  const int64_t row_bytes = static_cast<int64_t>(K) * (Fmt::kU4 ? 1 : Fmt::kFp8 ? 2 : 4) / 2;
+  const auto* w = static_cast<const uint8_t*>(p.weights[blk.expert]);
+  const uint8_t* a_row[4] = {w + (r0 + g) * row_bytes, w + (r0 + g + 8) * row_bytes,
+                             w + (r1 + g) * row_bytes, w + (r1 + g + 8) * row_bytes};
+  // fp8: the scale rows of the two row tiles, a step's k block being step / 2. int4: the scale
+  // and zero-point rows of the four weight rows, a step's group being the step.
+  const float* scale_row[Fmt::kScales] = {};
+  const uint8_t* zero_row[Fmt::kScales] = {};
+  if constexpr (Fmt::kFp8) {
+    const int k_blocks = (K + kMoeFp8Block - 1) / kMoeFp8Block;
+    const float* sc = p.scales[blk.expert];
+    scale_row[0] = sc + (r0 / kMoeFp8Block) * k_blocks;
+    scale_row[1] = sc + (r1 / kMoeFp8Block) * k_blocks;
+  }
+  if constexpr (Fmt::kU4) {
+    const int groups = K / kMoeU4Group;
+    const int rows[4] = {r0 + g, r0 + g + 8, r1 + g, r1 + g + 8};
+#pragma unroll
+    for (int r = 0; r < 4; ++r) {
+      scale_row[r] = p.scales[blk.expert] + rows[r] * groups;
+      zero_row[r] = p.zeros[blk.expert] + rows[r] * groups;
+    }
+  }
+  const int steps = (K + Fmt::kStepK - 1) / Fmt::kStepK;
   const int s_begin = warp * steps / kWarps, s_end = (warp + 1) * steps / kWarps;
 
   float acc[2][NT][4];
@@ -77,30 +181,47 @@ __global__ void __launch_bounds__(kThreads, NT <= 2 ? 2 : 1)
 #pragma unroll
       for (int c = 0; c < 4; ++c) acc[r][n][c] = 0.0f;
 
-  // Weights for kUnroll k-steps, and the token fragments for the same steps, are loaded
-  // together so their latencies overlap; wider token tiles load fewer steps ahead to stay
-  // within the register budget.
-  constexpr int kSteps = NT >= 2 ? 2 : kUnroll;
+  // Weights for kSteps k-steps, and the token fragments for the same steps, are loaded
+  // together so their latencies overlap.
+  constexpr int kSteps = Fmt::kSteps;
   uint4 a[kSteps][4];
-  uint4 xb[kSteps][NT];
+  uint4 xb[kSteps][NT][Fmt::kXChunks];
+  float scale[kSteps][Fmt::kScales];
+  uint32_t zero[kSteps][Fmt::kScales];  // int4: bf16x2 of 128 + zero point
   auto load_a = [&](int s) {
 #pragma unroll
     for (int u = 0; u < kSteps; ++u) {
-      const int k = (s + u) * 32 + 8 * t;
-      const bool ok = s + u < s_end && k < K;  // K % 8 == 0: a 16-byte chunk is all in or out
+      // K % kLaneK == 0: a lane's 16-byte chunk is all in or all out.
+      const bool ok = s + u < s_end && (s + u) * Fmt::kStepK + Fmt::kLaneK * t < K;
 #pragma unroll
-      for (int r = 0; r < 4; ++r) a[u][r] = ok ? LoadStream(a_row[r] + k) : make_uint4(0, 0, 0, 0);
+      for (int r = 0; r < 4; ++r)
+        a[u][r] = ok ? LoadStream(a_row[r] + (s + u) * 64 + 16 * t) : make_uint4(0, 0, 0, 0);
+      if constexpr (Fmt::kFp8) {
+#pragma unroll
+        for (int r = 0; r < 2; ++r)
+          scale[u][r] = s + u < s_end ? __ldg(scale_row[r] + (s + u) / 2) : 0.0f;
+      }
+      if constexpr (Fmt::kU4) {
+#pragma unroll
+        for (int r = 0; r < 4; ++r) {
+          scale[u][r] = s + u < s_end ? __ldg(scale_row[r] + s + u) : 0.0f;
+          zero[u][r] = Bf16x2Of128Plus(s + u < s_end ? __ldg(zero_row[r] + s + u) : 0);
+        }
+      }
     }
   };
   const __nv_bfloat16* b_row[NT];
   auto load_b = [&](int s) {
 #pragma unroll
     for (int u = 0; u < kSteps; ++u) {
-      const int k = (s + u) * 32 + 8 * t;
+      const int k = (s + u) * Fmt::kStepK + Fmt::kLaneK * t;
       const bool ok = s + u < s_end && k < K;
 #pragma unroll
       for (int n = 0; n < NT; ++n)
-        xb[u][n] = ok && n < ntiles ? LoadShared16(b_row[n] + k) : make_uint4(0, 0, 0, 0);
+#pragma unroll
+        for (int c = 0; c < Fmt::kXChunks; ++c)
+          xb[u][n][c] =
+              ok && n < ntiles ? LoadShared16(b_row[n] + k + 8 * c) : make_uint4(0, 0, 0, 0);
     }
   };
   int s = s_begin;
@@ -121,11 +242,24 @@ __global__ void __launch_bounds__(kThreads, NT <= 2 ? 2 : 1)
 #pragma unroll
         for (int n = 0; n < NT; ++n) {
           if (n < ntiles) {
-            const uint4 x = xb[u][n];
-            MmaBf16(acc[0][n], a[u][0].x, a[u][1].x, a[u][0].y, a[u][1].y, x.x, x.y);
-            MmaBf16(acc[0][n], a[u][0].z, a[u][1].z, a[u][0].w, a[u][1].w, x.z, x.w);
-            MmaBf16(acc[1][n], a[u][2].x, a[u][3].x, a[u][2].y, a[u][3].y, x.x, x.y);
-            MmaBf16(acc[1][n], a[u][2].z, a[u][3].z, a[u][2].w, a[u][3].w, x.z, x.w);
+#pragma unroll
+            for (int r = 0; r < 2; ++r) {
+              if constexpr (Fmt::kFp8) {
+                float part[4] = {0.0f, 0.0f, 0.0f, 0.0f};
+                MmaStepFp8(part, a[u][2 * r], a[u][2 * r + 1], xb[u][n]);
+#pragma unroll
+                for (int c = 0; c < 4; ++c) acc[r][n][c] += scale[u][r] * part[c];
+              } else if constexpr (Fmt::kU4) {
+                // part[0..1] belong to row g, part[2..3] to row g + 8.
+                float part[4] = {0.0f, 0.0f, 0.0f, 0.0f};
+                MmaStepU4(part, a[u][2 * r], a[u][2 * r + 1], xb[u][n], zero[u][2 * r],
+                          zero[u][2 * r + 1]);
+#pragma unroll
+                for (int c = 0; c < 4; ++c) acc[r][n][c] += scale[u][2 * r + c / 2] * part[c];
+              } else {
+                MmaStepBf16(acc[r][n], a[u][2 * r], a[u][2 * r + 1], xb[u][n][0]);
+              }
+            }
           }
         }
       }
@@ -177,17 +311,34 @@ __global__ void __launch_bounds__(kThreads, NT <= 2 ? 2 : 1)
   }
 }
 
-template <int NT>
+template <MoeWeightFormat F, int NT>
 std::string LaunchTiles(bool gate_up, dim3 grid, bool pdl, void* stream, const DecodeParams& p,
                         const MoeWeightsView& view) {
   if (gate_up) {
     return Launch("sm90_grouped_gemm_bf16_swapab_splitk_decode<gate_up>",
-                  sm90_grouped_gemm_bf16_swapab_splitk_decode<NT, true>, grid, dim3(kThreads), 0,
+                  sm90_grouped_gemm_bf16_swapab_splitk_decode<F, NT, true>, grid, dim3(kThreads), 0,
                   stream, pdl, p, view);
   }
   return Launch("sm90_grouped_gemm_bf16_swapab_splitk_decode<down>",
-                sm90_grouped_gemm_bf16_swapab_splitk_decode<NT, false>, grid, dim3(kThreads), 0,
+                sm90_grouped_gemm_bf16_swapab_splitk_decode<F, NT, false>, grid, dim3(kThreads), 0,
                 stream, pdl, p, view);
+}
+
+template <MoeWeightFormat F>
+std::string LaunchFormat(bool gate_up, int token_tiles, dim3 grid, bool pdl, void* stream,
+                         const DecodeParams& p, const MoeWeightsView& view) {
+  switch (token_tiles) {
+    case 1:
+      return LaunchTiles<F, 1>(gate_up, grid, pdl, stream, p, view);
+    case 2:
+      return LaunchTiles<F, 2>(gate_up, grid, pdl, stream, p, view);
+    case 4:
+      return LaunchTiles<F, 4>(gate_up, grid, pdl, stream, p, view);
+    case 8:
+      return LaunchTiles<F, 8>(gate_up, grid, pdl, stream, p, view);
+    default:
+      return "decode grouped GEMM: token_tiles must be 1, 2, 4 or 8";
+  }
 }
 
 }  // namespace
@@ -198,6 +349,8 @@ std::string LaunchDecodeGemm(bool gate_up, const MoeProblem& problem, const MoeP
   DecodeParams p{};
   p.b = static_cast<const __nv_bfloat16*>(b);
   p.weights = gate_up ? weights.gate_up : weights.down;
+  p.scales = gate_up ? weights.gate_up_scales : weights.down_scales;
+  p.zeros = gate_up ? weights.gate_up_zeros : weights.down_zeros;
   p.K = static_cast<int>(gate_up ? problem.hidden : problem.intermediate);
   p.inter = static_cast<int>(problem.intermediate);
   p.hidden = static_cast<int>(problem.hidden);
@@ -207,18 +360,21 @@ std::string LaunchDecodeGemm(bool gate_up, const MoeProblem& problem, const MoeP
   if (plan.max_blocks == 0) return "";
   const dim3 grid(static_cast<unsigned>(plan.max_blocks),
                   static_cast<unsigned>(gate_up ? problem.intermediate / 16 : problem.hidden / 32));
-  switch (plan.token_tiles) {
-    case 1:
-      return LaunchTiles<1>(gate_up, grid, plan.programmatic_launch, stream, p, weights);
-    case 2:
-      return LaunchTiles<2>(gate_up, grid, plan.programmatic_launch, stream, p, weights);
-    case 4:
-      return LaunchTiles<4>(gate_up, grid, plan.programmatic_launch, stream, p, weights);
-    case 8:
-      return LaunchTiles<8>(gate_up, grid, plan.programmatic_launch, stream, p, weights);
-    default:
-      return "decode grouped GEMM: token_tiles must be 1, 2, 4 or 8";
+  const bool pdl = plan.programmatic_launch;
+  if (weights.format == MoeWeightFormat::kU4Group128) {
+    if (p.scales == nullptr || p.zeros == nullptr)
+      return "decode grouped GEMM: int4 weights need their scales and zero points";
+    if (p.K % kMoeU4Group != 0) return "decode grouped GEMM: int4 weights need K % 128 == 0";
+    return LaunchFormat<MoeWeightFormat::kU4Group128>(gate_up, plan.token_tiles, grid, pdl, stream,
+                                                      p, weights);
   }
+  if (weights.format == MoeWeightFormat::kFp8Block128) {
+    if (p.scales == nullptr) return "decode grouped GEMM: fp8 weights need their scales";
+    return LaunchFormat<MoeWeightFormat::kFp8Block128>(gate_up, plan.token_tiles, grid, pdl, stream,
+                                                       p, weights);
+  }
+  return LaunchFormat<MoeWeightFormat::kBf16>(gate_up, plan.token_tiles, grid, pdl, stream, p,
+                                              weights);
 }
 
 }  // namespace sy::kernels

@@ -1,7 +1,8 @@
 // Small device kernels around the MoE layer: f32 -> bf16 activations, shared-expert routing
 // (Qwen2-MoE's sigmoid gate), the experts' down biases (gpt-oss), seeded uniform fills (random
-// weights made on the device, so a full-size layer needs no host copy), and the workspace's initial
-// state.
+// bf16 or fp8 weights made on the device, so a full-size layer needs no host copy), and the
+// workspace's initial state.
+#include <cuda_fp8.h>
 #include <cuda_runtime.h>
 
 #include "kernels/moe/moe_cuda.h"
@@ -72,6 +73,18 @@ __global__ void sm90_fill_uniform_f32(float* out, int64_t n, float scale, uint64
     out[i] = scale * UniformSigned(seed, i);
 }
 
+__global__ void sm90_fill_uniform_fp8_e4m3(uint8_t* out, int64_t n, uint64_t seed) {
+  for (int64_t i = blockIdx.x * 256ll + threadIdx.x; i < n;
+       i += static_cast<int64_t>(gridDim.x) * 256)
+    out[i] = __nv_cvt_float_to_fp8(448.0f * UniformSigned(seed, i), __NV_SATFINITE, __NV_E4M3);
+}
+
+__global__ void sm90_fill_random_bytes(uint8_t* out, int64_t n, uint8_t mask, uint64_t seed) {
+  for (int64_t i = blockIdx.x * 256ll + threadIdx.x; i < n;
+       i += static_cast<int64_t>(gridDim.x) * 256)
+    out[i] = static_cast<uint8_t>(127.99f * (UniformSigned(seed, i) + 1.0f)) & mask;
+}
+
 unsigned GridFor(int64_t n) {
   return static_cast<unsigned>(std::max<int64_t>(1, std::min<int64_t>((n + 255) / 256, 132 * 32)));
 }
@@ -103,6 +116,19 @@ std::string LaunchFillUniformF32(float* out, int64_t n, float scale, uint64_t se
   if (n == 0) return "";
   return Launch("sm90_fill_uniform_f32", sm90_fill_uniform_f32, dim3(GridFor(n)), dim3(256), 0,
                 stream, false, out, n, scale, seed);
+}
+
+std::string LaunchFillRandomBytes(uint8_t* out, int64_t n, uint8_t mask, uint64_t seed,
+                                  void* stream) {
+  if (n == 0) return "";
+  return Launch("sm90_fill_random_bytes", sm90_fill_random_bytes, dim3(GridFor(n)), dim3(256), 0,
+                stream, false, out, n, mask, seed);
+}
+
+std::string LaunchFillUniformFp8E4M3(uint8_t* out, int64_t n, uint64_t seed, void* stream) {
+  if (n == 0) return "";
+  return Launch("sm90_fill_uniform_fp8_e4m3", sm90_fill_uniform_fp8_e4m3, dim3(GridFor(n)),
+                dim3(256), 0, stream, false, out, n, seed);
 }
 
 std::string LaunchAddDownBias(const MoeProblem& problem, const MoeWorkspaceView& ws,

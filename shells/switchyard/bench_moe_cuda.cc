@@ -86,28 +86,81 @@ struct Measured {
 constexpr const char* kDecodeNames[9] = {"decode", "decode/1", "decode/2", "",        "decode/4",
                                          "",       "",         "",         "decode/8"};
 
-// One shape's weights on the device.
+// One shape's weights on the device, in `format`, and the view the layer reads them through.
 struct Weights {
-  DevicePtr gate_up, down, table;
+  DevicePtr gate_up, down, scales, zeros, table;
+  k::MoeWeightsView view;
 };
 
-bool MakeWeights(const ModelShape& s, cudaStream_t stream, Weights& w) {
-  const int64_t gu = 2 * s.intermediate * s.hidden, dn = s.hidden * s.intermediate;
-  w.gate_up = Allocate(sizeof(uint16_t) * gu * s.experts);
-  w.down = Allocate(sizeof(uint16_t) * dn * s.experts);
-  w.table = Allocate(sizeof(void*) * 2 * s.experts);
-  if (!w.gate_up || !w.down || !w.table) return false;
-  if (!Ok(k::LaunchFillUniformBF16(static_cast<uint16_t*>(w.gate_up.get()), gu * s.experts,
-                                   std::sqrt(3.0f / s.hidden), 1, stream)) ||
-      !Ok(k::LaunchFillUniformBF16(static_cast<uint16_t*>(w.down.get()), dn * s.experts,
-                                   std::sqrt(3.0f / s.intermediate), 2, stream))) {
+// Bytes of one expert's weights as the kernels read them: values, f32 scales, u8 zero points.
+double ExpertBytes(const ModelShape& s, k::MoeWeightFormat format) {
+  const int64_t h = s.hidden, i = s.intermediate;
+  const int64_t scales = k::MoeScaleCount(format, 2 * i, h) + k::MoeScaleCount(format, h, i);
+  const int64_t zero_bytes = format == k::MoeWeightFormat::kU4Group128 ? scales : 0;
+  return static_cast<double>(k::MoeMatrixBytes(format, 2 * i, h) + k::MoeMatrixBytes(format, h, i) +
+                             sizeof(float) * scales + zero_bytes);
+}
+
+// n weights of `format` at `values`.
+bool FillValues(void* values, int64_t n, float scale, uint64_t seed, k::MoeWeightFormat format,
+                cudaStream_t stream) {
+  auto* bytes = static_cast<uint8_t*>(values);
+  switch (format) {
+    case k::MoeWeightFormat::kFp8Block128:
+      return Ok(k::LaunchFillUniformFp8E4M3(bytes, n, seed, stream));
+    case k::MoeWeightFormat::kU4Group128:
+      return Ok(k::LaunchFillRandomBytes(bytes, n / 2, 0xff, seed, stream));
+    default:
+      return Ok(k::LaunchFillUniformBF16(static_cast<uint16_t*>(values), n, scale, seed, stream));
+  }
+}
+
+bool MakeWeights(const ModelShape& s, k::MoeWeightFormat format, cudaStream_t stream, Weights& w) {
+  const int64_t h = s.hidden, i = s.intermediate, e = s.experts;
+  const int64_t gu = k::MoeMatrixBytes(format, 2 * i, h), dn = k::MoeMatrixBytes(format, h, i);
+  const int64_t gu_scales = k::MoeScaleCount(format, 2 * i, h);
+  const int64_t dn_scales = k::MoeScaleCount(format, h, i);
+  const bool u4 = format == k::MoeWeightFormat::kU4Group128;
+  w.gate_up = Allocate(gu * e);
+  w.down = Allocate(dn * e);
+  w.scales = Allocate(sizeof(float) * (gu_scales + dn_scales) * e);
+  w.zeros = Allocate(u4 ? (gu_scales + dn_scales) * e : 0);
+  w.table = Allocate(sizeof(void*) * 6 * e);
+  if (!w.gate_up || !w.down || !w.scales || !w.zeros || !w.table) return false;
+  // Uniform weights at the scale of trained layers: bf16 directly; fp8 as uniform e4m3 codes
+  // times scales of |w|max / 448; int4 as uniform nibbles and zero points times |w|max / 8 (the
+  // scales' signs are random, which changes no timing).
+  const float gu_max = std::sqrt(3.0f / h), dn_max = std::sqrt(3.0f / i);
+  const float qmax = u4 ? 8.0f : 448.0f;
+  auto* scales = static_cast<float*>(w.scales.get());
+  auto* zeros = static_cast<uint8_t*>(w.zeros.get());
+  if (!FillValues(w.gate_up.get(), 2 * i * h * e, gu_max, 1, format, stream) ||
+      !FillValues(w.down.get(), h * i * e, dn_max, 2, format, stream) ||
+      !Ok(k::LaunchFillUniformF32(scales, gu_scales * e, gu_max / qmax, 5, stream)) ||
+      !Ok(k::LaunchFillUniformF32(scales + gu_scales * e, dn_scales * e, dn_max / qmax, 6,
+                                  stream)) ||
+      (u4 && !Ok(k::LaunchFillRandomBytes(zeros, (gu_scales + dn_scales) * e, 0x0f, 7, stream)))) {
     return false;
   }
+  // Per expert in turn: gate_up, down, gate_up scales, down scales, gate_up zeros, down zeros.
   std::vector<const void*> table;
-  for (int e = 0; e < s.experts; ++e)
-    table.push_back(static_cast<uint16_t*>(w.gate_up.get()) + gu * e);
-  for (int e = 0; e < s.experts; ++e)
-    table.push_back(static_cast<uint16_t*>(w.down.get()) + dn * e);
+  for (int64_t x = 0; x < e; ++x) table.push_back(static_cast<char*>(w.gate_up.get()) + gu * x);
+  for (int64_t x = 0; x < e; ++x) table.push_back(static_cast<char*>(w.down.get()) + dn * x);
+  for (int64_t x = 0; x < e; ++x) table.push_back(scales + gu_scales * x);
+  for (int64_t x = 0; x < e; ++x) table.push_back(scales + gu_scales * e + dn_scales * x);
+  for (int64_t x = 0; x < e; ++x) table.push_back(zeros + gu_scales * x);
+  for (int64_t x = 0; x < e; ++x) table.push_back(zeros + gu_scales * e + dn_scales * x);
+  const auto* t = static_cast<const void* const*>(w.table.get());
+  w.view = {t, t + e};
+  w.view.format = format;
+  if (format != k::MoeWeightFormat::kBf16) {
+    w.view.gate_up_scales = reinterpret_cast<const float* const*>(t + 2 * e);
+    w.view.down_scales = reinterpret_cast<const float* const*>(t + 3 * e);
+  }
+  if (u4) {
+    w.view.gate_up_zeros = reinterpret_cast<const uint8_t* const*>(t + 4 * e);
+    w.view.down_zeros = reinterpret_cast<const uint8_t* const*>(t + 5 * e);
+  }
   return Ok(cudaMemcpyAsync(w.table.get(), table.data(), sizeof(void*) * table.size(),
                             cudaMemcpyHostToDevice, stream),
             "upload") &&
@@ -133,7 +186,6 @@ bool MeasureLayer(const ModelShape& s, int64_t tokens, const Weights& w, cudaStr
       !Ok(k::InitMoeWorkspace(workspace.get(), stream))) {
     return false;
   }
-  const auto* table = static_cast<const void* const*>(w.table.get());
   cudaGraph_t graph;
   if (!Ok(cudaStreamBeginCapture(stream, cudaStreamCaptureModeThreadLocal), "capture"))
     return false;
@@ -141,7 +193,7 @@ bool MeasureLayer(const ModelShape& s, int64_t tokens, const Weights& w, cudaStr
     k::MoeLayerArgs args;
     args.x = x.get();
     args.routing.logits = static_cast<const float*>(logits.get()) + v * tokens * s.experts;
-    args.weights = {table, table + s.experts};
+    args.weights = w.view;
     args.out = static_cast<float*>(out.get());
     args.workspace = workspace.get();
     args.expert_counts = static_cast<int32_t*>(counts.get()) + v * s.experts;
@@ -185,7 +237,7 @@ bool MeasureLayer(const ModelShape& s, int64_t tokens, const Weights& w, cudaStr
                 "counts");
   int64_t touched = 0;
   for (int32_t c : host_counts) touched += c > 0;
-  m.weight_bytes = static_cast<double>(touched) / kVariants * 3.0 * s.hidden * s.intermediate * 2;
+  m.weight_bytes = static_cast<double>(touched) / kVariants * ExpertBytes(s, w.view.format);
   m.flops = 6.0 * tokens * s.top_k * s.hidden * s.intermediate;
   cudaEventDestroy(start);
   cudaEventDestroy(stop);
@@ -248,9 +300,15 @@ absl::StatusOr<std::vector<int64_t>> ParseTokens(const std::string& text) {
 }  // namespace
 
 int BenchMoeCuda(const ParsedArgs& args) {
-  if (args.Get("dtype", "bf16") != "bf16")
+  const std::string dtype = args.Get("dtype", "bf16");
+  if (dtype != "bf16" && dtype != "fp8" && dtype != "int4") {
     return UsageError("bench",
-                      "--device cuda: only --dtype bf16 exists so far (fp8, int4 are next)");
+                      "--device cuda: --dtype bf16, fp8 (e4m3, 128x128 block scales) or int4 "
+                      "(u4, groups of 128 with zero points)");
+  }
+  const k::MoeWeightFormat format = dtype == "fp8"    ? k::MoeWeightFormat::kFp8Block128
+                                    : dtype == "int4" ? k::MoeWeightFormat::kU4Group128
+                                                      : k::MoeWeightFormat::kBf16;
   const std::string tokens_text = args.Get("tokens", "1,16,64,256,4096");
   auto tokens = ParseTokens(tokens_text);
   if (!tokens.ok()) return UsageError("bench", tokens.status().message());
@@ -275,6 +333,7 @@ int BenchMoeCuda(const ParsedArgs& args) {
     return UsageError("bench", "--token-tiles: 0 (from the batch), 1, 2, 4 or 8");
   }
   options.programmatic_launch = args.Get("pdl", "on") != "off";
+  options.decode_only = format == k::MoeWeightFormat::kU4Group128;
   const int min_replays = std::max(1, std::stoi(args.Get("iterations", "3")));
 
   int devices = 0;
@@ -287,12 +346,18 @@ int BenchMoeCuda(const ParsedArgs& args) {
   int driver = 0;
   cudaDriverGetVersion(&driver);
   std::printf(
-      "%s, %d SMs, %.0f GiB, driver %d. bf16 weights, whole layer (routing from logits, align,\n"
+      "%s, %d SMs, %.0f GiB, driver %d. %s weights, whole layer (routing from logits, align,\n"
       "gate_up + SwiGLU, down, combine) replayed from a CUDA graph of %d layers with different\n"
-      "routing. WEIGHTS TB/S = bytes of the experts touched / time. Roofline = max(bytes / %.1f "
-      "TB/s,\nFLOPs / %.0f TFLOP/s).\n",
-      prop.name, prop.multiProcessorCount, prop.totalGlobalMem / 1073741824.0, driver, kVariants,
-      kHbmBytesPerSecond / 1e12, kMatrixFlopsPerSecond / 1e12);
+      "routing. WEIGHTS TB/S = bytes of the experts touched (values and scales) / time. Roofline\n"
+      "= max(bytes / %.1f TB/s, FLOPs / %.0f TFLOP/s).\n",
+      prop.name, prop.multiProcessorCount, prop.totalGlobalMem / 1073741824.0, driver,
+      format == k::MoeWeightFormat::kBf16 ? "bf16"
+      : format == k::MoeWeightFormat::kFp8Block128
+          ? "fp8 e4m3 (128x128 f32 block scales, dequantized to bf16 in the kernels: w8a16;\n"
+            "activations bf16)"
+          : "int4 (groups of 128, f32 scales and u8 zero points, dequantized to bf16 in the\n"
+            "decode kernels, which run every batch size: w4a16; activations bf16)",
+      kVariants, kHbmBytesPerSecond / 1e12, kMatrixFlopsPerSecond / 1e12);
   cudaStream_t stream;
   if (!Ok(cudaStreamCreateWithFlags(&stream, cudaStreamNonBlocking), "stream")) return 1;
   int status = 0;
@@ -303,7 +368,7 @@ int BenchMoeCuda(const ParsedArgs& args) {
     std::vector<Measured> measured;
     {
       Weights w;
-      if (!MakeWeights(*s, stream, w)) return 1;
+      if (!MakeWeights(*s, format, stream, w)) return 1;
       for (int64_t t : *tokens) {
         Measured m;
         if (!MeasureLayer(*s, t, w, stream, min_replays, options, m)) return 1;
@@ -311,7 +376,9 @@ int BenchMoeCuda(const ParsedArgs& args) {
       }
     }  // weights freed before torch allocates its own
     std::map<int64_t, TorchTimes> reference;
-    if (torch != "off") reference = RunTorch(*s, tokens_text);
+    // The torch reference multiplies bf16 weights: beside fp8 it would compare two formats.
+    if (torch != "off" && format == k::MoeWeightFormat::kBf16)
+      reference = RunTorch(*s, tokens_text);
     TextTable table({"TOKENS", "PATH", "LAYER US", "WEIGHTS TB/S", "TFLOP/S", "% ROOFLINE",
                      "TORCH US", "TORCH GRAPH US", "SPEEDUP"});
     for (size_t i = 0; i < tokens->size(); ++i) {

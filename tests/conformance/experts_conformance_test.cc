@@ -28,6 +28,8 @@ const Format kFormats[] = {
     {"f32", {sizeof(sy_qlayout), SY_DTYPE_F32, 1, 1, 0, 0}},
     {"bf16", {sizeof(sy_qlayout), SY_DTYPE_BF16, 1, 1, 0, 0}},
     {"fp8_block", {sizeof(sy_qlayout), SY_DTYPE_FP8_E4M3, 16, 16, 1, 0}},
+    // DeepSeek-V3's block (experts.cuda's fp8 format); one partial block at these shapes.
+    {"fp8_block128", {sizeof(sy_qlayout), SY_DTYPE_FP8_E4M3, 128, 128, 1, 0}},
     {"i8_channel", {sizeof(sy_qlayout), SY_DTYPE_I8, 1, 1 << 20, 1, 0}},
     {"u4_group_zero", {sizeof(sy_qlayout), SY_DTYPE_U4, 1, 16, 1, 1}},
 };

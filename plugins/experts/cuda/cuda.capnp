@@ -3,7 +3,7 @@
 using Sy = import "/switchyard/annotations.capnp";
 $import "/capnp/c++.capnp".namespace("sy::plugins");
 
-struct CudaExpertsConfig $Sy.doc("MoE experts on an NVIDIA GPU (sm_90): bf16 weights, tensor-core grouped GEMMs") {
+struct CudaExpertsConfig $Sy.doc("MoE experts on an NVIDIA GPU (sm_90): bf16 or fp8 block-128 weights, tensor-core grouped GEMMs") {
   tokenTiles @0 :UInt32 = 0 $Sy.max(8)
       $Sy.doc("decode: tiles of 8 tokens per expert block (1, 2, 4, 8; 0: from the batch)");
   programmaticLaunch @1 :Bool = true

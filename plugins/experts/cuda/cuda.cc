@@ -1,7 +1,15 @@
-// experts.cuda: the MoE experts on an NVIDIA GPU, bf16 weights, through the kernels of
-// kernels/moe (alignment by expert, grouped GEMM gate_up with SwiGLU, grouped GEMM down with
-// the router weights, combine). Activations are rounded to bf16 for the tensor cores, as in
-// vLLM and torch; accumulation is f32.
+// experts.cuda: the MoE experts on an NVIDIA GPU through the kernels of kernels/moe (alignment
+// by expert, grouped GEMM gate_up with SwiGLU, grouped GEMM down with the router weights,
+// combine). Weights are bf16, fp8 e4m3 with f32 scales per 128 x 128 block (quantizer.fp8 with
+// granularity = block, block = 128, activations = weightOnly), or int4 in groups of 128 with
+// scales and zero points (quantizer.int4, group = 128), dequantized to bf16 inside the kernels
+// (w8a16 / w4a16: a half or a quarter of the bytes streamed, the same bf16 math; int4 runs the
+// decode kernels at every batch size). Activations are rounded to bf16
+// for the tensor cores, as in vLLM and torch; accumulation is f32.
+//
+// With cacheExperts > 0, bf16 experts in host memory stay there behind a GPU cache of that many
+// experts per layer, filled on demand and by prefetch hints (expert_cache.h,
+// docs/expert-offload.md).
 //
 // Tensors on the device are used in place, on the call's stream, with no host round trip (a
 // forward can be captured in a CUDA graph once its weights have been seen by a first call).
@@ -11,7 +19,7 @@
 #include <cstring>
 #include <memory>
 #include <mutex>
-#include <numeric>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -40,14 +48,52 @@ void Require(const sy_tensor& t, const char* what, int rank, DType dtype) {
   }
 }
 
-void RequireMatrix(const sy_qtensor& q, int64_t rows, int64_t cols, const std::string& what) {
-  if (q.layout.dtype != SY_DTYPE_BF16 || q.layout.has_scales || q.layout.has_zeros)
-    throw PluginError(SY_UNIMPLEMENTED, what + ": experts.cuda computes on bf16 weights only");
-  Require(q.values, what.c_str(), 2, DType::kBF16);
+// The kernels' weight format of a layout, if they have one: bf16, or fp8 e4m3 with f32 scales
+// per 128 x 128 block (quantizer.fp8 with granularity = block, block = 128).
+std::optional<kernels::MoeWeightFormat> FormatOf(const sy_qlayout& layout) {
+  if (layout.dtype == SY_DTYPE_BF16 && !layout.has_scales && !layout.has_zeros)
+    return kernels::MoeWeightFormat::kBf16;
+  if (layout.dtype == SY_DTYPE_FP8_E4M3 && layout.has_scales && !layout.has_zeros &&
+      layout.block_rows == kernels::kMoeFp8Block && layout.block_cols == kernels::kMoeFp8Block)
+    return kernels::MoeWeightFormat::kFp8Block128;
+  if (layout.dtype == SY_DTYPE_U4 && layout.has_scales && layout.has_zeros &&
+      layout.block_rows == 1 && layout.block_cols == kernels::kMoeU4Group)
+    return kernels::MoeWeightFormat::kU4Group128;
+  return std::nullopt;
+}
+
+// Checks one [rows, cols] matrix is stored as `format` with the shapes the kernels read.
+void RequireMatrix(const sy_qtensor& q, kernels::MoeWeightFormat format, int64_t rows, int64_t cols,
+                   const std::string& what) {
+  if (FormatOf(q.layout) != format) {
+    throw PluginError(SY_UNIMPLEMENTED,
+                      what +
+                          ": experts.cuda computes on bf16 weights or fp8 e4m3 with 128x128 "
+                          "block scales, all experts alike");
+  }
+  const bool fp8 = format == kernels::MoeWeightFormat::kFp8Block128;
+  const bool u4 = format == kernels::MoeWeightFormat::kU4Group128;
+  Require(q.values, what.c_str(), 2, fp8 ? DType::kFP8E4M3 : u4 ? DType::kU4 : DType::kBF16);
   if (q.values.shape[0] != rows || q.values.shape[1] != cols) {
     throw std::invalid_argument(what + " must be [" + std::to_string(rows) + ", " +
                                 std::to_string(cols) + "], got " + TensorView(q.values).Describe());
   }
+  if (!fp8 && !u4) return;
+  const std::string scales = what + " scales";
+  Require(q.scales, scales.c_str(), 2, DType::kF32);
+  if (u4) {
+    if (cols % kernels::kMoeU4Group != 0)
+      throw std::invalid_argument(what + ": int4 weights need columns in whole groups of 128");
+    const std::string zeros = what + " zero points";
+    Require(q.zeros, zeros.c_str(), 2, DType::kU8);
+    if (q.scales.shape[0] != rows || q.scales.shape[1] != cols / kernels::kMoeU4Group ||
+        q.zeros.shape[0] != rows || q.zeros.shape[1] != cols / kernels::kMoeU4Group)
+      throw std::invalid_argument(scales + " and zero points: not [rows, cols / 128]");
+    return;
+  }
+  const int64_t b = kernels::kMoeFp8Block;
+  if (q.scales.shape[0] != (rows + b - 1) / b || q.scales.shape[1] != (cols + b - 1) / b)
+    throw std::invalid_argument(scales + ": not the 128 x 128 block grid of the matrix");
 }
 
 // Tokens routed to each of `experts` by host ids i32 [tokens, k] (-1 and out-of-range skipped).
@@ -100,11 +146,10 @@ class CudaExperts : public Experts {
     return 100;
   }
 
-  // bf16 weights, and only where there is a device to run them on (so suites over every
-  // plugin skip it on a machine without one).
+  // bf16 or fp8 block-128 weights, and only where there is a device to run them on (so suites
+  // over every plugin skip it on a machine without one).
   bool Supports(const sy_qlayout& layout) const override {
-    return layout.dtype == SY_DTYPE_BF16 && !layout.has_scales && !layout.has_zeros &&
-           CudaDeviceCount() > 0;
+    return FormatOf(layout).has_value() && CudaDeviceCount() > 0;
   }
 
   void Forward(const ExecContext& ctx, const sy_experts_args& args) override {
@@ -168,21 +213,32 @@ class CudaExperts : public Experts {
       }
       if (args_.activation_quantizer != nullptr) {
         throw PluginError(SY_UNIMPLEMENTED,
-                          "experts.cuda takes bf16 weights and activations; activation "
-                          "quantizers are not supported");
+                          "experts.cuda multiplies bf16 activations (fp8 weights are w8a16); "
+                          "activation quantizers are not supported (quantizer.fp8: activations = "
+                          "\"weightOnly\")");
       }
       problem_ = {tokens, w_.num_experts, static_cast<int32_t>(k), w_.hidden, w_.intermediate};
       if (const std::string why = kernels::CheckMoeProblem(problem_); !why.empty())
         throw std::invalid_argument("experts.cuda: " + why);
+      if (w_.num_experts > 0) {
+        const auto format = FormatOf(w_.gate_up[0].layout);
+        if (!format) {
+          throw PluginError(SY_UNIMPLEMENTED,
+                            "experts.cuda computes on bf16 weights, fp8 e4m3 with 128x128 "
+                            "block scales or int4 in groups of 128");
+        }
+        format_ = *format;
+      }
       for (int e = 0; e < w_.num_experts; ++e) {
-        RequireMatrix(w_.gate_up[e], 2 * w_.intermediate, w_.hidden,
+        RequireMatrix(w_.gate_up[e], format_, 2 * w_.intermediate, w_.hidden,
                       "expert " + std::to_string(e) + " gate_up");
-        RequireMatrix(w_.down[e], w_.hidden, w_.intermediate,
+        RequireMatrix(w_.down[e], format_, w_.hidden, w_.intermediate,
                       "expert " + std::to_string(e) + " down");
       }
       if (w_.shared_intermediate > 0) {
-        RequireMatrix(*w_.shared_gate_up, 2 * w_.shared_intermediate, w_.hidden, "shared gate_up");
-        RequireMatrix(*w_.shared_down, w_.hidden, w_.shared_intermediate, "shared down");
+        RequireMatrix(*w_.shared_gate_up, format_, 2 * w_.shared_intermediate, w_.hidden,
+                      "shared gate_up");
+        RequireMatrix(*w_.shared_down, format_, w_.hidden, w_.shared_intermediate, "shared down");
         shared_ = {tokens, 1, 1, w_.hidden, w_.shared_intermediate};
         if (const std::string why = kernels::CheckMoeProblem(shared_); !why.empty())
           throw std::invalid_argument("experts.cuda: shared expert: " + why);
@@ -292,43 +348,92 @@ class CudaExperts : public Experts {
           OnDeviceData(*args_.expert_weights, sizeof(float) * T * problem_.top_k));
       float* out = device_call_ ? static_cast<float*>(args_.output->data)
                                 : static_cast<float*>(Scratch(sizeof(float) * T * H));
+      // Expert matrices: [gate_up x E, down x E, shared gate_up, shared down], then (fp8) their
+      // scales in the same order.
+      const int64_t Is = w_.shared_intermediate;
+      struct Matrix {
+        const sy_qtensor* q;
+        int64_t rows, cols;
+      };
+      std::vector<Matrix> order;
+      for (int e = 0; e < E; ++e) order.push_back({&w_.gate_up[e], 2 * I, H});
+      for (int e = 0; e < E; ++e) order.push_back({&w_.down[e], H, I});
+      if (Is > 0) {
+        order.push_back({w_.shared_gate_up, 2 * Is, H});
+        order.push_back({w_.shared_down, H, Is});
+      }
+      // Host weights behind the cache: the routed experts' entries are filled per pass.
+      const bool cached = !device_call_ && self_.cache_experts_ > 0;
+      if (cached && format_ != kernels::MoeWeightFormat::kBf16) {
+        throw PluginError(SY_UNIMPLEMENTED,
+                          "experts.cuda: cacheExperts caches bf16 experts only; fp8 and int4 "
+                          "experts are staged whole (cacheExperts = 0)");
+      }
+      std::vector<const void*> matrices;
+      for (size_t i = 0; i < order.size(); ++i) {
+        const Matrix& m = order[i];
+        const bool routed = i < static_cast<size_t>(2 * E);
+        matrices.push_back(
+            cached && routed
+                ? nullptr
+                : OnDeviceData(m.q->values, kernels::MoeMatrixBytes(format_, m.rows, m.cols)));
+      }
+      if (format_ != kernels::MoeWeightFormat::kBf16) {
+        for (const Matrix& m : order) {
+          matrices.push_back(OnDeviceData(
+              m.q->scales, sizeof(float) * kernels::MoeScaleCount(format_, m.rows, m.cols)));
+        }
+      }
+      if (format_ == kernels::MoeWeightFormat::kU4Group128) {
+        for (const Matrix& m : order) {
+          matrices.push_back(
+              OnDeviceData(m.q->zeros, kernels::MoeScaleCount(format_, m.rows, m.cols)));
+        }
+      }
+      const size_t n = order.size();
+      // The kernels' view of the experts whose gate_up matrices start at `gate_up_at` of the
+      // table and whose downs start at `down_at`.
+      auto view = [&](const void* const* table, size_t gate_up_at, size_t down_at) {
+        kernels::MoeWeightsView v{table + gate_up_at, table + down_at};
+        v.format = format_;
+        if (format_ != kernels::MoeWeightFormat::kBf16) {
+          v.gate_up_scales = reinterpret_cast<const float* const*>(table + n + gate_up_at);
+          v.down_scales = reinterpret_cast<const float* const*>(table + n + down_at);
+        }
+        if (format_ == kernels::MoeWeightFormat::kU4Group128) {
+          v.gate_up_zeros = reinterpret_cast<const uint8_t* const*>(table + 2 * n + gate_up_at);
+          v.down_zeros = reinterpret_cast<const uint8_t* const*>(table + 2 * n + down_at);
+        }
+        return v;
+      };
+
       auto* x = static_cast<uint16_t*>(Scratch(sizeof(uint16_t) * T * H));
       CheckLaunch(kernels::LaunchF32ToBF16(hidden, x, T * H, stream_));
 
-      const MoePlanOptions options{std::nullopt, self_.token_tiles_, self_.programmatic_};
+      MoePlanOptions options{std::nullopt, self_.token_tiles_, self_.programmatic_};
+      options.decode_only = format_ == kernels::MoeWeightFormat::kU4Group128;
       const MoePlan plan = kernels::PlanMoe(problem_, options);
-      const int64_t Is = w_.shared_intermediate;
       MoePlan shared_plan;
       size_t workspace_bytes = plan.workspace_bytes;
       if (Is > 0) {
         shared_plan = kernels::PlanMoe(shared_, options);
         workspace_bytes = std::max(workspace_bytes, shared_plan.workspace_bytes);
       }
+      void* workspace = self_.Workspace(workspace_bytes, device_, stream_);
+
       MoeLayerArgs layer;
       layer.x = x;
       layer.routing.ids = ids;
       layer.routing.weights = weights;
       layer.out = out;
-      layer.workspace = self_.Workspace(workspace_bytes, device_, stream_);
-      // Expert matrices: [gate_up x E, down x E, shared gate_up, shared down].
-      std::vector<const void*> matrices(2 * E, nullptr);
-      if (Is > 0) {
-        matrices.push_back(OnDeviceData(w_.shared_gate_up->values, sizeof(uint16_t) * 2 * Is * H));
-        matrices.push_back(OnDeviceData(w_.shared_down->values, sizeof(uint16_t) * H * Is));
-      }
-      if (!device_call_ && self_.cache_experts_ > 0) {
+      layer.workspace = workspace;
+      if (cached) {
         RunCached(matrices, plan, layer);
       } else {
-        for (int e = 0; e < E; ++e)
-          matrices[e] = OnDeviceData(w_.gate_up[e].values, sizeof(uint16_t) * 2 * I * H);
-        for (int e = 0; e < E; ++e)
-          matrices[E + e] = OnDeviceData(w_.down[e].values, sizeof(uint16_t) * H * I);
-        const auto* table = self_.PointerTable(matrices, device_, stream_);
-        layer.weights = {table, table + E};
+        layer.weights = view(self_.PointerTable(matrices, device_, stream_), 0, E);
         CheckLaunch(kernels::LaunchMoeLayer(problem_, plan, layer, stream_));
       }
       if (Is > 0) {
-        const auto* table = self_.PointerTable(matrices, device_, stream_);
         const float* gate = nullptr;
         if (w_.shared_gate != nullptr) {
           Require(*w_.shared_gate, "shared_gate", 1, DType::kF32);
@@ -340,7 +445,7 @@ class CudaExperts : public Experts {
             kernels::LaunchSharedRouting(hidden, gate, T, H, shared_ids, shared_weights, stream_));
         layer.routing.ids = shared_ids;
         layer.routing.weights = shared_weights;
-        layer.weights = {table + 2 * E, table + 2 * E + 1};
+        layer.weights = view(self_.PointerTable(matrices, device_, stream_), 2 * E, 2 * E + 1);
         layer.accumulate = true;
         CheckLaunch(kernels::LaunchMoeLayer(shared_, shared_plan, layer, stream_));
       }
@@ -357,6 +462,7 @@ class CudaExperts : public Experts {
     const sy_experts_args& args_;
     const sy_expert_weights& w_;
     MoeProblem problem_, shared_;
+    kernels::MoeWeightFormat format_ = kernels::MoeWeightFormat::kBf16;
     bool device_call_ = false;
     int device_ = 0;
     cudaStream_t stream_ = nullptr;
@@ -420,6 +526,9 @@ class CudaExperts : public Experts {
 }  // namespace
 }  // namespace sy::plugins
 
-SY_EXPORT_PLUGIN("builtin.experts_cuda", "0.1.0",
-                 sy::ExpertsComponent<sy::plugins::CudaExperts>(
-                     "cuda", "MoE experts on an NVIDIA GPU: bf16 tensor-core grouped GEMMs"))
+SY_EXPORT_PLUGIN(
+    "builtin.experts_cuda", "0.1.0",
+    sy::ExpertsComponent<sy::plugins::CudaExperts>(
+        "cuda",
+        "MoE experts on an NVIDIA GPU: bf16 tensor-core grouped GEMMs over bf16 or fp8 "
+        "block-128 weights"))
