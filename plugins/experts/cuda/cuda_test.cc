@@ -249,7 +249,9 @@ TEST_F(CudaExpertsTest, ACacheSmallerThanTheBatchGivesTheSameResults) {
     const Tensor want = *plain.Forward(*ctx, x, routing, w);
     auto got = cached.Forward(*ctx, x, routing, w);
     ASSERT_TRUE(got.ok()) << got.status();
-    EXPECT_LT(RelativeError(*got, want), 1e-5) << "step " << step;
+    // Passes add into the output in another order than one launch (f32 atomics): up to 1.9e-5
+    // seen in 21 H200 runs. Stale rows of a prefetched slot showed as 1.35e-4.
+    EXPECT_LT(RelativeError(*got, want), 5e-5) << "step " << step;
   }
 }
 
