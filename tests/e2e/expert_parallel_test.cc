@@ -197,11 +197,11 @@ TEST(ExpertParallelErrorsTest, RebalancingNeedsExpertParallelism) {
   EXPECT_NE(r.status, 0);
   EXPECT_THAT(r.output, HasSubstr("--rebalance-interval balances experts over expert-parallel "
                                   "ranks: run under switchyard launch"));
-  // serve does not run expert-parallel, so it refuses the option even without launch.
+  // serve runs expert-parallel too, so one process of it refuses the option the same way.
   r = RunSwitchyard("serve --port 0 --skip-plan-check --rebalance-interval 2 2>&1");
   EXPECT_NE(r.status, 0);
   EXPECT_THAT(r.output, HasSubstr("--rebalance-interval balances experts over expert-parallel "
-                                  "ranks: this command does not run expert-parallel"));
+                                  "ranks: run under switchyard launch"));
 }
 
 }  // namespace
