@@ -1,7 +1,7 @@
 // `switchyard launch -n 2 -- serve` end to end: rank 0 serves HTTP, rank 1 lends it its experts
-// over comm.pcie. Greedy completions must equal one process's, the server must outlive an idle
-// spell longer than the comm timeout, SIGTERM must end every rank with 0, and a killed rank 1
-// must make rank 0 fail clearly instead of hanging.
+// over comm.pcie or comm.ucx. Greedy completions must equal one process's, the server must outlive
+// an idle spell longer than the comm timeout, SIGTERM must end every rank with 0, and a killed rank
+// 1 must make rank 0 fail clearly instead of hanging.
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 #include <signal.h>
@@ -174,22 +174,28 @@ TEST(ExpertParallelServeTest, TwoRanksAnswerAsOneSurviveIdlenessAndExitZero) {
     one.Signal(SIGTERM);
     EXPECT_EQ(one.WaitForExit(std::chrono::seconds(30)), 0) << one.output();
   }
-  for (const std::string& text : expected) ASSERT_THAT(text, Not(HasSubstr("HTTP "))) << text;
+  for (const std::string& text : expected) {
+    ASSERT_THAT(text, Not(HasSubstr("HTTP "))) << text;
+    ASSERT_FALSE(text.empty());
+  }
 
-  Process two(LaunchTwo({"--comm", "comm.pcie"}));
-  ASSERT_GT(two.port(), 0) << two.output();
-  EXPECT_EQ(CompleteConcurrently(two), expected) << two.output();
-  // Idle for longer than the comm timeout: rank 1 must still be waiting for rank 0, not failed.
-  std::this_thread::sleep_for(std::chrono::seconds(2 * kTimeoutSeconds + 1));
-  EXPECT_FALSE(two.Exited()) << two.output();
-  EXPECT_EQ(two.Complete(kPrompts[1]), expected[1]) << two.output();
-  const std::string metrics = two.Get("/metrics");
-  EXPECT_THAT(metrics, HasSubstr("switchyard_generation_tokens_total"));
+  for (const std::string comm : {"comm.pcie", "comm.ucx"}) {
+    SCOPED_TRACE(comm);
+    Process two(LaunchTwo({"--comm", comm}));
+    ASSERT_GT(two.port(), 0) << two.output();
+    EXPECT_EQ(CompleteConcurrently(two), expected) << two.output();
+    // Idle for longer than the comm timeout: rank 1 must still be waiting for rank 0, not failed.
+    std::this_thread::sleep_for(std::chrono::seconds(2 * kTimeoutSeconds + 1));
+    EXPECT_FALSE(two.Exited()) << two.output();
+    EXPECT_EQ(two.Complete(kPrompts[1]), expected[1]) << two.output();
+    const std::string metrics = two.Get("/metrics");
+    EXPECT_THAT(metrics, HasSubstr("switchyard_generation_tokens_total"));
 
-  two.Signal(SIGTERM);  // launch forwards it to every rank; rank 0 drains and releases rank 1
-  EXPECT_EQ(two.WaitForExit(std::chrono::seconds(30)), 0) << two.output();
-  EXPECT_THAT(two.output(), HasSubstr("[rank 1] rank 1 (pid"));
-  EXPECT_THAT(two.output(), Not(HasSubstr("switchyard launch: rank"))) << two.output();
+    two.Signal(SIGTERM);  // launch forwards it to every rank; rank 0 drains and releases rank 1
+    EXPECT_EQ(two.WaitForExit(std::chrono::seconds(30)), 0) << two.output();
+    EXPECT_THAT(two.output(), HasSubstr("[rank 1] rank 1 (pid"));
+    EXPECT_THAT(two.output(), Not(HasSubstr("switchyard launch: rank"))) << two.output();
+  }
 }
 
 TEST(ExpertParallelServeTest, OnlineRebalancingPublishesItsMetrics) {
