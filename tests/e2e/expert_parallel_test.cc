@@ -154,7 +154,7 @@ INSTANTIATE_TEST_SUITE_P(CpuBackends, ExpertParallelTest,
                          [](const auto& info) { return info.param.substr(5); });
 
 TEST(ExpertParallelErrorsTest, CommandsWithoutExpertParallelismRefuseLaunch) {
-  const CliResult r = RunSwitchyard("launch -n 2 --timeout 30 -- serve --port 0 2>&1");
+  const CliResult r = RunSwitchyard("launch -n 2 --timeout 30 -- bench decode 2>&1");
   EXPECT_NE(r.status, 0);
   EXPECT_THAT(r.output, HasSubstr("this command does not run expert-parallel"));
 }
