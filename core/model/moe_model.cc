@@ -409,9 +409,9 @@ absl::StatusOr<Tensor> MoeModel::Forward(ExecContext& ctx, const std::vector<int
   return ForwardBatch(ctx, std::span<const SequenceChunk>(&chunk, 1), cache);
 }
 
-absl::StatusOr<int64_t> MoeModel::RanksStepping(ExecContext& ctx, bool stepping) {
+absl::StatusOr<int64_t> MoeModel::RanksStepping(ExecContext& ctx, int64_t signal) {
   SY_ASSIGN_OR_RETURN(Tensor flag, Tensor::Empty({1}, DType::kI64));
-  flag.data<int64_t>()[0] = stepping ? 1 : 0;
+  flag.data<int64_t>()[0] = signal;
   SY_RETURN_IF_ERROR(expert_parallel_->comm->AllReduceSum(ctx, flag));
   return flag.data<int64_t>()[0];
 }
@@ -425,10 +425,16 @@ absl::Status MoeModel::RunIdlePass(ExecContext& ctx) {
 absl::Status MoeModel::FinishSteps(ExecContext& ctx) {
   if (!expert_parallel_) return absl::OkStatus();
   while (true) {
-    SY_ASSIGN_OR_RETURN(const int64_t stepping, RanksStepping(ctx, false));
-    if (stepping == 0) return absl::OkStatus();
-    SY_RETURN_IF_ERROR(RunIdlePass(ctx));
+    SY_ASSIGN_OR_RETURN(const int64_t signals, RanksStepping(ctx, 0));
+    if (signals == 0) return absl::OkStatus();
+    // Only keep-alives: a rank is alive with nothing to run, so no pass this round.
+    if (signals % kKeepAlive != 0) SY_RETURN_IF_ERROR(RunIdlePass(ctx));
   }
+}
+
+absl::Status MoeModel::KeepAlive(ExecContext& ctx) {
+  if (!expert_parallel_) return absl::OkStatus();
+  return RanksStepping(ctx, kKeepAlive).status();
 }
 
 absl::Status MoeModel::CheckBatch(std::span<const SequenceChunk> batch,
@@ -465,7 +471,7 @@ absl::StatusOr<std::vector<int32_t>> MoeModel::ForwardBatchSampled(
 absl::StatusOr<Tensor> MoeModel::ForwardBatch(ExecContext& ctx,
                                               std::span<const SequenceChunk> batch,
                                               PagedKvCache& cache) {
-  if (expert_parallel_) SY_RETURN_IF_ERROR(RanksStepping(ctx, true).status());
+  if (expert_parallel_) SY_RETURN_IF_ERROR(RanksStepping(ctx, 1).status());
   SY_RETURN_IF_ERROR(CheckBatch(batch, cache));
   int64_t n = 0, rows_out = 0;
   for (const SequenceChunk& chunk : batch) {

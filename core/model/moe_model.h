@@ -108,6 +108,10 @@ class MoeModel {
   // the others it is stepping, and a rank out of work calls FinishSteps, which keeps taking part
   // in the others' passes (with no tokens) until every rank has finished. A no-op without EP.
   absl::Status FinishSteps(ExecContext& ctx);
+  // Under expert parallelism, tells the ranks waiting in FinishSteps that this rank is alive but
+  // has no pass to run (an idle server), so they wait on instead of timing out in the comm
+  // backend. They run no pass for it. A no-op without EP.
+  absl::Status KeepAlive(ExecContext& ctx);
 
   // The cache geometry this model needs, for `num_blocks` blocks of `block_size` tokens (on the
   // model's device).
@@ -139,9 +143,12 @@ class MoeModel {
                                   const Tensor& positions, std::span<const SequenceChunk> batch,
                                   PagedKvCache& cache);
 
-  // Expert parallelism: the number of ranks stepping this round (an all-reduce), and one pass
+  // Expert parallelism: every rank's signal this round, summed (an all-reduce), and one pass
   // through the MoE layers with no tokens.
-  absl::StatusOr<int64_t> RanksStepping(ExecContext& ctx, bool stepping);
+  // What a rank adds to the all-reduce in RanksStepping: 1 when stepping, kKeepAlive when alive
+  // without a pass, 0 when finished. The sum counts stepping ranks below kKeepAlive.
+  static constexpr int64_t kKeepAlive = int64_t{1} << 32;
+  absl::StatusOr<int64_t> RanksStepping(ExecContext& ctx, int64_t signal);
   // Refuses empty chunks and chunks that would outgrow the context.
   absl::Status CheckBatch(std::span<const SequenceChunk> batch, const PagedKvCache& cache) const;
   absl::Status RunIdlePass(ExecContext& ctx);

@@ -21,6 +21,11 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 
+// How long an expert-parallel engine stays idle before it tells the other ranks it is alive
+// (MoeModel::KeepAlive). Well under any comm timeout (whole seconds), so an idle server never
+// looks dead to ranks waiting for its next pass; one 8-byte all-reduce per interval costs nothing.
+constexpr auto kKeepAliveInterval = std::chrono::milliseconds(250);
+
 double Seconds(Clock::time_point from, Clock::time_point to) {
   return std::chrono::duration<double>(to - from).count();
 }
@@ -77,6 +82,10 @@ struct Engine::State {
   uint64_t admissions = 0;
   uint64_t step = 0;
   uint64_t placement_reported = 0;  // the rebalancer step whose report the gauges show
+  // Under expert parallelism: when this rank last took part in a collective, and the failure
+  // of a pass (the ranks may be out of step, so the engine cannot go on).
+  Clock::time_point last_collective = Clock::now();
+  absl::Status group_failure;
 };
 
 Engine::Engine(std::shared_ptr<LanguageModel> model, std::unique_ptr<State> state)
@@ -209,6 +218,16 @@ void Engine::Retire(Sequence& sequence, const std::string& reason, absl::Status 
 }
 
 absl::Status Engine::Run(const std::function<void(schema::StepReport::Reader)>& on_step) {
+  if (absl::Status failed = Loop(on_step); !failed.ok()) {
+    Abandon(failed);
+    return failed;
+  }
+  // Under expert parallelism the other ranks follow this one's passes until it says it has
+  // finished; then they exit too.
+  return model_->network->FinishSteps(*state_->ctx);
+}
+
+absl::Status Engine::Loop(const std::function<void(schema::StepReport::Reader)>& on_step) {
   State& st = *state_;
   while (true) {
     bool stop = false, drain = false;
@@ -232,8 +251,40 @@ absl::Status Engine::Run(const std::function<void(schema::StepReport::Reader)>& 
       return absl::OkStatus();
     }
     if (stop && st.live.empty()) return absl::OkStatus();
-    if (!st.live.empty()) Step(on_step);
+    if (st.live.empty()) {
+      SY_RETURN_IF_ERROR(KeepGroupAlive());
+      continue;
+    }
+    Step(on_step);
+    if (!st.group_failure.ok()) return st.group_failure;
   }
+}
+
+absl::Status Engine::KeepGroupAlive() {
+  State& st = *state_;
+  if (!model_->expert_parallel || Clock::now() - st.last_collective < kKeepAliveInterval) {
+    return absl::OkStatus();
+  }
+  st.last_collective = Clock::now();
+  const absl::Status alive = model_->network->KeepAlive(*st.ctx);
+  if (alive.ok()) return alive;
+  return absl::Status(
+      alive.code(), absl::StrCat("the expert-parallel group failed while idle: ", alive.message()));
+}
+
+void Engine::Abandon(const absl::Status& error) {
+  State& st = *state_;
+  {
+    std::lock_guard<std::mutex> lock(st.mu);
+    st.accepting = false;
+    st.stopping = true;
+    while (!st.inbox.empty()) {
+      st.live.push_back(std::move(st.inbox.front()));
+      st.inbox.pop_front();
+    }
+  }
+  for (auto& sequence : st.live) Retire(*sequence, "abort", error);
+  st.live.clear();
 }
 
 // What one step did, for the metrics and the StepReport.
@@ -340,9 +391,16 @@ void Engine::RunBatch(const ScheduleDecision& decision, const std::vector<Sequen
   tally.sequences = static_cast<int64_t>(batch.size());
   if (batch.empty()) return;
   absl::StatusOr<std::vector<int32_t>> tokens = ForwardAndSample(batch, members);
+  st.last_collective = Clock::now();
   if (!tokens.ok()) {
     Log(LogLevel::kError, "engine",
         absl::StrCat("step ", st.step, ": ", tokens.status().message()));
+    // A failed pass may leave the ranks out of step (a dead rank fails the comm for good).
+    if (model_->expert_parallel) {
+      st.group_failure = absl::Status(
+          tokens.status().code(),
+          absl::StrCat("the expert-parallel group failed: ", tokens.status().message()));
+    }
   }
   for (size_t i = 0; i < members.size(); ++i) {
     Sequence& s = *members[i];

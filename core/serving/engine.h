@@ -105,7 +105,9 @@ class Engine {
 
   // The engine loop, on the calling thread, until Shutdown(); after a draining shutdown it
   // returns once every request has finished. `on_step` (optional) sees each step's report on
-  // this thread.
+  // this thread. Under expert parallelism (the other ranks in MoeModel::FinishSteps) an idle
+  // engine keeps the group alive, a failed pass or keep-alive ends it with that error (every
+  // request failed with it), and a shutdown releases the other ranks.
   absl::Status Run(const std::function<void(schema::StepReport::Reader)>& on_step = nullptr);
   // Stops accepting requests. drain: the loop finishes what it has; otherwise it aborts them.
   // Safe from any thread and from a signal-handling thread.
@@ -121,6 +123,12 @@ class Engine {
  private:
   struct State;
   Engine(std::shared_ptr<LanguageModel> model, std::unique_ptr<State> state);
+  // Run until Shutdown() or the expert-parallel group fails.
+  absl::Status Loop(const std::function<void(schema::StepReport::Reader)>& on_step);
+  // Idle under expert parallelism: a keep-alive to the other ranks once per interval.
+  absl::Status KeepGroupAlive();
+  // Stops accepting and fails every request left with `error`.
+  void Abandon(const absl::Status& error);
   // One step of the loop: schedule, run, sample, stream. Errors fail the requests they touch,
   // never the loop.
   void Step(const std::function<void(schema::StepReport::Reader)>& on_step);

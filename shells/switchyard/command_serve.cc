@@ -1,4 +1,7 @@
 // switchyard serve [--model DIR] [--host H] [--port P] [--scheduler KIND.NAME] [engine options]
+#include <unistd.h>
+
+#include <csignal>
 #include <cstdio>
 #include <limits>
 
@@ -126,6 +129,25 @@ int CheckMemoryPlan(const ParsedArgs& args, Device device, const Scheduler& sche
   return 0;
 }
 
+// A rank other than 0 under expert parallelism: no HTTP server and no engine, it lends its
+// experts to every pass rank 0's engine takes (a pass with no tokens of its own) until rank 0
+// shuts down. Signals are rank 0's to act on (launch forwards them to every rank): this rank
+// ends when rank 0 says it has finished, or fails when rank 0 is lost.
+int FollowRankZero(LanguageModel& model, ExecContext& ctx, int rank) {
+  std::signal(SIGINT, SIG_IGN);
+  std::signal(SIGTERM, SIG_IGN);
+  std::fprintf(stderr, "rank %d (pid %d): lending its experts to rank 0's engine\n", rank,
+               static_cast<int>(getpid()));
+  std::fflush(stderr);
+  const absl::Status followed = model.network->FinishSteps(ctx);
+  if (!followed.ok()) {
+    return Fail(absl::Status(
+        followed.code(),
+        absl::StrCat("rank ", rank, " lost the expert-parallel group: ", followed.message())));
+  }
+  return 0;
+}
+
 }  // namespace
 
 int ServeCommand(const std::vector<std::string>& argv) {
@@ -155,8 +177,12 @@ int ServeCommand(const std::vector<std::string>& argv) {
   if (!args->Has("skip-plan-check")) {
     if (CheckMemoryPlan(*args, (*ctx)->device(), *scheduler, *settings) != 0) return 1;
   }
-  auto model = LoadModelFromArgs(*args, *registry, **ctx);
+  ExpertParallelGroup group;
+  auto model = LoadModelFromArgs(*args, *registry, **ctx, &group);
   if (!model.ok()) return Fail(model.status());
+  if (group.bootstrap && group.bootstrap->info().rank != 0) {
+    return FollowRankZero(**model, **ctx, group.bootstrap->info().rank);
+  }
   auto engine = Engine::Create(std::move(*model), *std::move(scheduler), settings->engine);
   if (!engine.ok()) return Fail(engine.status());
   if (absl::Status served = Serve(**engine, settings->http); !served.ok()) return Fail(served);

@@ -154,7 +154,7 @@ INSTANTIATE_TEST_SUITE_P(CpuBackends, ExpertParallelTest,
                          [](const auto& info) { return info.param.substr(5); });
 
 TEST(ExpertParallelErrorsTest, CommandsWithoutExpertParallelismRefuseLaunch) {
-  const CliResult r = RunSwitchyard("launch -n 2 --timeout 30 -- serve --port 0 2>&1");
+  const CliResult r = RunSwitchyard("launch -n 2 --timeout 30 -- bench decode 2>&1");
   EXPECT_NE(r.status, 0);
   EXPECT_THAT(r.output, HasSubstr("this command does not run expert-parallel"));
 }
@@ -197,11 +197,11 @@ TEST(ExpertParallelErrorsTest, RebalancingNeedsExpertParallelism) {
   EXPECT_NE(r.status, 0);
   EXPECT_THAT(r.output, HasSubstr("--rebalance-interval balances experts over expert-parallel "
                                   "ranks: run under switchyard launch"));
-  // serve does not run expert-parallel, so it refuses the option even without launch.
+  // serve runs expert-parallel too, so one process of it refuses the option the same way.
   r = RunSwitchyard("serve --port 0 --skip-plan-check --rebalance-interval 2 2>&1");
   EXPECT_NE(r.status, 0);
   EXPECT_THAT(r.output, HasSubstr("--rebalance-interval balances experts over expert-parallel "
-                                  "ranks: this command does not run expert-parallel"));
+                                  "ranks: run under switchyard launch"));
 }
 
 }  // namespace
