@@ -1,24 +1,75 @@
 #include "core/moe/expert_parallel.h"
 
+#include <algorithm>
+#include <cmath>
 #include <cstring>
 
 #include "absl/strings/str_cat.h"
 #include "core/base/status.h"
 #include "core/moe/online_rebalancer.h"
+#include "switchyard/dtype.hpp"
 
 namespace sy {
 namespace {
 
-float IntBits(int32_t v) {
-  float f;
-  std::memcpy(&f, &v, sizeof f);
-  return f;
+int64_t Fp8Groups(int64_t hidden) { return (hidden + kDispatchFp8Group - 1) / kDispatchFp8Group; }
+
+// e4m3 codes of `x` [h], then each group's f32 scale (amax / 448, 1 for an all-zero group).
+void EncodeFp8(const float* x, int64_t h, uint8_t* out) {
+  uint8_t* scales = out + h;
+  for (int64_t g = 0; g < Fp8Groups(h); ++g) {
+    const int64_t begin = g * kDispatchFp8Group, end = std::min(h, begin + kDispatchFp8Group);
+    float amax = 0;
+    for (int64_t i = begin; i < end; ++i) amax = std::max(amax, std::fabs(x[i]));
+    const float scale = amax > 0 ? amax / kFP8E4M3Max : 1.0f;
+    for (int64_t i = begin; i < end; ++i) out[i] = F32ToFP8E4M3(x[i] / scale);
+    std::memcpy(scales + g * sizeof(float), &scale, sizeof scale);
+  }
 }
 
-int32_t BitsInt(float f) {
-  int32_t v;
-  std::memcpy(&v, &f, sizeof v);
-  return v;
+void DecodeFp8(const uint8_t* in, int64_t h, float* x) {
+  for (int64_t g = 0; g < Fp8Groups(h); ++g) {
+    float scale;
+    std::memcpy(&scale, in + h + g * sizeof(float), sizeof scale);
+    const int64_t begin = g * kDispatchFp8Group, end = std::min(h, begin + kDispatchFp8Group);
+    for (int64_t i = begin; i < end; ++i) x[i] = FP8E4M3ToF32(in[i]) * scale;
+  }
+}
+
+// Writes the hidden row `x` [h] as `dtype` at `out` (DispatchHiddenBytes bytes).
+void EncodeHidden(const float* x, int64_t h, DispatchDType dtype, uint8_t* out) {
+  switch (dtype) {
+    case DispatchDType::kF32:
+      std::memcpy(out, x, h * sizeof(float));
+      return;
+    case DispatchDType::kBF16:
+      for (int64_t i = 0; i < h; ++i) {
+        const uint16_t b = F32ToBF16(x[i]);
+        std::memcpy(out + i * sizeof b, &b, sizeof b);
+      }
+      return;
+    case DispatchDType::kFP8:
+      EncodeFp8(x, h, out);
+      return;
+  }
+}
+
+void DecodeHidden(const uint8_t* in, int64_t h, DispatchDType dtype, float* x) {
+  switch (dtype) {
+    case DispatchDType::kF32:
+      std::memcpy(x, in, h * sizeof(float));
+      return;
+    case DispatchDType::kBF16:
+      for (int64_t i = 0; i < h; ++i) {
+        uint16_t b;
+        std::memcpy(&b, in + i * sizeof b, sizeof b);
+        x[i] = BF16ToF32(b);
+      }
+      return;
+    case DispatchDType::kFP8:
+      DecodeFp8(in, h, x);
+      return;
+  }
 }
 
 // Exchanges how many rows each rank sends each other rank: recv_counts[p] = p's send_counts[me].
@@ -41,9 +92,46 @@ int64_t Sum(const std::vector<int64_t>& v) {
 
 }  // namespace
 
+absl::StatusOr<DispatchDType> ParseDispatchDType(absl::string_view name) {
+  if (name == "f32") return DispatchDType::kF32;
+  if (name == "bf16") return DispatchDType::kBF16;
+  if (name == "fp8") return DispatchDType::kFP8;
+  return absl::InvalidArgumentError(
+      absl::StrCat("unknown dispatch dtype '", name, "' (f32, bf16, fp8)"));
+}
+
+const char* DispatchDTypeName(DispatchDType dtype) {
+  switch (dtype) {
+    case DispatchDType::kF32:
+      return "f32";
+    case DispatchDType::kBF16:
+      return "bf16";
+    case DispatchDType::kFP8:
+      return "fp8";
+  }
+  return "?";
+}
+
+int64_t DispatchHiddenBytes(DispatchDType dtype, int64_t hidden) {
+  switch (dtype) {
+    case DispatchDType::kF32:
+      return 4 * hidden;
+    case DispatchDType::kBF16:
+      return 2 * hidden;
+    case DispatchDType::kFP8:
+      return hidden + 4 * Fp8Groups(hidden);
+  }
+  return 0;
+}
+
+int64_t DispatchRowBytes(DispatchDType dtype, int64_t hidden, int k) {
+  return DispatchHiddenBytes(dtype, hidden) + 2 * k * 4;
+}
+
 absl::StatusOr<DispatchPlan> PlanDispatch(const Tensor& hidden, const RouterOutput& routing,
                                           const std::vector<int32_t>& slots,
-                                          const ExpertPlacement& placement, int world_size) {
+                                          const ExpertPlacement& placement, int world_size,
+                                          DispatchDType dtype) {
   const int64_t tokens = hidden.dim(0), h = hidden.dim(1);
   const int k = static_cast<int>(routing.expert_ids.dim(1));
   const int spr = placement.shape().slots_per_rank;
@@ -72,16 +160,19 @@ absl::StatusOr<DispatchPlan> PlanDispatch(const Tensor& hidden, const RouterOutp
     plan.send_counts[r] = static_cast<int64_t>(token_ranks[r].size());
     rows += plan.send_counts[r];
   }
-  const int64_t width = h + 2 * k;
-  SY_ASSIGN_OR_RETURN(plan.rows, Tensor::Empty({rows, width}, DType::kF32));
-  float* out = plan.rows.data<float>();
+  const int64_t width = DispatchRowBytes(dtype, h, k);
+  const int64_t meta = DispatchHiddenBytes(dtype, h);
+  SY_ASSIGN_OR_RETURN(plan.rows, Tensor::Empty({rows, width}, DType::kU8));
+  uint8_t* out = plan.rows.data<uint8_t>();
   for (int r = 0; r < world_size; ++r) {
     for (int32_t t : token_ranks[r]) {
-      std::memcpy(out, hidden.data<float>() + t * h, h * sizeof(float));
+      EncodeHidden(hidden.data<float>() + t * h, h, dtype, out);
       for (int j = 0; j < k; ++j) {
         const bool here = rank_of_pair[t * k + j] == r;
-        out[h + j] = IntBits(here ? slots[t * k + j] % spr : -1);
-        out[h + k + j] = here ? weights[t * k + j] : 0.0f;
+        const int32_t id = here ? slots[t * k + j] % spr : -1;
+        const float weight = here ? weights[t * k + j] : 0.0f;
+        std::memcpy(out + meta + j * 4, &id, 4);
+        std::memcpy(out + meta + (k + j) * 4, &weight, 4);
       }
       plan.row_token.push_back(t);
       out += width;
@@ -90,23 +181,24 @@ absl::StatusOr<DispatchPlan> PlanDispatch(const Tensor& hidden, const RouterOutp
   return plan;
 }
 
-absl::StatusOr<ReceivedTokens> UnpackDispatch(const Tensor& rows, int64_t hidden_size, int k) {
+absl::StatusOr<ReceivedTokens> UnpackDispatch(const Tensor& rows, int64_t hidden_size, int k,
+                                              DispatchDType dtype) {
   const int64_t n = rows.dim(0), width = rows.dim(1);
-  if (width != hidden_size + 2 * k) {
-    return absl::InternalError(
-        absl::StrCat("dispatched rows are ", width, " wide, expected ", hidden_size + 2 * k));
+  if (rows.dtype() != DType::kU8 || width != DispatchRowBytes(dtype, hidden_size, k)) {
+    return absl::InternalError(absl::StrCat(
+        "dispatched rows are ", rows.Describe(), ", expected u8 rows of ",
+        DispatchRowBytes(dtype, hidden_size, k), " bytes (", DispatchDTypeName(dtype), ")"));
   }
+  const int64_t meta = DispatchHiddenBytes(dtype, hidden_size);
   ReceivedTokens in;
   SY_ASSIGN_OR_RETURN(in.hidden, Tensor::Empty({n, hidden_size}, DType::kF32));
   SY_ASSIGN_OR_RETURN(in.routing.expert_ids, Tensor::Empty({n, k}, DType::kI32));
   SY_ASSIGN_OR_RETURN(in.routing.expert_weights, Tensor::Empty({n, k}, DType::kF32));
-  const float* src = rows.data<float>();
+  const uint8_t* src = rows.data<uint8_t>();
   for (int64_t i = 0; i < n; ++i, src += width) {
-    std::memcpy(in.hidden.data<float>() + i * hidden_size, src, hidden_size * sizeof(float));
-    for (int j = 0; j < k; ++j) {
-      in.routing.expert_ids.data<int32_t>()[i * k + j] = BitsInt(src[hidden_size + j]);
-      in.routing.expert_weights.data<float>()[i * k + j] = src[hidden_size + k + j];
-    }
+    DecodeHidden(src, hidden_size, dtype, in.hidden.data<float>() + i * hidden_size);
+    std::memcpy(in.routing.expert_ids.data<int32_t>() + i * k, src + meta, k * 4);
+    std::memcpy(in.routing.expert_weights.data<float>() + i * k, src + meta + k * 4, k * 4);
   }
   return in;
 }
@@ -127,14 +219,15 @@ absl::StatusOr<Tensor> RunExpertParallel(ExecContext& ctx, const ExpertParalleli
                                                           static_cast<size_t>(tokens * k)),
                                  ep.rank(), slots);
   }
-  SY_ASSIGN_OR_RETURN(DispatchPlan plan,
-                      PlanDispatch(hidden, routing, slots, *ep.placement, world));
+  SY_ASSIGN_OR_RETURN(DispatchPlan plan, PlanDispatch(hidden, routing, slots, *ep.placement, world,
+                                                      ep.dispatch_dtype));
   SY_ASSIGN_OR_RETURN(std::vector<int64_t> recv_counts,
                       ExchangeCounts(ctx, comm, plan.send_counts));
 
-  SY_ASSIGN_OR_RETURN(Tensor received, Tensor::Empty({Sum(recv_counts), h + 2 * k}, DType::kF32));
+  SY_ASSIGN_OR_RETURN(Tensor received,
+                      Tensor::Empty({Sum(recv_counts), plan.rows.dim(1)}, DType::kU8));
   SY_RETURN_IF_ERROR(comm.AllToAll(ctx, plan.rows, plan.send_counts, received, recv_counts));
-  SY_ASSIGN_OR_RETURN(ReceivedTokens in, UnpackDispatch(received, h, k));
+  SY_ASSIGN_OR_RETURN(ReceivedTokens in, UnpackDispatch(received, h, k, ep.dispatch_dtype));
   SY_ASSIGN_OR_RETURN(Tensor expert_out, local_experts(in.hidden, in.routing));
 
   // Combine: the same exchange backwards, each row's weighted sum back to its token's rank.

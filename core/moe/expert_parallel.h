@@ -5,10 +5,12 @@
 // weighted sum (combine), and the token's rank adds the sums up. A comm component moves the
 // rows; an ExpertPlacement says which rank holds which expert replicas.
 //
-// A dispatched row carries everything the receiving rank needs, so one all-to-all moves it:
-// the token's hidden state (H floats), then for each of its k routing slots the local slot
-// index on the receiving rank (an int32 in a float's bits; -1 when the slot goes elsewhere)
-// and the routing weight.
+// A dispatched row carries everything the receiving rank needs, so one all-to-all moves it, as
+// one byte row: the token's hidden state (H values in the dispatch dtype: f32, bf16, or fp8
+// e4m3 followed by one f32 scale per 128 values), then k int32 local slot indices on the
+// receiving rank (-1 when the slot goes elsewhere) and k f32 routing weights. The combine
+// always returns f32 rows: they carry weighted expert outputs, whose rounding would add up over
+// the k experts of a token.
 #ifndef SWITCHYARD_CORE_MOE_EXPERT_PARALLEL_H_
 #define SWITCHYARD_CORE_MOE_EXPERT_PARALLEL_H_
 
@@ -18,6 +20,7 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
 #include "core/moe/expert_placement.h"
 #include "core/plugin_host/comm.h"
 #include "core/plugin_host/router.h"
@@ -25,6 +28,20 @@
 namespace sy {
 
 class OnlineRebalancer;  // online_rebalancer.h
+
+// How the hidden part of a dispatched row travels. kF32 is exact; kBF16 halves the bytes;
+// kFP8 quarters them: e4m3 with one f32 scale (amax / 448) per group of 128 values, DeepSeek
+// V3's activation layout, so one outlier only coarsens its own group.
+enum class DispatchDType { kF32, kBF16, kFP8 };
+inline constexpr int64_t kDispatchFp8Group = 128;
+
+// "f32", "bf16" or "fp8"; anything else is an error listing those.
+absl::StatusOr<DispatchDType> ParseDispatchDType(absl::string_view name);
+const char* DispatchDTypeName(DispatchDType dtype);
+// Bytes of `hidden` values encoded as `dtype` (fp8: with its group scales).
+int64_t DispatchHiddenBytes(DispatchDType dtype, int64_t hidden);
+// Bytes of one dispatched row: the hidden part plus k int32 slot ids and k f32 weights.
+int64_t DispatchRowBytes(DispatchDType dtype, int64_t hidden, int k);
 
 // What every MoE layer of a model shares under expert parallelism: the connected comm
 // component, the placement in force and, when rebalancing online, the rebalancer.
@@ -36,6 +53,7 @@ struct ExpertParallelism {
   // Sees every MoE layer's routing and may switch `placement` (online_rebalancer.h); unset:
   // the placement never changes.
   std::shared_ptr<OnlineRebalancer> rebalancer;
+  DispatchDType dispatch_dtype = DispatchDType::kF32;
 
   int rank() const { return comm->rank(); }
   int world_size() const { return comm->world_size(); }
@@ -45,22 +63,25 @@ struct ExpertParallelism {
 struct DispatchPlan {
   std::vector<int64_t> send_counts;  // rows per destination rank
   std::vector<int32_t> row_token;    // the token each send row came from
-  Tensor rows;                       // f32 [rows, H + 2k], grouped by destination rank
+  Tensor rows;                       // u8 [rows, DispatchRowBytes], grouped by destination rank
 };
 
 // Builds the dispatch of `hidden` (f32 [tokens, H]) routed by `routing` ([tokens, k]) with
-// `slots` ([tokens * k], the physical slot of each routed pair, -1 where dropped).
+// `slots` ([tokens * k], the physical slot of each routed pair, -1 where dropped), the hidden
+// part encoded as `dtype`.
 absl::StatusOr<DispatchPlan> PlanDispatch(const Tensor& hidden, const RouterOutput& routing,
                                           const std::vector<int32_t>& slots,
-                                          const ExpertPlacement& placement, int world_size);
+                                          const ExpertPlacement& placement, int world_size,
+                                          DispatchDType dtype);
 
 // The received rows split back into what an experts component takes: hidden f32 [rows, H] and
-// routing ([rows, k] local slot ids and weights).
+// routing ([rows, k] local slot ids and weights), the hidden part decoded from `dtype`.
 struct ReceivedTokens {
   Tensor hidden;
   RouterOutput routing;
 };
-absl::StatusOr<ReceivedTokens> UnpackDispatch(const Tensor& rows, int64_t hidden_size, int k);
+absl::StatusOr<ReceivedTokens> UnpackDispatch(const Tensor& rows, int64_t hidden_size, int k,
+                                              DispatchDType dtype);
 
 // Runs the local experts on received tokens: (hidden, routing over local slots) -> f32 [rows, H].
 using LocalExperts =
