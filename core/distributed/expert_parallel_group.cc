@@ -64,6 +64,7 @@ absl::StatusOr<ExpertParallelGroup> JoinExpertParallelGroup(const RankInfo& info
   ep->comm = std::make_shared<Comm>(std::move(comm));
   ep->placement = std::make_shared<const ExpertPlacement>(std::move(placement));
   ep->rebalancer = std::move(rebalancer);
+  ep->dispatch_dtype = options.dispatch_dtype;
   group.expert_parallel = std::move(ep);
   return group;
 }

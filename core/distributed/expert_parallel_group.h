@@ -21,6 +21,8 @@ namespace sy {
 struct ExpertParallelOptions {
   std::string comm = "comm.auto";  // the backend, by kind.name
   int redundant_slots = 0;         // extra expert slots on every rank (replicas of hot experts)
+  // How dispatched hidden rows travel (expert_parallel.h); the combine is always f32.
+  DispatchDType dispatch_dtype = DispatchDType::kF32;
   absl::Duration timeout = absl::Seconds(60);  // joining, and each collective
   // Online rebalancing (core/moe/online_rebalancer.h): every rebalance_interval steps the
   // placement scheduler may move experts, from the load of the last rebalance_window steps;

@@ -4,6 +4,7 @@
 #include <random>
 
 #include "absl/strings/str_cat.h"
+#include "core/moe/expert_parallel.h"
 
 namespace sy::cli {
 
@@ -18,8 +19,8 @@ std::string A2aPayloadName(A2aPayload payload) {
 }
 
 int64_t DispatchRowBytes(A2aPayload payload, int64_t hidden) {
-  if (payload == A2aPayload::kBf16) return 2 * hidden;
-  return hidden + 4 * ((hidden + 127) / 128);
+  return DispatchHiddenBytes(
+      payload == A2aPayload::kBf16 ? DispatchDType::kBF16 : DispatchDType::kFP8, hidden);
 }
 
 std::vector<int64_t> DispatchCounts(const A2aShape& shape, int rank, uint64_t seed) {

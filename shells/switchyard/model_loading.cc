@@ -71,6 +71,14 @@ absl::StatusOr<ExpertParallelGroup> JoinGroup(const ParsedArgs& args, const Rank
   options.comm = args.Get("comm", options.comm);
   options.placement_scheduler = args.Get("placement-scheduler", options.placement_scheduler);
   SY_RETURN_IF_ERROR(ReadAtLeast(args, "redundant-experts", 0, options.redundant_slots));
+  if (args.Has("dispatch-dtype")) {
+    auto dtype = ParseDispatchDType(args.Get("dispatch-dtype"));
+    if (!dtype.ok()) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("--dispatch-dtype: ", dtype.status().message()));
+    }
+    options.dispatch_dtype = *dtype;
+  }
   SY_RETURN_IF_ERROR(
       ReadAtLeast(args, "rebalance-interval", int64_t{0}, options.rebalance_interval));
   SY_RETURN_IF_ERROR(ReadAtLeast(args, "rebalance-window", int64_t{1}, options.rebalance_window));
@@ -137,6 +145,7 @@ std::vector<OptionSpec> ModelOptionSpecs() {
           {"experts", true},
           {"comm", true},
           {"redundant-experts", true},
+          {"dispatch-dtype", true},
           {"rebalance-interval", true},
           {"rebalance-window", true},
           {"placement-scheduler", true},
@@ -167,8 +176,8 @@ absl::StatusOr<std::unique_ptr<LanguageModel>> LoadModelFromArgs(const ParsedArg
   options.device = ctx.device();
   if (options.device.is_cuda()) {
     for (const char* cpu_only :
-         {"router", "quantizer", "experts", "comm", "redundant-experts", kRebalanceOptions[0],
-          kRebalanceOptions[1], kRebalanceOptions[2]}) {
+         {"router", "quantizer", "experts", "comm", "redundant-experts", "dispatch-dtype",
+          kRebalanceOptions[0], kRebalanceOptions[1], kRebalanceOptions[2]}) {
       if (args.Has(cpu_only)) {
         return absl::UnimplementedError(absl::StrCat(
             "--", cpu_only,
@@ -198,6 +207,11 @@ absl::StatusOr<std::unique_ptr<LanguageModel>> LoadModelFromArgs(const ParsedArg
     options.expert_parallel = group->expert_parallel;
   } else {
     SY_RETURN_IF_ERROR(RefuseRebalancing(args, true));
+    if (args.Has("dispatch-dtype")) {
+      return absl::InvalidArgumentError(
+          "--dispatch-dtype sets how tokens travel between expert-parallel ranks: run under "
+          "switchyard launch (or pass --comm)");
+    }
   }
   if (weights == "random") return CreateRandomModel(args, options, ctx);
   if (args.Has("layers")) {

@@ -23,6 +23,9 @@
   "  --comm K.N           under `switchyard launch`: the expert-parallel backend (default\n"    \
   "                       comm.auto: the best that scores here, e.g. comm.pcie, comm.ucx)\n"    \
   "  --redundant-experts N  under launch: extra expert slots per rank (replicas)\n"             \
+  "  --dispatch-dtype D   under launch: how hidden rows travel to the experts: f32\n"           \
+  "                       (default, exact), bf16 (half the bytes) or fp8 (e4m3 + an f32\n"      \
+  "                       scale per 128 values: ~1/4); expert results return as f32\n"          \
   "  --rebalance-interval N  under launch: every N steps, move experts between the ranks to\n"  \
   "                       even their load (online EPLB; default 0 = off)\n"                     \
   "  --rebalance-window N  steps of expert load a rebalance looks at (default 1000)\n"          \

@@ -149,6 +149,35 @@ TEST_P(ExpertParallelTest, GenerateWithOnlineRebalancingContinuesLikeOneProcess)
   ExpectRebalancedForTheBetter(RunCli("cat " + log).output);
 }
 
+// The perplexity column of `perplexity`'s result line, all its decimals (ScoreLine keeps only
+// what precedes the last '.', which the quantized runs can share with one process).
+double PerplexityOf(const std::string& output) {
+  static const std::regex line(R"(  600 +19 +[0-9.]+ +([0-9.]+) )");
+  std::smatch m;
+  EXPECT_TRUE(std::regex_search(output, m, line)) << output;
+  return m.empty() ? 0 : std::stod(m[1]);
+}
+
+// Quantized dispatch rounds the hidden rows on their way to the experts (the combine stays
+// f32), so 2 ranks score close to, not exactly, what one process scores. Measured: 1 rank
+// 502.811; bf16 502.811 (below the printed 3 decimals), fp8 502.813 (+4e-6). The tolerances,
+// 0.05% for bf16 and 0.1% for fp8, leave a wide margin over that and still fail a dispatch
+// that mis-scales or scrambles rows.
+TEST(ExpertParallelDispatchDTypeTest, QuantizedDispatchScoresCloseToOneProcess) {
+  const double one = PerplexityOf(RunPerplexity("", "").output);
+  const std::string launch = "launch -n 2 --timeout 60 -- ";
+  const double f32 =
+      PerplexityOf(RunPerplexity(launch, "--comm comm.pcie --dispatch-dtype f32").output);
+  EXPECT_EQ(f32, one);
+  const std::pair<const char*, double> cases[] = {{"bf16", 5e-4}, {"fp8", 1e-3}};
+  for (const auto& [dtype, tolerance] : cases) {
+    SCOPED_TRACE(dtype);
+    const double two = PerplexityOf(
+        RunPerplexity(launch, absl::StrCat("--comm comm.pcie --dispatch-dtype ", dtype)).output);
+    EXPECT_NEAR(two / one, 1.0, tolerance) << two << " vs " << one;
+  }
+}
+
 INSTANTIATE_TEST_SUITE_P(CpuBackends, ExpertParallelTest,
                          ::testing::Values("comm.pcie", "comm.ucx"),
                          [](const auto& info) { return info.param.substr(5); });
@@ -168,6 +197,15 @@ TEST(ExpertParallelErrorsTest, BadOptionsNameTheOption) {
                     " --comm comm.bogus 2>&1");
   EXPECT_NE(r.status, 0);
   EXPECT_THAT(r.output, HasSubstr("comm.bogus"));
+  r = RunSwitchyard("launch -n 2 --timeout 30 -- perplexity --text " + Files().text +
+                    " --dispatch-dtype fp16 2>&1");
+  EXPECT_NE(r.status, 0);
+  EXPECT_THAT(r.output,
+              HasSubstr("--dispatch-dtype: unknown dispatch dtype 'fp16' (f32, bf16, fp8)"));
+  r = RunSwitchyard("perplexity --text " + Files().text + " --dispatch-dtype bf16 2>&1");
+  EXPECT_NE(r.status, 0);
+  EXPECT_THAT(r.output, HasSubstr("--dispatch-dtype sets how tokens travel between "
+                                  "expert-parallel ranks: run under switchyard launch"));
 }
 
 // Each bad rebalancing option under launch fails every rank before any step, naming the cause.
