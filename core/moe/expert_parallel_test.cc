@@ -68,6 +68,10 @@ float GroupAmax(const Tensor& hidden, int64_t t, int64_t i) {
   return amax;
 }
 
+// Half a unit in the last place of `x`'s binade with `bits` significant bits: the largest
+// rounding-to-nearest error there (0 for 0).
+float HalfUlp(float x, int bits) { return x == 0 ? 0 : std::ldexp(1.0f, std::ilogb(x) - bits); }
+
 class DispatchRoundTripTest : public ::testing::TestWithParam<DispatchDType> {};
 
 TEST_P(DispatchRoundTripTest, UnpackGivesBackWhatWasPacked) {
@@ -108,14 +112,14 @@ TEST_P(DispatchRoundTripTest, UnpackGivesBackWhatWasPacked) {
         case DispatchDType::kF32:
           ASSERT_EQ(got, x);
           break;
-        case DispatchDType::kBF16:  // 8 significant bits: half an ulp is 2^-8 of |x|
-          ASSERT_LE(err, std::ldexp(std::fabs(x), -8));
+        case DispatchDType::kBF16:  // 8 significant bits: half an ulp of x's binade
+          ASSERT_LE(err, HalfUlp(x, 8));
           break;
         case DispatchDType::kFP8: {
-          // e4m3 keeps 4 significant bits (half an ulp: 2^-4 of |x|) down to 2^-6 of the
-          // group's scale, below which steps are 2^-9 of the scale (amax / 448).
+          // x / scale in e4m3 (scale = the group's amax / 448): 4 significant bits, down to
+          // the smallest normal 2^-6, below which the steps stay 2^-9.
           const float scale = GroupAmax(hidden, t, i) / 448.0f;
-          ASSERT_LE(err, std::ldexp(std::fabs(x), -4) + std::ldexp(scale, -10) * 1.001f);
+          ASSERT_LE(err, HalfUlp(std::max(std::fabs(x) / scale, 0x1p-6f), 4) * scale * 1.0001f);
           ASSERT_LE(err, row_amax / 16);  // and never more than 1/16 of the row's amax
           break;
         }
