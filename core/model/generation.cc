@@ -17,6 +17,25 @@ double Seconds(Clock::time_point start) {
 
 constexpr int64_t kBlockSize = 16;
 
+// Feeds `tokens` to sequence 0 and draws the next token: on the device when the model offers
+// it (only the id crosses back), else on the host from the last row's logits. Either way one
+// step of the sampler's random stream, penalizing repeats of `history`.
+absl::StatusOr<int32_t> ForwardAndSample(MoeModel& model, ExecContext& ctx, PagedKvCache& cache,
+                                         Sampler& sampler, const std::vector<int32_t>& tokens,
+                                         const std::vector<int32_t>& history) {
+  const SequenceChunk chunk{.sequence = 0, .tokens = tokens};
+  const std::span<const SequenceChunk> batch(&chunk, 1);
+  if (model.samples_on_device()) {
+    const DeviceDraw draw{
+        .chunk = 0, .params = &sampler.params(), .step = sampler.TakeStep(), .history = history};
+    SY_ASSIGN_OR_RETURN(std::vector<int32_t> ids,
+                        model.ForwardBatchSampled(ctx, batch, cache, {&draw, 1}));
+    return ids[0];
+  }
+  SY_ASSIGN_OR_RETURN(const Tensor logits, model.ForwardBatch(ctx, batch, cache));
+  return sampler.Sample(logits.data<float>(), logits.dim(1), history);
+}
+
 }  // namespace
 
 absl::StatusOr<GenerationResult> Generate(MoeModel& model, const BpeTokenizer& tokenizer,
@@ -48,13 +67,10 @@ absl::StatusOr<GenerationResult> Generate(MoeModel& model, const BpeTokenizer& t
   };
 
   auto start = Clock::now();
-  SY_ASSIGN_OR_RETURN(Tensor logits, model.Forward(ctx, prompt, 0, cache));
+  SY_ASSIGN_OR_RETURN(int32_t token, ForwardAndSample(model, ctx, cache, sampler, prompt, history));
   result.prefill_seconds = Seconds(start);
-  const int64_t vocab = logits.dim(1);
-  const float* last = logits.data<float>() + (logits.dim(0) - 1) * vocab;
   start = Clock::now();
   while (true) {
-    const int32_t token = sampler.Sample(last, vocab, history);
     history.push_back(token);
     const TokenStreamer::Step step = streamer.Push(token);
     emit(step.text);
@@ -63,8 +79,7 @@ absl::StatusOr<GenerationResult> Generate(MoeModel& model, const BpeTokenizer& t
       emit(streamer.Finish("length"));
       break;
     }
-    SY_ASSIGN_OR_RETURN(logits, model.Forward(ctx, {token}, 0, cache));
-    last = logits.data<float>();
+    SY_ASSIGN_OR_RETURN(token, ForwardAndSample(model, ctx, cache, sampler, {token}, history));
   }
   result.tokens = streamer.tokens();
   result.finish_reason = streamer.finish_reason();
