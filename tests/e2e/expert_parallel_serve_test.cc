@@ -11,7 +11,6 @@
 #include <chrono>
 #include <cstdlib>
 #include <future>
-#include <mutex>
 #include <regex>
 #include <string>
 #include <thread>
@@ -22,6 +21,7 @@
 #include <nlohmann/json.hpp>
 
 #include "tests/support/scratch_dir.h"
+#include "tests/support/serving_process.h"
 
 namespace {
 
@@ -45,98 +45,21 @@ const std::string& Model() {
   return model;
 }
 
-// A switchyard child process (a server) with its output collected.
-class Process {
- public:
-  explicit Process(std::vector<std::string> args) {
-    args.insert(args.begin(), SY_TEST_BINARY_DIR "/bin/switchyard");
-    int fds[2];
-    if (pipe(fds) != 0) return;
-    pid_ = fork();
-    if (pid_ == 0) {
-      dup2(fds[1], STDOUT_FILENO);
-      dup2(fds[1], STDERR_FILENO);
-      close(fds[0]);
-      close(fds[1]);
-      setenv("SWITCHYARD_PLUGIN_PATH", "", 1);
-      std::vector<char*> argv;
-      for (std::string& a : args) argv.push_back(a.data());
-      argv.push_back(nullptr);
-      execv(argv[0], argv.data());
-      _exit(127);
-    }
-    close(fds[1]);
-    reader_ = std::thread([this, fd = fds[0]] {
-      char buffer[4096];
-      for (ssize_t n; (n = read(fd, buffer, sizeof(buffer))) > 0;) {
-        std::lock_guard lock(mutex_);
-        output_.append(buffer, static_cast<size_t>(n));
-      }
-      close(fd);
-    });
-    const std::regex serving(R"(serving \S+ on http://[^:]+:(\d+) )");
-    for (auto deadline = Clock::now() + std::chrono::seconds(120); Clock::now() < deadline;) {
-      std::smatch match;
-      const std::string out = output();
-      if (std::regex_search(out, match, serving)) {
-        port_ = std::stoi(match[1]);
-        return;
-      }
-      if (Exited()) return;
-      std::this_thread::sleep_for(std::chrono::milliseconds(20));
-    }
-  }
-  ~Process() {
-    if (!exited_ && pid_ > 0) {
-      kill(pid_, SIGKILL);  // launch's ranks die with it (PR_SET_PDEATHSIG)
-      waitpid(pid_, &status_, 0);
-    }
-    if (reader_.joinable()) reader_.join();
-  }
+using sy::testing_support::ServingProcess;
 
-  int port() const { return port_; }
-  std::string output() const {
-    std::lock_guard lock(mutex_);
-    return output_;
-  }
-  void Signal(int signal) const { kill(pid_, signal); }
-  bool Exited() {
-    if (!exited_ && waitpid(pid_, &status_, WNOHANG) == pid_) exited_ = true;
-    return exited_;
-  }
-  // The exit status, or -1 when it did not exit within `timeout` or was killed by a signal.
-  int WaitForExit(std::chrono::seconds timeout) {
-    for (auto deadline = Clock::now() + timeout; !Exited() && Clock::now() < deadline;) {
-      std::this_thread::sleep_for(std::chrono::milliseconds(20));
-    }
-    return exited_ && WIFEXITED(status_) ? WEXITSTATUS(status_) : -1;
-  }
+// A greedy completion of `prompt`: its text, or the HTTP failure.
+std::string Complete(const ServingProcess& server, const std::string& prompt) {
+  const json body = {{"prompt", prompt}, {"max_tokens", 12}, {"temperature", 0}};
+  httplib::Result res = server.Client(120).Post("/v1/completions", body.dump(), "application/json");
+  if (!res) return "no answer: " + httplib::to_string(res.error());
+  if (res->status != 200) return "HTTP " + std::to_string(res->status) + ": " + res->body;
+  return json::parse(res->body)["choices"][0]["text"].get<std::string>();
+}
 
-  // A greedy completion of `prompt`: its text, or the HTTP failure.
-  std::string Complete(const std::string& prompt) const {
-    httplib::Client client("127.0.0.1", port_);
-    client.set_read_timeout(120);
-    const json body = {{"prompt", prompt}, {"max_tokens", 12}, {"temperature", 0}};
-    httplib::Result res = client.Post("/v1/completions", body.dump(), "application/json");
-    if (!res) return "no answer: " + httplib::to_string(res.error());
-    if (res->status != 200) return "HTTP " + std::to_string(res->status) + ": " + res->body;
-    return json::parse(res->body)["choices"][0]["text"].get<std::string>();
-  }
-  std::string Get(const std::string& path) const {
-    httplib::Client client("127.0.0.1", port_);
-    httplib::Result res = client.Get(path);
-    return res && res->status == 200 ? res->body : "";
-  }
-
- private:
-  pid_t pid_ = -1;
-  int port_ = 0;
-  int status_ = 0;
-  bool exited_ = false;
-  std::thread reader_;
-  mutable std::mutex mutex_;
-  std::string output_;
-};
+std::string Get(const ServingProcess& server, const std::string& path) {
+  httplib::Result res = server.Client().Get(path);
+  return res && res->status == 200 ? res->body : "";
+}
 
 std::vector<std::string> ServeArgs(const std::vector<std::string>& extra = {}) {
   std::vector<std::string> args = {"serve", "--model", Model(), "--port", "0", "--skip-plan-check"};
@@ -155,10 +78,10 @@ const std::vector<std::string> kPrompts = {"def parse(", "The list type", "impor
                                            "class Stack:"};
 
 // Every prompt at once (so they share engine steps), answers in prompt order.
-std::vector<std::string> CompleteConcurrently(const Process& server) {
+std::vector<std::string> CompleteConcurrently(const ServingProcess& server) {
   std::vector<std::future<std::string>> pending;
   for (const std::string& prompt : kPrompts) {
-    pending.push_back(std::async(std::launch::async, [&] { return server.Complete(prompt); }));
+    pending.push_back(std::async(std::launch::async, [&] { return Complete(server, prompt); }));
   }
   std::vector<std::string> texts;
   for (auto& p : pending) texts.push_back(p.get());
@@ -168,7 +91,7 @@ std::vector<std::string> CompleteConcurrently(const Process& server) {
 TEST(ExpertParallelServeTest, TwoRanksAnswerAsOneSurviveIdlenessAndExitZero) {
   std::vector<std::string> expected;
   {
-    Process one(ServeArgs());
+    ServingProcess one(ServeArgs());
     ASSERT_GT(one.port(), 0) << one.output();
     expected = CompleteConcurrently(one);
     one.Signal(SIGTERM);
@@ -181,14 +104,14 @@ TEST(ExpertParallelServeTest, TwoRanksAnswerAsOneSurviveIdlenessAndExitZero) {
 
   for (const std::string comm : {"comm.pcie", "comm.ucx"}) {
     SCOPED_TRACE(comm);
-    Process two(LaunchTwo({"--comm", comm}));
+    ServingProcess two(LaunchTwo({"--comm", comm}));
     ASSERT_GT(two.port(), 0) << two.output();
     EXPECT_EQ(CompleteConcurrently(two), expected) << two.output();
     // Idle for longer than the comm timeout: rank 1 must still be waiting for rank 0, not failed.
     std::this_thread::sleep_for(std::chrono::seconds(2 * kTimeoutSeconds + 1));
     EXPECT_FALSE(two.Exited()) << two.output();
-    EXPECT_EQ(two.Complete(kPrompts[1]), expected[1]) << two.output();
-    const std::string metrics = two.Get("/metrics");
+    EXPECT_EQ(Complete(two, kPrompts[1]), expected[1]) << two.output();
+    const std::string metrics = Get(two, "/metrics");
     EXPECT_THAT(metrics, HasSubstr("switchyard_generation_tokens_total"));
 
     two.Signal(SIGTERM);  // launch forwards it to every rank; rank 0 drains and releases rank 1
@@ -199,13 +122,13 @@ TEST(ExpertParallelServeTest, TwoRanksAnswerAsOneSurviveIdlenessAndExitZero) {
 }
 
 TEST(ExpertParallelServeTest, OnlineRebalancingPublishesItsMetrics) {
-  Process two(
+  ServingProcess two(
       LaunchTwo({"--comm", "comm.pcie", "--rebalance-interval", "2", "--rebalance-window", "2"}));
   ASSERT_GT(two.port(), 0) << two.output();
   for (const std::string& text : CompleteConcurrently(two)) {
     EXPECT_THAT(text, Not(HasSubstr("HTTP "))) << text;
   }
-  const std::string metrics = two.Get("/metrics");
+  const std::string metrics = Get(two, "/metrics");
   EXPECT_THAT(metrics, HasSubstr("switchyard_ep_rebalances_total"));
   EXPECT_THAT(metrics, HasSubstr("switchyard_ep_rank_imbalance"));
   two.Signal(SIGTERM);
@@ -213,7 +136,7 @@ TEST(ExpertParallelServeTest, OnlineRebalancingPublishesItsMetrics) {
 }
 
 TEST(ExpertParallelServeTest, AKilledRankMakesRankZeroFailClearly) {
-  Process two(LaunchTwo({"--comm", "comm.pcie"}));
+  ServingProcess two(LaunchTwo({"--comm", "comm.pcie"}));
   ASSERT_GT(two.port(), 0) << two.output();
   // Rank 1 says which process it is once it has loaded (maybe after rank 0's serving line).
   const std::regex lending(R"(rank 1 \(pid (\d+)\): lending)");

@@ -13,7 +13,6 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
-#include <mutex>
 #include <regex>
 #include <string>
 #include <thread>
@@ -24,6 +23,7 @@
 #include <nlohmann/json.hpp>
 
 #include "tests/support/scratch_dir.h"
+#include "tests/support/serving_process.h"
 
 namespace {
 
@@ -34,110 +34,26 @@ using ::testing::Not;
 
 using Clock = std::chrono::steady_clock;
 
-// A `switchyard serve` child process with its output collected.
-class ServerProcess {
+// A `switchyard serve` child process on the built-in model (port 0 unless given).
+class ServerProcess : public sy::testing_support::ServingProcess {
  public:
-  explicit ServerProcess(const std::vector<std::string>& extra_args = {}) {
+  explicit ServerProcess(const std::vector<std::string>& extra_args = {})
+      : ServingProcess(ServeArgs(extra_args)) {}
+  // Any switchyard command line that serves, e.g. {"run", "serve.lua", "0"}.
+  struct Command {
+    std::vector<std::string> args;
+  };
+  explicit ServerProcess(Command command) : ServingProcess(std::move(command.args)) {}
+
+ private:
+  static std::vector<std::string> ServeArgs(const std::vector<std::string>& extra_args) {
     std::vector<std::string> args = {"serve"};
     args.insert(args.end(), extra_args.begin(), extra_args.end());
     if (std::find(args.begin(), args.end(), "--port") == args.end()) {
       args.insert(args.end(), {"--port", "0"});
     }
-    Start(args);
+    return args;
   }
-  // Any switchyard command line that serves, e.g. {"run", "serve.lua", "0"}.
-  struct Command {
-    std::vector<std::string> args;
-  };
-  explicit ServerProcess(Command command) { Start(command.args); }
-
-  ~ServerProcess() {
-    if (!exited_ && pid_ > 0) {
-      kill(pid_, SIGKILL);
-      waitpid(pid_, &status_, 0);
-    }
-    if (reader_.joinable()) reader_.join();
-  }
-
- private:
-  void Start(std::vector<std::string> args) {
-    args.insert(args.begin(), SY_TEST_BINARY_DIR "/bin/switchyard");
-    int fds[2];
-    if (pipe(fds) != 0) return;
-    pid_ = fork();
-    if (pid_ == 0) {
-      dup2(fds[1], STDOUT_FILENO);
-      dup2(fds[1], STDERR_FILENO);
-      close(fds[0]);
-      close(fds[1]);
-      setenv("SWITCHYARD_PLUGIN_PATH", "", 1);
-      std::vector<char*> argv;
-      for (std::string& a : args) argv.push_back(a.data());
-      argv.push_back(nullptr);
-      execv(argv[0], argv.data());
-      _exit(127);
-    }
-    close(fds[1]);
-    reader_ = std::thread([this, fd = fds[0]] {
-      char buffer[4096];
-      for (ssize_t n; (n = read(fd, buffer, sizeof(buffer))) > 0;) {
-        std::lock_guard lock(mutex_);
-        output_.append(buffer, static_cast<size_t>(n));
-      }
-      close(fd);
-    });
-    // Loading the model and binding take a moment.
-    const std::regex serving(R"(serving \S+ on http://[^:]+:(\d+) )");
-    for (auto deadline = Clock::now() + std::chrono::seconds(60); Clock::now() < deadline;) {
-      std::smatch match;
-      const std::string out = output();
-      if (std::regex_search(out, match, serving)) {
-        port_ = std::stoi(match[1]);
-        return;
-      }
-      if (waitpid(pid_, &status_, WNOHANG) == pid_) {
-        exited_ = true;
-        return;
-      }
-      std::this_thread::sleep_for(std::chrono::milliseconds(20));
-    }
-  }
-
- public:
-  int port() const { return port_; }
-  std::string output() const {
-    std::lock_guard lock(mutex_);
-    return output_;
-  }
-  void Signal(int signal) const { kill(pid_, signal); }
-
-  // Waits for the process to end; its exit status, or -1 when it did not exit in time or was
-  // killed by a signal.
-  int WaitForExit(std::chrono::seconds timeout) {
-    for (auto deadline = Clock::now() + timeout; !exited_ && Clock::now() < deadline;) {
-      if (waitpid(pid_, &status_, WNOHANG) == pid_) {
-        exited_ = true;
-        break;
-      }
-      std::this_thread::sleep_for(std::chrono::milliseconds(20));
-    }
-    return exited_ && WIFEXITED(status_) ? WEXITSTATUS(status_) : -1;
-  }
-
-  httplib::Client Client() const {
-    httplib::Client client("127.0.0.1", port_);
-    client.set_read_timeout(60);
-    return client;
-  }
-
- private:
-  pid_t pid_ = -1;
-  int port_ = 0;
-  int status_ = 0;
-  bool exited_ = false;
-  std::thread reader_;
-  mutable std::mutex mutex_;
-  std::string output_;
 };
 
 struct Posted {
