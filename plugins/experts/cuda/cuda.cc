@@ -62,14 +62,16 @@ std::optional<kernels::MoeWeightFormat> FormatOf(const sy_qlayout& layout) {
   return std::nullopt;
 }
 
+// What the refusals of other weight layouts say.
+constexpr char kFormats[] =
+    "experts.cuda computes on bf16 weights, fp8 e4m3 with 128x128 block scales or int4 in groups "
+    "of 128";
+
 // Checks one [rows, cols] matrix is stored as `format` with the shapes the kernels read.
 void RequireMatrix(const sy_qtensor& q, kernels::MoeWeightFormat format, int64_t rows, int64_t cols,
                    const std::string& what) {
   if (FormatOf(q.layout) != format) {
-    throw PluginError(SY_UNIMPLEMENTED,
-                      what +
-                          ": experts.cuda computes on bf16 weights or fp8 e4m3 with 128x128 "
-                          "block scales, all experts alike");
+    throw PluginError(SY_UNIMPLEMENTED, what + ": " + kFormats + ", all experts alike");
   }
   const bool fp8 = format == kernels::MoeWeightFormat::kFp8Block128;
   const bool u4 = format == kernels::MoeWeightFormat::kU4Group128;
@@ -223,9 +225,7 @@ class CudaExperts : public Experts {
       if (w_.num_experts > 0) {
         const auto format = FormatOf(w_.gate_up[0].layout);
         if (!format) {
-          throw PluginError(SY_UNIMPLEMENTED,
-                            "experts.cuda computes on bf16 weights, fp8 e4m3 with 128x128 "
-                            "block scales or int4 in groups of 128");
+          throw PluginError(SY_UNIMPLEMENTED, kFormats);
         }
         format_ = *format;
       }

@@ -65,10 +65,24 @@ double RelativeError(const Tensor& got, const Tensor& want) {
   return std::sqrt(err / norm);
 }
 
+// Top-2 routing of every token t to experts t and t + offset (mod experts), weighted `first`
+// and 1 - `first`.
+RouterOutput TwoExpertRouting(int64_t tokens, int experts, int offset, float first) {
+  RouterOutput routing{*Tensor::Empty({tokens, 2}, DType::kI32),
+                       *Tensor::Empty({tokens, 2}, DType::kF32)};
+  for (int64_t t = 0; t < tokens; ++t) {
+    routing.expert_ids.data<int32_t>()[t * 2] = static_cast<int32_t>(t % experts);
+    routing.expert_ids.data<int32_t>()[t * 2 + 1] = static_cast<int32_t>((t + offset) % experts);
+    routing.expert_weights.data<float>()[t * 2] = first;
+    routing.expert_weights.data<float>()[t * 2 + 1] = 1.0f - first;
+  }
+  return routing;
+}
+
 TEST_F(CudaExpertsTest, GpuDeviceTensorsMatchHostStagingAndTheCpuPlugin) {
   if (cuda::DeviceCount() == 0) GTEST_SKIP() << "no CUDA device";
   const int64_t tokens = 21, hidden = 256, inter = 128;
-  const int experts = 8, k = 2;
+  const int experts = 8;
   ExpertWeights host_w, device_w;
   host_w.hidden = device_w.hidden = hidden;
   host_w.intermediate = device_w.intermediate = inter;
@@ -81,14 +95,7 @@ TEST_F(CudaExpertsTest, GpuDeviceTensorsMatchHostStagingAndTheCpuPlugin) {
     device_w.down.push_back(*QTensor::Unquantized(*dn.To(Device::Cuda(0))));
   }
   const Tensor x = *RandomNormal({tokens, hidden}, 3);
-  RouterOutput routing{*Tensor::Empty({tokens, k}, DType::kI32),
-                       *Tensor::Empty({tokens, k}, DType::kF32)};
-  for (int64_t t = 0; t < tokens; ++t) {
-    routing.expert_ids.data<int32_t>()[t * k] = static_cast<int32_t>(t % experts);
-    routing.expert_ids.data<int32_t>()[t * k + 1] = static_cast<int32_t>((t + 3) % experts);
-    routing.expert_weights.data<float>()[t * k] = 0.7f;
-    routing.expert_weights.data<float>()[t * k + 1] = 0.3f;
-  }
+  const RouterOutput routing = TwoExpertRouting(tokens, experts, 3, 0.7f);
   auto cpu_ctx = *ExecContext::Create(Device::Cpu(), 2);
   const Tensor want = *Make("experts.cpu").Forward(*cpu_ctx, x, routing, host_w);
   const Experts gpu = Make("experts.cuda");
@@ -115,7 +122,7 @@ TEST_F(CudaExpertsTest, GpuDeviceTensorsMatchHostStagingAndTheCpuPlugin) {
 TEST_F(CudaExpertsTest, GpuFp8Block128WeightsFromQuantizerFp8MatchTheCpuPlugin) {
   if (cuda::DeviceCount() == 0) GTEST_SKIP() << "no CUDA device";
   const int64_t tokens = 13, hidden = 384, inter = 160;
-  const int experts = 6, k = 2;
+  const int experts = 6;
   auto quantizer = Quantizer::From(
       *Component::Create(*registry_.Find("quantizer.fp8"),
                          {ConfigTable{{"granularity", {std::string("block")}},
@@ -143,14 +150,7 @@ TEST_F(CudaExpertsTest, GpuFp8Block128WeightsFromQuantizerFp8MatchTheCpuPlugin) 
     device_w.down.push_back(to_device(host_w.down.back()));
   }
   const Tensor x = *RandomNormal({tokens, hidden}, 3);
-  RouterOutput routing{*Tensor::Empty({tokens, k}, DType::kI32),
-                       *Tensor::Empty({tokens, k}, DType::kF32)};
-  for (int64_t t = 0; t < tokens; ++t) {
-    routing.expert_ids.data<int32_t>()[t * k] = static_cast<int32_t>(t % experts);
-    routing.expert_ids.data<int32_t>()[t * k + 1] = static_cast<int32_t>((t + 2) % experts);
-    routing.expert_weights.data<float>()[t * k] = 0.6f;
-    routing.expert_weights.data<float>()[t * k + 1] = 0.4f;
-  }
+  const RouterOutput routing = TwoExpertRouting(tokens, experts, 2, 0.6f);
   const Tensor want = *Make("experts.cpu").Forward(*cpu_ctx, x, routing, host_w);
   const Experts gpu = Make("experts.cuda");
   const auto staged = gpu.Forward(*cpu_ctx, x, routing, host_w);
@@ -177,7 +177,7 @@ TEST_F(CudaExpertsTest, GpuFp8Block128WeightsFromQuantizerFp8MatchTheCpuPlugin) 
 TEST_F(CudaExpertsTest, GpuInt4WeightsFromQuantizerInt4MatchTheCpuPlugin) {
   if (cuda::DeviceCount() == 0) GTEST_SKIP() << "no CUDA device";
   const int64_t hidden = 256, inter = 128;
-  const int experts = 4, k = 2;
+  const int experts = 4;
   auto quantizer = Quantizer::From(*Component::Create(*registry_.Find("quantizer.int4"),
                                                       {ConfigTable{{"group", {int64_t{128}}}}}));
   ASSERT_TRUE(quantizer.ok()) << quantizer.status();
@@ -195,14 +195,7 @@ TEST_F(CudaExpertsTest, GpuInt4WeightsFromQuantizerInt4MatchTheCpuPlugin) {
   for (int64_t tokens : {5, 300}) {
     SCOPED_TRACE(::testing::Message() << tokens << " tokens");
     const Tensor x = *RandomNormal({tokens, hidden}, 4);
-    RouterOutput routing{*Tensor::Empty({tokens, k}, DType::kI32),
-                         *Tensor::Empty({tokens, k}, DType::kF32)};
-    for (int64_t t = 0; t < tokens; ++t) {
-      routing.expert_ids.data<int32_t>()[t * k] = static_cast<int32_t>(t % experts);
-      routing.expert_ids.data<int32_t>()[t * k + 1] = static_cast<int32_t>((t + 1) % experts);
-      routing.expert_weights.data<float>()[t * k] = 0.55f;
-      routing.expert_weights.data<float>()[t * k + 1] = 0.45f;
-    }
+    const RouterOutput routing = TwoExpertRouting(tokens, experts, 1, 0.55f);
     const Tensor want = *Make("experts.cpu").Forward(*cpu_ctx, x, routing, w);
     const auto got = Make("experts.cuda").Forward(*cpu_ctx, x, routing, w);
     ASSERT_TRUE(got.ok()) << got.status();
