@@ -16,6 +16,7 @@
 #include "kernels/cuda_test_support.h"
 #include "kernels/moe/dequant_bits.h"
 #include "kernels/moe/moe_cuda.h"
+#include "kernels/moe/moe_launchers.h"
 #include "kernels/moe/moe_reference.h"
 #include "switchyard/dtype.hpp"
 
@@ -515,15 +516,26 @@ TEST_F(CudaMoeKernelsTest, DecodeHandlesKTailsAndManyExperts) {
   CheckLayer(layer, PlanMoe(layer.problem), true);
 }
 
+// Both prefill kernels: wgmma (bf16, I % 128 == 0, H % 256 == 0) and mma.sync (the rest), with
+// one output tile and several, full blocks of 128 slots and partial ones.
 TEST_F(CudaMoeKernelsTest, PrefillGemmsMatchTheReference) {
-  for (int64_t tokens : {3, 200, 600}) {
-    SCOPED_TRACE(::testing::Message() << tokens << " tokens");
-    Layer layer(tokens, 8, 2, 256, 128, 8);
-    MoePlanOptions options;
-    options.path = MoePath::kPrefill;
-    const MoePlan plan = PlanMoe(layer.problem, options);
-    ASSERT_EQ(plan.path, MoePath::kPrefill);
-    CheckLayer(layer, plan, true);
+  struct Shape {
+    int64_t hidden, inter;
+    bool wgmma;
+  };
+  for (const Shape& shape : {Shape{256, 128, true}, Shape{512, 384, true}, Shape{384, 192, false},
+                             Shape{256, 64, false}}) {
+    for (int64_t tokens : {3, 200, 600}) {
+      SCOPED_TRACE(::testing::Message() << "H " << shape.hidden << ", I " << shape.inter << ", "
+                                        << tokens << " tokens");
+      Layer layer(tokens, 8, 2, shape.hidden, shape.inter, 8);
+      ASSERT_EQ(WgmmaPrefillFits(layer.problem, layer.weights()), shape.wgmma);
+      MoePlanOptions options;
+      options.path = MoePath::kPrefill;
+      const MoePlan plan = PlanMoe(layer.problem, options);
+      ASSERT_EQ(plan.path, MoePath::kPrefill);
+      CheckLayer(layer, plan, true);
+    }
   }
 }
 
@@ -765,6 +777,24 @@ TEST_F(CudaMoeKernelsTest, Fp8DeepSeekShapeMatchesTheReference) {
   const MoePlan plan = PlanMoe(layer.problem);
   ASSERT_EQ(plan.path, MoePath::kPrefill);
   CheckLayerSampled(layer, plan, 32);
+}
+
+TEST_F(CudaMoeKernelsTest, PrefillAtModelShapesMatchesTheReference) {
+  // The wgmma prefill kernel over long K (64 and 224 k tiles: the stage ring wraps many times):
+  // Mixtral-8x7B's expert shape with 2 of its experts, and DeepSeek-V3's, top-8 of 16 experts.
+  struct Case {
+    int64_t tokens;
+    int experts, top_k;
+    int64_t hidden, inter;
+  };
+  for (const Case& c : {Case{300, 2, 2, 4096, 14336}, Case{257, 16, 8, 7168, 2048}}) {
+    SCOPED_TRACE(::testing::Message() << "H " << c.hidden << ", I " << c.inter);
+    Layer layer(c.tokens, c.experts, c.top_k, c.hidden, c.inter, 43);
+    ASSERT_TRUE(WgmmaPrefillFits(layer.problem, layer.weights()));
+    MoePlanOptions options;
+    options.path = MoePath::kPrefill;
+    CheckLayerSampled(layer, PlanMoe(layer.problem, options), 16);
+  }
 }
 
 // ---- int4 group-quantized weights (kU4Group128, w4a16) -----------------------------------------

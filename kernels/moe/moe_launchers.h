@@ -15,11 +15,17 @@ std::string LaunchDecodeGemm(bool gate_up, const MoeProblem& problem, const MoeP
                              const void* b, const MoeWeightsView& weights,
                              const MoeWorkspaceView& ws, float* out, void* stream);
 
-// sm90_grouped_gemm_bf16_mma_multistage_prefill.cu. gate_up: `a` is x, output ws.act; down:
-// `a` is ws.act, output ws.rows_out (router weight applied).
-std::string LaunchPrefillGemm(bool gate_up, const MoeProblem& problem, const MoePlan& plan,
-                              const void* a, const MoeWeightsView& weights,
-                              const MoeWorkspaceView& ws, void* stream);
+// The prefill GEMMs. gate_up: `a` is x, output ws.act; down: `a` is ws.act, output ws.rows_out
+// (router weight applied). Two kernels, chosen by WgmmaPrefillFits:
+//   sm90_grouped_gemm_bf16_wgmma_ws_prefill.cu: bf16 weights, I % 128 == 0, H % 256 == 0;
+//   sm90_grouped_gemm_bf16_mma_multistage_prefill.cu: the rest (fp8 weights, other shapes).
+bool WgmmaPrefillFits(const MoeProblem& problem, const MoeWeightsView& weights);
+std::string LaunchWgmmaPrefillGemm(bool gate_up, const MoeProblem& problem, const MoePlan& plan,
+                                   const void* a, const MoeWeightsView& weights,
+                                   const MoeWorkspaceView& ws, void* stream);
+std::string LaunchMmaPrefillGemm(bool gate_up, const MoeProblem& problem, const MoePlan& plan,
+                                 const void* a, const MoeWeightsView& weights,
+                                 const MoeWorkspaceView& ws, void* stream);
 
 }  // namespace sy::kernels
 

@@ -3,6 +3,17 @@
 #include "kernels/moe/moe_launchers.h"
 
 namespace sy::kernels {
+namespace {
+
+std::string LaunchPrefillGemm(bool gate_up, const MoeProblem& problem, const MoePlan& plan,
+                              const void* a, const MoeWeightsView& weights,
+                              const MoeWorkspaceView& ws, void* stream) {
+  return WgmmaPrefillFits(problem, weights)
+             ? LaunchWgmmaPrefillGemm(gate_up, problem, plan, a, weights, ws, stream)
+             : LaunchMmaPrefillGemm(gate_up, problem, plan, a, weights, ws, stream);
+}
+
+}  // namespace
 
 std::string LaunchGateUp(const MoeProblem& problem, const MoePlan& plan, const void* x,
                          const MoeWeightsView& weights, const MoeWorkspaceView& ws, void* stream) {

@@ -74,6 +74,13 @@ __device__ __forceinline__ void CpAsyncWait() {
   asm volatile("cp.async.wait_group %0;\n" ::"n"(N));
 }
 
+// Element offset of 16-byte chunk `chunk` of row `row` in a tile of rows of 64 bf16 (128 bytes)
+// in the 128-byte swizzle, chunk c of row r stored at c ^ (r % 8): ldmatrix reads it without bank
+// conflicts, and it is the layout wgmma's 128-byte-swizzle descriptors name (sm90_wgmma.cuh).
+__device__ __forceinline__ int Swizzle128(int row, int chunk) {
+  return row * 64 + ((chunk ^ (row & 7)) * 8);
+}
+
 __device__ __forceinline__ void LdMatrixX4(uint32_t (&r)[4], const void* smem) {
   asm volatile("ldmatrix.sync.aligned.m8n8.x4.shared.b16 {%0,%1,%2,%3}, [%4];\n"
                : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])

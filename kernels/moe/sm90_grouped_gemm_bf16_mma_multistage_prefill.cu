@@ -18,8 +18,8 @@
 // bf16 math as above (a 64-row half of a tile and a 64-wide k tile never cross a 128 block,
 // so every 16-byte chunk has one scale).
 //
-// What it is not yet: wgmma + TMA with a warp-specialised producer (Hopper's fast path), so it
-// tops out near mma.sync's share of the tensor cores. docs/cuda-kernels.md has the numbers.
+// bf16 layers whose shapes fit take the wgmma kernel (sm90_grouped_gemm_bf16_wgmma_ws_prefill.cu)
+// instead: mma.sync tops out near 60% of Hopper's tensor cores. docs/cuda-kernels.md has both.
 #include <cuda_fp8.h>
 
 #include "kernels/moe/moe_launchers.h"
@@ -46,11 +46,6 @@ struct PrefillParams {
   int n_tiles;
   MoeWorkspaceView ws;
 };
-
-// Element offset of 16-byte chunk `chunk` of row `row` in a swizzled [rows][64] tile.
-__device__ __forceinline__ int Swizzle(int row, int chunk) {
-  return row * kBK + ((chunk ^ (row & 7)) * 8);
-}
 
 // 8 e4m3 values (16 bytes' half) times `scale` as 8 bf16 (16 bytes), via the exact f16
 // conversion of sm_89+.
@@ -110,7 +105,7 @@ __global__ void __launch_bounds__(kThreads, 1)
       b_src[i] = static_cast<const __nv_bfloat16*>(p.weights[blk.expert]) +
                  static_cast<int64_t>(weight_row(row)) * K + chunk * 8;
     }
-    s_off[i] = Swizzle(row, chunk);
+    s_off[i] = Swizzle128(row, chunk);
   }
   // fp8: a thread loads, and later dequantizes, the 16-byte chunks tid % 4 of rows tid / 4 and
   // tid / 4 + 64 of the [128][64] byte tile (unswizzled: consecutive threads, consecutive
@@ -152,8 +147,8 @@ __global__ void __launch_bounds__(kThreads, 1)
       const uint4 v =
           *reinterpret_cast<const uint4*>(s_b8 + stage * kStageElems + (tid + 256 * i) * 16);
       const float scale = b8_scales[i][kt * kBK / kMoeFp8Block];
-      *reinterpret_cast<uint4*>(s_b + Swizzle(row, 2 * c)) = DequantizeFp8x8(v.x, v.y, scale);
-      *reinterpret_cast<uint4*>(s_b + Swizzle(row, 2 * c + 1)) = DequantizeFp8x8(v.z, v.w, scale);
+      *reinterpret_cast<uint4*>(s_b + Swizzle128(row, 2 * c)) = DequantizeFp8x8(v.x, v.y, scale);
+      *reinterpret_cast<uint4*>(s_b + Swizzle128(row, 2 * c + 1)) = DequantizeFp8x8(v.z, v.w, scale);
     }
   };
 
@@ -206,12 +201,12 @@ __global__ void __launch_bounds__(kThreads, 1)
 #pragma unroll
       for (int mf = 0; mf < 4; ++mf) {
         const int row = warp_m * 64 + mf * 16 + (lane % 8) + ((lane / 8) % 2) * 8;
-        LdMatrixX4(af[mf], a_tile + Swizzle(row, kk * 2 + lane / 16));
+        LdMatrixX4(af[mf], a_tile + Swizzle128(row, kk * 2 + lane / 16));
       }
 #pragma unroll
       for (int q = 0; q < 2; ++q) {
         const int row = b_rows[q] + (lane % 8) + (lane / 16) * 8;
-        LdMatrixX4(bf[q], b_tile + Swizzle(row, kk * 2 + (lane / 8) % 2));
+        LdMatrixX4(bf[q], b_tile + Swizzle128(row, kk * 2 + (lane / 8) % 2));
       }
 #pragma unroll
       for (int mf = 0; mf < 4; ++mf)
@@ -281,9 +276,9 @@ std::string LaunchKernel(dim3 grid, bool pdl, void* stream, const PrefillParams&
 
 }  // namespace
 
-std::string LaunchPrefillGemm(bool gate_up, const MoeProblem& problem, const MoePlan& plan,
-                              const void* a, const MoeWeightsView& weights,
-                              const MoeWorkspaceView& ws, void* stream) {
+std::string LaunchMmaPrefillGemm(bool gate_up, const MoeProblem& problem, const MoePlan& plan,
+                                 const void* a, const MoeWeightsView& weights,
+                                 const MoeWorkspaceView& ws, void* stream) {
   if (problem.intermediate % 64 != 0 || problem.hidden % 128 != 0)
     return "prefill grouped GEMM: needs intermediate % 64 == 0 and hidden % 128 == 0";
   if (weights.format == MoeWeightFormat::kU4Group128)

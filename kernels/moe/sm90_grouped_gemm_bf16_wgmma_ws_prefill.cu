@@ -1,0 +1,274 @@
+// sm90_grouped_gemm_bf16_wgmma_128x256x64_ws_prefill: the grouped GEMMs of prefill on Hopper's
+// own path, for bf16 weights where I % 128 == 0 and H % 256 == 0 (the mma.sync kernel in
+// sm90_grouped_gemm_bf16_mma_multistage_prefill.cu takes fp8 weights and other shapes).
+//
+// One CTA computes a 128-slot x 256-output tile of one expert block, warp-specialised:
+//   - a producer warpgroup copies A (slot rows) and B (weight rows) 64 k at a time into a ring
+//     of 4 stages (48 KiB each) with cp.async, and each thread's copies arrive on the stage's
+//     "full" mbarrier as they land (cp.async.mbarrier.arrive.noinc);
+//   - two consumer warpgroups each multiply their 64 slot rows by all 256 weight rows with
+//     wgmma.m64n256k16 straight from shared memory (no ldmatrix, no register fragments of A or
+//     B), keep one wgmma group in flight, and free a stage on its "empty" mbarrier once the
+//     wgmma reading it has finished.
+// Registers move from the producer (40) to the consumers (232): each holds 128 f32 accumulators.
+//
+// Why cp.async and not TMA: gate_up's A rows are token rows of x gathered through the sorted
+// slot list (Hopper's TMA has no row gather), and the weights are one allocation per expert
+// behind a device-side pointer array, which a host-built tensor map cannot name without a
+// descriptor per expert. cp.async writes the same 128-byte-swizzled layout TMA would, so the
+// consumer side is what a TMA kernel's would be.
+//
+// gate_up: the 256 outputs are 128 gate rows and the 128 up rows that pair with them, so
+// accumulator columns j and j + 128 of a thread are one SwiGLU pair; act gets 128 columns.
+// down: router weight * y in bf16 per slot into rows_out; sm90_moe_combine sums each token's k
+// slots (deterministic). Raster as the mma.sync kernel: groups of 8 blocks sweep every output
+// tile together, so the group's A rows stay in L2 while each weight tile streams once.
+#include <cuda_bf16.h>
+
+#include "kernels/moe/moe_launchers.h"
+#include "kernels/moe/sm90_common.cuh"
+#include "kernels/moe/sm90_wgmma.cuh"
+
+namespace sy::kernels {
+namespace {
+
+constexpr int kBM = 128, kBN = 256, kBK = 64, kStages = 4;
+constexpr int kConsumers = 2, kThreads = 128 * (1 + kConsumers);
+constexpr int kGroup = 8;  // blocks per raster group
+// (maybe_unused: the portable PTX build of the kernel below is only a trap.)
+[[maybe_unused]] constexpr int kProducerRegisters = 40, kConsumerRegisters = 232;
+constexpr int kATileElems = kBM * kBK, kBTileElems = kBN * kBK;
+constexpr size_t kStageBytes = sizeof(__nv_bfloat16) * (kATileElems + kBTileElems);
+// The ring, plus slack to align it to the 1024 bytes the swizzle pattern repeats over.
+constexpr size_t kSmemBytes = kStages * kStageBytes + 1024;
+
+struct WgmmaPrefillParams {
+  const __nv_bfloat16* a;      // gate_up: x [T, H]; down: act [slots, I]
+  const void* const* weights;  // per expert [rows, K] bf16
+  MoeWeightsView view;         // the biases and the activation
+  int K;
+  int inter, hidden, top_k;
+  int n_tiles;
+  MoeWorkspaceView ws;
+};
+
+struct PipelineBarriers {
+  uint64_t full[kStages];   // the producer's copies of a stage landed
+  uint64_t empty[kStages];  // every consumer warp is done reading a stage
+};
+
+template <bool kGateUp>
+__device__ __forceinline__ int WeightRow(const WgmmaPrefillParams& p, int n_tile, int row) {
+  if constexpr (kGateUp) {
+    return row < kBN / 2 ? kBN / 2 * n_tile + row : p.inter + kBN / 2 * n_tile + row - kBN / 2;
+  } else {
+    return kBN * n_tile + row;
+  }
+}
+
+// The producer warpgroup: thread `pt` copies 16-byte chunk pt % 8 of A rows pt / 8 + 16 i and
+// of B rows pt / 8 + 16 i, for every k tile, into the ring.
+template <bool kGateUp>
+__device__ void ProduceTiles(const WgmmaPrefillParams& p, int expert, int n_tile,
+                             const int* s_arow, __nv_bfloat16* ring, PipelineBarriers& bars,
+                             int pt) {
+  const int chunk = pt % 8, row0 = pt / 8;
+  const int k_tiles = p.K / kBK;
+  const auto* w = static_cast<const __nv_bfloat16*>(p.weights[expert]);
+  for (int kt = 0; kt < k_tiles; ++kt) {
+    const int stage = kt % kStages;
+    if (kt >= kStages) MbarrierWait(&bars.empty[stage], (kt / kStages - 1) & 1);
+    __nv_bfloat16* s_a = ring + stage * (kATileElems + kBTileElems);
+    __nv_bfloat16* s_b = s_a + kATileElems;
+    const int k = kt * kBK + chunk * 8;
+#pragma unroll
+    for (int i = 0; i < kBM / 16; ++i) {
+      const int row = row0 + 16 * i;
+      CpAsync16(s_a + Swizzle128(row, chunk), p.a + static_cast<int64_t>(s_arow[row]) * p.K + k);
+    }
+#pragma unroll
+    for (int i = 0; i < kBN / 16; ++i) {
+      const int row = row0 + 16 * i;
+      CpAsync16(s_b + Swizzle128(row, chunk),
+                w + static_cast<int64_t>(WeightRow<kGateUp>(p, n_tile, row)) * p.K + k);
+    }
+    CpAsyncArriveOnMbarrier(&bars.full[stage]);
+  }
+  // A thread's copies must land before it exits.
+  CpAsyncWait<0>();
+}
+
+// Consumer warpgroup `wg` (0 or 1): slot rows 64 wg .. 64 wg + 63 of the tile, all 256 outputs.
+[[maybe_unused]] __device__ __forceinline__ void ConsumeTiles(const WgmmaPrefillParams& p, int wg,
+                                             __nv_bfloat16* ring, PipelineBarriers& bars,
+                                             float (&acc)[128]) {
+  const int k_tiles = p.K / kBK;
+  const bool signals = threadIdx.x % 32 == 0;  // one arrival per consumer warp
+#pragma unroll
+  for (int i = 0; i < 128; ++i) acc[i] = 0.0f;
+  for (int kt = 0; kt < k_tiles; ++kt) {
+    const int stage = kt % kStages;
+    MbarrierWait(&bars.full[stage], (kt / kStages) & 1);
+    // The copies were made through the generic proxy; wgmma reads through the async one.
+    FenceProxyAsyncShared();
+    const __nv_bfloat16* s_a = ring + stage * (kATileElems + kBTileElems);
+    const uint64_t a = WgmmaDescriptorSw128(s_a + wg * 64 * kBK);
+    const uint64_t b = WgmmaDescriptorSw128(s_a + kATileElems);
+    WgmmaFence();
+#pragma unroll
+    for (int k16 = 0; k16 < kBK / 16; ++k16) {
+      WgmmaM64N256K16Bf16(acc, WgmmaDescriptorAdvanceK16(a, k16), WgmmaDescriptorAdvanceK16(b, k16),
+                          kt > 0 || k16 > 0);
+    }
+    WgmmaCommit();
+    // The previous tile's wgmma group is done: its stage can be refilled.
+    WgmmaWait<1>();
+    if (kt > 0 && signals) MbarrierArrive(&bars.empty[(kt - 1) % kStages]);
+  }
+  WgmmaWait<0>();
+}
+
+template <bool kGateUp>
+__device__ __forceinline__ void StoreTile(const WgmmaPrefillParams& p, const BlockInfo& blk,
+                                          int n_tile, int wg, const int* s_slot,
+                                          const float (&acc)[128]) {
+  const int lane = threadIdx.x % 32, warp_in_wg = (threadIdx.x / 32) % 4;
+  const int m = blk.end - blk.begin;
+#pragma unroll
+  for (int half = 0; half < 2; ++half) {
+    const int row = 64 * wg + 16 * warp_in_wg + lane / 4 + 8 * half;
+    if (row >= m) continue;
+    if constexpr (kGateUp) {
+      auto* act = reinterpret_cast<uint32_t*>(p.ws.act);
+      const float* bias = p.view.gate_up_bias == nullptr
+                              ? nullptr
+                              : p.view.gate_up_bias + static_cast<int64_t>(blk.expert) * 2 * p.inter;
+#pragma unroll
+      for (int j = 0; j < 16; ++j) {
+        const int i = kBN / 2 * n_tile + 8 * j + 2 * (lane % 4);
+        float v[2];
+#pragma unroll
+        for (int e = 0; e < 2; ++e) {
+          float gate = acc[4 * j + 2 * half + e], up = acc[4 * (j + 16) + 2 * half + e];
+          if (bias != nullptr) {
+            gate += bias[i + e];
+            up += bias[p.inter + i + e];
+          }
+          v[e] = ExpertActivation(p.view, gate, up);
+        }
+        act[(static_cast<int64_t>(blk.begin + row) * p.inter + i) / 2] = PackBf16(v[0], v[1]);
+      }
+    } else {
+      auto* rows_out = reinterpret_cast<uint32_t*>(p.ws.rows_out);
+      const int slot = s_slot[row];
+      const float weight = p.ws.topk_weights[slot];
+#pragma unroll
+      for (int j = 0; j < 32; ++j) {
+        const int h = kBN * n_tile + 8 * j + 2 * (lane % 4);
+        rows_out[(static_cast<int64_t>(slot) * p.hidden + h) / 2] =
+            PackBf16(weight * acc[4 * j + 2 * half], weight * acc[4 * j + 2 * half + 1]);
+      }
+    }
+  }
+}
+
+template <bool kGateUp>
+__global__ void __launch_bounds__(kThreads, 1)
+    sm90_grouped_gemm_bf16_wgmma_128x256x64_ws_prefill(WgmmaPrefillParams p) {
+#if defined(__CUDA_ARCH_FEAT_SM90_ALL)
+  extern __shared__ unsigned char smem_raw[];
+  __shared__ int s_arow[kBM], s_slot[kBM];
+  __shared__ PipelineBarriers bars;
+  auto* ring = reinterpret_cast<__nv_bfloat16*>((reinterpret_cast<uintptr_t>(smem_raw) + 1023) &
+                                                ~uintptr_t{1023});
+
+  const int in_group = blockIdx.x % (kGroup * p.n_tiles);
+  const int n_tile = in_group / kGroup;
+  const int b = (blockIdx.x / (kGroup * p.n_tiles)) * kGroup + in_group % kGroup;
+  // The block table (routing), and for down also act (gate_up), come from the kernels before.
+  WaitForPredecessor();
+  AllowSuccessor();
+  if (b >= *p.ws.num_blocks) return;
+  const BlockInfo blk = p.ws.blocks[b];
+  const int m = blk.end - blk.begin;
+  const int tid = threadIdx.x;
+  for (int i = tid; i < kBM; i += kThreads) {
+    const int pos = blk.begin + min(i, m - 1);  // rows past m repeat a real row
+    const int slot = p.ws.sorted_slots[pos];
+    s_slot[i] = slot;
+    s_arow[i] = kGateUp ? slot / p.top_k : pos;
+  }
+  if (tid < kStages) {
+    MbarrierInit(&bars.full[tid], 128);            // every producer thread's copies
+    MbarrierInit(&bars.empty[tid], 4 * kConsumers);  // one arrival per consumer warp
+  }
+  __syncthreads();
+
+  const int wg = tid / 128;
+  if (wg == kConsumers) {
+    WarpgroupReleaseRegisters<kProducerRegisters>();
+    ProduceTiles<kGateUp>(p, blk.expert, n_tile, s_arow, ring, bars, tid % 128);
+  } else {
+    WarpgroupTakeRegisters<kConsumerRegisters>();
+    float acc[128];
+    ConsumeTiles(p, wg, ring, bars, acc);
+    StoreTile<kGateUp>(p, blk, n_tile, wg, s_slot, acc);
+  }
+#else
+  // The portable PTX (compute_90) has no wgmma; WgmmaPrefillFits selects this kernel on sm_90
+  // devices only, which run the sm_90a code.
+  __trap();
+#endif
+}
+
+template <bool kGateUp>
+std::string LaunchKernel(dim3 grid, bool pdl, void* stream, const WgmmaPrefillParams& p) {
+  auto* kernel = sm90_grouped_gemm_bf16_wgmma_128x256x64_ws_prefill<kGateUp>;
+  if (cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize,
+                           static_cast<int>(kSmemBytes)) != cudaSuccess) {
+    return LaunchError("sm90_grouped_gemm_bf16_wgmma_128x256x64_ws_prefill: smem attribute");
+  }
+  return Launch(kGateUp ? "sm90_grouped_gemm_bf16_wgmma_128x256x64_ws_prefill<gate_up>"
+                        : "sm90_grouped_gemm_bf16_wgmma_128x256x64_ws_prefill<down>",
+                kernel, grid, dim3(kThreads), kSmemBytes, stream, pdl, p);
+}
+
+}  // namespace
+
+bool WgmmaPrefillFits(const MoeProblem& problem, const MoeWeightsView& weights) {
+  if (weights.format != MoeWeightFormat::kBf16 || problem.intermediate % (kBN / 2) != 0 ||
+      problem.hidden % kBN != 0) {
+    return false;
+  }
+  // wgmma and setmaxnreg exist on sm_90 only (sm_90a code); other devices JIT the portable PTX.
+  int device = 0, major = 0, minor = 0;
+  return cudaGetDevice(&device) == cudaSuccess &&
+         cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, device) == cudaSuccess &&
+         cudaDeviceGetAttribute(&minor, cudaDevAttrComputeCapabilityMinor, device) == cudaSuccess &&
+         major == 9 && minor == 0;
+}
+
+std::string LaunchWgmmaPrefillGemm(bool gate_up, const MoeProblem& problem, const MoePlan& plan,
+                                   const void* a, const MoeWeightsView& weights,
+                                   const MoeWorkspaceView& ws, void* stream) {
+  if (!WgmmaPrefillFits(problem, weights))
+    return "wgmma prefill grouped GEMM: needs bf16 weights, intermediate % 128 == 0 and "
+           "hidden % 256 == 0";
+  if (plan.max_blocks == 0) return "";
+  WgmmaPrefillParams p{};
+  p.a = static_cast<const __nv_bfloat16*>(a);
+  p.weights = gate_up ? weights.gate_up : weights.down;
+  p.view = weights;
+  p.K = static_cast<int>(gate_up ? problem.hidden : problem.intermediate);
+  p.inter = static_cast<int>(problem.intermediate);
+  p.hidden = static_cast<int>(problem.hidden);
+  p.top_k = problem.top_k;
+  p.n_tiles = static_cast<int>(gate_up ? problem.intermediate / (kBN / 2) : problem.hidden / kBN);
+  p.ws = ws;
+  const int64_t groups = (plan.max_blocks + kGroup - 1) / kGroup;
+  const dim3 grid(static_cast<unsigned>(groups * kGroup * p.n_tiles));
+  return gate_up ? LaunchKernel<true>(grid, plan.programmatic_launch, stream, p)
+                 : LaunchKernel<false>(grid, plan.programmatic_launch, stream, p);
+}
+
+}  // namespace sy::kernels
