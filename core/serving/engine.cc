@@ -402,10 +402,13 @@ void Engine::RunBatch(const ScheduleDecision& decision, const std::vector<Sequen
           absl::StrCat("the expert-parallel group failed: ", tokens.status().message()));
     }
   }
+  // Under expert parallelism the batch's requests fail with the group's error, as the others do,
+  // so every client reads that the group failed, not only which collective broke.
+  const absl::Status failure = st.group_failure.ok() ? tokens.status() : st.group_failure;
   for (size_t i = 0; i < members.size(); ++i) {
     Sequence& s = *members[i];
     if (!tokens.ok()) {
-      Retire(s, "abort", tokens.status());
+      Retire(s, "abort", failure);
       s.done = true;
       ++tally.finished;
       continue;
