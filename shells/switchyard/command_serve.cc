@@ -8,6 +8,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "core/base/status.h"
+#include "core/distributed/rank_environment.h"
 #include "core/plugin_host/component.h"
 #include "core/serving/serve.h"
 #include "shells/switchyard/commands.h"
@@ -148,6 +149,15 @@ int FollowRankZero(LanguageModel& model, ExecContext& ctx, int rank) {
   return 0;
 }
 
+// Under launch, every rank refuses a group timeout too short for an idle server's keep-alive
+// before it loads anything (Engine::Create would, on rank 0 only and after loading).
+absl::Status CheckKeepAlive() {
+  SY_ASSIGN_OR_RETURN(const RankInfo info, RankInfoFromEnvironment());
+  if (info.world_size < 2) return absl::OkStatus();
+  SY_ASSIGN_OR_RETURN(const absl::Duration timeout, TimeoutFromEnvironment(absl::Seconds(60)));
+  return KeepAliveInterval(timeout).status();
+}
+
 }  // namespace
 
 int ServeCommand(const std::vector<std::string>& argv) {
@@ -168,6 +178,7 @@ int ServeCommand(const std::vector<std::string>& argv) {
   auto settings = ReadSettings(*args);
   if (!settings.ok()) return UsageError("serve", settings.status().message());
 
+  if (absl::Status alive = CheckKeepAlive(); !alive.ok()) return Fail(alive);
   const auto registry = LoadPlugins(*args);
   auto scheduler = CreateScheduler(*registry, *settings);
   if (!scheduler.ok()) return Fail(scheduler.status());

@@ -90,15 +90,21 @@ std::vector<std::string> CompleteConcurrently(const ServingProcess& server) {
   return texts;
 }
 
-TEST(ExpertParallelServeTest, TwoRanksAnswerAsOneSurviveIdlenessAndExitZero) {
-  std::vector<std::string> expected;
-  {
+// One process's server's answers to kPrompts (computed once).
+const std::vector<std::string>& OneProcessAnswers() {
+  static const std::vector<std::string> answers = [] {
     ServingProcess one(ServeArgs());
-    ASSERT_GT(one.port(), 0) << one.output();
-    expected = CompleteConcurrently(one);
+    EXPECT_GT(one.port(), 0) << one.output();
+    std::vector<std::string> texts = CompleteConcurrently(one);
     one.Signal(SIGTERM);
     EXPECT_EQ(one.WaitForExit(std::chrono::seconds(30)), 0) << one.output();
-  }
+    return texts;
+  }();
+  return answers;
+}
+
+TEST(ExpertParallelServeTest, TwoRanksAnswerAsOneSurviveIdlenessAndExitZero) {
+  const std::vector<std::string>& expected = OneProcessAnswers();
   for (const std::string& text : expected) {
     ASSERT_THAT(text, Not(HasSubstr("HTTP "))) << text;
     ASSERT_FALSE(text.empty());
@@ -282,6 +288,40 @@ TEST(ExpertParallelServeTest, ARankKilledMidRequestFailsTheRequestsInFlightClear
                                ") was killed by signal 9"));
     EXPECT_THAT(out, HasSubstr("[rank 0] switchyard serve: the expert-parallel group failed: "));
   }
+}
+
+// A group timeout too short for an idle server's keep-alive (a quarter of it, at least 25 ms) is
+// refused by every rank before loading, naming both figures; a short one that is long enough
+// (0.5 s: keep-alives every 125 ms) keeps an idle server alive well past it.
+TEST(ExpertParallelServeTest, TheKeepAliveFollowsTheTimeoutAndTooShortATimeoutIsRefused) {
+  std::vector<std::string> refused = {"launch", "-n", "2", "--timeout", "0.05", "--"};
+  for (const std::string& a : ServeArgs({"--comm", "comm.pcie"})) refused.push_back(a);
+  ServingProcess tiny(refused);
+  EXPECT_EQ(tiny.port(), 0);
+  EXPECT_EQ(tiny.WaitForExit(std::chrono::seconds(30)), 1) << tiny.output();
+  const std::string out = tiny.output();
+  for (const std::string rank : {"[rank 0] ", "[rank 1] "}) {
+    EXPECT_THAT(out, HasSubstr(rank + "switchyard serve: the expert-parallel timeout of 50 ms "
+                                      "(launch --timeout, SWITCHYARD_TIMEOUT) is too short to "
+                                      "serve: an idle engine would have to tell the other ranks "
+                                      "it is alive every 12.5 ms"))
+        << out;
+  }
+  EXPECT_THAT(out, HasSubstr("use a timeout of at least 100 ms"));
+  EXPECT_THAT(out, Not(HasSubstr("loaded"))) << out;
+
+  std::vector<std::string> shortish = {"launch", "-n", "2", "--timeout", "0.5", "--"};
+  // A small KV cache: rank 0 starts serving soon after rank 1 starts waiting for it.
+  for (const std::string& a : ServeArgs({"--comm", "comm.pcie", "--kv-blocks", "64"})) {
+    shortish.push_back(a);
+  }
+  ServingProcess two(shortish);
+  ASSERT_GT(two.port(), 0) << two.output();
+  std::this_thread::sleep_for(std::chrono::seconds(3));
+  EXPECT_FALSE(two.Exited()) << two.output();
+  EXPECT_EQ(Complete(two, kPrompts[0]), OneProcessAnswers()[0]) << two.output();
+  two.Signal(SIGTERM);
+  EXPECT_EQ(two.WaitForExit(std::chrono::seconds(30)), 0) << two.output();
 }
 
 }  // namespace
