@@ -134,6 +134,9 @@ absl::StatusOr<std::unique_ptr<Engine>> Engine::Create(std::shared_ptr<LanguageM
   SY_ASSIGN_OR_RETURN(const int64_t cache_bytes, KvCacheBudget(options, shape.device));
   shape.num_blocks =
       options.kv_blocks > 0 ? options.kv_blocks : cache_bytes / std::max<int64_t>(block_bytes, 1);
+  // Under expert parallelism only rank 0's engine runs requests (Serve lends the other ranks'
+  // experts to it), so the others keep a token cache rather than the device's free memory.
+  if (model->expert_parallel && model->expert_parallel->rank() != 0) shape.num_blocks = 1;
   if (shape.num_blocks < 1) {
     return absl::InvalidArgumentError(
         absl::StrCat("the KV cache holds no block (a block is ", block_bytes, " bytes)"));

@@ -324,4 +324,28 @@ TEST(ExpertParallelServeTest, TheKeepAliveFollowsTheTimeoutAndTooShortATimeoutIs
   EXPECT_EQ(two.WaitForExit(std::chrono::seconds(30)), 0) << two.output();
 }
 
+// The Lua pipeline (scripts/pipelines/serve.lua: sy.load_model, sy.engine, sy.serve) under
+// launch: the model joins the group with the comm the script names, rank 0 serves and rank 1
+// lends its experts, with the answers of one process's `switchyard serve`; SIGTERM drains, and
+// sy.serve returns on every rank.
+TEST(ExpertParallelServeTest, ALuaPipelineServesExpertParallelUnderLaunch) {
+  const std::vector<std::string>& expected = OneProcessAnswers();
+  ServingProcess two({"launch", "-n", "2", "--timeout", std::to_string(kTimeoutSeconds), "--",
+                      "run", SY_TEST_SOURCE_DIR "/scripts/pipelines/serve.lua", "0", "", Model(),
+                      "comm.pcie"});
+  ASSERT_GT(two.port(), 0) << two.output();
+  EXPECT_GT(RankOnePid(two), 0) << two.output();
+  EXPECT_EQ(CompleteConcurrently(two), expected) << two.output();
+  std::this_thread::sleep_for(std::chrono::seconds(2 * kTimeoutSeconds + 1));
+  EXPECT_FALSE(two.Exited()) << two.output();
+  EXPECT_EQ(Complete(two, kPrompts[2]), expected[2]) << two.output();
+  two.Signal(SIGTERM);
+  EXPECT_EQ(two.WaitForExit(std::chrono::seconds(30)), 0) << two.output();
+  const std::string out = two.output();
+  EXPECT_THAT(out, HasSubstr("[rank 0] drained; 0 preemptions in all"));
+  EXPECT_THAT(out, HasSubstr("[rank 1] drained; 0 preemptions in all"));
+  // Exactly one server: rank 1 never printed a serving line of its own.
+  EXPECT_THAT(out, Not(HasSubstr("[rank 1] serving"))) << out;
+}
+
 }  // namespace
