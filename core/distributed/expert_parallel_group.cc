@@ -65,6 +65,7 @@ absl::StatusOr<ExpertParallelGroup> JoinExpertParallelGroup(const RankInfo& info
   ep->placement = std::make_shared<const ExpertPlacement>(std::move(placement));
   ep->rebalancer = std::move(rebalancer);
   ep->dispatch_dtype = options.dispatch_dtype;
+  ep->timeout = options.timeout;
   group.expert_parallel = std::move(ep);
   return group;
 }

@@ -23,7 +23,8 @@ struct ExpertParallelOptions {
   int redundant_slots = 0;         // extra expert slots on every rank (replicas of hot experts)
   // How dispatched hidden rows travel (expert_parallel.h); the combine is always f32.
   DispatchDType dispatch_dtype = DispatchDType::kF32;
-  absl::Duration timeout = absl::Seconds(60);  // joining, and each collective
+  // Joining, and each collective; commands pass SWITCHYARD_TIMEOUT (launch --timeout) here.
+  absl::Duration timeout = absl::Seconds(60);
   // Online rebalancing (core/moe/online_rebalancer.h): every rebalance_interval steps the
   // placement scheduler may move experts, from the load of the last rebalance_window steps;
   // 0 = off. The component gets {window_steps, interval_steps} as its config.

@@ -9,8 +9,11 @@
 #include "absl/strings/str_cat.h"
 #include "core/base/install_layout.h"
 #include "core/config/config_schema.h"
+#include "core/distributed/expert_parallel_group.h"
+#include "core/distributed/rank_environment.h"
 #include "core/lua/lua_module.h"
 #include "core/lua/lua_support.h"
+#include "core/model/checkpoint.h"
 #include "core/model/generation.h"
 #include "core/model/language_model.h"
 
@@ -34,9 +37,32 @@ void OptionNumber(lua_State* L, int table, const char* key, T& out) {
   lua_pop(L, 1);
 }
 
+// Under switchyard launch (the environment names several ranks), or with `comm` given, joins the
+// expert-parallel group for the model in `dir` as the CLI's model commands do
+// (JoinExpertParallelGroup; the timeout from SWITCHYARD_TIMEOUT) and returns it; else an empty
+// group. Options: comm (default comm.auto), redundant_experts, dispatch_dtype.
+ExpertParallelGroup JoinIfLaunched(lua_State* L, const std::string& dir, HostContext& host) {
+  const RankInfo info = ValueOrThrow(RankInfoFromEnvironment());
+  const bool options = !lua_isnoneornil(L, 2);
+  ExpertParallelOptions ep;
+  ep.comm = options ? OptionString(L, 2, "comm", "") : "";
+  if (info.world_size < 2 && ep.comm.empty()) return {};
+  if (ep.comm.empty()) ep.comm = "comm.auto";
+  if (options) {
+    ep.redundant_slots = static_cast<int>(OptionInteger(L, 2, "redundant_experts", 0));
+    ep.dispatch_dtype =
+        ValueOrThrow(ParseDispatchDType(OptionString(L, 2, "dispatch_dtype", "f32")));
+  }
+  ep.timeout = ValueOrThrow(TimeoutFromEnvironment(ep.timeout));
+  const Checkpoint checkpoint = ValueOrThrow(Checkpoint::Open(dir));
+  return ValueOrThrow(
+      JoinExpertParallelGroup(info, checkpoint.config(), *host.registry, ep, *host.cpu));
+}
+
 // sy.load_model([dir [, {quantizer = "quantizer.int8", experts = "experts.cpu",
-//   router = "router.hash", router_config = {k = 2}, experts_config = {cacheExperts = 4}}]]);
-// no dir (or nil): the built-in model.
+//   router = "router.hash", router_config = {k = 2}, experts_config = {cacheExperts = 4},
+//   comm = "comm.pcie", redundant_experts = 0, dispatch_dtype = "f32"}]]);
+// no dir (or nil): the built-in model. Under launch the model loads expert-parallel.
 int LoadModel(lua_State* L) {
   const std::string dir =
       lua_isnoneornil(L, 1) ? BuiltinModelDir() : ArgString(L, 1, "model directory");
@@ -56,7 +82,12 @@ int LoadModel(lua_State* L) {
     lua_pop(L, 1);
   }
   HostContext& host = GetHostContext(L);
-  ModelRef model = ValueOrThrow(LanguageModel::Load(dir, *host.registry, options, *host.cpu));
+  ExpertParallelGroup group = JoinIfLaunched(L, dir, host);
+  options.expert_parallel = group.expert_parallel;
+  std::unique_ptr<LanguageModel> loaded =
+      ValueOrThrow(LanguageModel::Load(dir, *host.registry, options, *host.cpu));
+  // The group (its bootstrap connection) outlives the model: the deleter holds it.
+  ModelRef model(loaded.release(), [group](LanguageModel* m) { delete m; });
   PushObject(L, kModelMetatable, std::move(model));
   return 1;
 }

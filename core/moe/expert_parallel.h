@@ -21,6 +21,7 @@
 
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
+#include "absl/time/time.h"
 #include "core/moe/expert_placement.h"
 #include "core/plugin_host/comm.h"
 #include "core/plugin_host/router.h"
@@ -54,6 +55,10 @@ struct ExpertParallelism {
   // the placement never changes.
   std::shared_ptr<OnlineRebalancer> rebalancer;
   DispatchDType dispatch_dtype = DispatchDType::kF32;
+  // How long a rank waits in a collective before it gives up on the others (the comm group's
+  // timeout_ms): whatever keeps the ranks waiting must call one more often (an idle server's
+  // keep-alive, core/serving/engine.h).
+  absl::Duration timeout = absl::InfiniteDuration();
 
   int rank() const { return comm->rank(); }
   int world_size() const { return comm->world_size(); }

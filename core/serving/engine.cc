@@ -21,16 +21,34 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 
-// How long an expert-parallel engine stays idle before it tells the other ranks it is alive
-// (MoeModel::KeepAlive). Well under any comm timeout (whole seconds), so an idle server never
-// looks dead to ranks waiting for its next pass; one 8-byte all-reduce per interval costs nothing.
-constexpr auto kKeepAliveInterval = std::chrono::milliseconds(250);
+// The longest an expert-parallel engine stays idle before it tells the other ranks it is alive
+// (MoeModel::KeepAlive); shorter when the group's timeout asks for it (KeepAliveInterval). One
+// 8-byte all-reduce per interval costs nothing.
+constexpr auto kMaxKeepAliveInterval = std::chrono::milliseconds(250);
+constexpr auto kMinKeepAliveInterval = std::chrono::milliseconds(25);
+// How long an idle loop sleeps before it looks again (for work, a shutdown, a keep-alive due).
+constexpr auto kIdleWait = std::chrono::milliseconds(100);
 
 double Seconds(Clock::time_point from, Clock::time_point to) {
   return std::chrono::duration<double>(to - from).count();
 }
 
 }  // namespace
+
+absl::StatusOr<std::chrono::milliseconds> KeepAliveInterval(absl::Duration timeout) {
+  const auto quarter = std::chrono::milliseconds(absl::ToInt64Milliseconds(timeout / 4));
+  if (quarter < kMinKeepAliveInterval) {
+    const double ms = absl::ToDoubleMilliseconds(timeout);
+    return absl::InvalidArgumentError(absl::StrCat(
+        "the expert-parallel timeout of ", ms,
+        " ms (launch --timeout, SWITCHYARD_TIMEOUT) is too short to serve: an idle engine would "
+        "have to tell the other ranks it is alive every ",
+        ms / 4, " ms (a quarter of the timeout), and it does so at most every ",
+        kMinKeepAliveInterval.count(), " ms; use a timeout of at least ",
+        4 * kMinKeepAliveInterval.count(), " ms"));
+  }
+  return std::min(quarter, std::chrono::milliseconds(kMaxKeepAliveInterval));
+}
 
 // One request inside the engine. Its tokens are the prompt then what it generated; `cached`
 // of them are in the KV cache, so tokens.size() - cached (>= 1) are pending.
@@ -84,7 +102,10 @@ struct Engine::State {
   uint64_t placement_reported = 0;  // the rebalancer step whose report the gauges show
   // Under expert parallelism: when this rank last took part in a collective, and the failure
   // of a pass (the ranks may be out of step, so the engine cannot go on).
-  Clock::time_point last_collective = Clock::now();
+  // The distant past: the loop's first round keeps the group alive at once, as the other ranks
+  // wait from the moment they loaded, and this one also built its cache and started serving.
+  Clock::time_point last_collective = {};
+  std::chrono::milliseconds keep_alive = kMaxKeepAliveInterval;  // KeepAliveInterval(timeout)
   absl::Status group_failure;
 };
 
@@ -113,15 +134,24 @@ absl::StatusOr<std::unique_ptr<Engine>> Engine::Create(std::shared_ptr<LanguageM
   SY_ASSIGN_OR_RETURN(const int64_t cache_bytes, KvCacheBudget(options, shape.device));
   shape.num_blocks =
       options.kv_blocks > 0 ? options.kv_blocks : cache_bytes / std::max<int64_t>(block_bytes, 1);
+  // Under expert parallelism only rank 0's engine runs requests (Serve lends the other ranks'
+  // experts to it), so the others keep a token cache rather than the device's free memory.
+  if (model->expert_parallel && model->expert_parallel->rank() != 0) shape.num_blocks = 1;
   if (shape.num_blocks < 1) {
     return absl::InvalidArgumentError(
         absl::StrCat("the KV cache holds no block (a block is ", block_bytes, " bytes)"));
   }
+  // Before any allocation: a group timeout too short to keep alive fails at once.
+  std::chrono::milliseconds keep_alive = kMaxKeepAliveInterval;
+  if (model->expert_parallel) {
+    SY_ASSIGN_OR_RETURN(keep_alive, KeepAliveInterval(model->expert_parallel->timeout));
+  }
   SY_ASSIGN_OR_RETURN(PagedKvCache cache, PagedKvCache::Create(shape));
   SY_ASSIGN_OR_RETURN(std::unique_ptr<ExecContext> ctx, ExecContext::Create(shape.device, 0));
-  return std::unique_ptr<Engine>(new Engine(
-      std::move(model),
-      std::make_unique<State>(std::move(scheduler), options, std::move(cache), std::move(ctx))));
+  auto state =
+      std::make_unique<State>(std::move(scheduler), options, std::move(cache), std::move(ctx));
+  state->keep_alive = keep_alive;
+  return std::unique_ptr<Engine>(new Engine(std::move(model), std::move(state)));
 }
 
 int64_t Engine::context_length() const { return model_->network->config().max_position_embeddings; }
@@ -234,7 +264,7 @@ absl::Status Engine::Loop(const std::function<void(schema::StepReport::Reader)>&
     {
       std::unique_lock<std::mutex> lock(st.mu);
       if (st.live.empty() && st.inbox.empty() && !st.stopping) {
-        st.wake.wait_for(lock, std::chrono::milliseconds(100));
+        st.wake.wait_for(lock, std::min<Clock::duration>(kIdleWait, st.keep_alive));
       }
       while (!st.inbox.empty()) {
         st.live.push_back(std::move(st.inbox.front()));
@@ -262,7 +292,7 @@ absl::Status Engine::Loop(const std::function<void(schema::StepReport::Reader)>&
 
 absl::Status Engine::KeepGroupAlive() {
   State& st = *state_;
-  if (!model_->expert_parallel || Clock::now() - st.last_collective < kKeepAliveInterval) {
+  if (!model_->expert_parallel || Clock::now() - st.last_collective < st.keep_alive) {
     return absl::OkStatus();
   }
   st.last_collective = Clock::now();
@@ -402,10 +432,13 @@ void Engine::RunBatch(const ScheduleDecision& decision, const std::vector<Sequen
           absl::StrCat("the expert-parallel group failed: ", tokens.status().message()));
     }
   }
+  // Under expert parallelism the batch's requests fail with the group's error, as the others do,
+  // so every client reads that the group failed, not only which collective broke.
+  const absl::Status failure = st.group_failure.ok() ? tokens.status() : st.group_failure;
   for (size_t i = 0; i < members.size(); ++i) {
     Sequence& s = *members[i];
     if (!tokens.ok()) {
-      Retire(s, "abort", tokens.status());
+      Retire(s, "abort", failure);
       s.done = true;
       ++tally.finished;
       continue;

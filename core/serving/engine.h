@@ -18,6 +18,7 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "absl/time/time.h"
 #include "core/model/language_model.h"
 #include "core/plugin_host/scheduler.h"
 #include "core/runtime/sampler.h"
@@ -86,6 +87,13 @@ class RequestStream {
   std::shared_ptr<State> state_ = MakeState();
   static std::shared_ptr<State> MakeState();
 };
+
+// How often an idle expert-parallel engine tells the other ranks it is alive (MoeModel::KeepAlive)
+// when they give up after `timeout` without a collective: a quarter of the timeout, at most
+// 250 ms, so one late keep-alive still leaves the others hearing one in time. A timeout under
+// 100 ms (a keep-alive under 25 ms, about the jitter of a loaded host's scheduler) is refused
+// with both figures: no interval would keep such a group reliably alive.
+absl::StatusOr<std::chrono::milliseconds> KeepAliveInterval(absl::Duration timeout);
 
 struct EngineGauges;  // metrics.h
 struct Sequence;      // a request inside the engine (engine.cc)

@@ -309,5 +309,22 @@ TEST_F(EngineTest, PublishesThePlacementBalanceWhenRebalancing) {
   EXPECT_THAT(metrics, HasSubstr("switchyard_ep_rebalances_total 0\n"));
 }
 
+// The keep-alive an idle expert-parallel engine sends: a quarter of the group's timeout, at most
+// 250 ms; a timeout that would need keep-alives under 25 ms is refused naming both figures.
+TEST(KeepAliveIntervalTest, IsAQuarterOfTheTimeoutUpTo250MsAndRefusesTooShortTimeouts) {
+  using std::chrono::milliseconds;
+  EXPECT_EQ(*KeepAliveInterval(absl::Seconds(60)), milliseconds(250));
+  EXPECT_EQ(*KeepAliveInterval(absl::Seconds(1)), milliseconds(250));
+  EXPECT_EQ(*KeepAliveInterval(absl::Milliseconds(400)), milliseconds(100));
+  EXPECT_EQ(*KeepAliveInterval(absl::Milliseconds(100)), milliseconds(25));
+  EXPECT_EQ(*KeepAliveInterval(absl::InfiniteDuration()), milliseconds(250));
+  const auto refused = KeepAliveInterval(absl::Milliseconds(90));
+  ASSERT_FALSE(refused.ok());
+  EXPECT_EQ(refused.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(refused.status().message(), HasSubstr("timeout of 90 ms"));
+  EXPECT_THAT(refused.status().message(), HasSubstr("alive every 22.5 ms"));
+  EXPECT_THAT(refused.status().message(), HasSubstr("at least 100 ms"));
+}
+
 }  // namespace
 }  // namespace sy

@@ -96,8 +96,28 @@ class SignalWatcher {
 
 }  // namespace
 
+absl::Status LendExperts(const LanguageModel& model, ExecContext& ctx) {
+  const int rank = model.expert_parallel != nullptr ? model.expert_parallel->rank() : 0;
+  std::signal(SIGINT, SIG_IGN);
+  std::signal(SIGTERM, SIG_IGN);
+  std::fprintf(stderr, "rank %d (pid %d): lending its experts to rank 0's engine\n", rank,
+               static_cast<int>(getpid()));
+  std::fflush(stderr);
+  const absl::Status followed = model.network->FinishSteps(ctx);
+  if (followed.ok()) return followed;
+  return absl::Status(
+      followed.code(),
+      absl::StrCat("rank ", rank, " lost the expert-parallel group: ", followed.message()));
+}
+
 absl::Status Serve(Engine& engine, const HttpServerOptions& options,
                    const std::function<void(schema::StepReport::Reader)>& on_step) {
+  if (const auto& ep = engine.model().expert_parallel; ep != nullptr && ep->rank() != 0) {
+    // The engine's own context belongs to its loop, which never runs here.
+    SY_ASSIGN_OR_RETURN(std::unique_ptr<ExecContext> ctx,
+                        ExecContext::Create(engine.model().network->device(), 0));
+    return LendExperts(engine.model(), *ctx);
+  }
   SY_ASSIGN_OR_RETURN(std::unique_ptr<SignalWatcher> signals, SignalWatcher::Install(engine));
   SY_ASSIGN_OR_RETURN(std::unique_ptr<HttpServer> server, HttpServer::Start(engine, options));
   std::fprintf(stderr,

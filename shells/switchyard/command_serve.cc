@@ -1,13 +1,11 @@
 // switchyard serve [--model DIR] [--host H] [--port P] [--scheduler KIND.NAME] [engine options]
-#include <unistd.h>
-
-#include <csignal>
 #include <cstdio>
 #include <limits>
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "core/base/status.h"
+#include "core/distributed/rank_environment.h"
 #include "core/plugin_host/component.h"
 #include "core/serving/serve.h"
 #include "shells/switchyard/commands.h"
@@ -129,23 +127,13 @@ int CheckMemoryPlan(const ParsedArgs& args, Device device, const Scheduler& sche
   return 0;
 }
 
-// A rank other than 0 under expert parallelism: no HTTP server and no engine, it lends its
-// experts to every pass rank 0's engine takes (a pass with no tokens of its own) until rank 0
-// shuts down. Signals are rank 0's to act on (launch forwards them to every rank): this rank
-// ends when rank 0 says it has finished, or fails when rank 0 is lost.
-int FollowRankZero(LanguageModel& model, ExecContext& ctx, int rank) {
-  std::signal(SIGINT, SIG_IGN);
-  std::signal(SIGTERM, SIG_IGN);
-  std::fprintf(stderr, "rank %d (pid %d): lending its experts to rank 0's engine\n", rank,
-               static_cast<int>(getpid()));
-  std::fflush(stderr);
-  const absl::Status followed = model.network->FinishSteps(ctx);
-  if (!followed.ok()) {
-    return Fail(absl::Status(
-        followed.code(),
-        absl::StrCat("rank ", rank, " lost the expert-parallel group: ", followed.message())));
-  }
-  return 0;
+// Under launch, every rank refuses a group timeout too short for an idle server's keep-alive
+// before it loads anything (Engine::Create would, on rank 0 only and after loading).
+absl::Status CheckKeepAlive() {
+  SY_ASSIGN_OR_RETURN(const RankInfo info, RankInfoFromEnvironment());
+  if (info.world_size < 2) return absl::OkStatus();
+  SY_ASSIGN_OR_RETURN(const absl::Duration timeout, TimeoutFromEnvironment(absl::Seconds(60)));
+  return KeepAliveInterval(timeout).status();
 }
 
 }  // namespace
@@ -168,6 +156,7 @@ int ServeCommand(const std::vector<std::string>& argv) {
   auto settings = ReadSettings(*args);
   if (!settings.ok()) return UsageError("serve", settings.status().message());
 
+  if (absl::Status alive = CheckKeepAlive(); !alive.ok()) return Fail(alive);
   const auto registry = LoadPlugins(*args);
   auto scheduler = CreateScheduler(*registry, *settings);
   if (!scheduler.ok()) return Fail(scheduler.status());
@@ -180,8 +169,10 @@ int ServeCommand(const std::vector<std::string>& argv) {
   ExpertParallelGroup group;
   auto model = LoadModelFromArgs(*args, *registry, **ctx, &group);
   if (!model.ok()) return Fail(model.status());
+  // Ranks other than 0 serve nothing and need no engine (Serve would run the same for them).
   if (group.bootstrap && group.bootstrap->info().rank != 0) {
-    return FollowRankZero(**model, **ctx, group.bootstrap->info().rank);
+    if (absl::Status lent = LendExperts(**model, **ctx); !lent.ok()) return Fail(lent);
+    return 0;
   }
   auto engine = Engine::Create(std::move(*model), *std::move(scheduler), settings->engine);
   if (!engine.ok()) return Fail(engine.status());

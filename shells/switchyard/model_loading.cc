@@ -68,6 +68,7 @@ absl::StatusOr<ExpertParallelGroup> JoinGroup(const ParsedArgs& args, const Rank
                                               const std::string& dir,
                                               const ComponentRegistry& registry, ExecContext& ctx) {
   ExpertParallelOptions options;
+  SY_ASSIGN_OR_RETURN(options.timeout, TimeoutFromEnvironment(options.timeout));
   options.comm = args.Get("comm", options.comm);
   options.placement_scheduler = args.Get("placement-scheduler", options.placement_scheduler);
   SY_RETURN_IF_ERROR(ReadAtLeast(args, "redundant-experts", 0, options.redundant_slots));

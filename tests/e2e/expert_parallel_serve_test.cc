@@ -8,9 +8,11 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <chrono>
 #include <cstdlib>
 #include <future>
+#include <mutex>
 #include <regex>
 #include <string>
 #include <thread>
@@ -88,15 +90,21 @@ std::vector<std::string> CompleteConcurrently(const ServingProcess& server) {
   return texts;
 }
 
-TEST(ExpertParallelServeTest, TwoRanksAnswerAsOneSurviveIdlenessAndExitZero) {
-  std::vector<std::string> expected;
-  {
+// One process's server's answers to kPrompts (computed once).
+const std::vector<std::string>& OneProcessAnswers() {
+  static const std::vector<std::string> answers = [] {
     ServingProcess one(ServeArgs());
-    ASSERT_GT(one.port(), 0) << one.output();
-    expected = CompleteConcurrently(one);
+    EXPECT_GT(one.port(), 0) << one.output();
+    std::vector<std::string> texts = CompleteConcurrently(one);
     one.Signal(SIGTERM);
     EXPECT_EQ(one.WaitForExit(std::chrono::seconds(30)), 0) << one.output();
-  }
+    return texts;
+  }();
+  return answers;
+}
+
+TEST(ExpertParallelServeTest, TwoRanksAnswerAsOneSurviveIdlenessAndExitZero) {
+  const std::vector<std::string>& expected = OneProcessAnswers();
   for (const std::string& text : expected) {
     ASSERT_THAT(text, Not(HasSubstr("HTTP "))) << text;
     ASSERT_FALSE(text.empty());
@@ -135,19 +143,24 @@ TEST(ExpertParallelServeTest, OnlineRebalancingPublishesItsMetrics) {
   EXPECT_EQ(two.WaitForExit(std::chrono::seconds(30)), 0) << two.output();
 }
 
+// Rank 1's pid, from the line it prints once it has loaded (maybe after rank 0's serving line);
+// 0 when it does not say within 30 s.
+pid_t RankOnePid(const ServingProcess& server) {
+  const std::regex lending(R"(rank 1 \(pid (\d+)\): lending)");
+  std::smatch match;
+  std::string out;
+  for (auto deadline = Clock::now() + std::chrono::seconds(30);
+       !std::regex_search(out = server.output(), match, lending) && Clock::now() < deadline;) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  return match.empty() ? 0 : std::stoi(match[1]);
+}
+
 TEST(ExpertParallelServeTest, AKilledRankMakesRankZeroFailClearly) {
   ServingProcess two(LaunchTwo({"--comm", "comm.pcie"}));
   ASSERT_GT(two.port(), 0) << two.output();
-  // Rank 1 says which process it is once it has loaded (maybe after rank 0's serving line).
-  const std::regex lending(R"(rank 1 \(pid (\d+)\): lending)");
-  std::smatch match;
-  std::string started;
-  for (auto deadline = Clock::now() + std::chrono::seconds(30);
-       !std::regex_search(started = two.output(), match, lending) && Clock::now() < deadline;) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(20));
-  }
-  ASSERT_FALSE(match.empty()) << started;
-  const pid_t rank1 = std::stoi(match[1]);
+  const pid_t rank1 = RankOnePid(two);
+  ASSERT_GT(rank1, 0) << two.output();
   ASSERT_EQ(kill(rank1, SIGKILL), 0);
   // Rank 0 notices while idle (its keep-alive fails), says which rank, and exits; launch passes
   // the failure on. Well within the timeout plus launch's grace.
@@ -156,6 +169,185 @@ TEST(ExpertParallelServeTest, AKilledRankMakesRankZeroFailClearly) {
   const std::string out = two.output();
   EXPECT_THAT(out, HasSubstr("[rank 0] switchyard serve: the expert-parallel group failed"));
   EXPECT_THAT(out, HasSubstr("rank 1 (pid " + std::to_string(rank1) + ")")) << out;
+}
+
+// A completion too long to end on its own while the test runs (the model's context is 4096).
+json LongCompletion(bool stream) {
+  return {{"prompt", "def parse("},
+          {"max_tokens", 4000},
+          {"ignore_eos", true},
+          {"temperature", 0},
+          {"stream", stream}};
+}
+
+// A streamed request read on its own thread: the bytes so far, and whether any arrived.
+class StreamReader {
+ public:
+  StreamReader(const ServingProcess& server, const json& body)
+      : thread_([this, &server, body] { Read(server, body); }) {}
+  ~StreamReader() { Join(); }
+  void Join() {
+    if (thread_.joinable()) thread_.join();
+  }
+  bool started() const { return started_; }
+  int status() const { return status_; }
+  std::string bytes() const {
+    std::lock_guard lock(mutex_);
+    return bytes_;
+  }
+
+ private:
+  void Read(const ServingProcess& server, const json& body) {
+    httplib::Request req;
+    req.method = "POST";
+    req.path = "/v1/completions";
+    req.body = body.dump();
+    req.set_header("Content-Type", "application/json");
+    req.response_handler = [this](const httplib::Response& res) {
+      status_ = res.status;
+      return true;
+    };
+    req.content_receiver = [this](const char* data, size_t size, uint64_t, uint64_t) {
+      std::lock_guard lock(mutex_);
+      bytes_.append(data, size);
+      // The first event with text: the request is past its prefill, decoding across the ranks.
+      if (bytes_.find("\"text\":\"") != std::string::npos) started_ = true;
+      return true;
+    };
+    httplib::Response res;
+    httplib::Error error;
+    server.Client(120).send(req, res, error);
+  }
+
+  std::atomic<bool> started_{false};
+  std::atomic<int> status_{0};
+  mutable std::mutex mutex_;
+  std::string bytes_;
+  std::thread thread_;
+};
+
+// The value of an unlabelled gauge in /metrics text, or -1.
+double Gauge(const std::string& metrics, const std::string& name) {
+  std::smatch match;
+  const std::regex line("\n" + name + R"( (\S+))");
+  return std::regex_search(metrics, match, line) ? std::stod(match[1]) : -1;
+}
+
+// Rank 1 dies while a streamed and a non-streamed completion are decoding on the group: each
+// client gets an error naming the group's failure and the dead rank (the stream as an SSE error
+// event then [DONE], never a silently cut stream), promptly, and launch exits non-zero naming it.
+TEST(ExpertParallelServeTest, ARankKilledMidRequestFailsTheRequestsInFlightClearly) {
+  for (const std::string comm : {"comm.pcie", "comm.ucx"}) {
+    SCOPED_TRACE(comm);
+    ServingProcess two(LaunchTwo({"--comm", comm}));
+    ASSERT_GT(two.port(), 0) << two.output();
+    const pid_t rank1 = RankOnePid(two);
+    ASSERT_GT(rank1, 0) << two.output();
+    auto whole = std::async(std::launch::async, [&two] {
+      return two.Client(120).Post("/v1/completions", LongCompletion(false).dump(),
+                                  "application/json");
+    });
+    StreamReader streamed(two, LongCompletion(true));
+    // Both requests run (not queued) and the stream has its first text when the rank dies.
+    double running = 0;
+    for (auto deadline = Clock::now() + std::chrono::seconds(60);
+         !(streamed.started() && running == 2) && Clock::now() < deadline;) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(5));
+      running = Gauge(Get(two, "/metrics"), "switchyard_requests_running");
+    }
+    ASSERT_TRUE(streamed.started()) << two.output();
+    ASSERT_EQ(running, 2) << two.output();
+    ASSERT_EQ(kill(rank1, SIGKILL), 0);
+    const auto killed = Clock::now();
+
+    // Both answers arrive promptly: the comm backend sees the dead rank within milliseconds.
+    ASSERT_EQ(whole.wait_for(std::chrono::seconds(15)), std::future_status::ready);
+    streamed.Join();
+    EXPECT_LT(Clock::now() - killed, std::chrono::seconds(15));
+    const std::string rank_named =
+        comm == "comm.pcie" ? "rank 1 (pid " + std::to_string(rank1) + ")" : std::string("rank 1");
+    httplib::Result res = whole.get();
+    ASSERT_TRUE(res) << httplib::to_string(res.error()) << two.output();
+    EXPECT_GE(res->status, 500) << res->body;
+    const json error = json::parse(res->body, nullptr, false);
+    ASSERT_TRUE(error.contains("error")) << res->body;
+    const std::string message = error["error"]["message"].get<std::string>();
+    EXPECT_THAT(message, HasSubstr("the expert-parallel group failed: "));
+    EXPECT_THAT(message, HasSubstr(rank_named));
+
+    EXPECT_EQ(streamed.status(), 200);
+    const std::string bytes = streamed.bytes();
+    EXPECT_THAT(bytes,
+                HasSubstr("data: {\"error\":{\"message\":\"the expert-parallel group failed: "));
+    EXPECT_THAT(bytes, HasSubstr(rank_named));
+    EXPECT_THAT(bytes, Not(HasSubstr("\"finish_reason\":\"length\"")));
+    EXPECT_THAT(bytes, ::testing::EndsWith("data: [DONE]\n\n"));
+
+    // Rank 0 exits on its own; launch reports rank 1 and exits with its status (128 + 9).
+    EXPECT_EQ(two.WaitForExit(std::chrono::seconds(kTimeoutSeconds + 15)), 128 + SIGKILL);
+    const std::string out = two.output();
+    EXPECT_THAT(out, HasSubstr("switchyard launch: rank 1 (pid " + std::to_string(rank1) +
+                               ") was killed by signal 9"));
+    EXPECT_THAT(out, HasSubstr("[rank 0] switchyard serve: the expert-parallel group failed: "));
+  }
+}
+
+// A group timeout too short for an idle server's keep-alive (a quarter of it, at least 25 ms) is
+// refused by every rank before loading, naming both figures; a short one that is long enough
+// (0.5 s: keep-alives every 125 ms) keeps an idle server alive well past it.
+TEST(ExpertParallelServeTest, TheKeepAliveFollowsTheTimeoutAndTooShortATimeoutIsRefused) {
+  std::vector<std::string> refused = {"launch", "-n", "2", "--timeout", "0.05", "--"};
+  for (const std::string& a : ServeArgs({"--comm", "comm.pcie"})) refused.push_back(a);
+  ServingProcess tiny(refused);
+  EXPECT_EQ(tiny.port(), 0);
+  EXPECT_EQ(tiny.WaitForExit(std::chrono::seconds(30)), 1) << tiny.output();
+  const std::string out = tiny.output();
+  for (const std::string rank : {"[rank 0] ", "[rank 1] "}) {
+    EXPECT_THAT(out, HasSubstr(rank + "switchyard serve: the expert-parallel timeout of 50 ms "
+                                      "(launch --timeout, SWITCHYARD_TIMEOUT) is too short to "
+                                      "serve: an idle engine would have to tell the other ranks "
+                                      "it is alive every 12.5 ms"))
+        << out;
+  }
+  EXPECT_THAT(out, HasSubstr("use a timeout of at least 100 ms"));
+  EXPECT_THAT(out, Not(HasSubstr("loaded"))) << out;
+
+  std::vector<std::string> shortish = {"launch", "-n", "2", "--timeout", "0.5", "--"};
+  // A small KV cache: rank 0 starts serving soon after rank 1 starts waiting for it.
+  for (const std::string& a : ServeArgs({"--comm", "comm.pcie", "--kv-blocks", "64"})) {
+    shortish.push_back(a);
+  }
+  ServingProcess two(shortish);
+  ASSERT_GT(two.port(), 0) << two.output();
+  std::this_thread::sleep_for(std::chrono::seconds(3));
+  EXPECT_FALSE(two.Exited()) << two.output();
+  EXPECT_EQ(Complete(two, kPrompts[0]), OneProcessAnswers()[0]) << two.output();
+  two.Signal(SIGTERM);
+  EXPECT_EQ(two.WaitForExit(std::chrono::seconds(30)), 0) << two.output();
+}
+
+// The Lua pipeline (scripts/pipelines/serve.lua: sy.load_model, sy.engine, sy.serve) under
+// launch: the model joins the group with the comm the script names, rank 0 serves and rank 1
+// lends its experts, with the answers of one process's `switchyard serve`; SIGTERM drains, and
+// sy.serve returns on every rank.
+TEST(ExpertParallelServeTest, ALuaPipelineServesExpertParallelUnderLaunch) {
+  const std::vector<std::string>& expected = OneProcessAnswers();
+  ServingProcess two({"launch", "-n", "2", "--timeout", std::to_string(kTimeoutSeconds), "--",
+                      "run", SY_TEST_SOURCE_DIR "/scripts/pipelines/serve.lua", "0", "", Model(),
+                      "comm.pcie"});
+  ASSERT_GT(two.port(), 0) << two.output();
+  EXPECT_GT(RankOnePid(two), 0) << two.output();
+  EXPECT_EQ(CompleteConcurrently(two), expected) << two.output();
+  std::this_thread::sleep_for(std::chrono::seconds(2 * kTimeoutSeconds + 1));
+  EXPECT_FALSE(two.Exited()) << two.output();
+  EXPECT_EQ(Complete(two, kPrompts[2]), expected[2]) << two.output();
+  two.Signal(SIGTERM);
+  EXPECT_EQ(two.WaitForExit(std::chrono::seconds(30)), 0) << two.output();
+  const std::string out = two.output();
+  EXPECT_THAT(out, HasSubstr("[rank 0] drained; 0 preemptions in all"));
+  EXPECT_THAT(out, HasSubstr("[rank 1] drained; 0 preemptions in all"));
+  // Exactly one server: rank 1 never printed a serving line of its own.
+  EXPECT_THAT(out, Not(HasSubstr("[rank 1] serving"))) << out;
 }
 
 }  // namespace
