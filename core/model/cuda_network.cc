@@ -41,34 +41,12 @@ absl::Status BlasCheck(cublasStatus_t status, const char* what) {
   return absl::InternalError(absl::StrCat(what, ": cuBLAS status ", static_cast<int>(status)));
 }
 
-// Decode steps of at most this many rows run their dense GEMMs as GEMVs: cuBLAS does not stream
-// the weights at HBM bandwidth at that size, kernels::LaunchGemvBF16 does.
-constexpr int64_t kGemvMaxRows = kernels::kGemvBF16MaxRows;
-
-// SWITCHYARD_CUDA_GEMV=0 sends every GEMM to cuBLAS (A/B).
-bool GemvEnabled() {
-  static const bool enabled = [] {
-    const char* v = std::getenv("SWITCHYARD_CUDA_GEMV");
-    return v == nullptr || std::string(v) != "0";
-  }();
-  return enabled;
-}
-
-// out f32 [rows, n] = x bf16 [rows, k] . w bf16 [n, k]^T + beta * out, on the handle's stream.
-// Row-major out is the column-major [n, rows] matrix w . x^T, so cuBLAS sees (op T on w) times
-// (op N on x).
+// out f32 [rows, n] = x bf16 [rows, k] . w bf16 [n, k]^T + beta * out. Row-major out is the
+// column-major [n, rows] matrix w . x^T, so cuBLAS sees (op T on w) times (op N on x).
 absl::Status Gemm(cublasHandle_t blas, const void* x, int64_t rows, int64_t k, const Tensor& w,
                   float* out, float beta) {
   if (rows == 0) return absl::OkStatus();
   const int64_t n = w.dim(0);
-  const auto* x16 = static_cast<const uint16_t*>(x);
-  const auto* w16 = static_cast<const uint16_t*>(w.raw_data());
-  if (rows <= kGemvMaxRows && GemvEnabled() &&
-      kernels::CheckGemvBF16(x16, rows, k, w16, n).empty()) {
-    cudaStream_t stream = nullptr;
-    SY_RETURN_IF_ERROR(BlasCheck(cublasGetStream(blas, &stream), "GEMM stream"));
-    return KernelCheck(kernels::LaunchGemvBF16(x16, rows, k, w16, n, out, beta, stream));
-  }
   const float alpha = 1.0f;
   return BlasCheck(
       cublasGemmEx(blas, CUBLAS_OP_T, CUBLAS_OP_N, static_cast<int>(n), static_cast<int>(rows),

@@ -6,8 +6,7 @@
 // step made of them can be captured in a CUDA graph. Each returns "" or the CUDA error of the
 // launch. Activations are f32 (the residual stream, q/k/v); GEMM inputs are bf16 (uint16_t bit
 // patterns); the KV cache is bf16 in PagedKvCache's layout (core/dense/paged_kv_cache.h).
-// The GEMMs are cuBLAS calls made by the model (core/model/cuda_network.cc), except the skinny
-// ones of decode, which run LaunchGemvBF16 below.
+// The GEMMs themselves are cuBLAS calls made by the model (core/model/cuda_network.cc).
 #ifndef SWITCHYARD_KERNELS_DENSE_DENSE_CUDA_H_
 #define SWITCHYARD_KERNELS_DENSE_DENSE_CUDA_H_
 
@@ -120,19 +119,6 @@ struct MlaAttentionArgs {
 std::string CheckMlaAttention(const MlaAttentionArgs& args);
 size_t MlaAttentionWorkspaceBytes(const MlaAttentionArgs& args);
 std::string LaunchMlaAttention(const MlaAttentionArgs& args, void* stream);
-
-// The decode GEMM: out f32 [rows, n] = x bf16 [rows, k] . w bf16 [n, k]^T + beta * out for at
-// most kGemvBF16MaxRows rows (tokens), out contiguous [rows, n] — the model's cuBLAS GEMM at the
-// size where it is a GEMV. Streams w once at HBM bandwidth (tensor cores, K split over the warps
-// of a CTA and, for small n, over a cluster of CTAs), f32 accumulation, deterministic (fixed
-// summation order, no atomics). beta == 0 never reads out. Needs k % 8 == 0 and 16-byte aligned
-// x and w: CheckGemvBF16 says "" or why not (host-only, no CUDA call), and the caller uses cuBLAS
-// then. `splits` (0 = chosen from n, k and the SM count; else 1, 2, 4 or 8) is for tests and
-// benchmarks: every choice gives the same sums up to f32 rounding order.
-inline constexpr int64_t kGemvBF16MaxRows = 16;
-std::string CheckGemvBF16(const uint16_t* x, int64_t rows, int64_t k, const uint16_t* w, int64_t n);
-std::string LaunchGemvBF16(const uint16_t* x, int64_t rows, int64_t k, const uint16_t* w, int64_t n,
-                           float* out, float beta, void* stream, int splits = 0);
 
 // out[i, :] = x[rows[i], :] for i < n (f32, width values a row, both contiguous).
 std::string LaunchGatherRowsF32(const float* x, int64_t width, const int32_t* rows, int64_t n,

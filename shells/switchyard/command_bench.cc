@@ -1,4 +1,4 @@
-// switchyard bench quant | moe | gemv | decode | serve | eplb | a2a
+// switchyard bench quant | moe | decode | serve | eplb | a2a
 #include "shells/switchyard/commands.h"
 
 namespace sy::cli {
@@ -9,9 +9,6 @@ int BenchDecode(const ParsedArgs& args);  // bench_decode.cc
 int BenchServe(const ParsedArgs& args);   // bench_serve.cc
 int BenchEplb(const ParsedArgs& args);    // bench_eplb.cc
 int BenchA2a(const ParsedArgs& args);     // bench_a2a.cc
-#ifdef SY_BENCH_MOE_CUDA
-int BenchGemv(const ParsedArgs& args);  // bench_gemv_cuda.cc
-#endif
 
 int BenchCommand(const std::vector<std::string>& argv) {
   auto args = Parse(argv,
@@ -36,7 +33,6 @@ int BenchCommand(const std::vector<std::string>& argv) {
                      {"iterations", true},
                      {"quantizer", true},
                      {"shape", true},
-                     {"splits", true},
                      {"dtype", true},
                      {"torch", true},
                      {"path", true},
@@ -66,19 +62,12 @@ int BenchCommand(const std::vector<std::string>& argv) {
   if (!args.ok()) return UsageError("bench", args.status().message());
   if (args->Has("help")) return PrintUsage("bench");
   if (args->positional.size() != 1) {
-    return UsageError("bench", "name one benchmark: quant, moe, gemv, decode, serve, eplb or a2a");
+    return UsageError("bench", "name one benchmark: quant, moe, decode, serve, eplb or a2a");
   }
   const std::string& which = args->positional[0];
   try {
     if (which == "quant") return BenchQuant(*args);
     if (which == "moe") return BenchMoe(*args);
-    if (which == "gemv") {
-#ifdef SY_BENCH_MOE_CUDA
-      return BenchGemv(*args);
-#else
-      return UsageError("bench", "gemv: this build has no CUDA (configure with SY_ENABLE_CUDA=ON)");
-#endif
-    }
     if (which == "decode") return BenchDecode(*args);
     if (which == "serve") return BenchServe(*args);
     if (which == "eplb") return BenchEplb(*args);
@@ -86,8 +75,8 @@ int BenchCommand(const std::vector<std::string>& argv) {
   } catch (const std::exception& e) {  // std::stoi on a malformed number
     return UsageError("bench", std::string("bad option value: ") + e.what());
   }
-  return UsageError(
-      "bench", "unknown benchmark '" + which + "' (quant, moe, gemv, decode, serve, eplb, a2a)");
+  return UsageError("bench",
+                    "unknown benchmark '" + which + "' (quant, moe, decode, serve, eplb, a2a)");
 }
 
 }  // namespace sy::cli

@@ -108,8 +108,8 @@ const std::vector<Command>& Commands() {
        "Model options:\n" SY_MODEL_OPTIONS_HELP,
        ServeCommand},
       {"bench",
-       "benchmarks: quantization error, MoE layer, decode GEMVs and model decode speed, a serving "
-       "load, EPLB, all-to-all",
+       "benchmarks: quantization error, MoE layer and model decode speed, a serving load, EPLB, "
+       "all-to-all",
        "Usage: switchyard bench quant [--rows R] [--cols C]\n"
        "       switchyard bench moe [--device cpu] [--experts E] [--hidden H] [--intermediate I]\n"
        "                            [--top-k K] [--tokens 1,16,64,256] [--quantizer KIND.NAME]\n"
@@ -120,8 +120,6 @@ const std::vector<Command>& Commands() {
        "auto|off]\n"
        "                            [--path auto|decode|prefill] [--token-tiles 0|1|2|4|8] [--pdl "
        "on|off]\n"
-       "       switchyard bench gemv [--shape mixtral-8x7b|qwen3-30b-a3b|deepseek-v3|all]\n"
-       "                             [--tokens 1,4,16] [--splits 0|1|2|4|8]\n"
        "       switchyard bench decode [--model DIR|PRESET] [--device cuda] [--weights random]\n"
        "                               [--layers N] [--batch 1,16,64,256] [--context 512]\n"
        "                               [--steps 32]\n"
@@ -143,12 +141,6 @@ const std::vector<Command>& Commands() {
        "       tokens/s and GFLOP/s beside this machine's measured f32 GEMM peak. --device cuda:\n"
        "       the whole layer at a model's full shape on the GPU (CUDA graph): weights TB/s,\n"
        "       TFLOP/s, % of roofline, beside torch's _grouped_mm layer when torch is installed.\n"
-       "gemv:  the dense GEMMs of decode (q/k/v, o_proj, MLA projections, LM head) at 1..16 "
-       "tokens\n"
-       "       on the GPU: sm90_gemv_bf16, which the model runs at <= 16 rows, beside cuBLAS on "
-       "the\n"
-       "       same shape: us, weight TB/s and % of 4.8 TB/s, each GEMM on its own copy of the\n"
-       "       weight (no L2 hits), from a CUDA graph. --splits forces the kernel's split of K.\n"
        "decode: the whole model's decode steps at each batch size (after prefilling --context\n"
        "       tokens per sequence): ms per step and tokens/s beside the weight-streaming bound,\n"
        "       the bytes a step reads (dense weights, the experts its tokens touch, the KV cache)\n"
