@@ -12,7 +12,9 @@
 //      atomics into the zeroed output); prefill: weighted rows [slots, H] bf16 ...
 //   4. ... and sm90_moe_combine sums each token's k rows (deterministic).
 // Decode (few tokens per expert) streams weights through a swap-AB, split-K mma.sync kernel;
-// prefill uses a cp.async multistage 128x128x64 mma.sync tile kernel. See docs/cuda-kernels.md.
+// prefill uses a warp-specialised wgmma 128x256x64 tile kernel (bf16 weights), or a cp.async
+// multistage 128x128x64 mma.sync tile kernel (fp8 weights, other shapes). See
+// docs/cuda-kernels.md.
 #ifndef SWITCHYARD_KERNELS_MOE_MOE_CUDA_H_
 #define SWITCHYARD_KERNELS_MOE_MOE_CUDA_H_
 

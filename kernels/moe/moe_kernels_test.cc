@@ -526,8 +526,8 @@ TEST_F(CudaMoeKernelsTest, PrefillGemmsMatchTheReference) {
   for (const Shape& shape : {Shape{256, 128, true}, Shape{512, 384, true}, Shape{384, 192, false},
                              Shape{256, 64, false}}) {
     for (int64_t tokens : {3, 200, 600}) {
-      SCOPED_TRACE(::testing::Message() << "H " << shape.hidden << ", I " << shape.inter << ", "
-                                        << tokens << " tokens");
+      SCOPED_TRACE(::testing::Message()
+                   << "H " << shape.hidden << ", I " << shape.inter << ", " << tokens << " tokens");
       Layer layer(tokens, 8, 2, shape.hidden, shape.inter, 8);
       ASSERT_EQ(WgmmaPrefillFits(layer.problem, layer.weights()), shape.wgmma);
       MoePlanOptions options;

@@ -148,7 +148,8 @@ __global__ void __launch_bounds__(kThreads, 1)
           *reinterpret_cast<const uint4*>(s_b8 + stage * kStageElems + (tid + 256 * i) * 16);
       const float scale = b8_scales[i][kt * kBK / kMoeFp8Block];
       *reinterpret_cast<uint4*>(s_b + Swizzle128(row, 2 * c)) = DequantizeFp8x8(v.x, v.y, scale);
-      *reinterpret_cast<uint4*>(s_b + Swizzle128(row, 2 * c + 1)) = DequantizeFp8x8(v.z, v.w, scale);
+      *reinterpret_cast<uint4*>(s_b + Swizzle128(row, 2 * c + 1)) =
+          DequantizeFp8x8(v.z, v.w, scale);
     }
   };
 

@@ -69,9 +69,8 @@ __device__ __forceinline__ int WeightRow(const WgmmaPrefillParams& p, int n_tile
 // The producer warpgroup: thread `pt` copies 16-byte chunk pt % 8 of A rows pt / 8 + 16 i and
 // of B rows pt / 8 + 16 i, for every k tile, into the ring.
 template <bool kGateUp>
-__device__ void ProduceTiles(const WgmmaPrefillParams& p, int expert, int n_tile,
-                             const int* s_arow, __nv_bfloat16* ring, PipelineBarriers& bars,
-                             int pt) {
+__device__ void ProduceTiles(const WgmmaPrefillParams& p, int expert, int n_tile, const int* s_arow,
+                             __nv_bfloat16* ring, PipelineBarriers& bars, int pt) {
   const int chunk = pt % 8, row0 = pt / 8;
   const int k_tiles = p.K / kBK;
   const auto* w = static_cast<const __nv_bfloat16*>(p.weights[expert]);
@@ -100,8 +99,9 @@ __device__ void ProduceTiles(const WgmmaPrefillParams& p, int expert, int n_tile
 
 // Consumer warpgroup `wg` (0 or 1): slot rows 64 wg .. 64 wg + 63 of the tile, all 256 outputs.
 [[maybe_unused]] __device__ __forceinline__ void ConsumeTiles(const WgmmaPrefillParams& p, int wg,
-                                             __nv_bfloat16* ring, PipelineBarriers& bars,
-                                             float (&acc)[128]) {
+                                                              __nv_bfloat16* ring,
+                                                              PipelineBarriers& bars,
+                                                              float (&acc)[128]) {
   const int k_tiles = p.K / kBK;
   const bool signals = threadIdx.x % 32 == 0;  // one arrival per consumer warp
 #pragma unroll
@@ -140,9 +140,10 @@ __device__ __forceinline__ void StoreTile(const WgmmaPrefillParams& p, const Blo
     if (row >= m) continue;
     if constexpr (kGateUp) {
       auto* act = reinterpret_cast<uint32_t*>(p.ws.act);
-      const float* bias = p.view.gate_up_bias == nullptr
-                              ? nullptr
-                              : p.view.gate_up_bias + static_cast<int64_t>(blk.expert) * 2 * p.inter;
+      const float* bias =
+          p.view.gate_up_bias == nullptr
+              ? nullptr
+              : p.view.gate_up_bias + static_cast<int64_t>(blk.expert) * 2 * p.inter;
 #pragma unroll
       for (int j = 0; j < 16; ++j) {
         const int i = kBN / 2 * n_tile + 8 * j + 2 * (lane % 4);
@@ -199,7 +200,7 @@ __global__ void __launch_bounds__(kThreads, 1)
     s_arow[i] = kGateUp ? slot / p.top_k : pos;
   }
   if (tid < kStages) {
-    MbarrierInit(&bars.full[tid], 128);            // every producer thread's copies
+    MbarrierInit(&bars.full[tid], 128);              // every producer thread's copies
     MbarrierInit(&bars.empty[tid], 4 * kConsumers);  // one arrival per consumer warp
   }
   __syncthreads();
