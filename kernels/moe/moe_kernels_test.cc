@@ -700,9 +700,12 @@ TEST_F(CudaMoeKernelsTest, Fp8DecodeHandlesKTailsAndManyExperts) {
 
 TEST_F(CudaMoeKernelsTest, Fp8PrefillGemmsMatchTheReference) {
   for (int64_t tokens : {3, 200, 601}) {
-    for (int64_t inter : {128, 192}) {  // 192: up rows start mid scale block
+    // 128 and 384: the wgmma kernel (one and three gate_up tiles); 192: the mma.sync one, whose
+    // up rows start mid scale block.
+    for (int64_t inter : {128, 384, 192}) {
       SCOPED_TRACE(::testing::Message() << tokens << " tokens, I = " << inter);
       Layer layer(tokens, 8, 2, 256, inter, 8, MoeWeightFormat::kFp8Block128);
+      ASSERT_EQ(WgmmaPrefillFits(layer.problem, layer.weights()), inter != 192);
       MoePlanOptions options;
       options.path = MoePath::kPrefill;
       const MoePlan plan = PlanMoe(layer.problem, options);

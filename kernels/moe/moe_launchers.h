@@ -17,8 +17,9 @@ std::string LaunchDecodeGemm(bool gate_up, const MoeProblem& problem, const MoeP
 
 // The prefill GEMMs. gate_up: `a` is x, output ws.act; down: `a` is ws.act, output ws.rows_out
 // (router weight applied). Two kernels, chosen by WgmmaPrefillFits:
-//   sm90_grouped_gemm_bf16_wgmma_ws_prefill.cu: bf16 weights, I % 128 == 0, H % 256 == 0;
-//   sm90_grouped_gemm_bf16_mma_multistage_prefill.cu: the rest (fp8 weights, other shapes).
+//   sm90_grouped_gemm_bf16_wgmma_ws_prefill.cu: bf16 or fp8 weights, I % 128 == 0,
+//   H % 256 == 0;
+//   sm90_grouped_gemm_bf16_mma_multistage_prefill.cu: the other shapes.
 bool WgmmaPrefillFits(const MoeProblem& problem, const MoeWeightsView& weights);
 std::string LaunchWgmmaPrefillGemm(bool gate_up, const MoeProblem& problem, const MoePlan& plan,
                                    const void* a, const MoeWeightsView& weights,

@@ -4,6 +4,7 @@
 #define SWITCHYARD_KERNELS_MOE_SM90_COMMON_CUH_
 
 #include <cuda_bf16.h>
+#include <cuda_fp8.h>
 #include <cuda_runtime.h>
 
 #include <algorithm>
@@ -108,6 +109,20 @@ __device__ __forceinline__ uint32_t U4x2MinusZeroToBf16x2(uint32_t byte, uint32_
   uint32_t out;
   asm("sub.rn.bf16x2 %0, %1, %2;\n" : "=r"(out) : "r"(U4x2ToBf16x2Plus128Bits(byte)), "r"(zero));
   return out;
+}
+
+// 8 e4m3 values (16 bytes' half) times `scale` as 8 bf16 (16 bytes), via the exact f16
+// conversion of sm_89+.
+__device__ __forceinline__ uint4 DequantizeFp8x8(uint32_t lo, uint32_t hi, float scale) {
+  const uint32_t words[2] = {lo, hi};
+  uint32_t out[4];
+#pragma unroll
+  for (int i = 0; i < 4; ++i) {
+    const auto two = static_cast<__nv_fp8x2_storage_t>(words[i / 2] >> (16 * (i % 2)));
+    const float2 f = __half22float2(__half2(__nv_cvt_fp8x2_to_halfraw2(two, __NV_E4M3)));
+    out[i] = PackBf16(f.x * scale, f.y * scale);
+  }
+  return make_uint4(out[0], out[1], out[2], out[3]);
 }
 
 // "" or "what: CUDA error text" for the last launch.

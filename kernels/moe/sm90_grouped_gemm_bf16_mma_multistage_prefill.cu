@@ -20,8 +20,6 @@
 //
 // bf16 layers whose shapes fit take the wgmma kernel (sm90_grouped_gemm_bf16_wgmma_ws_prefill.cu)
 // instead: mma.sync tops out near 60% of Hopper's tensor cores. docs/cuda-kernels.md has both.
-#include <cuda_fp8.h>
-
 #include "kernels/moe/moe_launchers.h"
 #include "kernels/moe/sm90_common.cuh"
 
@@ -46,20 +44,6 @@ struct PrefillParams {
   int n_tiles;
   MoeWorkspaceView ws;
 };
-
-// 8 e4m3 values (16 bytes' half) times `scale` as 8 bf16 (16 bytes), via the exact f16
-// conversion of sm_89+.
-__device__ __forceinline__ uint4 DequantizeFp8x8(uint32_t lo, uint32_t hi, float scale) {
-  const uint32_t words[2] = {lo, hi};
-  uint32_t out[4];
-#pragma unroll
-  for (int i = 0; i < 4; ++i) {
-    const auto two = static_cast<__nv_fp8x2_storage_t>(words[i / 2] >> (16 * (i % 2)));
-    const float2 f = __half22float2(__half2(__nv_cvt_fp8x2_to_halfraw2(two, __NV_E4M3)));
-    out[i] = PackBf16(f.x * scale, f.y * scale);
-  }
-  return make_uint4(out[0], out[1], out[2], out[3]);
-}
 
 template <bool kFp8, bool kGateUp>
 __global__ void __launch_bounds__(kThreads, 1)

@@ -1,6 +1,6 @@
 // sm90_grouped_gemm_bf16_wgmma_128x256x64_ws_prefill: the grouped GEMMs of prefill on Hopper's
-// own path, for bf16 weights where I % 128 == 0 and H % 256 == 0 (the mma.sync kernel in
-// sm90_grouped_gemm_bf16_mma_multistage_prefill.cu takes fp8 weights and other shapes).
+// own path, for bf16 or fp8 block-128 weights where I % 128 == 0 and H % 256 == 0 (the mma.sync
+// kernel in sm90_grouped_gemm_bf16_mma_multistage_prefill.cu takes the other shapes).
 //
 // One CTA computes a 128-slot x 256-output tile of one expert block, warp-specialised:
 //   - a producer warpgroup copies A (slot rows) and B (weight rows) 64 k at a time into a ring
@@ -11,6 +11,12 @@
 //     B), keep one wgmma group in flight, and free a stage on its "empty" mbarrier once the
 //     wgmma reading it has finished.
 // Registers move from the producer (40) to the consumers (232): each holds 128 f32 accumulators.
+//
+// fp8 block-128 weights (w8a16): the producer loads each k tile's weight bytes into registers
+// one tile ahead (ld.global, 8 x 16 bytes a thread), multiplies them by their block scale into
+// bf16 and stores them into the same swizzled B tile, then fences them for the async proxy and
+// arrives on the stage's full mbarrier itself; the consumers are unchanged. It keeps a k tile in
+// registers, so this variant leaves the register split as compiled (168 each).
 //
 // Why cp.async and not TMA: gate_up's A rows are token rows of x gathered through the sorted
 // slot list (Hopper's TMA has no row gather), and the weights are one allocation per expert
@@ -44,7 +50,8 @@ constexpr size_t kSmemBytes = kStages * kStageBytes + 1024;
 
 struct WgmmaPrefillParams {
   const __nv_bfloat16* a;      // gate_up: x [T, H]; down: act [slots, I]
-  const void* const* weights;  // per expert [rows, K] bf16
+  const void* const* weights;  // per expert [rows, K], bf16 or fp8
+  const float* const* scales;  // fp8: per expert [ceil(rows / 128), ceil(K / 128)]
   MoeWeightsView view;         // the biases and the activation
   int K;
   int inter, hidden, top_k;
@@ -94,6 +101,61 @@ __device__ void ProduceTiles(const WgmmaPrefillParams& p, int expert, int n_tile
     CpAsyncArriveOnMbarrier(&bars.full[stage]);
   }
   // A thread's copies must land before it exits.
+  CpAsyncWait<0>();
+}
+
+// The producer for fp8 weights: A as ProduceTiles; thread `pt` turns 16-byte fp8 chunk pt % 4 of
+// weight rows pt / 4 + 32 i into bf16 chunks 2 (pt % 4) and 2 (pt % 4) + 1 of the B tile. A 64-wide
+// k tile never crosses a 128 block, nor does a row's 128-row block change within the tile's
+// gate or up half, so each chunk has one scale.
+template <bool kGateUp>
+__device__ void ProduceTilesFp8(const WgmmaPrefillParams& p, int expert, int n_tile,
+                                const int* s_arow, __nv_bfloat16* ring, PipelineBarriers& bars,
+                                int pt) {
+  constexpr int kRowsPerThread = kBN / 32;
+  const int a_chunk = pt % 8, a_row0 = pt / 8, b_chunk = pt % 4, b_row0 = pt / 4;
+  const int k_tiles = p.K / kBK;
+  const int k_blocks = (p.K + kMoeFp8Block - 1) / kMoeFp8Block;
+  const auto* w = static_cast<const uint8_t*>(p.weights[expert]);
+  const float* scales = p.scales[expert];
+  auto load_b = [&](int kt, uint4(&v)[kRowsPerThread]) {
+#pragma unroll
+    for (int i = 0; i < kRowsPerThread; ++i) {
+      const int w_row = WeightRow<kGateUp>(p, n_tile, b_row0 + 32 * i);
+      v[i] = LoadStream(w + static_cast<int64_t>(w_row) * p.K + kt * kBK + b_chunk * 16);
+    }
+  };
+  uint4 next[kRowsPerThread];
+  load_b(0, next);
+  for (int kt = 0; kt < k_tiles; ++kt) {
+    const int stage = kt % kStages;
+    if (kt >= kStages) MbarrierWait(&bars.empty[stage], (kt / kStages - 1) & 1);
+    __nv_bfloat16* s_a = ring + stage * (kATileElems + kBTileElems);
+    __nv_bfloat16* s_b = s_a + kATileElems;
+#pragma unroll
+    for (int i = 0; i < kBM / 16; ++i) {
+      const int row = a_row0 + 16 * i;
+      CpAsync16(s_a + Swizzle128(row, a_chunk),
+                p.a + static_cast<int64_t>(s_arow[row]) * p.K + kt * kBK + a_chunk * 8);
+    }
+    CpAsyncArriveOnMbarrier(&bars.full[stage]);
+    uint4 cur[kRowsPerThread];
+#pragma unroll
+    for (int i = 0; i < kRowsPerThread; ++i) cur[i] = next[i];
+    if (kt + 1 < k_tiles) load_b(kt + 1, next);  // in flight while this tile is converted
+#pragma unroll
+    for (int i = 0; i < kRowsPerThread; ++i) {
+      const int row = b_row0 + 32 * i;
+      const int w_row = WeightRow<kGateUp>(p, n_tile, row);
+      const float scale = scales[(w_row / kMoeFp8Block) * k_blocks + kt * kBK / kMoeFp8Block];
+      *reinterpret_cast<uint4*>(s_b + Swizzle128(row, 2 * b_chunk)) =
+          DequantizeFp8x8(cur[i].x, cur[i].y, scale);
+      *reinterpret_cast<uint4*>(s_b + Swizzle128(row, 2 * b_chunk + 1)) =
+          DequantizeFp8x8(cur[i].z, cur[i].w, scale);
+    }
+    FenceProxyAsyncShared();
+    MbarrierArrive(&bars.full[stage]);
+  }
   CpAsyncWait<0>();
 }
 
@@ -173,7 +235,7 @@ __device__ __forceinline__ void StoreTile(const WgmmaPrefillParams& p, const Blo
   }
 }
 
-template <bool kGateUp>
+template <bool kFp8, bool kGateUp>
 __global__ void __launch_bounds__(kThreads, 1)
     sm90_grouped_gemm_bf16_wgmma_128x256x64_ws_prefill(WgmmaPrefillParams p) {
 #if defined(__CUDA_ARCH_FEAT_SM90_ALL)
@@ -200,17 +262,22 @@ __global__ void __launch_bounds__(kThreads, 1)
     s_arow[i] = kGateUp ? slot / p.top_k : pos;
   }
   if (tid < kStages) {
-    MbarrierInit(&bars.full[tid], 128);              // every producer thread's copies
+    // Every producer thread's copies of A and B; fp8: its copies of A, then its stores of B.
+    MbarrierInit(&bars.full[tid], kFp8 ? 256 : 128);
     MbarrierInit(&bars.empty[tid], 4 * kConsumers);  // one arrival per consumer warp
   }
   __syncthreads();
 
   const int wg = tid / 128;
   if (wg == kConsumers) {
-    WarpgroupReleaseRegisters<kProducerRegisters>();
-    ProduceTiles<kGateUp>(p, blk.expert, n_tile, s_arow, ring, bars, tid % 128);
+    if constexpr (kFp8) {
+      ProduceTilesFp8<kGateUp>(p, blk.expert, n_tile, s_arow, ring, bars, tid % 128);
+    } else {
+      WarpgroupReleaseRegisters<kProducerRegisters>();
+      ProduceTiles<kGateUp>(p, blk.expert, n_tile, s_arow, ring, bars, tid % 128);
+    }
   } else {
-    WarpgroupTakeRegisters<kConsumerRegisters>();
+    if constexpr (!kFp8) WarpgroupTakeRegisters<kConsumerRegisters>();
     float acc[128];
     ConsumeTiles(p, wg, ring, bars, acc);
     StoreTile<kGateUp>(p, blk, n_tile, wg, s_slot, acc);
@@ -222,9 +289,9 @@ __global__ void __launch_bounds__(kThreads, 1)
 #endif
 }
 
-template <bool kGateUp>
+template <bool kFp8, bool kGateUp>
 std::string LaunchKernel(dim3 grid, bool pdl, void* stream, const WgmmaPrefillParams& p) {
-  auto* kernel = sm90_grouped_gemm_bf16_wgmma_128x256x64_ws_prefill<kGateUp>;
+  auto* kernel = sm90_grouped_gemm_bf16_wgmma_128x256x64_ws_prefill<kFp8, kGateUp>;
   if (cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize,
                            static_cast<int>(kSmemBytes)) != cudaSuccess) {
     return LaunchError("sm90_grouped_gemm_bf16_wgmma_128x256x64_ws_prefill: smem attribute");
@@ -237,8 +304,9 @@ std::string LaunchKernel(dim3 grid, bool pdl, void* stream, const WgmmaPrefillPa
 }  // namespace
 
 bool WgmmaPrefillFits(const MoeProblem& problem, const MoeWeightsView& weights) {
-  if (weights.format != MoeWeightFormat::kBf16 || problem.intermediate % (kBN / 2) != 0 ||
-      problem.hidden % kBN != 0) {
+  const bool format =
+      weights.format == MoeWeightFormat::kBf16 || weights.format == MoeWeightFormat::kFp8Block128;
+  if (!format || problem.intermediate % (kBN / 2) != 0 || problem.hidden % kBN != 0) {
     return false;
   }
   // wgmma and setmaxnreg exist on sm_90 only (sm_90a code); other devices JIT the portable PTX.
@@ -253,12 +321,13 @@ std::string LaunchWgmmaPrefillGemm(bool gate_up, const MoeProblem& problem, cons
                                    const void* a, const MoeWeightsView& weights,
                                    const MoeWorkspaceView& ws, void* stream) {
   if (!WgmmaPrefillFits(problem, weights))
-    return "wgmma prefill grouped GEMM: needs bf16 weights, intermediate % 128 == 0 and "
-           "hidden % 256 == 0";
+    return "wgmma prefill grouped GEMM: needs bf16 or fp8 block-128 weights, intermediate % 128 "
+           "== 0 and hidden % 256 == 0";
   if (plan.max_blocks == 0) return "";
   WgmmaPrefillParams p{};
   p.a = static_cast<const __nv_bfloat16*>(a);
   p.weights = gate_up ? weights.gate_up : weights.down;
+  p.scales = gate_up ? weights.gate_up_scales : weights.down_scales;
   p.view = weights;
   p.K = static_cast<int>(gate_up ? problem.hidden : problem.intermediate);
   p.inter = static_cast<int>(problem.intermediate);
@@ -268,8 +337,14 @@ std::string LaunchWgmmaPrefillGemm(bool gate_up, const MoeProblem& problem, cons
   p.ws = ws;
   const int64_t groups = (plan.max_blocks + kGroup - 1) / kGroup;
   const dim3 grid(static_cast<unsigned>(groups * kGroup * p.n_tiles));
-  return gate_up ? LaunchKernel<true>(grid, plan.programmatic_launch, stream, p)
-                 : LaunchKernel<false>(grid, plan.programmatic_launch, stream, p);
+  const bool pdl = plan.programmatic_launch;
+  if (weights.format == MoeWeightFormat::kFp8Block128) {
+    if (p.scales == nullptr) return "wgmma prefill grouped GEMM: fp8 weights need their scales";
+    return gate_up ? LaunchKernel<true, true>(grid, pdl, stream, p)
+                   : LaunchKernel<true, false>(grid, pdl, stream, p);
+  }
+  return gate_up ? LaunchKernel<false, true>(grid, pdl, stream, p)
+                 : LaunchKernel<false, false>(grid, pdl, stream, p);
 }
 
 }  // namespace sy::kernels
