@@ -344,7 +344,9 @@ absl::Status CudaNetwork::Impl::RunExperts(const CudaExperts& experts,
                                            const Buffers& b, int64_t tokens, void* stream) {
   const kernels::MoeProblem problem{tokens, experts.count, top_k, config.hidden_size,
                                     experts.intermediate};
-  const kernels::MoePlan plan = kernels::PlanMoe(problem);
+  kernels::MoePlanOptions options;
+  options.format = experts.format;
+  const kernels::MoePlan plan = kernels::PlanMoe(problem, options);
   kernels::MoeLayerArgs args;
   args.x = b.normed;
   args.routing = routing;

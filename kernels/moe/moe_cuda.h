@@ -33,37 +33,6 @@ struct MoeProblem {
   int64_t intermediate = 0;  // I
 };
 
-enum class MoePath { kDecode, kPrefill };
-
-// How a problem runs, and the scratch it needs. Computed on the host from the shape only.
-struct MoePlan {
-  MoePath path = MoePath::kDecode;
-  int32_t token_tiles = 1;  // decode: tiles of 8 tokens a CTA keeps in registers (1, 2, 4, 8)
-  int32_t block_m = 8;      // slots per block of the block table
-  int64_t max_blocks = 0;   // bound on the blocks any routing can produce
-  size_t workspace_bytes = 0;
-  bool programmatic_launch = true;  // PDL: each kernel's prologue overlaps its predecessor
-};
-
-// Choices PlanMoe would otherwise make from the shape (tests and benchmarks force them).
-struct MoePlanOptions {
-  std::optional<MoePath> path;  // prefill falls back to decode where its tiles do not fit
-  int32_t token_tiles = 0;      // decode: 1, 2, 4 or 8; 0 = from tokens per expert
-  bool programmatic_launch = true;
-  bool decode_only = false;  // weights only the decode kernels read (kU4Group128)
-};
-
-// "" when the kernels can run the problem, else why not.
-std::string CheckMoeProblem(const MoeProblem& problem);
-// The plan for `problem`. Call CheckMoeProblem first.
-MoePlan PlanMoe(const MoeProblem& problem, const MoePlanOptions& options = {});
-
-// The experts' activation of (gate, up), after their biases:
-//   kSwiglu         silu(gate) * up
-//   kClampedSwiglu  gpt-oss: g = min(gate, limit), u = clamp(up, -limit, limit),
-//                   (u + 1) * g * sigmoid(alpha * g)
-enum class MoeActivation : int32_t { kSwiglu, kClampedSwiglu };
-
 // How the expert matrices are stored. Either way the tensor cores multiply bf16 by bf16 with
 // f32 accumulation: fp8 weights are dequantized on the way in (w8a16), so they halve the bytes
 // streamed from HBM, not the math.
@@ -81,6 +50,40 @@ enum class MoeActivation : int32_t { kSwiglu, kClampedSwiglu };
 enum class MoeWeightFormat : int32_t { kBf16, kFp8Block128, kU4Group128 };
 inline constexpr int64_t kMoeFp8Block = 128;
 inline constexpr int64_t kMoeU4Group = 128;
+
+enum class MoePath { kDecode, kPrefill };
+
+// How a problem runs, and the scratch it needs. Computed on the host from the shape (and the
+// weights' format) only.
+struct MoePlan {
+  MoePath path = MoePath::kDecode;
+  int32_t token_tiles = 1;  // decode: tiles of 8 tokens a CTA keeps in registers (1, 2, 4, 8)
+  int32_t block_m = 8;      // slots per block of the block table
+  int64_t max_blocks = 0;   // bound on the blocks any routing can produce
+  size_t workspace_bytes = 0;
+  bool programmatic_launch = true;  // PDL: each kernel's prologue overlaps its predecessor
+};
+
+// Choices PlanMoe would otherwise make from the shape (tests and benchmarks force them).
+struct MoePlanOptions {
+  std::optional<MoePath> path;  // prefill falls back to decode where its tiles do not fit
+  int32_t token_tiles = 0;      // decode: 1, 2, 4 or 8; 0 = from tokens per expert
+  bool programmatic_launch = true;
+  // The experts' weights: where prefill starts pays off differs by format, and kU4Group128
+  // weights only the decode kernels read.
+  MoeWeightFormat format = MoeWeightFormat::kBf16;
+};
+
+// "" when the kernels can run the problem, else why not.
+std::string CheckMoeProblem(const MoeProblem& problem);
+// The plan for `problem`. Call CheckMoeProblem first.
+MoePlan PlanMoe(const MoeProblem& problem, const MoePlanOptions& options = {});
+
+// The experts' activation of (gate, up), after their biases:
+//   kSwiglu         silu(gate) * up
+//   kClampedSwiglu  gpt-oss: g = min(gate, limit), u = clamp(up, -limit, limit),
+//                   (u + 1) * g * sigmoid(alpha * g)
+enum class MoeActivation : int32_t { kSwiglu, kClampedSwiglu };
 
 // Bytes of one [rows, cols] matrix's values, and its f32 scales (0 for bf16; int4: as many u8
 // zero points).

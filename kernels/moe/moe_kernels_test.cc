@@ -516,6 +516,23 @@ TEST_F(CudaMoeKernelsTest, DecodeHandlesKTailsAndManyExperts) {
   CheckLayer(layer, PlanMoe(layer.problem), true);
 }
 
+// Where the plan switches from decode to prefill (the measured crossovers in moe_plan.cc): 16
+// slots per expert for bf16 layers the wgmma tile divides, 25 otherwise.
+TEST(MoePlanTest, PrefillStartsWhereItsTilesWin) {
+  auto path = [](int64_t tokens, int64_t hidden, MoeWeightFormat format) {
+    MoePlanOptions options;
+    options.format = format;
+    return PlanMoe(MoeProblem{tokens, 8, 2, hidden, 256}, options).path;
+  };
+  EXPECT_EQ(path(63, 512, MoeWeightFormat::kBf16), MoePath::kDecode);  // 15.75 per expert
+  EXPECT_EQ(path(64, 512, MoeWeightFormat::kBf16), MoePath::kPrefill);
+  EXPECT_EQ(path(64, 384, MoeWeightFormat::kBf16), MoePath::kDecode);  // the mma.sync tile
+  EXPECT_EQ(path(100, 384, MoeWeightFormat::kBf16), MoePath::kPrefill);
+  EXPECT_EQ(path(64, 512, MoeWeightFormat::kFp8Block128), MoePath::kDecode);
+  EXPECT_EQ(path(100, 512, MoeWeightFormat::kFp8Block128), MoePath::kPrefill);
+  EXPECT_EQ(path(4096, 512, MoeWeightFormat::kU4Group128), MoePath::kDecode);
+}
+
 // Both prefill kernels: wgmma (bf16, I % 128 == 0, H % 256 == 0) and mma.sync (the rest), with
 // one output tile and several, full blocks of 128 slots and partial ones.
 TEST_F(CudaMoeKernelsTest, PrefillGemmsMatchTheReference) {
@@ -819,7 +836,7 @@ TEST(MoeU4FormatTest, BitsToBf16GiveQMinusZeroExactly) {
 TEST(MoeU4FormatTest, PlansDecodeOnlyAndPrefillRefusesInt4) {
   const MoeProblem problem{4096, 8, 2, 256, 128};
   MoePlanOptions options;
-  options.decode_only = true;
+  options.format = MoeWeightFormat::kU4Group128;
   EXPECT_EQ(PlanMoe(problem, options).path, MoePath::kDecode);
   options.path = MoePath::kPrefill;
   EXPECT_EQ(PlanMoe(problem, options).path, MoePath::kDecode);
@@ -841,7 +858,7 @@ TEST(MoeU4FormatTest, PlansDecodeOnlyAndPrefillRefusesInt4) {
 
 MoePlan DecodeOnlyPlan(const MoeProblem& problem, int token_tiles = 0) {
   MoePlanOptions options;
-  options.decode_only = true;
+  options.format = MoeWeightFormat::kU4Group128;
   options.token_tiles = token_tiles;
   return PlanMoe(problem, options);
 }

@@ -21,6 +21,8 @@ std::string LaunchDecodeGemm(bool gate_up, const MoeProblem& problem, const MoeP
 //   H % 256 == 0;
 //   sm90_grouped_gemm_bf16_mma_multistage_prefill.cu: the other shapes.
 bool WgmmaPrefillFits(const MoeProblem& problem, const MoeWeightsView& weights);
+// The shape and format half of WgmmaPrefillFits (moe_plan.cc; the other half is the device).
+bool WgmmaPrefillShapeFits(const MoeProblem& problem, MoeWeightFormat format);
 std::string LaunchWgmmaPrefillGemm(bool gate_up, const MoeProblem& problem, const MoePlan& plan,
                                    const void* a, const MoeWeightsView& weights,
                                    const MoeWorkspaceView& ws, void* stream);

@@ -3,6 +3,7 @@
 #include <string>
 
 #include "kernels/moe/moe_cuda.h"
+#include "kernels/moe/moe_launchers.h"
 
 namespace sy::kernels {
 namespace {
@@ -17,7 +18,20 @@ int32_t DecodeTokenTiles(double slots_per_expert) { return slots_per_expert <= 6
 
 bool PrefillFits(const MoeProblem& p) { return p.intermediate % 64 == 0 && p.hidden % 128 == 0; }
 
+// Slots per expert from which the prefill tiles beat the decode kernels. Measured on the H200
+// (bench moe --path prefill against the plan's decode, docs/cuda-kernels.md): with the wgmma
+// tile, 16 (Qwen3-30B-A3B at 256 tokens 433 vs 629 µs, Mixtral at 64 tokens a tie, DeepSeek-V3
+// at 8 per expert 6,901 vs 5,845 µs); with the mma.sync tile (fp8 weights among them), 25.
+double PrefillFromSlotsPerExpert(const MoeProblem& p, MoeWeightFormat format) {
+  return WgmmaPrefillShapeFits(p, format) && format == MoeWeightFormat::kBf16 ? 16 : 25;
+}
+
 }  // namespace
+
+bool WgmmaPrefillShapeFits(const MoeProblem& p, MoeWeightFormat format) {
+  return (format == MoeWeightFormat::kBf16 || format == MoeWeightFormat::kFp8Block128) &&
+         p.intermediate % 128 == 0 && p.hidden % 256 == 0;
+}
 
 std::string CheckMoeProblem(const MoeProblem& p) {
   if (p.tokens < 0) return "tokens must be >= 0";
@@ -35,8 +49,10 @@ MoePlan PlanMoe(const MoeProblem& p, const MoePlanOptions& options) {
   MoePlan plan;
   const int64_t slots = p.tokens * p.top_k;
   const double per_expert = static_cast<double>(slots) / std::max(p.experts, 1);
-  const bool prefill_fits = PrefillFits(p) && !options.decode_only;
-  plan.path = per_expert > 24 && prefill_fits ? MoePath::kPrefill : MoePath::kDecode;
+  const bool prefill_fits = PrefillFits(p) && options.format != MoeWeightFormat::kU4Group128;
+  plan.path = per_expert >= PrefillFromSlotsPerExpert(p, options.format) && prefill_fits
+                  ? MoePath::kPrefill
+                  : MoePath::kDecode;
   if (options.path) {
     plan.path =
         *options.path == MoePath::kPrefill && !prefill_fits ? MoePath::kDecode : *options.path;

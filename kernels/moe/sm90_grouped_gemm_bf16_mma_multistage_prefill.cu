@@ -268,7 +268,7 @@ std::string LaunchMmaPrefillGemm(bool gate_up, const MoeProblem& problem, const 
     return "prefill grouped GEMM: needs intermediate % 64 == 0 and hidden % 128 == 0";
   if (weights.format == MoeWeightFormat::kU4Group128)
     return "prefill grouped GEMM: int4 weights run on the decode path "
-           "(MoePlanOptions::decode_only)";
+           "(MoePlanOptions::format)";
   if (plan.max_blocks == 0) return "";
   PrefillParams p{};
   p.a = static_cast<const __nv_bfloat16*>(a);

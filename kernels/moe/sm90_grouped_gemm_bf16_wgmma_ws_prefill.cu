@@ -304,11 +304,7 @@ std::string LaunchKernel(dim3 grid, bool pdl, void* stream, const WgmmaPrefillPa
 }  // namespace
 
 bool WgmmaPrefillFits(const MoeProblem& problem, const MoeWeightsView& weights) {
-  const bool format =
-      weights.format == MoeWeightFormat::kBf16 || weights.format == MoeWeightFormat::kFp8Block128;
-  if (!format || problem.intermediate % (kBN / 2) != 0 || problem.hidden % kBN != 0) {
-    return false;
-  }
+  if (!WgmmaPrefillShapeFits(problem, weights.format)) return false;
   // wgmma and setmaxnreg exist on sm_90 only (sm_90a code); other devices JIT the portable PTX.
   int device = 0, major = 0, minor = 0;
   return cudaGetDevice(&device) == cudaSuccess &&

@@ -333,7 +333,7 @@ int BenchMoeCuda(const ParsedArgs& args) {
     return UsageError("bench", "--token-tiles: 0 (from the batch), 1, 2, 4 or 8");
   }
   options.programmatic_launch = args.Get("pdl", "on") != "off";
-  options.decode_only = format == k::MoeWeightFormat::kU4Group128;
+  options.format = format;
   const int min_replays = std::max(1, std::stoi(args.Get("iterations", "3")));
 
   int devices = 0;

@@ -411,7 +411,7 @@ class CudaExperts : public Experts {
       CheckLaunch(kernels::LaunchF32ToBF16(hidden, x, T * H, stream_));
 
       MoePlanOptions options{std::nullopt, self_.token_tiles_, self_.programmatic_};
-      options.decode_only = format_ == kernels::MoeWeightFormat::kU4Group128;
+      options.format = format_;
       const MoePlan plan = kernels::PlanMoe(problem_, options);
       MoePlan shared_plan;
       size_t workspace_bytes = plan.workspace_bytes;
