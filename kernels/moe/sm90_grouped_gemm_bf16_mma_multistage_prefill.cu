@@ -22,52 +22,35 @@
 // instead: mma.sync tops out near 60% of Hopper's tensor cores. docs/cuda-kernels.md has both.
 #include "kernels/moe/moe_launchers.h"
 #include "kernels/moe/sm90_common.cuh"
+#include "kernels/moe/sm90_prefill_tile.cuh"
 
 namespace sy::kernels {
 namespace {
 
 constexpr int kBM = 128, kBN = 128, kBK = 64, kStages = 4, kThreads = 256;
-constexpr int kGroup = 8;  // blocks per raster group
 constexpr int kStageElems = kBM * kBK;
 // bf16: A and B rings. fp8: the A ring, an fp8 B ring and the one bf16 B tile it is turned into.
 constexpr size_t kSmemBytes = sizeof(__nv_bfloat16) * 2 * kStages * kStageElems;
 constexpr size_t kSmemBytesFp8 =
     sizeof(__nv_bfloat16) * (kStages + 1) * kStageElems + kStages * kStageElems;
 
-struct PrefillParams {
-  const __nv_bfloat16* a;      // gate_up: x [T, H]; down: act [slots, I]
-  const void* const* weights;  // per expert [rows, K], bf16 or fp8
-  const float* const* scales;  // fp8: per expert [ceil(rows / 128), ceil(K / 128)]
-  MoeWeightsView view;         // the biases and the activation
-  int K;
-  int inter, hidden, top_k;
-  int n_tiles;
-  MoeWorkspaceView ws;
-};
-
 template <bool kFp8, bool kGateUp>
 __global__ void __launch_bounds__(kThreads, 1)
-    sm90_grouped_gemm_bf16_mma_128x128x64_s4_prefill(PrefillParams p) {
+    sm90_grouped_gemm_bf16_mma_128x128x64_s4_prefill(PrefillGemmParams p) {
   extern __shared__ __align__(128) unsigned char smem[];
   auto* s_a = reinterpret_cast<__nv_bfloat16*>(smem);
   auto* s_b = s_a + kStages * kStageElems;  // bf16: the B ring; fp8: the one bf16 B tile
   uint8_t* s_b8 = reinterpret_cast<uint8_t*>(s_b + kStageElems);  // fp8: the B ring [128][64]
   __shared__ int s_arow[kBM], s_slot[kBM];
 
-  const int in_group = blockIdx.x % (kGroup * p.n_tiles);
-  const int n_tile = in_group / kGroup;
-  const int b = (blockIdx.x / (kGroup * p.n_tiles)) * kGroup + in_group % kGroup;
+  const PrefillTile tile = PrefillTileOfThisCta(p.n_tiles);
+  const int n_tile = tile.n_tile;
   if constexpr (kGateUp) WaitForPredecessor();  // the block table
-  if (b >= *p.ws.num_blocks) return;
-  const BlockInfo blk = p.ws.blocks[b];
+  if (tile.block >= *p.ws.num_blocks) return;
+  const BlockInfo blk = p.ws.blocks[tile.block];
   const int m = blk.end - blk.begin;
   const int tid = threadIdx.x, warp = tid / 32, lane = tid % 32, g = lane / 4, t = lane % 4;
-  for (int i = tid; i < kBM; i += kThreads) {
-    const int pos = blk.begin + min(i, m - 1);  // rows past m repeat a real row
-    const int slot = p.ws.sorted_slots[pos];
-    s_slot[i] = slot;
-    s_arow[i] = kGateUp ? slot / p.top_k : pos;
-  }
+  LoadBlockRows<kGateUp>(p, blk, kBM, s_slot, s_arow);
   __syncthreads();
 
   const int K = p.K;
@@ -211,24 +194,14 @@ __global__ void __launch_bounds__(kThreads, 1)
       if (row >= m) continue;
       if constexpr (kGateUp) {
         auto* act = reinterpret_cast<uint32_t*>(p.ws.act);
-        const float* bias =
-            p.view.gate_up_bias == nullptr
-                ? nullptr
-                : p.view.gate_up_bias + static_cast<int64_t>(blk.expert) * 2 * p.inter;
+        const float* bias = GateUpBias(p, blk.expert);
 #pragma unroll
         for (int nf = 0; nf < 2; ++nf) {
           const int i = 64 * n_tile + 16 * warp_n + 8 * nf + 2 * t;
-          float v[2];
-#pragma unroll
-          for (int j = 0; j < 2; ++j) {
-            float gate = acc[mf][nf][2 * half + j], up = acc[mf][nf + 2][2 * half + j];
-            if (bias != nullptr) {
-              gate += bias[i + j];
-              up += bias[p.inter + i + j];
-            }
-            v[j] = ExpertActivation(p.view, gate, up);
-          }
-          act[(static_cast<int64_t>(blk.begin + row) * p.inter + i) / 2] = PackBf16(v[0], v[1]);
+          const float* gate = &acc[mf][nf][2 * half];
+          const float* up = &acc[mf][nf + 2][2 * half];
+          act[(static_cast<int64_t>(blk.begin + row) * p.inter + i) / 2] =
+              ActivatePair(p, bias, i, gate[0], gate[1], up[0], up[1]);
         }
       } else {
         auto* rows_out = reinterpret_cast<uint32_t*>(p.ws.rows_out);
@@ -246,7 +219,7 @@ __global__ void __launch_bounds__(kThreads, 1)
 }
 
 template <bool kFp8, bool kGateUp>
-std::string LaunchKernel(dim3 grid, bool pdl, void* stream, const PrefillParams& p) {
+std::string LaunchKernel(dim3 grid, bool pdl, void* stream, const PrefillGemmParams& p) {
   auto* kernel = sm90_grouped_gemm_bf16_mma_128x128x64_s4_prefill<kFp8, kGateUp>;
   const size_t smem = kFp8 ? kSmemBytesFp8 : kSmemBytes;
   // Above 48 KiB of dynamic shared memory a kernel must opt in (once; cheap to repeat).
@@ -270,19 +243,9 @@ std::string LaunchMmaPrefillGemm(bool gate_up, const MoeProblem& problem, const 
     return "prefill grouped GEMM: int4 weights run on the decode path "
            "(MoePlanOptions::format)";
   if (plan.max_blocks == 0) return "";
-  PrefillParams p{};
-  p.a = static_cast<const __nv_bfloat16*>(a);
-  p.weights = gate_up ? weights.gate_up : weights.down;
-  p.scales = gate_up ? weights.gate_up_scales : weights.down_scales;
-  p.view = weights;
-  p.K = static_cast<int>(gate_up ? problem.hidden : problem.intermediate);
-  p.inter = static_cast<int>(problem.intermediate);
-  p.hidden = static_cast<int>(problem.hidden);
-  p.top_k = problem.top_k;
-  p.n_tiles = static_cast<int>(gate_up ? problem.intermediate / 64 : problem.hidden / kBN);
-  p.ws = ws;
-  const int64_t groups = (plan.max_blocks + kGroup - 1) / kGroup;
-  const dim3 grid(static_cast<unsigned>(groups * kGroup * p.n_tiles));
+  const PrefillGemmParams p = MakePrefillGemmParams(
+      gate_up, problem, a, weights, ws, gate_up ? problem.intermediate / 64 : problem.hidden / kBN);
+  const dim3 grid = PrefillGrid(plan, p.n_tiles);
   const bool pdl = plan.programmatic_launch;
   if (weights.format == MoeWeightFormat::kFp8Block128) {
     if (p.scales == nullptr) return "prefill grouped GEMM: fp8 weights need their scales";

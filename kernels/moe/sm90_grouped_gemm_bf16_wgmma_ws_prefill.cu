@@ -33,6 +33,7 @@
 
 #include "kernels/moe/moe_launchers.h"
 #include "kernels/moe/sm90_common.cuh"
+#include "kernels/moe/sm90_prefill_tile.cuh"
 #include "kernels/moe/sm90_wgmma.cuh"
 
 namespace sy::kernels {
@@ -40,7 +41,6 @@ namespace {
 
 constexpr int kBM = 128, kBN = 256, kBK = 64, kStages = 4;
 constexpr int kConsumers = 2, kThreads = 128 * (1 + kConsumers);
-constexpr int kGroup = 8;  // blocks per raster group
 // (maybe_unused: the portable PTX build of the kernel below is only a trap.)
 [[maybe_unused]] constexpr int kProducerRegisters = 40, kConsumerRegisters = 232;
 constexpr int kATileElems = kBM * kBK, kBTileElems = kBN * kBK;
@@ -48,24 +48,13 @@ constexpr size_t kStageBytes = sizeof(__nv_bfloat16) * (kATileElems + kBTileElem
 // The ring, plus slack to align it to the 1024 bytes the swizzle pattern repeats over.
 constexpr size_t kSmemBytes = kStages * kStageBytes + 1024;
 
-struct WgmmaPrefillParams {
-  const __nv_bfloat16* a;      // gate_up: x [T, H]; down: act [slots, I]
-  const void* const* weights;  // per expert [rows, K], bf16 or fp8
-  const float* const* scales;  // fp8: per expert [ceil(rows / 128), ceil(K / 128)]
-  MoeWeightsView view;         // the biases and the activation
-  int K;
-  int inter, hidden, top_k;
-  int n_tiles;
-  MoeWorkspaceView ws;
-};
-
 struct PipelineBarriers {
   uint64_t full[kStages];   // the producer's copies of a stage landed
   uint64_t empty[kStages];  // every consumer warp is done reading a stage
 };
 
 template <bool kGateUp>
-__device__ __forceinline__ int WeightRow(const WgmmaPrefillParams& p, int n_tile, int row) {
+__device__ __forceinline__ int WeightRow(const PrefillGemmParams& p, int n_tile, int row) {
   if constexpr (kGateUp) {
     return row < kBN / 2 ? kBN / 2 * n_tile + row : p.inter + kBN / 2 * n_tile + row - kBN / 2;
   } else {
@@ -73,10 +62,23 @@ __device__ __forceinline__ int WeightRow(const WgmmaPrefillParams& p, int n_tile
   }
 }
 
+// Producer thread `pt`'s cp.async copies of k tile `kt` of A into `s_a`: 16-byte chunk pt % 8 of
+// slot rows pt / 8 + 16 i.
+[[maybe_unused]] __device__ __forceinline__ void CopyATile(const PrefillGemmParams& p,
+                                                           const int* s_arow, __nv_bfloat16* s_a,
+                                                           int kt, int pt) {
+  const int chunk = pt % 8, k = kt * kBK + chunk * 8;
+#pragma unroll
+  for (int i = 0; i < kBM / 16; ++i) {
+    const int row = pt / 8 + 16 * i;
+    CpAsync16(s_a + Swizzle128(row, chunk), p.a + static_cast<int64_t>(s_arow[row]) * p.K + k);
+  }
+}
+
 // The producer warpgroup: thread `pt` copies 16-byte chunk pt % 8 of A rows pt / 8 + 16 i and
 // of B rows pt / 8 + 16 i, for every k tile, into the ring.
 template <bool kGateUp>
-__device__ void ProduceTiles(const WgmmaPrefillParams& p, int expert, int n_tile, const int* s_arow,
+__device__ void ProduceTiles(const PrefillGemmParams& p, int expert, int n_tile, const int* s_arow,
                              __nv_bfloat16* ring, PipelineBarriers& bars, int pt) {
   const int chunk = pt % 8, row0 = pt / 8;
   const int k_tiles = p.K / kBK;
@@ -86,12 +88,8 @@ __device__ void ProduceTiles(const WgmmaPrefillParams& p, int expert, int n_tile
     if (kt >= kStages) MbarrierWait(&bars.empty[stage], (kt / kStages - 1) & 1);
     __nv_bfloat16* s_a = ring + stage * (kATileElems + kBTileElems);
     __nv_bfloat16* s_b = s_a + kATileElems;
+    CopyATile(p, s_arow, s_a, kt, pt);
     const int k = kt * kBK + chunk * 8;
-#pragma unroll
-    for (int i = 0; i < kBM / 16; ++i) {
-      const int row = row0 + 16 * i;
-      CpAsync16(s_a + Swizzle128(row, chunk), p.a + static_cast<int64_t>(s_arow[row]) * p.K + k);
-    }
 #pragma unroll
     for (int i = 0; i < kBN / 16; ++i) {
       const int row = row0 + 16 * i;
@@ -104,16 +102,16 @@ __device__ void ProduceTiles(const WgmmaPrefillParams& p, int expert, int n_tile
   CpAsyncWait<0>();
 }
 
-// The producer for fp8 weights: A as ProduceTiles; thread `pt` turns 16-byte fp8 chunk pt % 4 of
-// weight rows pt / 4 + 32 i into bf16 chunks 2 (pt % 4) and 2 (pt % 4) + 1 of the B tile. A 64-wide
-// k tile never crosses a 128 block, nor does a row's 128-row block change within the tile's
-// gate or up half, so each chunk has one scale.
+// The producer for fp8 weights: A as ProduceTiles (CopyATile); thread `pt` turns 16-byte fp8 chunk
+// pt % 4 of weight rows pt / 4 + 32 i into bf16 chunks 2 (pt % 4) and 2 (pt % 4) + 1 of the B tile.
+// A 64-wide k tile never crosses a 128 block, nor does a row's 128-row block change within the
+// tile's gate or up half, so each chunk has one scale.
 template <bool kGateUp>
-__device__ void ProduceTilesFp8(const WgmmaPrefillParams& p, int expert, int n_tile,
+__device__ void ProduceTilesFp8(const PrefillGemmParams& p, int expert, int n_tile,
                                 const int* s_arow, __nv_bfloat16* ring, PipelineBarriers& bars,
                                 int pt) {
   constexpr int kRowsPerThread = kBN / 32;
-  const int a_chunk = pt % 8, a_row0 = pt / 8, b_chunk = pt % 4, b_row0 = pt / 4;
+  const int b_chunk = pt % 4, b_row0 = pt / 4;
   const int k_tiles = p.K / kBK;
   const int k_blocks = (p.K + kMoeFp8Block - 1) / kMoeFp8Block;
   const auto* w = static_cast<const uint8_t*>(p.weights[expert]);
@@ -132,12 +130,7 @@ __device__ void ProduceTilesFp8(const WgmmaPrefillParams& p, int expert, int n_t
     if (kt >= kStages) MbarrierWait(&bars.empty[stage], (kt / kStages - 1) & 1);
     __nv_bfloat16* s_a = ring + stage * (kATileElems + kBTileElems);
     __nv_bfloat16* s_b = s_a + kATileElems;
-#pragma unroll
-    for (int i = 0; i < kBM / 16; ++i) {
-      const int row = a_row0 + 16 * i;
-      CpAsync16(s_a + Swizzle128(row, a_chunk),
-                p.a + static_cast<int64_t>(s_arow[row]) * p.K + kt * kBK + a_chunk * 8);
-    }
+    CopyATile(p, s_arow, s_a, kt, pt);
     CpAsyncArriveOnMbarrier(&bars.full[stage]);
     uint4 cur[kRowsPerThread];
 #pragma unroll
@@ -160,7 +153,7 @@ __device__ void ProduceTilesFp8(const WgmmaPrefillParams& p, int expert, int n_t
 }
 
 // Consumer warpgroup `wg` (0 or 1): slot rows 64 wg .. 64 wg + 63 of the tile, all 256 outputs.
-[[maybe_unused]] __device__ __forceinline__ void ConsumeTiles(const WgmmaPrefillParams& p, int wg,
+[[maybe_unused]] __device__ __forceinline__ void ConsumeTiles(const PrefillGemmParams& p, int wg,
                                                               __nv_bfloat16* ring,
                                                               PipelineBarriers& bars,
                                                               float (&acc)[128]) {
@@ -191,7 +184,7 @@ __device__ void ProduceTilesFp8(const WgmmaPrefillParams& p, int expert, int n_t
 }
 
 template <bool kGateUp>
-__device__ __forceinline__ void StoreTile(const WgmmaPrefillParams& p, const BlockInfo& blk,
+__device__ __forceinline__ void StoreTile(const PrefillGemmParams& p, const BlockInfo& blk,
                                           int n_tile, int wg, const int* s_slot,
                                           const float (&acc)[128]) {
   const int lane = threadIdx.x % 32, warp_in_wg = (threadIdx.x / 32) % 4;
@@ -202,24 +195,14 @@ __device__ __forceinline__ void StoreTile(const WgmmaPrefillParams& p, const Blo
     if (row >= m) continue;
     if constexpr (kGateUp) {
       auto* act = reinterpret_cast<uint32_t*>(p.ws.act);
-      const float* bias =
-          p.view.gate_up_bias == nullptr
-              ? nullptr
-              : p.view.gate_up_bias + static_cast<int64_t>(blk.expert) * 2 * p.inter;
+      const float* bias = GateUpBias(p, blk.expert);
 #pragma unroll
       for (int j = 0; j < 16; ++j) {
         const int i = kBN / 2 * n_tile + 8 * j + 2 * (lane % 4);
-        float v[2];
-#pragma unroll
-        for (int e = 0; e < 2; ++e) {
-          float gate = acc[4 * j + 2 * half + e], up = acc[4 * (j + 16) + 2 * half + e];
-          if (bias != nullptr) {
-            gate += bias[i + e];
-            up += bias[p.inter + i + e];
-          }
-          v[e] = ExpertActivation(p.view, gate, up);
-        }
-        act[(static_cast<int64_t>(blk.begin + row) * p.inter + i) / 2] = PackBf16(v[0], v[1]);
+        const float* gate = &acc[4 * j + 2 * half];
+        const float* up = &acc[4 * (j + 16) + 2 * half];
+        act[(static_cast<int64_t>(blk.begin + row) * p.inter + i) / 2] =
+            ActivatePair(p, bias, i, gate[0], gate[1], up[0], up[1]);
       }
     } else {
       auto* rows_out = reinterpret_cast<uint32_t*>(p.ws.rows_out);
@@ -237,7 +220,7 @@ __device__ __forceinline__ void StoreTile(const WgmmaPrefillParams& p, const Blo
 
 template <bool kFp8, bool kGateUp>
 __global__ void __launch_bounds__(kThreads, 1)
-    sm90_grouped_gemm_bf16_wgmma_128x256x64_ws_prefill(WgmmaPrefillParams p) {
+    sm90_grouped_gemm_bf16_wgmma_128x256x64_ws_prefill(PrefillGemmParams p) {
 #if defined(__CUDA_ARCH_FEAT_SM90_ALL)
   extern __shared__ unsigned char smem_raw[];
   __shared__ int s_arow[kBM], s_slot[kBM];
@@ -245,22 +228,15 @@ __global__ void __launch_bounds__(kThreads, 1)
   auto* ring = reinterpret_cast<__nv_bfloat16*>((reinterpret_cast<uintptr_t>(smem_raw) + 1023) &
                                                 ~uintptr_t{1023});
 
-  const int in_group = blockIdx.x % (kGroup * p.n_tiles);
-  const int n_tile = in_group / kGroup;
-  const int b = (blockIdx.x / (kGroup * p.n_tiles)) * kGroup + in_group % kGroup;
+  const PrefillTile tile = PrefillTileOfThisCta(p.n_tiles);
+  const int n_tile = tile.n_tile;
   // The block table (routing), and for down also act (gate_up), come from the kernels before.
   WaitForPredecessor();
   AllowSuccessor();
-  if (b >= *p.ws.num_blocks) return;
-  const BlockInfo blk = p.ws.blocks[b];
-  const int m = blk.end - blk.begin;
+  if (tile.block >= *p.ws.num_blocks) return;
+  const BlockInfo blk = p.ws.blocks[tile.block];
+  LoadBlockRows<kGateUp>(p, blk, kBM, s_slot, s_arow);
   const int tid = threadIdx.x;
-  for (int i = tid; i < kBM; i += kThreads) {
-    const int pos = blk.begin + min(i, m - 1);  // rows past m repeat a real row
-    const int slot = p.ws.sorted_slots[pos];
-    s_slot[i] = slot;
-    s_arow[i] = kGateUp ? slot / p.top_k : pos;
-  }
   if (tid < kStages) {
     // Every producer thread's copies of A and B; fp8: its copies of A, then its stores of B.
     MbarrierInit(&bars.full[tid], kFp8 ? 256 : 128);
@@ -290,7 +266,7 @@ __global__ void __launch_bounds__(kThreads, 1)
 }
 
 template <bool kFp8, bool kGateUp>
-std::string LaunchKernel(dim3 grid, bool pdl, void* stream, const WgmmaPrefillParams& p) {
+std::string LaunchKernel(dim3 grid, bool pdl, void* stream, const PrefillGemmParams& p) {
   auto* kernel = sm90_grouped_gemm_bf16_wgmma_128x256x64_ws_prefill<kFp8, kGateUp>;
   if (cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize,
                            static_cast<int>(kSmemBytes)) != cudaSuccess) {
@@ -320,19 +296,10 @@ std::string LaunchWgmmaPrefillGemm(bool gate_up, const MoeProblem& problem, cons
     return "wgmma prefill grouped GEMM: needs bf16 or fp8 block-128 weights, intermediate % 128 "
            "== 0 and hidden % 256 == 0";
   if (plan.max_blocks == 0) return "";
-  WgmmaPrefillParams p{};
-  p.a = static_cast<const __nv_bfloat16*>(a);
-  p.weights = gate_up ? weights.gate_up : weights.down;
-  p.scales = gate_up ? weights.gate_up_scales : weights.down_scales;
-  p.view = weights;
-  p.K = static_cast<int>(gate_up ? problem.hidden : problem.intermediate);
-  p.inter = static_cast<int>(problem.intermediate);
-  p.hidden = static_cast<int>(problem.hidden);
-  p.top_k = problem.top_k;
-  p.n_tiles = static_cast<int>(gate_up ? problem.intermediate / (kBN / 2) : problem.hidden / kBN);
-  p.ws = ws;
-  const int64_t groups = (plan.max_blocks + kGroup - 1) / kGroup;
-  const dim3 grid(static_cast<unsigned>(groups * kGroup * p.n_tiles));
+  const PrefillGemmParams p =
+      MakePrefillGemmParams(gate_up, problem, a, weights, ws,
+                            gate_up ? problem.intermediate / (kBN / 2) : problem.hidden / kBN);
+  const dim3 grid = PrefillGrid(plan, p.n_tiles);
   const bool pdl = plan.programmatic_launch;
   if (weights.format == MoeWeightFormat::kFp8Block128) {
     if (p.scales == nullptr) return "wgmma prefill grouped GEMM: fp8 weights need their scales";

@@ -1,0 +1,99 @@
+// What the two prefill grouped-GEMM kernels (wgmma and mma.sync) share: their parameters, the
+// raster that maps a CTA to (expert block, output tile), the slot rows a block reads, and the
+// gate_up epilogue's activation of a pair of columns.
+#ifndef SWITCHYARD_KERNELS_MOE_SM90_PREFILL_TILE_CUH_
+#define SWITCHYARD_KERNELS_MOE_SM90_PREFILL_TILE_CUH_
+
+#include <cuda_bf16.h>
+
+#include <cstdint>
+
+#include "kernels/moe/moe_cuda.h"
+#include "kernels/moe/sm90_common.cuh"
+
+namespace sy::kernels {
+
+struct PrefillGemmParams {
+  const __nv_bfloat16* a;      // gate_up: x [T, H]; down: act [slots, I]
+  const void* const* weights;  // per expert [rows, K], bf16 or fp8
+  const float* const* scales;  // fp8: per expert [ceil(rows / 128), ceil(K / 128)]
+  MoeWeightsView view;         // the biases and the activation
+  int K;
+  int inter, hidden, top_k;
+  int n_tiles;  // output tiles per expert block
+  MoeWorkspaceView ws;
+};
+
+inline PrefillGemmParams MakePrefillGemmParams(bool gate_up, const MoeProblem& problem,
+                                               const void* a, const MoeWeightsView& weights,
+                                               const MoeWorkspaceView& ws, int64_t n_tiles) {
+  PrefillGemmParams p{};
+  p.a = static_cast<const __nv_bfloat16*>(a);
+  p.weights = gate_up ? weights.gate_up : weights.down;
+  p.scales = gate_up ? weights.gate_up_scales : weights.down_scales;
+  p.view = weights;
+  p.K = static_cast<int>(gate_up ? problem.hidden : problem.intermediate);
+  p.inter = static_cast<int>(problem.intermediate);
+  p.hidden = static_cast<int>(problem.hidden);
+  p.top_k = problem.top_k;
+  p.n_tiles = static_cast<int>(n_tiles);
+  p.ws = ws;
+  return p;
+}
+
+// Raster: groups of this many expert blocks sweep every output tile together, so a group's A
+// rows stay in L2 while each weight tile streams once per group.
+inline constexpr int kPrefillRasterGroup = 8;
+
+inline dim3 PrefillGrid(const MoePlan& plan, int n_tiles) {
+  const int64_t groups = (plan.max_blocks + kPrefillRasterGroup - 1) / kPrefillRasterGroup;
+  return dim3(static_cast<unsigned>(groups * kPrefillRasterGroup * n_tiles));
+}
+
+struct PrefillTile {
+  int block, n_tile;
+};
+__device__ __forceinline__ PrefillTile PrefillTileOfThisCta(int n_tiles) {
+  const int in_group = blockIdx.x % (kPrefillRasterGroup * n_tiles);
+  return {static_cast<int>(blockIdx.x / (kPrefillRasterGroup * n_tiles)) * kPrefillRasterGroup +
+              in_group % kPrefillRasterGroup,
+          in_group / kPrefillRasterGroup};
+}
+
+// The `rows` slot rows of expert block `blk`: its slots, and the rows of A they read (gate_up:
+// token rows of x; down: rows of act in sorted order). Rows past the block repeat a real one.
+template <bool kGateUp>
+__device__ __forceinline__ void LoadBlockRows(const PrefillGemmParams& p, const BlockInfo& blk,
+                                              int rows, int* s_slot, int* s_arow) {
+  const int m = blk.end - blk.begin;
+  for (int i = threadIdx.x; i < rows; i += blockDim.x) {
+    const int pos = blk.begin + min(i, m - 1);
+    const int slot = p.ws.sorted_slots[pos];
+    s_slot[i] = slot;
+    s_arow[i] = kGateUp ? slot / p.top_k : pos;
+  }
+}
+
+// act columns i and i + 1 as packed bf16: the experts' activation of (gate, up) after their
+// biases (gpt-oss; `bias` is the expert's [2I] gate_up biases, or nullptr).
+__device__ __forceinline__ uint32_t ActivatePair(const PrefillGemmParams& p, const float* bias,
+                                                 int i, float gate0, float gate1, float up0,
+                                                 float up1) {
+  if (bias != nullptr) {
+    gate0 += bias[i];
+    gate1 += bias[i + 1];
+    up0 += bias[p.inter + i];
+    up1 += bias[p.inter + i + 1];
+  }
+  return PackBf16(ExpertActivation(p.view, gate0, up0), ExpertActivation(p.view, gate1, up1));
+}
+
+__device__ __forceinline__ const float* GateUpBias(const PrefillGemmParams& p, int expert) {
+  return p.view.gate_up_bias == nullptr
+             ? nullptr
+             : p.view.gate_up_bias + static_cast<int64_t>(expert) * 2 * p.inter;
+}
+
+}  // namespace sy::kernels
+
+#endif  // SWITCHYARD_KERNELS_MOE_SM90_PREFILL_TILE_CUH_
