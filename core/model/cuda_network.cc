@@ -151,6 +151,13 @@ struct StepPlan {
   std::vector<int32_t> ids, positions, row_sequence, slots, out_rows, tables;
 };
 
+// The experts' format decides the plan's path and scratch (fp8 prefill quantizes activations).
+kernels::MoePlan MoePlanFor(const kernels::MoeProblem& problem, const CudaExperts& experts) {
+  kernels::MoePlanOptions options;
+  options.format = experts.format;
+  return kernels::PlanMoe(problem, options);
+}
+
 }  // namespace
 
 struct CudaNetwork::Impl {
@@ -325,10 +332,10 @@ absl::StatusOr<void*> CudaNetwork::Impl::MoeWorkspace(int64_t tokens, void* stre
     const kernels::MoeProblem routed_problem{
         tokens, layer.mlp.count, routed ? static_cast<int32_t>(c.num_experts_per_tok) : 1,
         c.hidden_size, layer.mlp.intermediate};
-    bytes = std::max(bytes, kernels::PlanMoe(routed_problem).workspace_bytes);
+    bytes = std::max(bytes, MoePlanFor(routed_problem, layer.mlp).workspace_bytes);
     if (layer.shared) {
       const kernels::MoeProblem shared{tokens, 1, 1, c.hidden_size, layer.shared->intermediate};
-      bytes = std::max(bytes, kernels::PlanMoe(shared).workspace_bytes);
+      bytes = std::max(bytes, MoePlanFor(shared, *layer.shared).workspace_bytes);
     }
   }
   SY_ASSIGN_OR_RETURN(char* ws, moe_workspace.Get(bytes, device));
@@ -344,9 +351,7 @@ absl::Status CudaNetwork::Impl::RunExperts(const CudaExperts& experts,
                                            const Buffers& b, int64_t tokens, void* stream) {
   const kernels::MoeProblem problem{tokens, experts.count, top_k, config.hidden_size,
                                     experts.intermediate};
-  kernels::MoePlanOptions options;
-  options.format = experts.format;
-  const kernels::MoePlan plan = kernels::PlanMoe(problem, options);
+  const kernels::MoePlan plan = MoePlanFor(problem, experts);
   kernels::MoeLayerArgs args;
   args.x = b.normed;
   args.routing = routing;

@@ -12,9 +12,9 @@
 //      atomics into the zeroed output); prefill: weighted rows [slots, H] bf16 ...
 //   4. ... and sm90_moe_combine sums each token's k rows (deterministic).
 // Decode (few tokens per expert) streams weights through a swap-AB, split-K mma.sync kernel;
-// prefill uses a warp-specialised wgmma 128x256x64 tile kernel (bf16 weights), or a cp.async
-// multistage 128x128x64 mma.sync tile kernel (fp8 weights, other shapes). See
-// docs/cuda-kernels.md.
+// prefill uses warp-specialised wgmma tile kernels (bf16 weights: 128x256x64; fp8 weights, w8a8:
+// 128x128x128 after quantizing the activations), or a cp.async multistage 128x128x64 mma.sync
+// tile kernel (other shapes). See docs/cuda-kernels.md.
 #ifndef SWITCHYARD_KERNELS_MOE_MOE_CUDA_H_
 #define SWITCHYARD_KERNELS_MOE_MOE_CUDA_H_
 
@@ -33,9 +33,11 @@ struct MoeProblem {
   int64_t intermediate = 0;  // I
 };
 
-// How the expert matrices are stored. Either way the tensor cores multiply bf16 by bf16 with
-// f32 accumulation: fp8 weights are dequantized on the way in (w8a16), so they halve the bytes
-// streamed from HBM, not the math.
+// How the expert matrices are stored. Decode (and prefill off the wgmma tiles) dequantizes fp8
+// and int4 weights on the way into bf16 tensor-core MMAs (w8a16, w4a16): they cut the bytes
+// streamed from HBM, not the math. Prefill with fp8 weights on sm_90 runs w8a8: activations are
+// quantized per token and 128 channels (MoePlan::fp8_activations) and the tensor cores multiply
+// e4m3 by e4m3, at twice bf16's rate.
 //   kBf16          bf16 [rows, cols]
 //   kFp8Block128   fp8 e4m3 [rows, cols] and f32 scales [ceil(rows/128), ceil(cols/128)],
 //                  w = value * scale: DeepSeek-V3's `weight` and `weight_scale_inv`, and what
@@ -62,6 +64,9 @@ struct MoePlan {
   int64_t max_blocks = 0;   // bound on the blocks any routing can produce
   size_t workspace_bytes = 0;
   bool programmatic_launch = true;  // PDL: each kernel's prologue overlaps its predecessor
+  // Prefill with fp8 weights on the wgmma tile: activations are quantized to fp8 too (w8a8),
+  // and the workspace holds them.
+  bool fp8_activations = false;
 };
 
 // Choices PlanMoe would otherwise make from the shape (tests and benchmarks force them).
@@ -160,6 +165,10 @@ struct MoeWorkspaceView {
   BlockInfo* blocks;      // [max_blocks]
   uint16_t* act;          // bf16 [T * k, I], rows in sorted order
   uint16_t* rows_out;     // bf16 [T * k, H] (prefill), rows by slot
+  // plan.fp8_activations (else nullptr): the w8a8 GEMMs' A, e4m3 [rows, K] and f32 scales
+  // [rows, K / 128]: x [T, H] for gate_up, then act [T * k, I] for down. Laid out before rows_out.
+  uint8_t* a_fp8;
+  float* a_scales;
 };
 MoeWorkspaceView LayoutMoeWorkspace(const MoeProblem& problem, const MoePlan& plan,
                                     void* workspace);

@@ -214,6 +214,11 @@ struct Layer {
     }
     return view;
   }
+  // PlanMoe for this layer's weights.
+  MoePlan Plan(MoePlanOptions options = {}) const {
+    options.format = format;
+    return PlanMoe(problem, options);
+  }
   ref::Activation HostActivation() const {
     ref::Activation a;
     a.kind = activation;
@@ -227,9 +232,11 @@ struct Layer {
     for (const auto& v : m) out.push_back(v.data());
     return out;
   }
-  // The layer's output for tokens [first, first + count) (all by default).
-  std::vector<float> Reference(const std::vector<int32_t>& ids, const std::vector<float>& w,
-                               int64_t first = 0, int64_t count = -1) const {
+  // The layer's output for tokens [first, first + count) (all by default) under `plan` (w8a8
+  // where it quantizes activations).
+  std::vector<float> Reference(const MoePlan& plan, const std::vector<int32_t>& ids,
+                               const std::vector<float>& w, int64_t first = 0,
+                               int64_t count = -1) const {
     MoeProblem part = problem;
     part.tokens = count < 0 ? problem.tokens : count;
     const uint16_t* xs = x.data() + first * problem.hidden;
@@ -239,20 +246,26 @@ struct Layer {
     if (format == MoeWeightFormat::kBf16) {
       ref::MoeLayer(part, xs, id, wt, HostPointers(gate_up), HostPointers(down), out.data(),
                     HostActivation());
+    } else if (plan.fp8_activations) {
+      ref::MoeLayerW8A8(part, xs, id, wt, HostPointers(gate_up_f32), HostPointers(down_f32),
+                        out.data(), HostActivation());
     } else {
       ref::MoeLayer(part, xs, id, wt, HostPointers(gate_up_f32), HostPointers(down_f32), out.data(),
                     HostActivation());
     }
     return out;
   }
-  // act for token `t` through expert `e`.
-  void GateUpReference(int64_t t, int32_t e, float* act) const {
+  // act for token `t` through expert `e` under `plan`.
+  void GateUpReference(const MoePlan& plan, int64_t t, int32_t e, float* act) const {
     const ref::Activation a = HostActivation();
     const float* bias =
         a.gate_up_bias != nullptr ? a.gate_up_bias + e * 2 * problem.intermediate : nullptr;
     const uint16_t* xt = x.data() + t * problem.hidden;
     if (format == MoeWeightFormat::kBf16) {
       ref::GateUpSwiglu(xt, gate_up[e].data(), problem.hidden, problem.intermediate, act, a, bias);
+    } else if (plan.fp8_activations) {
+      ref::GateUpSwigluW8A8(xt, gate_up_f32[e].data(), problem.hidden, problem.intermediate, act,
+                            a, bias);
     } else {
       ref::GateUpSwiglu(xt, gate_up_f32[e].data(), problem.hidden, problem.intermediate, act, a,
                         bias);
@@ -461,7 +474,7 @@ void CheckLayer(Layer& layer, const MoePlan& plan, bool logits_routing) {
   double worst = 0, err2 = 0, norm2 = 0;
   for (int64_t p = 0; p < kept; ++p) {
     const int32_t slot = sorted[p];
-    layer.GateUpReference(slot / problem.top_k, ids[slot], want.data());
+    layer.GateUpReference(plan, slot / problem.top_k, ids[slot], want.data());
     for (int64_t i = 0; i < problem.intermediate; ++i) {
       const float got = ref::Bf16ToF32(act[p * problem.intermediate + i]);
       worst = std::max(worst, std::abs(got - want[i]) / (std::abs(want[i]) + 1e-2));
@@ -469,8 +482,9 @@ void CheckLayer(Layer& layer, const MoePlan& plan, bool logits_routing) {
       norm2 += std::pow(want[i], 2);
     }
   }
-  if (layer.format == MoeWeightFormat::kFp8Block128 && plan.path == MoePath::kPrefill) {
-    // The fp8 prefill tile rounds weight x scale to bf16 (the reference keeps it exact): a
+  if (layer.format == MoeWeightFormat::kFp8Block128 && plan.path == MoePath::kPrefill &&
+      !plan.fp8_activations) {
+    // The mma.sync fp8 tile rounds weight x scale to bf16 (the reference keeps it exact): a
     // 2^-9 error per weight that near-cancelling outputs magnify element by element.
     EXPECT_LT(std::sqrt(err2 / norm2), 5e-3) << "gate_up + SwiGLU";
   } else {
@@ -484,7 +498,7 @@ void CheckLayer(Layer& layer, const MoePlan& plan, bool logits_routing) {
   args.weights = layer.weights();
   args.out = out.get<float>();
   args.workspace = ws_mem.get();
-  const std::vector<float> want_out = layer.Reference(ids, weights);
+  const std::vector<float> want_out = layer.Reference(plan, ids, weights);
   for (int round = 0; round < 2; ++round) {
     ASSERT_EQ(LaunchMoeLayer(problem, plan, args, nullptr), "");
     const auto got = Download(out.get<float>(), want_out.size());
@@ -506,14 +520,14 @@ TEST_F(CudaMoeKernelsTest, DecodeGemmsMatchTheReferenceForEveryTokenTile) {
       MoePlanOptions options;
       options.path = MoePath::kDecode;
       options.token_tiles = tiles;
-      CheckLayer(layer, PlanMoe(layer.problem, options), false);
+      CheckLayer(layer, layer.Plan(options), false);
     }
   }
 }
 
 TEST_F(CudaMoeKernelsTest, DecodeHandlesKTailsAndManyExperts) {
   Layer layer(33, 64, 6, 96, 48, 6);  // K = 96 and 48: partial 32-wide k steps
-  CheckLayer(layer, PlanMoe(layer.problem), true);
+  CheckLayer(layer, layer.Plan(), true);
 }
 
 // Where the plan switches from decode to prefill (the measured crossovers in moe_plan.cc): 16
@@ -533,6 +547,33 @@ TEST(MoePlanTest, PrefillStartsWhereItsTilesWin) {
   EXPECT_EQ(path(4096, 512, MoeWeightFormat::kU4Group128), MoePath::kDecode);
 }
 
+// w8a8: fp8 weights on the wgmma tile quantize their activations, and only such plans give the
+// workspace room for them (x [T, H] or act [T k, I] as e4m3 plus scales, before rows_out).
+TEST(MoePlanTest, Fp8PrefillOnTheWgmmaTilePlansFp8Activations) {
+  const MoeProblem problem{1000, 8, 2, 384, 256};  // H % 256 != 0: only the fp8 wgmma tile fits
+  MoePlanOptions options;
+  options.path = MoePath::kPrefill;
+  options.format = MoeWeightFormat::kFp8Block128;
+  const MoePlan w8a8 = PlanMoe(problem, options);
+  ASSERT_TRUE(w8a8.fp8_activations);
+  const MoeWorkspaceView v = LayoutMoeWorkspace(problem, w8a8, nullptr);
+  const auto at = [](const void* p) { return reinterpret_cast<size_t>(p); };
+  const size_t elems = 1000 * 2 * 256;  // max(T H, T k I)
+  EXPECT_GE(at(v.a_scales) - at(v.a_fp8), elems);
+  EXPECT_GE(at(v.rows_out) - at(v.a_scales), sizeof(float) * elems / 128);
+  EXPECT_GE(at(v.a_fp8), at(v.act) + sizeof(uint16_t) * 2000 * 256);
+
+  options.format = MoeWeightFormat::kBf16;
+  const MoePlan bf16 = PlanMoe(problem, options);
+  EXPECT_FALSE(bf16.fp8_activations);
+  EXPECT_EQ(LayoutMoeWorkspace(problem, bf16, nullptr).a_fp8, nullptr);
+  EXPECT_LT(bf16.workspace_bytes, w8a8.workspace_bytes);
+  options.format = MoeWeightFormat::kFp8Block128;
+  EXPECT_FALSE(PlanMoe(MoeProblem{1000, 8, 2, 384, 192}, options).fp8_activations);  // mma.sync
+  options.path = MoePath::kDecode;
+  EXPECT_FALSE(PlanMoe(problem, options).fp8_activations);
+}
+
 // Both prefill kernels: wgmma (bf16, I % 128 == 0, H % 256 == 0) and mma.sync (the rest), with
 // one output tile and several, full blocks of 128 slots and partial ones.
 TEST_F(CudaMoeKernelsTest, PrefillGemmsMatchTheReference) {
@@ -549,7 +590,7 @@ TEST_F(CudaMoeKernelsTest, PrefillGemmsMatchTheReference) {
       ASSERT_EQ(WgmmaPrefillFits(layer.problem, layer.weights()), shape.wgmma);
       MoePlanOptions options;
       options.path = MoePath::kPrefill;
-      const MoePlan plan = PlanMoe(layer.problem, options);
+      const MoePlan plan = layer.Plan(options);
       ASSERT_EQ(plan.path, MoePath::kPrefill);
       CheckLayer(layer, plan, true);
     }
@@ -565,7 +606,7 @@ TEST_F(CudaMoeKernelsTest, ClampedSwigluWithBiasesMatchesTheReference) {
     layer.UseClampedSwigluWithBiases(22);
     MoePlanOptions options;
     options.path = path;
-    CheckLayer(layer, PlanMoe(layer.problem, options), true);
+    CheckLayer(layer, layer.Plan(options), true);
   }
 }
 
@@ -575,14 +616,14 @@ TEST_F(CudaMoeKernelsTest, WithoutProgrammaticLaunchResultsAreTheSame) {
     MoePlanOptions options;
     options.path = path;
     options.programmatic_launch = false;
-    CheckLayer(layer, PlanMoe(layer.problem, options), true);
+    CheckLayer(layer, layer.Plan(options), true);
   }
 }
 
 // Captures the layer in a CUDA graph and checks three replays against the reference.
 void CheckGraphReplay(const Layer& layer) {
   const MoeProblem& problem = layer.problem;
-  const MoePlan plan = PlanMoe(problem);
+  const MoePlan plan = layer.Plan();
   cudaStream_t stream;
   ASSERT_EQ(cudaStreamCreateWithFlags(&stream, cudaStreamNonBlocking), cudaSuccess);
   DeviceMemory ws_mem(plan.workspace_bytes), out(sizeof(float) * problem.tokens * problem.hidden);
@@ -605,7 +646,7 @@ void CheckGraphReplay(const Layer& layer) {
   std::vector<float> weights(ids.size());
   ref::RouteTopk(logits.data(), problem.tokens, problem.experts, problem.top_k, true, ids.data(),
                  weights.data());
-  const std::vector<float> want = layer.Reference(ids, weights);
+  const std::vector<float> want = layer.Reference(plan, ids, weights);
   for (int replay = 0; replay < 3; ++replay) {
     ASSERT_EQ(cudaGraphLaunch(exec, stream), cudaSuccess);
     ASSERT_EQ(cudaStreamSynchronize(stream), cudaSuccess);
@@ -620,7 +661,7 @@ TEST_F(CudaMoeKernelsTest, LayerReplaysFromACudaGraph) {
   CheckGraphReplay(Layer(16, 128, 8, 256, 64, 12));
 }
 
-// ---- fp8 block-scaled weights (kFp8Block128, w8a16) -----------------------------------------
+// ---- fp8 block-scaled weights (kFp8Block128: w8a16 at decode, w8a8 on the wgmma prefill tile) --
 
 // The bit move behind the decode kernel's dequantization, for every pair of e4m3 bytes that is
 // not NaN: times 2^120 it must be the fp8 value exactly (subnormals included).
@@ -672,6 +713,30 @@ TEST(MoeFp8FormatTest, QuantizeBlock128KeepsEachBlocksScale) {
   EXPECT_LT(std::sqrt(err_quiet / norm_quiet), 4e-2);
 }
 
+// w8a8's activation rule per row and 128 columns: a partial last group, an all-zero group
+// (scale 1), a loud element on 448 * scale, and the e4m3 error elsewhere.
+TEST(MoeFp8FormatTest, QuantizeRows128ScalesEachRowGroup) {
+  const int64_t rows = 3, cols = 300;  // groups of 128, 128 and 44
+  std::vector<float> x = RandomF32(rows * cols, 1.0f, 5);
+  std::fill(x.begin() + cols + 128, x.begin() + cols + 256, 0.0f);
+  x[2 * cols + 260] = -30.0f;
+  const ref::Fp8Matrix q = ref::QuantizeFp8Rows128(x.data(), rows, cols);
+  ASSERT_EQ(q.scales.size(), 3u * 3u);
+  EXPECT_EQ(q.scales[1 * 3 + 1], 1.0f);
+  for (int64_t c = 128; c < 256; ++c) EXPECT_EQ(q.values[cols + c], 0);
+  EXPECT_FLOAT_EQ(q.scales[2 * 3 + 2], 30.0f / 448.0f);
+  EXPECT_EQ(q.values[2 * cols + 260], 0xfe);  // -448
+  const std::vector<float> back = ref::DequantizeFp8Rows128(q, rows, cols);
+  EXPECT_EQ(back[2 * cols + 260], -30.0f);
+  double err = 0, norm = 0;
+  for (int64_t c = 0; c < 256; ++c) {  // row 2's quiet groups
+    err += std::pow(back[2 * cols + c] - x[2 * cols + c], 2);
+    norm += std::pow(x[2 * cols + c], 2);
+  }
+  EXPECT_LT(std::sqrt(err / norm), 4e-2);
+  EXPECT_GT(std::sqrt(err / norm), 1e-3);  // it did quantize
+}
+
 TEST(MoeFp8FormatTest, BytesAndScaleCountsPerFormat) {
   EXPECT_EQ(MoeMatrixBytes(MoeWeightFormat::kBf16, 2 * 14336, 4096), int64_t{2} * 28672 * 4096);
   EXPECT_EQ(MoeMatrixBytes(MoeWeightFormat::kFp8Block128, 2 * 14336, 4096), int64_t{28672} * 4096);
@@ -705,31 +770,95 @@ TEST_F(CudaMoeKernelsTest, Fp8DecodeGemmsMatchTheReferenceForEveryTokenTile) {
       MoePlanOptions options;
       options.path = MoePath::kDecode;
       options.token_tiles = tiles;
-      CheckLayer(layer, PlanMoe(layer.problem, options), false);
+      CheckLayer(layer, layer.Plan(options), false);
     }
   }
 }
 
 TEST_F(CudaMoeKernelsTest, Fp8DecodeHandlesKTailsAndManyExperts) {
   Layer layer(33, 64, 6, 96, 48, 6, MoeWeightFormat::kFp8Block128);  // K = 96, 48
-  CheckLayer(layer, PlanMoe(layer.problem), true);
+  CheckLayer(layer, layer.Plan(), true);
 }
 
+// The w8a8 wgmma kernel (I % 128 == 0, H % 128 == 0) and the w8a16 mma.sync tile (the rest).
 TEST_F(CudaMoeKernelsTest, Fp8PrefillGemmsMatchTheReference) {
-  for (int64_t tokens : {3, 200, 601}) {
-    // 128 and 384: the wgmma kernel (one and three gate_up tiles); 192: the mma.sync one, whose
-    // up rows start mid scale block.
-    for (int64_t inter : {128, 384, 192}) {
-      SCOPED_TRACE(::testing::Message() << tokens << " tokens, I = " << inter);
-      Layer layer(tokens, 8, 2, 256, inter, 8, MoeWeightFormat::kFp8Block128);
-      ASSERT_EQ(WgmmaPrefillFits(layer.problem, layer.weights()), inter != 192);
+  struct Shape {
+    int64_t hidden, inter;
+    bool wgmma;
+  };
+  // I = 128 and 384: one and three pairs of gate_up tiles; H = 384: three down tiles, a shape
+  // only the fp8 wgmma kernel takes; I = 192: the mma.sync tile, whose up rows start mid scale
+  // block.
+  for (const Shape& shape : {Shape{256, 128, true}, Shape{256, 384, true}, Shape{384, 256, true},
+                             Shape{256, 192, false}}) {
+    for (int64_t tokens : {3, 200, 601}) {
+      SCOPED_TRACE(::testing::Message()
+                   << "H " << shape.hidden << ", I " << shape.inter << ", " << tokens << " tokens");
+      Layer layer(tokens, 8, 2, shape.hidden, shape.inter, 8, MoeWeightFormat::kFp8Block128);
+      ASSERT_EQ(WgmmaPrefillFits(layer.problem, layer.weights()), shape.wgmma);
       MoePlanOptions options;
       options.path = MoePath::kPrefill;
-      const MoePlan plan = PlanMoe(layer.problem, options);
+      const MoePlan plan = layer.Plan(options);
       ASSERT_EQ(plan.path, MoePath::kPrefill);
+      ASSERT_EQ(plan.fp8_activations, shape.wgmma);
       CheckLayer(layer, plan, true);
     }
   }
+}
+
+// The activation quantizer of w8a8 must match its reference byte for byte: the GEMMs'
+// references quantize the same way, so any drift here would hide in their tolerance.
+TEST_F(CudaMoeKernelsTest, QuantizeFp8RowsMatchesTheReferenceByteForByte) {
+  const int64_t rows = 37, cols = 512;
+  std::vector<uint16_t> x = RandomBf16(rows * cols, 3.0f, 61);
+  std::fill(x.begin() + 5 * cols + 128, x.begin() + 5 * cols + 256, 0);  // scale 1
+  x[7 * cols + 3] = ref::F32ToBf16(1000.0f);                             // a loud group
+  for (int64_t c = 0; c < 128; ++c) x[9 * cols + c] = ref::F32ToBf16(1e-30f * (c - 64));
+  auto d_x = Upload(x);
+  DeviceMemory q(rows * cols), scales(sizeof(float) * rows * cols / 128);
+  ASSERT_EQ(LaunchQuantizeFp8Rows(d_x->get(), rows, cols, q.get<uint8_t>(), scales.get<float>(),
+                                  false, nullptr),
+            "");
+  std::vector<float> xf(x.size());
+  for (size_t i = 0; i < x.size(); ++i) xf[i] = ref::Bf16ToF32(x[i]);
+  const ref::Fp8Matrix want = ref::QuantizeFp8Rows128(xf.data(), rows, cols);
+  EXPECT_EQ(Download(q.get<uint8_t>(), want.values.size()), want.values);
+  EXPECT_EQ(Download(scales.get<float>(), want.scales.size()), want.scales);
+  EXPECT_NE(LaunchQuantizeFp8Rows(d_x->get(), rows, 100, q.get<uint8_t>(), scales.get<float>(),
+                                  false, nullptr),
+            "");
+}
+
+// What w8a8 costs in accuracy: against the layer with unquantized activations (w8a16 math) the
+// output moves by about e4m3's rounding of x and act, not more.
+TEST_F(CudaMoeKernelsTest, W8A8StaysCloseToUnquantizedActivations) {
+  Layer layer(600, 8, 2, 512, 256, 63, MoeWeightFormat::kFp8Block128);
+  const MoePlan plan = layer.Plan();
+  ASSERT_EQ(plan.path, MoePath::kPrefill);
+  ASSERT_TRUE(plan.fp8_activations);
+  const MoeProblem& problem = layer.problem;
+  DeviceMemory ws_mem(plan.workspace_bytes), out(sizeof(float) * problem.tokens * problem.hidden);
+  ASSERT_EQ(InitMoeWorkspace(ws_mem.get(), nullptr), "");
+  std::vector<int32_t> ids;
+  std::vector<float> weights;
+  RandomRouting(problem.tokens, problem.experts, problem.top_k, 3, ids, weights);
+  auto d_ids = Upload(ids);
+  auto d_w = Upload(weights);
+  MoeLayerArgs args;
+  args.x = layer.d_x->get();
+  args.routing.ids = d_ids->get<int32_t>();
+  args.routing.weights = d_w->get<float>();
+  args.weights = layer.weights();
+  args.out = out.get<float>();
+  args.workspace = ws_mem.get();
+  ASSERT_EQ(LaunchMoeLayer(problem, plan, args, nullptr), "");
+  const auto got = Download(out.get<float>(), problem.tokens * problem.hidden);
+  MoePlan w8a16 = plan;
+  w8a16.fp8_activations = false;  // the reference's switch only
+  const double error = RelativeError(got, layer.Reference(w8a16, ids, weights));
+  EXPECT_LT(error, 5e-2);
+  EXPECT_GT(error, 1e-3);  // the activations were quantized
+  EXPECT_LT(RelativeError(got, layer.Reference(plan, ids, weights)), 1e-2);
 }
 
 TEST_F(CudaMoeKernelsTest, Fp8ClampedSwigluWithBiasesMatchesTheReference) {
@@ -740,7 +869,7 @@ TEST_F(CudaMoeKernelsTest, Fp8ClampedSwigluWithBiasesMatchesTheReference) {
     layer.UseClampedSwigluWithBiases(22);
     MoePlanOptions options;
     options.path = path;
-    CheckLayer(layer, PlanMoe(layer.problem, options), true);
+    CheckLayer(layer, layer.Plan(options), true);
   }
 }
 
@@ -769,7 +898,7 @@ void CheckLayerSampled(const Layer& layer, const MoePlan& plan, int64_t stride) 
   ASSERT_EQ(LaunchMoeLayer(problem, plan, args, nullptr), "");
   const auto got = Download(out.get<float>(), problem.tokens * problem.hidden);
   for (int64_t t = 0; t < problem.tokens; t += stride) {
-    const std::vector<float> want = layer.Reference(ids, weights, t, 1);
+    const std::vector<float> want = layer.Reference(plan, ids, weights, t, 1);
     const std::vector<float> row(got.begin() + t * problem.hidden,
                                  got.begin() + (t + 1) * problem.hidden);
     EXPECT_LT(RelativeError(row, want), 1e-2) << "token " << t;
@@ -783,7 +912,7 @@ TEST_F(CudaMoeKernelsTest, Fp8MixtralShapeMatchesTheReference) {
   for (int64_t tokens : {1, 5}) {
     SCOPED_TRACE(::testing::Message() << tokens << " tokens");
     layer.problem.tokens = tokens;
-    CheckLayerSampled(layer, PlanMoe(layer.problem), 1);
+    CheckLayerSampled(layer, layer.Plan(), 1);
   }
 }
 
@@ -792,9 +921,9 @@ TEST_F(CudaMoeKernelsTest, Fp8DeepSeekShapeMatchesTheReference) {
   // all 257, which take the prefill path (128 slots per expert).
   Layer layer(257, 16, 8, 7168, 2048, 41, MoeWeightFormat::kFp8Block128);
   layer.problem.tokens = 3;
-  CheckLayerSampled(layer, PlanMoe(layer.problem), 1);
+  CheckLayerSampled(layer, layer.Plan(), 1);
   layer.problem.tokens = 257;
-  const MoePlan plan = PlanMoe(layer.problem);
+  const MoePlan plan = layer.Plan();
   ASSERT_EQ(plan.path, MoePath::kPrefill);
   CheckLayerSampled(layer, plan, 32);
 }
@@ -813,7 +942,7 @@ TEST_F(CudaMoeKernelsTest, PrefillAtModelShapesMatchesTheReference) {
     ASSERT_TRUE(WgmmaPrefillFits(layer.problem, layer.weights()));
     MoePlanOptions options;
     options.path = MoePath::kPrefill;
-    CheckLayerSampled(layer, PlanMoe(layer.problem, options), 16);
+    CheckLayerSampled(layer, layer.Plan(options), 16);
   }
 }
 

@@ -3,6 +3,7 @@
 #ifndef SWITCHYARD_KERNELS_MOE_MOE_LAUNCHERS_H_
 #define SWITCHYARD_KERNELS_MOE_MOE_LAUNCHERS_H_
 
+#include <cstdint>
 #include <string>
 
 #include "kernels/moe/moe_cuda.h"
@@ -16,16 +17,25 @@ std::string LaunchDecodeGemm(bool gate_up, const MoeProblem& problem, const MoeP
                              const MoeWorkspaceView& ws, float* out, void* stream);
 
 // The prefill GEMMs. gate_up: `a` is x, output ws.act; down: `a` is ws.act, output ws.rows_out
-// (router weight applied). Two kernels, chosen by WgmmaPrefillFits:
-//   sm90_grouped_gemm_bf16_wgmma_ws_prefill.cu: bf16 or fp8 weights, I % 128 == 0,
-//   H % 256 == 0;
-//   sm90_grouped_gemm_bf16_mma_multistage_prefill.cu: the other shapes.
+// (router weight applied). Three kernels; on sm_90 where WgmmaPrefillFits:
+//   sm90_grouped_gemm_bf16_wgmma_ws_prefill.cu: bf16 weights, I % 128 == 0, H % 256 == 0;
+//   sm90_grouped_gemm_fp8_wgmma_ws_prefill.cu: fp8 weights (w8a8), I % 128 == 0, H % 128 == 0;
+// else sm90_grouped_gemm_bf16_mma_multistage_prefill.cu (bf16 or fp8 weights, w8a16).
 bool WgmmaPrefillFits(const MoeProblem& problem, const MoeWeightsView& weights);
 // The shape and format half of WgmmaPrefillFits (moe_plan.cc; the other half is the device).
 bool WgmmaPrefillShapeFits(const MoeProblem& problem, MoeWeightFormat format);
 std::string LaunchWgmmaPrefillGemm(bool gate_up, const MoeProblem& problem, const MoePlan& plan,
                                    const void* a, const MoeWeightsView& weights,
                                    const MoeWorkspaceView& ws, void* stream);
+// Quantizes `a` into ws.a_fp8 / ws.a_scales (LaunchQuantizeFp8Rows), then the w8a8 GEMM.
+std::string LaunchFp8WgmmaPrefillGemm(bool gate_up, const MoeProblem& problem, const MoePlan& plan,
+                                      const void* a, const MoeWeightsView& weights,
+                                      const MoeWorkspaceView& ws, void* stream);
+// sm90_quantize_fp8_rows.cu: bf16 `in` [rows, cols] (cols % 128 == 0) to e4m3 `out` [rows,
+// cols] and f32 `scales` [rows, cols / 128], per row and 128 columns as
+// reference::QuantizeFp8Rows128. Waits for its predecessor (PDL) before reading `in`.
+std::string LaunchQuantizeFp8Rows(const void* in, int64_t rows, int64_t cols, uint8_t* out,
+                                  float* scales, bool programmatic, void* stream);
 std::string LaunchMmaPrefillGemm(bool gate_up, const MoeProblem& problem, const MoePlan& plan,
                                  const void* a, const MoeWeightsView& weights,
                                  const MoeWorkspaceView& ws, void* stream);

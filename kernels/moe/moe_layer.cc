@@ -8,9 +8,11 @@ namespace {
 std::string LaunchPrefillGemm(bool gate_up, const MoeProblem& problem, const MoePlan& plan,
                               const void* a, const MoeWeightsView& weights,
                               const MoeWorkspaceView& ws, void* stream) {
-  return WgmmaPrefillFits(problem, weights)
-             ? LaunchWgmmaPrefillGemm(gate_up, problem, plan, a, weights, ws, stream)
-             : LaunchMmaPrefillGemm(gate_up, problem, plan, a, weights, ws, stream);
+  if (!WgmmaPrefillFits(problem, weights))
+    return LaunchMmaPrefillGemm(gate_up, problem, plan, a, weights, ws, stream);
+  return weights.format == MoeWeightFormat::kFp8Block128
+             ? LaunchFp8WgmmaPrefillGemm(gate_up, problem, plan, a, weights, ws, stream)
+             : LaunchWgmmaPrefillGemm(gate_up, problem, plan, a, weights, ws, stream);
 }
 
 }  // namespace

@@ -29,8 +29,16 @@ double PrefillFromSlotsPerExpert(const MoeProblem& p, MoeWeightFormat format) {
 }  // namespace
 
 bool WgmmaPrefillShapeFits(const MoeProblem& p, MoeWeightFormat format) {
-  return (format == MoeWeightFormat::kBf16 || format == MoeWeightFormat::kFp8Block128) &&
-         p.intermediate % 128 == 0 && p.hidden % 256 == 0;
+  // bf16: 128 x 256 tiles (128 act columns a gate_up tile); fp8: 128 x 128 tiles and 128-wide k
+  // tiles, one scale block each.
+  switch (format) {
+    case MoeWeightFormat::kBf16:
+      return p.intermediate % 128 == 0 && p.hidden % 256 == 0;
+    case MoeWeightFormat::kFp8Block128:
+      return p.intermediate % 128 == 0 && p.hidden % 128 == 0;
+    default:
+      return false;
+  }
 }
 
 std::string CheckMoeProblem(const MoeProblem& p) {
@@ -64,6 +72,8 @@ MoePlan PlanMoe(const MoeProblem& p, const MoePlanOptions& options) {
   } else {
     plan.token_tiles = 0;
     plan.block_m = 128;
+    plan.fp8_activations = options.format == MoeWeightFormat::kFp8Block128 &&
+                           WgmmaPrefillShapeFits(p, options.format);
   }
   plan.max_blocks = slots / plan.block_m + std::min<int64_t>(p.experts, slots);
   MoeWorkspaceView view = LayoutMoeWorkspace(p, plan, nullptr);
@@ -120,6 +130,12 @@ MoeWorkspaceView LayoutMoeWorkspace(const MoeProblem& p, const MoePlan& plan, vo
   v.num_blocks = reinterpret_cast<int32_t*>(take(sizeof(int32_t)));
   v.blocks = reinterpret_cast<BlockInfo*>(take(sizeof(BlockInfo) * plan.max_blocks));
   v.act = reinterpret_cast<uint16_t*>(take(sizeof(uint16_t) * slots * p.intermediate));
+  if (plan.fp8_activations) {
+    // gate_up's quantized x, then (once gate_up is done) down's quantized act.
+    const size_t elems = std::max<size_t>(p.tokens * p.hidden, slots * p.intermediate);
+    v.a_fp8 = reinterpret_cast<uint8_t*>(take(elems));
+    v.a_scales = reinterpret_cast<float*>(take(sizeof(float) * elems / kMoeFp8Block));
+  }
   v.rows_out = reinterpret_cast<uint16_t*>(base + offset);
   return v;
 }

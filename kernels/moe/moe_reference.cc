@@ -63,18 +63,29 @@ std::vector<std::vector<int32_t>> SlotsByExpert(const int32_t* ids, int64_t slot
 
 namespace {
 
-float WeightValue(uint16_t bf16) { return Bf16ToF32(bf16); }
-float WeightValue(float f32) { return f32; }
+// bf16 bits or f32, as f32 (weights and activations alike).
+float Value(uint16_t bf16) { return Bf16ToF32(bf16); }
+float Value(float f32) { return f32; }
 
-template <typename W>
-double Dot(const W* w, const uint16_t* x, int64_t n) {
+template <typename W, typename X>
+double Dot(const W* w, const X* x, int64_t n) {
   double sum = 0;
-  for (int64_t i = 0; i < n; ++i) sum += static_cast<double>(WeightValue(w[i])) * Bf16ToF32(x[i]);
+  for (int64_t i = 0; i < n; ++i) sum += static_cast<double>(Value(w[i])) * Value(x[i]);
   return sum;
 }
 
-template <typename W>
-void GateUpSwigluT(const uint16_t* x, const W* gate_up, int64_t hidden, int64_t inter, float* act,
+// One row of activations after quantization to fp8 and back (QuantizeFp8Rows128).
+std::vector<float> Fp8RoundTrip(const float* x, int64_t n) {
+  return DequantizeFp8Rows128(QuantizeFp8Rows128(x, 1, n), 1, n);
+}
+std::vector<float> Fp8RoundTrip(const uint16_t* x, int64_t n) {
+  std::vector<float> f(n);
+  for (int64_t i = 0; i < n; ++i) f[i] = Bf16ToF32(x[i]);
+  return Fp8RoundTrip(f.data(), n);
+}
+
+template <typename W, typename X>
+void GateUpSwigluT(const X* x, const W* gate_up, int64_t hidden, int64_t inter, float* act,
                    const Activation& activation, const float* bias) {
   for (int64_t i = 0; i < inter; ++i) {
     float g = static_cast<float>(Dot(gate_up + i * hidden, x, hidden));
@@ -99,12 +110,13 @@ void DownT(const float* act, const W* down, int64_t hidden, int64_t inter, float
   for (int64_t h = 0; h < hidden; ++h) {
     double sum = bias != nullptr ? bias[h] : 0.0;
     for (int64_t i = 0; i < inter; ++i)
-      sum += static_cast<double>(WeightValue(down[h * inter + i])) * act[i];
+      sum += static_cast<double>(Value(down[h * inter + i])) * act[i];
     y[h] = static_cast<float>(sum);
   }
 }
 
-template <typename W>
+// kFp8Activations: w8a8, x and act quantized per row and 128 columns before each GEMM.
+template <bool kFp8Activations, typename W>
 void MoeLayerT(const MoeProblem& problem, const uint16_t* x, const int32_t* ids,
                const float* weights, const std::vector<const W*>& gate_up,
                const std::vector<const W*>& down, float* out, const Activation& activation) {
@@ -120,7 +132,13 @@ void MoeLayerT(const MoeProblem& problem, const uint16_t* x, const int32_t* ids,
           activation.gate_up_bias != nullptr ? activation.gate_up_bias + e * 2 * inter : nullptr;
       const float* down_bias =
           activation.down_bias != nullptr ? activation.down_bias + e * h : nullptr;
-      GateUpSwigluT(x + t * h, gate_up[e], h, inter, act.data(), activation, gate_up_bias);
+      if constexpr (kFp8Activations) {
+        const std::vector<float> xq = Fp8RoundTrip(x + t * h, h);
+        GateUpSwigluT(xq.data(), gate_up[e], h, inter, act.data(), activation, gate_up_bias);
+        act = Fp8RoundTrip(act.data(), inter);
+      } else {
+        GateUpSwigluT(x + t * h, gate_up[e], h, inter, act.data(), activation, gate_up_bias);
+      }
       DownT(act.data(), down[e], h, inter, y.data(), down_bias);
       for (int64_t c = 0; c < h; ++c) o[c] += weights[t * problem.top_k + j] * y[c];
     }
@@ -160,12 +178,24 @@ void Down(const float* act, const float* down, int64_t hidden, int64_t inter, fl
 void MoeLayer(const MoeProblem& problem, const uint16_t* x, const int32_t* ids,
               const float* weights, const std::vector<const uint16_t*>& gate_up,
               const std::vector<const uint16_t*>& down, float* out, const Activation& activation) {
-  MoeLayerT(problem, x, ids, weights, gate_up, down, out, activation);
+  MoeLayerT<false>(problem, x, ids, weights, gate_up, down, out, activation);
 }
 void MoeLayer(const MoeProblem& problem, const uint16_t* x, const int32_t* ids,
               const float* weights, const std::vector<const float*>& gate_up,
               const std::vector<const float*>& down, float* out, const Activation& activation) {
-  MoeLayerT(problem, x, ids, weights, gate_up, down, out, activation);
+  MoeLayerT<false>(problem, x, ids, weights, gate_up, down, out, activation);
+}
+
+void GateUpSwigluW8A8(const uint16_t* x, const float* gate_up, int64_t hidden, int64_t inter,
+                      float* act, const Activation& activation, const float* bias) {
+  const std::vector<float> xq = Fp8RoundTrip(x, hidden);
+  GateUpSwigluT(xq.data(), gate_up, hidden, inter, act, activation, bias);
+}
+void MoeLayerW8A8(const MoeProblem& problem, const uint16_t* x, const int32_t* ids,
+                  const float* weights, const std::vector<const float*>& gate_up,
+                  const std::vector<const float*>& down, float* out,
+                  const Activation& activation) {
+  MoeLayerT<true>(problem, x, ids, weights, gate_up, down, out, activation);
 }
 
 Fp8Matrix QuantizeFp8Block128(const float* w, int64_t rows, int64_t cols) {
@@ -186,6 +216,35 @@ Fp8Matrix QuantizeFp8Block128(const float* w, int64_t rows, int64_t cols) {
     }
   });
   return m;
+}
+
+Fp8Matrix QuantizeFp8Rows128(const float* x, int64_t rows, int64_t cols) {
+  Fp8Matrix m;
+  m.values.resize(rows * cols);
+  const int64_t groups = (cols + kMoeFp8Block - 1) / kMoeFp8Block;
+  m.scales.resize(rows * groups);
+  for (int64_t r = 0; r < rows; ++r) {
+    for (int64_t g = 0; g < groups; ++g) {
+      const int64_t c0 = g * kMoeFp8Block, c1 = std::min(cols, c0 + kMoeFp8Block);
+      float amax = 0.0f;
+      for (int64_t c = c0; c < c1; ++c) amax = std::max(amax, std::abs(x[r * cols + c]));
+      const float scale = amax / kFP8E4M3Max > 0.0f ? amax / kFP8E4M3Max : 1.0f;
+      m.scales[r * groups + g] = scale;
+      for (int64_t c = c0; c < c1; ++c)
+        m.values[r * cols + c] = F32ToFP8E4M3(x[r * cols + c] / scale);
+    }
+  }
+  return m;
+}
+
+std::vector<float> DequantizeFp8Rows128(const Fp8Matrix& m, int64_t rows, int64_t cols) {
+  std::vector<float> x(rows * cols);
+  const int64_t groups = (cols + kMoeFp8Block - 1) / kMoeFp8Block;
+  for (int64_t r = 0; r < rows; ++r) {
+    for (int64_t c = 0; c < cols; ++c)
+      x[r * cols + c] = FP8E4M3ToF32(m.values[r * cols + c]) * m.scales[r * groups + c / kMoeFp8Block];
+  }
+  return x;
 }
 
 std::vector<float> DequantizeFp8Block128(const Fp8Matrix& m, int64_t rows, int64_t cols) {

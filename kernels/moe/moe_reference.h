@@ -64,6 +64,21 @@ Fp8Matrix QuantizeFp8Block128(const float* w, int64_t rows, int64_t cols);
 // w = value * scale of its block, in f32.
 std::vector<float> DequantizeFp8Block128(const Fp8Matrix& m, int64_t rows, int64_t cols);
 
+// w8a8's activations (MoePlan::fp8_activations), quantized dynamically per row and 128 columns:
+// scale = amax / 448 (1 where that is 0), value = e4m3(x / scale); scales [rows, ceil(cols /
+// 128)]. What sm90_quantize_fp8_rows writes, byte for byte.
+Fp8Matrix QuantizeFp8Rows128(const float* x, int64_t rows, int64_t cols);
+std::vector<float> DequantizeFp8Rows128(const Fp8Matrix& m, int64_t rows, int64_t cols);
+
+// gate_up + activation, and the layer, as w8a8 computes them: x (and in the layer act, after
+// its bf16 rounding) go through QuantizeFp8Rows128 before each GEMM; f32 (dequantized) weights.
+void GateUpSwigluW8A8(const uint16_t* x, const float* gate_up, int64_t hidden, int64_t inter,
+                      float* act, const Activation& activation = {}, const float* bias = nullptr);
+void MoeLayerW8A8(const MoeProblem& problem, const uint16_t* x, const int32_t* ids,
+                  const float* weights, const std::vector<const float*>& gate_up,
+                  const std::vector<const float*>& down, float* out,
+                  const Activation& activation = {});
+
 }  // namespace sy::kernels::reference
 
 #endif  // SWITCHYARD_KERNELS_MOE_MOE_REFERENCE_H_

@@ -69,15 +69,23 @@ __device__ __forceinline__ uint32_t SmemAddress(const void* p) {
 __device__ __forceinline__ void CpAsync16(void* smem, const void* global) {
   asm volatile("cp.async.cg.shared.global [%0], [%1], 16;\n" ::"r"(SmemAddress(smem)), "l"(global));
 }
+// 4 bytes (a scale), through L1.
+__device__ __forceinline__ void CpAsync4(void* smem, const void* global) {
+  asm volatile("cp.async.ca.shared.global [%0], [%1], 4;\n" ::"r"(SmemAddress(smem)), "l"(global));
+}
 __device__ __forceinline__ void CpAsyncCommit() { asm volatile("cp.async.commit_group;\n"); }
 template <int N>
 __device__ __forceinline__ void CpAsyncWait() {
   asm volatile("cp.async.wait_group %0;\n" ::"n"(N));
 }
 
-// Element offset of 16-byte chunk `chunk` of row `row` in a tile of rows of 64 bf16 (128 bytes)
-// in the 128-byte swizzle, chunk c of row r stored at c ^ (r % 8): ldmatrix reads it without bank
-// conflicts, and it is the layout wgmma's 128-byte-swizzle descriptors name (sm90_wgmma.cuh).
+// Byte offset of 16-byte chunk `chunk` of row `row` in a tile of 128-byte rows in the 128-byte
+// swizzle, chunk c of row r stored at c ^ (r % 8): ldmatrix reads it without bank conflicts, and
+// it is the layout wgmma's 128-byte-swizzle descriptors name (sm90_wgmma.cuh).
+__device__ __forceinline__ int Swizzle128Bytes(int row, int chunk) {
+  return row * 128 + ((chunk ^ (row & 7)) * 16);
+}
+// The same in elements of a tile of rows of 64 bf16.
 __device__ __forceinline__ int Swizzle128(int row, int chunk) {
   return row * 64 + ((chunk ^ (row & 7)) * 8);
 }

@@ -48,7 +48,12 @@ struct DecodeParams {
   const uint8_t* const* zeros;  // int4: per expert [rows, K / 128]
   int K;
   int inter, hidden, top_k;
-  MoeWorkspaceView ws;
+  // The workspace fields the kernel reads (MoeWorkspaceView).
+  const int32_t* num_blocks;
+  const BlockInfo* blocks;
+  const int32_t* sorted_slots;
+  const float* topk_weights;
+  uint16_t* act;
   float* out;
 };
 
@@ -132,14 +137,14 @@ __global__ void __launch_bounds__(kThreads, NT <= 2 ? 2 : 1)
   // gate_up reads the block table the routing kernel is still writing; down reads only the
   // (finished) routing before its wait, and the weights, which no kernel writes.
   if constexpr (kGateUp) WaitForPredecessor();
-  if (static_cast<int>(blockIdx.x) >= *p.ws.num_blocks) return;
-  const BlockInfo blk = p.ws.blocks[blockIdx.x];
+  if (static_cast<int>(blockIdx.x) >= *p.num_blocks) return;
+  const BlockInfo blk = p.blocks[blockIdx.x];
   const int m = blk.end - blk.begin, ntiles = (m + 7) / 8;
   const int tid = threadIdx.x, warp = tid / 32, lane = tid % 32, g = lane / 4, t = lane % 4;
   for (int i = tid; i < 2 * 16 * kCols; i += kThreads) (&s_acc[0][0][0])[i] = 0.0f;
   if (tid < kCols) {
     const int pos = blk.begin + min(tid, m - 1);  // columns past m repeat a real row
-    const int slot = p.ws.sorted_slots[pos];
+    const int slot = p.sorted_slots[pos];
     s_slot[tid] = slot;
     s_brow[tid] = kGateUp ? slot / p.top_k : pos;
   }
@@ -287,7 +292,7 @@ __global__ void __launch_bounds__(kThreads, NT <= 2 ? 2 : 1)
   }
   __syncthreads();
   if constexpr (kGateUp) {
-    auto* act = reinterpret_cast<__nv_bfloat16*>(p.ws.act);
+    auto* act = reinterpret_cast<__nv_bfloat16*>(p.act);
     const float* bias = view.gate_up_bias == nullptr
                             ? nullptr
                             : view.gate_up_bias + static_cast<int64_t>(blk.expert) * 2 * p.inter;
@@ -305,7 +310,7 @@ __global__ void __launch_bounds__(kThreads, NT <= 2 ? 2 : 1)
     for (int i = tid; i < 32 * m; i += kThreads) {
       const int c = i / 32, r = i % 32;
       const int slot = s_slot[c];
-      const float v = s_acc[r / 16][r % 16][c] * p.ws.topk_weights[slot];
+      const float v = s_acc[r / 16][r % 16][c] * p.topk_weights[slot];
       atomicAdd(p.out + static_cast<int64_t>(slot / p.top_k) * p.hidden + r0 + r, v);
     }
   }
@@ -355,7 +360,11 @@ std::string LaunchDecodeGemm(bool gate_up, const MoeProblem& problem, const MoeP
   p.inter = static_cast<int>(problem.intermediate);
   p.hidden = static_cast<int>(problem.hidden);
   p.top_k = problem.top_k;
-  p.ws = ws;
+  p.num_blocks = ws.num_blocks;
+  p.blocks = ws.blocks;
+  p.sorted_slots = ws.sorted_slots;
+  p.topk_weights = ws.topk_weights;
+  p.act = ws.act;
   p.out = out;
   if (plan.max_blocks == 0) return "";
   const dim3 grid(static_cast<unsigned>(plan.max_blocks),

@@ -1,6 +1,7 @@
 // sm90_grouped_gemm_bf16_wgmma_128x256x64_ws_prefill: the grouped GEMMs of prefill on Hopper's
-// own path, for bf16 or fp8 block-128 weights where I % 128 == 0 and H % 256 == 0 (the mma.sync
-// kernel in sm90_grouped_gemm_bf16_mma_multistage_prefill.cu takes the other shapes).
+// own path, for bf16 weights where I % 128 == 0 and H % 256 == 0 (fp8 weights run w8a8 in
+// sm90_grouped_gemm_fp8_wgmma_ws_prefill.cu; the mma.sync kernel in
+// sm90_grouped_gemm_bf16_mma_multistage_prefill.cu takes the other shapes).
 //
 // One CTA computes a 128-slot x 256-output tile of one expert block, warp-specialised:
 //   - a producer warpgroup copies A (slot rows) and B (weight rows) 64 k at a time into a ring
@@ -12,22 +13,15 @@
 //     wgmma reading it has finished.
 // Registers move from the producer (40) to the consumers (232): each holds 128 f32 accumulators.
 //
-// fp8 block-128 weights (w8a16): the producer loads each k tile's weight bytes into registers
-// one tile ahead (ld.global, 8 x 16 bytes a thread), multiplies them by their block scale into
-// bf16 and stores them into the same swizzled B tile, then fences them for the async proxy and
-// arrives on the stage's full mbarrier itself; the consumers are unchanged. It keeps a k tile in
-// registers, so this variant leaves the register split as compiled (168 each).
-//
 // Why cp.async and not TMA: gate_up's A rows are token rows of x gathered through the sorted
 // slot list (Hopper's TMA has no row gather), and the weights are one allocation per expert
 // behind a device-side pointer array, which a host-built tensor map cannot name without a
 // descriptor per expert. cp.async writes the same 128-byte-swizzled layout TMA would, so the
 // consumer side is what a TMA kernel's would be.
 //
-// gate_up: the 256 outputs are 128 gate rows and the 128 up rows that pair with them, so
-// accumulator columns j and j + 128 of a thread are one SwiGLU pair; act gets 128 columns.
-// down: router weight * y in bf16 per slot into rows_out; sm90_moe_combine sums each token's k
-// slots (deterministic). Raster as the mma.sync kernel: groups of 8 blocks sweep every output
+// gate_up: the 256 outputs are 128 gate rows and the 128 up rows that pair with them, so act gets
+// 128 columns (StoreWgmmaTile, sm90_prefill_tile.cuh). down: router weight * y in bf16 per slot
+// into rows_out; sm90_moe_combine sums each token's k slots (deterministic). Raster as the mma.sync kernel: groups of 8 blocks sweep every output
 // tile together, so the group's A rows stay in L2 while each weight tile streams once.
 #include <cuda_bf16.h>
 
@@ -52,15 +46,6 @@ struct PipelineBarriers {
   uint64_t full[kStages];   // the producer's copies of a stage landed
   uint64_t empty[kStages];  // every consumer warp is done reading a stage
 };
-
-template <bool kGateUp>
-__device__ __forceinline__ int WeightRow(const PrefillGemmParams& p, int n_tile, int row) {
-  if constexpr (kGateUp) {
-    return row < kBN / 2 ? kBN / 2 * n_tile + row : p.inter + kBN / 2 * n_tile + row - kBN / 2;
-  } else {
-    return kBN * n_tile + row;
-  }
-}
 
 // Producer thread `pt`'s cp.async copies of k tile `kt` of A into `s_a`: 16-byte chunk pt % 8 of
 // slot rows pt / 8 + 16 i.
@@ -94,61 +79,11 @@ __device__ void ProduceTiles(const PrefillGemmParams& p, int expert, int n_tile,
     for (int i = 0; i < kBN / 16; ++i) {
       const int row = row0 + 16 * i;
       CpAsync16(s_b + Swizzle128(row, chunk),
-                w + static_cast<int64_t>(WeightRow<kGateUp>(p, n_tile, row)) * p.K + k);
+                w + static_cast<int64_t>(WgmmaTileWeightRow<kBN, kGateUp>(p, n_tile, row)) * p.K + k);
     }
     CpAsyncArriveOnMbarrier(&bars.full[stage]);
   }
   // A thread's copies must land before it exits.
-  CpAsyncWait<0>();
-}
-
-// The producer for fp8 weights: A as ProduceTiles (CopyATile); thread `pt` turns 16-byte fp8 chunk
-// pt % 4 of weight rows pt / 4 + 32 i into bf16 chunks 2 (pt % 4) and 2 (pt % 4) + 1 of the B tile.
-// A 64-wide k tile never crosses a 128 block, nor does a row's 128-row block change within the
-// tile's gate or up half, so each chunk has one scale.
-template <bool kGateUp>
-__device__ void ProduceTilesFp8(const PrefillGemmParams& p, int expert, int n_tile,
-                                const int* s_arow, __nv_bfloat16* ring, PipelineBarriers& bars,
-                                int pt) {
-  constexpr int kRowsPerThread = kBN / 32;
-  const int b_chunk = pt % 4, b_row0 = pt / 4;
-  const int k_tiles = p.K / kBK;
-  const int k_blocks = (p.K + kMoeFp8Block - 1) / kMoeFp8Block;
-  const auto* w = static_cast<const uint8_t*>(p.weights[expert]);
-  const float* scales = p.scales[expert];
-  auto load_b = [&](int kt, uint4(&v)[kRowsPerThread]) {
-#pragma unroll
-    for (int i = 0; i < kRowsPerThread; ++i) {
-      const int w_row = WeightRow<kGateUp>(p, n_tile, b_row0 + 32 * i);
-      v[i] = LoadStream(w + static_cast<int64_t>(w_row) * p.K + kt * kBK + b_chunk * 16);
-    }
-  };
-  uint4 next[kRowsPerThread];
-  load_b(0, next);
-  for (int kt = 0; kt < k_tiles; ++kt) {
-    const int stage = kt % kStages;
-    if (kt >= kStages) MbarrierWait(&bars.empty[stage], (kt / kStages - 1) & 1);
-    __nv_bfloat16* s_a = ring + stage * (kATileElems + kBTileElems);
-    __nv_bfloat16* s_b = s_a + kATileElems;
-    CopyATile(p, s_arow, s_a, kt, pt);
-    CpAsyncArriveOnMbarrier(&bars.full[stage]);
-    uint4 cur[kRowsPerThread];
-#pragma unroll
-    for (int i = 0; i < kRowsPerThread; ++i) cur[i] = next[i];
-    if (kt + 1 < k_tiles) load_b(kt + 1, next);  // in flight while this tile is converted
-#pragma unroll
-    for (int i = 0; i < kRowsPerThread; ++i) {
-      const int row = b_row0 + 32 * i;
-      const int w_row = WeightRow<kGateUp>(p, n_tile, row);
-      const float scale = scales[(w_row / kMoeFp8Block) * k_blocks + kt * kBK / kMoeFp8Block];
-      *reinterpret_cast<uint4*>(s_b + Swizzle128(row, 2 * b_chunk)) =
-          DequantizeFp8x8(cur[i].x, cur[i].y, scale);
-      *reinterpret_cast<uint4*>(s_b + Swizzle128(row, 2 * b_chunk + 1)) =
-          DequantizeFp8x8(cur[i].z, cur[i].w, scale);
-    }
-    FenceProxyAsyncShared();
-    MbarrierArrive(&bars.full[stage]);
-  }
   CpAsyncWait<0>();
 }
 
@@ -172,7 +107,7 @@ __device__ void ProduceTilesFp8(const PrefillGemmParams& p, int expert, int n_ti
     WgmmaFence();
 #pragma unroll
     for (int k16 = 0; k16 < kBK / 16; ++k16) {
-      WgmmaM64N256K16Bf16(acc, WgmmaDescriptorAdvanceK16(a, k16), WgmmaDescriptorAdvanceK16(b, k16),
+      WgmmaM64N256K16Bf16(acc, WgmmaDescriptorAdvanceK(a, k16), WgmmaDescriptorAdvanceK(b, k16),
                           kt > 0 || k16 > 0);
     }
     WgmmaCommit();
@@ -184,41 +119,6 @@ __device__ void ProduceTilesFp8(const PrefillGemmParams& p, int expert, int n_ti
 }
 
 template <bool kGateUp>
-__device__ __forceinline__ void StoreTile(const PrefillGemmParams& p, const BlockInfo& blk,
-                                          int n_tile, int wg, const int* s_slot,
-                                          const float (&acc)[128]) {
-  const int lane = threadIdx.x % 32, warp_in_wg = (threadIdx.x / 32) % 4;
-  const int m = blk.end - blk.begin;
-#pragma unroll
-  for (int half = 0; half < 2; ++half) {
-    const int row = 64 * wg + 16 * warp_in_wg + lane / 4 + 8 * half;
-    if (row >= m) continue;
-    if constexpr (kGateUp) {
-      auto* act = reinterpret_cast<uint32_t*>(p.ws.act);
-      const float* bias = GateUpBias(p, blk.expert);
-#pragma unroll
-      for (int j = 0; j < 16; ++j) {
-        const int i = kBN / 2 * n_tile + 8 * j + 2 * (lane % 4);
-        const float* gate = &acc[4 * j + 2 * half];
-        const float* up = &acc[4 * (j + 16) + 2 * half];
-        act[(static_cast<int64_t>(blk.begin + row) * p.inter + i) / 2] =
-            ActivatePair(p, bias, i, gate[0], gate[1], up[0], up[1]);
-      }
-    } else {
-      auto* rows_out = reinterpret_cast<uint32_t*>(p.ws.rows_out);
-      const int slot = s_slot[row];
-      const float weight = p.ws.topk_weights[slot];
-#pragma unroll
-      for (int j = 0; j < 32; ++j) {
-        const int h = kBN * n_tile + 8 * j + 2 * (lane % 4);
-        rows_out[(static_cast<int64_t>(slot) * p.hidden + h) / 2] =
-            PackBf16(weight * acc[4 * j + 2 * half], weight * acc[4 * j + 2 * half + 1]);
-      }
-    }
-  }
-}
-
-template <bool kFp8, bool kGateUp>
 __global__ void __launch_bounds__(kThreads, 1)
     sm90_grouped_gemm_bf16_wgmma_128x256x64_ws_prefill(PrefillGemmParams p) {
 #if defined(__CUDA_ARCH_FEAT_SM90_ALL)
@@ -238,25 +138,20 @@ __global__ void __launch_bounds__(kThreads, 1)
   LoadBlockRows<kGateUp>(p, blk, kBM, s_slot, s_arow);
   const int tid = threadIdx.x;
   if (tid < kStages) {
-    // Every producer thread's copies of A and B; fp8: its copies of A, then its stores of B.
-    MbarrierInit(&bars.full[tid], kFp8 ? 256 : 128);
+    MbarrierInit(&bars.full[tid], 128);              // every producer thread's copies
     MbarrierInit(&bars.empty[tid], 4 * kConsumers);  // one arrival per consumer warp
   }
   __syncthreads();
 
   const int wg = tid / 128;
   if (wg == kConsumers) {
-    if constexpr (kFp8) {
-      ProduceTilesFp8<kGateUp>(p, blk.expert, n_tile, s_arow, ring, bars, tid % 128);
-    } else {
-      WarpgroupReleaseRegisters<kProducerRegisters>();
-      ProduceTiles<kGateUp>(p, blk.expert, n_tile, s_arow, ring, bars, tid % 128);
-    }
+    WarpgroupReleaseRegisters<kProducerRegisters>();
+    ProduceTiles<kGateUp>(p, blk.expert, n_tile, s_arow, ring, bars, tid % 128);
   } else {
-    if constexpr (!kFp8) WarpgroupTakeRegisters<kConsumerRegisters>();
+    WarpgroupTakeRegisters<kConsumerRegisters>();
     float acc[128];
     ConsumeTiles(p, wg, ring, bars, acc);
-    StoreTile<kGateUp>(p, blk, n_tile, wg, s_slot, acc);
+    StoreWgmmaTile<kBN, kGateUp>(p, blk, n_tile, wg, s_slot, acc);
   }
 #else
   // The portable PTX (compute_90) has no wgmma; WgmmaPrefillFits selects this kernel on sm_90
@@ -265,9 +160,9 @@ __global__ void __launch_bounds__(kThreads, 1)
 #endif
 }
 
-template <bool kFp8, bool kGateUp>
+template <bool kGateUp>
 std::string LaunchKernel(dim3 grid, bool pdl, void* stream, const PrefillGemmParams& p) {
-  auto* kernel = sm90_grouped_gemm_bf16_wgmma_128x256x64_ws_prefill<kFp8, kGateUp>;
+  auto* kernel = sm90_grouped_gemm_bf16_wgmma_128x256x64_ws_prefill<kGateUp>;
   if (cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize,
                            static_cast<int>(kSmemBytes)) != cudaSuccess) {
     return LaunchError("sm90_grouped_gemm_bf16_wgmma_128x256x64_ws_prefill: smem attribute");
@@ -292,22 +187,17 @@ bool WgmmaPrefillFits(const MoeProblem& problem, const MoeWeightsView& weights) 
 std::string LaunchWgmmaPrefillGemm(bool gate_up, const MoeProblem& problem, const MoePlan& plan,
                                    const void* a, const MoeWeightsView& weights,
                                    const MoeWorkspaceView& ws, void* stream) {
-  if (!WgmmaPrefillFits(problem, weights))
-    return "wgmma prefill grouped GEMM: needs bf16 or fp8 block-128 weights, intermediate % 128 "
-           "== 0 and hidden % 256 == 0";
+  if (weights.format != MoeWeightFormat::kBf16 || !WgmmaPrefillFits(problem, weights))
+    return "bf16 wgmma prefill grouped GEMM: needs bf16 weights, intermediate % 128 == 0 and "
+           "hidden % 256 == 0";
   if (plan.max_blocks == 0) return "";
   const PrefillGemmParams p =
       MakePrefillGemmParams(gate_up, problem, a, weights, ws,
                             gate_up ? problem.intermediate / (kBN / 2) : problem.hidden / kBN);
   const dim3 grid = PrefillGrid(plan, p.n_tiles);
   const bool pdl = plan.programmatic_launch;
-  if (weights.format == MoeWeightFormat::kFp8Block128) {
-    if (p.scales == nullptr) return "wgmma prefill grouped GEMM: fp8 weights need their scales";
-    return gate_up ? LaunchKernel<true, true>(grid, pdl, stream, p)
-                   : LaunchKernel<true, false>(grid, pdl, stream, p);
-  }
-  return gate_up ? LaunchKernel<false, true>(grid, pdl, stream, p)
-                 : LaunchKernel<false, false>(grid, pdl, stream, p);
+  return gate_up ? LaunchKernel<true>(grid, pdl, stream, p)
+                 : LaunchKernel<false>(grid, pdl, stream, p);
 }
 
 }  // namespace sy::kernels

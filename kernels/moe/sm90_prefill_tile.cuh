@@ -1,6 +1,6 @@
-// What the two prefill grouped-GEMM kernels (wgmma and mma.sync) share: their parameters, the
-// raster that maps a CTA to (expert block, output tile), the slot rows a block reads, and the
-// gate_up epilogue's activation of a pair of columns.
+// What the prefill grouped-GEMM kernels (wgmma bf16 and fp8, mma.sync) share: their parameters,
+// the raster that maps a CTA to (expert block, output tile), the slot rows a block reads, the
+// gate_up epilogue's activation of a pair of columns, and the wgmma kernels' tile epilogue.
 #ifndef SWITCHYARD_KERNELS_MOE_SM90_PREFILL_TILE_CUH_
 #define SWITCHYARD_KERNELS_MOE_SM90_PREFILL_TILE_CUH_
 
@@ -15,6 +15,8 @@ namespace sy::kernels {
 
 struct PrefillGemmParams {
   const __nv_bfloat16* a;      // gate_up: x [T, H]; down: act [slots, I]
+  const uint8_t* a_fp8;        // w8a8: `a` as e4m3 ...
+  const float* a_scales;       // ... and its scales [rows of a, K / 128] (QuantizeFp8Rows)
   const void* const* weights;  // per expert [rows, K], bf16 or fp8
   const float* const* scales;  // fp8: per expert [ceil(rows / 128), ceil(K / 128)]
   MoeWeightsView view;         // the biases and the activation
@@ -29,6 +31,8 @@ inline PrefillGemmParams MakePrefillGemmParams(bool gate_up, const MoeProblem& p
                                                const MoeWorkspaceView& ws, int64_t n_tiles) {
   PrefillGemmParams p{};
   p.a = static_cast<const __nv_bfloat16*>(a);
+  p.a_fp8 = ws.a_fp8;
+  p.a_scales = ws.a_scales;
   p.weights = gate_up ? weights.gate_up : weights.down;
   p.scales = gate_up ? weights.gate_up_scales : weights.down_scales;
   p.view = weights;
@@ -92,6 +96,57 @@ __device__ __forceinline__ const float* GateUpBias(const PrefillGemmParams& p, i
   return p.view.gate_up_bias == nullptr
              ? nullptr
              : p.view.gate_up_bias + static_cast<int64_t>(expert) * 2 * p.inter;
+}
+
+// ---- The wgmma kernels' tiles: 128 slot rows x kBN outputs ---------------------------------
+
+// Weight row of output `row` of tile `n_tile`. gate_up pairs kBN / 2 gate rows with the kBN / 2
+// up rows of the same activations, so SwiGLU is computed in the epilogue.
+template <int kBN, bool kGateUp>
+__device__ __forceinline__ int WgmmaTileWeightRow(const PrefillGemmParams& p, int n_tile, int row) {
+  if constexpr (kGateUp) {
+    return row < kBN / 2 ? kBN / 2 * n_tile + row : p.inter + kBN / 2 * n_tile + row - kBN / 2;
+  } else {
+    return kBN * n_tile + row;
+  }
+}
+
+// The epilogue of consumer warpgroup `wg` (slot rows 64 wg .. 64 wg + 63) from its wgmma
+// fragment (sm90_wgmma.cuh): gate_up writes act (columns j and j + kBN / 2 of a thread are one
+// SwiGLU pair); down writes router weight * y in bf16 per slot into rows_out.
+template <int kBN, bool kGateUp>
+__device__ __forceinline__ void StoreWgmmaTile(const PrefillGemmParams& p, const BlockInfo& blk,
+                                               int n_tile, int wg, const int* s_slot,
+                                               const float (&acc)[kBN / 2]) {
+  const int lane = threadIdx.x % 32, warp_in_wg = (threadIdx.x / 32) % 4;
+  const int m = blk.end - blk.begin;
+#pragma unroll
+  for (int half = 0; half < 2; ++half) {
+    const int row = 64 * wg + 16 * warp_in_wg + lane / 4 + 8 * half;
+    if (row >= m) continue;
+    if constexpr (kGateUp) {
+      auto* act = reinterpret_cast<uint32_t*>(p.ws.act);
+      const float* bias = GateUpBias(p, blk.expert);
+#pragma unroll
+      for (int j = 0; j < kBN / 16; ++j) {
+        const int i = kBN / 2 * n_tile + 8 * j + 2 * (lane % 4);
+        const float* gate = &acc[4 * j + 2 * half];
+        const float* up = &acc[4 * (j + kBN / 16) + 2 * half];
+        act[(static_cast<int64_t>(blk.begin + row) * p.inter + i) / 2] =
+            ActivatePair(p, bias, i, gate[0], gate[1], up[0], up[1]);
+      }
+    } else {
+      auto* rows_out = reinterpret_cast<uint32_t*>(p.ws.rows_out);
+      const int slot = s_slot[row];
+      const float weight = p.ws.topk_weights[slot];
+#pragma unroll
+      for (int j = 0; j < kBN / 8; ++j) {
+        const int h = kBN * n_tile + 8 * j + 2 * (lane % 4);
+        rows_out[(static_cast<int64_t>(slot) * p.hidden + h) / 2] =
+            PackBf16(weight * acc[4 * j + 2 * half], weight * acc[4 * j + 2 * half + 1]);
+      }
+    }
+  }
 }
 
 }  // namespace sy::kernels
