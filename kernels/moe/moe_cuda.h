@@ -64,8 +64,8 @@ struct MoePlan {
   int64_t max_blocks = 0;   // bound on the blocks any routing can produce
   size_t workspace_bytes = 0;
   bool programmatic_launch = true;  // PDL: each kernel's prologue overlaps its predecessor
-  // Prefill with fp8 weights on the wgmma tile: activations are quantized to fp8 too (w8a8),
-  // and the workspace holds them.
+  // Prefill with fp8 weights on the wgmma tile and MoePlanOptions::fp8_activations: activations
+  // are quantized to fp8 too (w8a8), and the workspace holds them.
   bool fp8_activations = false;
 };
 
@@ -77,6 +77,10 @@ struct MoePlanOptions {
   // The experts' weights: where prefill starts pays off differs by format, and kU4Group128
   // weights only the decode kernels read.
   MoeWeightFormat format = MoeWeightFormat::kBf16;
+  // fp8 weights at prefill: quantize the activations too (w8a8, MoePlan::fp8_activations) where
+  // the wgmma tile fits, as a DeepSeek-V3 checkpoint's dynamic activation scheme says; false
+  // keeps them bf16 (w8a16, weight-only quantization).
+  bool fp8_activations = true;
 };
 
 // "" when the kernels can run the problem, else why not.

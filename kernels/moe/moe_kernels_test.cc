@@ -282,6 +282,12 @@ double RelativeError(const std::vector<float>& got, const std::vector<float>& wa
   return std::sqrt(err / std::max(norm, 1e-30));
 }
 
+// How far the layer may be from its reference (relative L2). w8a8 requantizes act, and where the
+// kernel's act and the reference's differ in the last bf16 bit, a value on an e4m3 rounding
+// boundary (or a group's amax, and with it the group's scale) lands differently: a few e4m3
+// steps that a handful of tokens does not average out (seen: 1.03% at 3 tokens).
+double LayerTolerance(const MoePlan& plan) { return plan.fp8_activations ? 3e-2 : 1e-2; }
+
 // Router logits whose values within a token are a permutation of an evenly spaced grid, so
 // top-k has no near-ties that f32 rounding could order differently on the two sides.
 std::vector<float> DistinctLogits(int64_t tokens, int experts, uint32_t seed) {
@@ -482,10 +488,11 @@ void CheckLayer(Layer& layer, const MoePlan& plan, bool logits_routing) {
       norm2 += std::pow(want[i], 2);
     }
   }
-  if (layer.format == MoeWeightFormat::kFp8Block128 && plan.path == MoePath::kPrefill &&
-      !plan.fp8_activations) {
-    // The mma.sync fp8 tile rounds weight x scale to bf16 (the reference keeps it exact): a
-    // 2^-9 error per weight that near-cancelling outputs magnify element by element.
+  if (layer.format == MoeWeightFormat::kFp8Block128 && plan.path == MoePath::kPrefill) {
+    // Element by element, near-cancelling outputs (the clamped SwiGLU's u + 1) magnify small
+    // errors: the mma.sync fp8 tile rounds weight x scale to bf16 (2^-9 a weight; the reference
+    // keeps it exact), and w8a8's e4m3 wgmma accumulates a 128-wide k block at about 2^-14 of
+    // its magnitude before the f32 promotion (DeepSeek-V3's report, section 3.3.2).
     EXPECT_LT(std::sqrt(err2 / norm2), 5e-3) << "gate_up + SwiGLU";
   } else {
     EXPECT_LT(worst, 2e-2) << "gate_up + SwiGLU";
@@ -502,14 +509,15 @@ void CheckLayer(Layer& layer, const MoePlan& plan, bool logits_routing) {
   for (int round = 0; round < 2; ++round) {
     ASSERT_EQ(LaunchMoeLayer(problem, plan, args, nullptr), "");
     const auto got = Download(out.get<float>(), want_out.size());
-    EXPECT_LT(RelativeError(got, want_out), 1e-2) << "layer, round " << round;
+    EXPECT_LT(RelativeError(got, want_out), LayerTolerance(plan)) << "layer, round " << round;
   }
   // Accumulating adds to what is there.
   args.accumulate = true;
   ASSERT_EQ(LaunchMoeLayer(problem, plan, args, nullptr), "");
   std::vector<float> twice(want_out);
   for (float& v : twice) v *= 2;
-  EXPECT_LT(RelativeError(Download(out.get<float>(), twice.size()), twice), 1e-2) << "accumulate";
+  EXPECT_LT(RelativeError(Download(out.get<float>(), twice.size()), twice), LayerTolerance(plan))
+      << "accumulate";
 }
 
 TEST_F(CudaMoeKernelsTest, DecodeGemmsMatchTheReferenceForEveryTokenTile) {
@@ -542,15 +550,17 @@ TEST(MoePlanTest, PrefillStartsWhereItsTilesWin) {
   EXPECT_EQ(path(64, 512, MoeWeightFormat::kBf16), MoePath::kPrefill);
   EXPECT_EQ(path(64, 384, MoeWeightFormat::kBf16), MoePath::kDecode);  // the mma.sync tile
   EXPECT_EQ(path(100, 384, MoeWeightFormat::kBf16), MoePath::kPrefill);
-  EXPECT_EQ(path(64, 512, MoeWeightFormat::kFp8Block128), MoePath::kDecode);
-  EXPECT_EQ(path(100, 512, MoeWeightFormat::kFp8Block128), MoePath::kPrefill);
+  EXPECT_EQ(path(3, 512, MoeWeightFormat::kFp8Block128), MoePath::kDecode);  // 0.75 per expert
+  EXPECT_EQ(path(4, 512, MoeWeightFormat::kFp8Block128), MoePath::kPrefill);  // w8a8
+  EXPECT_EQ(path(64, 384, MoeWeightFormat::kFp8Block128), MoePath::kDecode);  // mma.sync
+  EXPECT_EQ(path(100, 384, MoeWeightFormat::kFp8Block128), MoePath::kPrefill);
   EXPECT_EQ(path(4096, 512, MoeWeightFormat::kU4Group128), MoePath::kDecode);
 }
 
 // w8a8: fp8 weights on the wgmma tile quantize their activations, and only such plans give the
 // workspace room for them (x [T, H] or act [T k, I] as e4m3 plus scales, before rows_out).
 TEST(MoePlanTest, Fp8PrefillOnTheWgmmaTilePlansFp8Activations) {
-  const MoeProblem problem{1000, 8, 2, 384, 256};  // H % 256 != 0: only the fp8 wgmma tile fits
+  const MoeProblem problem{1000, 8, 2, 256, 256};
   MoePlanOptions options;
   options.path = MoePath::kPrefill;
   options.format = MoeWeightFormat::kFp8Block128;
@@ -569,9 +579,19 @@ TEST(MoePlanTest, Fp8PrefillOnTheWgmmaTilePlansFp8Activations) {
   EXPECT_EQ(LayoutMoeWorkspace(problem, bf16, nullptr).a_fp8, nullptr);
   EXPECT_LT(bf16.workspace_bytes, w8a8.workspace_bytes);
   options.format = MoeWeightFormat::kFp8Block128;
-  EXPECT_FALSE(PlanMoe(MoeProblem{1000, 8, 2, 384, 192}, options).fp8_activations);  // mma.sync
+  EXPECT_FALSE(PlanMoe(MoeProblem{1000, 8, 2, 256, 192}, options).fp8_activations);  // mma.sync
+  EXPECT_FALSE(PlanMoe(MoeProblem{1000, 8, 2, 384, 256}, options).fp8_activations);
   options.path = MoePath::kDecode;
   EXPECT_FALSE(PlanMoe(problem, options).fp8_activations);
+  // Weight-only fp8 (w8a16) keeps bf16 activations, and prefill from 25 slots per expert.
+  MoePlanOptions weight_only;
+  weight_only.format = MoeWeightFormat::kFp8Block128;
+  weight_only.fp8_activations = false;
+  const MoePlan w8a16 = PlanMoe(problem, weight_only);
+  EXPECT_EQ(w8a16.path, MoePath::kPrefill);
+  EXPECT_FALSE(w8a16.fp8_activations);
+  EXPECT_EQ(LayoutMoeWorkspace(problem, w8a16, nullptr).a_fp8, nullptr);
+  EXPECT_EQ(PlanMoe(MoeProblem{12, 8, 2, 256, 256}, weight_only).path, MoePath::kDecode);
 }
 
 // Both prefill kernels: wgmma (bf16, I % 128 == 0, H % 256 == 0) and mma.sync (the rest), with
@@ -650,7 +670,8 @@ void CheckGraphReplay(const Layer& layer) {
   for (int replay = 0; replay < 3; ++replay) {
     ASSERT_EQ(cudaGraphLaunch(exec, stream), cudaSuccess);
     ASSERT_EQ(cudaStreamSynchronize(stream), cudaSuccess);
-    EXPECT_LT(RelativeError(Download(out.get<float>(), want.size()), want), 1e-2) << replay;
+    EXPECT_LT(RelativeError(Download(out.get<float>(), want.size()), want), LayerTolerance(plan))
+        << replay;
   }
   cudaGraphExecDestroy(exec);
   cudaGraphDestroy(graph);
@@ -780,28 +801,33 @@ TEST_F(CudaMoeKernelsTest, Fp8DecodeHandlesKTailsAndManyExperts) {
   CheckLayer(layer, layer.Plan(), true);
 }
 
-// The w8a8 wgmma kernel (I % 128 == 0, H % 128 == 0) and the w8a16 mma.sync tile (the rest).
+// fp8 prefill: the w8a8 and the w8a16 wgmma kernels (I % 128 == 0, H % 256 == 0) and the w8a16
+// mma.sync tile (the rest).
 TEST_F(CudaMoeKernelsTest, Fp8PrefillGemmsMatchTheReference) {
   struct Shape {
     int64_t hidden, inter;
     bool wgmma;
   };
-  // I = 128 and 384: one and three pairs of gate_up tiles; H = 384: three down tiles, a shape
-  // only the fp8 wgmma kernel takes; I = 192: the mma.sync tile, whose up rows start mid scale
-  // block.
-  for (const Shape& shape : {Shape{256, 128, true}, Shape{256, 384, true}, Shape{384, 256, true},
-                             Shape{256, 192, false}}) {
+  // I = 128 and 384: one and three gate_up tiles; H = 512: two down tiles; I = 192 and H = 384:
+  // the mma.sync tile (whose up rows start mid scale block at I = 192).
+  for (const Shape& shape : {Shape{256, 128, true}, Shape{256, 384, true}, Shape{512, 256, true},
+                             Shape{256, 192, false}, Shape{384, 256, false}}) {
     for (int64_t tokens : {3, 200, 601}) {
-      SCOPED_TRACE(::testing::Message()
-                   << "H " << shape.hidden << ", I " << shape.inter << ", " << tokens << " tokens");
-      Layer layer(tokens, 8, 2, shape.hidden, shape.inter, 8, MoeWeightFormat::kFp8Block128);
-      ASSERT_EQ(WgmmaPrefillFits(layer.problem, layer.weights()), shape.wgmma);
-      MoePlanOptions options;
-      options.path = MoePath::kPrefill;
-      const MoePlan plan = layer.Plan(options);
-      ASSERT_EQ(plan.path, MoePath::kPrefill);
-      ASSERT_EQ(plan.fp8_activations, shape.wgmma);
-      CheckLayer(layer, plan, true);
+      // On the wgmma tile, w8a8 and (weight-only) w8a16.
+      for (bool fp8_activations : {true, false}) {
+        SCOPED_TRACE(::testing::Message()
+                     << "H " << shape.hidden << ", I " << shape.inter << ", " << tokens
+                     << " tokens, fp8 activations " << fp8_activations);
+        Layer layer(tokens, 8, 2, shape.hidden, shape.inter, 8, MoeWeightFormat::kFp8Block128);
+        ASSERT_EQ(WgmmaPrefillFits(layer.problem, layer.weights()), shape.wgmma);
+        MoePlanOptions options;
+        options.path = MoePath::kPrefill;
+        options.fp8_activations = fp8_activations;
+        const MoePlan plan = layer.Plan(options);
+        ASSERT_EQ(plan.path, MoePath::kPrefill);
+        ASSERT_EQ(plan.fp8_activations, shape.wgmma && fp8_activations);
+        CheckLayer(layer, plan, true);
+      }
     }
   }
 }
@@ -901,27 +927,32 @@ void CheckLayerSampled(const Layer& layer, const MoePlan& plan, int64_t stride) 
     const std::vector<float> want = layer.Reference(plan, ids, weights, t, 1);
     const std::vector<float> row(got.begin() + t * problem.hidden,
                                  got.begin() + (t + 1) * problem.hidden);
-    EXPECT_LT(RelativeError(row, want), 1e-2) << "token " << t;
+    EXPECT_LT(RelativeError(row, want), LayerTolerance(plan)) << "token " << t;
   }
 }
 
 TEST_F(CudaMoeKernelsTest, Fp8MixtralShapeMatchesTheReference) {
   // Mixtral-8x7B's expert shape with 4 of its 8 experts (host memory for the f32 reference); the
-  // first 1 and all 5 tokens of one layer.
+  // first 1 and all 5 tokens of one layer, on the plan's paths: decode, then prefill (w8a8, from
+  // one slot per expert).
   Layer layer(5, 4, 2, 4096, 14336, 31, MoeWeightFormat::kFp8Block128);
   for (int64_t tokens : {1, 5}) {
     SCOPED_TRACE(::testing::Message() << tokens << " tokens");
     layer.problem.tokens = tokens;
-    CheckLayerSampled(layer, layer.Plan(), 1);
+    const MoePlan plan = layer.Plan();
+    ASSERT_EQ(plan.path, tokens == 1 ? MoePath::kDecode : MoePath::kPrefill);
+    CheckLayerSampled(layer, plan, 1);
   }
 }
 
 TEST_F(CudaMoeKernelsTest, Fp8DeepSeekShapeMatchesTheReference) {
-  // DeepSeek-V3's expert shape, top-8 of 16 experts (of 256): the first 3 tokens (decode), then
-  // all 257, which take the prefill path (128 slots per expert).
+  // DeepSeek-V3's expert shape, top-8 of 16 experts (of 256): the first 3 tokens on the decode
+  // kernels, then all 257 on the plan's path, prefill (w8a8).
   Layer layer(257, 16, 8, 7168, 2048, 41, MoeWeightFormat::kFp8Block128);
   layer.problem.tokens = 3;
-  CheckLayerSampled(layer, layer.Plan(), 1);
+  MoePlanOptions decode;
+  decode.path = MoePath::kDecode;
+  CheckLayerSampled(layer, layer.Plan(decode), 1);
   layer.problem.tokens = 257;
   const MoePlan plan = layer.Plan();
   ASSERT_EQ(plan.path, MoePath::kPrefill);

@@ -17,9 +17,10 @@ std::string LaunchDecodeGemm(bool gate_up, const MoeProblem& problem, const MoeP
                              const MoeWorkspaceView& ws, float* out, void* stream);
 
 // The prefill GEMMs. gate_up: `a` is x, output ws.act; down: `a` is ws.act, output ws.rows_out
-// (router weight applied). Three kernels; on sm_90 where WgmmaPrefillFits:
-//   sm90_grouped_gemm_bf16_wgmma_ws_prefill.cu: bf16 weights, I % 128 == 0, H % 256 == 0;
-//   sm90_grouped_gemm_fp8_wgmma_ws_prefill.cu: fp8 weights (w8a8), I % 128 == 0, H % 128 == 0;
+// (router weight applied). Three kernels; on sm_90 where WgmmaPrefillFits (I % 128 == 0,
+// H % 256 == 0):
+//   sm90_grouped_gemm_fp8_wgmma_ws_prefill.cu: fp8 weights where plan.fp8_activations (w8a8);
+//   sm90_grouped_gemm_bf16_wgmma_ws_prefill.cu: bf16 weights, or fp8 ones (w8a16);
 // else sm90_grouped_gemm_bf16_mma_multistage_prefill.cu (bf16 or fp8 weights, w8a16).
 bool WgmmaPrefillFits(const MoeProblem& problem, const MoeWeightsView& weights);
 // The shape and format half of WgmmaPrefillFits (moe_plan.cc; the other half is the device).

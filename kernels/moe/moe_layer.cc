@@ -10,7 +10,7 @@ std::string LaunchPrefillGemm(bool gate_up, const MoeProblem& problem, const Moe
                               const MoeWorkspaceView& ws, void* stream) {
   if (!WgmmaPrefillFits(problem, weights))
     return LaunchMmaPrefillGemm(gate_up, problem, plan, a, weights, ws, stream);
-  return weights.format == MoeWeightFormat::kFp8Block128
+  return weights.format == MoeWeightFormat::kFp8Block128 && plan.fp8_activations
              ? LaunchFp8WgmmaPrefillGemm(gate_up, problem, plan, a, weights, ws, stream)
              : LaunchWgmmaPrefillGemm(gate_up, problem, plan, a, weights, ws, stream);
 }

@@ -19,26 +19,26 @@ int32_t DecodeTokenTiles(double slots_per_expert) { return slots_per_expert <= 6
 bool PrefillFits(const MoeProblem& p) { return p.intermediate % 64 == 0 && p.hidden % 128 == 0; }
 
 // Slots per expert from which the prefill tiles beat the decode kernels. Measured on the H200
-// (bench moe --path prefill against the plan's decode, docs/cuda-kernels.md): with the wgmma
-// tile, 16 (Qwen3-30B-A3B at 256 tokens 433 vs 629 µs, Mixtral at 64 tokens a tie, DeepSeek-V3
-// at 8 per expert 6,901 vs 5,845 µs); with the mma.sync tile (fp8 weights among them), 25.
-double PrefillFromSlotsPerExpert(const MoeProblem& p, MoeWeightFormat format) {
-  return WgmmaPrefillShapeFits(p, format) && format == MoeWeightFormat::kBf16 ? 16 : 25;
+// (bench moe --path prefill against the plan's decode, docs/cuda-kernels.md):
+//   - bf16 on the wgmma tile: 16 (Qwen3-30B-A3B at 256 tokens 433 vs 629 µs, Mixtral at 64 tokens
+//     a tie, DeepSeek-V3 at 8 per expert 6,901 vs 5,845 µs);
+//   - fp8 on the w8a8 wgmma tile: 1. It streams fp8 weights at 2.8-3.0 TB/s from 16 tokens on,
+//     as fast as the w8a16 decode kernel does at its best (Qwen3-30B-A3B at 16 tokens 173 vs
+//     206 µs, at 64 tokens 250 vs 313; Mixtral at 64 tokens 509 vs 1,049; decode still wins by
+//     under 3% at Mixtral's and DeepSeek-V3's 16 tokens);
+//   - the mma.sync tile (bf16 or fp8), and fp8 weights with bf16 activations (w8a16): 25.
+double PrefillFromSlotsPerExpert(const MoeProblem& p, const MoePlanOptions& options) {
+  if (!WgmmaPrefillShapeFits(p, options.format)) return 25;
+  if (options.format == MoeWeightFormat::kBf16) return 16;
+  return options.fp8_activations ? 1 : 25;
 }
 
 }  // namespace
 
 bool WgmmaPrefillShapeFits(const MoeProblem& p, MoeWeightFormat format) {
-  // bf16: 128 x 256 tiles (128 act columns a gate_up tile); fp8: 128 x 128 tiles and 128-wide k
-  // tiles, one scale block each.
-  switch (format) {
-    case MoeWeightFormat::kBf16:
-      return p.intermediate % 128 == 0 && p.hidden % 256 == 0;
-    case MoeWeightFormat::kFp8Block128:
-      return p.intermediate % 128 == 0 && p.hidden % 128 == 0;
-    default:
-      return false;
-  }
+  // 128 x 256 tiles: gate_up's pair 128 gate rows with their 128 up rows.
+  return (format == MoeWeightFormat::kBf16 || format == MoeWeightFormat::kFp8Block128) &&
+         p.intermediate % 128 == 0 && p.hidden % 256 == 0;
 }
 
 std::string CheckMoeProblem(const MoeProblem& p) {
@@ -58,7 +58,7 @@ MoePlan PlanMoe(const MoeProblem& p, const MoePlanOptions& options) {
   const int64_t slots = p.tokens * p.top_k;
   const double per_expert = static_cast<double>(slots) / std::max(p.experts, 1);
   const bool prefill_fits = PrefillFits(p) && options.format != MoeWeightFormat::kU4Group128;
-  plan.path = per_expert >= PrefillFromSlotsPerExpert(p, options.format) && prefill_fits
+  plan.path = per_expert >= PrefillFromSlotsPerExpert(p, options) && prefill_fits
                   ? MoePath::kPrefill
                   : MoePath::kDecode;
   if (options.path) {
@@ -73,7 +73,7 @@ MoePlan PlanMoe(const MoeProblem& p, const MoePlanOptions& options) {
     plan.token_tiles = 0;
     plan.block_m = 128;
     plan.fp8_activations = options.format == MoeWeightFormat::kFp8Block128 &&
-                           WgmmaPrefillShapeFits(p, options.format);
+                           options.fp8_activations && WgmmaPrefillShapeFits(p, options.format);
   }
   plan.max_blocks = slots / plan.block_m + std::min<int64_t>(p.experts, slots);
   MoeWorkspaceView view = LayoutMoeWorkspace(p, plan, nullptr);

@@ -1,7 +1,8 @@
 // sm90_grouped_gemm_bf16_wgmma_128x256x64_ws_prefill: the grouped GEMMs of prefill on Hopper's
-// own path, for bf16 weights where I % 128 == 0 and H % 256 == 0 (fp8 weights run w8a8 in
-// sm90_grouped_gemm_fp8_wgmma_ws_prefill.cu; the mma.sync kernel in
-// sm90_grouped_gemm_bf16_mma_multistage_prefill.cu takes the other shapes).
+// own path with bf16 activations, for bf16 or fp8 block-128 weights (w8a16: the plan keeps
+// activations bf16) where I % 128 == 0 and H % 256 == 0. fp8 weights with fp8 activations (w8a8)
+// run in sm90_grouped_gemm_fp8_wgmma_ws_prefill.cu; the mma.sync kernel in
+// sm90_grouped_gemm_bf16_mma_multistage_prefill.cu takes the other shapes.
 //
 // One CTA computes a 128-slot x 256-output tile of one expert block, warp-specialised:
 //   - a producer warpgroup copies A (slot rows) and B (weight rows) 64 k at a time into a ring
@@ -12,6 +13,12 @@
 //     B), keep one wgmma group in flight, and free a stage on its "empty" mbarrier once the
 //     wgmma reading it has finished.
 // Registers move from the producer (40) to the consumers (232): each holds 128 f32 accumulators.
+//
+// fp8 block-128 weights (w8a16): the producer loads each k tile's weight bytes into registers
+// one tile ahead (ld.global, 8 x 16 bytes a thread), multiplies them by their block scale into
+// bf16 and stores them into the same swizzled B tile, then fences them for the async proxy and
+// arrives on the stage's full mbarrier itself; the consumers are unchanged. It keeps a k tile in
+// registers, so this variant leaves the register split as compiled (168 each).
 //
 // Why cp.async and not TMA: gate_up's A rows are token rows of x gathered through the sorted
 // slot list (Hopper's TMA has no row gather), and the weights are one allocation per expert
@@ -87,6 +94,56 @@ __device__ void ProduceTiles(const PrefillGemmParams& p, int expert, int n_tile,
   CpAsyncWait<0>();
 }
 
+// The producer for fp8 weights: A as ProduceTiles (CopyATile); thread `pt` turns 16-byte fp8 chunk
+// pt % 4 of weight rows pt / 4 + 32 i into bf16 chunks 2 (pt % 4) and 2 (pt % 4) + 1 of the B tile.
+// A 64-wide k tile never crosses a 128 block, nor does a row's 128-row block change within the
+// tile's gate or up half, so each chunk has one scale.
+template <bool kGateUp>
+__device__ void ProduceTilesFp8(const PrefillGemmParams& p, int expert, int n_tile,
+                                const int* s_arow, __nv_bfloat16* ring, PipelineBarriers& bars,
+                                int pt) {
+  constexpr int kRowsPerThread = kBN / 32;
+  const int b_chunk = pt % 4, b_row0 = pt / 4;
+  const int k_tiles = p.K / kBK;
+  const int k_blocks = (p.K + kMoeFp8Block - 1) / kMoeFp8Block;
+  const auto* w = static_cast<const uint8_t*>(p.weights[expert]);
+  const float* scales = p.scales[expert];
+  auto load_b = [&](int kt, uint4(&v)[kRowsPerThread]) {
+#pragma unroll
+    for (int i = 0; i < kRowsPerThread; ++i) {
+      const int w_row = WgmmaTileWeightRow<kBN, kGateUp>(p, n_tile, b_row0 + 32 * i);
+      v[i] = LoadStream(w + static_cast<int64_t>(w_row) * p.K + kt * kBK + b_chunk * 16);
+    }
+  };
+  uint4 next[kRowsPerThread];
+  load_b(0, next);
+  for (int kt = 0; kt < k_tiles; ++kt) {
+    const int stage = kt % kStages;
+    if (kt >= kStages) MbarrierWait(&bars.empty[stage], (kt / kStages - 1) & 1);
+    __nv_bfloat16* s_a = ring + stage * (kATileElems + kBTileElems);
+    __nv_bfloat16* s_b = s_a + kATileElems;
+    CopyATile(p, s_arow, s_a, kt, pt);
+    CpAsyncArriveOnMbarrier(&bars.full[stage]);
+    uint4 cur[kRowsPerThread];
+#pragma unroll
+    for (int i = 0; i < kRowsPerThread; ++i) cur[i] = next[i];
+    if (kt + 1 < k_tiles) load_b(kt + 1, next);  // in flight while this tile is converted
+#pragma unroll
+    for (int i = 0; i < kRowsPerThread; ++i) {
+      const int row = b_row0 + 32 * i;
+      const int w_row = WgmmaTileWeightRow<kBN, kGateUp>(p, n_tile, row);
+      const float scale = scales[(w_row / kMoeFp8Block) * k_blocks + kt * kBK / kMoeFp8Block];
+      *reinterpret_cast<uint4*>(s_b + Swizzle128(row, 2 * b_chunk)) =
+          DequantizeFp8x8(cur[i].x, cur[i].y, scale);
+      *reinterpret_cast<uint4*>(s_b + Swizzle128(row, 2 * b_chunk + 1)) =
+          DequantizeFp8x8(cur[i].z, cur[i].w, scale);
+    }
+    FenceProxyAsyncShared();
+    MbarrierArrive(&bars.full[stage]);
+  }
+  CpAsyncWait<0>();
+}
+
 // Consumer warpgroup `wg` (0 or 1): slot rows 64 wg .. 64 wg + 63 of the tile, all 256 outputs.
 [[maybe_unused]] __device__ __forceinline__ void ConsumeTiles(const PrefillGemmParams& p, int wg,
                                                               __nv_bfloat16* ring,
@@ -118,7 +175,7 @@ __device__ void ProduceTiles(const PrefillGemmParams& p, int expert, int n_tile,
   WgmmaWait<0>();
 }
 
-template <bool kGateUp>
+template <bool kFp8, bool kGateUp>
 __global__ void __launch_bounds__(kThreads, 1)
     sm90_grouped_gemm_bf16_wgmma_128x256x64_ws_prefill(PrefillGemmParams p) {
 #if defined(__CUDA_ARCH_FEAT_SM90_ALL)
@@ -138,17 +195,22 @@ __global__ void __launch_bounds__(kThreads, 1)
   LoadBlockRows<kGateUp>(p, blk, kBM, s_slot, s_arow);
   const int tid = threadIdx.x;
   if (tid < kStages) {
-    MbarrierInit(&bars.full[tid], 128);              // every producer thread's copies
+    // Every producer thread's copies of A and B; fp8: its copies of A, then its stores of B.
+    MbarrierInit(&bars.full[tid], kFp8 ? 256 : 128);
     MbarrierInit(&bars.empty[tid], 4 * kConsumers);  // one arrival per consumer warp
   }
   __syncthreads();
 
   const int wg = tid / 128;
   if (wg == kConsumers) {
-    WarpgroupReleaseRegisters<kProducerRegisters>();
-    ProduceTiles<kGateUp>(p, blk.expert, n_tile, s_arow, ring, bars, tid % 128);
+    if constexpr (kFp8) {
+      ProduceTilesFp8<kGateUp>(p, blk.expert, n_tile, s_arow, ring, bars, tid % 128);
+    } else {
+      WarpgroupReleaseRegisters<kProducerRegisters>();
+      ProduceTiles<kGateUp>(p, blk.expert, n_tile, s_arow, ring, bars, tid % 128);
+    }
   } else {
-    WarpgroupTakeRegisters<kConsumerRegisters>();
+    if constexpr (!kFp8) WarpgroupTakeRegisters<kConsumerRegisters>();
     float acc[128];
     ConsumeTiles(p, wg, ring, bars, acc);
     StoreWgmmaTile<kBN, kGateUp>(p, blk, n_tile, wg, s_slot, acc);
@@ -160,9 +222,9 @@ __global__ void __launch_bounds__(kThreads, 1)
 #endif
 }
 
-template <bool kGateUp>
+template <bool kFp8, bool kGateUp>
 std::string LaunchKernel(dim3 grid, bool pdl, void* stream, const PrefillGemmParams& p) {
-  auto* kernel = sm90_grouped_gemm_bf16_wgmma_128x256x64_ws_prefill<kGateUp>;
+  auto* kernel = sm90_grouped_gemm_bf16_wgmma_128x256x64_ws_prefill<kFp8, kGateUp>;
   if (cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize,
                            static_cast<int>(kSmemBytes)) != cudaSuccess) {
     return LaunchError("sm90_grouped_gemm_bf16_wgmma_128x256x64_ws_prefill: smem attribute");
@@ -187,17 +249,22 @@ bool WgmmaPrefillFits(const MoeProblem& problem, const MoeWeightsView& weights) 
 std::string LaunchWgmmaPrefillGemm(bool gate_up, const MoeProblem& problem, const MoePlan& plan,
                                    const void* a, const MoeWeightsView& weights,
                                    const MoeWorkspaceView& ws, void* stream) {
-  if (weights.format != MoeWeightFormat::kBf16 || !WgmmaPrefillFits(problem, weights))
-    return "bf16 wgmma prefill grouped GEMM: needs bf16 weights, intermediate % 128 == 0 and "
-           "hidden % 256 == 0";
+  if (!WgmmaPrefillFits(problem, weights))
+    return "bf16 wgmma prefill grouped GEMM: needs bf16 or fp8 block-128 weights, intermediate % "
+           "128 == 0 and hidden % 256 == 0";
   if (plan.max_blocks == 0) return "";
   const PrefillGemmParams p =
       MakePrefillGemmParams(gate_up, problem, a, weights, ws,
                             gate_up ? problem.intermediate / (kBN / 2) : problem.hidden / kBN);
   const dim3 grid = PrefillGrid(plan, p.n_tiles);
   const bool pdl = plan.programmatic_launch;
-  return gate_up ? LaunchKernel<true>(grid, pdl, stream, p)
-                 : LaunchKernel<false>(grid, pdl, stream, p);
+  if (weights.format == MoeWeightFormat::kFp8Block128) {
+    if (p.scales == nullptr) return "wgmma prefill grouped GEMM: fp8 weights need their scales";
+    return gate_up ? LaunchKernel<true, true>(grid, pdl, stream, p)
+                   : LaunchKernel<true, false>(grid, pdl, stream, p);
+  }
+  return gate_up ? LaunchKernel<false, true>(grid, pdl, stream, p)
+                 : LaunchKernel<false, false>(grid, pdl, stream, p);
 }
 
 }  // namespace sy::kernels

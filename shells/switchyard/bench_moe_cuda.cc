@@ -38,6 +38,8 @@ namespace k = sy::kernels;
 
 constexpr double kHbmBytesPerSecond = 4.8e12;     // H200 nominal
 constexpr double kMatrixFlopsPerSecond = 793e12;  // bf16 dense matmul measured (DESIGN.md)
+// e4m3 x e4m3 (w8a8 prefill): the tensor cores' fp8 rate is twice bf16's.
+constexpr double kFp8MatrixFlopsPerSecond = 2 * kMatrixFlopsPerSecond;
 constexpr int kVariants = 16;                     // layers per graph, each with its own logits
 
 struct ModelShape {
@@ -80,6 +82,7 @@ struct Measured {
   double weight_bytes = 0;  // expert weights touched per layer (mean over variants)
   double flops = 0;
   const char* path = "";
+  bool fp8_math = false;  // w8a8: the fp8 matmul peak bounds it
 };
 
 // "decode/N": the decode kernels with N tiles of 8 tokens per expert block.
@@ -172,7 +175,10 @@ bool MeasureLayer(const ModelShape& s, int64_t tokens, const Weights& w, cudaStr
                   int min_replays, const k::MoePlanOptions& options, Measured& m) {
   const k::MoeProblem problem{tokens, s.experts, s.top_k, s.hidden, s.intermediate};
   const k::MoePlan plan = k::PlanMoe(problem, options);
-  m.path = plan.path == k::MoePath::kDecode ? kDecodeNames[plan.token_tiles] : "prefill";
+  m.path = plan.path == k::MoePath::kDecode ? kDecodeNames[plan.token_tiles]
+           : plan.fp8_activations           ? "prefill/w8a8"
+                                            : "prefill";
+  m.fp8_math = plan.fp8_activations;
   DevicePtr x = Allocate(sizeof(uint16_t) * tokens * s.hidden);
   DevicePtr logits = Allocate(sizeof(float) * kVariants * tokens * s.experts);
   DevicePtr out = Allocate(sizeof(float) * tokens * s.hidden);
@@ -334,6 +340,10 @@ int BenchMoeCuda(const ParsedArgs& args) {
   }
   options.programmatic_launch = args.Get("pdl", "on") != "off";
   options.format = format;
+  const std::string fp8_activations = args.Get("fp8-activations", "on");
+  if (fp8_activations != "on" && fp8_activations != "off")
+    return UsageError("bench", "--fp8-activations: on (w8a8 prefill) or off (w8a16)");
+  options.fp8_activations = fp8_activations == "on";
   const int min_replays = std::max(1, std::stoi(args.Get("iterations", "3")));
 
   int devices = 0;
@@ -353,8 +363,10 @@ int BenchMoeCuda(const ParsedArgs& args) {
       prop.name, prop.multiProcessorCount, prop.totalGlobalMem / 1073741824.0, driver,
       format == k::MoeWeightFormat::kBf16 ? "bf16"
       : format == k::MoeWeightFormat::kFp8Block128
-          ? "fp8 e4m3 (128x128 f32 block scales, dequantized to bf16 in the kernels: w8a16;\n"
-            "activations bf16)"
+          ? "fp8 e4m3 (128x128 f32 block scales). Decode dequantizes them to bf16 (w8a16);\n"
+            "prefill/w8a8 quantizes activations per token and 128 channels and multiplies\n"
+            "e4m3 x e4m3 (its roofline: twice the bf16 matmul peak; --fp8-activations off\n"
+            "keeps prefill w8a16)"
           : "int4 (groups of 128, f32 scales and u8 zero points, dequantized to bf16 in the\n"
             "decode kernels, which run every batch size: w4a16; activations bf16)",
       kVariants, kHbmBytesPerSecond / 1e12, kMatrixFlopsPerSecond / 1e12);
@@ -385,7 +397,8 @@ int BenchMoeCuda(const ParsedArgs& args) {
       const Measured& m = measured[i];
       const double seconds = m.micros * 1e-6;
       const double roofline =
-          std::max(m.weight_bytes / kHbmBytesPerSecond, m.flops / kMatrixFlopsPerSecond);
+          std::max(m.weight_bytes / kHbmBytesPerSecond,
+                   m.flops / (m.fp8_math ? kFp8MatrixFlopsPerSecond : kMatrixFlopsPerSecond));
       std::string eager = "-", graph = "-", speedup = "-";
       if (auto it = reference.find((*tokens)[i]); it != reference.end()) {
         eager = absl::StrFormat("%.1f", it->second.eager);

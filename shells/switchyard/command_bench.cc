@@ -38,6 +38,7 @@ int BenchCommand(const std::vector<std::string>& argv) {
                      {"path", true},
                      {"token-tiles", true},
                      {"pdl", true},
+                     {"fp8-activations", true},
                      {"trace", true},
                      {"text", true},
                      {"text-tokens", true},

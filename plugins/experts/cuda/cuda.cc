@@ -412,6 +412,7 @@ class CudaExperts : public Experts {
 
       MoePlanOptions options{std::nullopt, self_.token_tiles_, self_.programmatic_};
       options.format = format_;
+      options.fp8_activations = false;  // the weights' quantizer is weight-only (checked above)
       const MoePlan plan = kernels::PlanMoe(problem_, options);
       MoePlan shared_plan;
       size_t workspace_bytes = plan.workspace_bytes;
