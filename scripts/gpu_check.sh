@@ -36,7 +36,7 @@ for device in cpu cuda; do
   "$sy" generate --device "$device" --prompt 'def parse_args(' --max-tokens 48 2>&1 | tail -4 || status=1
 done
 if [[ ${SY_GPU_BENCH:-1} == 1 ]]; then
-  # The MoE layer alone at the three model shapes: bf16, fp8 block-128 (w8a16), int4 group-128
+  # The MoE layer alone at the three model shapes: bf16, fp8 block-128 (w8a8 prefill), int4 group-128
   # (w4a16, decode kernels).
   for dtype in bf16 fp8 int4; do
     tokens=1,16,64,256,4096

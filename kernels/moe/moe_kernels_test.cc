@@ -264,8 +264,8 @@ struct Layer {
     if (format == MoeWeightFormat::kBf16) {
       ref::GateUpSwiglu(xt, gate_up[e].data(), problem.hidden, problem.intermediate, act, a, bias);
     } else if (plan.fp8_activations) {
-      ref::GateUpSwigluW8A8(xt, gate_up_f32[e].data(), problem.hidden, problem.intermediate, act,
-                            a, bias);
+      ref::GateUpSwigluW8A8(xt, gate_up_f32[e].data(), problem.hidden, problem.intermediate, act, a,
+                            bias);
     } else {
       ref::GateUpSwiglu(xt, gate_up_f32[e].data(), problem.hidden, problem.intermediate, act, a,
                         bias);
@@ -550,7 +550,7 @@ TEST(MoePlanTest, PrefillStartsWhereItsTilesWin) {
   EXPECT_EQ(path(64, 512, MoeWeightFormat::kBf16), MoePath::kPrefill);
   EXPECT_EQ(path(64, 384, MoeWeightFormat::kBf16), MoePath::kDecode);  // the mma.sync tile
   EXPECT_EQ(path(100, 384, MoeWeightFormat::kBf16), MoePath::kPrefill);
-  EXPECT_EQ(path(3, 512, MoeWeightFormat::kFp8Block128), MoePath::kDecode);  // 0.75 per expert
+  EXPECT_EQ(path(3, 512, MoeWeightFormat::kFp8Block128), MoePath::kDecode);   // 0.75 per expert
   EXPECT_EQ(path(4, 512, MoeWeightFormat::kFp8Block128), MoePath::kPrefill);  // w8a8
   EXPECT_EQ(path(64, 384, MoeWeightFormat::kFp8Block128), MoePath::kDecode);  // mma.sync
   EXPECT_EQ(path(100, 384, MoeWeightFormat::kFp8Block128), MoePath::kPrefill);

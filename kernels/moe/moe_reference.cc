@@ -193,8 +193,7 @@ void GateUpSwigluW8A8(const uint16_t* x, const float* gate_up, int64_t hidden, i
 }
 void MoeLayerW8A8(const MoeProblem& problem, const uint16_t* x, const int32_t* ids,
                   const float* weights, const std::vector<const float*>& gate_up,
-                  const std::vector<const float*>& down, float* out,
-                  const Activation& activation) {
+                  const std::vector<const float*>& down, float* out, const Activation& activation) {
   MoeLayerT<true>(problem, x, ids, weights, gate_up, down, out, activation);
 }
 
@@ -242,7 +241,8 @@ std::vector<float> DequantizeFp8Rows128(const Fp8Matrix& m, int64_t rows, int64_
   const int64_t groups = (cols + kMoeFp8Block - 1) / kMoeFp8Block;
   for (int64_t r = 0; r < rows; ++r) {
     for (int64_t c = 0; c < cols; ++c)
-      x[r * cols + c] = FP8E4M3ToF32(m.values[r * cols + c]) * m.scales[r * groups + c / kMoeFp8Block];
+      x[r * cols + c] =
+          FP8E4M3ToF32(m.values[r * cols + c]) * m.scales[r * groups + c / kMoeFp8Block];
   }
   return x;
 }

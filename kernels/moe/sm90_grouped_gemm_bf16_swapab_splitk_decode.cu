@@ -48,11 +48,14 @@ struct DecodeParams {
   const uint8_t* const* zeros;  // int4: per expert [rows, K / 128]
   int K;
   int inter, hidden, top_k;
-  // The workspace fields the kernel reads (MoeWorkspaceView).
-  const int32_t* num_blocks;
-  const BlockInfo* blocks;
-  const int32_t* sorted_slots;
-  const float* topk_weights;
+  // The workspace fields the kernel reads (MoeWorkspaceView). Not pointers to const: the
+  // routing kernel before writes them, and loads through const pointers may be compiled as
+  // non-coherent ones that move above griddepcontrol.wait (seen: a later pass of experts.cuda's
+  // expert cache read the previous pass's block table).
+  int32_t* num_blocks;
+  BlockInfo* blocks;
+  int32_t* sorted_slots;
+  float* topk_weights;
   uint16_t* act;
   float* out;
 };

@@ -28,8 +28,9 @@
 //
 // gate_up: the 256 outputs are 128 gate rows and the 128 up rows that pair with them, so act gets
 // 128 columns (StoreWgmmaTile, sm90_prefill_tile.cuh). down: router weight * y in bf16 per slot
-// into rows_out; sm90_moe_combine sums each token's k slots (deterministic). Raster as the mma.sync kernel: groups of 8 blocks sweep every output
-// tile together, so the group's A rows stay in L2 while each weight tile streams once.
+// into rows_out; sm90_moe_combine sums each token's k slots (deterministic). Raster as the mma.sync
+// kernel: groups of 8 blocks sweep every output tile together, so the group's A rows stay in L2
+// while each weight tile streams once.
 #include <cuda_bf16.h>
 
 #include "kernels/moe/moe_launchers.h"
@@ -85,8 +86,9 @@ __device__ void ProduceTiles(const PrefillGemmParams& p, int expert, int n_tile,
 #pragma unroll
     for (int i = 0; i < kBN / 16; ++i) {
       const int row = row0 + 16 * i;
-      CpAsync16(s_b + Swizzle128(row, chunk),
-                w + static_cast<int64_t>(WgmmaTileWeightRow<kBN, kGateUp>(p, n_tile, row)) * p.K + k);
+      CpAsync16(
+          s_b + Swizzle128(row, chunk),
+          w + static_cast<int64_t>(WgmmaTileWeightRow<kBN, kGateUp>(p, n_tile, row)) * p.K + k);
     }
     CpAsyncArriveOnMbarrier(&bars.full[stage]);
   }

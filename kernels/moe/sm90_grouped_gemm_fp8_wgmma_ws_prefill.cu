@@ -15,9 +15,9 @@
 // of 4 stages (48 KiB each) and signals "full" mbarriers; two consumer warpgroups (64 rows each)
 // run the wgmma and free stages on "empty" mbarriers. A consumer holds its 128 accumulators and
 // one 64-register partial, so it multiplies the 256 outputs as two halves of 128 (each one weight
-// scale block) in turn. Why 256 wide and not 128 (which needs no halves): at fp8's rate a tile's
-// operands stream from L2 fast enough to bound the kernel, and a 128 x 256 tile reads 25% fewer
-// bytes per MAC than 128 x 128 (measured: docs/cuda-kernels.md).
+// scale block) in turn. Why 256 wide and not 128 (which needs no halves): each k tile's
+// round of waits (full barrier, wgmma, promotion) then covers twice the MACs; it took Mixtral's
+// 4096-token layer from 5,039 to 3,998 µs (docs/cuda-kernels.md).
 //
 // gate_up: the 256 outputs are 128 gate rows and their 128 up rows (StoreWgmmaTile pairs columns
 // j and j + 128), each half a weight scale block. down: 256 rows, two scale blocks.
@@ -79,9 +79,9 @@ template <bool kGateUp>
 #pragma unroll
     for (int i = 0; i < kBN / 16; ++i) {
       const int row = row0 + 16 * i;
-      CpAsync16(s_b + Swizzle128Bytes(row, chunk),
-                w + static_cast<int64_t>(WgmmaTileWeightRow<kBN, kGateUp>(p, n_tile, row)) * p.K +
-                    k);
+      CpAsync16(
+          s_b + Swizzle128Bytes(row, chunk),
+          w + static_cast<int64_t>(WgmmaTileWeightRow<kBN, kGateUp>(p, n_tile, row)) * p.K + k);
     }
     CpAsync4(&pipe.a_scale[stage][pt], a_scales + kt);
     if (pt < 2) CpAsync4(&pipe.b_scale[stage][pt], b_scales + kt);
@@ -145,8 +145,8 @@ __global__ void __launch_bounds__(kThreads, 1)
   extern __shared__ unsigned char smem_raw[];
   __shared__ int s_arow[kBM], s_slot[kBM];
   __shared__ Pipeline pipe;
-  auto* ring = reinterpret_cast<uint8_t*>((reinterpret_cast<uintptr_t>(smem_raw) + 1023) &
-                                          ~uintptr_t{1023});
+  auto* ring =
+      reinterpret_cast<uint8_t*>((reinterpret_cast<uintptr_t>(smem_raw) + 1023) & ~uintptr_t{1023});
 
   const PrefillTile tile = PrefillTileOfThisCta(p.n_tiles);
   const int n_tile = tile.n_tile;
@@ -194,10 +194,9 @@ std::string LaunchKernel(dim3 grid, bool pdl, void* stream, const PrefillGemmPar
 
 }  // namespace
 
-std::string LaunchFp8WgmmaPrefillGemm(bool gate_up, const MoeProblem& problem,
-                                      const MoePlan& plan, const void* a,
-                                      const MoeWeightsView& weights, const MoeWorkspaceView& ws,
-                                      void* stream) {
+std::string LaunchFp8WgmmaPrefillGemm(bool gate_up, const MoeProblem& problem, const MoePlan& plan,
+                                      const void* a, const MoeWeightsView& weights,
+                                      const MoeWorkspaceView& ws, void* stream) {
   if (weights.format != MoeWeightFormat::kFp8Block128 || !WgmmaPrefillFits(problem, weights))
     return "fp8 wgmma prefill grouped GEMM: needs fp8 block-128 weights, intermediate % 128 == 0 "
            "and hidden % 256 == 0";

@@ -40,7 +40,7 @@ constexpr double kHbmBytesPerSecond = 4.8e12;     // H200 nominal
 constexpr double kMatrixFlopsPerSecond = 793e12;  // bf16 dense matmul measured (DESIGN.md)
 // e4m3 x e4m3 (w8a8 prefill): the tensor cores' fp8 rate is twice bf16's.
 constexpr double kFp8MatrixFlopsPerSecond = 2 * kMatrixFlopsPerSecond;
-constexpr int kVariants = 16;                     // layers per graph, each with its own logits
+constexpr int kVariants = 16;  // layers per graph, each with its own logits
 
 struct ModelShape {
   const char* name;
