@@ -48,10 +48,8 @@ struct DecodeParams {
   const uint8_t* const* zeros;  // int4: per expert [rows, K / 128]
   int K;
   int inter, hidden, top_k;
-  // The workspace fields the kernel reads (MoeWorkspaceView). Not pointers to const: the
-  // routing kernel before writes them, and loads through const pointers may be compiled as
-  // non-coherent ones that move above griddepcontrol.wait (seen: a later pass of experts.cuda's
-  // expert cache read the previous pass's block table).
+  // The workspace fields the kernel reads (MoeWorkspaceView's; the whole view as a parameter
+  // pushed the int4 NT = 8 variant into spills).
   int32_t* num_blocks;
   BlockInfo* blocks;
   int32_t* sorted_slots;
