@@ -12,9 +12,9 @@
 //      atomics into the zeroed output); prefill: weighted rows [slots, H] bf16 ...
 //   4. ... and sm90_moe_combine sums each token's k rows (deterministic).
 // Decode (few tokens per expert) streams weights through a swap-AB, split-K mma.sync kernel;
-// prefill uses warp-specialised wgmma tile kernels (bf16 weights: 128x256x64; fp8 weights, w8a8:
-// 128x128x128 after quantizing the activations), or a cp.async multistage 128x128x64 mma.sync
-// tile kernel (other shapes). See docs/cuda-kernels.md.
+// prefill uses warp-specialised wgmma tile kernels (bf16 activations: 128x256x64; fp8 weights,
+// w8a8: 128x256x128 after quantizing the activations), or a cp.async multistage 128x128x64
+// mma.sync tile kernel (other shapes). See docs/cuda-kernels.md.
 #ifndef SWITCHYARD_KERNELS_MOE_MOE_CUDA_H_
 #define SWITCHYARD_KERNELS_MOE_MOE_CUDA_H_
 
@@ -33,11 +33,11 @@ struct MoeProblem {
   int64_t intermediate = 0;  // I
 };
 
-// How the expert matrices are stored. Decode (and prefill off the wgmma tiles) dequantizes fp8
-// and int4 weights on the way into bf16 tensor-core MMAs (w8a16, w4a16): they cut the bytes
-// streamed from HBM, not the math. Prefill with fp8 weights on sm_90 runs w8a8: activations are
-// quantized per token and 128 channels (MoePlan::fp8_activations) and the tensor cores multiply
-// e4m3 by e4m3, at twice bf16's rate.
+// How the expert matrices are stored. Decode (and prefill without fp8 activations) dequantizes
+// fp8 and int4 weights on the way into bf16 tensor-core MMAs (w8a16, w4a16): they cut the bytes
+// streamed from HBM, not the math. Prefill with fp8 weights on sm_90's wgmma tiles runs w8a8 by
+// default: activations are quantized per token and 128 channels (MoePlan::fp8_activations) and
+// the tensor cores multiply e4m3 by e4m3, at twice bf16's rate.
 //   kBf16          bf16 [rows, cols]
 //   kFp8Block128   fp8 e4m3 [rows, cols] and f32 scales [ceil(rows/128), ceil(cols/128)],
 //                  w = value * scale: DeepSeek-V3's `weight` and `weight_scale_inv`, and what
