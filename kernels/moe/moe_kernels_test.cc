@@ -855,18 +855,12 @@ TEST_F(CudaMoeKernelsTest, QuantizeFp8RowsMatchesTheReferenceByteForByte) {
             "");
 }
 
-// What w8a8 costs in accuracy: against the layer with unquantized activations (w8a16 math) the
-// output moves by about e4m3's rounding of x and act, not more.
-TEST_F(CudaMoeKernelsTest, W8A8StaysCloseToUnquantizedActivations) {
-  Layer layer(600, 8, 2, 512, 256, 63, MoeWeightFormat::kFp8Block128);
-  const MoePlan plan = layer.Plan();
-  ASSERT_EQ(plan.path, MoePath::kPrefill);
-  ASSERT_TRUE(plan.fp8_activations);
+// The whole layer under `plan` with RandomRouting (seed 3): its routing and output.
+void RunRandomlyRoutedLayer(const Layer& layer, const MoePlan& plan, std::vector<int32_t>& ids,
+                            std::vector<float>& weights, std::vector<float>& got) {
   const MoeProblem& problem = layer.problem;
   DeviceMemory ws_mem(plan.workspace_bytes), out(sizeof(float) * problem.tokens * problem.hidden);
   ASSERT_EQ(InitMoeWorkspace(ws_mem.get(), nullptr), "");
-  std::vector<int32_t> ids;
-  std::vector<float> weights;
   RandomRouting(problem.tokens, problem.experts, problem.top_k, 3, ids, weights);
   auto d_ids = Upload(ids);
   auto d_w = Upload(weights);
@@ -878,7 +872,20 @@ TEST_F(CudaMoeKernelsTest, W8A8StaysCloseToUnquantizedActivations) {
   args.out = out.get<float>();
   args.workspace = ws_mem.get();
   ASSERT_EQ(LaunchMoeLayer(problem, plan, args, nullptr), "");
-  const auto got = Download(out.get<float>(), problem.tokens * problem.hidden);
+  got = Download(out.get<float>(), problem.tokens * problem.hidden);
+}
+
+// What w8a8 costs in accuracy: against the layer with unquantized activations (w8a16 math) the
+// output moves by about e4m3's rounding of x and act, not more.
+TEST_F(CudaMoeKernelsTest, W8A8StaysCloseToUnquantizedActivations) {
+  Layer layer(600, 8, 2, 512, 256, 63, MoeWeightFormat::kFp8Block128);
+  const MoePlan plan = layer.Plan();
+  ASSERT_EQ(plan.path, MoePath::kPrefill);
+  ASSERT_TRUE(plan.fp8_activations);
+  std::vector<int32_t> ids;
+  std::vector<float> weights;
+  std::vector<float> got;
+  ASSERT_NO_FATAL_FAILURE(RunRandomlyRoutedLayer(layer, plan, ids, weights, got));
   MoePlan w8a16 = plan;
   w8a16.fp8_activations = false;  // the reference's switch only
   const double error = RelativeError(got, layer.Reference(w8a16, ids, weights));
@@ -907,22 +914,10 @@ TEST_F(CudaMoeKernelsTest, Fp8LayerReplaysFromACudaGraph) {
 // the plan's own path; the reference covers every `stride`-th token.
 void CheckLayerSampled(const Layer& layer, const MoePlan& plan, int64_t stride) {
   const MoeProblem& problem = layer.problem;
-  DeviceMemory ws_mem(plan.workspace_bytes), out(sizeof(float) * problem.tokens * problem.hidden);
-  ASSERT_EQ(InitMoeWorkspace(ws_mem.get(), nullptr), "");
   std::vector<int32_t> ids;
   std::vector<float> weights;
-  RandomRouting(problem.tokens, problem.experts, problem.top_k, 3, ids, weights);
-  auto d_ids = Upload(ids);
-  auto d_w = Upload(weights);
-  MoeLayerArgs args;
-  args.x = layer.d_x->get();
-  args.routing.ids = d_ids->get<int32_t>();
-  args.routing.weights = d_w->get<float>();
-  args.weights = layer.weights();
-  args.out = out.get<float>();
-  args.workspace = ws_mem.get();
-  ASSERT_EQ(LaunchMoeLayer(problem, plan, args, nullptr), "");
-  const auto got = Download(out.get<float>(), problem.tokens * problem.hidden);
+  std::vector<float> got;
+  ASSERT_NO_FATAL_FAILURE(RunRandomlyRoutedLayer(layer, plan, ids, weights, got));
   for (int64_t t = 0; t < problem.tokens; t += stride) {
     const std::vector<float> want = layer.Reference(plan, ids, weights, t, 1);
     const std::vector<float> row(got.begin() + t * problem.hidden,
