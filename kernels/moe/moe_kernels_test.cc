@@ -538,6 +538,47 @@ TEST_F(CudaMoeKernelsTest, DecodeHandlesKTailsAndManyExperts) {
   CheckLayer(layer, layer.Plan(), true);
 }
 
+// Decode sums each CTA's split-K partials in a fixed order, and down adds a token's top-2 expert
+// outputs into a zeroed f32 row (0 + a + b is b + a exactly), so a top-2 layer (Mixtral's) gives
+// the same bits every run, in every weight format. Shared atomics varied the last bit per run.
+TEST_F(CudaMoeKernelsTest, DecodeAtTopTwoRepeatsBitForBit) {
+  for (MoeWeightFormat format :
+       {MoeWeightFormat::kBf16, MoeWeightFormat::kFp8Block128, MoeWeightFormat::kU4Group128}) {
+    SCOPED_TRACE(static_cast<int>(format));
+    Layer layer(13, 8, 2, 256, 128, 31, format);
+    MoePlanOptions options;
+    options.path = MoePath::kDecode;
+    const MoePlan plan = layer.Plan(options);
+    const MoeProblem& problem = layer.problem;
+    DeviceMemory ws(plan.workspace_bytes), out(sizeof(float) * problem.tokens * problem.hidden);
+    ASSERT_EQ(InitMoeWorkspace(ws.get(), nullptr), "");
+    std::vector<int32_t> ids;
+    std::vector<float> weights;
+    RandomRouting(problem.tokens, problem.experts, problem.top_k, 32, ids, weights);
+    ids[9 * 2 + 1] = ids[9 * 2];  // a token routed twice to one expert: two columns of a block
+    auto d_ids = Upload(ids);
+    auto d_w = Upload(weights);
+    MoeLayerArgs args;
+    args.x = layer.d_x->get();
+    args.routing.ids = d_ids->get<int32_t>();
+    args.routing.weights = d_w->get<float>();
+    args.weights = layer.weights();
+    args.out = out.get<float>();
+    args.workspace = ws.get();
+    std::vector<float> first;
+    for (int run = 0; run < 20; ++run) {
+      ASSERT_EQ(LaunchMoeLayer(problem, plan, args, nullptr), "");
+      const std::vector<float> got = Download(out.get<float>(), problem.tokens * problem.hidden);
+      if (run == 0) {
+        first = got;
+        EXPECT_LT(RelativeError(got, layer.Reference(plan, ids, weights)), LayerTolerance(plan));
+      } else {
+        ASSERT_EQ(std::memcmp(got.data(), first.data(), sizeof(float) * got.size()), 0) << run;
+      }
+    }
+  }
+}
+
 // Where the plan switches from decode to prefill (the measured crossovers in moe_plan.cc): 16
 // slots per expert for bf16 layers the wgmma tile divides, 25 otherwise.
 TEST(MoePlanTest, PrefillStartsWhereItsTilesWin) {

@@ -4,7 +4,8 @@
 // Swap-AB: weight rows fill the 16-row M side of mma.m16n8k16 and tokens its 8-wide N side,
 // so one token costs no more MMA issue than eight. A CTA (8 warps) owns 32 weight rows of one
 // expert (gate_up: 16 gate rows and the 16 matching up rows, so SwiGLU is local) and one
-// block of up to 8 * NT tokens; its warps split K eight ways and meet in shared memory.
+// block of up to 8 * NT tokens; its warps split K eight ways and sum in a fixed order in shared
+// memory.
 //
 // Loads: each lane reads 16 contiguous bytes of a weight row straight into registers
 // (ld.global.nc, no L1 allocation, 256-byte L2 prefetch), kUnroll steps ahead, so a CTA keeps
@@ -126,6 +127,54 @@ __device__ __forceinline__ void MmaStepU4(float (&d)[4], const uint4& a_g, const
   }
 }
 
+// The CTA's split-K partials, summed over its 8 warps in a fixed order (a tree: warp w + 4, then
+// w + 2, then w + 1 into w) into s_acc [row tile][row][token]. Shared f32 atomics summed them in
+// whatever order the warps arrived; the last bit of gate and up then varied run to run, and
+// rounded to bf16, an element of act now and then moved by an ulp: 1.4e-4 of a layer's output.
+// `s_part` holds kWarps / 2 warps' fragments, lane-minor (conflict-free): warps store into slot
+// warp % (kWarps / 2), which only they themselves read in an earlier round.
+template <int NT>
+__device__ __forceinline__ void SumSplitKInOrder(float (&acc)[2][NT][4],
+                                                 float (*s_part)[2 * NT * 4][32],
+                                                 float (*s_acc)[16][8 * NT], int warp, int lane) {
+  for (int half = kWarps / 2; half >= 1; half /= 2) {
+    if (warp >= half && warp < 2 * half) {
+#pragma unroll
+      for (int r = 0; r < 2; ++r)
+#pragma unroll
+        for (int n = 0; n < NT; ++n)
+#pragma unroll
+          for (int c = 0; c < 4; ++c)
+            s_part[warp % (kWarps / 2)][(r * NT + n) * 4 + c][lane] = acc[r][n][c];
+    }
+    __syncthreads();
+    if (warp < half) {
+#pragma unroll
+      for (int r = 0; r < 2; ++r)
+#pragma unroll
+        for (int n = 0; n < NT; ++n)
+#pragma unroll
+          for (int c = 0; c < 4; ++c)
+            acc[r][n][c] += s_part[(warp + half) % (kWarps / 2)][(r * NT + n) * 4 + c][lane];
+    }
+  }
+  if (warp == 0) {
+    const int g = lane / 4, t = lane % 4;
+#pragma unroll
+    for (int r = 0; r < 2; ++r) {
+#pragma unroll
+      for (int n = 0; n < NT; ++n) {
+        const int col = n * 8 + 2 * t;
+        s_acc[r][g][col] = acc[r][n][0];
+        s_acc[r][g][col + 1] = acc[r][n][1];
+        s_acc[r][g + 8][col] = acc[r][n][2];
+        s_acc[r][g + 8][col + 1] = acc[r][n][3];
+      }
+    }
+  }
+  __syncthreads();
+}
+
 // `view` (gate_up's biases and activation) is a parameter of its own: as a member of
 // DecodeParams it pushed the NT = 1 down kernel past its register budget.
 template <MoeWeightFormat F, int NT, bool kGateUp>
@@ -134,6 +183,7 @@ __global__ void __launch_bounds__(kThreads, NT <= 2 ? 2 : 1)
   using Fmt = DecodeFormat<F, NT>;
   constexpr int kCols = 8 * NT;
   __shared__ float s_acc[2][16][kCols];  // [row tile][row][token]
+  __shared__ float s_part[kWarps / 2][2 * NT * 4][32];
   __shared__ int s_brow[kCols], s_slot[kCols];
   // gate_up reads the block table the routing kernel is still writing; down reads only the
   // (finished) routing before its wait, and the weights, which no kernel writes.
@@ -142,7 +192,6 @@ __global__ void __launch_bounds__(kThreads, NT <= 2 ? 2 : 1)
   const BlockInfo blk = p.blocks[blockIdx.x];
   const int m = blk.end - blk.begin, ntiles = (m + 7) / 8;
   const int tid = threadIdx.x, warp = tid / 32, lane = tid % 32, g = lane / 4, t = lane % 4;
-  for (int i = tid; i < 2 * 16 * kCols; i += kThreads) (&s_acc[0][0][0])[i] = 0.0f;
   if (tid < kCols) {
     const int pos = blk.begin + min(tid, m - 1);  // columns past m repeat a real row
     const int slot = p.sorted_slots[pos];
@@ -236,7 +285,7 @@ __global__ void __launch_bounds__(kThreads, NT <= 2 ? 2 : 1)
   // flight while it finishes.
   if constexpr (!kGateUp) WaitForPredecessor();
   AllowSuccessor();
-  __syncthreads();  // s_acc zeroed, s_brow/s_slot set
+  __syncthreads();  // s_brow/s_slot set
 #pragma unroll
   for (int n = 0; n < NT; ++n) b_row[n] = p.b + static_cast<int64_t>(s_brow[n * 8 + g]) * K;
   if (s < s_end) load_b(s);
@@ -277,21 +326,7 @@ __global__ void __launch_bounds__(kThreads, NT <= 2 ? 2 : 1)
     }
   }
 
-  // Split-K meets in shared memory (f32 shared atomics; 8 warps per address).
-#pragma unroll
-  for (int r = 0; r < 2; ++r) {
-#pragma unroll
-    for (int n = 0; n < NT; ++n) {
-      if (n < ntiles) {
-        const int col = n * 8 + 2 * t;
-        atomicAdd(&s_acc[r][g][col], acc[r][n][0]);
-        atomicAdd(&s_acc[r][g][col + 1], acc[r][n][1]);
-        atomicAdd(&s_acc[r][g + 8][col], acc[r][n][2]);
-        atomicAdd(&s_acc[r][g + 8][col + 1], acc[r][n][3]);
-      }
-    }
-  }
-  __syncthreads();
+  SumSplitKInOrder<NT>(acc, s_part, s_acc, warp, lane);
   if constexpr (kGateUp) {
     auto* act = reinterpret_cast<__nv_bfloat16*>(p.act);
     const float* bias = view.gate_up_bias == nullptr

@@ -130,10 +130,9 @@ void ExpertCache::Work() {
                             copy_stream_);
     }
     if (err == cudaSuccess) err = cudaEventRecord(ready_[job.slot], copy_stream_);
-    // The slot is complete before the job counts as issued: with the event alone, a forward
-    // that found the expert cached read a few stale rows on the H200 (a copy from pageable
-    // memory is staged, and its DMA may trail the event's ordering). The worker waits, not
-    // the host.
+    // The slot is complete before the job counts as issued, so a forward that finds the expert
+    // cached does not rely on an event's ordering of a staged copy from pageable memory. The
+    // worker waits, not the host.
     if (err == cudaSuccess) err = cudaStreamSynchronize(copy_stream_);
     if (err != cudaSuccess) error = cudaGetErrorString(err);
     lock.lock();
