@@ -196,7 +196,7 @@ struct CudaNetwork::Impl {
     uint16_t* q_bf16;            // bf16 [T, heads * qk_head_dim]
     float* q_absorbed;           // [T, heads, rank + rope]
     uint16_t* attn_latent;       // bf16 [T, heads, rank]
-    float* attention_workspace;  // MlaAttentionWorkspaceBytes
+    float* attention_workspace;  // Mla- or PagedAttentionWorkspaceBytes: the split keys' states
     float* rows;                 // [R, H]
     uint16_t* rows_normed;       // bf16 [R, H]
     float* logits;               // [R, vocab]
@@ -251,6 +251,8 @@ struct CudaNetwork::Impl {
     return (config.num_attention_heads + 2 * config.num_key_value_heads) * config.head_dim;
   }
   kernels::MlaAttentionArgs MlaShape(int64_t tokens, int32_t max_blocks, int32_t block_size) const;
+  kernels::PagedAttentionArgs GqaShape(int64_t tokens, int32_t max_blocks,
+                                       int32_t block_size) const;
   absl::StatusOr<Buffers> Activations(int64_t tokens, int64_t rows_out, int32_t max_blocks,
                                       int32_t block_size);
   absl::StatusOr<void*> MoeWorkspace(int64_t tokens, void* stream);
@@ -281,6 +283,19 @@ kernels::MlaAttentionArgs CudaNetwork::Impl::MlaShape(int64_t tokens, int32_t ma
   return a;
 }
 
+kernels::PagedAttentionArgs CudaNetwork::Impl::GqaShape(int64_t tokens, int32_t max_blocks,
+                                                        int32_t block_size) const {
+  kernels::PagedAttentionArgs a;
+  a.tokens = tokens;
+  a.heads = static_cast<int32_t>(config.num_attention_heads);
+  a.kv_heads = static_cast<int32_t>(config.num_key_value_heads);
+  a.head_dim = static_cast<int32_t>(config.head_dim);
+  a.q_stride = qkv_width();
+  a.block_size = block_size;
+  a.max_blocks_per_sequence = max_blocks;
+  return a;
+}
+
 absl::StatusOr<CudaNetwork::Impl::Buffers> CudaNetwork::Impl::Activations(int64_t tokens,
                                                                           int64_t rows_out,
                                                                           int32_t max_blocks,
@@ -292,8 +307,9 @@ absl::StatusOr<CudaNetwork::Impl::Buffers> CudaNetwork::Impl::Activations(int64_
   const int64_t q_width = c.mla ? heads * m.qk_head_dim() : qkv_width(),
                 attn_width = heads * (c.mla ? m.v_head_dim : c.head_dim),
                 latent = m.kv_lora_rank + m.qk_rope_head_dim, k = c.num_experts_per_tok;
-  const size_t mla_workspace =
-      c.mla ? kernels::MlaAttentionWorkspaceBytes(MlaShape(t, max_blocks, block_size)) : 0;
+  const size_t attention_workspace =
+      c.mla ? kernels::MlaAttentionWorkspaceBytes(MlaShape(t, max_blocks, block_size))
+            : kernels::PagedAttentionWorkspaceBytes(GqaShape(t, max_blocks, block_size));
   auto carve = [&](char* base) {
     Carver cv(base);
     Buffers b;
@@ -313,7 +329,8 @@ absl::StatusOr<CudaNetwork::Impl::Buffers> CudaNetwork::Impl::Activations(int64_
     b.q_bf16 = cv.Take<uint16_t>(c.mla ? t * q_width : 0);
     b.q_absorbed = cv.Take<float>(t * heads * latent);
     b.attn_latent = cv.Take<uint16_t>(t * heads * m.kv_lora_rank);
-    b.attention_workspace = cv.Take<float>(static_cast<int64_t>(mla_workspace / sizeof(float)));
+    b.attention_workspace =
+        cv.Take<float>(static_cast<int64_t>(attention_workspace / sizeof(float)));
     b.rows = cv.Take<float>(r * h);
     b.rows_normed = cv.Take<uint16_t>(r * h);
     b.logits = cv.Take<float>(r * c.vocab_size);
@@ -476,29 +493,22 @@ absl::Status CudaNetwork::Impl::RunGqaAttention(int64_t index, const Buffers& b,
         kernels::LaunchRmsNormInPlace(k, width, tokens, per_head ? kv : 1, per_head ? hd : kv * hd,
                                       layer.k_norm->data<float>(), eps, stream)));
   }
-  SY_RETURN_IF_ERROR(KernelCheck(kernels::LaunchRope(q, width, tokens, heads, hd, rotary_dim,
-                                                     positions, inv_freq.data<float>(), rope_factor,
-                                                     rope_interleaved, stream)));
-  SY_RETURN_IF_ERROR(KernelCheck(kernels::LaunchRope(k, width, tokens, kv, hd, rotary_dim,
+  // q's heads and k's follow each other in the row: one launch rotates both.
+  SY_RETURN_IF_ERROR(KernelCheck(kernels::LaunchRope(q, width, tokens, heads + kv, hd, rotary_dim,
                                                      positions, inv_freq.data<float>(), rope_factor,
                                                      rope_interleaved, stream)));
   SY_RETURN_IF_ERROR(KernelCheck(kernels::LaunchKvCacheWriteBF16(
       k, width, v, width, tokens, kv * hd, slots, cache.k(index).data<uint16_t>(),
       cache.v(index).data<uint16_t>(), stream)));
-  kernels::PagedAttentionArgs attention;
+  kernels::PagedAttentionArgs attention =
+      GqaShape(tokens, plan.max_blocks, static_cast<int32_t>(cache.shape().block_size));
   attention.q = q;
-  attention.q_stride = width;
   attention.k_cache = cache.k(index).data<uint16_t>();
   attention.v_cache = cache.v(index).data<uint16_t>();
   attention.block_tables = tables;
-  attention.max_blocks_per_sequence = plan.max_blocks;
   attention.row_sequence = row_sequence;
   attention.row_position = positions;
-  attention.tokens = tokens;
-  attention.heads = static_cast<int32_t>(heads);
-  attention.kv_heads = static_cast<int32_t>(kv);
-  attention.head_dim = static_cast<int32_t>(hd);
-  attention.block_size = static_cast<int32_t>(cache.shape().block_size);
+  attention.workspace = b.attention_workspace;
   attention.scale = 1.0f / std::sqrt(static_cast<float>(hd));
   attention.sliding_window = static_cast<int32_t>(c.SlidingWindow(index));
   attention.sinks = layer.sinks ? layer.sinks->data<float>() : nullptr;

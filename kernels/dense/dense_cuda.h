@@ -82,10 +82,14 @@ struct PagedAttentionArgs {
   float scale = 1.0f;
   int32_t sliding_window = 0;    // 0: the whole history
   const float* sinks = nullptr;  // optional
+  float* workspace = nullptr;    // PagedAttentionWorkspaceBytes(args) of f32 scratch
   uint16_t* out = nullptr;       // bf16 [tokens, heads * head_dim], contiguous
 };
 // "" when the kernel can run `args`' shape, else why not.
 std::string CheckPagedAttention(const PagedAttentionArgs& args);
+// Few rows split their keys over CTAs and need this much scratch (0 when nothing splits). It
+// depends only on tokens, the head counts and the table width, so a captured graph keeps it.
+size_t PagedAttentionWorkspaceBytes(const PagedAttentionArgs& args);
 std::string LaunchPagedAttention(const PagedAttentionArgs& args, void* stream);
 
 // DeepSeek's multi-head latent attention in its absorbed form, over a paged bf16 latent cache

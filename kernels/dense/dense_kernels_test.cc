@@ -87,6 +87,10 @@ TEST(DenseKernelsTest, RmsNormToBF16MatchesReference) {
   CheckRmsNormToBF16(37, 1000);  // a warp per row, ragged
   CheckRmsNormToBF16(19, 4096);  // a CTA per row
   CheckRmsNormToBF16(3, 5000);
+  // Past what the float4 kernel holds in registers, or not a multiple of 4: the scalar passes.
+  CheckRmsNormToBF16(3, 9000);
+  CheckRmsNormToBF16(5, 4098);
+  CheckRmsNormToBF16(9, 66);
 }
 
 void CheckRmsNormInPlace(int64_t rows, int64_t groups, int64_t width, int64_t row_stride) {
@@ -480,6 +484,9 @@ struct AttentionRun {
                             .sliding_window = c.sliding_window,
                             .sinks = sinks_.empty() ? nullptr : d_sinks->get<float>(),
                             .out = d_out.get<uint16_t>()};
+    const size_t workspace_bytes = PagedAttentionWorkspaceBytes(args);
+    DeviceMemory d_workspace(std::max<size_t>(workspace_bytes, 4));
+    if (workspace_bytes > 0) args.workspace = d_workspace.get<float>();
     EXPECT_EQ(CheckPagedAttention(args), "");
     if (!graph) {
       EXPECT_EQ(LaunchPagedAttention(args, nullptr), "");
@@ -568,6 +575,49 @@ TEST(DenseKernelsTest, PagedAttentionOtherGroupsAndHeadDims) {
   CheckAttention({4, 4, 40, 16, 0, false, {{129, 129}, {333, 1}}}, 27);
   // Pairs, head_dim 8, a block per token.
   CheckAttention({4, 2, 8, 1, 0, true, {{70, 70}, {33, 1}}}, 28);
+}
+
+// Decode rows with few CTAs (4 rows x 2 kv heads) split their keys over CTAs and merge the
+// splits: histories of 1 key (one split has keys), 100, 700 and 4096 (every split), with sinks
+// (added at the merge) and a window.
+TEST(DenseKernelsTest, PagedAttentionFewRowsSplitTheirKeys) {
+  if (!HaveGpu()) GTEST_SKIP() << "no CUDA device";
+  const std::vector<std::pair<int64_t, int64_t>> decode = {{4096, 1}, {1, 1}, {100, 1}, {700, 1}};
+  const PagedAttentionArgs shape{.max_blocks_per_sequence = 256,
+                                 .tokens = 4,
+                                 .heads = 8,
+                                 .kv_heads = 2,
+                                 .head_dim = 128,
+                                 .block_size = 16};
+  EXPECT_GT(PagedAttentionWorkspaceBytes(shape), 0u);
+  CheckAttention({8, 2, 128, 16, 0, false, decode}, 30);
+  CheckAttention({8, 2, 64, 16, 0, true, decode}, 31);
+  CheckAttention({8, 2, 128, 16, 300, true, decode}, 32);
+  CheckAttention({32, 8, 128, 16, 0, false, decode}, 33);  // Mixtral's heads
+}
+
+// Without the workspace a split launch is refused by name rather than run (nothing is read:
+// the pointers only need to be there).
+TEST(DenseKernelsTest, PagedAttentionSplitWithoutWorkspaceIsRefused) {
+  if (!HaveGpu()) GTEST_SKIP() << "no CUDA device";
+  DeviceMemory any(4096);
+  const PagedAttentionArgs a{.q = any.get<float>(),
+                             .q_stride = 1024,
+                             .k_cache = any.get<uint16_t>(),
+                             .v_cache = any.get<uint16_t>(),
+                             .block_tables = any.get<int32_t>(),
+                             .max_blocks_per_sequence = 64,
+                             .row_sequence = any.get<int32_t>(),
+                             .row_position = any.get<int32_t>(),
+                             .tokens = 1,
+                             .heads = 8,
+                             .kv_heads = 2,
+                             .head_dim = 128,
+                             .block_size = 16,
+                             .out = any.get<uint16_t>()};
+  ASSERT_GT(PagedAttentionWorkspaceBytes(a), 0u);
+  EXPECT_NE(LaunchPagedAttention(a, nullptr).find("PagedAttentionWorkspaceBytes"),
+            std::string::npos);
 }
 
 TEST(DenseKernelsTest, PagedAttentionReplaysFromAGraph) {
