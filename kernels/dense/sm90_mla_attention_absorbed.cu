@@ -227,16 +227,6 @@ __global__ void __launch_bounds__(kMergeThreads)
   }
 }
 
-int MultiprocessorCount() {
-  int device = 0, count = 0;
-  if (cudaGetDevice(&device) != cudaSuccess ||
-      cudaDeviceGetAttribute(&count, cudaDevAttrMultiProcessorCount, device) != cudaSuccess) {
-    cudaGetLastError();
-    return 132;
-  }
-  return count;
-}
-
 struct Split {
   int splits = 1;
   int tiles_per_split = 1;

@@ -314,16 +314,6 @@ std::string LaunchHeads(AttentionParams p, int64_t tokens, void* stream) {
 // Query heads per CTA for a group of `group` query heads per kv head.
 int CtaHeads(int group) { return group > 4 ? 8 : group > 2 ? 4 : group > 1 ? 2 : 1; }
 
-int MultiprocessorCount() {
-  int device = 0, count = 0;
-  if (cudaGetDevice(&device) != cudaSuccess ||
-      cudaDeviceGetAttribute(&count, cudaDevAttrMultiProcessorCount, device) != cudaSuccess) {
-    cudaGetLastError();
-    return 132;
-  }
-  return count;
-}
-
 // Splits per row: enough CTAs for two waves over the SMs, no more than the table holds runs of
 // kMinSplitKeys keys.
 int PlanSplits(const PagedAttentionArgs& a) {

@@ -56,18 +56,35 @@ __device__ __forceinline__ float InverseRms(float sum_squares, int64_t width, fl
   return 1.0f / sqrtf(sum_squares / static_cast<float>(width) + eps);
 }
 
-// kTeam threads normalise one segment: 32 (a warp) or kThreads (the CTA), a value at a time.
+// This thread's segment (-1 past the last) and rank in the team of kTeam threads working on it.
+struct TeamSegment {
+  int64_t segment;
+  int rank;
+};
 template <int kTeam>
-__global__ void __launch_bounds__(kThreads) sm90_rms_norm(RmsNormParams p) {
+__device__ __forceinline__ TeamSegment SegmentOfThisThread(const RmsNormParams& p) {
   static_assert(kTeam == 32 || kTeam == kThreads);
   const int64_t segment =
       static_cast<int64_t>(blockIdx.x) * (kThreads / kTeam) + threadIdx.x / kTeam;
+  return {segment < p.segments ? segment : -1, static_cast<int>(threadIdx.x % kTeam)};
+}
+
+// Where segment `s` starts in x and in the output.
+__device__ __forceinline__ int64_t SegmentInX(const RmsNormParams& p, int64_t s) {
+  return s / p.groups * p.x_stride + s % p.groups * p.width;
+}
+__device__ __forceinline__ int64_t SegmentInOut(const RmsNormParams& p, int64_t s) {
+  return s / p.groups * p.out_stride + s % p.groups * p.width;
+}
+
+// kTeam threads normalise one segment: 32 (a warp) or kThreads (the CTA), a value at a time.
+template <int kTeam>
+__global__ void __launch_bounds__(kThreads) sm90_rms_norm(RmsNormParams p) {
+  const auto [segment, rank] = SegmentOfThisThread<kTeam>(p);
   // Only the warp-per-segment form can run off the end, and it returns a whole warp at a time.
-  if (segment >= p.segments) return;
-  const int64_t row = segment / p.groups, group = segment % p.groups;
-  const int rank = threadIdx.x % kTeam;
-  const float* x = p.x + row * p.x_stride + group * p.width;
-  const int64_t out_offset = row * p.out_stride + group * p.width;
+  if (segment < 0) return;
+  const float* x = p.x + SegmentInX(p, segment);
+  const int64_t out_offset = SegmentInOut(p, segment);
   float sum = 0.0f;
   for (int64_t c = rank; c < p.width; c += kTeam) sum += x[c] * x[c];
   const float inv = InverseRms(TeamSum<kTeam>(sum), p.width, p.eps);
@@ -84,15 +101,11 @@ __global__ void __launch_bounds__(kThreads) sm90_rms_norm(RmsNormParams p) {
 // 4096-wide row on the H200, 16 dependent round trips and then as many again).
 template <int kTeam>
 __global__ void __launch_bounds__(kThreads) sm90_rms_norm_vec4(RmsNormParams p) {
-  static_assert(kTeam == 32 || kTeam == kThreads);
-  const int64_t segment =
-      static_cast<int64_t>(blockIdx.x) * (kThreads / kTeam) + threadIdx.x / kTeam;
-  if (segment >= p.segments) return;
-  const int64_t row = segment / p.groups, group = segment % p.groups;
-  const int rank = threadIdx.x % kTeam;
-  const auto* x = reinterpret_cast<const float4*>(p.x + row * p.x_stride + group * p.width);
+  const auto [segment, rank] = SegmentOfThisThread<kTeam>(p);
+  if (segment < 0) return;
+  const auto* x = reinterpret_cast<const float4*>(p.x + SegmentInX(p, segment));
   const auto* weight = reinterpret_cast<const float4*>(p.weight);
-  const int64_t out_offset = row * p.out_stride + group * p.width;
+  const int64_t out_offset = SegmentInOut(p, segment);
   const int chunks = static_cast<int>(p.width / 4);
   float4 xv[kVec4Chunks], wv[kVec4Chunks];
   float sum = 0.0f;

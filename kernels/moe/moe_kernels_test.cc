@@ -321,6 +321,19 @@ void RandomRouting(int64_t tokens, int experts, int k, uint32_t seed, std::vecto
   }
 }
 
+// The layer's arguments with routing given as ids and weights on the device.
+MoeLayerArgs PreRoutedArgs(const Layer& layer, const DeviceMemory& ids, const DeviceMemory& weights,
+                           DeviceMemory& workspace, DeviceMemory& out) {
+  MoeLayerArgs args;
+  args.x = layer.d_x->get();
+  args.routing.ids = ids.get<int32_t>();
+  args.routing.weights = weights.get<float>();
+  args.weights = layer.weights();
+  args.out = out.get<float>();
+  args.workspace = workspace.get();
+  return args;
+}
+
 class CudaMoeKernelsTest : public ::testing::Test {
  protected:
   void SetUp() override {
@@ -558,13 +571,7 @@ TEST_F(CudaMoeKernelsTest, DecodeAtTopTwoRepeatsBitForBit) {
     ids[9 * 2 + 1] = ids[9 * 2];  // a token routed twice to one expert: two columns of a block
     auto d_ids = Upload(ids);
     auto d_w = Upload(weights);
-    MoeLayerArgs args;
-    args.x = layer.d_x->get();
-    args.routing.ids = d_ids->get<int32_t>();
-    args.routing.weights = d_w->get<float>();
-    args.weights = layer.weights();
-    args.out = out.get<float>();
-    args.workspace = ws.get();
+    const MoeLayerArgs args = PreRoutedArgs(layer, *d_ids, *d_w, ws, out);
     std::vector<float> first;
     for (int run = 0; run < 20; ++run) {
       ASSERT_EQ(LaunchMoeLayer(problem, plan, args, nullptr), "");
@@ -905,13 +912,7 @@ void RunRandomlyRoutedLayer(const Layer& layer, const MoePlan& plan, std::vector
   RandomRouting(problem.tokens, problem.experts, problem.top_k, 3, ids, weights);
   auto d_ids = Upload(ids);
   auto d_w = Upload(weights);
-  MoeLayerArgs args;
-  args.x = layer.d_x->get();
-  args.routing.ids = d_ids->get<int32_t>();
-  args.routing.weights = d_w->get<float>();
-  args.weights = layer.weights();
-  args.out = out.get<float>();
-  args.workspace = ws_mem.get();
+  const MoeLayerArgs args = PreRoutedArgs(layer, *d_ids, *d_w, ws_mem, out);
   ASSERT_EQ(LaunchMoeLayer(problem, plan, args, nullptr), "");
   got = Download(out.get<float>(), problem.tokens * problem.hidden);
 }

@@ -133,6 +133,17 @@ __device__ __forceinline__ uint4 DequantizeFp8x8(uint32_t lo, uint32_t hi, float
   return make_uint4(out[0], out[1], out[2], out[3]);
 }
 
+// The current device's SM count (132 on an H200), or 132 where it cannot be read.
+inline int MultiprocessorCount() {
+  int device = 0, count = 0;
+  if (cudaGetDevice(&device) != cudaSuccess ||
+      cudaDeviceGetAttribute(&count, cudaDevAttrMultiProcessorCount, device) != cudaSuccess) {
+    cudaGetLastError();
+    return 132;
+  }
+  return count;
+}
+
 // "" or "what: CUDA error text" for the last launch.
 inline std::string LaunchError(const char* what) {
   const cudaError_t err = cudaGetLastError();
