@@ -8,6 +8,7 @@
 #include <cmath>
 #include <cstdlib>
 #include <map>
+#include <optional>
 #include <set>
 #include <string>
 #include <tuple>
@@ -16,7 +17,9 @@
 
 #include "absl/strings/str_cat.h"
 #include "core/base/status.h"
+#include "core/model/cuda_expert_parallel.h"
 #include "core/model/cuda_network_weights.h"
+#include "core/model/device_arena.h"
 #include "core/model/mla_block.h"
 #include "core/model/moe_model.h"
 #include "kernels/dense/dense_cuda.h"
@@ -99,50 +102,6 @@ absl::Status GemmPerHead(cublasHandle_t blas, const HeadGemm& g) {
                    "per-head GEMM");
 }
 
-// Memory (on the device, or pinned on the host) that grows to the largest request and is reused
-// by every later step.
-class Arena {
- public:
-  explicit Arena(MemoryKind kind = MemoryKind::kDevice) : kind_(kind) {}
-  absl::StatusOr<char*> Get(size_t bytes, Device device) {
-    if (buffer_ == nullptr || buffer_->size() < bytes) {
-      // Half again as much as before, so a run of growing batches reallocates a few times, not
-      // every step. The old buffer goes first: cudaFree waits for the work still using it.
-      const size_t grown = buffer_ == nullptr ? bytes : std::max(bytes, buffer_->size() * 3 / 2);
-      buffer_.reset();
-      SY_ASSIGN_OR_RETURN(buffer_, Buffer::Allocate(kind_, grown, device));
-      ++generation_;
-    }
-    return static_cast<char*>(buffer_->data());
-  }
-  // Counts reallocations: a CUDA graph captured at one generation addresses its memory, and a
-  // workspace whose state must start zeroed is initialised once per generation.
-  uint64_t generation() const { return generation_; }
-
- private:
-  MemoryKind kind_;
-  std::shared_ptr<Buffer> buffer_;
-  uint64_t generation_ = 0;
-};
-
-// Carves one allocation into aligned pieces.
-class Carver {
- public:
-  explicit Carver(char* base) : base_(base) {}
-  template <typename T>
-  T* Take(int64_t count) {
-    offset_ = (offset_ + 255) / 256 * 256;
-    T* p = reinterpret_cast<T*>(base_ + offset_);
-    offset_ += static_cast<size_t>(count) * sizeof(T);
-    return p;
-  }
-  size_t used() const { return offset_; }
-
- private:
-  char* base_;
-  size_t offset_ = 0;
-};
-
 // What the host computes for a step: ids, positions, the cache slot of each new token, the
 // block tables and the rows whose logits are wanted.
 struct StepPlan {
@@ -150,13 +109,6 @@ struct StepPlan {
   int32_t max_blocks = 1;
   std::vector<int32_t> ids, positions, row_sequence, slots, out_rows, tables;
 };
-
-// The experts' format decides the plan's path and scratch (fp8 prefill quantizes activations).
-kernels::MoePlan MoePlanFor(const kernels::MoeProblem& problem, const CudaExperts& experts) {
-  kernels::MoePlanOptions options;
-  options.format = experts.format;
-  return kernels::PlanMoe(problem, options);
-}
 
 }  // namespace
 
@@ -176,6 +128,10 @@ struct CudaNetwork::Impl {
   bool device_sampling = true;
   uint64_t moe_initialized = 0;            // the generation of moe_workspace whose state is zeroed
   std::shared_ptr<Buffer> blas_workspace;  // cuBLAS's, set once: capture must not allocate
+  // Under expert parallelism (CudaNetworkOptions::expert_parallel): the exchange, and each
+  // layer's index among the MoE layers (-1 for a dense one), which the placement counts in.
+  std::optional<CudaExpertParallel> expert_parallel;
+  std::vector<int32_t> moe_index;
 
   // Activations of a step of T tokens (all f32 unless named).
   struct Buffers {
@@ -242,10 +198,11 @@ struct CudaNetwork::Impl {
   absl::StatusOr<const int32_t*> EnqueueDraws(const float* logits,
                                               std::span<const SequenceChunk> batch,
                                               std::span<const DeviceDraw> draws, void* stream);
-  absl::Status EnqueueStep(const StepPlan& plan, const int32_t* meta, const Buffers& b,
-                           PagedKvCache& cache, void* stream);
-  absl::StatusOr<DecodeGraph> Capture(const StepPlan& plan, const std::vector<int32_t>& meta,
-                                      const Buffers& b, PagedKvCache& cache, void* stream);
+  absl::Status EnqueueStep(ExecContext& ctx, const StepPlan& plan, const int32_t* meta,
+                           const Buffers& b, PagedKvCache& cache);
+  absl::StatusOr<DecodeGraph> Capture(ExecContext& ctx, const StepPlan& plan,
+                                      const std::vector<int32_t>& meta, const Buffers& b,
+                                      PagedKvCache& cache);
 
   int64_t qkv_width() const {
     return (config.num_attention_heads + 2 * config.num_key_value_heads) * config.head_dim;
@@ -256,14 +213,16 @@ struct CudaNetwork::Impl {
   absl::StatusOr<Buffers> Activations(int64_t tokens, int64_t rows_out, int32_t max_blocks,
                                       int32_t block_size);
   absl::StatusOr<void*> MoeWorkspace(int64_t tokens, void* stream);
-  absl::Status RunLayer(int64_t index, const Buffers& b, int64_t tokens, const int32_t* meta,
-                        const StepPlan& plan, PagedKvCache& cache, void* stream);
+  absl::Status RunLayer(ExecContext& ctx, int64_t index, const Buffers& b, int64_t tokens,
+                        const int32_t* meta, const StepPlan& plan, PagedKvCache& cache);
   absl::Status RunGqaAttention(int64_t index, const Buffers& b, int64_t tokens, const int32_t* meta,
                                const StepPlan& plan, PagedKvCache& cache, void* stream);
   absl::Status RunMlaAttention(int64_t index, const Buffers& b, int64_t tokens, const int32_t* meta,
                                const StepPlan& plan, PagedKvCache& cache, void* stream);
-  absl::Status RunMlp(const CudaLayerWeights& layer, const Buffers& b, int64_t tokens,
-                      void* stream);
+  absl::Status RunMlp(ExecContext& ctx, int64_t index, const Buffers& b, int64_t tokens);
+  // Under expert parallelism: routes a MoE layer's tokens on the device, then the exchange.
+  absl::Status RunExpertParallelMoe(ExecContext& ctx, int64_t index, const Buffers& b,
+                                    int64_t tokens);
   kernels::GroupedTopKArgs GroupedRouting(int64_t tokens, const Buffers& b,
                                           const CudaLayerWeights& layer) const;
   absl::Status RunExperts(const CudaExperts& experts, const kernels::MoeRouting& routing,
@@ -346,13 +305,15 @@ absl::StatusOr<void*> CudaNetwork::Impl::MoeWorkspace(int64_t tokens, void* stre
   size_t bytes = 0;
   for (const CudaLayerWeights& layer : weights.layers) {
     const bool routed = layer.router.has_value();
+    // Under expert parallelism the routing runs here over all experts (RunExpertParallelMoe).
     const kernels::MoeProblem routed_problem{
-        tokens, layer.mlp.count, routed ? static_cast<int32_t>(c.num_experts_per_tok) : 1,
-        c.hidden_size, layer.mlp.intermediate};
-    bytes = std::max(bytes, MoePlanFor(routed_problem, layer.mlp).workspace_bytes);
+        tokens, routed ? static_cast<int32_t>(c.num_experts) : layer.mlp.count,
+        routed ? static_cast<int32_t>(c.num_experts_per_tok) : 1, c.hidden_size,
+        layer.mlp.intermediate};
+    bytes = std::max(bytes, layer.mlp.Plan(routed_problem).workspace_bytes);
     if (layer.shared) {
       const kernels::MoeProblem shared{tokens, 1, 1, c.hidden_size, layer.shared->intermediate};
-      bytes = std::max(bytes, MoePlanFor(shared, *layer.shared).workspace_bytes);
+      bytes = std::max(bytes, layer.shared->Plan(shared).workspace_bytes);
     }
   }
   SY_ASSIGN_OR_RETURN(char* ws, moe_workspace.Get(bytes, device));
@@ -368,7 +329,7 @@ absl::Status CudaNetwork::Impl::RunExperts(const CudaExperts& experts,
                                            const Buffers& b, int64_t tokens, void* stream) {
   const kernels::MoeProblem problem{tokens, experts.count, top_k, config.hidden_size,
                                     experts.intermediate};
-  const kernels::MoePlan plan = MoePlanFor(problem, experts);
+  const kernels::MoePlan plan = experts.Plan(problem);
   kernels::MoeLayerArgs args;
   args.x = b.normed;
   args.routing = routing;
@@ -379,9 +340,46 @@ absl::Status CudaNetwork::Impl::RunExperts(const CudaExperts& experts,
   return KernelCheck(kernels::LaunchMoeLayer(problem, plan, args, stream));
 }
 
-absl::Status CudaNetwork::Impl::RunMlp(const CudaLayerWeights& layer, const Buffers& b,
-                                       int64_t tokens, void* stream) {
+absl::Status CudaNetwork::Impl::RunExpertParallelMoe(ExecContext& ctx, int64_t index,
+                                                     const Buffers& b, int64_t tokens) {
   const ModelConfig& c = config;
+  const CudaLayerWeights& layer = weights.layers[index];
+  void* stream = ctx.stream();
+  const auto k = static_cast<int32_t>(c.num_experts_per_tok);
+  CudaExpertParallel::Layer moe{.moe_index = moe_index[index],
+                                .x = b.normed,
+                                .tokens = tokens,
+                                .hidden = c.hidden_size,
+                                .top_k = k,
+                                .out = b.hidden};
+  if (c.architecture == Architecture::kDeepseekV3) {
+    SY_RETURN_IF_ERROR(
+        KernelCheck(kernels::LaunchGroupedTopK(GroupedRouting(tokens, b, layer), stream)));
+    moe.ids = b.topk_ids;
+    moe.weights = b.topk_weights;
+  } else if (tokens > 0) {
+    // The MoE kernels' own softmax top-k over every expert (the routing kernel alone), so the
+    // ranks route exactly as one GPU does.
+    const kernels::MoeProblem problem{tokens, static_cast<int32_t>(c.num_experts), k,
+                                      c.hidden_size, layer.mlp.intermediate};
+    const kernels::MoePlan plan = layer.mlp.Plan(problem);
+    const kernels::MoeWorkspaceView ws = kernels::LayoutMoeWorkspace(problem, plan, b.moe);
+    kernels::MoeRouting routing;
+    routing.logits = b.router;
+    routing.renormalize = RenormalizesTopK(c);
+    SY_RETURN_IF_ERROR(KernelCheck(
+        kernels::LaunchRouteAlign(problem, plan, routing, ws, nullptr, nullptr, stream)));
+    moe.ids = ws.topk_ids;
+    moe.weights = ws.topk_weights;
+  }
+  return expert_parallel->RunLayer(ctx, layer.mlp, moe);
+}
+
+absl::Status CudaNetwork::Impl::RunMlp(ExecContext& ctx, int64_t index, const Buffers& b,
+                                       int64_t tokens) {
+  const ModelConfig& c = config;
+  const CudaLayerWeights& layer = weights.layers[index];
+  void* stream = ctx.stream();
   const int64_t h = c.hidden_size;
   const auto k = static_cast<int32_t>(c.num_experts_per_tok);
   if (layer.router) {
@@ -392,7 +390,9 @@ absl::Status CudaNetwork::Impl::RunMlp(const CudaLayerWeights& layer, const Buff
     SY_RETURN_IF_ERROR(KernelCheck(kernels::LaunchAddBias(
         b.router, e, tokens, e, layer.router_logit_bias->data<float>(), stream)));
   }
-  if (layer.router && c.architecture == Architecture::kDeepseekV3) {
+  if (layer.router && expert_parallel) {
+    SY_RETURN_IF_ERROR(RunExpertParallelMoe(ctx, index, b, tokens));
+  } else if (layer.router && c.architecture == Architecture::kDeepseekV3) {
     SY_RETURN_IF_ERROR(
         KernelCheck(kernels::LaunchGroupedTopK(GroupedRouting(tokens, b, layer), stream)));
     SY_RETURN_IF_ERROR(RunExperts(layer.mlp, {.ids = b.topk_ids, .weights = b.topk_weights}, k, b,
@@ -437,10 +437,11 @@ kernels::GroupedTopKArgs CudaNetwork::Impl::GroupedRouting(int64_t tokens, const
   return a;
 }
 
-absl::Status CudaNetwork::Impl::RunLayer(int64_t index, const Buffers& b, int64_t tokens,
-                                         const int32_t* meta, const StepPlan& plan,
-                                         PagedKvCache& cache, void* stream) {
+absl::Status CudaNetwork::Impl::RunLayer(ExecContext& ctx, int64_t index, const Buffers& b,
+                                         int64_t tokens, const int32_t* meta, const StepPlan& plan,
+                                         PagedKvCache& cache) {
   const ModelConfig& c = config;
+  void* stream = ctx.stream();
   const CudaLayerWeights& layer = weights.layers[index];
   const int64_t h = c.hidden_size;
   const float eps = static_cast<float>(c.rms_norm_eps);
@@ -459,7 +460,7 @@ absl::Status CudaNetwork::Impl::RunLayer(int64_t index, const Buffers& b, int64_
   SY_RETURN_IF_ERROR(KernelCheck(kernels::LaunchRmsNormToBF16(
       b.hidden, h, tokens, h, layer.post_norm.data<float>(), eps, b.normed, h, stream,
       layer.router || layer.shared_gate ? b.normed_f32 : nullptr)));
-  return RunMlp(layer, b, tokens, stream);
+  return RunMlp(ctx, index, b, tokens);
 }
 
 // Metadata layout (Forward): ids | positions | row_sequence | slots | out_rows | block tables.
@@ -760,22 +761,38 @@ absl::StatusOr<std::unique_ptr<CudaNetwork>> CudaNetwork::Load(const ModelConfig
   SY_RETURN_IF_ERROR(
       BlasCheck(cublasSetWorkspace(impl->blas, impl->blas_workspace->data(), kBlasWorkspace),
                 "setting cuBLAS's workspace"));
+  if (options.expert_parallel) {
+    if (options.expert_parallel->dispatch_dtype != DispatchDType::kBF16) {
+      return absl::UnimplementedError(absl::StrCat(
+          "--dispatch-dtype ", DispatchDTypeName(options.expert_parallel->dispatch_dtype),
+          " with the model on the GPU: its rows carry the experts' bf16 input (bf16)"));
+    }
+    impl->expert_parallel.emplace(options.expert_parallel, ctx.device());
+  }
+  int32_t moe_layers = 0;
+  for (int64_t i = 0; i < config.num_hidden_layers; ++i) {
+    impl->moe_index.push_back(config.IsMoeLayer(i) ? moe_layers++ : -1);
+  }
+  // Under expert parallelism the host reads each layer's routing: steps cannot be graphs.
   const char* graphs = std::getenv("SWITCHYARD_CUDA_GRAPHS");
-  impl->graphs_enabled = graphs == nullptr || std::string(graphs) != "0";
+  impl->graphs_enabled =
+      (graphs == nullptr || std::string(graphs) != "0") && !options.expert_parallel;
   const char* sampling = std::getenv("SWITCHYARD_DEVICE_SAMPLING");
   impl->device_sampling = (sampling == nullptr || std::string(sampling) != "0") &&
                           config.vocab_size <= kernels::MaxSamplingVocab();
   return std::unique_ptr<CudaNetwork>(new CudaNetwork(std::move(impl)));
 }
 
-absl::Status CudaNetwork::Impl::EnqueueStep(const StepPlan& plan, const int32_t* md,
-                                            const Buffers& b, PagedKvCache& cache, void* stream) {
+absl::Status CudaNetwork::Impl::EnqueueStep(ExecContext& ctx, const StepPlan& plan,
+                                            const int32_t* md, const Buffers& b,
+                                            PagedKvCache& cache) {
   const ModelConfig& c = config;
+  void* stream = ctx.stream();
   const int64_t h = c.hidden_size, t = plan.tokens, r = plan.rows_out;
   SY_RETURN_IF_ERROR(KernelCheck(kernels::LaunchEmbeddingGatherBF16(
       weights.embed.data<uint16_t>(), c.vocab_size, h, md, t, b.hidden, stream)));
   for (int64_t l = 0; l < c.num_hidden_layers; ++l) {
-    SY_RETURN_IF_ERROR(RunLayer(l, b, t, md, plan, cache, stream));
+    SY_RETURN_IF_ERROR(RunLayer(ctx, l, b, t, md, plan, cache));
   }
   // Only the wanted rows go through the final norm and the LM head.
   SY_RETURN_IF_ERROR(
@@ -810,14 +827,14 @@ absl::StatusOr<Tensor> CudaNetwork::Impl::LogitsTensor(int64_t rows) {
 }
 
 absl::StatusOr<CudaNetwork::Impl::DecodeGraph> CudaNetwork::Impl::Capture(
-    const StepPlan& plan, const std::vector<int32_t>& meta, const Buffers& b, PagedKvCache& cache,
-    void* stream) {
+    ExecContext& ctx, const StepPlan& plan, const std::vector<int32_t>& meta, const Buffers& b,
+    PagedKvCache& cache) {
   DecodeGraph graph;
   const size_t bytes = meta.size() * sizeof(int32_t);
   SY_ASSIGN_OR_RETURN(graph.meta_device, Buffer::Allocate(MemoryKind::kDevice, bytes, device));
   SY_ASSIGN_OR_RETURN(graph.meta_host,
                       Tensor::EmptyPinned({static_cast<int64_t>(meta.size())}, DType::kI32));
-  const auto s = static_cast<cudaStream_t>(stream);
+  const auto s = static_cast<cudaStream_t>(ctx.stream());
   SY_RETURN_IF_ERROR(CudaCheck(cudaStreamBeginCapture(s, cudaStreamCaptureModeThreadLocal),
                                "starting a graph capture"));
   absl::Status enqueued =
@@ -826,7 +843,7 @@ absl::StatusOr<CudaNetwork::Impl::DecodeGraph> CudaNetwork::Impl::Capture(
                 "capturing the metadata copy");
   if (enqueued.ok()) {
     enqueued =
-        EnqueueStep(plan, static_cast<const int32_t*>(graph.meta_device->data()), b, cache, stream);
+        EnqueueStep(ctx, plan, static_cast<const int32_t*>(graph.meta_device->data()), b, cache);
   }
   cudaGraph_t captured = nullptr;
   const cudaError_t ended = cudaStreamEndCapture(s, &captured);
@@ -882,7 +899,7 @@ absl::StatusOr<CudaNetwork::Impl::Enqueued> CudaNetwork::Impl::Enqueue(
   }
   if (decode && graph == m.graphs.end() && m.seen.contains(key)) {
     if (m.graphs.size() >= Impl::kMaxGraphs) m.DropGraphs();
-    SY_ASSIGN_OR_RETURN(Impl::DecodeGraph captured, m.Capture(plan, meta, b, cache, stream));
+    SY_ASSIGN_OR_RETURN(Impl::DecodeGraph captured, m.Capture(ctx, plan, meta, b, cache));
     graph = m.graphs.emplace(key, std::move(captured)).first;
   }
   if (graph != m.graphs.end()) {
@@ -897,7 +914,7 @@ absl::StatusOr<CudaNetwork::Impl::Enqueued> CudaNetwork::Impl::Enqueue(
                                   cudaMemcpyHostToDevice, s),
                   "copying the step's metadata"));
     SY_RETURN_IF_ERROR(
-        m.EnqueueStep(plan, reinterpret_cast<const int32_t*>(meta_device), b, cache, stream));
+        m.EnqueueStep(ctx, plan, reinterpret_cast<const int32_t*>(meta_device), b, cache));
   }
   return Enqueued{b.logits, r};
 }
@@ -1011,6 +1028,22 @@ absl::StatusOr<const int32_t*> CudaNetwork::Impl::EnqueueDraws(const float* logi
 }
 
 bool CudaNetwork::samples_on_device() const { return impl_->device_sampling; }
+
+absl::Status CudaNetwork::LendExperts(ExecContext& ctx) {
+  Impl& m = *impl_;
+  if (!m.expert_parallel) return absl::OkStatus();
+  SY_RETURN_IF_ERROR(CudaCheck(cudaSetDevice(m.device.index), "selecting the device"));
+  for (size_t i = 0; i < m.weights.layers.size(); ++i) {
+    const CudaLayerWeights& layer = m.weights.layers[i];
+    if (!layer.router) continue;
+    SY_RETURN_IF_ERROR(m.expert_parallel->RunLayer(
+        ctx, layer.mlp,
+        {.moe_index = m.moe_index[i],
+         .hidden = m.config.hidden_size,
+         .top_k = static_cast<int32_t>(m.config.num_experts_per_tok)}));
+  }
+  return absl::OkStatus();
+}
 
 absl::StatusOr<std::vector<int32_t>> CudaNetwork::ForwardSampled(
     ExecContext& ctx, std::span<const SequenceChunk> batch, PagedKvCache& cache,

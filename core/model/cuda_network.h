@@ -37,8 +37,9 @@
 
 namespace sy {
 
-struct SequenceChunk;  // moe_model.h
-struct DeviceDraw;     // moe_model.h
+struct ExpertParallelism;  // core/moe/expert_parallel.h
+struct SequenceChunk;      // moe_model.h
+struct DeviceDraw;         // moe_model.h
 
 struct CudaNetworkOptions {
   // Synthesize weights on the device (uniform, scaled by 1 / sqrt(fan-in); norms 1) instead of
@@ -46,6 +47,11 @@ struct CudaNetworkOptions {
   bool random_weights = false;
   uint64_t seed = 0;
   std::function<void(int64_t done, int64_t total)> progress;  // layers loaded
+  // Expert parallelism (launch): this rank holds only its placement slots' experts, and each
+  // MoE layer dispatches its tokens' bf16 inputs to the ranks holding their experts and adds
+  // the weighted sums that come back. The placement is the one at load; steps run eagerly
+  // (no CUDA graphs: the host reads each layer's routing to size the exchange).
+  std::shared_ptr<const ExpertParallelism> expert_parallel;
 };
 
 class CudaNetwork {
@@ -76,6 +82,10 @@ class CudaNetwork {
   // Whether callers should use ForwardSampled: yes unless SWITCHYARD_DEVICE_SAMPLING=0 (host
   // sampling, for A/B) or the vocabulary is beyond the kernel's.
   bool samples_on_device() const;
+
+  // Under expert parallelism, a pass of every MoE layer with no tokens of this rank's own, so
+  // the ranks that have tokens get this rank's experts (MoeModel::FinishSteps). Collective.
+  absl::Status LendExperts(ExecContext& ctx);
 
   // Bytes of weights on the device.
   int64_t weight_bytes() const;

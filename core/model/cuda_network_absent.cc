@@ -31,6 +31,10 @@ absl::StatusOr<std::vector<int32_t>> CudaNetwork::ForwardSampled(ExecContext&,
   return absl::FailedPreconditionError("this build of switchyard has no CUDA");
 }
 
+absl::Status CudaNetwork::LendExperts(ExecContext&) {
+  return absl::FailedPreconditionError("this build of switchyard has no CUDA");
+}
+
 bool CudaNetwork::samples_on_device() const { return false; }
 
 int64_t CudaNetwork::weight_bytes() const { return 0; }

@@ -2,7 +2,9 @@
 
 #include <cuda_runtime_api.h>
 
+#include <algorithm>
 #include <cmath>
+#include <span>
 #include <string>
 #include <utility>
 #include <vector>
@@ -10,6 +12,7 @@
 #include "absl/strings/str_cat.h"
 #include "core/base/status.h"
 #include "core/model/gpt_oss_weights.h"
+#include "core/moe/expert_parallel.h"
 #include "core/model/tensor_names.h"
 #include "core/model/weight_loader.h"
 #include "core/tensor/tensor_convert.h"
@@ -28,10 +31,14 @@ absl::Status KernelCheck(const std::string& err, const std::string& what) {
   return absl::InternalError(absl::StrCat(what, ": ", err));
 }
 
-// One tensor's rows inside a stacked device matrix.
+// One tensor's rows inside a stacked device matrix. Random weights are drawn as if every part
+// of the model's full stack were there: `random_row` is where this part's rows start in it
+// (-1: right after the previous part), so a rank holding a subset of the experts gets the very
+// values the whole model has.
 struct RowPart {
   std::string name;
   int64_t rows = 0;
+  int64_t random_row = -1;
 };
 
 // Produces the device tensors: each either read from the checkpoint (converted on the host to
@@ -49,10 +56,17 @@ class DeviceWeightSource {
     SY_ASSIGN_OR_RETURN(Tensor out, Allocate({rows, cols}, DType::kBF16));
     if (checkpoint_ == nullptr) {
       const float scale = 1.0f / std::sqrt(static_cast<float>(cols));
-      SY_RETURN_IF_ERROR(
-          KernelCheck(kernels::LaunchFillUniformBF16(out.data<uint16_t>(), out.numel(), scale,
-                                                     NextSeed(), stream_),
-                      absl::StrCat("filling ", parts.front().name)));
+      const uint64_t seed = NextSeed();
+      int64_t row = 0, random_row = 0;
+      for (const RowPart& p : parts) {
+        if (p.random_row >= 0) random_row = p.random_row;
+        SY_RETURN_IF_ERROR(KernelCheck(
+            kernels::LaunchFillUniformBF16(out.data<uint16_t>() + row * cols, p.rows * cols, scale,
+                                           seed, stream_, random_row * cols),
+            absl::StrCat("filling ", p.name)));
+        row += p.rows;
+        random_row += p.rows;
+      }
       return out;
     }
     int64_t row = 0;
@@ -221,21 +235,23 @@ bool KeepFp8(const Checkpoint* checkpoint, const std::string& weight, int64_t in
   return t.ok() && t->dtype() == DType::kFP8E4M3 && checkpoint->Has(weight + "_scale_inv");
 }
 
-// `count` experts named prefix + "<e>." + gate/up/down (prefix ends in "experts." for routed
-// experts), or one MLP named prefix + gate/up/down when `numbered` is false.
+// The routed experts `numbered` (in that order) named prefix + "<e>." + gate/up/down (prefix
+// ends in "experts."), or, when `numbered` is empty, one MLP named prefix + gate/up/down.
 absl::StatusOr<CudaExperts> LoadExperts(DeviceWeightSource& source, const Checkpoint* checkpoint,
                                         const std::string& prefix, const ExpertNames& names,
-                                        int32_t count, bool numbered, int64_t hidden,
+                                        std::span<const int32_t> numbered, int64_t hidden,
                                         int64_t intermediate, Device device) {
   std::vector<RowPart> gate_up, down;
-  for (int32_t e = 0; e < count; ++e) {
-    const std::string p = numbered ? absl::StrCat(prefix, e, ".") : prefix;
-    gate_up.push_back({p + names.gate + ".weight", intermediate});
+  const int32_t single = -1;
+  for (int32_t e : numbered.empty() ? std::span<const int32_t>(&single, 1) : numbered) {
+    const std::string p = e >= 0 ? absl::StrCat(prefix, e, ".") : prefix;
+    const int64_t slot = std::max(e, 0);
+    gate_up.push_back({p + names.gate + ".weight", intermediate, slot * 2 * intermediate});
     gate_up.push_back({p + names.up + ".weight", intermediate});
-    down.push_back({p + names.down + ".weight", hidden});
+    down.push_back({p + names.down + ".weight", hidden, slot * hidden});
   }
   CudaExperts experts;
-  experts.count = count;
+  experts.count = static_cast<int32_t>(down.size());
   experts.intermediate = intermediate;
   if (KeepFp8(checkpoint, gate_up.front().name, intermediate)) {
     experts.format = kernels::MoeWeightFormat::kFp8Block128;
@@ -358,13 +374,16 @@ absl::Status LoadGptOssMlp(DeviceWeightSource& source, const Checkpoint* checkpo
   return absl::OkStatus();
 }
 
+// `routed_experts`: the experts this process holds, in slot order (all of them without expert
+// parallelism).
 absl::Status LoadMlp(DeviceWeightSource& source, const Checkpoint* checkpoint, const ModelConfig& c,
-                     int64_t index, Device device, CudaLayerWeights& layer) {
+                     int64_t index, std::span<const int32_t> routed_experts, Device device,
+                     CudaLayerWeights& layer) {
   const int64_t h = c.hidden_size;
   if (!c.IsMoeLayer(index)) {
     const ExpertNames dense{absl::StrCat("model.layers.", index, ".mlp."), "", "gate_proj",
                             "up_proj", "down_proj"};
-    SY_ASSIGN_OR_RETURN(layer.mlp, LoadExperts(source, checkpoint, dense.prefix, dense, 1, false, h,
+    SY_ASSIGN_OR_RETURN(layer.mlp, LoadExperts(source, checkpoint, dense.prefix, dense, {}, h,
                                                c.intermediate_size, device));
     return absl::OkStatus();
   }
@@ -377,15 +396,15 @@ absl::Status LoadMlp(DeviceWeightSource& source, const Checkpoint* checkpoint, c
         source.F32(n.prefix + n.router + ".e_score_correction_bias", {c.num_experts}, 0.0f));
   }
   SY_ASSIGN_OR_RETURN(layer.mlp, LoadExperts(source, checkpoint, n.prefix + "experts.", n,
-                                             static_cast<int32_t>(c.num_experts), true, h,
-                                             c.expert_intermediate_size(), device));
+                                             routed_experts, h, c.expert_intermediate_size(),
+                                             device));
   // DeepSeek's n_shared_experts run as one MLP of n_shared_experts times the expert width.
   const int64_t shared = c.shared_expert_intermediate_size > 0
                              ? c.shared_expert_intermediate_size
                              : c.n_shared_experts * c.expert_intermediate_size();
   if (shared > 0) {
-    SY_ASSIGN_OR_RETURN(layer.shared, LoadExperts(source, checkpoint, n.prefix + n.shared, n, 1,
-                                                  false, h, shared, device));
+    SY_ASSIGN_OR_RETURN(layer.shared, LoadExperts(source, checkpoint, n.prefix + n.shared, n, {},
+                                                  h, shared, device));
   }
   if (c.shared_expert_intermediate_size > 0) {
     // Qwen2-MoE's gate is a [1, H] linear; random weights start it at 0 (sigmoid 1/2).
@@ -393,6 +412,34 @@ absl::Status LoadMlp(DeviceWeightSource& source, const Checkpoint* checkpoint, c
                         source.F32(n.prefix + "shared_expert_gate.weight", {1, h}, 0.0f));
   }
   return absl::OkStatus();
+}
+
+// The experts of MoE layer `moe_index` this process holds, in slot order: all of them, or under
+// expert parallelism its rank's slots of the placement.
+absl::StatusOr<std::vector<int32_t>> ExpertsHeld(const ModelConfig& c,
+                                                 const CudaNetworkOptions& options,
+                                                 int32_t moe_index) {
+  std::vector<int32_t> held;
+  if (!options.expert_parallel) {
+    for (int32_t e = 0; e < c.num_experts; ++e) held.push_back(e);
+    return held;
+  }
+  const ExpertParallelism& ep = *options.expert_parallel;
+  if (c.architecture == Architecture::kGptOss) {
+    return absl::UnimplementedError(
+        "expert parallelism for gpt-oss on the GPU (its fused expert tensors and biases are not "
+        "sharded yet)");
+  }
+  const int32_t spr = ep.placement->shape().slots_per_rank;
+  for (int32_t slot = ep.rank() * spr; slot < (ep.rank() + 1) * spr; ++slot) {
+    const int32_t e = ep.placement->expert(moe_index, slot);
+    if (e < 0 || e >= c.num_experts) {
+      return absl::InternalError(absl::StrCat("the placement gives slot ", slot, " of MoE layer ",
+                                              moe_index, " expert ", e));
+    }
+    held.push_back(e);
+  }
+  return held;
 }
 
 }  // namespace
@@ -414,6 +461,12 @@ kernels::MoeWeightsView CudaExperts::View() const {
   return view;
 }
 
+kernels::MoePlan CudaExperts::Plan(const kernels::MoeProblem& problem) const {
+  kernels::MoePlanOptions options;
+  options.format = format;
+  return kernels::PlanMoe(problem, options);
+}
+
 absl::StatusOr<CudaWeights> LoadCudaWeights(const ModelConfig& c, const Checkpoint* checkpoint,
                                             const CudaNetworkOptions& options, Device device,
                                             void* stream) {
@@ -430,8 +483,13 @@ absl::StatusOr<CudaWeights> LoadCudaWeights(const ModelConfig& c, const Checkpoi
   } else {
     SY_ASSIGN_OR_RETURN(w.lm_head, source.Bf16Rows({{"lm_head.weight", c.vocab_size}}, h));
   }
+  int32_t moe_index = 0;
   for (int64_t i = 0; i < c.num_hidden_layers; ++i) {
     const std::string p = absl::StrCat("model.layers.", i, ".");
+    std::vector<int32_t> routed_experts;
+    if (c.IsMoeLayer(i)) {
+      SY_ASSIGN_OR_RETURN(routed_experts, ExpertsHeld(c, options, moe_index++));
+    }
     CudaLayerWeights layer;
     SY_ASSIGN_OR_RETURN(layer.input_norm, source.F32(p + "input_layernorm.weight", {h}, 1.0f));
     SY_ASSIGN_OR_RETURN(layer.post_norm,
@@ -440,7 +498,7 @@ absl::StatusOr<CudaWeights> LoadCudaWeights(const ModelConfig& c, const Checkpoi
     if (c.architecture == Architecture::kGptOss) {
       SY_RETURN_IF_ERROR(LoadGptOssMlp(source, checkpoint, c, i, device, layer));
     } else {
-      SY_RETURN_IF_ERROR(LoadMlp(source, checkpoint, c, i, device, layer));
+      SY_RETURN_IF_ERROR(LoadMlp(source, checkpoint, c, i, routed_experts, device, layer));
     }
     w.layers.push_back(std::move(layer));
     if (options.progress) options.progress(i + 1, c.num_hidden_layers);

@@ -37,6 +37,9 @@ struct CudaExperts {
   std::optional<Tensor> gate_up_bias, down_bias;
 
   kernels::MoeWeightsView View() const;
+  // The MoE kernels' plan for `problem` over these experts: their format decides the path and
+  // the scratch (fp8 prefill quantizes activations).
+  kernels::MoePlan Plan(const kernels::MoeProblem& problem) const;
 };
 
 // DeepSeek-V3's latent attention (core/model/mla_block.h names the tensors).

@@ -271,12 +271,16 @@ absl::StatusOr<std::unique_ptr<MoeModel>> MoeModel::LoadOnGpu(const ModelConfig&
         "--quantizer on the GPU: expert weights are bf16 there for now");
   }
   if (options.capacity) return absl::UnimplementedError("capacity limits on the GPU");
-  if (options.expert_parallel) {
-    return absl::UnimplementedError("expert parallelism with the model on the GPU");
+  if (options.expert_parallel && options.expert_parallel->rebalancer) {
+    return absl::UnimplementedError(
+        "online rebalancing (--rebalance-interval) with the model on the GPU: its placement is "
+        "fixed at load for now");
   }
   std::unique_ptr<MoeModel> model(new MoeModel(config));
   model->device_ = options.device;
+  model->expert_parallel_ = options.expert_parallel;
   CudaNetworkOptions gpu;
+  gpu.expert_parallel = options.expert_parallel;
   gpu.random_weights = checkpoint == nullptr;
   gpu.seed = seed;
   gpu.progress = options.progress;
@@ -412,11 +416,12 @@ absl::StatusOr<Tensor> MoeModel::Forward(ExecContext& ctx, const std::vector<int
 absl::StatusOr<int64_t> MoeModel::RanksStepping(ExecContext& ctx, int64_t signal) {
   SY_ASSIGN_OR_RETURN(Tensor flag, Tensor::Empty({1}, DType::kI64));
   flag.data<int64_t>()[0] = signal;
-  SY_RETURN_IF_ERROR(expert_parallel_->comm->AllReduceSum(ctx, flag));
+  SY_RETURN_IF_ERROR(AllReduceHostSum(ctx, *expert_parallel_->comm, flag));
   return flag.data<int64_t>()[0];
 }
 
 absl::Status MoeModel::RunIdlePass(ExecContext& ctx) {
+  if (gpu_) return gpu_->LendExperts(ctx);
   SY_ASSIGN_OR_RETURN(Tensor none, Tensor::Empty({0, config_.hidden_size}, DType::kF32));
   for (MoeLayer* moe : moe_layers()) SY_RETURN_IF_ERROR(moe->Forward(ctx, none).status());
   return absl::OkStatus();
@@ -464,6 +469,7 @@ absl::StatusOr<std::vector<int32_t>> MoeModel::ForwardBatchSampled(
     return absl::FailedPreconditionError(
         "this model samples on the host: sample ForwardBatch's logits with Sampler");
   }
+  if (expert_parallel_) SY_RETURN_IF_ERROR(RanksStepping(ctx, 1).status());
   SY_RETURN_IF_ERROR(CheckBatch(batch, cache));
   return gpu_->ForwardSampled(ctx, batch, cache, draws);
 }

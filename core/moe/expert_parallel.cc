@@ -72,18 +72,6 @@ void DecodeHidden(const uint8_t* in, int64_t h, DispatchDType dtype, float* x) {
   }
 }
 
-// Exchanges how many rows each rank sends each other rank: recv_counts[p] = p's send_counts[me].
-absl::StatusOr<std::vector<int64_t>> ExchangeCounts(ExecContext& ctx, Comm& comm,
-                                                    const std::vector<int64_t>& send_counts) {
-  const int world = comm.world_size();
-  SY_ASSIGN_OR_RETURN(Tensor send, Tensor::Empty({world, 1}, DType::kI64));
-  std::memcpy(send.data<int64_t>(), send_counts.data(), world * sizeof(int64_t));
-  SY_ASSIGN_OR_RETURN(Tensor recv, Tensor::Empty({world, 1}, DType::kI64));
-  const std::vector<int64_t> ones(world, 1);
-  SY_RETURN_IF_ERROR(comm.AllToAll(ctx, send, ones, recv, ones));
-  return std::vector<int64_t>(recv.data<int64_t>(), recv.data<int64_t>() + world);
-}
-
 int64_t Sum(const std::vector<int64_t>& v) {
   int64_t s = 0;
   for (int64_t x : v) s += x;
@@ -128,18 +116,10 @@ int64_t DispatchRowBytes(DispatchDType dtype, int64_t hidden, int k) {
   return DispatchHiddenBytes(dtype, hidden) + 2 * k * 4;
 }
 
-absl::StatusOr<DispatchPlan> PlanDispatch(const Tensor& hidden, const RouterOutput& routing,
-                                          const std::vector<int32_t>& slots,
-                                          const ExpertPlacement& placement, int world_size,
-                                          DispatchDType dtype) {
-  const int64_t tokens = hidden.dim(0), h = hidden.dim(1);
-  const int k = static_cast<int>(routing.expert_ids.dim(1));
+DispatchRoutes RouteDispatch(std::span<const int32_t> slots, std::span<const float> weights, int k,
+                             const ExpertPlacement& placement, int world_size) {
+  const int64_t tokens = static_cast<int64_t>(slots.size()) / k;
   const int spr = placement.shape().slots_per_rank;
-  const float* weights = routing.expert_weights.data<float>();
-  // rank_of_pair[t * k + j]: the rank slot (t, j) goes to, or -1.
-  std::vector<int32_t> rank_of_pair(slots.size(), -1);
-  DispatchPlan plan;
-  plan.send_counts.assign(world_size, 0);
   // token_ranks[r]: the tokens going to rank r, in token order.
   std::vector<std::vector<int32_t>> token_ranks(world_size);
   for (int64_t t = 0; t < tokens; ++t) {
@@ -148,36 +128,81 @@ absl::StatusOr<DispatchPlan> PlanDispatch(const Tensor& hidden, const RouterOutp
       const int32_t slot = slots[t * k + j];
       if (slot < 0) continue;
       const int32_t r = placement.rank_of_slot(slot);
-      rank_of_pair[t * k + j] = r;
       if (!seen[r]) {
         seen[r] = true;
         token_ranks[r].push_back(static_cast<int32_t>(t));
       }
     }
   }
-  int64_t rows = 0;
+  DispatchRoutes routes;
+  routes.send_counts.assign(world_size, 0);
   for (int r = 0; r < world_size; ++r) {
-    plan.send_counts[r] = static_cast<int64_t>(token_ranks[r].size());
-    rows += plan.send_counts[r];
-  }
-  const int64_t width = DispatchRowBytes(dtype, h, k);
-  const int64_t meta = DispatchHiddenBytes(dtype, h);
-  SY_ASSIGN_OR_RETURN(plan.rows, Tensor::Empty({rows, width}, DType::kU8));
-  uint8_t* out = plan.rows.data<uint8_t>();
-  for (int r = 0; r < world_size; ++r) {
+    routes.send_counts[r] = static_cast<int64_t>(token_ranks[r].size());
     for (int32_t t : token_ranks[r]) {
-      EncodeHidden(hidden.data<float>() + t * h, h, dtype, out);
       for (int j = 0; j < k; ++j) {
-        const bool here = rank_of_pair[t * k + j] == r;
-        const int32_t id = here ? slots[t * k + j] % spr : -1;
-        const float weight = here ? weights[t * k + j] : 0.0f;
-        std::memcpy(out + meta + j * 4, &id, 4);
-        std::memcpy(out + meta + (k + j) * 4, &weight, 4);
+        const int32_t slot = slots[t * k + j];
+        const bool here = slot >= 0 && placement.rank_of_slot(slot) == r;
+        routes.row_slots.push_back(here ? slot % spr : -1);
+        routes.row_weights.push_back(here ? weights[t * k + j] : 0.0f);
       }
-      plan.row_token.push_back(t);
-      out += width;
+      routes.row_token.push_back(t);
     }
   }
+  return routes;
+}
+
+absl::StatusOr<std::vector<int64_t>> ExchangeCounts(ExecContext& ctx, Comm& comm,
+                                                    const std::vector<int64_t>& send_counts) {
+  const int world = comm.world_size();
+  SY_ASSIGN_OR_RETURN(Tensor send, Tensor::Empty({world, 1}, DType::kI64));
+  std::memcpy(send.data<int64_t>(), send_counts.data(), world * sizeof(int64_t));
+  SY_ASSIGN_OR_RETURN(Tensor recv, Tensor::Empty({world, 1}, DType::kI64));
+  const std::vector<int64_t> ones(world, 1);
+  if (ctx.device().is_cpu()) {
+    SY_RETURN_IF_ERROR(comm.AllToAll(ctx, send, ones, recv, ones));
+  } else {
+    SY_ASSIGN_OR_RETURN(Tensor send_device, send.To(ctx.device()));
+    SY_ASSIGN_OR_RETURN(Tensor recv_device, recv.To(ctx.device()));
+    SY_RETURN_IF_ERROR(comm.AllToAll(ctx, send_device, ones, recv_device, ones));
+    SY_RETURN_IF_ERROR(ctx.Synchronize());
+    SY_ASSIGN_OR_RETURN(recv, recv_device.To(Device::Cpu()));
+  }
+  return std::vector<int64_t>(recv.data<int64_t>(), recv.data<int64_t>() + world);
+}
+
+absl::Status AllReduceHostSum(ExecContext& ctx, Comm& comm, Tensor& data) {
+  if (ctx.device().is_cpu()) return comm.AllReduceSum(ctx, data);
+  SY_RETURN_IF_ERROR(ctx.Synchronize());  // the copies below run on the device's default stream
+  SY_ASSIGN_OR_RETURN(Tensor on_device, data.To(ctx.device()));
+  SY_RETURN_IF_ERROR(comm.AllReduceSum(ctx, on_device));
+  SY_RETURN_IF_ERROR(ctx.Synchronize());
+  SY_ASSIGN_OR_RETURN(data, on_device.To(Device::Cpu()));
+  return absl::OkStatus();
+}
+
+absl::StatusOr<DispatchPlan> PlanDispatch(const Tensor& hidden, const RouterOutput& routing,
+                                          const std::vector<int32_t>& slots,
+                                          const ExpertPlacement& placement, int world_size,
+                                          DispatchDType dtype) {
+  const int64_t h = hidden.dim(1);
+  const int k = static_cast<int>(routing.expert_ids.dim(1));
+  DispatchRoutes routes =
+      RouteDispatch(slots,
+                    std::span<const float>(routing.expert_weights.data<float>(), slots.size()), k,
+                    placement, world_size);
+  const int64_t rows = static_cast<int64_t>(routes.row_token.size());
+  const int64_t width = DispatchRowBytes(dtype, h, k);
+  const int64_t meta = DispatchHiddenBytes(dtype, h);
+  DispatchPlan plan;
+  SY_ASSIGN_OR_RETURN(plan.rows, Tensor::Empty({rows, width}, DType::kU8));
+  uint8_t* out = plan.rows.data<uint8_t>();
+  for (int64_t row = 0; row < rows; ++row, out += width) {
+    EncodeHidden(hidden.data<float>() + routes.row_token[row] * h, h, dtype, out);
+    std::memcpy(out + meta, routes.row_slots.data() + row * k, k * 4);
+    std::memcpy(out + meta + k * 4, routes.row_weights.data() + row * k, k * 4);
+  }
+  plan.send_counts = std::move(routes.send_counts);
+  plan.row_token = std::move(routes.row_token);
   return plan;
 }
 

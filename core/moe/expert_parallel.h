@@ -17,6 +17,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <span>
 #include <vector>
 
 #include "absl/status/statusor.h"
@@ -63,6 +64,30 @@ struct ExpertParallelism {
   int rank() const { return comm->rank(); }
   int world_size() const { return comm->world_size(); }
 };
+
+// Where one layer's routed pairs go, without the hidden states: the rows this rank sends (one
+// per token and destination rank, grouped by rank in rank order, tokens ascending within a
+// rank) and what each row tells its receiver, k local slot ids (-1: that pair goes to another
+// rank) and k routing weights (0 there). The GPU path packs rows on the device from this.
+struct DispatchRoutes {
+  std::vector<int64_t> send_counts;  // rows per destination rank
+  std::vector<int32_t> row_token;    // the token each send row came from
+  std::vector<int32_t> row_slots;    // [rows * k] local slot ids on the receiving rank
+  std::vector<float> row_weights;    // [rows * k]
+};
+
+// The routes of `slots` ([tokens * k] physical slots, -1 where dropped) weighted by `weights`
+// ([tokens * k]) under `placement`.
+DispatchRoutes RouteDispatch(std::span<const int32_t> slots, std::span<const float> weights, int k,
+                             const ExpertPlacement& placement, int world_size);
+
+// Recv counts for `send_counts`: recv_counts[p] = rank p's send_counts[me]. Collective.
+absl::StatusOr<std::vector<int64_t>> ExchangeCounts(ExecContext& ctx, Comm& comm,
+                                                    const std::vector<int64_t>& send_counts);
+
+// Sums host `data` (i64 or f32) over the ranks in place. Collective. On a GPU's context the
+// values travel through its memory (NCCL and the one-sided backends move device memory only).
+absl::Status AllReduceHostSum(ExecContext& ctx, Comm& comm, Tensor& data);
 
 // The rows this rank sends in one layer's dispatch.
 struct DispatchPlan {

@@ -220,6 +220,20 @@ std::string LaunchGroupedTopK(const GroupedTopKArgs& args, void* stream);
 std::string LaunchAddDownBias(const MoeProblem& problem, const MoeWorkspaceView& ws,
                               const float* down_bias, float* out, void* stream);
 
+// ---- Expert parallelism (core/model's GPU path under launch) ---------------------------------
+
+// out u8 [rows, 2 hidden + tail_bytes]: row j is bf16 x[row_token[j]] ([T, hidden]) followed by
+// tails[j] (tail_bytes each: the receiving rank's k local slot ids and k routing weights).
+// hidden even, tail_bytes a multiple of 4.
+std::string LaunchPackDispatchRows(const uint16_t* x, int64_t hidden, const int32_t* row_token,
+                                   const uint8_t* tails, int64_t tail_bytes, int64_t rows,
+                                   uint8_t* out, void* stream);
+// out[t] += sum of rows[token_rows[i]] (f32 [., hidden]) for i in [token_begin[t],
+// token_begin[t + 1]), added in that order (deterministic).
+std::string LaunchAddTokenRows(const float* rows, int64_t hidden, const int32_t* token_begin,
+                               const int32_t* token_rows, int64_t tokens, float* out,
+                               void* stream);
+
 // ---- Helpers on the device -------------------------------------------------------------------
 
 // bf16 copy of f32 `in` (n elements).
@@ -228,9 +242,10 @@ std::string LaunchF32ToBF16(const float* in, uint16_t* out, int64_t n, void* str
 // from f32 hidden [T, H] and f32 gate [H].
 std::string LaunchSharedRouting(const float* hidden, const float* gate, int64_t tokens,
                                 int64_t hidden_size, int32_t* ids, float* weights, void* stream);
-// Fills bf16 `out` (n elements) with uniform values in [-scale, scale) from (seed, index).
+// Fills bf16 `out` (n elements) with uniform values in [-scale, scale) from (seed, index):
+// element i gets index first + i's value, so a slice of a larger fill can be drawn alone.
 std::string LaunchFillUniformBF16(uint16_t* out, int64_t n, float scale, uint64_t seed,
-                                  void* stream);
+                                  void* stream, int64_t first = 0);
 // Same, f32.
 std::string LaunchFillUniformF32(float* out, int64_t n, float scale, uint64_t seed, void* stream);
 // Fills `out` (n bytes) with uniform random bytes & mask (int4 values 0xff, zero points 0x0f).

@@ -1119,5 +1119,70 @@ TEST_F(CudaMoeKernelsTest, HelpersConvertRouteSharedExpertsAndFill) {
   EXPECT_LT(std::abs(mean), 0.05);
 }
 
+// Expert parallelism's rows: each packed row is its token's bf16 input then its own tail, and
+// each token adds its returned rows in the listed order onto what it had.
+TEST_F(CudaMoeKernelsTest, ExpertParallelRowsPackAndAddBack) {
+  const int64_t tokens = 5, hidden = 6, tail_words = 4;
+  std::vector<uint16_t> x(tokens * hidden);
+  for (size_t i = 0; i < x.size(); ++i) x[i] = static_cast<uint16_t>(1000 + i);
+  const std::vector<int32_t> row_token = {3, 0, 3, 4};  // rows for two ranks: {3}, {0, 3, 4}
+  std::vector<int32_t> tails(row_token.size() * tail_words);
+  for (size_t i = 0; i < tails.size(); ++i) tails[i] = static_cast<int32_t>(-7 * i);
+  auto d_x = Upload(x);
+  auto d_rows = Upload(row_token);
+  auto d_tails = Upload(tails);
+  const int64_t row_bytes = 2 * hidden + 4 * tail_words, rows = std::ssize(row_token);
+  DeviceMemory packed(rows * row_bytes);
+  ASSERT_EQ(LaunchPackDispatchRows(d_x->get<uint16_t>(), hidden, d_rows->get<int32_t>(),
+                                   d_tails->get<uint8_t>(), 4 * tail_words, rows,
+                                   packed.get<uint8_t>(), nullptr),
+            "");
+  const auto got = Download(packed.get<uint8_t>(), rows * row_bytes);
+  for (int64_t r = 0; r < rows; ++r) {
+    std::vector<uint16_t> hidden_part(hidden);
+    std::vector<int32_t> tail(tail_words);
+    std::memcpy(hidden_part.data(), got.data() + r * row_bytes, 2 * hidden);
+    std::memcpy(tail.data(), got.data() + r * row_bytes + 2 * hidden, 4 * tail_words);
+    EXPECT_EQ(hidden_part, std::vector<uint16_t>(x.begin() + row_token[r] * hidden,
+                                                 x.begin() + (row_token[r] + 1) * hidden));
+    EXPECT_EQ(tail, std::vector<int32_t>(tails.begin() + r * tail_words,
+                                         tails.begin() + (r + 1) * tail_words));
+  }
+  EXPECT_EQ(LaunchPackDispatchRows(d_x->get<uint16_t>(), 5, d_rows->get<int32_t>(),
+                                   d_tails->get<uint8_t>(), 16, rows, packed.get<uint8_t>(),
+                                   nullptr),
+            "sm90_pack_dispatch_rows: the hidden size must be even and the tail whole words");
+
+  // Token 3 gets rows 0 and 2, tokens 0 and 4 one each, tokens 1 and 2 none.
+  const std::vector<int32_t> token_begin = {0, 1, 1, 1, 3, 4}, token_rows = {1, 0, 2, 3};
+  const std::vector<float> returned = RandomF32(rows * hidden, 1.0f, 9),
+                           before = RandomF32(tokens * hidden, 1.0f, 10);
+  auto d_returned = Upload(returned);
+  auto d_begin = Upload(token_begin);
+  auto d_token_rows = Upload(token_rows);
+  auto d_out = Upload(before);
+  ASSERT_EQ(LaunchAddTokenRows(d_returned->get<float>(), hidden, d_begin->get<int32_t>(),
+                               d_token_rows->get<int32_t>(), tokens, d_out->get<float>(), nullptr),
+            "");
+  const auto out = Download(d_out->get<float>(), tokens * hidden);
+  for (int64_t t = 0; t < tokens; ++t) {
+    for (int64_t c = 0; c < hidden; ++c) {
+      float want = before[t * hidden + c];
+      for (int32_t i = token_begin[t]; i < token_begin[t + 1]; ++i)
+        want += returned[token_rows[i] * hidden + c];
+      EXPECT_EQ(out[t * hidden + c], want) << t << "," << c;
+    }
+  }
+}
+
+// A fill drawn in slices from an offset is the same fill.
+TEST_F(CudaMoeKernelsTest, FillFromAnOffsetDrawsTheSameValues) {
+  DeviceMemory whole(2 * 1000), parts(2 * 1000);
+  ASSERT_EQ(LaunchFillUniformBF16(whole.get<uint16_t>(), 1000, 0.5f, 7, nullptr), "");
+  ASSERT_EQ(LaunchFillUniformBF16(parts.get<uint16_t>() + 600, 400, 0.5f, 7, nullptr, 600), "");
+  ASSERT_EQ(LaunchFillUniformBF16(parts.get<uint16_t>(), 600, 0.5f, 7, nullptr, 0), "");
+  EXPECT_EQ(Download(parts.get<uint16_t>(), 1000), Download(whole.get<uint16_t>(), 1000));
+}
+
 }  // namespace
 }  // namespace sy::kernels

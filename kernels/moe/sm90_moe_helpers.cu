@@ -61,10 +61,11 @@ __device__ __forceinline__ float UniformSigned(uint64_t seed, uint64_t i) {
   return static_cast<float>(z >> 40) * (2.0f / 16777216.0f) - 1.0f;
 }
 
-__global__ void sm90_fill_uniform_bf16(__nv_bfloat16* out, int64_t n, float scale, uint64_t seed) {
+__global__ void sm90_fill_uniform_bf16(__nv_bfloat16* out, int64_t n, float scale, uint64_t seed,
+                                       int64_t first) {
   for (int64_t i = blockIdx.x * 256ll + threadIdx.x; i < n;
        i += static_cast<int64_t>(gridDim.x) * 256)
-    out[i] = __float2bfloat16_rn(scale * UniformSigned(seed, i));
+    out[i] = __float2bfloat16_rn(scale * UniformSigned(seed, first + i));
 }
 
 __global__ void sm90_fill_uniform_f32(float* out, int64_t n, float scale, uint64_t seed) {
@@ -106,10 +107,10 @@ std::string LaunchSharedRouting(const float* hidden, const float* gate, int64_t 
 }
 
 std::string LaunchFillUniformBF16(uint16_t* out, int64_t n, float scale, uint64_t seed,
-                                  void* stream) {
+                                  void* stream, int64_t first) {
   if (n == 0) return "";
   return Launch("sm90_fill_uniform_bf16", sm90_fill_uniform_bf16, dim3(GridFor(n)), dim3(256), 0,
-                stream, false, reinterpret_cast<__nv_bfloat16*>(out), n, scale, seed);
+                stream, false, reinterpret_cast<__nv_bfloat16*>(out), n, scale, seed, first);
 }
 
 std::string LaunchFillUniformF32(float* out, int64_t n, float scale, uint64_t seed, void* stream) {

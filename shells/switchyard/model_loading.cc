@@ -6,6 +6,7 @@
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <optional>
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
@@ -14,6 +15,7 @@
 #include "core/base/status.h"
 #include "core/device/cuda_runtime.h"
 #include "core/model/checkpoint.h"
+#include "core/model/model_config.h"
 #include "core/moe/online_rebalancer.h"
 #include "core/planning/model_presets.h"
 #include "shells/switchyard/layer_cut.h"
@@ -63,11 +65,13 @@ absl::Status RefuseRebalancing(const ParsedArgs& args, bool command_runs_expert_
   return absl::OkStatus();
 }
 
-// Joins the expert-parallel group the environment describes, for the model in `dir`.
+// Joins the expert-parallel group the environment describes, for a model of `config`.
 absl::StatusOr<ExpertParallelGroup> JoinGroup(const ParsedArgs& args, const RankInfo& info,
-                                              const std::string& dir,
+                                              const ModelConfig& config,
                                               const ComponentRegistry& registry, ExecContext& ctx) {
   ExpertParallelOptions options;
+  // The GPU model's rows carry the experts' bf16 input as it is.
+  if (ctx.device().is_cuda()) options.dispatch_dtype = DispatchDType::kBF16;
   SY_ASSIGN_OR_RETURN(options.timeout, TimeoutFromEnvironment(options.timeout));
   options.comm = args.Get("comm", options.comm);
   options.placement_scheduler = args.Get("placement-scheduler", options.placement_scheduler);
@@ -92,17 +96,18 @@ absl::StatusOr<ExpertParallelGroup> JoinGroup(const ParsedArgs& args, const Rank
       }
     }
   }
-  SY_ASSIGN_OR_RETURN(Checkpoint checkpoint, Checkpoint::Open(dir));
-  return JoinExpertParallelGroup(info, checkpoint.config(), registry, options, ctx);
+  return JoinExpertParallelGroup(info, config, registry, options, ctx);
 }
 
-}  // namespace
+// What --weights random builds: the config of --model (a folder's config.json, or a preset's)
+// cut to --layers, and the folder's tokenizer, else the built-in model's.
+struct RandomModelSpec {
+  std::string name;
+  nlohmann::json config;
+  std::string tokenizer;
+};
 
-// --weights random: the config of --model (a folder's config.json, or a preset's) and the
-// folder's tokenizer, else the built-in model's.
-absl::StatusOr<std::unique_ptr<LanguageModel>> CreateRandomModel(const ParsedArgs& args,
-                                                                 const ModelOptions& options,
-                                                                 ExecContext& ctx) {
+absl::StatusOr<RandomModelSpec> RandomModelSpecFromArgs(const ParsedArgs& args) {
   if (!args.Has("model")) {
     return absl::InvalidArgumentError(
         "--weights random needs --model: a folder with config.json, or a preset (" +
@@ -136,8 +141,10 @@ absl::StatusOr<std::unique_ptr<LanguageModel>> CreateRandomModel(const ParsedArg
     }
     name = absl::StrCat(name, " (first ", layers, " of ", all, " layers)");
   }
-  return LanguageModel::CreateRandom(name, config, tokenizer, options, /*seed=*/0, ctx);
+  return RandomModelSpec{name, std::move(config), tokenizer};
 }
+
+}  // namespace
 
 std::vector<OptionSpec> ModelOptionSpecs() {
   return {{"model", true},
@@ -160,6 +167,11 @@ absl::StatusOr<std::unique_ptr<ExecContext>> CreateContextFromArgs(const ParsedA
   if (!device.ok()) {
     return absl::InvalidArgumentError(absl::StrCat("--device: ", device.status().message()));
   }
+  // Plain "cuda" under launch: each rank its own GPU (its local rank, wrapping around).
+  if (args.Get("device") == "cuda" && cuda::DeviceCount() > 0) {
+    SY_ASSIGN_OR_RETURN(const RankInfo info, RankInfoFromEnvironment());
+    device->index = info.local_rank % cuda::DeviceCount();
+  }
   if (device->is_cuda() && device->index >= cuda::DeviceCount()) {
     return absl::FailedPreconditionError(
         absl::StrCat("--device ", args.Get("device"), ": this machine has ", cuda::DeviceCount(),
@@ -176,9 +188,7 @@ absl::StatusOr<std::unique_ptr<LanguageModel>> LoadModelFromArgs(const ParsedArg
   ModelOptions options;
   options.device = ctx.device();
   if (options.device.is_cuda()) {
-    for (const char* cpu_only :
-         {"router", "quantizer", "experts", "comm", "redundant-experts", "dispatch-dtype",
-          kRebalanceOptions[0], kRebalanceOptions[1], kRebalanceOptions[2]}) {
+    for (const char* cpu_only : {"router", "quantizer", "experts"}) {
       if (args.Has(cpu_only)) {
         return absl::UnimplementedError(absl::StrCat(
             "--", cpu_only,
@@ -196,6 +206,12 @@ absl::StatusOr<std::unique_ptr<LanguageModel>> LoadModelFromArgs(const ParsedArg
   options.quantizer = args.Get("quantizer");
   options.router = args.Get("router");
   options.progress = ShowProgress;
+  std::optional<RandomModelSpec> random;
+  if (weights == "random") {
+    SY_ASSIGN_OR_RETURN(random, RandomModelSpecFromArgs(args));
+  } else if (args.Has("layers")) {
+    return absl::InvalidArgumentError("--layers applies to --weights random only");
+  }
   SY_ASSIGN_OR_RETURN(const RankInfo info, RankInfoFromEnvironment());
   if (group == nullptr) SY_RETURN_IF_ERROR(RefuseRebalancing(args, false));
   if (info.world_size > 1 || args.Has("comm")) {
@@ -204,7 +220,14 @@ absl::StatusOr<std::unique_ptr<LanguageModel>> LoadModelFromArgs(const ParsedArg
           absl::StrCat("this command does not run expert-parallel (the environment names ",
                        info.world_size, " ranks): run it without switchyard launch"));
     }
-    SY_ASSIGN_OR_RETURN(*group, JoinGroup(args, info, dir, registry, ctx));
+    ModelConfig config;
+    if (random) {
+      SY_ASSIGN_OR_RETURN(config, ParseModelConfig(random->config, random->name + " config.json"));
+    } else {
+      SY_ASSIGN_OR_RETURN(Checkpoint checkpoint, Checkpoint::Open(dir));
+      config = checkpoint.config();
+    }
+    SY_ASSIGN_OR_RETURN(*group, JoinGroup(args, info, config, registry, ctx));
     options.expert_parallel = group->expert_parallel;
   } else {
     SY_RETURN_IF_ERROR(RefuseRebalancing(args, true));
@@ -214,9 +237,9 @@ absl::StatusOr<std::unique_ptr<LanguageModel>> LoadModelFromArgs(const ParsedArg
           "switchyard launch (or pass --comm)");
     }
   }
-  if (weights == "random") return CreateRandomModel(args, options, ctx);
-  if (args.Has("layers")) {
-    return absl::InvalidArgumentError("--layers applies to --weights random only");
+  if (random) {
+    return LanguageModel::CreateRandom(random->name, random->config, random->tokenizer, options,
+                                       /*seed=*/0, ctx);
   }
   return LanguageModel::Load(dir, registry, options, ctx);
 }

@@ -1,0 +1,62 @@
+// Expert parallelism on the GPU (CudaNetwork under launch): one MoE layer's dispatch, the local
+// experts and the combine, with the rows on the device the whole way.
+//
+//   routing (device) -> ids and weights to the host -> replicas and routes
+//   (ExpertPlacement::AssignReplicas, RouteDispatch: the CPU path's own code) -> counts
+//   exchanged -> rows packed on the device (the token's bf16 MoE input + the receiver's local
+//   slot ids and weights) -> all-to-all -> the MoE kernels over the received rows and the local
+//   slots -> f32 weighted sums all-to-all back -> each token adds its sums in rank order.
+//
+// The host reads each layer's routing to size the exchange (as DeepEP's normal mode does), so
+// a step under expert parallelism runs eagerly, not from a CUDA graph. The rows carry the bf16
+// values the experts read on one GPU too, so the dispatch costs no precision; the combine is f32,
+// as on the CPU path (core/moe/expert_parallel.h).
+#ifndef SWITCHYARD_CORE_MODEL_CUDA_EXPERT_PARALLEL_H_
+#define SWITCHYARD_CORE_MODEL_CUDA_EXPERT_PARALLEL_H_
+
+#include <cstdint>
+#include <memory>
+
+#include "absl/status/status.h"
+#include "core/device/exec_context.h"
+#include "core/model/cuda_network_weights.h"
+#include "core/model/device_arena.h"
+#include "core/moe/expert_parallel.h"
+
+namespace sy {
+
+class CudaExpertParallel {
+ public:
+  CudaExpertParallel(std::shared_ptr<const ExpertParallelism> ep, Device device)
+      : ep_(std::move(ep)), device_(device) {}
+
+  const ExpertParallelism& ep() const { return *ep_; }
+
+  // One MoE layer of this rank's tokens (all device pointers, on ctx's stream).
+  struct Layer {
+    int32_t moe_index = 0;        // the layer's index among the MoE layers (the placement's)
+    const uint16_t* x = nullptr;  // bf16 [tokens, hidden]: the experts' input
+    const int32_t* ids = nullptr;  // [tokens, top_k] global expert ids (-1: dropped)
+    const float* weights = nullptr;
+    int64_t tokens = 0, hidden = 0;
+    int32_t top_k = 0;
+    float* out = nullptr;  // f32 [tokens, hidden]: each token's weighted sum is added here
+  };
+  // Dispatches `layer`'s tokens, runs `local` (this rank's slots, in slot order) on the rows the
+  // ranks sent here, and adds the combined sums into layer.out. Collective: every rank runs
+  // every MoE layer in the same order, with zero tokens when it has none.
+  absl::Status RunLayer(ExecContext& ctx, const CudaExperts& local, const Layer& layer);
+
+ private:
+  absl::StatusOr<void*> LocalWorkspace(size_t bytes, void* stream);
+
+  std::shared_ptr<const ExpertParallelism> ep_;
+  Device device_;
+  Arena rows_;        // the plan, the rows both ways, the local experts' input and output
+  Arena workspace_;   // the MoE kernels' scratch for the received rows
+  uint64_t workspace_initialized_ = 0;  // the generation of workspace_ whose state is zeroed
+};
+
+}  // namespace sy
+
+#endif  // SWITCHYARD_CORE_MODEL_CUDA_EXPERT_PARALLEL_H_
