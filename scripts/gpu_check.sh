@@ -14,6 +14,8 @@ fi
 nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader
 # The run's copy of the working tree: test fixtures (core/model/testdata) are read from it.
 export SY_SOURCE_TREE="$(cd "$here/.." && pwd)"
+# The end-to-end tests run this bundle's CLI.
+export SY_TEST_SWITCHYARD="$here/bin/switchyard"
 status=0
 for t in "$here"/bin/*_test; do
   name="$(basename "$t")"

@@ -18,8 +18,8 @@ namespace {
 absl::Status CudaCheck(cudaError_t err, const char* what) {
   if (err == cudaSuccess) return absl::OkStatus();
   cudaGetLastError();
-  return absl::InternalError(absl::StrCat("expert parallelism: ", what, ": ",
-                                          cudaGetErrorString(err)));
+  return absl::InternalError(
+      absl::StrCat("expert parallelism: ", what, ": ", cudaGetErrorString(err)));
 }
 
 absl::Status KernelCheck(const std::string& err) {
@@ -68,10 +68,10 @@ HostPlan MakeHostPlan(const DispatchRoutes& routes, int64_t tokens, int k) {
 absl::Status CopyColumns(void* dst, size_t dst_pitch, const void* src, size_t src_pitch,
                          size_t width, int64_t height, void* stream) {
   if (height == 0) return absl::OkStatus();
-  return CudaCheck(cudaMemcpy2DAsync(dst, dst_pitch, src, src_pitch, width,
-                                     static_cast<size_t>(height), cudaMemcpyDeviceToDevice,
-                                     static_cast<cudaStream_t>(stream)),
-                   "unpacking the received rows");
+  return CudaCheck(
+      cudaMemcpy2DAsync(dst, dst_pitch, src, src_pitch, width, static_cast<size_t>(height),
+                        cudaMemcpyDeviceToDevice, static_cast<cudaStream_t>(stream)),
+      "unpacking the received rows");
 }
 
 }  // namespace
@@ -97,9 +97,9 @@ absl::Status CudaExpertParallel::RunLayer(ExecContext& ctx, const CudaExperts& l
   std::vector<int32_t> ids(pairs);
   std::vector<float> weights(pairs);
   if (pairs > 0) {
-    SY_RETURN_IF_ERROR(CudaCheck(cudaMemcpyAsync(ids.data(), l.ids, pairs * sizeof(int32_t),
-                                                 cudaMemcpyDeviceToHost, s),
-                                 "copying the routing"));
+    SY_RETURN_IF_ERROR(CudaCheck(
+        cudaMemcpyAsync(ids.data(), l.ids, pairs * sizeof(int32_t), cudaMemcpyDeviceToHost, s),
+        "copying the routing"));
     SY_RETURN_IF_ERROR(CudaCheck(cudaMemcpyAsync(weights.data(), l.weights, pairs * sizeof(float),
                                                  cudaMemcpyDeviceToHost, s),
                                  "copying the routing"));
@@ -144,10 +144,10 @@ absl::Status CudaExpertParallel::RunLayer(ExecContext& ctx, const CudaExperts& l
 
   // Dispatch.
   if (!host.words.empty()) {
-    SY_RETURN_IF_ERROR(CudaCheck(cudaMemcpyAsync(d.plan, host.words.data(),
-                                                 host.words.size() * sizeof(int32_t),
-                                                 cudaMemcpyHostToDevice, s),
-                                 "copying the dispatch plan"));
+    SY_RETURN_IF_ERROR(
+        CudaCheck(cudaMemcpyAsync(d.plan, host.words.data(), host.words.size() * sizeof(int32_t),
+                                  cudaMemcpyHostToDevice, s),
+                  "copying the dispatch plan"));
   }
   SY_RETURN_IF_ERROR(KernelCheck(kernels::LaunchPackDispatchRows(
       l.x, h, d.plan + host.row_token, reinterpret_cast<const uint8_t*>(d.plan + host.tails),
@@ -157,12 +157,12 @@ absl::Status CudaExpertParallel::RunLayer(ExecContext& ctx, const CudaExperts& l
   SY_RETURN_IF_ERROR(ep.comm->AllToAll(ctx, send, routes.send_counts, recv, recv_counts));
 
   // The local experts over every received row.
-  SY_RETURN_IF_ERROR(CopyColumns(d.x, hidden_bytes, d.recv, row_bytes, hidden_bytes, received,
-                                 stream));
-  SY_RETURN_IF_ERROR(CopyColumns(d.ids, 4 * k, d.recv + hidden_bytes, row_bytes, 4 * k, received,
-                                 stream));
-  SY_RETURN_IF_ERROR(CopyColumns(d.weights, 4 * k, d.recv + hidden_bytes + 4 * k, row_bytes,
-                                 4 * k, received, stream));
+  SY_RETURN_IF_ERROR(
+      CopyColumns(d.x, hidden_bytes, d.recv, row_bytes, hidden_bytes, received, stream));
+  SY_RETURN_IF_ERROR(
+      CopyColumns(d.ids, 4 * k, d.recv + hidden_bytes, row_bytes, 4 * k, received, stream));
+  SY_RETURN_IF_ERROR(CopyColumns(d.weights, 4 * k, d.recv + hidden_bytes + 4 * k, row_bytes, 4 * k,
+                                 received, stream));
   const kernels::MoeProblem problem{received, local.count, k, h, local.intermediate};
   const kernels::MoePlan plan = local.Plan(problem);
   kernels::MoeLayerArgs args;

@@ -34,8 +34,8 @@ class CudaExpertParallel {
 
   // One MoE layer of this rank's tokens (all device pointers, on ctx's stream).
   struct Layer {
-    int32_t moe_index = 0;        // the layer's index among the MoE layers (the placement's)
-    const uint16_t* x = nullptr;  // bf16 [tokens, hidden]: the experts' input
+    int32_t moe_index = 0;         // the layer's index among the MoE layers (the placement's)
+    const uint16_t* x = nullptr;   // bf16 [tokens, hidden]: the experts' input
     const int32_t* ids = nullptr;  // [tokens, top_k] global expert ids (-1: dropped)
     const float* weights = nullptr;
     int64_t tokens = 0, hidden = 0;
@@ -52,8 +52,8 @@ class CudaExpertParallel {
 
   std::shared_ptr<const ExpertParallelism> ep_;
   Device device_;
-  Arena rows_;        // the plan, the rows both ways, the local experts' input and output
-  Arena workspace_;   // the MoE kernels' scratch for the received rows
+  Arena rows_;       // the plan, the rows both ways, the local experts' input and output
+  Arena workspace_;  // the MoE kernels' scratch for the received rows
   uint64_t workspace_initialized_ = 0;  // the generation of workspace_ whose state is zeroed
 };
 

@@ -360,8 +360,8 @@ absl::Status CudaNetwork::Impl::RunExpertParallelMoe(ExecContext& ctx, int64_t i
   } else if (tokens > 0) {
     // The MoE kernels' own softmax top-k over every expert (the routing kernel alone), so the
     // ranks route exactly as one GPU does.
-    const kernels::MoeProblem problem{tokens, static_cast<int32_t>(c.num_experts), k,
-                                      c.hidden_size, layer.mlp.intermediate};
+    const kernels::MoeProblem problem{tokens, static_cast<int32_t>(c.num_experts), k, c.hidden_size,
+                                      layer.mlp.intermediate};
     const kernels::MoePlan plan = layer.mlp.Plan(problem);
     const kernels::MoeWorkspaceView ws = kernels::LayoutMoeWorkspace(problem, plan, b.moe);
     kernels::MoeRouting routing;
@@ -1036,11 +1036,11 @@ absl::Status CudaNetwork::LendExperts(ExecContext& ctx) {
   for (size_t i = 0; i < m.weights.layers.size(); ++i) {
     const CudaLayerWeights& layer = m.weights.layers[i];
     if (!layer.router) continue;
-    SY_RETURN_IF_ERROR(m.expert_parallel->RunLayer(
-        ctx, layer.mlp,
-        {.moe_index = m.moe_index[i],
-         .hidden = m.config.hidden_size,
-         .top_k = static_cast<int32_t>(m.config.num_experts_per_tok)}));
+    SY_RETURN_IF_ERROR(
+        m.expert_parallel->RunLayer(ctx, layer.mlp,
+                                    {.moe_index = m.moe_index[i],
+                                     .hidden = m.config.hidden_size,
+                                     .top_k = static_cast<int32_t>(m.config.num_experts_per_tok)}));
   }
   return absl::OkStatus();
 }

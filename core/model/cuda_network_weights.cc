@@ -12,9 +12,9 @@
 #include "absl/strings/str_cat.h"
 #include "core/base/status.h"
 #include "core/model/gpt_oss_weights.h"
-#include "core/moe/expert_parallel.h"
 #include "core/model/tensor_names.h"
 #include "core/model/weight_loader.h"
+#include "core/moe/expert_parallel.h"
 #include "core/tensor/tensor_convert.h"
 
 namespace sy {
@@ -395,16 +395,16 @@ absl::Status LoadMlp(DeviceWeightSource& source, const Checkpoint* checkpoint, c
         layer.router_bias,
         source.F32(n.prefix + n.router + ".e_score_correction_bias", {c.num_experts}, 0.0f));
   }
-  SY_ASSIGN_OR_RETURN(layer.mlp, LoadExperts(source, checkpoint, n.prefix + "experts.", n,
-                                             routed_experts, h, c.expert_intermediate_size(),
-                                             device));
+  SY_ASSIGN_OR_RETURN(layer.mlp,
+                      LoadExperts(source, checkpoint, n.prefix + "experts.", n, routed_experts, h,
+                                  c.expert_intermediate_size(), device));
   // DeepSeek's n_shared_experts run as one MLP of n_shared_experts times the expert width.
   const int64_t shared = c.shared_expert_intermediate_size > 0
                              ? c.shared_expert_intermediate_size
                              : c.n_shared_experts * c.expert_intermediate_size();
   if (shared > 0) {
-    SY_ASSIGN_OR_RETURN(layer.shared, LoadExperts(source, checkpoint, n.prefix + n.shared, n, {},
-                                                  h, shared, device));
+    SY_ASSIGN_OR_RETURN(layer.shared, LoadExperts(source, checkpoint, n.prefix + n.shared, n, {}, h,
+                                                  shared, device));
   }
   if (c.shared_expert_intermediate_size > 0) {
     // Qwen2-MoE's gate is a [1, H] linear; random weights start it at 0 (sigmoid 1/2).

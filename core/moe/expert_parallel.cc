@@ -186,10 +186,9 @@ absl::StatusOr<DispatchPlan> PlanDispatch(const Tensor& hidden, const RouterOutp
                                           DispatchDType dtype) {
   const int64_t h = hidden.dim(1);
   const int k = static_cast<int>(routing.expert_ids.dim(1));
-  DispatchRoutes routes =
-      RouteDispatch(slots,
-                    std::span<const float>(routing.expert_weights.data<float>(), slots.size()), k,
-                    placement, world_size);
+  DispatchRoutes routes = RouteDispatch(
+      slots, std::span<const float>(routing.expert_weights.data<float>(), slots.size()), k,
+      placement, world_size);
   const int64_t rows = static_cast<int64_t>(routes.row_token.size());
   const int64_t width = DispatchRowBytes(dtype, h, k);
   const int64_t meta = DispatchHiddenBytes(dtype, h);

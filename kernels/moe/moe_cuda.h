@@ -231,8 +231,7 @@ std::string LaunchPackDispatchRows(const uint16_t* x, int64_t hidden, const int3
 // out[t] += sum of rows[token_rows[i]] (f32 [., hidden]) for i in [token_begin[t],
 // token_begin[t + 1]), added in that order (deterministic).
 std::string LaunchAddTokenRows(const float* rows, int64_t hidden, const int32_t* token_begin,
-                               const int32_t* token_rows, int64_t tokens, float* out,
-                               void* stream);
+                               const int32_t* token_rows, int64_t tokens, float* out, void* stream);
 
 // ---- Helpers on the device -------------------------------------------------------------------
 

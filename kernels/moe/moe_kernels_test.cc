@@ -1148,10 +1148,10 @@ TEST_F(CudaMoeKernelsTest, ExpertParallelRowsPackAndAddBack) {
     EXPECT_EQ(tail, std::vector<int32_t>(tails.begin() + r * tail_words,
                                          tails.begin() + (r + 1) * tail_words));
   }
-  EXPECT_EQ(LaunchPackDispatchRows(d_x->get<uint16_t>(), 5, d_rows->get<int32_t>(),
-                                   d_tails->get<uint8_t>(), 16, rows, packed.get<uint8_t>(),
-                                   nullptr),
-            "sm90_pack_dispatch_rows: the hidden size must be even and the tail whole words");
+  EXPECT_EQ(
+      LaunchPackDispatchRows(d_x->get<uint16_t>(), 5, d_rows->get<int32_t>(),
+                             d_tails->get<uint8_t>(), 16, rows, packed.get<uint8_t>(), nullptr),
+      "sm90_pack_dispatch_rows: the hidden size must be even and the tail whole words");
 
   // Token 3 gets rows 0 and 2, tokens 0 and 4 one each, tokens 1 and 2 none.
   const std::vector<int32_t> token_begin = {0, 1, 1, 1, 3, 4}, token_rows = {1, 0, 2, 3};

@@ -83,9 +83,8 @@ class ExpertParallelCudaTest : public ::testing::TestWithParam<std::string> {
 // Perplexity sums the log-probabilities of every token: a wrong expert, a lost row or a
 // scrambled weight moves it by far more than the bf16 rounding of a different summation order.
 TEST_P(ExpertParallelCudaTest, TwoRanksScoreWhatOneGpuScores) {
-  const std::string args =
-      absl::StrCat("perplexity --device cuda --model ", Files().model, " --text ", Files().text,
-                   " --window 32");
+  const std::string args = absl::StrCat("perplexity --device cuda --model ", Files().model,
+                                        " --text ", Files().text, " --window 32");
   const CliResult one = RunSwitchyard(args + " 2>&1");
   ASSERT_EQ(one.status, 0) << one.output;
   for (const std::string extra : {"", " --redundant-experts 2"}) {

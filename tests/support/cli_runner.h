@@ -19,8 +19,9 @@ struct CliResult {
 
 // Runs `shell_command` (sh syntax) with the CLI available as $SY.
 inline CliResult RunCli(const std::string& shell_command) {
-  const std::string command = "export SY=" SY_TEST_BINARY_DIR
-                              "/bin/switchyard SWITCHYARD_PLUGIN_PATH=; " +
+  // SY_TEST_SWITCHYARD points a copied build (scripts/gpu_bundle.sh) at its own CLI.
+  const std::string command = "export SY=${SY_TEST_SWITCHYARD:-" SY_TEST_BINARY_DIR
+                              "/bin/switchyard} SWITCHYARD_PLUGIN_PATH=; " +
                               shell_command + " 2>&1";
   FILE* pipe = popen(command.c_str(), "r");
   EXPECT_NE(pipe, nullptr);
