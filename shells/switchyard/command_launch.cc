@@ -145,6 +145,10 @@ pid_t Spawn(int rank, int world, int port, const std::string& group_id, const st
   return pid;
 }
 
+// How long a rank's error exit waits to be reported, in case a rank killed by a signal (the
+// cause) is reaped just after it.
+constexpr absl::Duration kSettle = absl::Milliseconds(300);
+
 int Launch(int world, int port, const std::string& timeout, absl::Duration grace,
            const std::vector<std::string>& command) {
   if (pipe2(signal_pipe, O_CLOEXEC | O_NONBLOCK) != 0) return 1;
@@ -167,10 +171,21 @@ int Launch(int world, int port, const std::string& timeout, absl::Duration grace
     ranks[r].running = true;
   }
 
-  int failed = -1;                                   // the first rank that failed
+  int failed = -1;                                   // the rank reported as the failure
+  absl::Time report_at = absl::InfiniteFuture();     // when `failed` is reported
   absl::Time terminate_at = absl::InfiniteFuture();  // then SIGTERM, 5 s later SIGKILL
   bool terminated = false;
   int running = world;
+  auto report_failure = [&] {
+    std::fprintf(stderr, "switchyard launch: rank %d (pid %d) %s\n", failed, ranks[failed].pid,
+                 DescribeExit(ranks[failed].status).c_str());
+    if (running > 0) {
+      std::fprintf(stderr, "switchyard launch: stopping the other ranks (grace %s)\n",
+                   absl::FormatDuration(grace).c_str());
+      terminate_at = std::min(terminate_at, absl::Now() + grace);
+    }
+    report_at = absl::InfinitePast();  // reported
+  };
   while (running > 0 || !streams.empty()) {
     std::vector<pollfd> fds = {{signal_pipe[0], POLLIN, 0}};
     for (const Stream& s : streams) fds.push_back({s.fd, POLLIN, 0});
@@ -208,18 +223,18 @@ int Launch(int world, int port, const std::string& timeout, absl::Duration grace
         ranks[r].status = status;
         --running;
         const bool ok = WIFEXITED(status) && WEXITSTATUS(status) == 0;
-        if (!ok && failed < 0) {
+        // A rank killed by a signal is the likelier cause: the others fail because it went
+        // (and a killed process can become reapable after a peer that noticed its death
+        // exited), so it takes over the report from an error exit until the report is made.
+        const bool signaled = WIFSIGNALED(status);
+        if (!ok && (failed < 0 || (report_at != absl::InfinitePast() && signaled &&
+                                   !WIFSIGNALED(ranks[failed].status)))) {
           failed = r;
-          std::fprintf(stderr, "switchyard launch: rank %d (pid %d) %s\n", r, pid,
-                       DescribeExit(status).c_str());
-          if (running > 0) {
-            std::fprintf(stderr, "switchyard launch: stopping the other ranks (grace %s)\n",
-                         absl::FormatDuration(grace).c_str());
-            terminate_at = std::min(terminate_at, absl::Now() + grace);
-          }
+          if (report_at == absl::InfiniteFuture()) report_at = absl::Now() + kSettle;
         }
       }
     }
+    if (failed >= 0 && absl::Now() >= report_at) report_failure();
     if (running > 0 && absl::Now() >= terminate_at) {
       for (const Rank& r : ranks) {
         if (r.running) kill(r.pid, terminated ? SIGKILL : SIGTERM);
@@ -231,6 +246,7 @@ int Launch(int world, int port, const std::string& timeout, absl::Duration grace
       break;  // output held open by a grandchild
   }
   if (failed < 0) return 0;
+  if (report_at != absl::InfinitePast()) report_failure();  // every rank was gone before
   return ExitCodeOf(ranks[failed].status) == 0 ? 1 : ExitCodeOf(ranks[failed].status);
 }
 
