@@ -6,12 +6,11 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
-#include <regex>
 #include <string>
-#include <vector>
 
 #include "absl/strings/str_cat.h"
 #include "tests/support/cli_runner.h"
+#include "tests/support/expert_parallel_fixture.h"
 #include "tests/support/scratch_dir.h"
 
 namespace sy {
@@ -19,6 +18,7 @@ namespace {
 
 using ::testing::HasSubstr;
 using testing_support::CliResult;
+using testing_support::PerplexityOf;
 using testing_support::RunCli;
 using testing_support::RunSwitchyard;
 
@@ -30,34 +30,8 @@ int Gpus() {
   return gpus;
 }
 
-// A small Qwen2-MoE (8 experts, a shared expert) and a text to score, made once.
-struct Fixture {
-  std::string model, text;
-};
-
-const Fixture& Files() {
-  static const Fixture files = [] {
-    Fixture f;
-    const std::string dir = testing_support::ScratchDir() + "/ep_cuda";
-    f.model = dir + "/qwen2";
-    f.text = dir + "/text.txt";
-    const CliResult made = RunCli("rm -rf " + dir + " && mkdir -p " + dir + " && $SY make-model " +
-                                  "--arch qwen2_moe --seed 7 --out " + f.model + " >/dev/null");
-    EXPECT_EQ(made.status, 0) << made.output;
-    RunCli(
-        "for i in 1 2 3 4 5 6 7 8; do echo 'The list type is a mutable sequence; a tuple is "
-        "not. Dictionaries map keys to values, sets hold unique items.'; done > " +
-        f.text);
-    return f;
-  }();
-  return files;
-}
-
-double PerplexityOf(const std::string& output) {
-  static const std::regex line(R"(text\.txt +\d+ +\d+ +[0-9.]+ +([0-9.]+) )");
-  std::smatch m;
-  EXPECT_TRUE(std::regex_search(output, m, line)) << output;
-  return m.empty() ? 0 : std::stod(m[1]);
+const testing_support::ExpertParallelFiles& Files() {
+  return testing_support::SeededQwen2MoeAndText();
 }
 
 // The generated text alone (stdout: timings and rank tags go to stderr, shown on failure).

@@ -12,6 +12,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "tests/support/cli_runner.h"
+#include "tests/support/expert_parallel_fixture.h"
 #include "tests/support/scratch_dir.h"
 
 namespace sy {
@@ -19,30 +20,12 @@ namespace {
 
 using ::testing::HasSubstr;
 using testing_support::CliResult;
+using testing_support::PerplexityOf;
 using testing_support::RunCli;
 using testing_support::RunSwitchyard;
 
-// A small Qwen2-MoE with 8 experts, a shared expert and a text to score, made once.
-struct Fixture {
-  std::string model, text;
-};
-
-const Fixture& Files() {
-  static const Fixture files = [] {
-    Fixture f;
-    const std::string dir = testing_support::ScratchDir() + "/ep";
-    f.model = dir + "/qwen2";
-    f.text = dir + "/text.txt";
-    const CliResult made = RunCli("rm -rf " + dir + " && mkdir -p " + dir + " && $SY make-model " +
-                                  "--arch qwen2_moe --seed 7 --out " + f.model + " >/dev/null");
-    EXPECT_EQ(made.status, 0) << made.output;
-    RunCli(
-        "for i in 1 2 3 4 5 6 7 8; do echo 'The list type is a mutable sequence; a tuple is "
-        "not. Dictionaries map keys to values, sets hold unique items.'; done > " +
-        f.text);
-    return f;
-  }();
-  return files;
+const testing_support::ExpertParallelFiles& Files() {
+  return testing_support::SeededQwen2MoeAndText();
 }
 
 // The result line of `perplexity` (model, text, tokens, windows, nll/token, perplexity) without
@@ -147,15 +130,6 @@ TEST_P(ExpertParallelTest, GenerateWithOnlineRebalancingContinuesLikeOneProcess)
   ASSERT_EQ(two.status, 0) << two.output;
   EXPECT_EQ(two.output, one.output);
   ExpectRebalancedForTheBetter(RunCli("cat " + log).output);
-}
-
-// The perplexity column of `perplexity`'s result line with all its decimals (ScoreLine cuts
-// them off with the tokens/s column).
-double PerplexityOf(const std::string& output) {
-  static const std::regex line(R"(text\.txt +\d+ +\d+ +[0-9.]+ +([0-9.]+) )");
-  std::smatch m;
-  EXPECT_TRUE(std::regex_search(output, m, line)) << output;
-  return m.empty() ? 0 : std::stod(m[1]);
 }
 
 // The perplexity of `model` (a --model option, or none: the built-in model) on the fixture's
