@@ -27,7 +27,8 @@ absl::StatusOr<void*> HostAllocPinned(size_t bytes);
 void HostFreePinned(void* ptr);
 
 enum class CopyKind { kHostToDevice, kDeviceToHost, kDeviceToDevice };
-// A synchronous copy (on the default stream of `device`).
+// A copy on the default stream of `device` that returns once the bytes are in place, so any
+// stream may read them.
 absl::Status Copy(void* dst, const void* src, size_t bytes, CopyKind kind, int device);
 
 absl::StatusOr<void*> StreamCreate(int device);

@@ -62,7 +62,10 @@ absl::Status Copy(void* dst, const void* src, size_t bytes, CopyKind kind, int d
   const cudaMemcpyKind k = kind == CopyKind::kHostToDevice   ? cudaMemcpyHostToDevice
                            : kind == CopyKind::kDeviceToHost ? cudaMemcpyDeviceToHost
                                                              : cudaMemcpyDeviceToDevice;
-  return Check(cudaMemcpy(dst, src, bytes, k), "cudaMemcpy");
+  if (auto s = Check(cudaMemcpy(dst, src, bytes, k), "cudaMemcpy"); !s.ok()) return s;
+  // cudaMemcpy may return before a copy from pageable memory or between device buffers lands;
+  // work on a non-blocking stream (every ExecContext's) would not wait for it.
+  return Check(cudaStreamSynchronize(cudaStreamLegacy), "cudaMemcpy");
 }
 
 absl::StatusOr<void*> StreamCreate(int device) {

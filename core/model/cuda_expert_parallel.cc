@@ -2,6 +2,8 @@
 
 #include <cuda_runtime_api.h>
 
+#include <algorithm>
+#include <chrono>
 #include <cstring>
 #include <numeric>
 #include <span>
@@ -9,7 +11,10 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "core/base/log.h"
 #include "core/base/status.h"
+#include "core/moe/online_rebalancer.h"
 #include "kernels/moe/moe_cuda.h"
 
 namespace sy {
@@ -76,6 +81,66 @@ absl::Status CopyColumns(void* dst, size_t dst_pitch, const void* src, size_t sr
 
 }  // namespace
 
+CudaExpertParallel::CudaExpertParallel(std::shared_ptr<const ExpertParallelism> ep,
+                                       std::optional<Checkpoint> checkpoint, Device device)
+    : ep_(std::move(ep)),
+      checkpoint_(std::move(checkpoint)),
+      device_(device),
+      filled_for_(ep_->placement->shape().num_layers, ep_->placement) {}
+
+absl::Status CudaExpertParallel::FollowPlacement(int32_t moe_index, CudaExperts& local,
+                                                 void* stream) {
+  const std::shared_ptr<const ExpertPlacement>& now = ep_->placement;
+  std::shared_ptr<const ExpertPlacement>& filled = filled_for_[moe_index];
+  if (filled == now) return absl::OkStatus();
+  const int32_t spr = now->shape().slots_per_rank, first = ep_->rank() * spr;
+  std::vector<SlotRefill> refills;
+  for (int32_t slot = first; slot < first + spr; ++slot) {
+    const int32_t expert = now->expert(moe_index, slot);
+    if (expert != filled->expert(moe_index, slot)) refills.push_back({slot - first, expert});
+  }
+  if (refills.empty()) {
+    filled = now;
+    return absl::OkStatus();
+  }
+  // On an error `filled` stays, so the next pass re-fills again rather than run stale slots.
+  const auto start = std::chrono::steady_clock::now();
+  SY_RETURN_IF_ERROR(RefillExpertSlots(checkpoint_ ? &*checkpoint_ : nullptr, refills, local,
+                                       device_, stream));
+  Log(LogLevel::kDebug, "eplb",
+      absl::StrFormat("rank %d, MoE layer %d: re-filled %d of %d slots in %.1f ms", ep_->rank(),
+                      moe_index, refills.size(), spr,
+                      std::chrono::duration<double, std::milli>(
+                          std::chrono::steady_clock::now() - start)
+                          .count()));
+  filled = now;
+  return absl::OkStatus();
+}
+
+absl::StatusOr<std::vector<int64_t>> CudaExpertParallel::ExchangeCounts(
+    ExecContext& ctx, const std::vector<int64_t>& send_counts) {
+  const int64_t world = ep_->world_size();
+  if (!counts_.defined()) {
+    SY_ASSIGN_OR_RETURN(counts_, Tensor::Empty({2 * world, 1}, DType::kI64, device_));
+    SY_ASSIGN_OR_RETURN(host_counts_, Tensor::EmptyPinned({2 * world, 1}, DType::kI64));
+  }
+  const auto s = static_cast<cudaStream_t>(ctx.stream());
+  int64_t* host = host_counts_.data<int64_t>();
+  std::copy(send_counts.begin(), send_counts.end(), host);
+  SY_RETURN_IF_ERROR(CudaCheck(cudaMemcpyAsync(counts_.raw_data(), host, world * sizeof(int64_t),
+                                               cudaMemcpyHostToDevice, s),
+                               "copying the counts"));
+  SY_ASSIGN_OR_RETURN(const Tensor send, counts_.SliceRows(0, world));
+  SY_ASSIGN_OR_RETURN(Tensor recv, counts_.SliceRows(world, 2 * world));
+  const std::vector<int64_t> ones(world, 1);
+  SY_RETURN_IF_ERROR(ep_->comm->AllToAll(ctx, send, ones, recv, ones));
+  SY_RETURN_IF_ERROR(CudaCheck(cudaMemcpyAsync(host + world, recv.raw_data(),
+                                               world * sizeof(int64_t), cudaMemcpyDeviceToHost, s),
+                               "copying the counts"));
+  SY_RETURN_IF_ERROR(CudaCheck(cudaStreamSynchronize(s), "exchanging the counts"));
+  return std::vector<int64_t>(host + world, host + 2 * world);
+}
+
 absl::StatusOr<void*> CudaExpertParallel::LocalWorkspace(size_t bytes, void* stream) {
   SY_ASSIGN_OR_RETURN(char* ws, workspace_.Get(std::max<size_t>(bytes, 1), device_));
   if (workspace_.generation() != workspace_initialized_) {
@@ -85,7 +150,7 @@ absl::StatusOr<void*> CudaExpertParallel::LocalWorkspace(size_t bytes, void* str
   return ws;
 }
 
-absl::Status CudaExpertParallel::RunLayer(ExecContext& ctx, const CudaExperts& local,
+absl::Status CudaExpertParallel::RunLayer(ExecContext& ctx, CudaExperts& local,
                                           const Layer& l) {
   const ExpertParallelism& ep = *ep_;
   const int k = l.top_k;
@@ -105,11 +170,12 @@ absl::Status CudaExpertParallel::RunLayer(ExecContext& ctx, const CudaExperts& l
                                  "copying the routing"));
     SY_RETURN_IF_ERROR(CudaCheck(cudaStreamSynchronize(s), "routing"));
   }
+  SY_RETURN_IF_ERROR(FollowPlacement(l.moe_index, local, stream));
   std::vector<int32_t> slots(pairs, -1);
   if (pairs > 0) ep.placement->AssignReplicas(l.moe_index, ids, ep.rank(), slots);
   const DispatchRoutes routes = RouteDispatch(slots, weights, k, *ep.placement, ep.world_size());
   SY_ASSIGN_OR_RETURN(const std::vector<int64_t> recv_counts,
-                      ExchangeCounts(ctx, *ep.comm, routes.send_counts));
+                      ExchangeCounts(ctx, routes.send_counts));
   const int64_t sent = static_cast<int64_t>(routes.row_token.size());
   const int64_t received = std::accumulate(recv_counts.begin(), recv_counts.end(), int64_t{0});
   const HostPlan host = MakeHostPlan(routes, t, k);
@@ -177,8 +243,12 @@ absl::Status CudaExpertParallel::RunLayer(ExecContext& ctx, const CudaExperts& l
   SY_ASSIGN_OR_RETURN(const Tensor expert_out, view(d.expert_out, received, h, DType::kF32));
   SY_ASSIGN_OR_RETURN(Tensor returned, view(d.returned, sent, h, DType::kF32));
   SY_RETURN_IF_ERROR(ep.comm->AllToAll(ctx, expert_out, recv_counts, returned, routes.send_counts));
-  return KernelCheck(kernels::LaunchAddTokenRows(d.returned, h, d.plan + host.token_begin,
-                                                 d.plan + host.token_rows, t, l.out, stream));
+  SY_RETURN_IF_ERROR(KernelCheck(kernels::LaunchAddTokenRows(
+      d.returned, h, d.plan + host.token_begin, d.plan + host.token_rows, t, l.out, stream)));
+  if (!ep.rebalancer) return absl::OkStatus();
+  SY_ASSIGN_OR_RETURN(Tensor routed, Tensor::Empty({t, k}, DType::kI32));
+  std::copy(ids.begin(), ids.end(), routed.data<int32_t>());
+  return ep.rebalancer->RecordLayer(ctx, ep, l.moe_index, routed);
 }
 
 }  // namespace sy

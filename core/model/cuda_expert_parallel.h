@@ -11,14 +11,23 @@
 // a step under expert parallelism runs eagerly, not from a CUDA graph. The rows carry the bf16
 // values the experts read on one GPU too, so the dispatch costs no precision; the combine is f32,
 // as on the CPU path (core/moe/expert_parallel.h).
+//
+// Online rebalancing (core/moe/online_rebalancer.h): each layer's routing goes to the
+// rebalancer, which may switch the placement at a step's end. A layer whose placement moved
+// re-fills, before its next exchange, the slots that now hold another expert: from the
+// checkpoint's pages (mapped, so shared by the ranks of a host) or, for random weights, drawn
+// again from the seeds they were drawn from at load. No weights travel between ranks.
 #ifndef SWITCHYARD_CORE_MODEL_CUDA_EXPERT_PARALLEL_H_
 #define SWITCHYARD_CORE_MODEL_CUDA_EXPERT_PARALLEL_H_
 
 #include <cstdint>
 #include <memory>
+#include <optional>
+#include <vector>
 
 #include "absl/status/status.h"
 #include "core/device/exec_context.h"
+#include "core/model/checkpoint.h"
 #include "core/model/cuda_network_weights.h"
 #include "core/model/device_arena.h"
 #include "core/moe/expert_parallel.h"
@@ -27,8 +36,9 @@ namespace sy {
 
 class CudaExpertParallel {
  public:
-  CudaExpertParallel(std::shared_ptr<const ExpertParallelism> ep, Device device)
-      : ep_(std::move(ep)), device_(device) {}
+  // `checkpoint`: where re-filled slots are read from (nullopt: random weights).
+  CudaExpertParallel(std::shared_ptr<const ExpertParallelism> ep,
+                     std::optional<Checkpoint> checkpoint, Device device);
 
   const ExpertParallelism& ep() const { return *ep_; }
 
@@ -44,14 +54,25 @@ class CudaExpertParallel {
   };
   // Dispatches `layer`'s tokens, runs `local` (this rank's slots, in slot order) on the rows the
   // ranks sent here, and adds the combined sums into layer.out. Collective: every rank runs
-  // every MoE layer in the same order, with zero tokens when it has none.
-  absl::Status RunLayer(ExecContext& ctx, const CudaExperts& local, const Layer& layer);
+  // every MoE layer in the same order, with zero tokens when it has none. Re-fills `local` first
+  // when the placement moved its experts.
+  absl::Status RunLayer(ExecContext& ctx, CudaExperts& local, const Layer& layer);
 
  private:
+  // Makes `local` hold this rank's slots of the placement in force.
+  absl::Status FollowPlacement(int32_t moe_index, CudaExperts& local, void* stream);
+  // The exchange's counts, through device buffers kept across layers.
+  absl::StatusOr<std::vector<int64_t>> ExchangeCounts(ExecContext& ctx,
+                                                      const std::vector<int64_t>& send_counts);
   absl::StatusOr<void*> LocalWorkspace(size_t bytes, void* stream);
 
   std::shared_ptr<const ExpertParallelism> ep_;
+  std::optional<Checkpoint> checkpoint_;
   Device device_;
+  // The placement each MoE layer's local slots were filled for.
+  std::vector<std::shared_ptr<const ExpertPlacement>> filled_for_;
+  Tensor counts_;       // i64 [2, world] on the device: sent, received
+  Tensor host_counts_;  // the same, pinned
   Arena rows_;       // the plan, the rows both ways, the local experts' input and output
   Arena workspace_;  // the MoE kernels' scratch for the received rows
   uint64_t workspace_initialized_ = 0;  // the generation of workspace_ whose state is zeroed

@@ -343,7 +343,7 @@ absl::Status CudaNetwork::Impl::RunExperts(const CudaExperts& experts,
 absl::Status CudaNetwork::Impl::RunExpertParallelMoe(ExecContext& ctx, int64_t index,
                                                      const Buffers& b, int64_t tokens) {
   const ModelConfig& c = config;
-  const CudaLayerWeights& layer = weights.layers[index];
+  CudaLayerWeights& layer = weights.layers[index];
   void* stream = ctx.stream();
   const auto k = static_cast<int32_t>(c.num_experts_per_tok);
   CudaExpertParallel::Layer moe{.moe_index = moe_index[index],
@@ -752,6 +752,22 @@ absl::StatusOr<std::unique_ptr<CudaNetwork>> CudaNetwork::Load(const ModelConfig
                       Tensor::FromF32({static_cast<int64_t>(inv_freq.size())},
                                       std::vector<float>(inv_freq.begin(), inv_freq.end())));
   SY_ASSIGN_OR_RETURN(impl->inv_freq, host_freq.To(ctx.device()));
+  if (options.expert_parallel) {
+    if (options.expert_parallel->dispatch_dtype != DispatchDType::kBF16) {
+      return absl::UnimplementedError(absl::StrCat(
+          "--dispatch-dtype ", DispatchDTypeName(options.expert_parallel->dispatch_dtype),
+          " with the model on the GPU: its rows carry the experts' bf16 input (bf16)"));
+    }
+    if (options.expert_parallel->rebalancer && config.architecture == Architecture::kGptOss) {
+      return absl::UnimplementedError(
+          "online rebalancing (--rebalance-interval) of gpt-oss on the GPU: its fused experts "
+          "are decoded a whole layer at a time, and moving one is not built");
+    }
+    // Online rebalancing re-reads moved experts: the checkpoint stays mapped.
+    std::optional<Checkpoint> source;
+    if (options.expert_parallel->rebalancer && checkpoint != nullptr) source = *checkpoint;
+    impl->expert_parallel.emplace(options.expert_parallel, std::move(source), ctx.device());
+  }
   SY_ASSIGN_OR_RETURN(impl->weights,
                       LoadCudaWeights(config, checkpoint, options, ctx.device(), ctx.stream()));
   SY_RETURN_IF_ERROR(BlasCheck(cublasCreate(&impl->blas), "creating the cuBLAS handle"));
@@ -761,14 +777,6 @@ absl::StatusOr<std::unique_ptr<CudaNetwork>> CudaNetwork::Load(const ModelConfig
   SY_RETURN_IF_ERROR(
       BlasCheck(cublasSetWorkspace(impl->blas, impl->blas_workspace->data(), kBlasWorkspace),
                 "setting cuBLAS's workspace"));
-  if (options.expert_parallel) {
-    if (options.expert_parallel->dispatch_dtype != DispatchDType::kBF16) {
-      return absl::UnimplementedError(absl::StrCat(
-          "--dispatch-dtype ", DispatchDTypeName(options.expert_parallel->dispatch_dtype),
-          " with the model on the GPU: its rows carry the experts' bf16 input (bf16)"));
-    }
-    impl->expert_parallel.emplace(options.expert_parallel, ctx.device());
-  }
   int32_t moe_layers = 0;
   for (int64_t i = 0; i < config.num_hidden_layers; ++i) {
     impl->moe_index.push_back(config.IsMoeLayer(i) ? moe_layers++ : -1);
@@ -1034,7 +1042,7 @@ absl::Status CudaNetwork::LendExperts(ExecContext& ctx) {
   if (!m.expert_parallel) return absl::OkStatus();
   SY_RETURN_IF_ERROR(CudaCheck(cudaSetDevice(m.device.index), "selecting the device"));
   for (size_t i = 0; i < m.weights.layers.size(); ++i) {
-    const CudaLayerWeights& layer = m.weights.layers[i];
+    CudaLayerWeights& layer = m.weights.layers[i];
     if (!layer.router) continue;
     SY_RETURN_IF_ERROR(
         m.expert_parallel->RunLayer(ctx, layer.mlp,

@@ -41,6 +41,15 @@ struct RowPart {
   int64_t random_row = -1;
 };
 
+// The f32 scales of the parts' 128 x 128 block grids, in turn.
+int64_t Fp8ScaleCount(const std::vector<RowPart>& parts, int64_t cols) {
+  int64_t n = 0;
+  for (const RowPart& p : parts) {
+    n += kernels::MoeScaleCount(kernels::MoeWeightFormat::kFp8Block128, p.rows, cols);
+  }
+  return n;
+}
+
 // Produces the device tensors: each either read from the checkpoint (converted on the host to
 // the device dtype, then copied) or, without one, synthesized in place on the device.
 class DeviceWeightSource {
@@ -51,13 +60,25 @@ class DeviceWeightSource {
   // bf16 [sum of rows, cols]: the parts stacked row-wise. Random: uniform in
   // [-1/sqrt(cols), 1/sqrt(cols)), which keeps every projection's output at its input's scale.
   absl::StatusOr<Tensor> Bf16Rows(const std::vector<RowPart>& parts, int64_t cols) {
+    return Bf16Rows(parts, cols, NextSeed());
+  }
+
+  // As above, drawn from `seed` when random (a stack that may be re-filled keeps its seed).
+  absl::StatusOr<Tensor> Bf16Rows(const std::vector<RowPart>& parts, int64_t cols, uint64_t seed) {
     int64_t rows = 0;
     for (const RowPart& p : parts) rows += p.rows;
     SY_ASSIGN_OR_RETURN(Tensor out, Allocate({rows, cols}, DType::kBF16));
+    SY_RETURN_IF_ERROR(FillBf16Rows(out, 0, parts, cols, seed));
+    return out;
+  }
+
+  // Writes the parts into bf16 `out` [.., cols] from row `first_row` on.
+  absl::Status FillBf16Rows(Tensor& out, int64_t first_row, const std::vector<RowPart>& parts,
+                            int64_t cols, uint64_t seed) {
+    int64_t row = first_row;
     if (checkpoint_ == nullptr) {
       const float scale = 1.0f / std::sqrt(static_cast<float>(cols));
-      const uint64_t seed = NextSeed();
-      int64_t row = 0, random_row = 0;
+      int64_t random_row = 0;
       for (const RowPart& p : parts) {
         if (p.random_row >= 0) random_row = p.random_row;
         SY_RETURN_IF_ERROR(KernelCheck(
@@ -67,31 +88,35 @@ class DeviceWeightSource {
         row += p.rows;
         random_row += p.rows;
       }
-      return out;
+      return absl::OkStatus();
     }
-    int64_t row = 0;
     for (const RowPart& p : parts) {
       SY_ASSIGN_OR_RETURN(Tensor f32, LoadF32(*checkpoint_, p.name, {p.rows, cols}));
       SY_ASSIGN_OR_RETURN(Tensor bf16, ConvertDType(f32, DType::kBF16));
       SY_RETURN_IF_ERROR(Upload(bf16, out.data<uint16_t>() + row * cols, p.name));
       row += p.rows;
     }
-    return out;
+    return absl::OkStatus();
   }
 
   // fp8 e4m3 [sum of rows, cols] and f32 scales (each part's 128 x 128 grid in turn), copied
   // as the checkpoint stores them: DeepSeek-V3's weight and weight_scale_inv.
   absl::StatusOr<std::pair<Tensor, Tensor>> Fp8Rows(const std::vector<RowPart>& parts,
                                                     int64_t cols) {
-    const int64_t b = kernels::kMoeFp8Block;
-    int64_t rows = 0, scales = 0;
-    for (const RowPart& p : parts) {
-      rows += p.rows;
-      scales += kernels::MoeScaleCount(kernels::MoeWeightFormat::kFp8Block128, p.rows, cols);
-    }
+    int64_t rows = 0;
+    for (const RowPart& p : parts) rows += p.rows;
     SY_ASSIGN_OR_RETURN(Tensor values, Allocate({rows, cols}, DType::kFP8E4M3));
-    SY_ASSIGN_OR_RETURN(Tensor scale, Allocate({scales}, DType::kF32));
-    int64_t row = 0, at = 0;
+    SY_ASSIGN_OR_RETURN(Tensor scales, Allocate({Fp8ScaleCount(parts, cols)}, DType::kF32));
+    SY_RETURN_IF_ERROR(FillFp8Rows(values, scales, 0, 0, parts, cols));
+    return std::make_pair(std::move(values), std::move(scales));
+  }
+
+  // Writes the parts into `values` from row `first_row` on and their scales into `scales` from
+  // `first_scale` on.
+  absl::Status FillFp8Rows(Tensor& values, Tensor& scales, int64_t first_row, int64_t first_scale,
+                           const std::vector<RowPart>& parts, int64_t cols) {
+    const int64_t b = kernels::kMoeFp8Block;
+    int64_t row = first_row, at = first_scale;
     for (const RowPart& p : parts) {
       SY_ASSIGN_OR_RETURN(Tensor q, checkpoint_->Require(p.name, {p.rows, cols}, DType::kFP8E4M3));
       SY_ASSIGN_OR_RETURN(Tensor s, checkpoint_->Get(p.name + "_scale_inv"));
@@ -101,11 +126,11 @@ class DeviceWeightSource {
                                                        ", not the 128 x 128 block grid"));
       }
       SY_RETURN_IF_ERROR(Upload(q, values.data<uint8_t>() + row * cols, p.name));
-      SY_RETURN_IF_ERROR(Upload(s32, scale.data<float>() + at, p.name + "_scale_inv"));
+      SY_RETURN_IF_ERROR(Upload(s32, scales.data<float>() + at, p.name + "_scale_inv"));
       row += p.rows;
       at += s32.numel();
     }
-    return std::make_pair(std::move(values), std::move(scale));
+    return absl::OkStatus();
   }
 
   // bf16 [sum of rows, cols] from f32 host matrices a loader already decoded (gpt-oss's
@@ -173,6 +198,7 @@ class DeviceWeightSource {
   }
 
   int64_t bytes() const { return bytes_; }
+  uint64_t NextSeed() { return seed_ * 0x9E3779B97F4A7C15ull + ++tensors_; }
 
  private:
   absl::StatusOr<Tensor> Allocate(const Shape& shape, DType dtype) {
@@ -192,7 +218,6 @@ class DeviceWeightSource {
                      absl::StrCat("copying ", name, " to ", device_.ToString()));
   }
 
-  uint64_t NextSeed() { return seed_ * 0x9E3779B97F4A7C15ull + ++tensors_; }
 
   const Checkpoint* checkpoint_;
   uint64_t seed_;
@@ -235,8 +260,24 @@ bool KeepFp8(const Checkpoint* checkpoint, const std::string& weight, int64_t in
   return t.ok() && t->dtype() == DType::kFP8E4M3 && checkpoint->Has(weight + "_scale_inv");
 }
 
-// The routed experts `numbered` (in that order) named prefix + "<e>." + gate/up/down (prefix
-// ends in "experts."), or, when `numbered` is empty, one MLP named prefix + gate/up/down.
+// One expert's rows: gate then up of gate_up, and down. `e` < 0: a single MLP named prefix +
+// gate/up/down; otherwise prefix + "<e>." + gate/up/down (prefix ends in "experts."), drawn
+// (random weights) where expert e's rows sit in the whole model's stack.
+struct ExpertParts {
+  std::vector<RowPart> gate_up, down;
+};
+
+ExpertParts PartsOf(const std::string& prefix, const ExpertNames& names, int32_t e, int64_t hidden,
+                    int64_t intermediate) {
+  const std::string p = e >= 0 ? absl::StrCat(prefix, e, ".") : prefix;
+  const int64_t at = std::max(e, 0);
+  return {.gate_up = {{p + names.gate + ".weight", intermediate, at * 2 * intermediate},
+                      {p + names.up + ".weight", intermediate}},
+          .down = {{p + names.down + ".weight", hidden, at * hidden}}};
+}
+
+// The routed experts `numbered` (in that order), or, when `numbered` is empty, one MLP (see
+// PartsOf).
 absl::StatusOr<CudaExperts> LoadExperts(DeviceWeightSource& source, const Checkpoint* checkpoint,
                                         const std::string& prefix, const ExpertNames& names,
                                         std::span<const int32_t> numbered, int64_t hidden,
@@ -244,15 +285,14 @@ absl::StatusOr<CudaExperts> LoadExperts(DeviceWeightSource& source, const Checkp
   std::vector<RowPart> gate_up, down;
   const int32_t single = -1;
   for (int32_t e : numbered.empty() ? std::span<const int32_t>(&single, 1) : numbered) {
-    const std::string p = e >= 0 ? absl::StrCat(prefix, e, ".") : prefix;
-    const int64_t slot = std::max(e, 0);
-    gate_up.push_back({p + names.gate + ".weight", intermediate, slot * 2 * intermediate});
-    gate_up.push_back({p + names.up + ".weight", intermediate});
-    down.push_back({p + names.down + ".weight", hidden, slot * hidden});
+    ExpertParts parts = PartsOf(prefix, names, e, hidden, intermediate);
+    gate_up.insert(gate_up.end(), parts.gate_up.begin(), parts.gate_up.end());
+    down.insert(down.end(), parts.down.begin(), parts.down.end());
   }
   CudaExperts experts;
   experts.count = static_cast<int32_t>(down.size());
   experts.intermediate = intermediate;
+  ExpertOrigin origin{prefix, names, hidden, source.NextSeed(), source.NextSeed()};
   if (KeepFp8(checkpoint, gate_up.front().name, intermediate)) {
     experts.format = kernels::MoeWeightFormat::kFp8Block128;
     SY_ASSIGN_OR_RETURN(auto gu, source.Fp8Rows(gate_up, hidden));
@@ -262,9 +302,10 @@ absl::StatusOr<CudaExperts> LoadExperts(DeviceWeightSource& source, const Checkp
     experts.down = std::move(dn.first);
     experts.down_scales = std::move(dn.second);
   } else {
-    SY_ASSIGN_OR_RETURN(experts.gate_up, source.Bf16Rows(gate_up, hidden));
-    SY_ASSIGN_OR_RETURN(experts.down, source.Bf16Rows(down, intermediate));
+    SY_ASSIGN_OR_RETURN(experts.gate_up, source.Bf16Rows(gate_up, hidden, origin.gate_up_seed));
+    SY_ASSIGN_OR_RETURN(experts.down, source.Bf16Rows(down, intermediate, origin.down_seed));
   }
+  if (!numbered.empty()) experts.origin = std::move(origin);
   SY_ASSIGN_OR_RETURN(experts.pointers, ExpertPointers(experts, device));
   return experts;
 }
@@ -330,16 +371,29 @@ absl::Status LoadAttention(DeviceWeightSource& source, const ModelConfig& c, con
   return absl::OkStatus();
 }
 
+// Rows `held` of host f32 [E, cols], in that order.
+absl::StatusOr<Tensor> HeldRows(const Tensor& all, std::span<const int32_t> held) {
+  const int64_t cols = all.dim(1);
+  SY_ASSIGN_OR_RETURN(Tensor out,
+                      Tensor::Empty({static_cast<int64_t>(held.size()), cols}, DType::kF32));
+  for (size_t i = 0; i < held.size(); ++i) {
+    std::copy_n(all.data<float>() + held[i] * cols, cols, out.data<float>() + i * cols);
+  }
+  return out;
+}
+
 // gpt-oss's MoE block: a router with a bias, and fused experts with biases and the clamped
-// SwiGLU. From a checkpoint, LoadGptOssMoeWeights decodes both published layouts (bf16, MXFP4)
-// on the host; the experts then go up in bf16.
+// SwiGLU, of which this process holds `held` (in slot order). From a checkpoint,
+// LoadGptOssMoeWeights decodes both published layouts (bf16, MXFP4) on the host; the held
+// experts then go up in bf16.
 absl::Status LoadGptOssMlp(DeviceWeightSource& source, const Checkpoint* checkpoint,
-                           const ModelConfig& c, int64_t index, Device device,
-                           CudaLayerWeights& layer) {
+                           const ModelConfig& c, int64_t index, std::span<const int32_t> held,
+                           Device device, CudaLayerWeights& layer) {
   const int64_t h = c.hidden_size, inter = c.expert_intermediate_size(), e = c.num_experts;
+  const auto count = static_cast<int64_t>(held.size());
   const ExpertNames n = ExpertNaming(c.architecture, index);
   CudaExperts& experts = layer.mlp;
-  experts.count = static_cast<int32_t>(e);
+  experts.count = static_cast<int32_t>(count);
   experts.intermediate = inter;
   experts.activation = kernels::MoeActivation::kClampedSwiglu;
   experts.swiglu_limit = static_cast<float>(c.swiglu_limit);
@@ -347,26 +401,37 @@ absl::Status LoadGptOssMlp(DeviceWeightSource& source, const Checkpoint* checkpo
   if (checkpoint == nullptr) {
     SY_ASSIGN_OR_RETURN(layer.router, source.F32Rows(router + ".weight", e, h));
     SY_ASSIGN_OR_RETURN(layer.router_logit_bias, source.F32(router + ".bias", {e}, 0.0f));
-    SY_ASSIGN_OR_RETURN(experts.gate_up,
-                        source.Bf16Rows({{n.prefix + "experts.gate_up_proj", e * 2 * inter}}, h));
-    SY_ASSIGN_OR_RETURN(experts.down,
-                        source.Bf16Rows({{n.prefix + "experts.down_proj", e * h}}, inter));
-    SY_ASSIGN_OR_RETURN(experts.gate_up_bias,
-                        source.F32(n.prefix + "experts.gate_up_proj_bias", {e, 2 * inter}, 0.0f));
+    // Each held expert drawn where its rows sit in the fused [E * 2I, H] and [E * H, I] stacks.
+    std::vector<RowPart> gate_up, down;
+    for (int32_t x : held) {
+      gate_up.push_back({n.prefix + "experts.gate_up_proj", 2 * inter, x * 2 * inter});
+      down.push_back({n.prefix + "experts.down_proj", h, x * h});
+    }
+    SY_ASSIGN_OR_RETURN(experts.gate_up, source.Bf16Rows(gate_up, h));
+    SY_ASSIGN_OR_RETURN(experts.down, source.Bf16Rows(down, inter));
+    SY_ASSIGN_OR_RETURN(
+        experts.gate_up_bias,
+        source.F32(n.prefix + "experts.gate_up_proj_bias", {count, 2 * inter}, 0.0f));
     SY_ASSIGN_OR_RETURN(experts.down_bias,
-                        source.F32(n.prefix + "experts.down_proj_bias", {e, h}, 0.0f));
+                        source.F32(n.prefix + "experts.down_proj_bias", {count, h}, 0.0f));
   } else {
     SY_ASSIGN_OR_RETURN(MoeWeights w, LoadGptOssMoeWeights(*checkpoint, index));
     SY_ASSIGN_OR_RETURN(layer.router, source.F32FromHost(w.router, router + ".weight"));
     SY_ASSIGN_OR_RETURN(layer.router_logit_bias,
                         source.F32FromHost(*w.router_bias, router + ".bias"));
-    SY_ASSIGN_OR_RETURN(experts.gate_up, source.Bf16FromHost(w.gate_up, h, n.prefix + "experts"));
-    SY_ASSIGN_OR_RETURN(experts.down, source.Bf16FromHost(w.down, inter, n.prefix + "experts"));
-    SY_ASSIGN_OR_RETURN(
-        experts.gate_up_bias,
-        source.F32FromHost(*w.gate_up_bias, n.prefix + "experts.gate_up_proj_bias"));
+    std::vector<Tensor> gate_up, down;
+    for (int32_t x : held) {
+      gate_up.push_back(w.gate_up[x]);
+      down.push_back(w.down[x]);
+    }
+    SY_ASSIGN_OR_RETURN(experts.gate_up, source.Bf16FromHost(gate_up, h, n.prefix + "experts"));
+    SY_ASSIGN_OR_RETURN(experts.down, source.Bf16FromHost(down, inter, n.prefix + "experts"));
+    SY_ASSIGN_OR_RETURN(const Tensor gate_up_bias, HeldRows(*w.gate_up_bias, held));
+    SY_ASSIGN_OR_RETURN(const Tensor down_bias, HeldRows(*w.down_bias, held));
+    SY_ASSIGN_OR_RETURN(experts.gate_up_bias,
+                        source.F32FromHost(gate_up_bias, n.prefix + "experts.gate_up_proj_bias"));
     SY_ASSIGN_OR_RETURN(experts.down_bias,
-                        source.F32FromHost(*w.down_bias, n.prefix + "experts.down_proj_bias"));
+                        source.F32FromHost(down_bias, n.prefix + "experts.down_proj_bias"));
     experts.swiglu_alpha = w.swiglu_alpha;
     experts.swiglu_limit = w.swiglu_limit;
   }
@@ -425,11 +490,6 @@ absl::StatusOr<std::vector<int32_t>> ExpertsHeld(const ModelConfig& c,
     return held;
   }
   const ExpertParallelism& ep = *options.expert_parallel;
-  if (c.architecture == Architecture::kGptOss) {
-    return absl::UnimplementedError(
-        "expert parallelism for gpt-oss on the GPU (its fused expert tensors and biases are not "
-        "sharded yet)");
-  }
   const int32_t spr = ep.placement->shape().slots_per_rank;
   for (int32_t slot = ep.rank() * spr; slot < (ep.rank() + 1) * spr; ++slot) {
     const int32_t e = ep.placement->expert(moe_index, slot);
@@ -496,7 +556,7 @@ absl::StatusOr<CudaWeights> LoadCudaWeights(const ModelConfig& c, const Checkpoi
                         source.F32(p + "post_attention_layernorm.weight", {h}, 1.0f));
     SY_RETURN_IF_ERROR(LoadAttention(source, c, p, layer));
     if (c.architecture == Architecture::kGptOss) {
-      SY_RETURN_IF_ERROR(LoadGptOssMlp(source, checkpoint, c, i, device, layer));
+      SY_RETURN_IF_ERROR(LoadGptOssMlp(source, checkpoint, c, i, routed_experts, device, layer));
     } else {
       SY_RETURN_IF_ERROR(LoadMlp(source, checkpoint, c, i, routed_experts, device, layer));
     }
@@ -507,6 +567,38 @@ absl::StatusOr<CudaWeights> LoadCudaWeights(const ModelConfig& c, const Checkpoi
       CudaCheck(cudaStreamSynchronize(static_cast<cudaStream_t>(stream)), "loading weights"));
   w.bytes = source.bytes();
   return w;
+}
+
+absl::Status RefillExpertSlots(const Checkpoint* checkpoint, std::span<const SlotRefill> refills,
+                               CudaExperts& experts, Device device, void* stream) {
+  if (!experts.origin) {
+    return absl::InternalError("re-filling expert slots of a stack without a known origin");
+  }
+  const ExpertOrigin& o = *experts.origin;
+  const int64_t h = o.hidden, inter = experts.intermediate;
+  DeviceWeightSource source(checkpoint, 0, device, stream);
+  for (const SlotRefill& r : refills) {
+    if (r.slot < 0 || r.slot >= experts.count) {
+      return absl::InternalError(absl::StrCat("re-filling slot ", r.slot, " of ", experts.count));
+    }
+    const ExpertParts parts = PartsOf(o.prefix, o.names, r.expert, h, inter);
+    if (experts.format == kernels::MoeWeightFormat::kFp8Block128) {
+      SY_RETURN_IF_ERROR(source.FillFp8Rows(experts.gate_up, *experts.gate_up_scales,
+                                            r.slot * 2 * inter,
+                                            r.slot * Fp8ScaleCount(parts.gate_up, h), parts.gate_up,
+                                            h));
+      SY_RETURN_IF_ERROR(source.FillFp8Rows(experts.down, *experts.down_scales, r.slot * h,
+                                            r.slot * Fp8ScaleCount(parts.down, inter), parts.down,
+                                            inter));
+    } else {
+      SY_RETURN_IF_ERROR(source.FillBf16Rows(experts.gate_up, r.slot * 2 * inter, parts.gate_up, h,
+                                             o.gate_up_seed));
+      SY_RETURN_IF_ERROR(
+          source.FillBf16Rows(experts.down, r.slot * h, parts.down, inter, o.down_seed));
+    }
+  }
+  return CudaCheck(cudaStreamSynchronize(static_cast<cudaStream_t>(stream)),
+                   "re-filling expert slots");
 }
 
 }  // namespace sy

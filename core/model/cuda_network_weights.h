@@ -7,15 +7,27 @@
 
 #include <cstdint>
 #include <optional>
+#include <span>
+#include <string>
 #include <vector>
 
 #include "absl/status/statusor.h"
 #include "core/model/checkpoint.h"
 #include "core/model/cuda_network.h"
+#include "core/model/tensor_names.h"
 #include "core/tensor/tensor.h"
 #include "kernels/moe/moe_cuda.h"
 
 namespace sy {
+
+// Where a stack of routed experts came from, so that slots can be re-filled with other experts
+// when online rebalancing moves them (RefillExpertSlots).
+struct ExpertOrigin {
+  std::string prefix;  // "model.layers.<L>.mlp.experts."
+  ExpertNames names;
+  int64_t hidden = 0;
+  uint64_t gate_up_seed = 0, down_seed = 0;  // random weights: what each stack was drawn from
+};
 
 // Experts of one MLP: the routed experts of a MoE layer, or a single expert (a dense MLP, a
 // shared expert) that every token is routed to.
@@ -35,6 +47,7 @@ struct CudaExperts {
   kernels::MoeActivation activation = kernels::MoeActivation::kSwiglu;
   float swiglu_alpha = 1.702f, swiglu_limit = 7.0f;
   std::optional<Tensor> gate_up_bias, down_bias;
+  std::optional<ExpertOrigin> origin;  // routed experts (not gpt-oss's fused stacks)
 
   kernels::MoeWeightsView View() const;
   // The MoE kernels' plan for `problem` over these experts: their format decides the path and
@@ -84,6 +97,19 @@ struct CudaWeights {
 absl::StatusOr<CudaWeights> LoadCudaWeights(const ModelConfig& config, const Checkpoint* checkpoint,
                                             const CudaNetworkOptions& options, Device device,
                                             void* stream);
+
+// A slot of a stack to hold another expert (its index in the whole model).
+struct SlotRefill {
+  int32_t slot = 0;
+  int32_t expert = 0;
+};
+
+// Writes each refill's expert into its slot of `experts`, from `checkpoint` (nullptr: the random
+// weights drawn at load, from the stack's seeds, so a slot holds what it would have held had the
+// expert been placed there at load), on `stream`; returns once they are in place. The slots'
+// addresses stay, so the stack's pointer array stays valid.
+absl::Status RefillExpertSlots(const Checkpoint* checkpoint, std::span<const SlotRefill> refills,
+                               CudaExperts& experts, Device device, void* stream);
 
 }  // namespace sy
 

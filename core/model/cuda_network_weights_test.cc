@@ -6,7 +6,10 @@
 
 #include <gtest/gtest.h>
 
+#include <cuda_runtime_api.h>
+
 #include <filesystem>
+#include <vector>
 
 #include "absl/strings/str_cat.h"
 #include "core/device/cuda_runtime.h"
@@ -82,6 +85,76 @@ TEST(CudaNetworkFp8Test, DeepSeekV3Fp8ExpertsStayFp8OnTheDevice) {
   EXPECT_GT(expert_bytes_fp8, 0);
   EXPECT_EQ(2 * expert_bytes_fp8, expert_bytes_bf16);
   EXPECT_LT(fp8.bytes, bf16.bytes);
+}
+
+// The bytes of expert slot `slot` of `e` (its gate_up and down rows, and fp8 scales), on the host.
+std::vector<uint8_t> SlotBytes(const CudaExperts& e, int32_t slot) {
+  std::vector<uint8_t> out;
+  auto append = [&](const Tensor& stacked) {
+    const int64_t per_slot = stacked.nbytes() / e.count;
+    const size_t at = out.size();
+    out.resize(at + per_slot);
+    EXPECT_EQ(cudaMemcpy(out.data() + at, stacked.data<uint8_t>() + slot * per_slot, per_slot,
+                         cudaMemcpyDeviceToHost),
+              cudaSuccess);
+  };
+  append(e.gate_up);
+  append(e.down);
+  if (e.gate_up_scales) {
+    append(*e.gate_up_scales);
+    append(*e.down_scales);
+  }
+  return out;
+}
+
+// Online rebalancing re-fills slots in place: afterwards each slot holds exactly what the slot of
+// its new expert held at load, for random weights (drawn again from the stack's seeds) and for
+// bf16 and fp8 checkpoints (read again).
+void ExpectRefillsSwapExperts(CudaWeights& w, const Checkpoint* checkpoint) {
+  int moe_layers = 0;
+  for (CudaLayerWeights& layer : w.layers) {
+    if (!layer.router) continue;
+    ++moe_layers;
+    CudaExperts& e = layer.mlp;
+    ASSERT_GE(e.count, 3);
+    ASSERT_TRUE(e.origin);
+    const std::vector<uint8_t> expert0 = SlotBytes(e, 0), expert2 = SlotBytes(e, 2),
+                               expert1 = SlotBytes(e, 1);
+    ASSERT_NE(expert0, expert2);
+    const std::vector<SlotRefill> swap = {{.slot = 0, .expert = 2}, {.slot = 2, .expert = 0}};
+    const absl::Status refilled = RefillExpertSlots(checkpoint, swap, e, Device::Cuda(0), nullptr);
+    ASSERT_TRUE(refilled.ok()) << refilled;
+    EXPECT_EQ(SlotBytes(e, 0), expert2);
+    EXPECT_EQ(SlotBytes(e, 2), expert0);
+    EXPECT_EQ(SlotBytes(e, 1), expert1);
+  }
+  EXPECT_GT(moe_layers, 0);
+}
+
+TEST(CudaExpertRefillTest, RandomWeightsAreDrawnAgainFromTheirSeeds) {
+  if (cuda::DeviceCount() == 0) GTEST_SKIP() << "no CUDA device";
+  const std::string dir = sy::testing_support::ScratchDir() + "/refill_random";
+  WriteTinyDeepSeek(false, dir);  // for its config
+  CudaNetworkOptions options;
+  options.random_weights = true;
+  options.seed = 11;
+  auto w = LoadCudaWeights(Checkpoint::Open(dir)->config(), nullptr, options, Device::Cuda(0),
+                           nullptr);
+  ASSERT_TRUE(w.ok()) << w.status();
+  ExpectRefillsSwapExperts(*w, nullptr);
+}
+
+TEST(CudaExpertRefillTest, CheckpointExpertsAreReadAgain) {
+  if (cuda::DeviceCount() == 0) GTEST_SKIP() << "no CUDA device";
+  const std::string dir = sy::testing_support::ScratchDir() + "/refill";
+  for (const bool fp8 : {false, true}) {
+    SCOPED_TRACE(fp8 ? "fp8" : "bf16");
+    WriteTinyDeepSeek(fp8, dir);
+    const Checkpoint ckpt = *Checkpoint::Open(dir);
+    auto w = LoadCudaWeights(ckpt.config(), &ckpt, CudaNetworkOptions{}, Device::Cuda(0), nullptr);
+    ASSERT_TRUE(w.ok()) << w.status();
+    ExpectRefillsSwapExperts(*w, &ckpt);
+  }
 }
 
 }  // namespace

@@ -271,11 +271,6 @@ absl::StatusOr<std::unique_ptr<MoeModel>> MoeModel::LoadOnGpu(const ModelConfig&
         "--quantizer on the GPU: expert weights are bf16 there for now");
   }
   if (options.capacity) return absl::UnimplementedError("capacity limits on the GPU");
-  if (options.expert_parallel && options.expert_parallel->rebalancer) {
-    return absl::UnimplementedError(
-        "online rebalancing (--rebalance-interval) with the model on the GPU: its placement is "
-        "fixed at load for now");
-  }
   std::unique_ptr<MoeModel> model(new MoeModel(config));
   model->device_ = options.device;
   model->expert_parallel_ = options.expert_parallel;

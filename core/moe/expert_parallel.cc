@@ -6,6 +6,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "core/base/status.h"
+#include "core/device/cuda_runtime.h"
 #include "core/moe/online_rebalancer.h"
 #include "switchyard/dtype.hpp"
 
@@ -151,6 +152,10 @@ DispatchRoutes RouteDispatch(std::span<const int32_t> slots, std::span<const flo
   return routes;
 }
 
+namespace {
+
+// Recv counts for `send_counts`: recv_counts[p] = rank p's send_counts[me]. Collective, on a
+// CPU context (the GPU path keeps its own device buffers: CudaExpertParallel).
 absl::StatusOr<std::vector<int64_t>> ExchangeCounts(ExecContext& ctx, Comm& comm,
                                                     const std::vector<int64_t>& send_counts) {
   const int world = comm.world_size();
@@ -158,17 +163,11 @@ absl::StatusOr<std::vector<int64_t>> ExchangeCounts(ExecContext& ctx, Comm& comm
   std::memcpy(send.data<int64_t>(), send_counts.data(), world * sizeof(int64_t));
   SY_ASSIGN_OR_RETURN(Tensor recv, Tensor::Empty({world, 1}, DType::kI64));
   const std::vector<int64_t> ones(world, 1);
-  if (ctx.device().is_cpu()) {
-    SY_RETURN_IF_ERROR(comm.AllToAll(ctx, send, ones, recv, ones));
-  } else {
-    SY_ASSIGN_OR_RETURN(Tensor send_device, send.To(ctx.device()));
-    SY_ASSIGN_OR_RETURN(Tensor recv_device, recv.To(ctx.device()));
-    SY_RETURN_IF_ERROR(comm.AllToAll(ctx, send_device, ones, recv_device, ones));
-    SY_RETURN_IF_ERROR(ctx.Synchronize());
-    SY_ASSIGN_OR_RETURN(recv, recv_device.To(Device::Cpu()));
-  }
+  SY_RETURN_IF_ERROR(comm.AllToAll(ctx, send, ones, recv, ones));
   return std::vector<int64_t>(recv.data<int64_t>(), recv.data<int64_t>() + world);
 }
+
+}  // namespace
 
 absl::Status AllReduceHostSum(ExecContext& ctx, Comm& comm, Tensor& data) {
   if (ctx.device().is_cpu()) return comm.AllReduceSum(ctx, data);
@@ -176,8 +175,9 @@ absl::Status AllReduceHostSum(ExecContext& ctx, Comm& comm, Tensor& data) {
   SY_ASSIGN_OR_RETURN(Tensor on_device, data.To(ctx.device()));
   SY_RETURN_IF_ERROR(comm.AllReduceSum(ctx, on_device));
   SY_RETURN_IF_ERROR(ctx.Synchronize());
-  SY_ASSIGN_OR_RETURN(data, on_device.To(Device::Cpu()));
-  return absl::OkStatus();
+  // Into data's own buffer: callers hold pointers into it.
+  return cuda::Copy(data.raw_data(), on_device.raw_data(), data.nbytes(),
+                    cuda::CopyKind::kDeviceToHost, ctx.device().index);
 }
 
 absl::StatusOr<DispatchPlan> PlanDispatch(const Tensor& hidden, const RouterOutput& routing,

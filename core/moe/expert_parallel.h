@@ -81,10 +81,6 @@ struct DispatchRoutes {
 DispatchRoutes RouteDispatch(std::span<const int32_t> slots, std::span<const float> weights, int k,
                              const ExpertPlacement& placement, int world_size);
 
-// Recv counts for `send_counts`: recv_counts[p] = rank p's send_counts[me]. Collective.
-absl::StatusOr<std::vector<int64_t>> ExchangeCounts(ExecContext& ctx, Comm& comm,
-                                                    const std::vector<int64_t>& send_counts);
-
 // Sums host `data` (i64 or f32) over the ranks in place. Collective. On a GPU's context the
 // values travel through its memory (NCCL and the one-sided backends move device memory only).
 absl::Status AllReduceHostSum(ExecContext& ctx, Comm& comm, Tensor& data);

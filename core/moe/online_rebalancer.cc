@@ -83,7 +83,7 @@ absl::Status OnlineRebalancer::RecordLayer(ExecContext& ctx, const ExpertParalle
   std::fill(step_counts_.begin(), step_counts_.end(), 0);
   const int64_t fingerprint = PlacementFingerprint(ep.placement->placement());
   sum[width] = fingerprint;
-  SY_RETURN_IF_ERROR(ep.comm->AllReduceSum(ctx, summed));
+  SY_RETURN_IF_ERROR(AllReduceHostSum(ctx, *ep.comm, summed));
   if (sum[width] != fingerprint * ep.world_size()) {
     return absl::InternalError(absl::StrCat(
         "step ", steps_ + 1, ": rank ", ep.rank(),

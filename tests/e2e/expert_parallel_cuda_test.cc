@@ -18,6 +18,7 @@ namespace {
 
 using ::testing::HasSubstr;
 using testing_support::CliResult;
+using testing_support::ExpectRebalancedForTheBetter;
 using testing_support::PerplexityOf;
 using testing_support::RunCli;
 using testing_support::RunSwitchyard;
@@ -83,21 +84,93 @@ TEST_P(ExpertParallelCudaTest, RandomWeightsShardToTheSameModel) {
   EXPECT_EQ(Generate(Launch(), args + Comm()), Generate("", args));
 }
 
+// Online EPLB on the GPU: the seeded model's skewed router makes the balancer move experts, so
+// ranks re-fill slots from the checkpoint mid-run; the experts that compute each token stay the
+// same, so the score does too.
+TEST_P(ExpertParallelCudaTest, OnlineRebalancingMovesExpertsAndChangesNothing) {
+  const std::string args = absl::StrCat("perplexity --device cuda --model ", Files().model,
+                                        " --text ", Files().text, " --window 32");
+  const CliResult one = RunSwitchyard(args + " 2>&1");
+  ASSERT_EQ(one.status, 0) << one.output;
+  for (const std::string replicas : {"0", "2"}) {
+    SCOPED_TRACE(replicas + " redundant experts");
+    const CliResult two =
+        RunSwitchyard(Launch() + args + Comm() + " --redundant-experts " + replicas +
+                      " --rebalance-interval 2 --rebalance-window 4 2>&1");
+    ASSERT_EQ(two.status, 0) << two.output;
+    EXPECT_NEAR(PerplexityOf(two.output) / PerplexityOf(one.output), 1.0, 1e-3) << two.output;
+    ExpectRebalancedForTheBetter(two.output);
+  }
+}
+
+// Random weights re-filled mid-run are drawn again from their seeds: the text stays one GPU's.
+TEST_P(ExpertParallelCudaTest, RandomWeightsRebalanceToTheSameModel) {
+  const std::string args =
+      "--weights random --model mixtral-8x7b --layers 2 --prompt 'hello' --max-tokens 16";
+  const testing_support::ScopedScratchDir scratch;
+  const std::string log = scratch.File("stderr.log");
+  const CliResult two =
+      RunCli("($SY " + Launch() + "generate --device cuda " + args + Comm() +
+             " --rebalance-interval 2 --rebalance-window 2 2>" + log + ")");
+  ASSERT_EQ(two.status, 0) << two.output << RunCli("cat " + log).output;
+  EXPECT_EQ(two.output, Generate("", args));
+  ExpectRebalancedForTheBetter(RunCli("cat " + log).output);
+}
+
 INSTANTIATE_TEST_SUITE_P(GpuBackends, ExpertParallelCudaTest,
                          ::testing::Values("comm.pcie", "comm.nvlink", "comm.nccl"),
                          [](const auto& info) { return info.param.substr(5); });
+
+// The other expert layouts under launch on the GPU, each with online rebalancing where it is
+// built: gpt-oss's fused experts with biases (bf16 and MXFP4, each rank keeping its slots' rows
+// of them), and DeepSeek-V3's fp8 block-128 experts (re-filled as fp8 with their scales).
+TEST(ExpertParallelCudaLayoutsTest, EachLayoutShardsLikeOneGpu) {
+  if (Gpus() == 0) GTEST_SKIP() << "no GPU";
+  const testing_support::ScopedScratchDir scratch;
+  struct Case {
+    std::string name, make, ep;
+  };
+  const Case cases[] = {
+      {"gpt-oss", "--arch gpt_oss --dtype bf16", ""},
+      {"gpt-oss-mxfp4", "--arch gpt_oss --mxfp4", ""},
+      {"deepseek-v3-fp8",
+       "--arch deepseek_v3 --hidden 128 --intermediate 128 --dtype bf16 --fp8",
+       " --rebalance-interval 2 --rebalance-window 4"},
+  };
+  for (const Case& c : cases) {
+    SCOPED_TRACE(c.name);
+    const std::string model = scratch.File(c.name);
+    const CliResult made =
+        RunSwitchyard("make-model " + c.make + " --seed 7 --out " + model + " 2>&1");
+    ASSERT_EQ(made.status, 0) << made.output;
+    const std::string args = absl::StrCat("perplexity --device cuda --model ", model, " --text ",
+                                          Files().text, " --window 32");
+    const CliResult one = RunSwitchyard(args + " 2>&1");
+    ASSERT_EQ(one.status, 0) << one.output;
+    const CliResult two = RunSwitchyard("launch -n 2 --timeout 120 -- " + args +
+                                        " --comm comm.pcie" + c.ep + " 2>&1");
+    ASSERT_EQ(two.status, 0) << two.output;
+    EXPECT_NEAR(PerplexityOf(two.output) / PerplexityOf(one.output), 1.0, 1e-3) << two.output;
+    if (!c.ep.empty()) ExpectRebalancedForTheBetter(two.output);
+  }
+}
 
 TEST(ExpertParallelCudaErrorsTest, WhatTheGpuPathDoesNotTakeIsRefusedByName) {
   if (Gpus() == 0) GTEST_SKIP() << "no GPU";
   const std::string run = "launch -n 2 --timeout 60 -- perplexity --device cuda --model " +
                           Files().model + " --text " + Files().text + " --comm comm.pcie ";
-  CliResult r = RunSwitchyard(run + "--dispatch-dtype fp8 2>&1");
+  const CliResult r = RunSwitchyard(run + "--dispatch-dtype fp8 2>&1");
   EXPECT_NE(r.status, 0);
   EXPECT_THAT(r.output, HasSubstr("--dispatch-dtype fp8 with the model on the GPU"));
-  r = RunSwitchyard(run + "--rebalance-interval 2 2>&1");
-  EXPECT_NE(r.status, 0);
-  EXPECT_THAT(r.output, HasSubstr("online rebalancing (--rebalance-interval) with the model on "
-                                  "the GPU"));
+  const testing_support::ScopedScratchDir scratch;
+  const std::string gpt_oss = scratch.File("gpt-oss");
+  ASSERT_EQ(RunSwitchyard("make-model --arch gpt_oss --out " + gpt_oss + " >/dev/null").status, 0);
+  const CliResult moving =
+      RunSwitchyard("launch -n 2 --timeout 60 -- perplexity --device cuda --model " + gpt_oss +
+                    " --text " + Files().text + " --comm comm.pcie --rebalance-interval 2 2>&1");
+  EXPECT_NE(moving.status, 0);
+  EXPECT_THAT(moving.output, HasSubstr("online rebalancing (--rebalance-interval) of gpt-oss on "
+                                       "the GPU"));
 }
 
 }  // namespace

@@ -20,6 +20,7 @@ namespace {
 
 using ::testing::HasSubstr;
 using testing_support::CliResult;
+using testing_support::ExpectRebalancedForTheBetter;
 using testing_support::PerplexityOf;
 using testing_support::RunCli;
 using testing_support::RunSwitchyard;
@@ -47,28 +48,6 @@ CliResult RunPerplexity(const std::string& launch, const std::string& extra) {
 
 std::string Perplexity(const std::string& launch, const std::string& extra = "") {
   return ScoreLine(RunPerplexity(launch, extra).output);
-}
-
-// Every rebalance rank 0 logged ("[info eplb] step 2: moved ... over the last 2 steps 1.285 ->
-// 1.020 ..."), as (max/mean before, after) averaged over the MoE layers.
-std::vector<std::pair<double, double>> Rebalances(const std::string& output) {
-  static const std::regex line(
-      R"(\[info eplb\] step \d+: moved \d+ of \d+ MoE layers; max/mean tokens per rank over the )"
-      R"(last \d+ steps ([0-9.]+) -> ([0-9.]+))");
-  std::vector<std::pair<double, double>> found;
-  for (auto it = std::sregex_iterator(output.begin(), output.end(), line);
-       it != std::sregex_iterator(); ++it) {
-    found.emplace_back(std::stod((*it)[1]), std::stod((*it)[2]));
-  }
-  return found;
-}
-
-// At least one rebalance, each of which left the ranks more evenly loaded over its window.
-void ExpectRebalancedForTheBetter(const std::string& output) {
-  const auto rebalances = Rebalances(output);
-  EXPECT_FALSE(rebalances.empty()) << output;
-  for (const auto& [before, after] : rebalances) EXPECT_LT(after, before) << output;
-  EXPECT_THAT(output, ::testing::ContainsRegex("eplb: [1-9][0-9]* rebalances? in"));
 }
 
 class ExpertParallelTest : public ::testing::TestWithParam<std::string> {};

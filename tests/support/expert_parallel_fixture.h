@@ -1,13 +1,16 @@
 // What the expert-parallel end-to-end tests score: a seeded make-model Qwen2-MoE (8 experts, a
-// shared expert) and a text, made once per test binary, and the perplexity column of
-// `perplexity`'s result line.
+// shared expert) and a text, made once per test binary, the perplexity column of `perplexity`'s
+// result line, and the rebalances rank 0 logged.
 #ifndef SWITCHYARD_TESTS_SUPPORT_EXPERT_PARALLEL_FIXTURE_H_
 #define SWITCHYARD_TESTS_SUPPORT_EXPERT_PARALLEL_FIXTURE_H_
 
+#include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
 #include <regex>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "tests/support/cli_runner.h"
 #include "tests/support/scratch_dir.h"
@@ -42,6 +45,28 @@ inline double PerplexityOf(const std::string& output) {
   std::smatch m;
   EXPECT_TRUE(std::regex_search(output, m, line)) << output;
   return m.empty() ? 0 : std::stod(m[1]);
+}
+
+// Every rebalance rank 0 logged ("[info eplb] step 2: moved ... over the last 2 steps 1.285 ->
+// 1.020 ..."), as (max/mean before, after) averaged over the MoE layers.
+inline std::vector<std::pair<double, double>> Rebalances(const std::string& output) {
+  static const std::regex line(
+      R"(\[info eplb\] step \d+: moved \d+ of \d+ MoE layers; max/mean tokens per rank over the )"
+      R"(last \d+ steps ([0-9.]+) -> ([0-9.]+))");
+  std::vector<std::pair<double, double>> found;
+  for (auto it = std::sregex_iterator(output.begin(), output.end(), line);
+       it != std::sregex_iterator(); ++it) {
+    found.emplace_back(std::stod((*it)[1]), std::stod((*it)[2]));
+  }
+  return found;
+}
+
+// At least one rebalance, each of which left the ranks more evenly loaded over its window.
+inline void ExpectRebalancedForTheBetter(const std::string& output) {
+  const auto rebalances = Rebalances(output);
+  EXPECT_FALSE(rebalances.empty()) << output;
+  for (const auto& [before, after] : rebalances) EXPECT_LT(after, before) << output;
+  EXPECT_THAT(output, ::testing::ContainsRegex("eplb: [1-9][0-9]* rebalances? in"));
 }
 
 }  // namespace sy::testing_support

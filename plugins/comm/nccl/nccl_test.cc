@@ -54,7 +54,10 @@ TEST_P(CudaNcclCommTest, PatternOnHostAndDeviceAndAllReduce) {
       float *send_d = nullptr, *recv_d = nullptr;
       ASSERT_EQ(cudaMalloc(&send_d, x.send.size() * sizeof(float)), cudaSuccess);
       ASSERT_EQ(cudaMalloc(&recv_d, x.expected.size() * sizeof(float)), cudaSuccess);
-      cudaMemcpy(send_d, x.send.data(), x.send.size() * sizeof(float), cudaMemcpyHostToDevice);
+      ASSERT_EQ(
+          cudaMemcpy(send_d, x.send.data(), x.send.size() * sizeof(float), cudaMemcpyHostToDevice),
+          cudaSuccess);
+      ASSERT_EQ(cudaDeviceSynchronize(), cudaSuccess);  // it may land after cudaMemcpy returns
       ASSERT_EQ(testing_support::RunPattern(**component, ctx->BeginCall(), x, send_d, recv_d,
                                             {SY_DEVICE_CUDA, me}),
                 "");

@@ -61,6 +61,7 @@ TEST_F(CudaNvlinkCommTest, DeviceTensorsInStagingAndInTheRegisteredBuffer) {
   ASSERT_EQ(cudaMalloc(&send, send_bytes), cudaSuccess);
   ASSERT_EQ(cudaMalloc(&recv, recv_bytes), cudaSuccess);
   ASSERT_EQ(cudaMemcpy(send, x.send.data(), send_bytes, cudaMemcpyHostToDevice), cudaSuccess);
+  ASSERT_EQ(cudaDeviceSynchronize(), cudaSuccess);  // the copy may land after cudaMemcpy returns
   void* registered = nullptr;
   ASSERT_EQ(ErrorText(CommVtable(*comm_)->registered_buffer(comm_->instance(), ctx_->BeginCall(),
                                                             recv_bytes, &registered)),
