@@ -105,14 +105,14 @@ absl::Status CudaExpertParallel::FollowPlacement(int32_t moe_index, CudaExperts&
   }
   // On an error `filled` stays, so the next pass re-fills again rather than run stale slots.
   const auto start = std::chrono::steady_clock::now();
-  SY_RETURN_IF_ERROR(RefillExpertSlots(checkpoint_ ? &*checkpoint_ : nullptr, refills, local,
-                                       device_, stream));
+  SY_RETURN_IF_ERROR(
+      RefillExpertSlots(checkpoint_ ? &*checkpoint_ : nullptr, refills, local, device_, stream));
   Log(LogLevel::kDebug, "eplb",
-      absl::StrFormat("rank %d, MoE layer %d: re-filled %d of %d slots in %.1f ms", ep_->rank(),
-                      moe_index, refills.size(), spr,
-                      std::chrono::duration<double, std::milli>(
-                          std::chrono::steady_clock::now() - start)
-                          .count()));
+      absl::StrFormat(
+          "rank %d, MoE layer %d: re-filled %d of %d slots in %.1f ms", ep_->rank(), moe_index,
+          refills.size(), spr,
+          std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start)
+              .count()));
   filled = now;
   return absl::OkStatus();
 }
@@ -127,9 +127,9 @@ absl::StatusOr<std::vector<int64_t>> CudaExpertParallel::ExchangeCounts(
   const auto s = static_cast<cudaStream_t>(ctx.stream());
   int64_t* host = host_counts_.data<int64_t>();
   std::copy(send_counts.begin(), send_counts.end(), host);
-  SY_RETURN_IF_ERROR(CudaCheck(cudaMemcpyAsync(counts_.raw_data(), host, world * sizeof(int64_t),
-                                               cudaMemcpyHostToDevice, s),
-                               "copying the counts"));
+  SY_RETURN_IF_ERROR(CudaCheck(
+      cudaMemcpyAsync(counts_.raw_data(), host, world * sizeof(int64_t), cudaMemcpyHostToDevice, s),
+      "copying the counts"));
   SY_ASSIGN_OR_RETURN(const Tensor send, counts_.SliceRows(0, world));
   SY_ASSIGN_OR_RETURN(Tensor recv, counts_.SliceRows(world, 2 * world));
   const std::vector<int64_t> ones(world, 1);
@@ -150,8 +150,7 @@ absl::StatusOr<void*> CudaExpertParallel::LocalWorkspace(size_t bytes, void* str
   return ws;
 }
 
-absl::Status CudaExpertParallel::RunLayer(ExecContext& ctx, CudaExperts& local,
-                                          const Layer& l) {
+absl::Status CudaExpertParallel::RunLayer(ExecContext& ctx, CudaExperts& local, const Layer& l) {
   const ExpertParallelism& ep = *ep_;
   const int k = l.top_k;
   const int64_t t = l.tokens, h = l.hidden, pairs = t * k;

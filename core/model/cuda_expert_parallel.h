@@ -71,10 +71,10 @@ class CudaExpertParallel {
   Device device_;
   // The placement each MoE layer's local slots were filled for.
   std::vector<std::shared_ptr<const ExpertPlacement>> filled_for_;
-  Tensor counts_;       // i64 [2, world] on the device: sent, received
+  Tensor counts_;       // i64 [2 * world, 1] on the device: sent, then received
   Tensor host_counts_;  // the same, pinned
-  Arena rows_;       // the plan, the rows both ways, the local experts' input and output
-  Arena workspace_;  // the MoE kernels' scratch for the received rows
+  Arena rows_;          // the plan, the rows both ways, the local experts' input and output
+  Arena workspace_;     // the MoE kernels' scratch for the received rows
   uint64_t workspace_initialized_ = 0;  // the generation of workspace_ whose state is zeroed
 };
 

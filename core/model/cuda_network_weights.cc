@@ -218,7 +218,6 @@ class DeviceWeightSource {
                      absl::StrCat("copying ", name, " to ", device_.ToString()));
   }
 
-
   const Checkpoint* checkpoint_;
   uint64_t seed_;
   Device device_;
@@ -409,9 +408,8 @@ absl::Status LoadGptOssMlp(DeviceWeightSource& source, const Checkpoint* checkpo
     }
     SY_ASSIGN_OR_RETURN(experts.gate_up, source.Bf16Rows(gate_up, h));
     SY_ASSIGN_OR_RETURN(experts.down, source.Bf16Rows(down, inter));
-    SY_ASSIGN_OR_RETURN(
-        experts.gate_up_bias,
-        source.F32(n.prefix + "experts.gate_up_proj_bias", {count, 2 * inter}, 0.0f));
+    SY_ASSIGN_OR_RETURN(experts.gate_up_bias, source.F32(n.prefix + "experts.gate_up_proj_bias",
+                                                         {count, 2 * inter}, 0.0f));
     SY_ASSIGN_OR_RETURN(experts.down_bias,
                         source.F32(n.prefix + "experts.down_proj_bias", {count, h}, 0.0f));
   } else {
@@ -583,10 +581,9 @@ absl::Status RefillExpertSlots(const Checkpoint* checkpoint, std::span<const Slo
     }
     const ExpertParts parts = PartsOf(o.prefix, o.names, r.expert, h, inter);
     if (experts.format == kernels::MoeWeightFormat::kFp8Block128) {
-      SY_RETURN_IF_ERROR(source.FillFp8Rows(experts.gate_up, *experts.gate_up_scales,
-                                            r.slot * 2 * inter,
-                                            r.slot * Fp8ScaleCount(parts.gate_up, h), parts.gate_up,
-                                            h));
+      SY_RETURN_IF_ERROR(
+          source.FillFp8Rows(experts.gate_up, *experts.gate_up_scales, r.slot * 2 * inter,
+                             r.slot * Fp8ScaleCount(parts.gate_up, h), parts.gate_up, h));
       SY_RETURN_IF_ERROR(source.FillFp8Rows(experts.down, *experts.down_scales, r.slot * h,
                                             r.slot * Fp8ScaleCount(parts.down, inter), parts.down,
                                             inter));

@@ -138,8 +138,8 @@ TEST(CudaExpertRefillTest, RandomWeightsAreDrawnAgainFromTheirSeeds) {
   CudaNetworkOptions options;
   options.random_weights = true;
   options.seed = 11;
-  auto w = LoadCudaWeights(Checkpoint::Open(dir)->config(), nullptr, options, Device::Cuda(0),
-                           nullptr);
+  auto w =
+      LoadCudaWeights(Checkpoint::Open(dir)->config(), nullptr, options, Device::Cuda(0), nullptr);
   ASSERT_TRUE(w.ok()) << w.status();
   ExpectRefillsSwapExperts(*w, nullptr);
 }

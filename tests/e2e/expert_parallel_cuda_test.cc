@@ -109,9 +109,8 @@ TEST_P(ExpertParallelCudaTest, RandomWeightsRebalanceToTheSameModel) {
       "--weights random --model mixtral-8x7b --layers 2 --prompt 'hello' --max-tokens 16";
   const testing_support::ScopedScratchDir scratch;
   const std::string log = scratch.File("stderr.log");
-  const CliResult two =
-      RunCli("($SY " + Launch() + "generate --device cuda " + args + Comm() +
-             " --rebalance-interval 2 --rebalance-window 2 2>" + log + ")");
+  const CliResult two = RunCli("($SY " + Launch() + "generate --device cuda " + args + Comm() +
+                               " --rebalance-interval 2 --rebalance-window 2 2>" + log + ")");
   ASSERT_EQ(two.status, 0) << two.output << RunCli("cat " + log).output;
   EXPECT_EQ(two.output, Generate("", args));
   ExpectRebalancedForTheBetter(RunCli("cat " + log).output);
@@ -133,8 +132,7 @@ TEST(ExpertParallelCudaLayoutsTest, EachLayoutShardsLikeOneGpu) {
   const Case cases[] = {
       {"gpt-oss", "--arch gpt_oss --dtype bf16", ""},
       {"gpt-oss-mxfp4", "--arch gpt_oss --mxfp4", ""},
-      {"deepseek-v3-fp8",
-       "--arch deepseek_v3 --hidden 128 --intermediate 128 --dtype bf16 --fp8",
+      {"deepseek-v3-fp8", "--arch deepseek_v3 --hidden 128 --intermediate 128 --dtype bf16 --fp8",
        " --rebalance-interval 2 --rebalance-window 4"},
   };
   for (const Case& c : cases) {
