@@ -3,10 +3,13 @@
 //
 // Every pointer is device memory. Every launch is asynchronous on `stream` (a cudaStream_t;
 // nullptr = the legacy default stream), allocates nothing and synchronises nothing, so a decode
-// step made of them can be captured in a CUDA graph. Each returns "" or the CUDA error of the
-// launch. Activations are f32 (the residual stream, q/k/v); GEMM inputs are bf16 (uint16_t bit
-// patterns); the KV cache is bf16 in PagedKvCache's layout (core/dense/paged_kv_cache.h).
-// The GEMMs themselves are cuBLAS calls made by the model (core/model/cuda_network.cc).
+// step made of them can be captured in a CUDA graph. The norms, RoPE, the row kernels after the
+// embedding and attention launch with PDL (programmatic dependent launch): each waits for its
+// predecessor's writes first thing and lets its own successor launch at once, so a chain of
+// small kernels overlaps each launch with the kernel before it. Each returns "" or the CUDA error
+// of the launch. Activations are f32 (the residual stream, q/k/v); GEMM inputs are bf16 (uint16_t
+// bit patterns); the KV cache is bf16 in PagedKvCache's layout (core/dense/paged_kv_cache.h). The
+// GEMMs themselves are cuBLAS calls made by the model (core/model/cuda_network.cc).
 #ifndef SWITCHYARD_KERNELS_DENSE_DENSE_CUDA_H_
 #define SWITCHYARD_KERNELS_DENSE_DENSE_CUDA_H_
 

@@ -28,6 +28,8 @@ __global__ void __launch_bounds__(kThreads)
 
 __global__ void __launch_bounds__(kThreads)
     sm90_add_bias(float* x, int64_t row_stride, int64_t width, const float* bias) {
+  WaitForPredecessor();  // PDL: launched before the previous kernel finished
+  AllowSuccessor();
   float* row = x + static_cast<int64_t>(blockIdx.x) * row_stride;
   for (int64_t c = threadIdx.x; c < width; c += kThreads) row[c] += bias[c];
 }
@@ -36,6 +38,8 @@ __global__ void __launch_bounds__(kThreads)
     sm90_kv_cache_write_bf16(const float* k, int64_t k_stride, const float* v, int64_t v_stride,
                              int64_t width, const int32_t* slots, __nv_bfloat16* k_cache,
                              __nv_bfloat16* v_cache) {
+  WaitForPredecessor();  // PDL: launched before the previous kernel finished
+  AllowSuccessor();
   const int64_t t = blockIdx.x;
   const int32_t slot = slots[t];
   if (slot < 0) return;  // a padding row owns no slot
@@ -50,6 +54,8 @@ __global__ void __launch_bounds__(kThreads)
 
 __global__ void __launch_bounds__(kThreads)
     sm90_gather_rows_f32(const float* x, int64_t width, const int32_t* rows, float* out) {
+  WaitForPredecessor();  // PDL: launched before the previous kernel finished
+  AllowSuccessor();
   const int64_t i = blockIdx.x;
   const float* src = x + static_cast<int64_t>(rows[i]) * width;
   float* dst = out + i * width;
@@ -78,7 +84,7 @@ std::string LaunchAddBias(float* x, int64_t row_stride, int64_t rows, int64_t wi
                           const float* bias, void* stream) {
   if (rows == 0 || width == 0) return "";
   if (rows > INT_MAX) return TooManyRows("sm90_add_bias", rows);
-  return Launch("sm90_add_bias", sm90_add_bias, RowGrid(rows), dim3(kThreads), 0, stream, false, x,
+  return Launch("sm90_add_bias", sm90_add_bias, RowGrid(rows), dim3(kThreads), 0, stream, true, x,
                 row_stride, width, bias);
 }
 
@@ -89,7 +95,7 @@ std::string LaunchKvCacheWriteBF16(const float* k, int64_t k_stride, const float
   if (tokens == 0 || width == 0) return "";
   if (tokens > INT_MAX) return TooManyRows("sm90_kv_cache_write_bf16", tokens);
   return Launch("sm90_kv_cache_write_bf16", sm90_kv_cache_write_bf16, RowGrid(tokens),
-                dim3(kThreads), 0, stream, false, k, k_stride, v, v_stride, width, slots,
+                dim3(kThreads), 0, stream, true, k, k_stride, v, v_stride, width, slots,
                 reinterpret_cast<__nv_bfloat16*>(k_cache),
                 reinterpret_cast<__nv_bfloat16*>(v_cache));
 }
@@ -99,7 +105,7 @@ std::string LaunchGatherRowsF32(const float* x, int64_t width, const int32_t* ro
   if (n == 0 || width == 0) return "";
   if (n > INT_MAX) return TooManyRows("sm90_gather_rows_f32", n);
   return Launch("sm90_gather_rows_f32", sm90_gather_rows_f32, RowGrid(n), dim3(kThreads), 0, stream,
-                false, x, width, rows, out);
+                true, x, width, rows, out);
 }
 
 }  // namespace sy::kernels

@@ -82,6 +82,8 @@ __device__ __forceinline__ float* SplitState(const AttentionParams& p, int64_t r
 // kHeads: query heads per CTA (1, 2, 4 or 8). kLanes: lanes per key, a power of two >= D / 8.
 template <int kHeads, int kLanes>
 __global__ void __launch_bounds__(kThreads, 1) sm90_paged_attention_gqa(AttentionParams p) {
+  WaitForPredecessor();  // PDL: launched before the previous kernel finished
+  AllowSuccessor();
   constexpr int kKeysPerWarp = 32 / kLanes;
   // Keys per lane group between rescales: 2 * kTile 16-byte loads in flight per lane. Each key
   // costs 16 registers of unpacked K and V; with kHeads = 8 this is 234 registers, no spills.
@@ -268,6 +270,8 @@ __global__ void __launch_bounds__(kThreads, 1) sm90_paged_attention_gqa(Attentio
 // (2^(sink - M) + sum_s l_s 2^(m_s - M)), M the largest of the sink and the m_s.
 __global__ void __launch_bounds__(kMergeThreads)
     sm90_paged_attention_merge_splits(AttentionParams p) {
+  WaitForPredecessor();  // PDL: launched before the previous kernel finished
+  AllowSuccessor();
   const int64_t row = blockIdx.x;
   const int h = blockIdx.y, dim = p.head_dim;
   const float sink = p.sinks != nullptr ? p.sinks[h] * kLog2e : -INFINITY;
@@ -295,13 +299,13 @@ std::string LaunchShape(const AttentionParams& p, int64_t tokens, void* stream) 
   const dim3 grid(static_cast<unsigned>(tokens), static_cast<unsigned>(p.kv_heads * p.chunks),
                   static_cast<unsigned>(p.splits));
   if (std::string err = Launch("sm90_paged_attention_gqa", sm90_paged_attention_gqa<kHeads, kLanes>,
-                               grid, dim3(kThreads), 0, stream, false, p);
+                               grid, dim3(kThreads), 0, stream, true, p);
       !err.empty() || p.splits == 1) {
     return err;
   }
   return Launch("sm90_paged_attention_merge_splits", sm90_paged_attention_merge_splits,
                 dim3(static_cast<unsigned>(tokens), static_cast<unsigned>(p.heads)),
-                dim3(kMergeThreads), 0, stream, false, p);
+                dim3(kMergeThreads), 0, stream, true, p);
 }
 
 template <int kHeads>

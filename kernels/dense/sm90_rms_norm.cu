@@ -80,6 +80,8 @@ __device__ __forceinline__ int64_t SegmentInOut(const RmsNormParams& p, int64_t 
 // kTeam threads normalise one segment: 32 (a warp) or kThreads (the CTA), a value at a time.
 template <int kTeam>
 __global__ void __launch_bounds__(kThreads) sm90_rms_norm(RmsNormParams p) {
+  WaitForPredecessor();  // PDL: launched before the previous kernel finished
+  AllowSuccessor();
   const auto [segment, rank] = SegmentOfThisThread<kTeam>(p);
   // Only the warp-per-segment form can run off the end, and it returns a whole warp at a time.
   if (segment < 0) return;
@@ -101,6 +103,8 @@ __global__ void __launch_bounds__(kThreads) sm90_rms_norm(RmsNormParams p) {
 // 4096-wide row on the H200, 16 dependent round trips and then as many again).
 template <int kTeam>
 __global__ void __launch_bounds__(kThreads) sm90_rms_norm_vec4(RmsNormParams p) {
+  WaitForPredecessor();  // PDL: launched before the previous kernel finished
+  AllowSuccessor();
   const auto [segment, rank] = SegmentOfThisThread<kTeam>(p);
   if (segment < 0) return;
   const auto* x = reinterpret_cast<const float4*>(p.x + SegmentInX(p, segment));
@@ -148,16 +152,16 @@ std::string LaunchRmsNorm(const RmsNormParams& p, void* stream) {
     if (blocks > INT_MAX) return "sm90_rms_norm: too many rows";
     const dim3 grid(static_cast<unsigned>(blocks));
     return FitsVec4(p, 32) ? Launch("sm90_rms_norm_vec4<warp>", sm90_rms_norm_vec4<32>, grid,
-                                    dim3(kThreads), 0, stream, false, p)
+                                    dim3(kThreads), 0, stream, true, p)
                            : Launch("sm90_rms_norm<warp>", sm90_rms_norm<32>, grid, dim3(kThreads),
-                                    0, stream, false, p);
+                                    0, stream, true, p);
   }
   if (p.segments > INT_MAX) return "sm90_rms_norm: too many rows";
   const dim3 grid(static_cast<unsigned>(p.segments));
   return FitsVec4(p, kThreads) ? Launch("sm90_rms_norm_vec4<cta>", sm90_rms_norm_vec4<kThreads>,
-                                        grid, dim3(kThreads), 0, stream, false, p)
+                                        grid, dim3(kThreads), 0, stream, true, p)
                                : Launch("sm90_rms_norm<cta>", sm90_rms_norm<kThreads>, grid,
-                                        dim3(kThreads), 0, stream, false, p);
+                                        dim3(kThreads), 0, stream, true, p);
 }
 
 }  // namespace

@@ -29,6 +29,8 @@ struct RopeParams {
 
 __global__ void __launch_bounds__(kThreads) sm90_rope(RopeParams p) {
   __shared__ float cos_s[kMaxRotaryDim / 2], sin_s[kMaxRotaryDim / 2];
+  WaitForPredecessor();  // PDL: launched before the previous kernel finished
+  AllowSuccessor();
   const float position = static_cast<float>(p.positions[blockIdx.x]);
   for (int i = threadIdx.x; i < p.half; i += kThreads) {
     float s, c;
@@ -74,7 +76,7 @@ std::string LaunchRope(float* x, int64_t row_stride, int64_t rows, int64_t heads
   p.stride = interleaved ? 2 : 1;
   p.partner = interleaved ? 1 : p.half;
   return Launch("sm90_rope", sm90_rope, dim3(static_cast<unsigned>(rows)), dim3(kThreads), 0,
-                stream, false, p);
+                stream, true, p);
 }
 
 }  // namespace sy::kernels
