@@ -479,28 +479,28 @@ absl::Status CudaNetwork::Impl::RunGqaAttention(int64_t index, const Buffers& b,
 
   SY_RETURN_IF_ERROR(Gemm(blas, b.normed, tokens, h, layer.qkv, b.qkv, 0.0f));
   float* q = b.qkv;
-  float* k = q + heads * hd;
-  float* v = k + kv * hd;
-  if (layer.qkv_bias) {
-    SY_RETURN_IF_ERROR(KernelCheck(kernels::LaunchAddBias(b.qkv, width, tokens, width,
-                                                          layer.qkv_bias->data<float>(), stream)));
-  }
-  if (layer.q_norm) {
-    const bool per_head = c.qk_norm == QkNorm::kPerHead;
-    SY_RETURN_IF_ERROR(KernelCheck(kernels::LaunchRmsNormInPlace(
-        q, width, tokens, per_head ? heads : 1, per_head ? hd : heads * hd,
-        layer.q_norm->data<float>(), eps, stream)));
-    SY_RETURN_IF_ERROR(KernelCheck(
-        kernels::LaunchRmsNormInPlace(k, width, tokens, per_head ? kv : 1, per_head ? hd : kv * hd,
-                                      layer.k_norm->data<float>(), eps, stream)));
-  }
-  // q's heads and k's follow each other in the row: one launch rotates both.
-  SY_RETURN_IF_ERROR(KernelCheck(kernels::LaunchRope(q, width, tokens, heads + kv, hd, rotary_dim,
-                                                     positions, inv_freq.data<float>(), rope_factor,
-                                                     rope_interleaved, stream)));
-  SY_RETURN_IF_ERROR(KernelCheck(kernels::LaunchKvCacheWriteBF16(
-      k, width, v, width, tokens, kv * hd, slots, cache.k(index).data<uint16_t>(),
-      cache.v(index).data<uint16_t>(), stream)));
+  // Bias, q/k norms, RoPE and the cache write: one launch.
+  kernels::QkvPrologueArgs prologue;
+  prologue.qkv = b.qkv;
+  prologue.tokens = tokens;
+  prologue.stride = width;
+  prologue.heads = static_cast<int32_t>(heads);
+  prologue.kv_heads = static_cast<int32_t>(kv);
+  prologue.head_dim = static_cast<int32_t>(hd);
+  prologue.bias = layer.qkv_bias ? layer.qkv_bias->data<float>() : nullptr;
+  prologue.q_norm = layer.q_norm ? layer.q_norm->data<float>() : nullptr;
+  prologue.k_norm = layer.k_norm ? layer.k_norm->data<float>() : nullptr;
+  prologue.norm_per_head = c.qk_norm == QkNorm::kPerHead;
+  prologue.eps = eps;
+  prologue.rotary_dim = static_cast<int32_t>(rotary_dim);
+  prologue.positions = positions;
+  prologue.inv_freq = inv_freq.data<float>();
+  prologue.attention_factor = rope_factor;
+  prologue.interleaved = rope_interleaved;
+  prologue.slots = slots;
+  prologue.k_cache = cache.k(index).data<uint16_t>();
+  prologue.v_cache = cache.v(index).data<uint16_t>();
+  SY_RETURN_IF_ERROR(KernelCheck(kernels::LaunchQkvBiasNormRopeCacheWrite(prologue, stream)));
   kernels::PagedAttentionArgs attention =
       GqaShape(tokens, plan.max_blocks, static_cast<int32_t>(cache.shape().block_size));
   attention.q = q;

@@ -53,6 +53,36 @@ std::string LaunchRope(float* x, int64_t row_stride, int64_t rows, int64_t heads
                        int64_t rotary_dim, const int32_t* positions, const float* inv_freq,
                        float attention_factor, bool interleaved, void* stream);
 
+// Everything a GQA layer does between its qkv GEMM and attention, in one launch (what
+// LaunchAddBias, LaunchRmsNormInPlace on q and k, LaunchRope and LaunchKvCacheWriteBF16 do in
+// turn, with the same per-element arithmetic): qkv f32 [tokens, heads + 2 kv_heads heads of
+// head_dim] (row t at qkv + t * stride: q's heads, then k's, then v's)
+//   1. + bias [width] when bias is set (Qwen2-MoE, gpt-oss),
+//   2. q's and k's RMSNorm in place when q_norm and k_norm are set: per head (weights
+//      [head_dim], Qwen3) or across all of q's or k's heads (weights [heads * head_dim], OLMoE),
+//   3. RoPE on q's and k's heads, LaunchRope's semantics,
+//   4. k's and v's heads as bf16 into k_cache / v_cache [slots, kv_heads * head_dim] at row
+//      slots[t] (negative: a padding row, not written).
+struct QkvPrologueArgs {
+  float* qkv = nullptr;
+  int64_t tokens = 0, stride = 0;
+  int32_t heads = 0, kv_heads = 0, head_dim = 0;
+  const float* bias = nullptr;
+  const float* q_norm = nullptr;
+  const float* k_norm = nullptr;
+  bool norm_per_head = true;
+  float eps = 1e-6f;
+  int32_t rotary_dim = 0;
+  const int32_t* positions = nullptr;
+  const float* inv_freq = nullptr;
+  float attention_factor = 1.0f;
+  bool interleaved = false;
+  const int32_t* slots = nullptr;
+  uint16_t* k_cache = nullptr;
+  uint16_t* v_cache = nullptr;
+};
+std::string LaunchQkvBiasNormRopeCacheWrite(const QkvPrologueArgs& args, void* stream);
+
 // Writes `tokens` rows of keys and values (f32, width = kv_heads * head_dim, row t at
 // k + t * k_stride and v + t * v_stride) as bf16 into the caches [slots, width] at row slots[t]
 // (slot = block * block_size + offset, as PagedKvCache numbers them); a row whose slot is

@@ -232,6 +232,141 @@ TEST(DenseKernelsTest, AddBiasAddsToEveryRow) {
   }
 }
 
+// ---- The fused qkv prologue ------------------------------------------------------------------
+
+struct PrologueCase {
+  const char* name;
+  int32_t heads, kv_heads, head_dim, rotary_dim;
+  bool bias, norm, per_head, interleaved;
+};
+
+// The fused launch against the four launches it replaces (LaunchAddBias, LaunchRmsNormInPlace on
+// q and k, LaunchRope, LaunchKvCacheWriteBF16) on the same rows: q in place and both caches,
+// padding rows included. A norm's sum of squares may add in another order and a rotation's
+// products contract differently: a few f32 ulps on q, at most a bf16 rounding flip in the
+// caches.
+void CheckPrologue(const PrologueCase& pc) {
+  SCOPED_TRACE(pc.name);
+  const int64_t tokens = 5, hd = pc.head_dim, q_width = pc.heads * hd, k_width = pc.kv_heads * hd,
+                width = q_width + 2 * k_width, stride = width + 16, cache_rows = 16;
+  const std::vector<float> qkv = RandomF32(tokens * stride, 2.0f, 31);
+  const std::vector<float> bias = RandomF32(width, 0.5f, 32);
+  const int64_t norm_width_q = pc.per_head ? hd : q_width,
+                norm_width_k = pc.per_head ? hd : k_width;
+  const std::vector<float> q_norm = RandomF32(norm_width_q, 1.5f, 33),
+                           k_norm = RandomF32(norm_width_k, 1.5f, 34);
+  const std::vector<int32_t> positions = {0, 7, 300, 4095, 12}, slots = {3, -1, 7, 0, 12};
+  std::vector<float> inv_freq(pc.rotary_dim / 2);
+  for (size_t i = 0; i < inv_freq.size(); ++i)
+    inv_freq[i] = std::pow(10000.0f, -2.0f * static_cast<float>(i) / pc.rotary_dim);
+  const std::vector<uint16_t> empty_cache(cache_rows * k_width, 0x7fc1);
+  auto d_pos = Upload(positions), d_slots = Upload(slots), d_freq = Upload(inv_freq),
+       d_bias = Upload(bias), d_qn = Upload(q_norm), d_kn = Upload(k_norm);
+  const float eps = 1e-6f, factor = 1.0f;
+
+  // The four launches.
+  auto ref_qkv = Upload(qkv), ref_k = Upload(empty_cache), ref_v = Upload(empty_cache);
+  float* r = ref_qkv->get<float>();
+  if (pc.bias) {
+    ASSERT_EQ(LaunchAddBias(r, stride, tokens, width, d_bias->get<float>(), nullptr), "");
+  }
+  if (pc.norm) {
+    ASSERT_EQ(LaunchRmsNormInPlace(r, stride, tokens, q_width / norm_width_q, norm_width_q,
+                                   d_qn->get<float>(), eps, nullptr),
+              "");
+    ASSERT_EQ(LaunchRmsNormInPlace(r + q_width, stride, tokens, k_width / norm_width_k,
+                                   norm_width_k, d_kn->get<float>(), eps, nullptr),
+              "");
+  }
+  ASSERT_EQ(
+      LaunchRope(r, stride, tokens, pc.heads + pc.kv_heads, hd, pc.rotary_dim,
+                 d_pos->get<int32_t>(), d_freq->get<float>(), factor, pc.interleaved, nullptr),
+      "");
+  ASSERT_EQ(LaunchKvCacheWriteBF16(r + q_width, stride, r + q_width + k_width, stride, tokens,
+                                   k_width, d_slots->get<int32_t>(), ref_k->get<uint16_t>(),
+                                   ref_v->get<uint16_t>(), nullptr),
+            "");
+
+  // The fused one.
+  auto got_qkv = Upload(qkv), got_k = Upload(empty_cache), got_v = Upload(empty_cache);
+  QkvPrologueArgs a;
+  a.qkv = got_qkv->get<float>();
+  a.tokens = tokens;
+  a.stride = stride;
+  a.heads = pc.heads;
+  a.kv_heads = pc.kv_heads;
+  a.head_dim = pc.head_dim;
+  a.bias = pc.bias ? d_bias->get<float>() : nullptr;
+  a.q_norm = pc.norm ? d_qn->get<float>() : nullptr;
+  a.k_norm = pc.norm ? d_kn->get<float>() : nullptr;
+  a.norm_per_head = pc.per_head;
+  a.eps = eps;
+  a.rotary_dim = pc.rotary_dim;
+  a.positions = d_pos->get<int32_t>();
+  a.inv_freq = d_freq->get<float>();
+  a.attention_factor = factor;
+  a.interleaved = pc.interleaved;
+  a.slots = d_slots->get<int32_t>();
+  a.k_cache = got_k->get<uint16_t>();
+  a.v_cache = got_v->get<uint16_t>();
+  ASSERT_EQ(LaunchQkvBiasNormRopeCacheWrite(a, nullptr), "");
+
+  const std::vector<float> want_q = Download(r, qkv.size()),
+                           have_q = Download(got_qkv->get<float>(), qkv.size());
+  for (int64_t t = 0; t < tokens; ++t) {
+    for (int64_t c = 0; c < q_width; ++c) {
+      const float w = want_q[t * stride + c], g = have_q[t * stride + c];
+      ASSERT_NEAR(g, w, 1e-5f * std::max(1.0f, std::abs(w))) << "token " << t << " q " << c;
+    }
+  }
+  for (auto [want, have] :
+       {std::pair{ref_k.get(), got_k.get()}, std::pair{ref_v.get(), got_v.get()}}) {
+    const std::vector<uint16_t> w = Download(want->get<uint16_t>(), empty_cache.size()),
+                                g = Download(have->get<uint16_t>(), empty_cache.size());
+    for (size_t i = 0; i < w.size(); ++i) {
+      if (w[i] == 0x7fc1) {
+        ASSERT_EQ(g[i], w[i]) << "cache element " << i;  // untouched slots stay untouched
+      } else {
+        ASSERT_NEAR(BF16ToF32(g[i]), BF16ToF32(w[i]), 8e-3f * std::abs(BF16ToF32(w[i])) + 1e-6f)
+            << "cache element " << i;
+      }
+    }
+  }
+}
+
+TEST(DenseKernelsTest, QkvPrologueMatchesTheLaunchesItReplaces) {
+  if (!HaveGpu()) GTEST_SKIP() << "no CUDA device";
+  const PrologueCase cases[] = {
+      {"mixtral: rope and the cache write", 8, 2, 128, 128, false, false, true, false},
+      {"qwen3: per-head q/k norms", 8, 2, 128, 128, false, true, true, false},
+      {"olmoe: norms across the heads", 4, 4, 64, 64, false, true, false, false},
+      {"qwen2: the qkv bias", 7, 1, 128, 128, true, false, true, false},
+      {"partial interleaved rotary, bias and norms", 4, 2, 64, 32, true, true, true, true},
+  };
+  for (const PrologueCase& pc : cases) CheckPrologue(pc);
+}
+
+TEST(DenseKernelsTest, QkvPrologueRefusesWhatItCannotRun) {
+  QkvPrologueArgs a;
+  a.tokens = 1;
+  a.heads = 4;
+  a.kv_heads = 2;
+  a.head_dim = 64;
+  a.rotary_dim = 63;  // odd
+  EXPECT_NE(LaunchQkvBiasNormRopeCacheWrite(a, nullptr), "");
+  a.rotary_dim = 128;  // wider than a head
+  EXPECT_NE(LaunchQkvBiasNormRopeCacheWrite(a, nullptr), "");
+  a.head_dim = 512;  // more than a CTA's threads hold
+  EXPECT_NE(LaunchQkvBiasNormRopeCacheWrite(a, nullptr), "");
+  a.head_dim = 64;
+  a.rotary_dim = 64;
+  const float weight = 1.0f;
+  a.q_norm = &weight;  // without k's
+  EXPECT_NE(LaunchQkvBiasNormRopeCacheWrite(a, nullptr), "");
+  a.tokens = 0;  // nothing to do: nothing launched
+  EXPECT_EQ(LaunchQkvBiasNormRopeCacheWrite(a, nullptr), "");
+}
+
 TEST(DenseKernelsTest, KvCacheWriteFillsTheSlots) {
   if (!HaveGpu()) GTEST_SKIP() << "no CUDA device";
   const int64_t tokens = 20, width = 2 * 64, slots_total = 64 * 16;
