@@ -1,10 +1,11 @@
 // sm90_sample_rows_radix_select against the CPU's Sampler (core/runtime/sampler.h): greedy rows
 // with planted ties, NaN and infinities; random logits under random parameter sets (temperature,
-// top-k, top-p, min-p, repetition penalty) at vocabularies around the CTA's width and the large
-// ones of Qwen (151,936) and gpt-oss (201,088); logits with many exactly equal scores, so the
-// cuts fall inside runs of ties; and a seed's random stream step by step. Every case must give
-// the CPU's token: the kernel computes the same f64 probabilities and only sums them in another
-// order, so a mismatch would need a draw within ~1e-15 of a boundary. Skips without a GPU.
+// top-k, top-p, min-p, repetition penalty) at vocabularies around the CTA's and the cluster's
+// widths and the large ones of Qwen (151,936) and gpt-oss (201,088); logits with many exactly
+// equal scores, so the cuts fall inside runs of ties; and a seed's random stream step by step.
+// Every case must give the CPU's token: the kernel computes the same f64 probabilities and only
+// sums them in another order, so a mismatch would need a draw within ~1e-15 of a boundary.
+// Skips without a GPU.
 #include <cuda_runtime_api.h>
 #include <gtest/gtest.h>
 
@@ -212,9 +213,10 @@ TEST(SamplingKernelTest, OneSeedsStreamStepByStep) {
   EXPECT_GT(distinct.size(), 32u);  // the steps draw different numbers
 }
 
-TEST(SamplingKernelTest, RandomParametersMatchTheCpuAroundTheCtaWidth) {
+// Around a CTA's 512 threads and a row's cluster of 8 CTAs (4,096 threads).
+TEST(SamplingKernelTest, RandomParametersMatchTheCpuAroundTheCtaAndClusterWidths) {
   if (!HaveGpu()) GTEST_SKIP() << "no CUDA device";
-  for (int64_t vocab : {1, 2, 7, 511, 512, 513, 1000, 4099}) {
+  for (int64_t vocab : {1, 2, 7, 511, 512, 513, 1000, 4095, 4096, 4097, 4099, 8193}) {
     ExpectRandomDrawsMatch(vocab, 16, 8, 2.0f, static_cast<uint32_t>(vocab));
   }
 }

@@ -1,5 +1,6 @@
 // Token sampling on the device: core/runtime/sampler's pipeline (repetition penalty,
-// temperature, top-k, top-p, min-p, a draw from splitmix64 at (seed, step)) for one row per CTA.
+// temperature, top-k, top-p, min-p, a draw from splitmix64 at (seed, step)) for one row per
+// cluster of kCtas CTAs (Hopper thread block clusters).
 //
 // The CPU sorts the candidates and walks them in order (score descending, id ascending). Every
 // cut it makes — the k-th candidate, the prefix reaching top_p, the token the draw lands on — is
@@ -12,6 +13,13 @@
 // than a cut. Probabilities are exp((x - max) / T) in f64 as the CPU computes them; only the
 // order of the sums differs, so a seeded draw gives the CPU's token unless it lands within
 // rounding of a boundary between two tokens.
+//
+// Why a cluster: the passes' f64 exps over a 152K-token row kept one SM busy for 1.6 ms a step
+// (Qwen3), 0.3 ms for Mixtral's 32K. The row's elements are dealt over the cluster's CTAs; each
+// pass's per-CTA histograms, sums and counts meet through distributed shared memory, added in
+// CTA rank order, so every CTA holds the same totals and takes the same cuts without another
+// launch, and the result does not depend on scheduling.
+#include <cooperative_groups.h>
 #include <cuda_runtime.h>
 
 #include <climits>
@@ -22,13 +30,20 @@
 namespace sy::kernels {
 namespace {
 
+namespace cg = cooperative_groups;
+
 constexpr int kThreads = 512;
 constexpr int kWarps = kThreads / 32;
+constexpr int kCtas = 8;  // a row's cluster (the portable cluster size)
+constexpr int kRowThreads = kThreads * kCtas;
 constexpr int kDigitBits = 8;
 constexpr int kBins = 1 << kDigitBits;
 // Shared memory an SM gives one CTA on sm_90, of which the seen-token bitmap gets what the
 // static part leaves.
 constexpr size_t kMaxSharedBytes = 227 * 1024;
+// What the compiler adds to the static part beyond SelectShared (8 bytes with the cluster's
+// synchronisation), kept free so the dynamic part never overruns the SM's limit.
+constexpr size_t kStaticSlack = 256;
 
 struct SelectShared {
   double warp_mass[kWarps][kBins];  // per warp, so warps never contend on a bin
@@ -39,6 +54,14 @@ struct SelectShared {
   double reduce[kWarps];
   int32_t reduce_id[kWarps];
   uint32_t reduce_key[kWarps];
+  // This CTA's share of a cluster-wide reduction, read by every CTA of the cluster.
+  double cta_mass;
+  int32_t cta_count, cta_id;
+  uint32_t cta_key;
+  // This pass's bins summed over the cluster (bin_mass above is this CTA's alone).
+  double row_bin_mass[kBins];
+  int32_t row_bin_count[kBins];
+  int32_t row_bin_min_id[kBins];
   // Results one thread computes for all.
   uint32_t digit;
   double above;
@@ -97,13 +120,28 @@ __device__ double Uniform(uint64_t seed, uint64_t step) {
   return static_cast<double>(x >> 11) * 0x1.0p-53;
 }
 
-__device__ double BlockSum(double v, SelectShared& sh) {
+// This thread's place among the row's kRowThreads: it visits elements place, place + kRowThreads..
+__device__ __forceinline__ int32_t RowThread() {
+  return static_cast<int32_t>(cg::this_cluster().block_rank()) * kThreads +
+         static_cast<int32_t>(threadIdx.x);
+}
+
+// The cluster's sum of every thread's `v`: each CTA's in warp order, then the CTAs' in rank
+// order, so every thread of every CTA gets the same bits.
+__device__ double ClusterSum(double v, SelectShared& sh) {
   for (int off = 16; off > 0; off /= 2) v += __shfl_xor_sync(~0u, v, off);
   if (threadIdx.x % 32 == 0) sh.reduce[threadIdx.x / 32] = v;
   __syncthreads();
+  if (threadIdx.x == 0) {
+    double cta = 0;
+    for (int w = 0; w < kWarps; ++w) cta += sh.reduce[w];
+    sh.cta_mass = cta;
+  }
+  cg::cluster_group cluster = cg::this_cluster();
+  cluster.sync();
   double total = 0;
-  for (int w = 0; w < kWarps; ++w) total += sh.reduce[w];
-  __syncthreads();  // sh.reduce is free again
+  for (int r = 0; r < kCtas; ++r) total += cluster.map_shared_rank(&sh, r)->cta_mass;
+  cluster.sync();  // every CTA has read: cta_mass and reduce are free again
   return total;
 }
 
@@ -111,11 +149,11 @@ __device__ double BlockSum(double v, SelectShared& sh) {
 template <typename InSet, typename Weight>
 __device__ double SetMass(const RowView& row, InSet in_set, Weight weight, SelectShared& sh) {
   double mass = 0;
-  for (int32_t i = threadIdx.x; i < row.vocab; i += kThreads) {
+  for (int32_t i = RowThread(); i < row.vocab; i += kRowThreads) {
     const float x = row.Score(i);
     if (Live(x) && in_set(OrderKey(x), i, x)) mass += weight(x);
   }
-  return BlockSum(mass, sh);
+  return ClusterSum(mass, sh);
 }
 
 // The CPU's Argmax: the highest score, the lowest id among equals, NaN below everything (a row
@@ -128,17 +166,20 @@ struct Best {
 __device__ Best Argmax(const RowView& row, SelectShared& sh) {
   uint32_t key = 0;  // NaN's rank; every other score's key is above it
   int32_t id = INT_MAX, live = 0;
-  for (int32_t i = threadIdx.x; i < row.vocab; i += kThreads) {
+  for (int32_t i = RowThread(); i < row.vocab; i += kRowThreads) {
     const float x = row.Score(i);
     live += Live(x) ? 1 : 0;
     const uint32_t k = isnan(x) ? 0u : OrderKey(x);
     if (k > key || id == INT_MAX) key = k, id = i;  // ascending ids: the first of equals stays
   }
+  auto better = [](uint32_t k, int32_t i, uint32_t key, int32_t id) {
+    return k > key || (k == key && i < id);
+  };
   for (int off = 16; off > 0; off /= 2) {
     const uint32_t k = __shfl_xor_sync(~0u, key, off);
     const int32_t i = __shfl_xor_sync(~0u, id, off);
     live += __shfl_xor_sync(~0u, live, off);
-    if (k > key || (k == key && i < id)) key = k, id = i;
+    if (better(k, i, key, id)) key = k, id = i;
   }
   const int warp = threadIdx.x / 32;
   if (threadIdx.x % 32 == 0) {
@@ -147,14 +188,25 @@ __device__ Best Argmax(const RowView& row, SelectShared& sh) {
     sh.chunk_count[warp] = live;
   }
   __syncthreads();
-  key = sh.reduce_key[0], id = sh.reduce_id[0], live = sh.chunk_count[0];
-  for (int w = 1; w < kWarps; ++w) {
-    const uint32_t k = sh.reduce_key[w];
-    const int32_t i = sh.reduce_id[w];
-    live += sh.chunk_count[w];
-    if (k > key || (k == key && i < id)) key = k, id = i;
+  if (threadIdx.x == 0) {
+    key = sh.reduce_key[0], id = sh.reduce_id[0], live = sh.chunk_count[0];
+    for (int w = 1; w < kWarps; ++w) {
+      live += sh.chunk_count[w];
+      if (better(sh.reduce_key[w], sh.reduce_id[w], key, id))
+        key = sh.reduce_key[w], id = sh.reduce_id[w];
+    }
+    sh.cta_key = key, sh.cta_id = id, sh.cta_count = live;
   }
-  __syncthreads();
+  cg::cluster_group cluster = cg::this_cluster();
+  cluster.sync();
+  const SelectShared* first = cluster.map_shared_rank(&sh, 0);
+  key = first->cta_key, id = first->cta_id, live = first->cta_count;
+  for (int r = 1; r < kCtas; ++r) {
+    const SelectShared* other = cluster.map_shared_rank(&sh, r);
+    live += other->cta_count;
+    if (better(other->cta_key, other->cta_id, key, id)) key = other->cta_key, id = other->cta_id;
+  }
+  cluster.sync();                    // every CTA has read
   if (key == 0) id = row.vocab - 1;  // every score is NaN
   return {id, live};
 }
@@ -166,7 +218,7 @@ __device__ void ChooseDigit(double target, bool inclusive, SelectShared& sh) {
   double run = sh.above, before_last = sh.above;
   int chosen = -1, last = -1;
   for (int d = kBins - 1; d >= 0 && sh.found; --d) {
-    const double m = sh.bin_mass[d];
+    const double m = sh.row_bin_mass[d];
     if (m <= 0) continue;
     const double after = run + m;
     if (inclusive ? after >= target : after > target) {
@@ -186,10 +238,10 @@ __device__ void ChooseDigit(double target, bool inclusive, SelectShared& sh) {
   if (last < 0) {  // a pass after a fallback: the last bin with mass
     run = sh.above;
     for (int d = kBins - 1; d >= 0; --d) {
-      if (sh.bin_mass[d] <= 0) continue;
+      if (sh.row_bin_mass[d] <= 0) continue;
       before_last = run;
       last = d;
-      run += sh.bin_mass[d];
+      run += sh.row_bin_mass[d];
     }
   }
   sh.digit = static_cast<uint32_t>(max(last, 0));
@@ -197,13 +249,13 @@ __device__ void ChooseDigit(double target, bool inclusive, SelectShared& sh) {
 }
 
 // Among the set's elements whose key is `key`, the `index`-th by id (they are in one bin; a
-// chunk of ids per thread, so a prefix sum of per-thread counts orders them).
+// chunk of ids per thread of the cluster, so prefix sums of per-thread counts, then of per-CTA
+// counts, order them).
 template <typename InSet>
 __device__ int32_t NthTie(const RowView& row, InSet in_set, uint32_t key, int32_t index,
                           SelectShared& sh) {
-  const int32_t chunk = (row.vocab + kThreads - 1) / kThreads;
-  const int32_t begin = min(row.vocab, static_cast<int32_t>(threadIdx.x) * chunk),
-                end = min(row.vocab, begin + chunk);
+  const int32_t chunk = (row.vocab + kRowThreads - 1) / kRowThreads;
+  const int32_t begin = min(row.vocab, RowThread() * chunk), end = min(row.vocab, begin + chunk);
   const auto is_tie = [&](int32_t i) {
     const float x = row.Score(i);
     return Live(x) && OrderKey(x) == key && in_set(key, i, x);
@@ -219,17 +271,26 @@ __device__ int32_t NthTie(const RowView& row, InSet in_set, uint32_t key, int32_
       sh.chunk_count[t] = run;
       run += c;
     }
+    sh.cta_count = run;
+    sh.cta_id = -1;
   }
-  __syncthreads();
+  cg::cluster_group cluster = cg::this_cluster();
+  cluster.sync();
   int32_t seen = sh.chunk_count[threadIdx.x];
+  for (unsigned r = 0; r < cluster.block_rank(); ++r) {
+    seen += cluster.map_shared_rank(&sh, static_cast<int>(r))->cta_count;
+  }
   if (index >= seen && index < seen + count) {
     for (int32_t i = begin; i < end; ++i) {
       if (!is_tie(i)) continue;
-      if (seen++ == index) sh.id = i;
+      if (seen++ == index) sh.cta_id = i;
     }
   }
-  __syncthreads();
-  return sh.id;
+  cluster.sync();
+  int32_t id = -1;
+  for (int r = 0; r < kCtas && id < 0; ++r) id = cluster.map_shared_rank(&sh, r)->cta_id;
+  cluster.sync();  // every CTA has read
+  return id;
 }
 
 // The element of the set at which the running mass in sorted order reaches `target`
@@ -246,7 +307,7 @@ __device__ Cut SelectByMass(const RowView& row, InSet in_set, Weight weight, dou
     if (threadIdx.x < kBins) sh.bin_count[threadIdx.x] = 0, sh.bin_min_id[threadIdx.x] = INT_MAX;
     __syncthreads();
     double* mine = sh.warp_mass[threadIdx.x / 32];
-    for (int32_t i = threadIdx.x; i < row.vocab; i += kThreads) {
+    for (int32_t i = RowThread(); i < row.vocab; i += kRowThreads) {
       const float x = row.Score(i);
       if (!Live(x)) continue;
       const uint32_t key = OrderKey(x);
@@ -264,15 +325,31 @@ __device__ Cut SelectByMass(const RowView& row, InSet in_set, Weight weight, dou
       for (int w = 0; w < kWarps; ++w) m += sh.warp_mass[w][threadIdx.x];
       sh.bin_mass[threadIdx.x] = m;
     }
+    cg::cluster_group cluster = cg::this_cluster();
+    cluster.sync();  // every CTA's bins are complete
+    if (threadIdx.x < kBins) {
+      const int d = threadIdx.x;
+      double m = 0;
+      int32_t count = 0, min_id = INT_MAX;
+      for (int r = 0; r < kCtas; ++r) {
+        const SelectShared* other = cluster.map_shared_rank(&sh, r);
+        m += other->bin_mass[d];
+        count += other->bin_count[d];
+        min_id = min(min_id, other->bin_min_id[d]);
+      }
+      sh.row_bin_mass[d] = m;
+      sh.row_bin_count[d] = count;
+      sh.row_bin_min_id[d] = min_id;
+    }
     __syncthreads();
     if (threadIdx.x == 0) ChooseDigit(target, inclusive, sh);
-    __syncthreads();
+    cluster.sync();  // every CTA has read the bins (the next pass clears them), and the digit
     prefix |= sh.digit << shift;
     mask |= static_cast<uint32_t>(kBins - 1) << shift;
   }
   // Every element left has the score `prefix`, hence one weight; ids order them.
   if (threadIdx.x == 0) {
-    const int32_t ties = sh.bin_count[sh.digit];
+    const int32_t ties = sh.row_bin_count[sh.digit];
     const double w = weight(KeyScore(prefix)), need = (target - sh.above) / w;
     int32_t index = ties - 1;
     if (sh.found && w > 0) {
@@ -280,7 +357,7 @@ __device__ Cut SelectByMass(const RowView& row, InSet in_set, Weight weight, dou
       index = static_cast<int32_t>(fmin(fmax(skip, 0.0), static_cast<double>(ties - 1)));
     }
     sh.ties_index = index;
-    sh.id = sh.bin_min_id[sh.digit];
+    sh.id = sh.row_bin_min_id[sh.digit];
   }
   __syncthreads();
   const int32_t index = sh.ties_index;
@@ -294,7 +371,9 @@ __global__ void __launch_bounds__(kThreads)
                                   const int32_t* history, int32_t* out) {
   extern __shared__ uint32_t seen[];  // one bit per token of the penalized history
   __shared__ SelectShared sh;
-  const SamplingRow p = rows[blockIdx.x];
+  const int64_t row_index = blockIdx.x / kCtas;
+  const bool speaks = cg::this_cluster().block_rank() == 0 && threadIdx.x == 0;
+  const SamplingRow p = rows[row_index];
   const bool penalize = p.repetition_penalty != 1.0f && p.history_length > 0;
   if (penalize) {
     const int32_t words = static_cast<int32_t>((vocab + 31) / 32);
@@ -312,7 +391,7 @@ __global__ void __launch_bounds__(kThreads)
   const float top = row.Score(best.id);
   // Greedy; nothing to sample from (all -inf or NaN); +inf, which is certain.
   if (p.temperature == 0 || best.live == 0 || isinf(top)) {
-    if (threadIdx.x == 0) out[blockIdx.x] = best.id;
+    if (speaks) out[row_index] = best.id;
     return;
   }
   const double max = top, temperature = p.temperature;
@@ -331,16 +410,17 @@ __global__ void __launch_bounds__(kThreads)
   };
   const double total = SetMass(row, kept, weight, sh);
   const Cut drawn = SelectByMass(row, kept, weight, Uniform(p.seed, p.step) * total, false, sh);
-  if (threadIdx.x == 0) out[blockIdx.x] = drawn.id;
+  if (speaks) out[row_index] = drawn.id;
 }
+
+// The dynamic shared memory the seen-token bitmap may take.
+constexpr size_t SeenBudget() { return kMaxSharedBytes - sizeof(SelectShared) - kStaticSlack; }
 
 size_t SeenBytes(int64_t vocab) { return static_cast<size_t>((vocab + 31) / 32) * 4; }
 
 }  // namespace
 
-int64_t MaxSamplingVocab() {
-  return static_cast<int64_t>((kMaxSharedBytes - sizeof(SelectShared)) / 4 * 32);
-}
+int64_t MaxSamplingVocab() { return static_cast<int64_t>(SeenBudget() / 4 * 32); }
 
 std::string LaunchSampleRows(const SampleRowsArgs& a, void* stream) {
   if (a.count == 0) return "";
@@ -348,21 +428,37 @@ std::string LaunchSampleRows(const SampleRowsArgs& a, void* stream) {
     return "sm90_sample_rows_radix_select: vocab " + std::to_string(a.vocab) + " is not in [1, " +
            std::to_string(MaxSamplingVocab()) + "]";
   }
-  if (a.count > INT_MAX) {
+  if (a.count > INT_MAX / kCtas) {
     return "sm90_sample_rows_radix_select: " + std::to_string(a.count) + " rows is too many";
   }
   // Once per process, for the largest vocabulary: not a stream operation, so it may run while a
   // graph is being captured.
   static const cudaError_t opted_in = cudaFuncSetAttribute(
       sm90_sample_rows_radix_select, cudaFuncAttributeMaxDynamicSharedMemorySize,
-      static_cast<int>(kMaxSharedBytes - sizeof(SelectShared)));
+      static_cast<int>(SeenBudget()));
   if (opted_in != cudaSuccess) {
     return std::string("sm90_sample_rows_radix_select: shared memory: ") +
            cudaGetErrorString(opted_in);
   }
-  return Launch("sm90_sample_rows_radix_select", sm90_sample_rows_radix_select,
-                dim3(static_cast<unsigned>(a.count)), dim3(kThreads), SeenBytes(a.vocab), stream,
-                false, a.logits, a.vocab, a.rows, a.history, a.out);
+  cudaLaunchConfig_t config{};
+  config.gridDim = dim3(static_cast<unsigned>(a.count * kCtas));
+  config.blockDim = dim3(kThreads);
+  config.dynamicSmemBytes = SeenBytes(a.vocab);
+  config.stream = static_cast<cudaStream_t>(stream);
+  cudaLaunchAttribute cluster[1];
+  cluster[0].id = cudaLaunchAttributeClusterDimension;
+  cluster[0].val.clusterDim.x = kCtas;
+  cluster[0].val.clusterDim.y = 1;
+  cluster[0].val.clusterDim.z = 1;
+  config.attrs = cluster;
+  config.numAttrs = 1;
+  const cudaError_t err = cudaLaunchKernelEx(&config, sm90_sample_rows_radix_select, a.logits,
+                                             a.vocab, a.rows, a.history, a.out);
+  if (err != cudaSuccess) {
+    cudaGetLastError();
+    return std::string("sm90_sample_rows_radix_select: ") + cudaGetErrorString(err);
+  }
+  return "";
 }
 
 }  // namespace sy::kernels
