@@ -36,10 +36,11 @@ __device__ bool WaitFlag(const unsigned long long* flag, unsigned long long seq,
   return true;
 }
 
-// This block's share of bytes [0, n) of src -> dst.
-__device__ void CopyShare(char* dst, const char* src, unsigned long long n) {
-  const unsigned long long per_block = (n + gridDim.x - 1) / gridDim.x;
-  const unsigned long long begin = min(n, ((per_block + 15) / 16) * 16 * blockIdx.x);
+// Block `block` of `blocks`' share of bytes [0, n) of src -> dst.
+__device__ void CopyShare(char* dst, const char* src, unsigned long long n, unsigned block,
+                          unsigned blocks) {
+  const unsigned long long per_block = (n + blocks - 1) / blocks;
+  const unsigned long long begin = min(n, ((per_block + 15) / 16) * 16 * block);
   const unsigned long long end = min(n, begin + ((per_block + 15) / 16) * 16);
   if (((reinterpret_cast<uintptr_t>(dst) | reinterpret_cast<uintptr_t>(src)) & 15) == 0) {
     const unsigned long long vec_end = begin + ((end - begin) / 16) * 16;
@@ -71,10 +72,34 @@ __global__ void __launch_bounds__(kThreads) OneSidedExchange(ExchangeParams p) {
     *reinterpret_cast<volatile unsigned long long*>(&sender->dest[p.rank]) = p.my_dest[threadIdx.x];
     StoreRelease(&sender->ready[p.rank], p.seq);
   }
-  for (int t = 0; t < p.world; ++t) {  // 2. every peer's bytes, starting with the next rank
+  // 2. every peer's bytes, starting with the next rank. With a block for each peer that has
+  // bytes, the blocks split into one group per peer, sized by its bytes, so the copies to
+  // every peer (and to this rank's own memory) run at once rather than one after the other;
+  // with fewer blocks, every block takes a share of every peer's bytes in turn.
+  unsigned long long total = 0;
+  unsigned busy = 0;
+  for (int q = 0; q < p.world; ++q) {
+    total += p.send_bytes[q];
+    busy += p.send_bytes[q] > 0 ? 1u : 0u;
+  }
+  const bool grouped = busy > 0 && gridDim.x >= busy;
+  unsigned long long before = 0;  // bytes of the peers already passed
+  unsigned seen = 0;              // peers with bytes already passed
+  for (int t = 0; t < p.world; ++t) {
     const int peer = (p.rank + 1 + t) % p.world;
     const unsigned long long bytes = p.send_bytes[peer];
     if (bytes == 0) continue;
+    unsigned block = blockIdx.x, blocks = gridDim.x;
+    if (grouped) {  // group [first, last): one block per peer, the rest by bytes
+      const unsigned spare = gridDim.x - busy;
+      const unsigned first = seen + static_cast<unsigned>(before * spare / total);
+      const unsigned last = seen + 1 + static_cast<unsigned>((before + bytes) * spare / total);
+      before += bytes;
+      ++seen;
+      if (blockIdx.x < first || blockIdx.x >= last) continue;
+      block = blockIdx.x - first;
+      blocks = last - first;
+    }
     if (threadIdx.x == 0 && peer == p.rank) {  // no flag: block 0 may not be running yet
       ok = true;
       dest = p.my_dest[p.rank];
@@ -84,7 +109,7 @@ __global__ void __launch_bounds__(kThreads) OneSidedExchange(ExchangeParams p) {
     }
     __syncthreads();
     if (!ok) return;
-    CopyShare(p.workspace[peer] + dest, p.send + p.send_offset[peer], bytes);
+    CopyShare(p.workspace[peer] + dest, p.send + p.send_offset[peer], bytes, block, blocks);
     __syncthreads();
   }
   __threadfence_system();  // 3. this block's stores are visible everywhere before it counts
