@@ -6,8 +6,11 @@
 //   1. every receiver publishes, in each sender's control block, where that sender's bytes go
 //      in its workspace (dest), then raises ready = seq (release, system scope): a sender
 //      never writes before the receiver has finished reading the previous step's bytes;
-//   2. each sender waits for ready >= seq from a peer, then its blocks copy their share of
-//      the bytes into the peer's workspace (16-byte stores when aligned);
+//   2. the sender's blocks split into one group per peer with bytes (sized by its bytes, at
+//      least one block each; with fewer blocks than such peers, every block serves every peer
+//      in turn), so the copies to all peers and to the sender's own memory run at once; a
+//      group waits for its peer's ready >= seq, then copies its share of the bytes into the
+//      peer's workspace (16-byte stores when aligned);
 //   3. every block fences (system scope) and counts itself done; the last block raises
 //      done = seq in every peer's control block and waits for every peer's done >= seq, so
 //      when the kernel ends all bytes for this rank have arrived.
