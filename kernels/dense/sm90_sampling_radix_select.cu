@@ -440,25 +440,10 @@ std::string LaunchSampleRows(const SampleRowsArgs& a, void* stream) {
     return std::string("sm90_sample_rows_radix_select: shared memory: ") +
            cudaGetErrorString(opted_in);
   }
-  cudaLaunchConfig_t config{};
-  config.gridDim = dim3(static_cast<unsigned>(a.count * kCtas));
-  config.blockDim = dim3(kThreads);
-  config.dynamicSmemBytes = SeenBytes(a.vocab);
-  config.stream = static_cast<cudaStream_t>(stream);
-  cudaLaunchAttribute cluster[1];
-  cluster[0].id = cudaLaunchAttributeClusterDimension;
-  cluster[0].val.clusterDim.x = kCtas;
-  cluster[0].val.clusterDim.y = 1;
-  cluster[0].val.clusterDim.z = 1;
-  config.attrs = cluster;
-  config.numAttrs = 1;
-  const cudaError_t err = cudaLaunchKernelEx(&config, sm90_sample_rows_radix_select, a.logits,
-                                             a.vocab, a.rows, a.history, a.out);
-  if (err != cudaSuccess) {
-    cudaGetLastError();
-    return std::string("sm90_sample_rows_radix_select: ") + cudaGetErrorString(err);
-  }
-  return "";
+  return LaunchInClusters("sm90_sample_rows_radix_select", sm90_sample_rows_radix_select,
+                          dim3(static_cast<unsigned>(a.count * kCtas)), dim3(kThreads),
+                          SeenBytes(a.vocab), stream, kCtas, a.logits, a.vocab, a.rows, a.history,
+                          a.out);
 }
 
 }  // namespace sy::kernels

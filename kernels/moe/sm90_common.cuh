@@ -151,28 +151,57 @@ inline std::string LaunchError(const char* what) {
   return std::string(what) + ": " + cudaGetErrorString(err);
 }
 
-// Launches `kernel` with the PDL attribute when `programmatic`, so it may start while its
-// predecessor on the stream finishes (it must call WaitForPredecessor before reading that
-// predecessor's output).
-template <typename... Params, typename... Args>
-std::string Launch(const char* what, void (*kernel)(Params...), dim3 grid, dim3 block, size_t smem,
-                   void* stream, bool programmatic, Args&&... args) {
+// A launch of `grid` x `block` with `smem` bytes of dynamic shared memory on `stream`.
+inline cudaLaunchConfig_t LaunchConfig(dim3 grid, dim3 block, size_t smem, void* stream) {
   cudaLaunchConfig_t config{};
   config.gridDim = grid;
   config.blockDim = block;
   config.dynamicSmemBytes = smem;
   config.stream = static_cast<cudaStream_t>(stream);
-  cudaLaunchAttribute attribute[1];
-  attribute[0].id = cudaLaunchAttributeProgrammaticStreamSerialization;
-  attribute[0].val.programmaticStreamSerializationAllowed = 1;
-  config.attrs = attribute;
-  config.numAttrs = programmatic ? 1 : 0;
+  return config;
+}
+
+// cudaLaunchKernelEx of `kernel` under `config`: "" or "what: CUDA error text".
+template <typename... Params, typename... Args>
+std::string LaunchConfigured(const char* what, void (*kernel)(Params...),
+                             const cudaLaunchConfig_t& config, Args&&... args) {
   const cudaError_t err = cudaLaunchKernelEx(&config, kernel, std::forward<Args>(args)...);
   if (err != cudaSuccess) {
     cudaGetLastError();
     return std::string(what) + ": " + cudaGetErrorString(err);
   }
   return "";
+}
+
+// Launches `kernel` with the PDL attribute when `programmatic`, so it may start while its
+// predecessor on the stream finishes (it must call WaitForPredecessor before reading that
+// predecessor's output).
+template <typename... Params, typename... Args>
+std::string Launch(const char* what, void (*kernel)(Params...), dim3 grid, dim3 block, size_t smem,
+                   void* stream, bool programmatic, Args&&... args) {
+  cudaLaunchConfig_t config = LaunchConfig(grid, block, smem, stream);
+  cudaLaunchAttribute attribute[1];
+  attribute[0].id = cudaLaunchAttributeProgrammaticStreamSerialization;
+  attribute[0].val.programmaticStreamSerializationAllowed = 1;
+  config.attrs = attribute;
+  config.numAttrs = programmatic ? 1 : 0;
+  return LaunchConfigured(what, kernel, config, std::forward<Args>(args)...);
+}
+
+// Launches `kernel` in thread block clusters of `cluster` CTAs along x (grid.x a multiple of
+// it), whose CTAs share distributed shared memory.
+template <typename... Params, typename... Args>
+std::string LaunchInClusters(const char* what, void (*kernel)(Params...), dim3 grid, dim3 block,
+                             size_t smem, void* stream, unsigned cluster, Args&&... args) {
+  cudaLaunchConfig_t config = LaunchConfig(grid, block, smem, stream);
+  cudaLaunchAttribute attribute[1];
+  attribute[0].id = cudaLaunchAttributeClusterDimension;
+  attribute[0].val.clusterDim.x = cluster;
+  attribute[0].val.clusterDim.y = 1;
+  attribute[0].val.clusterDim.z = 1;
+  config.attrs = attribute;
+  config.numAttrs = 1;
+  return LaunchConfigured(what, kernel, config, std::forward<Args>(args)...);
 }
 
 }  // namespace sy::kernels
