@@ -168,11 +168,15 @@ struct MoeWorkspaceView {
   int32_t* num_blocks;    // [1]
   BlockInfo* blocks;      // [max_blocks]
   uint16_t* act;          // bf16 [T * k, I], rows in sorted order
-  uint16_t* rows_out;     // bf16 [T * k, H] (prefill), rows by slot
+  uint16_t* rows_out;     // bf16 [T * k, H] (prefill), rows by slot; until down runs, the
+                          // bf16 wgmma gate_up's A: x's rows in sorted order
   // plan.fp8_activations (else nullptr): the w8a8 GEMMs' A, e4m3 [rows, K] and f32 scales
   // [rows, K / 128]: x [T, H] for gate_up, then act [T * k, I] for down. Laid out before rows_out.
   uint8_t* a_fp8;
   float* a_scales;
+  // Prefill: TMA tensor maps of each expert's matrices (128 bytes each; [E] gate_up's, then [E]
+  // down's), written before each bf16 wgmma GEMM (sm90_tensor_maps.cuh).
+  void* weight_maps;
 };
 MoeWorkspaceView LayoutMoeWorkspace(const MoeProblem& problem, const MoePlan& plan,
                                     void* workspace);

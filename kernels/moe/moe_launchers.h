@@ -37,6 +37,10 @@ std::string LaunchFp8WgmmaPrefillGemm(bool gate_up, const MoeProblem& problem, c
 // reference::QuantizeFp8Rows128. Waits for its predecessor (PDL) before reading `in`.
 std::string LaunchQuantizeFp8Rows(const void* in, int64_t rows, int64_t cols, uint8_t* out,
                                   float* scales, bool programmatic, void* stream);
+// sm90_gather_sorted_rows.cu: out bf16 [T * k, H] row pos = x's row of the slot at sorted
+// position pos, for the positions of the plan's blocks (prefill plans: block_m % 16 == 0).
+std::string LaunchGatherSortedRows(const MoeProblem& problem, const MoePlan& plan, const void* x,
+                                   const MoeWorkspaceView& ws, void* out, void* stream);
 std::string LaunchMmaPrefillGemm(bool gate_up, const MoeProblem& problem, const MoePlan& plan,
                                  const void* a, const MoeWeightsView& weights,
                                  const MoeWorkspaceView& ws, void* stream);

@@ -10,6 +10,9 @@ namespace {
 
 size_t Align(size_t bytes) { return (bytes + 255) / 256 * 256; }
 
+// sizeof(CUtensorMap): the driver's opaque tensor map (this file is plain C++).
+constexpr size_t kWeightMapBytes = 128;
+
 // Decode tiles of 8 tokens per expert block. Measured on the H200 (docs/cuda-kernels.md):
 // one tile (two CTAs per SM) streams fastest up to ~6 tokens per expert; two tiles win
 // from there to ~24; beyond that the prefill tiles do (see PlanMoe). An expert over its
@@ -136,6 +139,7 @@ MoeWorkspaceView LayoutMoeWorkspace(const MoeProblem& p, const MoePlan& plan, vo
     v.a_fp8 = reinterpret_cast<uint8_t*>(take(elems));
     v.a_scales = reinterpret_cast<float*>(take(sizeof(float) * elems / kMoeFp8Block));
   }
+  if (plan.path == MoePath::kPrefill) v.weight_maps = take(kWeightMapBytes * 2 * p.experts);
   v.rows_out = reinterpret_cast<uint16_t*>(base + offset);
   return v;
 }

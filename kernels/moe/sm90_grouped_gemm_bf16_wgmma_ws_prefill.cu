@@ -5,26 +5,28 @@
 // sm90_grouped_gemm_bf16_mma_multistage_prefill.cu takes the other shapes.
 //
 // One CTA computes a 128-slot x 256-output tile of one expert block, warp-specialised:
-//   - a producer warpgroup copies A (slot rows) and B (weight rows) 64 k at a time into a ring
-//     of 4 stages (48 KiB each) with cp.async, and each thread's copies arrive on the stage's
-//     "full" mbarrier as they land (cp.async.mbarrier.arrive.noinc);
+//   - a producer fills a ring of 4 stages (48 KiB each), 64 k at a time, with A (slot rows) and
+//     B (weight rows). With bf16 weights one thread copies both through TMA: B through the
+//     expert's tensor map (sm90_tensor_maps.cuh), A through a map of act (down) or of x's rows
+//     gathered into sorted order first (gate_up: sm90_gather_sorted_rows, as Hopper's TMA has
+//     no row gather); the bytes complete the stage's "full" mbarrier as they land;
 //   - two consumer warpgroups each multiply their 64 slot rows by all 256 weight rows with
 //     wgmma.m64n256k16 straight from shared memory (no ldmatrix, no register fragments of A or
 //     B), keep one wgmma group in flight, and free a stage on its "empty" mbarrier once the
 //     wgmma reading it has finished.
 // Registers move from the producer (40) to the consumers (232): each holds 128 f32 accumulators.
 //
-// fp8 block-128 weights (w8a16): the producer loads each k tile's weight bytes into registers
-// one tile ahead (ld.global, 8 x 16 bytes a thread), multiplies them by their block scale into
-// bf16 and stores them into the same swizzled B tile, then fences them for the async proxy and
-// arrives on the stage's full mbarrier itself; the consumers are unchanged. It keeps a k tile in
-// registers, so this variant leaves the register split as compiled (168 each).
+// fp8 block-128 weights (w8a16): the producer warpgroup gathers A with cp.async (each thread's
+// copies arrive on the stage's full mbarrier as they land, cp.async.mbarrier.arrive.noinc) and
+// loads each k tile's weight bytes into registers one tile ahead (ld.global, 8 x 16 bytes a
+// thread), multiplies them by their block scale into bf16 and stores them into the same swizzled
+// B tile, then fences them for the async proxy and arrives on the stage's full mbarrier itself.
+// It keeps a k tile in registers, so this variant leaves the register split as compiled (168
+// each).
 //
-// Why cp.async and not TMA: gate_up's A rows are token rows of x gathered through the sorted
-// slot list (Hopper's TMA has no row gather), and the weights are one allocation per expert
-// behind a device-side pointer array, which a host-built tensor map cannot name without a
-// descriptor per expert. cp.async writes the same 128-byte-swizzled layout TMA would, so the
-// consumer side is what a TMA kernel's would be.
+// Why TMA (docs/cuda-kernels.md): with every operand copied by 128 threads' cp.async the
+// producer, not the MMA, set the pace (Mixtral at 4096 tokens: 6.40 ms a layer; 4.21 ms with no
+// copies at all). The gather costs a write and a read of T k H bf16 (Mixtral: 64 MB, ~30 us).
 //
 // gate_up: the 256 outputs are 128 gate rows and the 128 up rows that pair with them, so act gets
 // 128 columns (StoreWgmmaTile, sm90_prefill_tile.cuh). down: router weight * y in bf16 per slot
@@ -36,6 +38,7 @@
 #include "kernels/moe/moe_launchers.h"
 #include "kernels/moe/sm90_common.cuh"
 #include "kernels/moe/sm90_prefill_tile.cuh"
+#include "kernels/moe/sm90_tensor_maps.cuh"
 #include "kernels/moe/sm90_wgmma.cuh"
 
 namespace sy::kernels {
@@ -68,32 +71,32 @@ struct PipelineBarriers {
   }
 }
 
-// The producer warpgroup: thread `pt` copies 16-byte chunk pt % 8 of A rows pt / 8 + 16 i and
-// of B rows pt / 8 + 16 i, for every k tile, into the ring.
+// The producer for bf16 weights, one thread: each k tile of A (down: act's rows; gate_up: x's
+// rows gathered into sorted order by sm90_gather_sorted_rows; both from the block's first
+// position) and of B (gate_up: the tile's 128 gate rows and 128 up rows; down: 256 rows) through
+// TMA. The bytes complete the stage's full mbarrier as they land.
 template <bool kGateUp>
-__device__ void ProduceTiles(const PrefillGemmParams& p, int expert, int n_tile, const int* s_arow,
-                             __nv_bfloat16* ring, PipelineBarriers& bars, int pt) {
-  const int chunk = pt % 8, row0 = pt / 8;
+__device__ void ProduceTilesTma(const PrefillGemmParams& p, const CUtensorMap& a_map,
+                                const BlockInfo& blk, int n_tile, __nv_bfloat16* ring,
+                                PipelineBarriers& bars) {
+  const auto* w_map = static_cast<const CUtensorMap*>(p.weight_maps) + blk.expert;
+  AcquireTensorMap(w_map);
   const int k_tiles = p.K / kBK;
-  const auto* w = static_cast<const __nv_bfloat16*>(p.weights[expert]);
   for (int kt = 0; kt < k_tiles; ++kt) {
     const int stage = kt % kStages;
     if (kt >= kStages) MbarrierWait(&bars.empty[stage], (kt / kStages - 1) & 1);
     __nv_bfloat16* s_a = ring + stage * (kATileElems + kBTileElems);
     __nv_bfloat16* s_b = s_a + kATileElems;
-    CopyATile(p, s_arow, s_a, kt, pt);
-    const int k = kt * kBK + chunk * 8;
-#pragma unroll
-    for (int i = 0; i < kBN / 16; ++i) {
-      const int row = row0 + 16 * i;
-      CpAsync16(
-          s_b + Swizzle128(row, chunk),
-          w + static_cast<int64_t>(WgmmaTileWeightRow<kBN, kGateUp>(p, n_tile, row)) * p.K + k);
+    uint64_t* full = &bars.full[stage];
+    MbarrierArriveExpectTx(full, kStageBytes);
+    TmaLoadTile(s_a, &a_map, kt * kBK, blk.begin, full);
+    if constexpr (kGateUp) {
+      TmaLoadTile(s_b, w_map, kt * kBK, kBN / 2 * n_tile, full);
+      TmaLoadTile(s_b + kBN / 2 * kBK, w_map, kt * kBK, p.inter + kBN / 2 * n_tile, full);
+    } else {
+      TmaLoadTile(s_b, w_map, kt * kBK, kBN * n_tile, full);
     }
-    CpAsyncArriveOnMbarrier(&bars.full[stage]);
   }
-  // A thread's copies must land before it exits.
-  CpAsyncWait<0>();
 }
 
 // The producer for fp8 weights: A as ProduceTiles (CopyATile); thread `pt` turns 16-byte fp8 chunk
@@ -147,10 +150,10 @@ __device__ void ProduceTilesFp8(const PrefillGemmParams& p, int expert, int n_ti
 }
 
 // Consumer warpgroup `wg` (0 or 1): slot rows 64 wg .. 64 wg + 63 of the tile, all 256 outputs.
-[[maybe_unused]] __device__ __forceinline__ void ConsumeTiles(const PrefillGemmParams& p, int wg,
-                                                              __nv_bfloat16* ring,
-                                                              PipelineBarriers& bars,
-                                                              float (&acc)[128]) {
+template <bool kFp8>
+__device__ __forceinline__ void ConsumeTiles(const PrefillGemmParams& p, int wg,
+                                             __nv_bfloat16* ring, PipelineBarriers& bars,
+                                             float (&acc)[128]) {
   const int k_tiles = p.K / kBK;
   const bool signals = threadIdx.x % 32 == 0;  // one arrival per consumer warp
 #pragma unroll
@@ -158,8 +161,9 @@ __device__ void ProduceTilesFp8(const PrefillGemmParams& p, int expert, int n_ti
   for (int kt = 0; kt < k_tiles; ++kt) {
     const int stage = kt % kStages;
     MbarrierWait(&bars.full[stage], (kt / kStages) & 1);
-    // The copies were made through the generic proxy; wgmma reads through the async one.
-    FenceProxyAsyncShared();
+    // fp8: A's copies and B's stores were made through the generic proxy; wgmma reads through
+    // the async one (as TMA writes).
+    if constexpr (kFp8) FenceProxyAsyncShared();
     const __nv_bfloat16* s_a = ring + stage * (kATileElems + kBTileElems);
     const uint64_t a = WgmmaDescriptorSw128(s_a + wg * 64 * kBK);
     const uint64_t b = WgmmaDescriptorSw128(s_a + kATileElems);
@@ -177,9 +181,11 @@ __device__ void ProduceTilesFp8(const PrefillGemmParams& p, int expert, int n_ti
   WgmmaWait<0>();
 }
 
+// `a_map`: down's A (act [slots, I]) for bf16 weights; unused otherwise.
 template <bool kFp8, bool kGateUp>
 __global__ void __launch_bounds__(kThreads, 1)
-    sm90_grouped_gemm_bf16_wgmma_128x256x64_ws_prefill(PrefillGemmParams p) {
+    sm90_grouped_gemm_bf16_wgmma_128x256x64_ws_prefill(PrefillGemmParams p,
+                                                       const __grid_constant__ CUtensorMap a_map) {
 #if defined(__CUDA_ARCH_FEAT_SM90_ALL)
   extern __shared__ unsigned char smem_raw[];
   __shared__ int s_arow[kBM], s_slot[kBM];
@@ -197,8 +203,8 @@ __global__ void __launch_bounds__(kThreads, 1)
   LoadBlockRows<kGateUp>(p, blk, kBM, s_slot, s_arow);
   const int tid = threadIdx.x;
   if (tid < kStages) {
-    // Every producer thread's copies of A and B; fp8: its copies of A, then its stores of B.
-    MbarrierInit(&bars.full[tid], kFp8 ? 256 : 128);
+    // fp8: every producer thread's copies of A, then its stores of B; bf16: the TMA issuer.
+    MbarrierInit(&bars.full[tid], kFp8 ? 256 : 1);
     MbarrierInit(&bars.empty[tid], 4 * kConsumers);  // one arrival per consumer warp
   }
   __syncthreads();
@@ -209,12 +215,12 @@ __global__ void __launch_bounds__(kThreads, 1)
       ProduceTilesFp8<kGateUp>(p, blk.expert, n_tile, s_arow, ring, bars, tid % 128);
     } else {
       WarpgroupReleaseRegisters<kProducerRegisters>();
-      ProduceTiles<kGateUp>(p, blk.expert, n_tile, s_arow, ring, bars, tid % 128);
+      if (tid % 128 == 0) ProduceTilesTma<kGateUp>(p, a_map, blk, n_tile, ring, bars);
     }
   } else {
     if constexpr (!kFp8) WarpgroupTakeRegisters<kConsumerRegisters>();
     float acc[128];
-    ConsumeTiles(p, wg, ring, bars, acc);
+    ConsumeTiles<kFp8>(p, wg, ring, bars, acc);
     StoreWgmmaTile<kBN, kGateUp>(p, blk, n_tile, wg, s_slot, acc);
   }
 #else
@@ -225,7 +231,8 @@ __global__ void __launch_bounds__(kThreads, 1)
 }
 
 template <bool kFp8, bool kGateUp>
-std::string LaunchKernel(dim3 grid, bool pdl, void* stream, const PrefillGemmParams& p) {
+std::string LaunchKernel(dim3 grid, bool pdl, void* stream, const PrefillGemmParams& p,
+                         const CUtensorMap& a_map) {
   auto* kernel = sm90_grouped_gemm_bf16_wgmma_128x256x64_ws_prefill<kFp8, kGateUp>;
   if (cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize,
                            static_cast<int>(kSmemBytes)) != cudaSuccess) {
@@ -233,7 +240,24 @@ std::string LaunchKernel(dim3 grid, bool pdl, void* stream, const PrefillGemmPar
   }
   return Launch(kGateUp ? "sm90_grouped_gemm_bf16_wgmma_128x256x64_ws_prefill<gate_up>"
                         : "sm90_grouped_gemm_bf16_wgmma_128x256x64_ws_prefill<down>",
-                kernel, grid, dim3(kThreads), kSmemBytes, stream, pdl, p);
+                kernel, grid, dim3(kThreads), kSmemBytes, stream, pdl, p, a_map);
+}
+
+// This GEMM's per-expert weight tensor maps (bf16 [rows, K]: gate_up's 2I rows read 128 at a
+// time, down's H rows 256 at a time) into the workspace, and p.weight_maps pointed at them.
+std::string WriteWeightMaps(bool gate_up, const MoeProblem& problem, const MoeWeightsView& weights,
+                            const MoeWorkspaceView& ws, bool pdl, void* stream,
+                            PrefillGemmParams& p) {
+  CUtensorMap templ{};
+  const int64_t rows = gate_up ? 2 * problem.intermediate : problem.hidden;
+  // The template's address is never read: each expert's map gets its own.
+  if (std::string err = EncodeBf16TensorMap(&templ, ws.act, rows, p.K, gate_up ? kBN / 2 : kBN);
+      !err.empty()) {
+    return err;
+  }
+  auto* maps = static_cast<CUtensorMap*>(ws.weight_maps) + (gate_up ? 0 : problem.experts);
+  p.weight_maps = maps;
+  return LaunchWriteExpertTensorMaps(templ, p.weights, problem.experts, maps, pdl, stream);
 }
 
 }  // namespace
@@ -255,18 +279,34 @@ std::string LaunchWgmmaPrefillGemm(bool gate_up, const MoeProblem& problem, cons
     return "bf16 wgmma prefill grouped GEMM: needs bf16 or fp8 block-128 weights, intermediate % "
            "128 == 0 and hidden % 256 == 0";
   if (plan.max_blocks == 0) return "";
-  const PrefillGemmParams p =
+  PrefillGemmParams p =
       MakePrefillGemmParams(gate_up, problem, a, weights, ws,
                             gate_up ? problem.intermediate / (kBN / 2) : problem.hidden / kBN);
   const dim3 grid = PrefillGrid(plan, p.n_tiles);
   const bool pdl = plan.programmatic_launch;
+  CUtensorMap a_map{};
   if (weights.format == MoeWeightFormat::kFp8Block128) {
     if (p.scales == nullptr) return "wgmma prefill grouped GEMM: fp8 weights need their scales";
-    return gate_up ? LaunchKernel<true, true>(grid, pdl, stream, p)
-                   : LaunchKernel<true, false>(grid, pdl, stream, p);
+    return gate_up ? LaunchKernel<true, true>(grid, pdl, stream, p, a_map)
+                   : LaunchKernel<true, false>(grid, pdl, stream, p, a_map);
   }
-  return gate_up ? LaunchKernel<false, true>(grid, pdl, stream, p)
-                 : LaunchKernel<false, false>(grid, pdl, stream, p);
+  if (std::string err = WriteWeightMaps(gate_up, problem, weights, ws, pdl, stream, p);
+      !err.empty()) {
+    return err;
+  }
+  // A: gate_up's x rows, gathered in sorted order into rows_out (free until down writes it);
+  // down's act.
+  if (gate_up) {
+    if (std::string err = LaunchGatherSortedRows(problem, plan, a, ws, ws.rows_out, stream);
+        !err.empty()) {
+      return err;
+    }
+  }
+  const std::string err = EncodeBf16TensorMap(&a_map, gate_up ? ws.rows_out : ws.act,
+                                              problem.tokens * problem.top_k, p.K, kBM);
+  if (!err.empty()) return err;
+  return gate_up ? LaunchKernel<false, true>(grid, pdl, stream, p, a_map)
+                 : LaunchKernel<false, false>(grid, pdl, stream, p, a_map);
 }
 
 }  // namespace sy::kernels

@@ -23,6 +23,8 @@ struct PrefillGemmParams {
   int K;
   int inter, hidden, top_k;
   int n_tiles;  // output tiles per expert block
+  // The bf16 wgmma kernel: this GEMM's per-expert weight tensor maps (CUtensorMap [E], in ws).
+  const void* weight_maps;
   MoeWorkspaceView ws;
 };
 
