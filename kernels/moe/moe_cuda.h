@@ -11,6 +11,8 @@
 //   3. grouped GEMM down; decode: router weight and the sum over k in the epilogue (f32
 //      atomics into the zeroed output); prefill: weighted rows [slots, H] bf16 ...
 //   4. ... and sm90_moe_combine sums each token's k rows (deterministic).
+// Prefill with bf16 weights on the wgmma tile adds three short launches for its TMA copies: x's
+// rows gathered into sorted order, and each GEMM's per-expert tensor maps.
 // Decode (few tokens per expert) streams weights through a swap-AB, split-K mma.sync kernel;
 // prefill uses warp-specialised wgmma tile kernels (bf16 activations: 128x256x64; fp8 weights,
 // w8a8: 128x256x128 after quantizing the activations), or a cp.async multistage 128x128x64

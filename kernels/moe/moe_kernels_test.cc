@@ -605,6 +605,26 @@ TEST(MoePlanTest, PrefillStartsWhereItsTilesWin) {
   EXPECT_EQ(path(4096, 512, MoeWeightFormat::kU4Group128), MoePath::kDecode);
 }
 
+// Prefill plans keep the TMA tensor maps of every expert's two matrices (128 bytes each, 128-byte
+// aligned) before rows_out, and rows_out holds a row per slot (the gathered x rows of gate_up);
+// decode plans have neither.
+TEST(MoePlanTest, PrefillWorkspaceHoldsTheTensorMapsAndTheGatheredRows) {
+  const MoeProblem problem{1000, 60, 4, 256, 256};
+  MoePlanOptions options;
+  options.path = MoePath::kPrefill;
+  const MoePlan plan = PlanMoe(problem, options);
+  const MoeWorkspaceView v = LayoutMoeWorkspace(problem, plan, nullptr);
+  const auto at = [](const void* p) { return reinterpret_cast<size_t>(p); };
+  ASSERT_NE(v.weight_maps, nullptr);
+  EXPECT_EQ(at(v.weight_maps) % 128, 0u);
+  EXPECT_GE(at(v.weight_maps), at(v.act) + sizeof(uint16_t) * 4000 * 256);
+  EXPECT_GE(at(v.rows_out) - at(v.weight_maps), size_t{2} * 60 * 128);
+  EXPECT_GE(plan.workspace_bytes - at(v.rows_out), sizeof(uint16_t) * 4000 * 256);
+
+  options.path = MoePath::kDecode;
+  EXPECT_EQ(LayoutMoeWorkspace(problem, PlanMoe(problem, options), nullptr).weight_maps, nullptr);
+}
+
 // w8a8: fp8 weights on the wgmma tile quantize their activations, and only such plans give the
 // workspace room for them (x [T, H] or act [T k, I] as e4m3 plus scales, before rows_out).
 TEST(MoePlanTest, Fp8PrefillOnTheWgmmaTilePlansFp8Activations) {
