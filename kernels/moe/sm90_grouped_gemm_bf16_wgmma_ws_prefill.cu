@@ -99,7 +99,7 @@ __device__ void ProduceTilesTma(const PrefillGemmParams& p, const CUtensorMap& a
   }
 }
 
-// The producer for fp8 weights: A as ProduceTiles (CopyATile); thread `pt` turns 16-byte fp8 chunk
+// The producer for fp8 weights: A through cp.async (CopyATile); thread `pt` turns 16-byte fp8 chunk
 // pt % 4 of weight rows pt / 4 + 32 i into bf16 chunks 2 (pt % 4) and 2 (pt % 4) + 1 of the B tile.
 // A 64-wide k tile never crosses a 128 block, nor does a row's 128-row block change within the
 // tile's gate or up half, so each chunk has one scale.
@@ -181,7 +181,8 @@ __device__ __forceinline__ void ConsumeTiles(const PrefillGemmParams& p, int wg,
   WgmmaWait<0>();
 }
 
-// `a_map`: down's A (act [slots, I]) for bf16 weights; unused otherwise.
+// `a_map`: with bf16 weights, this GEMM's A [slots, K] (gate_up: x's rows in sorted order, down:
+// act); unused with fp8 weights.
 template <bool kFp8, bool kGateUp>
 __global__ void __launch_bounds__(kThreads, 1)
     sm90_grouped_gemm_bf16_wgmma_128x256x64_ws_prefill(PrefillGemmParams p,
