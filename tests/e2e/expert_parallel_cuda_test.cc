@@ -35,6 +35,12 @@ const testing_support::ExpertParallelFiles& Files() {
   return testing_support::SeededQwen2MoeAndText();
 }
 
+// `perplexity` on the GPU of `model` over the seeded text: the score every test compares.
+std::string PerplexityArgs(const std::string& model) {
+  return absl::StrCat("perplexity --device cuda --model ", model, " --text ", Files().text,
+                      " --window 32");
+}
+
 // The generated text alone (stdout: timings and rank tags go to stderr, shown on failure).
 std::string Generate(const std::string& launch, const std::string& args) {
   const testing_support::ScopedScratchDir scratch;
@@ -58,8 +64,7 @@ class ExpertParallelCudaTest : public ::testing::TestWithParam<std::string> {
 // Perplexity sums the log-probabilities of every token: a wrong expert, a lost row or a
 // scrambled weight moves it by far more than the bf16 rounding of a different summation order.
 TEST_P(ExpertParallelCudaTest, TwoRanksScoreWhatOneGpuScores) {
-  const std::string args = absl::StrCat("perplexity --device cuda --model ", Files().model,
-                                        " --text ", Files().text, " --window 32");
+  const std::string args = PerplexityArgs(Files().model);
   const CliResult one = RunSwitchyard(args + " 2>&1");
   ASSERT_EQ(one.status, 0) << one.output;
   for (const std::string extra : {"", " --redundant-experts 2"}) {
@@ -88,8 +93,7 @@ TEST_P(ExpertParallelCudaTest, RandomWeightsShardToTheSameModel) {
 // ranks re-fill slots from the checkpoint mid-run; the experts that compute each token stay the
 // same, so the score does too.
 TEST_P(ExpertParallelCudaTest, OnlineRebalancingMovesExpertsAndChangesNothing) {
-  const std::string args = absl::StrCat("perplexity --device cuda --model ", Files().model,
-                                        " --text ", Files().text, " --window 32");
+  const std::string args = PerplexityArgs(Files().model);
   const CliResult one = RunSwitchyard(args + " 2>&1");
   ASSERT_EQ(one.status, 0) << one.output;
   for (const std::string replicas : {"0", "2"}) {
@@ -141,8 +145,7 @@ TEST(ExpertParallelCudaLayoutsTest, EachLayoutShardsLikeOneGpu) {
     const CliResult made =
         RunSwitchyard("make-model " + c.make + " --seed 7 --out " + model + " 2>&1");
     ASSERT_EQ(made.status, 0) << made.output;
-    const std::string args = absl::StrCat("perplexity --device cuda --model ", model, " --text ",
-                                          Files().text, " --window 32");
+    const std::string args = PerplexityArgs(model);
     const CliResult one = RunSwitchyard(args + " 2>&1");
     ASSERT_EQ(one.status, 0) << one.output;
     const CliResult two = RunSwitchyard("launch -n 2 --timeout 120 -- " + args +
