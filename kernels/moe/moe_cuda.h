@@ -170,10 +170,10 @@ struct MoeWorkspaceView {
   int32_t* num_blocks;    // [1]
   BlockInfo* blocks;      // [max_blocks]
   uint16_t* act;          // bf16 [T * k, I], rows in sorted order
-  uint16_t* rows_out;     // bf16 [T * k, H] (prefill), rows by slot; until down runs, the
-                          // bf16 wgmma gate_up's A: x's rows in sorted order
-  // plan.fp8_activations (else nullptr): the w8a8 GEMMs' A, e4m3 [rows, K] and f32 scales
-  // [rows, K / 128]: x [T, H] for gate_up, then act [T * k, I] for down. Laid out before rows_out.
+  uint16_t* rows_out;     // bf16 [T * k, H] (prefill), rows by slot; until down runs, gate_up's
+                          // A: x's rows in sorted order (bf16, or w8a8's W8a8Operand)
+  // plan.fp8_activations (else nullptr): x quantized in token order (W8a8TokenRowsOf), then
+  // down's w8a8 A (W8a8OperandOf: act quantized). Laid out before rows_out.
   uint8_t* a_fp8;
   float* a_scales;
   // Prefill: TMA tensor maps of each expert's matrices (128 bytes each; [E] gate_up's, then [E]
@@ -182,6 +182,21 @@ struct MoeWorkspaceView {
 };
 MoeWorkspaceView LayoutMoeWorkspace(const MoeProblem& problem, const MoePlan& plan,
                                     void* workspace);
+
+// Activations quantized for w8a8 (per row and 128 columns): e4m3 `rows` [n, K] and f32 `scales`
+// [K / 128, scales_ld], so one k block's scales of consecutive rows are adjacent (one TMA box a
+// tile).
+struct W8a8Operand {
+  uint8_t* rows;
+  float* scales;
+  int64_t scales_ld;  // n rounded up to 4 (TMA wants 16-byte row strides)
+};
+// A w8a8 GEMM's A, a row per sorted position (n = T * k). gate_up's (x's rows gathered from
+// W8a8TokenRowsOf) sits in rows_out, which is free until down writes it; down's (act) in
+// a_fp8 / a_scales.
+W8a8Operand W8a8OperandOf(bool gate_up, const MoeProblem& problem, const MoeWorkspaceView& ws);
+// x quantized in token order (n = T), in a_fp8 / a_scales until gate_up's A is gathered from it.
+W8a8Operand W8a8TokenRowsOf(const MoeProblem& problem, const MoeWorkspaceView& ws);
 
 // Kernel 1. `zero_out` (f32, `zero_elems`) is cleared on the way (the decode down GEMM adds
 // into it); nullptr to skip.

@@ -8,6 +8,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <memory>
 #include <numeric>
 #include <random>
 #include <set>
@@ -626,7 +627,9 @@ TEST(MoePlanTest, PrefillWorkspaceHoldsTheTensorMapsAndTheGatheredRows) {
 }
 
 // w8a8: fp8 weights on the wgmma tile quantize their activations, and only such plans give the
-// workspace room for them (x [T, H] or act [T k, I] as e4m3 plus scales, before rows_out).
+// workspace room for them before rows_out: x in token order ([T, H] e4m3, scales [H / 128, T]),
+// then down's act ([T k, I], [I / 128, T k]). gate_up's A (x's rows gathered: [T k, H] and
+// [H / 128, T k]) fits in rows_out.
 TEST(MoePlanTest, Fp8PrefillOnTheWgmmaTilePlansFp8Activations) {
   const MoeProblem problem{1000, 8, 2, 256, 256};
   MoePlanOptions options;
@@ -636,10 +639,25 @@ TEST(MoePlanTest, Fp8PrefillOnTheWgmmaTilePlansFp8Activations) {
   ASSERT_TRUE(w8a8.fp8_activations);
   const MoeWorkspaceView v = LayoutMoeWorkspace(problem, w8a8, nullptr);
   const auto at = [](const void* p) { return reinterpret_cast<size_t>(p); };
-  const size_t elems = 1000 * 2 * 256;  // max(T H, T k I)
-  EXPECT_GE(at(v.a_scales) - at(v.a_fp8), elems);
-  EXPECT_GE(at(v.rows_out) - at(v.a_scales), sizeof(float) * elems / 128);
-  EXPECT_GE(at(v.a_fp8), at(v.act) + sizeof(uint16_t) * 2000 * 256);
+  const size_t slots = 2000;
+  const W8a8Operand down = W8a8OperandOf(false, problem, v);
+  EXPECT_EQ(down.rows, v.a_fp8);
+  EXPECT_EQ(down.scales, v.a_scales);
+  EXPECT_EQ(down.scales_ld, 2000);
+  EXPECT_GE(at(v.a_scales) - at(v.a_fp8), slots * 256);
+  EXPECT_GE(at(v.rows_out) - at(v.a_scales), sizeof(float) * 2 * slots);
+  EXPECT_GE(at(v.a_fp8), at(v.act) + sizeof(uint16_t) * slots * 256);
+  const W8a8Operand x = W8a8TokenRowsOf(problem, v);
+  EXPECT_EQ(x.rows, v.a_fp8);
+  EXPECT_EQ(x.scales_ld, 1000);
+  EXPECT_GE(at(v.a_scales) - at(v.a_fp8), size_t{1000} * 256);
+  const W8a8Operand gate_up = W8a8OperandOf(true, problem, v);
+  EXPECT_EQ(at(gate_up.rows), at(v.rows_out));
+  EXPECT_EQ(at(gate_up.scales) % 16, 0u);
+  EXPECT_GE(at(gate_up.scales) - at(gate_up.rows), slots * 256);
+  EXPECT_LE(at(gate_up.scales) + sizeof(float) * 2 * gate_up.scales_ld, w8a8.workspace_bytes);
+  // A slot count that is not a multiple of 4 pads the scale rows (16-byte TMA strides).
+  EXPECT_EQ(W8a8OperandOf(true, MoeProblem{999, 8, 2, 256, 256}, v).scales_ld, 2000);
 
   options.format = MoeWeightFormat::kBf16;
   const MoePlan bf16 = PlanMoe(problem, options);
@@ -900,27 +918,91 @@ TEST_F(CudaMoeKernelsTest, Fp8PrefillGemmsMatchTheReference) {
   }
 }
 
-// The activation quantizer of w8a8 must match its reference byte for byte: the GEMMs'
-// references quantize the same way, so any drift here would hide in their tolerance.
+// The activation quantizer of w8a8 must match its reference byte for byte (the GEMMs'
+// references quantize the same way, so any drift here would hide in their tolerance), with its
+// scales k block-major.
 TEST_F(CudaMoeKernelsTest, QuantizeFp8RowsMatchesTheReferenceByteForByte) {
-  const int64_t rows = 37, cols = 512;
+  const int64_t rows = 37, cols = 512, ld = 40;
   std::vector<uint16_t> x = RandomBf16(rows * cols, 3.0f, 61);
   std::fill(x.begin() + 5 * cols + 128, x.begin() + 5 * cols + 256, 0);  // scale 1
   x[7 * cols + 3] = ref::F32ToBf16(1000.0f);                             // a loud group
   for (int64_t c = 0; c < 128; ++c) x[9 * cols + c] = ref::F32ToBf16(1e-30f * (c - 64));
   auto d_x = Upload(x);
-  DeviceMemory q(rows * cols), scales(sizeof(float) * rows * cols / 128);
-  ASSERT_EQ(LaunchQuantizeFp8Rows(d_x->get(), rows, cols, q.get<uint8_t>(), scales.get<float>(),
-                                  false, nullptr),
-            "");
+  DeviceMemory q(rows * cols), scales(sizeof(float) * ld * cols / 128);
+  const W8a8Operand out{q.get<uint8_t>(), scales.get<float>(), ld};
+  ASSERT_EQ(LaunchQuantizeFp8Rows(d_x->get(), rows, cols, out, false, nullptr), "");
   std::vector<float> xf(x.size());
   for (size_t i = 0; i < x.size(); ++i) xf[i] = ref::Bf16ToF32(x[i]);
   const ref::Fp8Matrix want = ref::QuantizeFp8Rows128(xf.data(), rows, cols);
   EXPECT_EQ(Download(q.get<uint8_t>(), want.values.size()), want.values);
-  EXPECT_EQ(Download(scales.get<float>(), want.scales.size()), want.scales);
-  EXPECT_NE(LaunchQuantizeFp8Rows(d_x->get(), rows, 100, q.get<uint8_t>(), scales.get<float>(),
+  const std::vector<float> got = Download(scales.get<float>(), ld * cols / 128);
+  for (int64_t r = 0; r < rows; ++r) {
+    for (int64_t g = 0; g < cols / 128; ++g)
+      ASSERT_EQ(got[g * ld + r], want.scales[r * (cols / 128) + g])
+          << "row " << r << " group " << g;
+  }
+  EXPECT_NE(LaunchQuantizeFp8Rows(d_x->get(), rows, 100, out, false, nullptr), "");
+  EXPECT_NE(LaunchQuantizeFp8Rows(d_x->get(), rows, cols, W8a8Operand{out.rows, out.scales, 36},
                                   false, nullptr),
             "");
+}
+
+// w8a8's gate_up A: x quantized per token, then each row and its scales copied to the sorted
+// positions of its slots, k block-major; positions outside every block (dropped slots) are left
+// alone.
+TEST_F(CudaMoeKernelsTest, GatherSortedFp8RowsCopiesRowsAndScalesToTheirPositions) {
+  const MoeProblem problem{37, 4, 2, 512, 256};
+  const int64_t slots = problem.tokens * problem.top_k, kept = 70, groups = 4;
+  MoePlanOptions options;
+  options.path = MoePath::kPrefill;
+  options.format = MoeWeightFormat::kFp8Block128;
+  const MoePlan plan = PlanMoe(problem, options);
+  ASSERT_TRUE(plan.fp8_activations);
+  DeviceMemory ws_mem(plan.workspace_bytes);
+  ASSERT_EQ(cudaMemset(ws_mem.get(), 0xEE, plan.workspace_bytes), cudaSuccess);
+  const MoeWorkspaceView ws = LayoutMoeWorkspace(problem, plan, ws_mem.get());
+  // Positions [0, 70) in three blocks (one of a single row); the last 4 slots dropped.
+  std::vector<int32_t> sorted(slots);
+  std::iota(sorted.begin(), sorted.end(), 0);
+  std::shuffle(sorted.begin(), sorted.end(), std::mt19937(9));
+  const std::vector<BlockInfo> blocks = {{0, 0, 30, 0}, {1, 30, 31, 0}, {3, 31, kept, 0}};
+  const auto put = [](void* to, const auto& from) {
+    ASSERT_EQ(cudaMemcpy(to, from.data(), sizeof(from[0]) * from.size(), cudaMemcpyHostToDevice),
+              cudaSuccess);
+  };
+  put(ws.sorted_slots, sorted);
+  put(ws.blocks, blocks);
+  put(ws.num_blocks, std::vector<int32_t>{static_cast<int32_t>(blocks.size())});
+  const W8a8Operand tokens = W8a8TokenRowsOf(problem, ws);
+  std::vector<uint8_t> rows(problem.tokens * problem.hidden);
+  for (size_t i = 0; i < rows.size(); ++i) rows[i] = static_cast<uint8_t>(i * 7 + i / 512);
+  std::vector<float> scales(groups * tokens.scales_ld);
+  for (size_t i = 0; i < scales.size(); ++i) scales[i] = 0.5f + static_cast<float>(i);
+  put(tokens.rows, rows);
+  put(tokens.scales, scales);
+
+  const W8a8Operand out = W8a8OperandOf(true, problem, ws);
+  ASSERT_EQ(LaunchGatherSortedFp8Rows(problem, plan, tokens, ws, out, nullptr), "");
+  const auto got = Download(out.rows, slots * problem.hidden);
+  const auto got_scales = Download(out.scales, groups * out.scales_ld);
+  for (int64_t pos = 0; pos < slots; ++pos) {
+    const int64_t token = sorted[pos] / problem.top_k;
+    for (int64_t g = 0; g < groups; ++g) {
+      const float scale = got_scales[g * out.scales_ld + pos];
+      if (pos >= kept) {
+        uint32_t bits;
+        std::memcpy(&bits, &scale, 4);
+        ASSERT_EQ(bits, 0xEEEEEEEEu) << "dropped position " << pos << " was written";
+        continue;
+      }
+      ASSERT_EQ(scale, scales[g * tokens.scales_ld + token]) << "position " << pos;
+    }
+    for (int64_t c = 0; c < problem.hidden; ++c) {
+      ASSERT_EQ(got[pos * problem.hidden + c],
+                pos < kept ? rows[token * problem.hidden + c] : uint8_t{0xEE})
+          << "position " << pos << " column " << c;
+    }
+  }
 }
 
 // The whole layer under `plan` with RandomRouting (seed 3): its routing and output.

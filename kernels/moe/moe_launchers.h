@@ -28,19 +28,24 @@ bool WgmmaPrefillShapeFits(const MoeProblem& problem, MoeWeightFormat format);
 std::string LaunchWgmmaPrefillGemm(bool gate_up, const MoeProblem& problem, const MoePlan& plan,
                                    const void* a, const MoeWeightsView& weights,
                                    const MoeWorkspaceView& ws, void* stream);
-// Quantizes `a` into ws.a_fp8 / ws.a_scales (LaunchQuantizeFp8Rows), then the w8a8 GEMM.
+// Quantizes `a` into the GEMM's A (W8a8OperandOf; gate_up through W8a8TokenRowsOf and
+// LaunchGatherSortedFp8Rows), then the w8a8 GEMM.
 std::string LaunchFp8WgmmaPrefillGemm(bool gate_up, const MoeProblem& problem, const MoePlan& plan,
                                       const void* a, const MoeWeightsView& weights,
                                       const MoeWorkspaceView& ws, void* stream);
-// sm90_quantize_fp8_rows.cu: bf16 `in` [rows, cols] (cols % 128 == 0) to e4m3 `out` [rows,
-// cols] and f32 `scales` [rows, cols / 128], per row and 128 columns as
-// reference::QuantizeFp8Rows128. Waits for its predecessor (PDL) before reading `in`.
-std::string LaunchQuantizeFp8Rows(const void* in, int64_t rows, int64_t cols, uint8_t* out,
-                                  float* scales, bool programmatic, void* stream);
-// sm90_gather_sorted_rows.cu: out bf16 [T * k, H] row pos = x's row of the slot at sorted
-// position pos, for the positions of the plan's blocks (prefill plans: block_m % 16 == 0).
+// sm90_quantize_fp8_rows.cu: bf16 `in` [rows, cols] (cols % 128 == 0) into `out` (W8a8Operand,
+// scales_ld >= rows), per row and 128 columns as reference::QuantizeFp8Rows128. Waits for its
+// predecessor (PDL) before reading `in`.
+std::string LaunchQuantizeFp8Rows(const void* in, int64_t rows, int64_t cols,
+                                  const W8a8Operand& out, bool programmatic, void* stream);
+// sm90_gather_sorted_rows.cu, for the positions of the plan's blocks (prefill plans: block_m %
+// 16 == 0): row pos of `out` = x's row of the slot at sorted position pos. bf16: out [T * k, H].
+// w8a8: the e4m3 rows and the scales of x quantized in token order (`tokens`, H % 128 == 0).
 std::string LaunchGatherSortedRows(const MoeProblem& problem, const MoePlan& plan, const void* x,
                                    const MoeWorkspaceView& ws, void* out, void* stream);
+std::string LaunchGatherSortedFp8Rows(const MoeProblem& problem, const MoePlan& plan,
+                                      const W8a8Operand& tokens, const MoeWorkspaceView& ws,
+                                      const W8a8Operand& out, void* stream);
 std::string LaunchMmaPrefillGemm(bool gate_up, const MoeProblem& problem, const MoePlan& plan,
                                  const void* a, const MoeWeightsView& weights,
                                  const MoeWorkspaceView& ws, void* stream);

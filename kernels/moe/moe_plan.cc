@@ -36,6 +36,12 @@ double PrefillFromSlotsPerExpert(const MoeProblem& p, const MoePlanOptions& opti
   return options.fp8_activations ? 1 : 25;
 }
 
+int64_t W8a8ScalesLd(int64_t slots) { return (slots + 3) / 4 * 4; }
+
+size_t W8a8ScaleBytes(int64_t slots, int64_t k) {
+  return sizeof(float) * static_cast<size_t>(k / kMoeFp8Block * W8a8ScalesLd(slots));
+}
+
 }  // namespace
 
 bool WgmmaPrefillShapeFits(const MoeProblem& p, MoeWeightFormat format) {
@@ -81,7 +87,14 @@ MoePlan PlanMoe(const MoeProblem& p, const MoePlanOptions& options) {
   plan.max_blocks = slots / plan.block_m + std::min<int64_t>(p.experts, slots);
   MoeWorkspaceView view = LayoutMoeWorkspace(p, plan, nullptr);
   size_t end = reinterpret_cast<size_t>(view.rows_out);
-  if (plan.path == MoePath::kPrefill) end += Align(sizeof(uint16_t) * slots * p.hidden);
+  if (plan.path == MoePath::kPrefill) {
+    // rows_out: the bf16 rows by slot, and before them gate_up's A (bf16, or w8a8's e4m3 and
+    // scales).
+    const size_t gate_up_a = plan.fp8_activations ? Align(static_cast<size_t>(slots * p.hidden)) +
+                                                        W8a8ScaleBytes(slots, p.hidden)
+                                                  : 0;
+    end += std::max(Align(sizeof(uint16_t) * slots * p.hidden), Align(gate_up_a));
+  }
   plan.workspace_bytes = std::max<size_t>(end, 256);
   return plan;
 }
@@ -134,14 +147,27 @@ MoeWorkspaceView LayoutMoeWorkspace(const MoeProblem& p, const MoePlan& plan, vo
   v.blocks = reinterpret_cast<BlockInfo*>(take(sizeof(BlockInfo) * plan.max_blocks));
   v.act = reinterpret_cast<uint16_t*>(take(sizeof(uint16_t) * slots * p.intermediate));
   if (plan.fp8_activations) {
-    // gate_up's quantized x, then (once gate_up is done) down's quantized act.
-    const size_t elems = std::max<size_t>(p.tokens * p.hidden, slots * p.intermediate);
-    v.a_fp8 = reinterpret_cast<uint8_t*>(take(elems));
-    v.a_scales = reinterpret_cast<float*>(take(sizeof(float) * elems / kMoeFp8Block));
+    // x quantized in token order for gate_up (then gathered into rows_out), later act for down.
+    v.a_fp8 = reinterpret_cast<uint8_t*>(
+        take(std::max<size_t>(p.tokens * p.hidden, slots * p.intermediate)));
+    v.a_scales = reinterpret_cast<float*>(
+        take(std::max(W8a8ScaleBytes(p.tokens, p.hidden), W8a8ScaleBytes(slots, p.intermediate))));
   }
   if (plan.path == MoePath::kPrefill) v.weight_maps = take(kWeightMapBytes * 2 * p.experts);
   v.rows_out = reinterpret_cast<uint16_t*>(base + offset);
   return v;
+}
+
+W8a8Operand W8a8TokenRowsOf(const MoeProblem& p, const MoeWorkspaceView& ws) {
+  return {ws.a_fp8, ws.a_scales, W8a8ScalesLd(p.tokens)};
+}
+
+W8a8Operand W8a8OperandOf(bool gate_up, const MoeProblem& p, const MoeWorkspaceView& ws) {
+  const int64_t slots = p.tokens * p.top_k;
+  if (!gate_up) return {ws.a_fp8, ws.a_scales, W8a8ScalesLd(slots)};
+  auto* rows = reinterpret_cast<uint8_t*>(ws.rows_out);
+  return {rows, reinterpret_cast<float*>(rows + Align(static_cast<size_t>(slots * p.hidden))),
+          W8a8ScalesLd(slots)};
 }
 
 }  // namespace sy::kernels

@@ -244,23 +244,6 @@ std::string LaunchKernel(dim3 grid, bool pdl, void* stream, const PrefillGemmPar
                 kernel, grid, dim3(kThreads), kSmemBytes, stream, pdl, p, a_map);
 }
 
-// This GEMM's per-expert weight tensor maps (bf16 [rows, K]: gate_up's 2I rows read 128 at a
-// time, down's H rows 256 at a time) into the workspace, and p.weight_maps pointed at them.
-std::string WriteWeightMaps(bool gate_up, const MoeProblem& problem, const MoeWeightsView& weights,
-                            const MoeWorkspaceView& ws, bool pdl, void* stream,
-                            PrefillGemmParams& p) {
-  CUtensorMap templ{};
-  const int64_t rows = gate_up ? 2 * problem.intermediate : problem.hidden;
-  // The template's address is never read: each expert's map gets its own.
-  if (std::string err = EncodeBf16TensorMap(&templ, ws.act, rows, p.K, gate_up ? kBN / 2 : kBN);
-      !err.empty()) {
-    return err;
-  }
-  auto* maps = static_cast<CUtensorMap*>(ws.weight_maps) + (gate_up ? 0 : problem.experts);
-  p.weight_maps = maps;
-  return LaunchWriteExpertTensorMaps(templ, p.weights, problem.experts, maps, pdl, stream);
-}
-
 }  // namespace
 
 bool WgmmaPrefillFits(const MoeProblem& problem, const MoeWeightsView& weights) {
@@ -291,7 +274,8 @@ std::string LaunchWgmmaPrefillGemm(bool gate_up, const MoeProblem& problem, cons
     return gate_up ? LaunchKernel<true, true>(grid, pdl, stream, p, a_map)
                    : LaunchKernel<true, false>(grid, pdl, stream, p, a_map);
   }
-  if (std::string err = WriteWeightMaps(gate_up, problem, weights, ws, pdl, stream, p);
+  if (std::string err = WritePrefillWeightMaps(gate_up, problem, TensorMapElement::kBf16, kBN, ws,
+                                               pdl, stream, p);
       !err.empty()) {
     return err;
   }
@@ -303,8 +287,9 @@ std::string LaunchWgmmaPrefillGemm(bool gate_up, const MoeProblem& problem, cons
       return err;
     }
   }
-  const std::string err = EncodeBf16TensorMap(&a_map, gate_up ? ws.rows_out : ws.act,
-                                              problem.tokens * problem.top_k, p.K, kBM);
+  const std::string err =
+      EncodeOperandTensorMap(&a_map, gate_up ? ws.rows_out : ws.act, TensorMapElement::kBf16,
+                             problem.tokens * problem.top_k, p.K, kBM);
   if (!err.empty()) return err;
   return gate_up ? LaunchKernel<false, true>(grid, pdl, stream, p, a_map)
                  : LaunchKernel<false, false>(grid, pdl, stream, p, a_map);

@@ -2,7 +2,8 @@
 // block-128 weights as w8a8 -- e4m3 x e4m3 on the tensor cores (twice bf16's rate), the scheme
 // of DeepSeek-V3's own inference, vLLM's and SGLang's block-fp8 MoE and DeepGEMM:
 //   - activations are quantized per row and 128 k (sm90_quantize_fp8_rows.cu) just before each
-//     GEMM: x for gate_up, act for down;
+//     GEMM and read in the blocks' sorted order: act for down as it is, x for gate_up gathered
+//     after quantization (sm90_gather_sorted_rows.cu);
 //   - weights keep their 128 x 128 block scales;
 //   - each 128-wide k tile is one scale block on both sides, so a consumer multiplies it into a
 //     partial accumulator with wgmma.m64n128k32 (4 per tile and half), waits for it, and adds
@@ -10,14 +11,17 @@
 //     128 k also bounds the error of the tensor cores' reduced-precision fp8 accumulation.
 //
 // One CTA computes 128 slot rows x 256 outputs of one expert block, warp-specialised like the
-// bf16 kernel (sm90_grouped_gemm_bf16_wgmma_ws_prefill.cu, the same 128 x 256 tile and
-// epilogue): a producer warpgroup copies A, B and the k tile's scales with cp.async into a ring
-// of 4 stages (48 KiB each) and signals "full" mbarriers; two consumer warpgroups (64 rows each)
-// run the wgmma and free stages on "empty" mbarriers. A consumer holds its 128 accumulators and
-// one 64-register partial, so it multiplies the 256 outputs as two halves of 128 (each one weight
-// scale block) in turn. Why 256 wide and not 128 (which needs no halves): each k tile's
-// round of waits (full barrier, wgmma, promotion) then covers twice the MACs; it took Mixtral's
-// 4096-token layer from 5,039 to 3,998 µs (docs/cuda-kernels.md).
+// bf16 kernel (sm90_grouped_gemm_bf16_wgmma_ws_prefill.cu, the same 128 x 256 tile, epilogue and
+// raster): one producer thread fills a ring of 4 stages (48.5 KiB each) through TMA -- A's tile
+// and its 128 row scales (W8a8Operand, whose scale layout makes them one box), B's tile through
+// the expert's tensor map -- and writes the tile's two weight scales itself before it arrives on
+// the stage's "full" mbarrier; two consumer warpgroups (64 rows each) run the wgmma and free
+// stages on "empty" mbarriers. A consumer holds its 128 accumulators and one 64-register
+// partial, so it multiplies the 256 outputs as two halves of 128 (each one weight scale block) in
+// turn. Why 256 wide and not 128 (which needs no halves): each k tile's round of waits (full
+// barrier, wgmma, promotion) then covers twice the MACs; it took Mixtral's 4096-token layer from
+// 5,039 to 3,998 µs (docs/cuda-kernels.md). Why TMA: as for bf16, 128 producer threads' cp.async
+// set the pace rather than the MMA (docs/cuda-kernels.md, "Measured gaps").
 //
 // gate_up: the 256 outputs are 128 gate rows and their 128 up rows (StoreWgmmaTile pairs columns
 // j and j + 128), each half a weight scale block. down: 256 rows, two scale blocks.
@@ -26,6 +30,7 @@
 #include "kernels/moe/moe_launchers.h"
 #include "kernels/moe/sm90_common.cuh"
 #include "kernels/moe/sm90_prefill_tile.cuh"
+#include "kernels/moe/sm90_tensor_maps.cuh"
 #include "kernels/moe/sm90_wgmma.cuh"
 
 namespace sy::kernels {
@@ -34,84 +39,88 @@ namespace {
 constexpr int kBM = 128, kBN = 256, kBK = 128, kStages = 4;
 constexpr int kConsumers = 2, kThreads = 128 * (1 + kConsumers);
 // (maybe_unused: the portable PTX build of the kernel below is only a trap.)
-[[maybe_unused]] constexpr int kProducerRegisters = 80, kConsumerRegisters = 208;
+[[maybe_unused]] constexpr int kProducerRegisters = 40, kConsumerRegisters = 232;
 constexpr int kATileBytes = kBM * kBK, kBTileBytes = kBN * kBK;  // rows of 128 e4m3
 constexpr size_t kStageBytes = kATileBytes + kBTileBytes;
+// A's row scales come from the 16-byte-aligned position at or before the block's first, which
+// TMA needs of a box's start: kBM + 4 of them, the block's first at index begin % 4.
+constexpr int kScaleBox = kBM + 4;
+// What TMA lands in a stage: A, B and A's row scales.
+[[maybe_unused]] constexpr uint32_t kStageTxBytes = kStageBytes + sizeof(float) * kScaleBox;
 // The ring, plus slack to align it to the 1024 bytes the swizzle pattern repeats over.
 constexpr size_t kSmemBytes = kStages * kStageBytes + 1024;
 static_assert(kBK == kMoeFp8Block, "a k tile is one scale block");
 
 struct Pipeline {
-  uint64_t full[kStages];   // the producer's copies of a stage landed
-  uint64_t empty[kStages];  // every consumer warp is done with a stage
-  float a_scale[kStages][kBM];
-  float b_scale[kStages][2];  // output columns [0, 128) and [128, 256)
+  alignas(128) float a_scale[kStages][kBM + 32];  // TMA's destination (kScaleBox, 128-aligned)
+  float b_scale[kStages][2];                      // output columns [0, 128) and [128, 256)
+  uint64_t full[kStages];                         // the producer's copies of a stage landed
+  uint64_t empty[kStages];                        // every consumer warp is done with a stage
 };
 
-// The producer warpgroup: thread `pt` copies 16-byte chunk pt % 8 of A rows and B rows
-// pt / 8 + 16 i, A row pt's scale and (pt < 2) the scale of B's column block pt, for every k
-// tile, into the ring.
+// The producer, one thread: for every k tile, A's tile and its row scales (from the block's first
+// sorted position) and B's tile (gate_up: the tile's 128 gate rows and 128 up rows; down: 256
+// rows) through TMA, and the two weight scales of the tile's column blocks, read one tile ahead.
 template <bool kGateUp>
-[[maybe_unused]] __device__ void ProduceTiles(const PrefillGemmParams& p, int expert, int n_tile,
-                                              const int* s_arow, uint8_t* ring, Pipeline& pipe,
-                                              int pt) {
-  const int chunk = pt % 8, row0 = pt / 8;
+[[maybe_unused]] __device__ void ProduceTiles(const PrefillGemmParams& p, const CUtensorMap& a_map,
+                                              const CUtensorMap& a_scale_map, const BlockInfo& blk,
+                                              int n_tile, uint8_t* ring, Pipeline& pipe) {
+  const auto* w_map = static_cast<const CUtensorMap*>(p.weight_maps) + blk.expert;
+  AcquireTensorMap(w_map);
   const int k_tiles = p.K / kBK;
-  const auto* w = static_cast<const uint8_t*>(p.weights[expert]);
-  const float* a_scales = p.a_scales + static_cast<int64_t>(s_arow[pt]) * k_tiles;
-  const float* b_scales =
-      p.scales[expert] +
-      static_cast<int64_t>(WgmmaTileWeightRow<kBN, kGateUp>(p, n_tile, (pt % 2) * kBN / 2) /
-                           kMoeFp8Block) *
-          k_tiles;
+  const float* b_scales[2];
+#pragma unroll
+  for (int half = 0; half < 2; ++half) {
+    const int w_row = WgmmaTileWeightRow<kBN, kGateUp>(p, n_tile, half * kBN / 2);
+    b_scales[half] = p.scales[blk.expert] + static_cast<int64_t>(w_row / kMoeFp8Block) * k_tiles;
+  }
+  float next[2] = {b_scales[0][0], b_scales[1][0]};
   for (int kt = 0; kt < k_tiles; ++kt) {
     const int stage = kt % kStages;
     if (kt >= kStages) MbarrierWait(&pipe.empty[stage], (kt / kStages - 1) & 1);
     uint8_t* s_a = ring + stage * kStageBytes;
     uint8_t* s_b = s_a + kATileBytes;
-    const int k = kt * kBK + chunk * 16;
-#pragma unroll
-    for (int i = 0; i < kBM / 16; ++i) {
-      const int row = row0 + 16 * i;
-      CpAsync16(s_a + Swizzle128Bytes(row, chunk),
-                p.a_fp8 + static_cast<int64_t>(s_arow[row]) * p.K + k);
+    uint64_t* full = &pipe.full[stage];
+    // Plain stores, released to the consumers by the arrival below.
+    pipe.b_scale[stage][0] = next[0];
+    pipe.b_scale[stage][1] = next[1];
+    MbarrierArriveExpectTx(full, kStageTxBytes);
+    TmaLoadTile(s_a, &a_map, kt * kBK, blk.begin, full);
+    TmaLoadTile(pipe.a_scale[stage], &a_scale_map, blk.begin & ~3, kt, full);
+    if constexpr (kGateUp) {
+      TmaLoadTile(s_b, w_map, kt * kBK, kBN / 2 * n_tile, full);
+      TmaLoadTile(s_b + kBN / 2 * kBK, w_map, kt * kBK, p.inter + kBN / 2 * n_tile, full);
+    } else {
+      TmaLoadTile(s_b, w_map, kt * kBK, kBN * n_tile, full);
     }
-#pragma unroll
-    for (int i = 0; i < kBN / 16; ++i) {
-      const int row = row0 + 16 * i;
-      CpAsync16(
-          s_b + Swizzle128Bytes(row, chunk),
-          w + static_cast<int64_t>(WgmmaTileWeightRow<kBN, kGateUp>(p, n_tile, row)) * p.K + k);
+    if (kt + 1 < k_tiles) {
+      next[0] = b_scales[0][kt + 1];
+      next[1] = b_scales[1][kt + 1];
     }
-    CpAsync4(&pipe.a_scale[stage][pt], a_scales + kt);
-    if (pt < 2) CpAsync4(&pipe.b_scale[stage][pt], b_scales + kt);
-    CpAsyncArriveOnMbarrier(&pipe.full[stage]);
   }
-  // A thread's copies must land before it exits.
-  CpAsyncWait<0>();
 }
 
 // Consumer warpgroup `wg` (0 or 1): slot rows 64 wg .. 64 wg + 63 of the tile, all 256 outputs,
 // as two halves of 128 (one weight scale block each) through one 64-register partial: acc
 // columns 128 half + c are the m64n256 fragment's (StoreWgmmaTile), a half's partial its
 // registers 64 half .. 64 half + 63.
-[[maybe_unused]] __device__ __forceinline__ void ConsumeTiles(const PrefillGemmParams& p, int wg,
+[[maybe_unused]] __device__ __forceinline__ void ConsumeTiles(const PrefillGemmParams& p,
+                                                              const BlockInfo& blk, int wg,
                                                               const uint8_t* ring, Pipeline& pipe,
                                                               float (&acc)[128]) {
   const int k_tiles = p.K / kBK;
   const int lane = threadIdx.x % 32;
   const int row = 64 * wg + 16 * ((threadIdx.x / 32) % 4) + lane / 4;  // and row + 8
+  const int scale_row = row + blk.begin % 4;                           // in pipe.a_scale
   float part[64];
 #pragma unroll
   for (int i = 0; i < 128; ++i) acc[i] = 0.0f;
   for (int kt = 0; kt < k_tiles; ++kt) {
     const int stage = kt % kStages;
     MbarrierWait(&pipe.full[stage], (kt / kStages) & 1);
-    // The copies were made through the generic proxy; wgmma reads through the async one.
-    FenceProxyAsyncShared();
     const uint8_t* s_a = ring + stage * kStageBytes;
     const uint64_t a = WgmmaDescriptorSw128(s_a + wg * 64 * kBK);
-    const float row_scale[2] = {pipe.a_scale[stage][row], pipe.a_scale[stage][row + 8]};
+    const float row_scale[2] = {pipe.a_scale[stage][scale_row], pipe.a_scale[stage][scale_row + 8]};
     const float col_scale[2] = {pipe.b_scale[stage][0], pipe.b_scale[stage][1]};
 #pragma unroll
     for (int half = 0; half < 2; ++half) {
@@ -138,9 +147,11 @@ template <bool kGateUp>
   }
 }
 
+// `a_map`: A's rows (W8a8Operand, e4m3 [T * k, K]); `a_scale_map`: their scales.
 template <bool kGateUp>
-__global__ void __launch_bounds__(kThreads, 1)
-    sm90_grouped_gemm_fp8_wgmma_128x256x128_ws_prefill(PrefillGemmParams p) {
+__global__ void __launch_bounds__(kThreads, 1) sm90_grouped_gemm_fp8_wgmma_128x256x128_ws_prefill(
+    PrefillGemmParams p, const __grid_constant__ CUtensorMap a_map,
+    const __grid_constant__ CUtensorMap a_scale_map) {
 #if defined(__CUDA_ARCH_FEAT_SM90_ALL)
   extern __shared__ unsigned char smem_raw[];
   __shared__ int s_arow[kBM], s_slot[kBM];
@@ -150,7 +161,8 @@ __global__ void __launch_bounds__(kThreads, 1)
 
   const PrefillTile tile = PrefillTileOfThisCta(p.n_tiles);
   const int n_tile = tile.n_tile;
-  // The block table (routing) and the quantized activations come from the kernels before.
+  // The block table (routing), the weight maps and the quantized activations come from the
+  // kernels before.
   WaitForPredecessor();
   AllowSuccessor();
   if (tile.block >= *p.ws.num_blocks) return;
@@ -158,7 +170,7 @@ __global__ void __launch_bounds__(kThreads, 1)
   LoadBlockRows<kGateUp>(p, blk, kBM, s_slot, s_arow);
   const int tid = threadIdx.x;
   if (tid < kStages) {
-    MbarrierInit(&pipe.full[tid], 128);              // every producer thread's copies
+    MbarrierInit(&pipe.full[tid], 1);                // the TMA issuer
     MbarrierInit(&pipe.empty[tid], 4 * kConsumers);  // one arrival per consumer warp
   }
   __syncthreads();
@@ -166,11 +178,11 @@ __global__ void __launch_bounds__(kThreads, 1)
   const int wg = tid / 128;
   if (wg == kConsumers) {
     WarpgroupReleaseRegisters<kProducerRegisters>();
-    ProduceTiles<kGateUp>(p, blk.expert, n_tile, s_arow, ring, pipe, tid % 128);
+    if (tid % 128 == 0) ProduceTiles<kGateUp>(p, a_map, a_scale_map, blk, n_tile, ring, pipe);
   } else {
     WarpgroupTakeRegisters<kConsumerRegisters>();
     float acc[128];
-    ConsumeTiles(p, wg, ring, pipe, acc);
+    ConsumeTiles(p, blk, wg, ring, pipe, acc);
     StoreWgmmaTile<kBN, kGateUp>(p, blk, n_tile, wg, s_slot, acc);
   }
 #else
@@ -181,7 +193,8 @@ __global__ void __launch_bounds__(kThreads, 1)
 }
 
 template <bool kGateUp>
-std::string LaunchKernel(dim3 grid, bool pdl, void* stream, const PrefillGemmParams& p) {
+std::string LaunchKernel(dim3 grid, bool pdl, void* stream, const PrefillGemmParams& p,
+                         const CUtensorMap& a_map, const CUtensorMap& a_scale_map) {
   auto* kernel = sm90_grouped_gemm_fp8_wgmma_128x256x128_ws_prefill<kGateUp>;
   if (cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize,
                            static_cast<int>(kSmemBytes)) != cudaSuccess) {
@@ -189,7 +202,7 @@ std::string LaunchKernel(dim3 grid, bool pdl, void* stream, const PrefillGemmPar
   }
   return Launch(kGateUp ? "sm90_grouped_gemm_fp8_wgmma_128x256x128_ws_prefill<gate_up>"
                         : "sm90_grouped_gemm_fp8_wgmma_128x256x128_ws_prefill<down>",
-                kernel, grid, dim3(kThreads), kSmemBytes, stream, pdl, p);
+                kernel, grid, dim3(kThreads), kSmemBytes, stream, pdl, p, a_map, a_scale_map);
 }
 
 }  // namespace
@@ -206,17 +219,44 @@ std::string LaunchFp8WgmmaPrefillGemm(bool gate_up, const MoeProblem& problem, c
     return "fp8 wgmma prefill grouped GEMM: the workspace has no fp8 activations; plan with "
            "MoePlanOptions::format = kFp8Block128";
   if (plan.max_blocks == 0) return "";
+  const bool pdl = plan.programmatic_launch;
+  // A: gate_up's x quantized once per token, then gathered into sorted order; down's act (in
+  // sorted order already) quantized in place.
+  const W8a8Operand a_q = W8a8OperandOf(gate_up, problem, ws);
+  const W8a8Operand quantized = gate_up ? W8a8TokenRowsOf(problem, ws) : a_q;
   const int64_t rows = gate_up ? problem.tokens : problem.tokens * problem.top_k;
   const int64_t k = gate_up ? problem.hidden : problem.intermediate;
-  const bool pdl = plan.programmatic_launch;
-  std::string err = LaunchQuantizeFp8Rows(a, rows, k, ws.a_fp8, ws.a_scales, pdl, stream);
-  if (!err.empty()) return err;
-  const PrefillGemmParams p =
+  if (std::string err = LaunchQuantizeFp8Rows(a, rows, k, quantized, pdl, stream); !err.empty())
+    return err;
+  if (gate_up) {
+    if (std::string err = LaunchGatherSortedFp8Rows(problem, plan, quantized, ws, a_q, stream);
+        !err.empty()) {
+      return err;
+    }
+  }
+  PrefillGemmParams p =
       MakePrefillGemmParams(gate_up, problem, a, weights, ws,
                             gate_up ? problem.intermediate / (kBN / 2) : problem.hidden / kBN);
+  if (std::string err = WritePrefillWeightMaps(gate_up, problem, TensorMapElement::kE4m3, kBN, ws,
+                                               pdl, stream, p);
+      !err.empty()) {
+    return err;
+  }
+  const int64_t slots = problem.tokens * problem.top_k;
+  CUtensorMap a_map{}, a_scale_map{};
+  if (std::string err =
+          EncodeOperandTensorMap(&a_map, a_q.rows, TensorMapElement::kE4m3, slots, p.K, kBM);
+      !err.empty()) {
+    return err;
+  }
+  if (std::string err =
+          EncodeF32RowTensorMap(&a_scale_map, a_q.scales, p.K / kBK, a_q.scales_ld, kScaleBox);
+      !err.empty()) {
+    return err;
+  }
   const dim3 grid = PrefillGrid(plan, p.n_tiles);
-  return gate_up ? LaunchKernel<true>(grid, pdl, stream, p)
-                 : LaunchKernel<false>(grid, pdl, stream, p);
+  return gate_up ? LaunchKernel<true>(grid, pdl, stream, p, a_map, a_scale_map)
+                 : LaunchKernel<false>(grid, pdl, stream, p, a_map, a_scale_map);
 }
 
 }  // namespace sy::kernels

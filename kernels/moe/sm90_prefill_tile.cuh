@@ -1,15 +1,18 @@
 // What the prefill grouped-GEMM kernels (wgmma bf16 and fp8, mma.sync) share: their parameters,
 // the raster that maps a CTA to (expert block, output tile), the slot rows a block reads, the
-// gate_up epilogue's activation of a pair of columns, and the wgmma kernels' tile epilogue.
+// gate_up epilogue's activation of a pair of columns, and the wgmma kernels' weight tensor maps
+// and tile epilogue.
 #ifndef SWITCHYARD_KERNELS_MOE_SM90_PREFILL_TILE_CUH_
 #define SWITCHYARD_KERNELS_MOE_SM90_PREFILL_TILE_CUH_
 
 #include <cuda_bf16.h>
 
 #include <cstdint>
+#include <string>
 
 #include "kernels/moe/moe_cuda.h"
 #include "kernels/moe/sm90_common.cuh"
+#include "kernels/moe/sm90_tensor_maps.cuh"
 
 namespace sy::kernels {
 
@@ -45,6 +48,26 @@ inline PrefillGemmParams MakePrefillGemmParams(bool gate_up, const MoeProblem& p
   p.n_tiles = static_cast<int>(n_tiles);
   p.ws = ws;
   return p;
+}
+
+// The wgmma kernels' per-expert weight tensor maps for this GEMM ([rows, K]: gate_up's 2I rows
+// read kBN / 2 at a time, the gate half and the up half of a tile; down's H rows kBN at a time),
+// written into the workspace, and p.weight_maps pointed at them.
+inline std::string WritePrefillWeightMaps(bool gate_up, const MoeProblem& problem,
+                                          TensorMapElement element, int kBN,
+                                          const MoeWorkspaceView& ws, bool pdl, void* stream,
+                                          PrefillGemmParams& p) {
+  CUtensorMap templ{};
+  const int64_t rows = gate_up ? 2 * problem.intermediate : problem.hidden;
+  // The template's address is never read: each expert's map gets its own.
+  if (std::string err =
+          EncodeOperandTensorMap(&templ, ws.act, element, rows, p.K, gate_up ? kBN / 2 : kBN);
+      !err.empty()) {
+    return err;
+  }
+  auto* maps = static_cast<CUtensorMap*>(ws.weight_maps) + (gate_up ? 0 : problem.experts);
+  p.weight_maps = maps;
+  return LaunchWriteExpertTensorMaps(templ, p.weights, problem.experts, maps, pdl, stream);
 }
 
 // Raster: groups of this many expert blocks sweep every output tile together, so a group's A

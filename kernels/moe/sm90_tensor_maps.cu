@@ -2,6 +2,7 @@
 #include <cudaTypedefs.h>
 
 #include <mutex>
+#include <string>
 
 #include "kernels/moe/sm90_tensor_maps.cuh"
 
@@ -48,26 +49,42 @@ __global__ void sm90_write_expert_tensor_maps(const __grid_constant__ CUtensorMa
 #endif
 }
 
-}  // namespace
-
-std::string EncodeBf16TensorMap(CUtensorMap* map, const void* address, int64_t rows, int64_t cols,
-                                int box_rows) {
+std::string Encode(CUtensorMap* map, CUtensorMapDataType type, const void* address, int64_t rows,
+                   int64_t cols, int element_bytes, int box_cols, int box_rows,
+                   CUtensorMapSwizzle swizzle, const char* type_name) {
   const PFN_cuTensorMapEncodeTiled_v12000 encode = TensorMapEncoder();
   if (encode == nullptr) return "cuTensorMapEncodeTiled: not offered by this driver";
   const cuuint64_t dims[2] = {static_cast<cuuint64_t>(cols), static_cast<cuuint64_t>(rows)};
-  const cuuint64_t row_stride[1] = {static_cast<cuuint64_t>(cols) * 2};
-  const cuuint32_t box[2] = {kTensorMapBoxCols, static_cast<cuuint32_t>(box_rows)};
+  const cuuint64_t row_stride[1] = {static_cast<cuuint64_t>(cols) * element_bytes};
+  const cuuint32_t box[2] = {static_cast<cuuint32_t>(box_cols), static_cast<cuuint32_t>(box_rows)};
   const cuuint32_t element_strides[2] = {1, 1};
   const CUresult err =
-      encode(map, CU_TENSOR_MAP_DATA_TYPE_BFLOAT16, 2, const_cast<void*>(address), dims, row_stride,
-             box, element_strides, CU_TENSOR_MAP_INTERLEAVE_NONE, CU_TENSOR_MAP_SWIZZLE_128B,
-             CU_TENSOR_MAP_L2_PROMOTION_L2_256B, CU_TENSOR_MAP_FLOAT_OOB_FILL_NONE);
+      encode(map, type, 2, const_cast<void*>(address), dims, row_stride, box, element_strides,
+             CU_TENSOR_MAP_INTERLEAVE_NONE, swizzle, CU_TENSOR_MAP_L2_PROMOTION_L2_256B,
+             CU_TENSOR_MAP_FLOAT_OOB_FILL_NONE);
   if (err != CUDA_SUCCESS) {
     return "cuTensorMapEncodeTiled: error " + std::to_string(static_cast<int>(err)) + " for [" +
-           std::to_string(rows) + ", " + std::to_string(cols) + "] bf16, boxes of " +
-           std::to_string(box_rows) + " rows";
+           std::to_string(rows) + ", " + std::to_string(cols) + "] " + type_name + ", boxes of " +
+           std::to_string(box_rows) + " x " + std::to_string(box_cols);
   }
   return "";
+}
+
+}  // namespace
+
+std::string EncodeOperandTensorMap(CUtensorMap* map, const void* address, TensorMapElement element,
+                                   int64_t rows, int64_t cols, int box_rows) {
+  const bool bf16 = element == TensorMapElement::kBf16;
+  const int element_bytes = bf16 ? 2 : 1;
+  return Encode(map, bf16 ? CU_TENSOR_MAP_DATA_TYPE_BFLOAT16 : CU_TENSOR_MAP_DATA_TYPE_UINT8,
+                address, rows, cols, element_bytes, 128 / element_bytes, box_rows,
+                CU_TENSOR_MAP_SWIZZLE_128B, bf16 ? "bf16" : "e4m3");
+}
+
+std::string EncodeF32RowTensorMap(CUtensorMap* map, const void* address, int64_t rows, int64_t cols,
+                                  int box_cols) {
+  return Encode(map, CU_TENSOR_MAP_DATA_TYPE_FLOAT32, address, rows, cols, 4, box_cols, 1,
+                CU_TENSOR_MAP_SWIZZLE_NONE, "f32");
 }
 
 std::string LaunchWriteExpertTensorMaps(const CUtensorMap& templ, const void* const* ptrs,

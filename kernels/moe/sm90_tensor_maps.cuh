@@ -1,5 +1,6 @@
-// Hopper's tensor memory accelerator (TMA) for the sm_90a MoE kernels: tensor maps of bf16
-// matrices, one per expert written on the device, and the 2-D tile copies that read through them.
+// Hopper's tensor memory accelerator (TMA) for the sm_90a MoE kernels: tensor maps of bf16 and
+// e4m3 matrices and of f32 scale rows, one map per expert written on the device, and the 2-D tile
+// copies that read through them.
 //
 // Why maps are written on the device: a layer's experts are separate allocations named by a
 // device-side pointer array (MoeWeightsView), which the host never reads. The host encodes one
@@ -7,9 +8,9 @@
 // per expert, replacing the global address with `tensormap.replace` (as CUTLASS's grouped GEMMs
 // do). The maps live in the MoE workspace; a kernel reading one fences the tensormap proxy first.
 //
-// Every map here describes a row-major bf16 [rows, cols] matrix read in boxes of 64 columns
-// (128 bytes) by `box_rows` rows, written into shared memory in the 128-byte swizzle: the layout
-// wgmma's descriptors (sm90_wgmma.cuh) and Swizzle128 (sm90_common.cuh) name.
+// The operand maps describe a row-major [rows, cols] matrix read in boxes of 128 bytes of a row
+// (64 bf16 or 128 e4m3) by `box_rows` rows, written into shared memory in the 128-byte swizzle:
+// the layout wgmma's descriptors (sm90_wgmma.cuh) and Swizzle128 (sm90_common.cuh) name.
 #ifndef SWITCHYARD_KERNELS_MOE_SM90_TENSOR_MAPS_CUH_
 #define SWITCHYARD_KERNELS_MOE_SM90_TENSOR_MAPS_CUH_
 
@@ -22,14 +23,20 @@
 
 namespace sy::kernels {
 
-inline constexpr int kTensorMapBoxCols = 64;
 inline constexpr size_t kTensorMapBytes = sizeof(CUtensorMap);  // 128
 
-// Encodes into `map` the bf16 [rows, cols] matrix at `address` (16-byte aligned; cols % 8 == 0),
-// boxes of kTensorMapBoxCols x `box_rows` (<= 256), 128-byte swizzle, out-of-bounds reads zero.
-// "" or why the driver refused.
-std::string EncodeBf16TensorMap(CUtensorMap* map, const void* address, int64_t rows, int64_t cols,
-                                int box_rows);
+enum class TensorMapElement { kBf16, kE4m3 };
+
+// Encodes into `map` the [rows, cols] matrix of `element`s at `address` (16-byte aligned; a row
+// a multiple of 16 bytes), boxes of 128 bytes x `box_rows` (<= 256), 128-byte swizzle, reads out
+// of bounds zero. "" or why the driver refused.
+std::string EncodeOperandTensorMap(CUtensorMap* map, const void* address, TensorMapElement element,
+                                   int64_t rows, int64_t cols, int box_rows);
+
+// Encodes into `map` the f32 [rows, cols] matrix at `address` (cols % 4 == 0), boxes of
+// `box_cols` (<= 256) of one row, unswizzled: a k tile's scales of consecutive slot rows.
+std::string EncodeF32RowTensorMap(CUtensorMap* map, const void* address, int64_t rows, int64_t cols,
+                                  int box_cols);
 
 // Writes `count` maps into `out` (device memory, 128-byte aligned): map e is `templ` with the
 // address ptrs[e] (a device-side array). Waits for its predecessor (PDL) before writing, so a
@@ -51,8 +58,10 @@ __device__ __forceinline__ void MbarrierArriveExpectTx(uint64_t* bar, uint32_t b
                : "memory");
 }
 
-// Copies the box at (column `col`, row `row`) of `map` into `smem` (1024-byte aligned); its bytes
-// count against `bar`'s expected transaction bytes as they land.
+// Copies the box at (column `col`, row `row`) of `map` into `smem` (1024-byte aligned when
+// swizzled, else 128); its bytes count against `bar`'s expected transaction bytes as they land.
+// The box must start on 16 bytes of its row (`col` * element size % 16 == 0): a misaligned start
+// is an illegal instruction, not an error the encoder reports.
 __device__ __forceinline__ void TmaLoadTile(void* smem, const CUtensorMap* map, int col, int row,
                                             uint64_t* bar) {
   asm volatile(
