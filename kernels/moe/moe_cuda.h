@@ -83,6 +83,8 @@ struct MoePlanOptions {
   // the wgmma tile fits, as a DeepSeek-V3 checkpoint's dynamic activation scheme says; false
   // keeps them bf16 (w8a16, weight-only quantization).
   bool fp8_activations = true;
+  // Prefill blocks of 128 or 64 slots (bf16 on the wgmma tile only); 0 = from slots per expert.
+  int32_t prefill_block_m = 0;
 };
 
 // "" when the kernels can run the problem, else why not.

@@ -595,8 +595,8 @@ TEST(MoePlanTest, PrefillStartsWhereItsTilesWin) {
     options.format = format;
     return PlanMoe(MoeProblem{tokens, 8, 2, hidden, 256}, options).path;
   };
-  EXPECT_EQ(path(63, 512, MoeWeightFormat::kBf16), MoePath::kDecode);  // 15.75 per expert
-  EXPECT_EQ(path(64, 512, MoeWeightFormat::kBf16), MoePath::kPrefill);
+  EXPECT_EQ(path(31, 512, MoeWeightFormat::kBf16), MoePath::kDecode);  // 7.75 per expert
+  EXPECT_EQ(path(32, 512, MoeWeightFormat::kBf16), MoePath::kPrefill);
   EXPECT_EQ(path(64, 384, MoeWeightFormat::kBf16), MoePath::kDecode);  // the mma.sync tile
   EXPECT_EQ(path(100, 384, MoeWeightFormat::kBf16), MoePath::kPrefill);
   EXPECT_EQ(path(3, 512, MoeWeightFormat::kFp8Block128), MoePath::kDecode);   // 0.75 per expert
@@ -604,6 +604,31 @@ TEST(MoePlanTest, PrefillStartsWhereItsTilesWin) {
   EXPECT_EQ(path(64, 384, MoeWeightFormat::kFp8Block128), MoePath::kDecode);  // mma.sync
   EXPECT_EQ(path(100, 384, MoeWeightFormat::kFp8Block128), MoePath::kPrefill);
   EXPECT_EQ(path(4096, 512, MoeWeightFormat::kU4Group128), MoePath::kDecode);
+}
+
+// bf16 prefill on the wgmma tile takes blocks of 64 slots where experts get few slots each
+// (less padding), 128 where they get many; every other kernel runs blocks of 128.
+TEST(MoePlanTest, PrefillBlocksOf64WhereExpertsGetFewSlots) {
+  MoePlanOptions options;
+  options.path = MoePath::kPrefill;
+  const auto block_m = [&](int64_t tokens, int experts, int top_k, int64_t hidden, int64_t inter) {
+    return PlanMoe(MoeProblem{tokens, experts, top_k, hidden, inter}, options).block_m;
+  };
+  EXPECT_EQ(block_m(1024, 256, 8, 7168, 2048), 64);   // DeepSeek-V3: 32 slots an expert
+  EXPECT_EQ(block_m(4096, 256, 8, 7168, 2048), 128);  // 128
+  EXPECT_EQ(block_m(256, 8, 2, 4096, 14336), 64);     // Mixtral: 64
+  EXPECT_EQ(block_m(260, 8, 2, 4096, 14336), 128);    // 65
+  EXPECT_EQ(block_m(256, 8, 2, 4096, 192), 128);      // mma.sync tile
+  options.prefill_block_m = 128;
+  EXPECT_EQ(block_m(1024, 256, 8, 7168, 2048), 128);
+  options.prefill_block_m = 64;
+  EXPECT_EQ(block_m(4096, 8, 2, 4096, 14336), 64);
+  options.format = MoeWeightFormat::kFp8Block128;
+  EXPECT_EQ(block_m(4096, 256, 8, 7168, 2048), 128);  // the fp8 kernels: 128 only
+  // The block table has room for the smaller blocks.
+  options.format = MoeWeightFormat::kBf16;
+  const MoePlan plan = PlanMoe(MoeProblem{4096, 256, 8, 7168, 2048}, options);
+  EXPECT_GE(plan.max_blocks, 4096 * 8 / 64 + 256);
 }
 
 // Prefill plans keep the TMA tensor maps of every expert's two matrices (128 bytes each, 128-byte
@@ -690,15 +715,20 @@ TEST_F(CudaMoeKernelsTest, PrefillGemmsMatchTheReference) {
   for (const Shape& shape : {Shape{256, 128, true}, Shape{512, 384, true}, Shape{384, 192, false},
                              Shape{256, 64, false}}) {
     for (int64_t tokens : {3, 200, 600}) {
-      SCOPED_TRACE(::testing::Message()
-                   << "H " << shape.hidden << ", I " << shape.inter << ", " << tokens << " tokens");
-      Layer layer(tokens, 8, 2, shape.hidden, shape.inter, 8);
-      ASSERT_EQ(WgmmaPrefillFits(layer.problem, layer.weights()), shape.wgmma);
-      MoePlanOptions options;
-      options.path = MoePath::kPrefill;
-      const MoePlan plan = layer.Plan(options);
-      ASSERT_EQ(plan.path, MoePath::kPrefill);
-      CheckLayer(layer, plan, true);
+      // Blocks of 64 slots run the wgmma kernel's 64 x 256 tile; the other kernels keep 128.
+      for (int32_t block_m : {64, 128}) {
+        SCOPED_TRACE(::testing::Message() << "H " << shape.hidden << ", I " << shape.inter << ", "
+                                          << tokens << " tokens, blocks of " << block_m);
+        Layer layer(tokens, 8, 2, shape.hidden, shape.inter, 8);
+        ASSERT_EQ(WgmmaPrefillFits(layer.problem, layer.weights()), shape.wgmma);
+        MoePlanOptions options;
+        options.path = MoePath::kPrefill;
+        options.prefill_block_m = block_m;
+        const MoePlan plan = layer.Plan(options);
+        ASSERT_EQ(plan.path, MoePath::kPrefill);
+        ASSERT_EQ(plan.block_m, shape.wgmma ? block_m : 128);
+        CheckLayer(layer, plan, true);
+      }
     }
   }
 }
@@ -1107,12 +1137,16 @@ TEST_F(CudaMoeKernelsTest, PrefillAtModelShapesMatchesTheReference) {
     int64_t hidden, inter;
   };
   for (const Case& c : {Case{300, 2, 2, 4096, 14336}, Case{257, 16, 8, 7168, 2048}}) {
-    SCOPED_TRACE(::testing::Message() << "H " << c.hidden << ", I " << c.inter);
     Layer layer(c.tokens, c.experts, c.top_k, c.hidden, c.inter, 43);
     ASSERT_TRUE(WgmmaPrefillFits(layer.problem, layer.weights()));
-    MoePlanOptions options;
-    options.path = MoePath::kPrefill;
-    CheckLayerSampled(layer, layer.Plan(options), 16);
+    for (int32_t block_m : {64, 128}) {
+      SCOPED_TRACE(::testing::Message()
+                   << "H " << c.hidden << ", I " << c.inter << ", blocks of " << block_m);
+      MoePlanOptions options;
+      options.path = MoePath::kPrefill;
+      options.prefill_block_m = block_m;
+      CheckLayerSampled(layer, layer.Plan(options), 16);
+    }
   }
 }
 

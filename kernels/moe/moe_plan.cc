@@ -23,8 +23,11 @@ bool PrefillFits(const MoeProblem& p) { return p.intermediate % 64 == 0 && p.hid
 
 // Slots per expert from which the prefill tiles beat the decode kernels. Measured on the H200
 // (bench moe --path prefill against the plan's decode, docs/cuda-kernels.md):
-//   - bf16 on the wgmma tile: 16 (Qwen3-30B-A3B at 256 tokens 433 vs 629 µs, Mixtral at 64 tokens
-//     a tie, DeepSeek-V3 at 8 per expert 6,901 vs 5,845 µs);
+//   - bf16 on the wgmma tile: 8, with its 64-slot blocks (PrefillBlockM): DeepSeek-V3 at 256
+//     tokens (8 per expert) 5,194 vs decode/2's 5,660-5,845 µs, at 64 tokens (2) 4,461 vs
+//     4,518-4,535, Mixtral at 64 tokens (16) 689 vs 906; ties from 1-4 per expert (Qwen3-30B-A3B
+//     at 64 tokens 317 vs 311-330, Mixtral at 16 tokens 676 vs 666-670), and decode still wins
+//     Qwen3-30B-A3B at 16 tokens (221 vs 203-220);
 //   - fp8 on the w8a8 wgmma tile: 1. It streams fp8 weights at 2.8-3.0 TB/s from 16 tokens on,
 //     as fast as the w8a16 decode kernel does at its best (Qwen3-30B-A3B at 16 tokens 173 vs
 //     206 µs, at 64 tokens 250 vs 313; Mixtral at 64 tokens 509 vs 1,049; decode still wins by
@@ -32,7 +35,7 @@ bool PrefillFits(const MoeProblem& p) { return p.intermediate % 64 == 0 && p.hid
 //   - the mma.sync tile (bf16 or fp8), and fp8 weights with bf16 activations (w8a16): 25.
 double PrefillFromSlotsPerExpert(const MoeProblem& p, const MoePlanOptions& options) {
   if (!WgmmaPrefillShapeFits(p, options.format)) return 25;
-  if (options.format == MoeWeightFormat::kBf16) return 16;
+  if (options.format == MoeWeightFormat::kBf16) return 8;
   return options.fp8_activations ? 1 : 25;
 }
 
@@ -40,6 +43,22 @@ int64_t W8a8ScalesLd(int64_t slots) { return (slots + 3) / 4 * 4; }
 
 size_t W8a8ScaleBytes(int64_t slots, int64_t k) {
   return sizeof(float) * static_cast<size_t>(k / kMoeFp8Block * W8a8ScalesLd(slots));
+}
+
+// Prefill blocks: 128 slots, or 64 for bf16 on the wgmma tile where experts get at most 64
+// slots each: a block of 128 is then mostly padding and the tile does twice the MMA work its
+// weight bytes need. Where blocks fill up, the 64-slot tile's two reads of each weight tile per
+// 128 slots cost more than the padding saves. Measured on the H200 (bench moe --path prefill
+// --block-m 64|128, docs/cuda-kernels.md): 64 wins Mixtral at 16 / 64 tokens (676 / 689 vs
+// 810 / 773 µs), Qwen3-30B-A3B up to 1024 tokens (440 vs 456 at 64 slots an expert) and
+// DeepSeek-V3 up to 1024 (5,493 vs 6,432); 128 wins Mixtral at 256 tokens (64 an expert: 820
+// vs 841) and every shape at 4096 (DeepSeek-V3 9,249 vs 9,967 at 128 an expert).
+int32_t PrefillBlockM(const MoeProblem& p, const MoePlanOptions& options, double per_expert) {
+  if (options.format != MoeWeightFormat::kBf16 || !WgmmaPrefillShapeFits(p, options.format))
+    return 128;
+  if (options.prefill_block_m == 64 || options.prefill_block_m == 128)
+    return options.prefill_block_m;
+  return per_expert <= 64 ? 64 : 128;
 }
 
 }  // namespace
@@ -80,7 +99,7 @@ MoePlan PlanMoe(const MoeProblem& p, const MoePlanOptions& options) {
     plan.block_m = 8 * plan.token_tiles;
   } else {
     plan.token_tiles = 0;
-    plan.block_m = 128;
+    plan.block_m = PrefillBlockM(p, options, per_expert);
     plan.fp8_activations = options.format == MoeWeightFormat::kFp8Block128 &&
                            options.fp8_activations && WgmmaPrefillShapeFits(p, options.format);
   }

@@ -44,18 +44,25 @@
 namespace sy::kernels {
 namespace {
 
-constexpr int kBM = 128, kBN = 256, kBK = 64, kStages = 4;
+constexpr int kBN = 256, kBK = 64, kMaxStages = 5;
 constexpr int kConsumers = 2, kThreads = 128 * (1 + kConsumers);
 // (maybe_unused: the portable PTX build of the kernel below is only a trap.)
 [[maybe_unused]] constexpr int kProducerRegisters = 40, kConsumerRegisters = 232;
-constexpr int kATileElems = kBM * kBK, kBTileElems = kBN * kBK;
-constexpr size_t kStageBytes = sizeof(__nv_bfloat16) * (kATileElems + kBTileElems);
-// The ring, plus slack to align it to the 1024 bytes the swizzle pattern repeats over.
-constexpr size_t kSmemBytes = kStages * kStageBytes + 1024;
+constexpr int kBTileElems = kBN * kBK;
+
+// The tile of `kBM` (128 or 64) slot rows: its ring fills the shared memory either way.
+template <int kBM>
+struct Tile {
+  static constexpr int kStages = kBM == 128 ? 4 : 5;
+  static constexpr int kATileElems = kBM * kBK;
+  static constexpr size_t kStageBytes = sizeof(__nv_bfloat16) * (kATileElems + kBTileElems);
+  // The ring, plus slack to align it to the 1024 bytes the swizzle pattern repeats over.
+  static constexpr size_t kSmemBytes = kStages * kStageBytes + 1024;
+};
 
 struct PipelineBarriers {
-  uint64_t full[kStages];   // the producer's copies of a stage landed
-  uint64_t empty[kStages];  // every consumer warp is done reading a stage
+  uint64_t full[kMaxStages];   // the producer's copies of a stage landed
+  uint64_t empty[kMaxStages];  // every consumer warp is done reading a stage
 };
 
 // Producer thread `pt`'s cp.async copies of k tile `kt` of A into `s_a`: 16-byte chunk pt % 8 of
@@ -65,7 +72,7 @@ struct PipelineBarriers {
                                                            int kt, int pt) {
   const int chunk = pt % 8, k = kt * kBK + chunk * 8;
 #pragma unroll
-  for (int i = 0; i < kBM / 16; ++i) {
+  for (int i = 0; i < 128 / 16; ++i) {
     const int row = pt / 8 + 16 * i;
     CpAsync16(s_a + Swizzle128(row, chunk), p.a + static_cast<int64_t>(s_arow[row]) * p.K + k);
   }
@@ -73,26 +80,34 @@ struct PipelineBarriers {
 
 // The producer for bf16 weights, one thread: each k tile of A (down: act's rows; gate_up: x's
 // rows gathered into sorted order by sm90_gather_sorted_rows; both from the block's first
-// position) and of B (gate_up: the tile's 128 gate rows and 128 up rows; down: 256 rows) through
-// TMA. The bytes complete the stage's full mbarrier as they land.
-template <bool kGateUp>
+// position) and of B through TMA. B's 256 rows: down's 256 weight rows; gate_up's 128 gate rows
+// and the 128 up rows that pair with them, in pairs of halves of 64 where kBM = 64 (each
+// consumer's 128 columns are then one 64 x 128 gate_up tile of its own). The bytes complete the
+// stage's full mbarrier as they land.
+template <bool kGateUp, int kBM>
 __device__ void ProduceTilesTma(const PrefillGemmParams& p, const CUtensorMap& a_map,
                                 const BlockInfo& blk, int n_tile, __nv_bfloat16* ring,
                                 PipelineBarriers& bars) {
+  using T = Tile<kBM>;
   const auto* w_map = static_cast<const CUtensorMap*>(p.weight_maps) + blk.expert;
   AcquireTensorMap(w_map);
   const int k_tiles = p.K / kBK;
   for (int kt = 0; kt < k_tiles; ++kt) {
-    const int stage = kt % kStages;
-    if (kt >= kStages) MbarrierWait(&bars.empty[stage], (kt / kStages - 1) & 1);
-    __nv_bfloat16* s_a = ring + stage * (kATileElems + kBTileElems);
-    __nv_bfloat16* s_b = s_a + kATileElems;
+    const int stage = kt % T::kStages;
+    if (kt >= T::kStages) MbarrierWait(&bars.empty[stage], (kt / T::kStages - 1) & 1);
+    __nv_bfloat16* s_a = ring + stage * (T::kATileElems + kBTileElems);
+    __nv_bfloat16* s_b = s_a + T::kATileElems;
     uint64_t* full = &bars.full[stage];
-    MbarrierArriveExpectTx(full, kStageBytes);
+    MbarrierArriveExpectTx(full, T::kStageBytes);
     TmaLoadTile(s_a, &a_map, kt * kBK, blk.begin, full);
     if constexpr (kGateUp) {
-      TmaLoadTile(s_b, w_map, kt * kBK, kBN / 2 * n_tile, full);
-      TmaLoadTile(s_b + kBN / 2 * kBK, w_map, kt * kBK, p.inter + kBN / 2 * n_tile, full);
+      constexpr int kPart = kBM == 128 ? kBN / 2 : kBN / 4;  // rows a box
+#pragma unroll
+      for (int part = 0; part < kBN / 2 / kPart; ++part) {
+        const int gate_row = kBN / 2 * n_tile + kPart * part;
+        TmaLoadTile(s_b + 2 * part * kPart * kBK, w_map, kt * kBK, gate_row, full);
+        TmaLoadTile(s_b + (2 * part + 1) * kPart * kBK, w_map, kt * kBK, p.inter + gate_row, full);
+      }
     } else {
       TmaLoadTile(s_b, w_map, kt * kBK, kBN * n_tile, full);
     }
@@ -107,6 +122,7 @@ template <bool kGateUp>
 __device__ void ProduceTilesFp8(const PrefillGemmParams& p, int expert, int n_tile,
                                 const int* s_arow, __nv_bfloat16* ring, PipelineBarriers& bars,
                                 int pt) {
+  using T = Tile<128>;
   constexpr int kRowsPerThread = kBN / 32;
   const int b_chunk = pt % 4, b_row0 = pt / 4;
   const int k_tiles = p.K / kBK;
@@ -123,10 +139,10 @@ __device__ void ProduceTilesFp8(const PrefillGemmParams& p, int expert, int n_ti
   uint4 next[kRowsPerThread];
   load_b(0, next);
   for (int kt = 0; kt < k_tiles; ++kt) {
-    const int stage = kt % kStages;
-    if (kt >= kStages) MbarrierWait(&bars.empty[stage], (kt / kStages - 1) & 1);
-    __nv_bfloat16* s_a = ring + stage * (kATileElems + kBTileElems);
-    __nv_bfloat16* s_b = s_a + kATileElems;
+    const int stage = kt % T::kStages;
+    if (kt >= T::kStages) MbarrierWait(&bars.empty[stage], (kt / T::kStages - 1) & 1);
+    __nv_bfloat16* s_a = ring + stage * (T::kATileElems + kBTileElems);
+    __nv_bfloat16* s_b = s_a + T::kATileElems;
     CopyATile(p, s_arow, s_a, kt, pt);
     CpAsyncArriveOnMbarrier(&bars.full[stage]);
     uint4 cur[kRowsPerThread];
@@ -149,45 +165,54 @@ __device__ void ProduceTilesFp8(const PrefillGemmParams& p, int expert, int n_ti
   CpAsyncWait<0>();
 }
 
-// Consumer warpgroup `wg` (0 or 1): slot rows 64 wg .. 64 wg + 63 of the tile, all 256 outputs.
-template <bool kFp8>
+// Consumer warpgroup `wg` (0 or 1). kBM = 128: slot rows 64 wg .. 64 wg + 63 of the tile, all
+// 256 outputs (wgmma.m64n256k16). kBM = 64: all 64 slot rows, outputs 128 wg .. 128 wg + 127
+// (m64n128k16); the two consumers share each A tile.
+template <bool kFp8, int kBM>
 __device__ __forceinline__ void ConsumeTiles(const PrefillGemmParams& p, int wg,
                                              __nv_bfloat16* ring, PipelineBarriers& bars,
-                                             float (&acc)[128]) {
+                                             float (&acc)[kBM]) {
+  using T = Tile<kBM>;
   const int k_tiles = p.K / kBK;
   const bool signals = threadIdx.x % 32 == 0;  // one arrival per consumer warp
 #pragma unroll
-  for (int i = 0; i < 128; ++i) acc[i] = 0.0f;
+  for (int i = 0; i < kBM; ++i) acc[i] = 0.0f;
   for (int kt = 0; kt < k_tiles; ++kt) {
-    const int stage = kt % kStages;
-    MbarrierWait(&bars.full[stage], (kt / kStages) & 1);
+    const int stage = kt % T::kStages;
+    MbarrierWait(&bars.full[stage], (kt / T::kStages) & 1);
     // fp8: A's copies and B's stores were made through the generic proxy; wgmma reads through
     // the async one (as TMA writes).
     if constexpr (kFp8) FenceProxyAsyncShared();
-    const __nv_bfloat16* s_a = ring + stage * (kATileElems + kBTileElems);
-    const uint64_t a = WgmmaDescriptorSw128(s_a + wg * 64 * kBK);
-    const uint64_t b = WgmmaDescriptorSw128(s_a + kATileElems);
+    const __nv_bfloat16* s_a = ring + stage * (T::kATileElems + kBTileElems);
+    const __nv_bfloat16* s_b = s_a + T::kATileElems;
+    const uint64_t a = WgmmaDescriptorSw128(kBM == 128 ? s_a + wg * 64 * kBK : s_a);
+    const uint64_t b = WgmmaDescriptorSw128(kBM == 128 ? s_b : s_b + wg * (kBN / 2) * kBK);
     WgmmaFence();
 #pragma unroll
     for (int k16 = 0; k16 < kBK / 16; ++k16) {
-      WgmmaM64N256K16Bf16(acc, WgmmaDescriptorAdvanceK(a, k16), WgmmaDescriptorAdvanceK(b, k16),
-                          kt > 0 || k16 > 0);
+      const uint64_t ak = WgmmaDescriptorAdvanceK(a, k16), bk = WgmmaDescriptorAdvanceK(b, k16);
+      if constexpr (kBM == 128) {
+        WgmmaM64N256K16Bf16(acc, ak, bk, kt > 0 || k16 > 0);
+      } else {
+        WgmmaM64N128K16Bf16(acc, ak, bk, kt > 0 || k16 > 0);
+      }
     }
     WgmmaCommit();
     // The previous tile's wgmma group is done: its stage can be refilled.
     WgmmaWait<1>();
-    if (kt > 0 && signals) MbarrierArrive(&bars.empty[(kt - 1) % kStages]);
+    if (kt > 0 && signals) MbarrierArrive(&bars.empty[(kt - 1) % T::kStages]);
   }
   WgmmaWait<0>();
 }
 
 // `a_map`: with bf16 weights, this GEMM's A [slots, K] (gate_up: x's rows in sorted order, down:
-// act); unused with fp8 weights.
-template <bool kFp8, bool kGateUp>
+// act); unused with fp8 weights (which run kBM = 128 only).
+template <bool kFp8, bool kGateUp, int kBM>
 __global__ void __launch_bounds__(kThreads, 1)
-    sm90_grouped_gemm_bf16_wgmma_128x256x64_ws_prefill(PrefillGemmParams p,
-                                                       const __grid_constant__ CUtensorMap a_map) {
+    sm90_grouped_gemm_bf16_wgmma_ws_prefill(PrefillGemmParams p,
+                                            const __grid_constant__ CUtensorMap a_map) {
 #if defined(__CUDA_ARCH_FEAT_SM90_ALL)
+  static_assert(kBM == 128 || !kFp8, "w8a16 runs 128-slot tiles");
   extern __shared__ unsigned char smem_raw[];
   __shared__ int s_arow[kBM], s_slot[kBM];
   __shared__ PipelineBarriers bars;
@@ -203,7 +228,7 @@ __global__ void __launch_bounds__(kThreads, 1)
   const BlockInfo blk = p.ws.blocks[tile.block];
   LoadBlockRows<kGateUp>(p, blk, kBM, s_slot, s_arow);
   const int tid = threadIdx.x;
-  if (tid < kStages) {
+  if (tid < Tile<kBM>::kStages) {
     // fp8: every producer thread's copies of A, then its stores of B; bf16: the TMA issuer.
     MbarrierInit(&bars.full[tid], kFp8 ? 256 : 1);
     MbarrierInit(&bars.empty[tid], 4 * kConsumers);  // one arrival per consumer warp
@@ -216,13 +241,18 @@ __global__ void __launch_bounds__(kThreads, 1)
       ProduceTilesFp8<kGateUp>(p, blk.expert, n_tile, s_arow, ring, bars, tid % 128);
     } else {
       WarpgroupReleaseRegisters<kProducerRegisters>();
-      if (tid % 128 == 0) ProduceTilesTma<kGateUp>(p, a_map, blk, n_tile, ring, bars);
+      if (tid % 128 == 0) ProduceTilesTma<kGateUp, kBM>(p, a_map, blk, n_tile, ring, bars);
     }
   } else {
     if constexpr (!kFp8) WarpgroupTakeRegisters<kConsumerRegisters>();
-    float acc[128];
-    ConsumeTiles<kFp8>(p, wg, ring, bars, acc);
-    StoreWgmmaTile<kBN, kGateUp>(p, blk, n_tile, wg, s_slot, acc);
+    float acc[kBM];
+    ConsumeTiles<kFp8, kBM>(p, wg, ring, bars, acc);
+    if constexpr (kBM == 128) {
+      StoreWgmmaTile<kBN, kGateUp>(p, blk, n_tile, wg, s_slot, acc);
+    } else {
+      // This consumer's 64 x 128 tile is output tile 2 n_tile + wg of 128 columns.
+      StoreWgmmaTile<kBN / 2, kGateUp>(p, blk, 2 * n_tile + wg, 0, s_slot, acc);
+    }
   }
 #else
   // The portable PTX (compute_90) has no wgmma; WgmmaPrefillFits selects this kernel on sm_90
@@ -231,17 +261,19 @@ __global__ void __launch_bounds__(kThreads, 1)
 #endif
 }
 
-template <bool kFp8, bool kGateUp>
+template <bool kFp8, bool kGateUp, int kBM>
 std::string LaunchKernel(dim3 grid, bool pdl, void* stream, const PrefillGemmParams& p,
                          const CUtensorMap& a_map) {
-  auto* kernel = sm90_grouped_gemm_bf16_wgmma_128x256x64_ws_prefill<kFp8, kGateUp>;
+  auto* kernel = sm90_grouped_gemm_bf16_wgmma_ws_prefill<kFp8, kGateUp, kBM>;
+  const std::string name = std::string("sm90_grouped_gemm_bf16_wgmma_") +
+                           (kBM == 128 ? "128x256x64" : "64x256x64") + "_ws_prefill<" +
+                           (kGateUp ? "gate_up>" : "down>");
+  constexpr size_t kSmemBytes = Tile<kBM>::kSmemBytes;
   if (cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize,
                            static_cast<int>(kSmemBytes)) != cudaSuccess) {
-    return LaunchError("sm90_grouped_gemm_bf16_wgmma_128x256x64_ws_prefill: smem attribute");
+    return LaunchError((name + ": smem attribute").c_str());
   }
-  return Launch(kGateUp ? "sm90_grouped_gemm_bf16_wgmma_128x256x64_ws_prefill<gate_up>"
-                        : "sm90_grouped_gemm_bf16_wgmma_128x256x64_ws_prefill<down>",
-                kernel, grid, dim3(kThreads), kSmemBytes, stream, pdl, p, a_map);
+  return Launch(name.c_str(), kernel, grid, dim3(kThreads), kSmemBytes, stream, pdl, p, a_map);
 }
 
 }  // namespace
@@ -271,11 +303,14 @@ std::string LaunchWgmmaPrefillGemm(bool gate_up, const MoeProblem& problem, cons
   CUtensorMap a_map{};
   if (weights.format == MoeWeightFormat::kFp8Block128) {
     if (p.scales == nullptr) return "wgmma prefill grouped GEMM: fp8 weights need their scales";
-    return gate_up ? LaunchKernel<true, true>(grid, pdl, stream, p, a_map)
-                   : LaunchKernel<true, false>(grid, pdl, stream, p, a_map);
+    return gate_up ? LaunchKernel<true, true, 128>(grid, pdl, stream, p, a_map)
+                   : LaunchKernel<true, false, 128>(grid, pdl, stream, p, a_map);
   }
-  if (std::string err = WritePrefillWeightMaps(gate_up, problem, TensorMapElement::kBf16, kBN, ws,
-                                               pdl, stream, p);
+  const bool half_tile = plan.block_m == 64;
+  // gate_up's boxes: halves of 128 rows, or of 64 (the 64-slot tile's pairs, ProduceTilesTma).
+  const int box_rows = gate_up ? (half_tile ? kBN / 4 : kBN / 2) : kBN;
+  if (std::string err = WritePrefillWeightMaps(gate_up, problem, TensorMapElement::kBf16, box_rows,
+                                               ws, pdl, stream, p);
       !err.empty()) {
     return err;
   }
@@ -289,10 +324,14 @@ std::string LaunchWgmmaPrefillGemm(bool gate_up, const MoeProblem& problem, cons
   }
   const std::string err =
       EncodeOperandTensorMap(&a_map, gate_up ? ws.rows_out : ws.act, TensorMapElement::kBf16,
-                             problem.tokens * problem.top_k, p.K, kBM);
+                             problem.tokens * problem.top_k, p.K, plan.block_m);
   if (!err.empty()) return err;
-  return gate_up ? LaunchKernel<false, true>(grid, pdl, stream, p, a_map)
-                 : LaunchKernel<false, false>(grid, pdl, stream, p, a_map);
+  if (half_tile) {
+    return gate_up ? LaunchKernel<false, true, 64>(grid, pdl, stream, p, a_map)
+                   : LaunchKernel<false, false, 64>(grid, pdl, stream, p, a_map);
+  }
+  return gate_up ? LaunchKernel<false, true, 128>(grid, pdl, stream, p, a_map)
+                 : LaunchKernel<false, false, 128>(grid, pdl, stream, p, a_map);
 }
 
 }  // namespace sy::kernels

@@ -237,8 +237,8 @@ std::string LaunchFp8WgmmaPrefillGemm(bool gate_up, const MoeProblem& problem, c
   PrefillGemmParams p =
       MakePrefillGemmParams(gate_up, problem, a, weights, ws,
                             gate_up ? problem.intermediate / (kBN / 2) : problem.hidden / kBN);
-  if (std::string err = WritePrefillWeightMaps(gate_up, problem, TensorMapElement::kE4m3, kBN, ws,
-                                               pdl, stream, p);
+  if (std::string err = WritePrefillWeightMaps(gate_up, problem, TensorMapElement::kE4m3,
+                                               gate_up ? kBN / 2 : kBN, ws, pdl, stream, p);
       !err.empty()) {
     return err;
   }

@@ -50,18 +50,17 @@ inline PrefillGemmParams MakePrefillGemmParams(bool gate_up, const MoeProblem& p
   return p;
 }
 
-// The wgmma kernels' per-expert weight tensor maps for this GEMM ([rows, K]: gate_up's 2I rows
-// read kBN / 2 at a time, the gate half and the up half of a tile; down's H rows kBN at a time),
-// written into the workspace, and p.weight_maps pointed at them.
+// The wgmma kernels' per-expert weight tensor maps for this GEMM ([rows, K]: gate_up's 2I rows,
+// down's H rows, read `box_rows` at a time), written into the workspace, and p.weight_maps
+// pointed at them.
 inline std::string WritePrefillWeightMaps(bool gate_up, const MoeProblem& problem,
-                                          TensorMapElement element, int kBN,
+                                          TensorMapElement element, int box_rows,
                                           const MoeWorkspaceView& ws, bool pdl, void* stream,
                                           PrefillGemmParams& p) {
   CUtensorMap templ{};
   const int64_t rows = gate_up ? 2 * problem.intermediate : problem.hidden;
   // The template's address is never read: each expert's map gets its own.
-  if (std::string err =
-          EncodeOperandTensorMap(&templ, ws.act, element, rows, p.K, gate_up ? kBN / 2 : kBN);
+  if (std::string err = EncodeOperandTensorMap(&templ, ws.act, element, rows, p.K, box_rows);
       !err.empty()) {
     return err;
   }

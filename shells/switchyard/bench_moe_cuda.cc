@@ -177,6 +177,7 @@ bool MeasureLayer(const ModelShape& s, int64_t tokens, const Weights& w, cudaStr
   const k::MoePlan plan = k::PlanMoe(problem, options);
   m.path = plan.path == k::MoePath::kDecode ? kDecodeNames[plan.token_tiles]
            : plan.fp8_activations           ? "prefill/w8a8"
+           : plan.block_m == 64             ? "prefill/64"
                                             : "prefill";
   m.fp8_math = plan.fp8_activations;
   DevicePtr x = Allocate(sizeof(uint16_t) * tokens * s.hidden);
@@ -344,6 +345,11 @@ int BenchMoeCuda(const ParsedArgs& args) {
   if (fp8_activations != "on" && fp8_activations != "off")
     return UsageError("bench", "--fp8-activations: on (w8a8 prefill) or off (w8a16)");
   options.fp8_activations = fp8_activations == "on";
+  options.prefill_block_m = std::stoi(args.Get("block-m", "0"));
+  if (options.prefill_block_m != 0 && options.prefill_block_m != 64 &&
+      options.prefill_block_m != 128) {
+    return UsageError("bench", "--block-m: 0 (from the batch), 64 or 128 (bf16 prefill blocks)");
+  }
   const int min_replays = std::max(1, std::stoi(args.Get("iterations", "3")));
 
   int devices = 0;

@@ -39,6 +39,7 @@ int BenchCommand(const std::vector<std::string>& argv) {
                      {"token-tiles", true},
                      {"pdl", true},
                      {"fp8-activations", true},
+                     {"block-m", true},
                      {"trace", true},
                      {"text", true},
                      {"text-tokens", true},
