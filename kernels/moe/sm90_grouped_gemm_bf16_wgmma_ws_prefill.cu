@@ -1,10 +1,12 @@
-// sm90_grouped_gemm_bf16_wgmma_128x256x64_ws_prefill: the grouped GEMMs of prefill on Hopper's
+// sm90_grouped_gemm_bf16_wgmma_{128,64}x256x64_ws_prefill: the grouped GEMMs of prefill on Hopper's
 // own path with bf16 activations, for bf16 or fp8 block-128 weights (w8a16: the plan keeps
 // activations bf16) where I % 128 == 0 and H % 256 == 0. fp8 weights with fp8 activations (w8a8)
 // run in sm90_grouped_gemm_fp8_wgmma_ws_prefill.cu; the mma.sync kernel in
 // sm90_grouped_gemm_bf16_mma_multistage_prefill.cu takes the other shapes.
 //
-// One CTA computes a 128-slot x 256-output tile of one expert block, warp-specialised:
+// One CTA computes a 128-slot x 256-output tile of one expert block (kBM = 128; blocks of 64
+// slots, which the plan takes for bf16 where experts get at most 64 slots, run a 64 x 256 tile:
+// ConsumeTiles), warp-specialised:
 //   - a producer fills a ring of 4 stages (48 KiB each), 64 k at a time, with A (slot rows) and
 //     B (weight rows). With bf16 weights one thread copies both through TMA: B through the
 //     expert's tensor map (sm90_tensor_maps.cuh), A through a map of act (down) or of x's rows
