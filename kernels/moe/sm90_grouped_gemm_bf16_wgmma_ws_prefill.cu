@@ -228,7 +228,7 @@ __global__ void __launch_bounds__(kThreads, 1)
   AllowSuccessor();
   if (tile.block >= *p.ws.num_blocks) return;
   const BlockInfo blk = p.ws.blocks[tile.block];
-  LoadBlockRows<kGateUp>(p, blk, kBM, s_slot, s_arow);
+  LoadBlockRows<kGateUp>(p, blk, kBM, s_slot, kFp8 ? s_arow : nullptr);  // bf16: TMA reads A
   const int tid = threadIdx.x;
   if (tid < Tile<kBM>::kStages) {
     // fp8: every producer thread's copies of A, then its stores of B; bf16: the TMA issuer.

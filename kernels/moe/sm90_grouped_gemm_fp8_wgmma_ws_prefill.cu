@@ -154,7 +154,7 @@ __global__ void __launch_bounds__(kThreads, 1) sm90_grouped_gemm_fp8_wgmma_128x2
     const __grid_constant__ CUtensorMap a_scale_map) {
 #if defined(__CUDA_ARCH_FEAT_SM90_ALL)
   extern __shared__ unsigned char smem_raw[];
-  __shared__ int s_arow[kBM], s_slot[kBM];
+  __shared__ int s_slot[kBM];
   __shared__ Pipeline pipe;
   auto* ring =
       reinterpret_cast<uint8_t*>((reinterpret_cast<uintptr_t>(smem_raw) + 1023) & ~uintptr_t{1023});
@@ -167,7 +167,7 @@ __global__ void __launch_bounds__(kThreads, 1) sm90_grouped_gemm_fp8_wgmma_128x2
   AllowSuccessor();
   if (tile.block >= *p.ws.num_blocks) return;
   const BlockInfo blk = p.ws.blocks[tile.block];
-  LoadBlockRows<kGateUp>(p, blk, kBM, s_slot, s_arow);
+  LoadBlockRows<kGateUp>(p, blk, kBM, s_slot, nullptr);  // TMA reads A in sorted order
   const int tid = threadIdx.x;
   if (tid < kStages) {
     MbarrierInit(&pipe.full[tid], 1);                // the TMA issuer

@@ -89,7 +89,8 @@ __device__ __forceinline__ PrefillTile PrefillTileOfThisCta(int n_tiles) {
 }
 
 // The `rows` slot rows of expert block `blk`: its slots, and the rows of A they read (gate_up:
-// token rows of x; down: rows of act in sorted order). Rows past the block repeat a real one.
+// token rows of x; down: rows of act in sorted order) for kernels that gather A themselves
+// (`s_arow`; nullptr where TMA reads A in sorted order). Rows past the block repeat a real one.
 template <bool kGateUp>
 __device__ __forceinline__ void LoadBlockRows(const PrefillGemmParams& p, const BlockInfo& blk,
                                               int rows, int* s_slot, int* s_arow) {
@@ -98,7 +99,7 @@ __device__ __forceinline__ void LoadBlockRows(const PrefillGemmParams& p, const 
     const int pos = blk.begin + min(i, m - 1);
     const int slot = p.ws.sorted_slots[pos];
     s_slot[i] = slot;
-    s_arow[i] = kGateUp ? slot / p.top_k : pos;
+    if (s_arow != nullptr) s_arow[i] = kGateUp ? slot / p.top_k : pos;
   }
 }
 
