@@ -62,8 +62,12 @@ enum class MoePath { kDecode, kPrefill };
 struct MoePlan {
   MoePath path = MoePath::kDecode;
   int32_t token_tiles = 1;  // decode: tiles of 8 tokens a CTA keeps in registers (1, 2, 4, 8)
-  int32_t block_m = 8;      // slots per block of the block table
-  int64_t max_blocks = 0;   // bound on the blocks any routing can produce
+  // decode: groups of 32 weight rows a CTA owns (1, 2, 4, 8), per GEMM; its warps split K
+  // 8 / R ways.
+  int32_t gate_up_row_groups = 1;
+  int32_t down_row_groups = 1;
+  int32_t block_m = 8;     // slots per block of the block table
+  int64_t max_blocks = 0;  // bound on the blocks any routing can produce
   size_t workspace_bytes = 0;
   bool programmatic_launch = true;  // PDL: each kernel's prologue overlaps its predecessor
   // Prefill with fp8 weights on the wgmma tile and MoePlanOptions::fp8_activations: activations
@@ -85,10 +89,22 @@ struct MoePlanOptions {
   bool fp8_activations = true;
   // Prefill blocks of 128 or 64 slots (bf16 on the wgmma tile only); 0 = from slots per expert.
   int32_t prefill_block_m = 0;
+  // decode: row groups of gate_up's and down's CTAs, 1, 2, 4 or 8; 0 = from the GEMM's K.
+  int32_t gate_up_row_groups = 0;
+  int32_t down_row_groups = 0;
 };
 
 // "" when the kernels can run the problem, else why not.
 std::string CheckMoeProblem(const MoeProblem& problem);
+
+// Decode row groups a CTA of `token_tiles` can hold in shared memory.
+inline constexpr int32_t MaxDecodeRowGroups(int32_t token_tiles) {
+  return token_tiles <= 2 ? 8 : 1;
+}
+// "" when decode CTAs of `row_groups` groups of 32 rows tile the GEMM's rows (gate_up:
+// I % (16 R), down: H % (32 R)) and fit `token_tiles`, else why not.
+std::string CheckDecodeRowGroups(bool gate_up, const MoeProblem& problem, int32_t token_tiles,
+                                 int32_t row_groups);
 // The plan for `problem`. Call CheckMoeProblem first.
 MoePlan PlanMoe(const MoeProblem& problem, const MoePlanOptions& options = {});
 

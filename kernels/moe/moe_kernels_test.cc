@@ -547,6 +547,51 @@ TEST_F(CudaMoeKernelsTest, DecodeGemmsMatchTheReferenceForEveryTokenTile) {
   }
 }
 
+// Row groups: a CTA's 8 warps split into R groups of 32 rows, each summing over 8 / R warps'
+// share of K (R = 8: one warp takes a row group's whole K, no shared-memory sum).
+TEST_F(CudaMoeKernelsTest, DecodeGemmsMatchTheReferenceForEveryRowGroupCount) {
+  for (MoeWeightFormat format :
+       {MoeWeightFormat::kBf16, MoeWeightFormat::kFp8Block128, MoeWeightFormat::kU4Group128}) {
+    for (int groups : {1, 2, 4, 8}) {
+      for (int tiles : {1, 2}) {
+        for (int64_t tokens : {1, 9, 70}) {
+          SCOPED_TRACE(::testing::Message()
+                       << "format " << static_cast<int>(format) << ", " << groups << " row groups, "
+                       << tiles << " token tiles, " << tokens << " tokens");
+          // H = 512 and I = 256: 8 row groups tile both GEMMs (I % 128, H % 256), and K = 256's
+          // 8 bf16 k-steps leave some warps of R = 1 and 2 one step or none.
+          Layer layer(tokens, 8, 2, 512, 256, 12, format);
+          MoePlanOptions options;
+          options.path = MoePath::kDecode;
+          options.token_tiles = tiles;
+          options.gate_up_row_groups = groups;
+          options.down_row_groups = groups;
+          const MoePlan plan = layer.Plan(options);
+          ASSERT_EQ(plan.gate_up_row_groups, groups);
+          ASSERT_EQ(plan.down_row_groups, groups);
+          CheckLayer(layer, plan, false);
+        }
+      }
+    }
+  }
+}
+
+TEST_F(CudaMoeKernelsTest, DecodeRefusesRowGroupsTheRowsDoNotDivide) {
+  Layer layer(4, 8, 2, 256, 96, 5);
+  MoePlanOptions options;
+  options.path = MoePath::kDecode;
+  MoePlan plan = layer.Plan(options);
+  plan.gate_up_row_groups = 4;  // I = 96 is not a multiple of 64 rows
+  const MoeWorkspaceView ws{};
+  const std::string gate_up =
+      LaunchGateUp(layer.problem, plan, nullptr, layer.weights(), ws, nullptr);
+  EXPECT_NE(gate_up.find("I = 96 is not a multiple of 64 rows"), std::string::npos) << gate_up;
+  plan.gate_up_row_groups = 1;
+  plan.down_row_groups = 3;
+  const std::string down = LaunchDown(layer.problem, plan, layer.weights(), ws, nullptr, nullptr);
+  EXPECT_NE(down.find("row groups must be 1, 2, 4 or 8"), std::string::npos) << down;
+}
+
 TEST_F(CudaMoeKernelsTest, DecodeHandlesKTailsAndManyExperts) {
   Layer layer(33, 64, 6, 96, 48, 6);  // K = 96 and 48: partial 32-wide k steps
   CheckLayer(layer, layer.Plan(), true);
@@ -629,6 +674,36 @@ TEST(MoePlanTest, PrefillBlocksOf64WhereExpertsGetFewSlots) {
   options.format = MoeWeightFormat::kBf16;
   const MoePlan plan = PlanMoe(MoeProblem{4096, 256, 8, 7168, 2048}, options);
   EXPECT_GE(plan.max_blocks, 4096 * 8 / 64 + 256);
+}
+
+// Decode row groups: the fewest giving each warp 16 k-steps, while the grid keeps 192 CTAs for the
+// experts a batch is expected to touch (the measurements in moe_plan.cc).
+TEST(MoePlanTest, DecodeRowGroupsGiveWarpsLongRunsOfK) {
+  MoePlanOptions options;
+  options.path = MoePath::kDecode;
+  const auto groups = [&](const MoeProblem& problem) {
+    const MoePlan plan = PlanMoe(problem, options);
+    return std::pair(plan.gate_up_row_groups, plan.down_row_groups);
+  };
+  const MoeProblem qwen3{16, 128, 8, 2048, 768}, deepseek{1, 256, 8, 7168, 2048},
+      mixtral{1, 8, 2, 4096, 14336};
+  EXPECT_EQ(groups(qwen3), std::pair(2, 8));     // 64 and 24 bf16 k-steps
+  EXPECT_EQ(groups(deepseek), std::pair(1, 2));  // 224 and 64
+  EXPECT_EQ(groups(mixtral), std::pair(1, 1));   // 128 and 448
+  // One token touches 8 experts: down's 64 row tiles an expert keep 256 CTAs at 2 groups.
+  EXPECT_EQ(groups(MoeProblem{1, 128, 8, 2048, 768}), std::pair(2, 2));
+  // Wider steps: fp8 64 k, int4 128 k.
+  options.format = MoeWeightFormat::kFp8Block128;
+  EXPECT_EQ(groups(deepseek), std::pair(2, 4));
+  options.format = MoeWeightFormat::kU4Group128;
+  EXPECT_EQ(groups(qwen3), std::pair(8, 8));
+  // Forced: halved until the rows divide (I = 96: 16-row tiles, so 2), and 1 past two tiles.
+  options.format = MoeWeightFormat::kBf16;
+  options.gate_up_row_groups = 8;
+  options.down_row_groups = 4;
+  EXPECT_EQ(groups(MoeProblem{4, 8, 2, 256, 96}), std::pair(2, 4));
+  options.token_tiles = 4;
+  EXPECT_EQ(groups(MoeProblem{4, 8, 2, 256, 96}), std::pair(1, 1));
 }
 
 // Prefill plans keep the TMA tensor maps of every expert's two matrices (128 bytes each, 128-byte

@@ -1,5 +1,6 @@
 // Host-side planning: which kernels run a problem, and where their scratch lives.
 #include <algorithm>
+#include <cmath>
 #include <string>
 
 #include "kernels/moe/moe_cuda.h"
@@ -18,6 +19,39 @@ constexpr size_t kWeightMapBytes = 128;
 // from there to ~24; beyond that the prefill tiles do (see PlanMoe). An expert over its
 // block takes a second block, launched next to the first so its weight tile comes from L2.
 int32_t DecodeTokenTiles(double slots_per_expert) { return slots_per_expert <= 6 ? 1 : 2; }
+
+// Decode row groups per CTA (MoePlan::gate_up_row_groups): the fewest that give each warp at
+// least 16 k-steps of its GEMM's K, while the grid keeps at least 192 CTAs (about 1.5 an SM of
+// the H200) for the experts a batch is expected to touch. Measured on the H200 (bench moe --path
+// decode --row-groups G/D, every pair, docs/cuda-kernels.md):
+//   - Qwen3-30B-A3B bf16 (down K = 768, 3 steps a warp at R = 1): 16 / 64 tokens 219 / 331 µs
+//     at 1/1, 198 / 292 at 2/8; 1 token 33.0 at 1/1, 28.0 at 2/2 (2/8's 64 down CTAs: 32.7);
+//   - DeepSeek-V3 bf16 (down K = 2048): 64 / 256 tokens 4,590 / 5,883 at 1/1, 4,547 / 5,711 at
+//     1/2; int4 16 tokens 1,398 at 1/1, 1,159 at 4/4; fp8 1 token 141.9 at 1/1, 131.9 at 2/2;
+//   - Mixtral-8x7B (K = 4096 and 14336): 1/1 best, 1 token 176 vs 181-207 with more groups.
+// A forced count the GEMM's rows do not divide is halved until they do.
+int32_t DecodeRowGroups(bool gate_up, const MoeProblem& p, int32_t token_tiles,
+                        const MoePlanOptions& options) {
+  const int32_t forced = gate_up ? options.gate_up_row_groups : options.down_row_groups;
+  int32_t groups = forced;
+  if (groups <= 0) {
+    const int64_t k = gate_up ? p.hidden : p.intermediate;
+    const int64_t step_k = options.format == MoeWeightFormat::kU4Group128    ? 128
+                           : options.format == MoeWeightFormat::kFp8Block128 ? 64
+                                                                             : 32;
+    const int64_t steps = (k + step_k - 1) / step_k;
+    groups = 1;
+    while (groups < 8 && steps * groups / 8 < 16) groups *= 2;
+    // Experts touched under uniform routing: each token picks top_k of them.
+    const double touched =
+        p.experts * (1.0 - std::pow(1.0 - static_cast<double>(p.top_k) / p.experts, p.tokens));
+    const int64_t row_tiles = gate_up ? p.intermediate / 16 : p.hidden / 32;
+    while (groups > 1 && touched * static_cast<double>(row_tiles) / groups < 192) groups /= 2;
+  }
+  groups = std::min(groups, MaxDecodeRowGroups(token_tiles));
+  while (groups > 1 && !CheckDecodeRowGroups(gate_up, p, token_tiles, groups).empty()) groups /= 2;
+  return groups;
+}
 
 bool PrefillFits(const MoeProblem& p) { return p.intermediate % 64 == 0 && p.hidden % 128 == 0; }
 
@@ -81,6 +115,21 @@ std::string CheckMoeProblem(const MoeProblem& p) {
   return "";
 }
 
+std::string CheckDecodeRowGroups(bool gate_up, const MoeProblem& p, int32_t token_tiles,
+                                 int32_t row_groups) {
+  if (row_groups != 1 && row_groups != 2 && row_groups != 4 && row_groups != 8)
+    return "row groups must be 1, 2, 4 or 8";
+  if (row_groups > MaxDecodeRowGroups(token_tiles))
+    return "more than one row group needs token_tiles <= 2";
+  const int64_t rows = gate_up ? p.intermediate : p.hidden, tile = gate_up ? 16 : 32;
+  if (rows % (tile * row_groups) != 0) {
+    return std::string(gate_up ? "I" : "H") + " = " + std::to_string(rows) +
+           " is not a multiple of " + std::to_string(tile * row_groups) + " rows (" +
+           std::to_string(row_groups) + " row groups)";
+  }
+  return "";
+}
+
 MoePlan PlanMoe(const MoeProblem& p, const MoePlanOptions& options) {
   MoePlan plan;
   const int64_t slots = p.tokens * p.top_k;
@@ -97,6 +146,8 @@ MoePlan PlanMoe(const MoeProblem& p, const MoePlanOptions& options) {
   if (plan.path == MoePath::kDecode) {
     plan.token_tiles = options.token_tiles > 0 ? options.token_tiles : DecodeTokenTiles(per_expert);
     plan.block_m = 8 * plan.token_tiles;
+    plan.gate_up_row_groups = DecodeRowGroups(true, p, plan.token_tiles, options);
+    plan.down_row_groups = DecodeRowGroups(false, p, plan.token_tiles, options);
   } else {
     plan.token_tiles = 0;
     plan.block_m = PrefillBlockM(p, options, per_expert);

@@ -2,10 +2,13 @@
 // sees a handful of tokens and the layer is bound by streaming its weights from HBM.
 //
 // Swap-AB: weight rows fill the 16-row M side of mma.m16n8k16 and tokens its 8-wide N side,
-// so one token costs no more MMA issue than eight. A CTA (8 warps) owns 32 weight rows of one
-// expert (gate_up: 16 gate rows and the 16 matching up rows, so SwiGLU is local) and one
-// block of up to 8 * NT tokens; its warps split K eight ways and sum in a fixed order in shared
-// memory.
+// so one token costs no more MMA issue than eight. A CTA (8 warps) owns one block of up to
+// 8 * NT tokens of one expert and R row groups of 32 weight rows (gate_up: 16 gate rows and the
+// 16 matching up rows, so SwiGLU is local); the 8 / R warps of a group split K and sum in a
+// fixed order in shared memory. R = 1 splits K eight ways, which keeps a long K's CTAs short;
+// where K is short (Qwen3-30B-A3B's down: 768, 3 k-steps a warp) more row groups give each warp
+// a longer run of loads and each CTA more bytes for its fixed costs (block table, reduction,
+// epilogue). MoePlan::decode_row_groups picks R.
 //
 // Loads: each lane reads 16 contiguous bytes of a weight row straight into registers
 // (ld.global.nc, no L1 allocation, 256-byte L2 prefetch), kUnroll steps ahead, so a CTA keeps
@@ -51,6 +54,7 @@ struct DecodeParams {
   int inter, hidden, top_k;
   // The workspace fields the kernel reads (MoeWorkspaceView's; the whole view as a parameter
   // pushed the int4 NT = 8 variant into spills).
+  int row_groups;  // R: groups of 32 rows per CTA, each summing over 8 / R warps
   int32_t* num_blocks;
   BlockInfo* blocks;
   int32_t* sorted_slots;
@@ -127,38 +131,40 @@ __device__ __forceinline__ void MmaStepU4(float (&d)[4], const uint4& a_g, const
   }
 }
 
-// The CTA's split-K partials, summed over its 8 warps in a fixed order (a tree: warp w + 4, then
-// w + 2, then w + 1 into w) into s_acc [row tile][row][token]. Shared f32 atomics summed them in
-// whatever order the warps arrived; the last bit of gate and up then varied run to run, and
-// rounded to bf16, an element of act now and then moved by an ulp: 1.4e-4 of a layer's output.
-// `s_part` holds kWarps / 2 warps' fragments, lane-minor (conflict-free): warps store into slot
-// warp % (kWarps / 2), which only they themselves read in an earlier round.
+// A row group's split-K partials, summed over its kw warps in a fixed order (a tree: local warp
+// j + kw / 2, then j + kw / 4, ... into j) into s_acc [row tile][row][token]. Shared f32 atomics
+// summed them in whatever order the warps arrived; the last bit of gate and up then varied run to
+// run, and rounded to bf16, an element of act now and then moved by an ulp: 1.4e-4 of a layer's
+// output. `s_part` holds kWarps / 2 warps' fragments, lane-minor (conflict-free), kw / 2 slots
+// per group from `slots`: a warp stores into slot j % (kw / 2), which in an earlier round only it
+// itself read, so no barrier separates a round's reads from the next round's writes.
 template <int NT>
 __device__ __forceinline__ void SumSplitKInOrder(float (&acc)[2][NT][4],
                                                  float (*s_part)[2 * NT * 4][32],
-                                                 float (*s_acc)[16][8 * NT], int warp, int lane) {
-  for (int half = kWarps / 2; half >= 1; half /= 2) {
-    if (warp >= half && warp < 2 * half) {
+                                                 float (*s_acc)[16][8 * NT], int kw, int j,
+                                                 int slots, int lane) {
+  for (int half = kw / 2; half >= 1; half /= 2) {
+    if (j >= half && j < 2 * half) {
 #pragma unroll
       for (int r = 0; r < 2; ++r)
 #pragma unroll
         for (int n = 0; n < NT; ++n)
 #pragma unroll
           for (int c = 0; c < 4; ++c)
-            s_part[warp % (kWarps / 2)][(r * NT + n) * 4 + c][lane] = acc[r][n][c];
+            s_part[slots + j % (kw / 2)][(r * NT + n) * 4 + c][lane] = acc[r][n][c];
     }
     __syncthreads();
-    if (warp < half) {
+    if (j < half) {
 #pragma unroll
       for (int r = 0; r < 2; ++r)
 #pragma unroll
         for (int n = 0; n < NT; ++n)
 #pragma unroll
           for (int c = 0; c < 4; ++c)
-            acc[r][n][c] += s_part[(warp + half) % (kWarps / 2)][(r * NT + n) * 4 + c][lane];
+            acc[r][n][c] += s_part[slots + (j + half) % (kw / 2)][(r * NT + n) * 4 + c][lane];
     }
   }
-  if (warp == 0) {
+  if (j == 0) {
     const int g = lane / 4, t = lane % 4;
 #pragma unroll
     for (int r = 0; r < 2; ++r) {
@@ -182,7 +188,7 @@ __global__ void __launch_bounds__(kThreads, NT <= 2 ? 2 : 1)
     sm90_grouped_gemm_bf16_swapab_splitk_decode(DecodeParams p, MoeWeightsView view) {
   using Fmt = DecodeFormat<F, NT>;
   constexpr int kCols = 8 * NT;
-  __shared__ float s_acc[2][16][kCols];  // [row tile][row][token]
+  __shared__ float s_acc[MaxDecodeRowGroups(NT)][2][16][kCols];  // [group][row tile][row][token]
   __shared__ float s_part[kWarps / 2][2 * NT * 4][32];
   __shared__ int s_brow[kCols], s_slot[kCols];
   // gate_up reads the block table the routing kernel is still writing; down reads only the
@@ -199,8 +205,10 @@ __global__ void __launch_bounds__(kThreads, NT <= 2 ? 2 : 1)
     s_brow[tid] = kGateUp ? slot / p.top_k : pos;
   }
   const int K = p.K;
-  const int r0 = kGateUp ? 16 * blockIdx.y : 32 * blockIdx.y;
-  const int r1 = kGateUp ? p.inter + 16 * blockIdx.y : 32 * blockIdx.y + 16;
+  const int kw = kWarps / p.row_groups, group = warp / kw, j = warp % kw;
+  const int tile = p.row_groups * blockIdx.y + group;  // of 16 gate rows, or 32 down rows
+  const int r0 = kGateUp ? 16 * tile : 32 * tile;
+  const int r1 = kGateUp ? p.inter + 16 * tile : 32 * tile + 16;
   // Rows in bytes: a lane's 16 bytes of step s sit at s * 64 + 16 t in every format.
   const int64_t row_bytes = static_cast<int64_t>(K) * (Fmt::kU4 ? 1 : Fmt::kFp8 ? 2 : 4) / 2;
   const auto* w = static_cast<const uint8_t*>(p.weights[blk.expert]);
@@ -226,7 +234,7 @@ __global__ void __launch_bounds__(kThreads, NT <= 2 ? 2 : 1)
     }
   }
   const int steps = (K + Fmt::kStepK - 1) / Fmt::kStepK;
-  const int s_begin = warp * steps / kWarps, s_end = (warp + 1) * steps / kWarps;
+  const int s_begin = j * steps / kw, s_end = (j + 1) * steps / kw;
 
   float acc[2][NT][4];
 #pragma unroll
@@ -236,51 +244,82 @@ __global__ void __launch_bounds__(kThreads, NT <= 2 ? 2 : 1)
 #pragma unroll
       for (int c = 0; c < 4; ++c) acc[r][n][c] = 0.0f;
 
-  // Weights for kSteps k-steps, and the token fragments for the same steps, are loaded
-  // together so their latencies overlap.
+  // A window of kSteps k-steps lives in registers: weights and the token fragments of the same
+  // steps, loaded together so their latencies overlap. The window is refilled in groups: as
+  // soon as a group's steps are multiplied, its registers load the next window's steps, so
+  // while the warp computes one group the other's loads are in flight (load all, wait, compute
+  // all left a warp with nothing in flight while it computed).
   constexpr int kSteps = Fmt::kSteps;
+  // Steps per load group: two groups where the window is 4 steps (bf16, one token tile). Groups
+  // of a single step made shorter windows slower (fp8 and int4 at one tile, bf16 at two:
+  // DeepSeek-V3 fp8 at 1 token 132 -> 144 µs, Mixtral bf16 at 64 tokens 891 -> 932), so those
+  // load and multiply their window whole.
+  constexpr int kGroup = kSteps >= 4 ? kSteps / 2 : kSteps;
   uint4 a[kSteps][4];
   uint4 xb[kSteps][NT][Fmt::kXChunks];
   float scale[kSteps][Fmt::kScales];
   uint32_t zero[kSteps][Fmt::kScales];  // int4: bf16x2 of 128 + zero point
-  auto load_a = [&](int s) {
+  // Step w + u of K (w: the window's first step) into window position u.
+  auto load_a = [&](int u, int w) {
+    // K % kLaneK == 0: a lane's 16-byte chunk is all in or all out.
+    const bool ok = w + u < s_end && (w + u) * Fmt::kStepK + Fmt::kLaneK * t < K;
 #pragma unroll
-    for (int u = 0; u < kSteps; ++u) {
-      // K % kLaneK == 0: a lane's 16-byte chunk is all in or all out.
-      const bool ok = s + u < s_end && (s + u) * Fmt::kStepK + Fmt::kLaneK * t < K;
+    for (int r = 0; r < 4; ++r)
+      a[u][r] = ok ? LoadStream(a_row[r] + (w + u) * 64 + 16 * t) : make_uint4(0, 0, 0, 0);
+    if constexpr (Fmt::kFp8) {
 #pragma unroll
-      for (int r = 0; r < 4; ++r)
-        a[u][r] = ok ? LoadStream(a_row[r] + (s + u) * 64 + 16 * t) : make_uint4(0, 0, 0, 0);
-      if constexpr (Fmt::kFp8) {
+      for (int r = 0; r < 2; ++r)
+        scale[u][r] = w + u < s_end ? __ldg(scale_row[r] + (w + u) / 2) : 0.0f;
+    }
+    if constexpr (Fmt::kU4) {
 #pragma unroll
-        for (int r = 0; r < 2; ++r)
-          scale[u][r] = s + u < s_end ? __ldg(scale_row[r] + (s + u) / 2) : 0.0f;
-      }
-      if constexpr (Fmt::kU4) {
-#pragma unroll
-        for (int r = 0; r < 4; ++r) {
-          scale[u][r] = s + u < s_end ? __ldg(scale_row[r] + s + u) : 0.0f;
-          zero[u][r] = Bf16x2Of128Plus(s + u < s_end ? __ldg(zero_row[r] + s + u) : 0);
-        }
+      for (int r = 0; r < 4; ++r) {
+        scale[u][r] = w + u < s_end ? __ldg(scale_row[r] + w + u) : 0.0f;
+        zero[u][r] = Bf16x2Of128Plus(w + u < s_end ? __ldg(zero_row[r] + w + u) : 0);
       }
     }
   };
   const __nv_bfloat16* b_row[NT];
-  auto load_b = [&](int s) {
+  auto load_b = [&](int u, int w) {
+    const int k = (w + u) * Fmt::kStepK + Fmt::kLaneK * t;
+    const bool ok = w + u < s_end && k < K;
 #pragma unroll
-    for (int u = 0; u < kSteps; ++u) {
-      const int k = (s + u) * Fmt::kStepK + Fmt::kLaneK * t;
-      const bool ok = s + u < s_end && k < K;
+    for (int n = 0; n < NT; ++n)
 #pragma unroll
-      for (int n = 0; n < NT; ++n)
+      for (int c = 0; c < Fmt::kXChunks; ++c)
+        xb[u][n][c] =
+            ok && n < ntiles ? LoadShared16(b_row[n] + k + 8 * c) : make_uint4(0, 0, 0, 0);
+  };
+  auto multiply = [&](int u) {
 #pragma unroll
-        for (int c = 0; c < Fmt::kXChunks; ++c)
-          xb[u][n][c] =
-              ok && n < ntiles ? LoadShared16(b_row[n] + k + 8 * c) : make_uint4(0, 0, 0, 0);
+    for (int n = 0; n < NT; ++n) {
+      if (n < ntiles) {
+#pragma unroll
+        for (int r = 0; r < 2; ++r) {
+          if constexpr (Fmt::kFp8) {
+            float part[4] = {0.0f, 0.0f, 0.0f, 0.0f};
+            MmaStepFp8(part, a[u][2 * r], a[u][2 * r + 1], xb[u][n]);
+#pragma unroll
+            for (int c = 0; c < 4; ++c) acc[r][n][c] += scale[u][r] * part[c];
+          } else if constexpr (Fmt::kU4) {
+            // part[0..1] belong to row g, part[2..3] to row g + 8.
+            float part[4] = {0.0f, 0.0f, 0.0f, 0.0f};
+            MmaStepU4(part, a[u][2 * r], a[u][2 * r + 1], xb[u][n], zero[u][2 * r],
+                      zero[u][2 * r + 1]);
+#pragma unroll
+            for (int c = 0; c < 4; ++c) acc[r][n][c] += scale[u][2 * r + c / 2] * part[c];
+          } else {
+            MmaStepBf16(acc[r][n], a[u][2 * r], a[u][2 * r + 1], xb[u][n][0]);
+          }
+        }
+      }
     }
   };
   int s = s_begin;
-  if (s < s_end) load_a(s);
+  if (s < s_end) {
+#pragma unroll
+    for (int u = 0; u < kSteps; ++u) load_a(u, s);
+  }
   // down: act comes from the gate_up kernel. The first weight loads above are already in
   // flight while it finishes.
   if constexpr (!kGateUp) WaitForPredecessor();
@@ -288,66 +327,57 @@ __global__ void __launch_bounds__(kThreads, NT <= 2 ? 2 : 1)
   __syncthreads();  // s_brow/s_slot set
 #pragma unroll
   for (int n = 0; n < NT; ++n) b_row[n] = p.b + static_cast<int64_t>(s_brow[n * 8 + g]) * K;
-  if (s < s_end) load_b(s);
+  if (s < s_end) {
+#pragma unroll
+    for (int u = 0; u < kSteps; ++u) load_b(u, s);
+  }
 
+  constexpr int kLast = kSteps - kGroup;  // the last group reloads once the window moves on
   while (s < s_end) {
 #pragma unroll
     for (int u = 0; u < kSteps; ++u) {
-      if (s + u < s_end) {
+      if (s + u < s_end) multiply(u);
+      if ((u + 1) % kGroup == 0 && u + 1 < kSteps && s + kSteps < s_end) {
 #pragma unroll
-        for (int n = 0; n < NT; ++n) {
-          if (n < ntiles) {
+        for (int v = u + 1 - kGroup; v <= u; ++v) load_a(v, s + kSteps);
 #pragma unroll
-            for (int r = 0; r < 2; ++r) {
-              if constexpr (Fmt::kFp8) {
-                float part[4] = {0.0f, 0.0f, 0.0f, 0.0f};
-                MmaStepFp8(part, a[u][2 * r], a[u][2 * r + 1], xb[u][n]);
-#pragma unroll
-                for (int c = 0; c < 4; ++c) acc[r][n][c] += scale[u][r] * part[c];
-              } else if constexpr (Fmt::kU4) {
-                // part[0..1] belong to row g, part[2..3] to row g + 8.
-                float part[4] = {0.0f, 0.0f, 0.0f, 0.0f};
-                MmaStepU4(part, a[u][2 * r], a[u][2 * r + 1], xb[u][n], zero[u][2 * r],
-                          zero[u][2 * r + 1]);
-#pragma unroll
-                for (int c = 0; c < 4; ++c) acc[r][n][c] += scale[u][2 * r + c / 2] * part[c];
-              } else {
-                MmaStepBf16(acc[r][n], a[u][2 * r], a[u][2 * r + 1], xb[u][n][0]);
-              }
-            }
-          }
-        }
+        for (int v = u + 1 - kGroup; v <= u; ++v) load_b(v, s + kSteps);
       }
     }
     s += kSteps;
     if (s < s_end) {
-      load_a(s);
-      load_b(s);
+#pragma unroll
+      for (int u = kLast; u < kSteps; ++u) load_a(u, s);
+#pragma unroll
+      for (int u = kLast; u < kSteps; ++u) load_b(u, s);
     }
   }
 
-  SumSplitKInOrder<NT>(acc, s_part, s_acc, warp, lane);
+  SumSplitKInOrder<NT>(acc, s_part, s_acc[group], kw, j, group * (kw / 2), lane);
+  // The CTA's rows are contiguous: gate (and up) rows, or down rows, from row_base.
   if constexpr (kGateUp) {
+    const int rows = 16 * p.row_groups, row_base = 16 * p.row_groups * blockIdx.y;
     auto* act = reinterpret_cast<__nv_bfloat16*>(p.act);
     const float* bias = view.gate_up_bias == nullptr
                             ? nullptr
                             : view.gate_up_bias + static_cast<int64_t>(blk.expert) * 2 * p.inter;
-    for (int i = tid; i < 16 * m; i += kThreads) {
-      const int c = i / 16, r = i % 16;
-      float gate = s_acc[0][r][c], up = s_acc[1][r][c];
+    for (int i = tid; i < rows * m; i += kThreads) {
+      const int c = i / rows, r = i % rows;
+      float gate = s_acc[r / 16][0][r % 16][c], up = s_acc[r / 16][1][r % 16][c];
       if (bias != nullptr) {
-        gate += bias[r0 + r];
-        up += bias[p.inter + r0 + r];
+        gate += bias[row_base + r];
+        up += bias[p.inter + row_base + r];
       }
       const float v = ExpertActivation(view, gate, up);
-      act[static_cast<int64_t>(blk.begin + c) * p.inter + r0 + r] = __float2bfloat16_rn(v);
+      act[static_cast<int64_t>(blk.begin + c) * p.inter + row_base + r] = __float2bfloat16_rn(v);
     }
   } else {
-    for (int i = tid; i < 32 * m; i += kThreads) {
-      const int c = i / 32, r = i % 32;
+    const int rows = 32 * p.row_groups, row_base = 32 * p.row_groups * blockIdx.y;
+    for (int i = tid; i < rows * m; i += kThreads) {
+      const int c = i / rows, r = i % rows;
       const int slot = s_slot[c];
-      const float v = s_acc[r / 16][r % 16][c] * p.topk_weights[slot];
-      atomicAdd(p.out + static_cast<int64_t>(slot / p.top_k) * p.hidden + r0 + r, v);
+      const float v = s_acc[r / 32][r % 32 / 16][r % 16][c] * p.topk_weights[slot];
+      atomicAdd(p.out + static_cast<int64_t>(slot / p.top_k) * p.hidden + row_base + r, v);
     }
   }
 }
@@ -402,9 +432,14 @@ std::string LaunchDecodeGemm(bool gate_up, const MoeProblem& problem, const MoeP
   p.topk_weights = ws.topk_weights;
   p.act = ws.act;
   p.out = out;
+  p.row_groups = gate_up ? plan.gate_up_row_groups : plan.down_row_groups;
   if (plan.max_blocks == 0) return "";
+  const std::string rows_fit =
+      CheckDecodeRowGroups(gate_up, problem, plan.token_tiles, p.row_groups);
+  if (!rows_fit.empty()) return "decode grouped GEMM: " + rows_fit;
   const dim3 grid(static_cast<unsigned>(plan.max_blocks),
-                  static_cast<unsigned>(gate_up ? problem.intermediate / 16 : problem.hidden / 32));
+                  static_cast<unsigned>(gate_up ? problem.intermediate / (16 * p.row_groups)
+                                                : problem.hidden / (32 * p.row_groups)));
   const bool pdl = plan.programmatic_launch;
   if (weights.format == MoeWeightFormat::kU4Group128) {
     if (p.scales == nullptr || p.zeros == nullptr)

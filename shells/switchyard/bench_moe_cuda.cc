@@ -81,7 +81,7 @@ struct Measured {
   double micros = 0;        // per layer
   double weight_bytes = 0;  // expert weights touched per layer (mean over variants)
   double flops = 0;
-  const char* path = "";
+  std::string path;
   bool fp8_math = false;  // w8a8: the fp8 matmul peak bounds it
 };
 
@@ -179,6 +179,10 @@ bool MeasureLayer(const ModelShape& s, int64_t tokens, const Weights& w, cudaStr
            : plan.fp8_activations           ? "prefill/w8a8"
            : plan.block_m == 64             ? "prefill/64"
                                             : "prefill";
+  if (plan.path == k::MoePath::kDecode &&
+      (plan.gate_up_row_groups != 1 || plan.down_row_groups != 1)) {
+    absl::StrAppend(&m.path, " r", plan.gate_up_row_groups, "/", plan.down_row_groups);
+  }
   m.fp8_math = plan.fp8_activations;
   DevicePtr x = Allocate(sizeof(uint16_t) * tokens * s.hidden);
   DevicePtr logits = Allocate(sizeof(float) * kVariants * tokens * s.experts);
@@ -338,6 +342,16 @@ int BenchMoeCuda(const ParsedArgs& args) {
   if (options.token_tiles != 0 && options.token_tiles != 1 && options.token_tiles != 2 &&
       options.token_tiles != 4 && options.token_tiles != 8) {
     return UsageError("bench", "--token-tiles: 0 (from the batch), 1, 2, 4 or 8");
+  }
+  // --row-groups R (both GEMMs) or G/D (gate_up's, down's).
+  const std::vector<std::string> row_groups = absl::StrSplit(args.Get("row-groups", "0"), '/');
+  auto valid_groups = [](const std::string& text, int32_t& groups) {
+    return absl::SimpleAtoi(text, &groups) &&
+           (groups == 0 || groups == 1 || groups == 2 || groups == 4 || groups == 8);
+  };
+  if (row_groups.size() > 2 || !valid_groups(row_groups.front(), options.gate_up_row_groups) ||
+      !valid_groups(row_groups.back(), options.down_row_groups)) {
+    return UsageError("bench", "--row-groups: R or G/D, each 0 (from the GEMM's K), 1, 2, 4 or 8");
   }
   options.programmatic_launch = args.Get("pdl", "on") != "off";
   options.format = format;

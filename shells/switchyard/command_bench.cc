@@ -37,6 +37,7 @@ int BenchCommand(const std::vector<std::string>& argv) {
                      {"torch", true},
                      {"path", true},
                      {"token-tiles", true},
+                     {"row-groups", true},
                      {"pdl", true},
                      {"fp8-activations", true},
                      {"block-m", true},

@@ -175,6 +175,14 @@ TEST(CliTest, BenchMoePrintsEachTokenCountBesideThePeak) {
   const Result bad = RunCli("$SY bench moe --tokens 1,x");
   EXPECT_EQ(bad.status, 2);
   EXPECT_THAT(bad.output, HasSubstr("bad token count 'x'"));
+  // The CUDA bench checks its flags before it looks for a device.
+  for (const char* groups : {"3", "2/x", "1/2/4"}) {
+    const Result bad_groups =
+        RunCli(std::string("$SY bench moe --device cuda --row-groups ") + groups);
+    EXPECT_EQ(bad_groups.status, 2) << groups;
+    EXPECT_THAT(bad_groups.output, ContainsRegex("--row-groups: R or G/D|this build has no CUDA"))
+        << groups;
+  }
   EXPECT_EQ(RunCli("$SY bench nothing").status, 2);
 }
 
