@@ -66,7 +66,10 @@ struct MoePlan {
   // 8 / R ways.
   int32_t gate_up_row_groups = 1;
   int32_t down_row_groups = 1;
-  int32_t block_m = 8;     // slots per block of the block table
+  int32_t block_m = 8;  // slots per block of the block table
+  // bf16 prefill on the wgmma tile: blocks of at most 64 slots (all of them where block_m is 64,
+  // an expert's leftover block where it is 128) run the 64-slot tile.
+  bool prefill_half_tiles = false;
   int64_t max_blocks = 0;  // bound on the blocks any routing can produce
   size_t workspace_bytes = 0;
   bool programmatic_launch = true;  // PDL: each kernel's prologue overlaps its predecessor
@@ -87,8 +90,11 @@ struct MoePlanOptions {
   // the wgmma tile fits, as a DeepSeek-V3 checkpoint's dynamic activation scheme says; false
   // keeps them bf16 (w8a16, weight-only quantization).
   bool fp8_activations = true;
-  // Prefill blocks of 128 or 64 slots (bf16 on the wgmma tile only); 0 = from slots per expert.
+  // Prefill blocks of 128 or 64 slots (bf16 on the wgmma tile only); 0 = 128.
   int32_t prefill_block_m = 0;
+  // Blocks of 128 (bf16 on the wgmma tile): whether blocks of at most 64 slots run the 64-slot
+  // tile; nullopt = where experts average under 128 slots. Blocks of 64 always run it.
+  std::optional<bool> prefill_half_tiles = std::nullopt;
   // decode: row groups of gate_up's and down's CTAs, 1, 2, 4 or 8; 0 = from the GEMM's K.
   int32_t gate_up_row_groups = 0;
   int32_t down_row_groups = 0;

@@ -651,29 +651,29 @@ TEST(MoePlanTest, PrefillStartsWhereItsTilesWin) {
   EXPECT_EQ(path(4096, 512, MoeWeightFormat::kU4Group128), MoePath::kDecode);
 }
 
-// bf16 prefill on the wgmma tile takes blocks of 64 slots where experts get few slots each
-// (less padding), 128 where they get many; every other kernel runs blocks of 128.
-TEST(MoePlanTest, PrefillBlocksOf64WhereExpertsGetFewSlots) {
+// bf16 prefill on the wgmma tile runs blocks of at most 64 slots on its 64-slot tile where
+// experts average under 128 slots (less padding); every other kernel runs 128-slot tiles.
+TEST(MoePlanTest, PrefillHalfTilesWhereExpertsGetUnder128Slots) {
   MoePlanOptions options;
   options.path = MoePath::kPrefill;
-  const auto block_m = [&](int64_t tokens, int experts, int top_k, int64_t hidden, int64_t inter) {
-    return PlanMoe(MoeProblem{tokens, experts, top_k, hidden, inter}, options).block_m;
+  const auto plan = [&](int64_t tokens, int experts, int top_k, int64_t hidden, int64_t inter) {
+    const MoePlan p = PlanMoe(MoeProblem{tokens, experts, top_k, hidden, inter}, options);
+    return std::pair(p.block_m, p.prefill_half_tiles);
   };
-  EXPECT_EQ(block_m(1024, 256, 8, 7168, 2048), 64);   // DeepSeek-V3: 32 slots an expert
-  EXPECT_EQ(block_m(4096, 256, 8, 7168, 2048), 128);  // 128
-  EXPECT_EQ(block_m(256, 8, 2, 4096, 14336), 64);     // Mixtral: 64
-  EXPECT_EQ(block_m(260, 8, 2, 4096, 14336), 128);    // 65
-  EXPECT_EQ(block_m(256, 8, 2, 4096, 192), 128);      // mma.sync tile
-  options.prefill_block_m = 128;
-  EXPECT_EQ(block_m(1024, 256, 8, 7168, 2048), 128);
-  options.prefill_block_m = 64;
-  EXPECT_EQ(block_m(4096, 8, 2, 4096, 14336), 64);
-  options.format = MoeWeightFormat::kFp8Block128;
-  EXPECT_EQ(block_m(4096, 256, 8, 7168, 2048), 128);  // the fp8 kernels: 128 only
+  EXPECT_EQ(plan(1024, 256, 8, 7168, 2048), std::pair(128, true));   // DeepSeek-V3: 32 an expert
+  EXPECT_EQ(plan(4064, 256, 8, 7168, 2048), std::pair(128, true));   // 127
+  EXPECT_EQ(plan(4096, 256, 8, 7168, 2048), std::pair(128, false));  // 128
+  EXPECT_EQ(plan(256, 8, 2, 4096, 192), std::pair(128, false));      // mma.sync tile
+  options.prefill_half_tiles = true;
+  EXPECT_EQ(plan(4096, 256, 8, 7168, 2048), std::pair(128, true));
+  options.prefill_half_tiles = false;
+  EXPECT_EQ(plan(1024, 256, 8, 7168, 2048), std::pair(128, false));
+  options.prefill_block_m = 64;  // blocks of 64 always run the 64-slot tile
+  EXPECT_EQ(plan(4096, 8, 2, 4096, 14336), std::pair(64, true));
   // The block table has room for the smaller blocks.
-  options.format = MoeWeightFormat::kBf16;
-  const MoePlan plan = PlanMoe(MoeProblem{4096, 256, 8, 7168, 2048}, options);
-  EXPECT_GE(plan.max_blocks, 4096 * 8 / 64 + 256);
+  EXPECT_GE(PlanMoe(MoeProblem{4096, 256, 8, 7168, 2048}, options).max_blocks, 4096 * 8 / 64 + 256);
+  options.format = MoeWeightFormat::kFp8Block128;  // the fp8 kernels: 128-slot tiles only
+  EXPECT_EQ(plan(1024, 256, 8, 7168, 2048), std::pair(128, false));
 }
 
 // Decode row groups: the fewest giving each warp 16 k-steps, while the grid keeps 192 CTAs for the
@@ -789,19 +789,27 @@ TEST_F(CudaMoeKernelsTest, PrefillGemmsMatchTheReference) {
   };
   for (const Shape& shape : {Shape{256, 128, true}, Shape{512, 384, true}, Shape{384, 192, false},
                              Shape{256, 64, false}}) {
-    for (int64_t tokens : {3, 200, 600}) {
+    // 600 and 800 tokens: 150 and 200 slots an expert, so blocks of 128 leave leftover blocks
+    // of at most 64 slots (the 64-slot tile with half tiles) and of more.
+    for (int64_t tokens : {3, 200, 600, 800}) {
       // Blocks of 64 slots run the wgmma kernel's 64 x 256 tile; the other kernels keep 128.
-      for (int32_t block_m : {64, 128}) {
-        SCOPED_TRACE(::testing::Message() << "H " << shape.hidden << ", I " << shape.inter << ", "
-                                          << tokens << " tokens, blocks of " << block_m);
+      for (const auto& [block_m, half_tiles] :
+           {std::pair(64, true), std::pair(128, true), std::pair(128, false)}) {
+        // The other kernels run 128-slot tiles whatever is asked: one variant covers them.
+        if (!shape.wgmma && (block_m == 64 || half_tiles)) continue;
+        SCOPED_TRACE(::testing::Message()
+                     << "H " << shape.hidden << ", I " << shape.inter << ", " << tokens
+                     << " tokens, blocks of " << block_m << ", half tiles " << half_tiles);
         Layer layer(tokens, 8, 2, shape.hidden, shape.inter, 8);
         ASSERT_EQ(WgmmaPrefillFits(layer.problem, layer.weights()), shape.wgmma);
         MoePlanOptions options;
         options.path = MoePath::kPrefill;
         options.prefill_block_m = block_m;
+        options.prefill_half_tiles = half_tiles;
         const MoePlan plan = layer.Plan(options);
         ASSERT_EQ(plan.path, MoePath::kPrefill);
         ASSERT_EQ(plan.block_m, shape.wgmma ? block_m : 128);
+        ASSERT_EQ(plan.prefill_half_tiles, shape.wgmma && half_tiles);
         CheckLayer(layer, plan, true);
       }
     }
@@ -1214,12 +1222,14 @@ TEST_F(CudaMoeKernelsTest, PrefillAtModelShapesMatchesTheReference) {
   for (const Case& c : {Case{300, 2, 2, 4096, 14336}, Case{257, 16, 8, 7168, 2048}}) {
     Layer layer(c.tokens, c.experts, c.top_k, c.hidden, c.inter, 43);
     ASSERT_TRUE(WgmmaPrefillFits(layer.problem, layer.weights()));
-    for (int32_t block_m : {64, 128}) {
-      SCOPED_TRACE(::testing::Message()
-                   << "H " << c.hidden << ", I " << c.inter << ", blocks of " << block_m);
+    for (const auto& [block_m, half_tiles] :
+         {std::pair(64, true), std::pair(128, true), std::pair(128, false)}) {
+      SCOPED_TRACE(::testing::Message() << "H " << c.hidden << ", I " << c.inter << ", blocks of "
+                                        << block_m << ", half tiles " << half_tiles);
       MoePlanOptions options;
       options.path = MoePath::kPrefill;
       options.prefill_block_m = block_m;
+      options.prefill_half_tiles = half_tiles;
       CheckLayerSampled(layer, layer.Plan(options), 16);
     }
   }

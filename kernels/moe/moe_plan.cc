@@ -57,7 +57,7 @@ bool PrefillFits(const MoeProblem& p) { return p.intermediate % 64 == 0 && p.hid
 
 // Slots per expert from which the prefill tiles beat the decode kernels. Measured on the H200
 // (bench moe --path prefill against the plan's decode, docs/cuda-kernels.md):
-//   - bf16 on the wgmma tile: 8, with its 64-slot blocks (PrefillBlockM): DeepSeek-V3 at 256
+//   - bf16 on the wgmma tile: 8, with its 64-slot tiles (PrefillHalfTiles): DeepSeek-V3 at 256
 //     tokens (8 per expert) 5,194 vs decode/2's 5,660-5,845 µs, at 64 tokens (2) 4,461 vs
 //     4,518-4,535, Mixtral at 64 tokens (16) 689 vs 906; ties from 1-4 per expert (Qwen3-30B-A3B
 //     at 64 tokens 317 vs 311-330, Mixtral at 16 tokens 676 vs 666-670), and decode still wins
@@ -79,20 +79,36 @@ size_t W8a8ScaleBytes(int64_t slots, int64_t k) {
   return sizeof(float) * static_cast<size_t>(k / kMoeFp8Block * W8a8ScalesLd(slots));
 }
 
-// Prefill blocks: 128 slots, or 64 for bf16 on the wgmma tile where experts get at most 64
-// slots each: a block of 128 is then mostly padding and the tile does twice the MMA work its
-// weight bytes need. Where blocks fill up, the 64-slot tile's two reads of each weight tile per
-// 128 slots cost more than the padding saves. Measured on the H200 (bench moe --path prefill
-// --block-m 64|128, docs/cuda-kernels.md): 64 wins Mixtral at 16 / 64 tokens (676 / 689 vs
-// 810 / 773 µs), Qwen3-30B-A3B up to 1024 tokens (440 vs 456 at 64 slots an expert) and
-// DeepSeek-V3 up to 1024 (5,493 vs 6,432); 128 wins Mixtral at 256 tokens (64 an expert: 820
-// vs 841) and every shape at 4096 (DeepSeek-V3 9,249 vs 9,967 at 128 an expert).
-int32_t PrefillBlockM(const MoeProblem& p, const MoePlanOptions& options, double per_expert) {
+// Prefill blocks: 128 slots, unless forced to 64 (bf16 on the wgmma tile only).
+int32_t PrefillBlockM(const MoeProblem& p, const MoePlanOptions& options) {
   if (options.format != MoeWeightFormat::kBf16 || !WgmmaPrefillShapeFits(p, options.format))
     return 128;
-  if (options.prefill_block_m == 64 || options.prefill_block_m == 128)
-    return options.prefill_block_m;
-  return per_expert <= 64 ? 64 : 128;
+  return options.prefill_block_m == 64 ? 64 : 128;
+}
+
+// Half tiles (bf16 on the wgmma tile): blocks of at most 64 slots run the 64-slot tile, where
+// experts average under 128 slots. An expert's leftover block is then a large share of its
+// blocks, and the half tile does half the MMA work of a mostly empty 128-slot one. Where blocks
+// are mostly full the leftover half tiles lose: they run at their own pace beside the expert's
+// full 128-slot tiles, which then no longer share its weight tiles through L2 (DeepSeek-V3 at
+// 4096 tokens, 128 slots an expert: gate_up 5.25 -> 5.95 ms). Measured on the H200 (bench moe
+// --path prefill --block-m 128 --half-tiles on|off, and --block-m 64; layer µs, 64 / 256 / 1024
+// tokens over two rounds, then 4096 tokens from one):
+//   - Mixtral-8x7B: on 701-702 / 790-791 / 1,714-1,729, off 762-765 / 832-833 / 1,722-1,731,
+//     blocks of 64 703-704 / 873-875 / 1,893-1,896; 4096: on 5,207, off 5,233, 64: 6,054;
+//   - Qwen3-30B-A3B: on 330-342 / 354-355 / 422-423, off 372-392 / 405-407 / 450-452, 64:
+//     324-325 / 354-355 / 454-455; 4096: on 977, off 993, 64: 1,043;
+//   - DeepSeek-V3: on 4,621-4,637 / 5,539-5,554 / 5,736-5,757, off 5,333-5,360 / 6,035-6,075 /
+//     6,396-6,415, 64: 4,717-4,812 / 5,454 / 5,720-5,765; 4096: on 9,517, off 9,134, 64: 10,403.
+// Where experts get at most 64 slots, blocks of 128 with half tiles are blocks of 64; from 65 to
+// 127 they are faster (Mixtral at 256 tokens, Qwen3-30B-A3B at 1024), so blocks of 64 are only
+// run when forced.
+bool PrefillHalfTiles(const MoeProblem& p, const MoePlanOptions& options, int32_t block_m,
+                      double per_expert) {
+  if (options.format != MoeWeightFormat::kBf16 || !WgmmaPrefillShapeFits(p, options.format))
+    return false;
+  if (block_m == 64) return true;
+  return options.prefill_half_tiles.value_or(per_expert < 128);
 }
 
 }  // namespace
@@ -150,7 +166,8 @@ MoePlan PlanMoe(const MoeProblem& p, const MoePlanOptions& options) {
     plan.down_row_groups = DecodeRowGroups(false, p, plan.token_tiles, options);
   } else {
     plan.token_tiles = 0;
-    plan.block_m = PrefillBlockM(p, options, per_expert);
+    plan.block_m = PrefillBlockM(p, options);
+    plan.prefill_half_tiles = PrefillHalfTiles(p, options, plan.block_m, per_expert);
     plan.fp8_activations = options.format == MoeWeightFormat::kFp8Block128 &&
                            options.fp8_activations && WgmmaPrefillShapeFits(p, options.format);
   }

@@ -4,9 +4,12 @@
 // run in sm90_grouped_gemm_fp8_wgmma_ws_prefill.cu; the mma.sync kernel in
 // sm90_grouped_gemm_bf16_mma_multistage_prefill.cu takes the other shapes.
 //
-// One CTA computes a 128-slot x 256-output tile of one expert block (kBM = 128; blocks of 64
-// slots, which the plan takes for bf16 where experts get at most 64 slots, run a 64 x 256 tile:
-// ConsumeTiles), warp-specialised:
+// One CTA computes a 128-slot x 256-output tile of one expert block (kBM = 128), or with bf16
+// activations and MoePlan::prefill_half_tiles a 64 x 256 tile where the block has at most 64
+// slots (kBM = 64: ConsumeTiles): an expert's only block where it gets few slots, or the block
+// holding what is left over after its full ones. The half tile does half the MMA work of a
+// mostly empty 128-slot one. Each CTA picks its tile from its block, so an expert's blocks still
+// run side by side in one launch. Warp-specialised:
 //   - a producer fills a ring of 4 stages (48 KiB each), 64 k at a time, with A (slot rows) and
 //     B (weight rows). With bf16 weights one thread copies both through TMA: B through the
 //     expert's tensor map (sm90_tensor_maps.cuh), A through a map of act (down) or of x's rows
@@ -37,6 +40,8 @@
 // while each weight tile streams once.
 #include <cuda_bf16.h>
 
+#include <algorithm>
+
 #include "kernels/moe/moe_launchers.h"
 #include "kernels/moe/sm90_common.cuh"
 #include "kernels/moe/sm90_prefill_tile.cuh"
@@ -51,6 +56,8 @@ constexpr int kConsumers = 2, kThreads = 128 * (1 + kConsumers);
 // (maybe_unused: the portable PTX build of the kernel below is only a trap.)
 [[maybe_unused]] constexpr int kProducerRegisters = 40, kConsumerRegisters = 232;
 constexpr int kBTileElems = kBN * kBK;
+// TMA boxes of A and of gate_up's B: 64 rows, so one set of tensor maps serves both tiles.
+constexpr int kPrefillBoxRows = 64;
 
 // The tile of `kBM` (128 or 64) slot rows: its ring fills the shared memory either way.
 template <int kBM>
@@ -82,8 +89,9 @@ struct PipelineBarriers {
 
 // The producer for bf16 weights, one thread: each k tile of A (down: act's rows; gate_up: x's
 // rows gathered into sorted order by sm90_gather_sorted_rows; both from the block's first
-// position) and of B through TMA. B's 256 rows: down's 256 weight rows; gate_up's 128 gate rows
-// and the 128 up rows that pair with them, in pairs of halves of 64 where kBM = 64 (each
+// position, in boxes of 64 rows) and of B through TMA. B's 256 rows: down's 256 weight rows;
+// gate_up's 128 gate rows and the 128 up rows that pair with them, in boxes of 64 rows: gate
+// halves then up halves where kBM = 128, gate and up half by half where kBM = 64 (each
 // consumer's 128 columns are then one 64 x 128 gate_up tile of its own). The bytes complete the
 // stage's full mbarrier as they land.
 template <bool kGateUp, int kBM>
@@ -101,14 +109,20 @@ __device__ void ProduceTilesTma(const PrefillGemmParams& p, const CUtensorMap& a
     __nv_bfloat16* s_b = s_a + T::kATileElems;
     uint64_t* full = &bars.full[stage];
     MbarrierArriveExpectTx(full, T::kStageBytes);
-    TmaLoadTile(s_a, &a_map, kt * kBK, blk.begin, full);
-    if constexpr (kGateUp) {
-      constexpr int kPart = kBM == 128 ? kBN / 2 : kBN / 4;  // rows a box
 #pragma unroll
-      for (int part = 0; part < kBN / 2 / kPart; ++part) {
-        const int gate_row = kBN / 2 * n_tile + kPart * part;
-        TmaLoadTile(s_b + 2 * part * kPart * kBK, w_map, kt * kBK, gate_row, full);
-        TmaLoadTile(s_b + (2 * part + 1) * kPart * kBK, w_map, kt * kBK, p.inter + gate_row, full);
+    for (int half = 0; half < kBM / kPrefillBoxRows; ++half) {
+      TmaLoadTile(s_a + half * kPrefillBoxRows * kBK, &a_map, kt * kBK,
+                  blk.begin + half * kPrefillBoxRows, full);
+    }
+    if constexpr (kGateUp) {
+#pragma unroll
+      for (int half = 0; half < 2; ++half) {
+        const int gate_row = kBN / 2 * n_tile + kPrefillBoxRows * half;
+        // Where in B the gate and the up half go.
+        const int gate_at = kBM == 128 ? half : 2 * half,
+                  up_at = kBM == 128 ? 2 + half : 2 * half + 1;
+        TmaLoadTile(s_b + gate_at * kPrefillBoxRows * kBK, w_map, kt * kBK, gate_row, full);
+        TmaLoadTile(s_b + up_at * kPrefillBoxRows * kBK, w_map, kt * kBK, p.inter + gate_row, full);
       }
     } else {
       TmaLoadTile(s_b, w_map, kt * kBK, kBN * n_tile, full);
@@ -207,27 +221,12 @@ __device__ __forceinline__ void ConsumeTiles(const PrefillGemmParams& p, int wg,
   WgmmaWait<0>();
 }
 
-// `a_map`: with bf16 weights, this GEMM's A [slots, K] (gate_up: x's rows in sorted order, down:
-// act); unused with fp8 weights (which run kBM = 128 only).
+// One expert block's `kBM` x 256 tile: its slot rows, the ring's barriers, then the producer and
+// the two consumers.
 template <bool kFp8, bool kGateUp, int kBM>
-__global__ void __launch_bounds__(kThreads, 1)
-    sm90_grouped_gemm_bf16_wgmma_ws_prefill(PrefillGemmParams p,
-                                            const __grid_constant__ CUtensorMap a_map) {
-#if defined(__CUDA_ARCH_FEAT_SM90_ALL)
-  static_assert(kBM == 128 || !kFp8, "w8a16 runs 128-slot tiles");
-  extern __shared__ unsigned char smem_raw[];
-  __shared__ int s_arow[kBM], s_slot[kBM];
-  __shared__ PipelineBarriers bars;
-  auto* ring = reinterpret_cast<__nv_bfloat16*>((reinterpret_cast<uintptr_t>(smem_raw) + 1023) &
-                                                ~uintptr_t{1023});
-
-  const PrefillTile tile = PrefillTileOfThisCta(p.n_tiles);
-  const int n_tile = tile.n_tile;
-  // The block table (routing), and for down also act (gate_up), come from the kernels before.
-  WaitForPredecessor();
-  AllowSuccessor();
-  if (tile.block >= *p.ws.num_blocks) return;
-  const BlockInfo blk = p.ws.blocks[tile.block];
+__device__ __forceinline__ void RunTile(const PrefillGemmParams& p, const CUtensorMap& a_map,
+                                        const BlockInfo& blk, int n_tile, int* s_slot, int* s_arow,
+                                        __nv_bfloat16* ring, PipelineBarriers& bars) {
   LoadBlockRows<kGateUp>(p, blk, kBM, s_slot, kFp8 ? s_arow : nullptr);  // bf16: TMA reads A
   const int tid = threadIdx.x;
   if (tid < Tile<kBM>::kStages) {
@@ -256,6 +255,34 @@ __global__ void __launch_bounds__(kThreads, 1)
       StoreWgmmaTile<kBN / 2, kGateUp>(p, blk, 2 * n_tile + wg, 0, s_slot, acc);
     }
   }
+}
+
+// `a_map`: with bf16 weights, this GEMM's A [slots, K] (gate_up: x's rows in sorted order, down:
+// act) in boxes of 64 rows; unused with fp8 weights (which run 128-slot tiles only).
+template <bool kFp8, bool kGateUp>
+__global__ void __launch_bounds__(kThreads, 1)
+    sm90_grouped_gemm_bf16_wgmma_ws_prefill(PrefillGemmParams p,
+                                            const __grid_constant__ CUtensorMap a_map) {
+#if defined(__CUDA_ARCH_FEAT_SM90_ALL)
+  extern __shared__ unsigned char smem_raw[];
+  __shared__ int s_arow[128], s_slot[128];
+  __shared__ PipelineBarriers bars;
+  auto* ring = reinterpret_cast<__nv_bfloat16*>((reinterpret_cast<uintptr_t>(smem_raw) + 1023) &
+                                                ~uintptr_t{1023});
+
+  const PrefillTile tile = PrefillTileOfThisCta(p.n_tiles);
+  // The block table (routing), and for down also act (gate_up), come from the kernels before.
+  WaitForPredecessor();
+  AllowSuccessor();
+  if (tile.block >= *p.ws.num_blocks) return;
+  const BlockInfo blk = p.ws.blocks[tile.block];
+  if constexpr (kFp8) {
+    RunTile<true, kGateUp, 128>(p, a_map, blk, tile.n_tile, s_slot, s_arow, ring, bars);
+  } else if (p.half_tiles && blk.end - blk.begin <= 64) {
+    RunTile<false, kGateUp, 64>(p, a_map, blk, tile.n_tile, s_slot, s_arow, ring, bars);
+  } else {
+    RunTile<false, kGateUp, 128>(p, a_map, blk, tile.n_tile, s_slot, s_arow, ring, bars);
+  }
 #else
   // The portable PTX (compute_90) has no wgmma; WgmmaPrefillFits selects this kernel on sm_90
   // devices only, which run the sm_90a code.
@@ -263,19 +290,21 @@ __global__ void __launch_bounds__(kThreads, 1)
 #endif
 }
 
-template <bool kFp8, bool kGateUp, int kBM>
+template <bool kFp8, bool kGateUp>
 std::string LaunchKernel(dim3 grid, bool pdl, void* stream, const PrefillGemmParams& p,
                          const CUtensorMap& a_map) {
-  auto* kernel = sm90_grouped_gemm_bf16_wgmma_ws_prefill<kFp8, kGateUp, kBM>;
+  auto* kernel = sm90_grouped_gemm_bf16_wgmma_ws_prefill<kFp8, kGateUp>;
   const std::string name = std::string("sm90_grouped_gemm_bf16_wgmma_") +
-                           (kBM == 128 ? "128x256x64" : "64x256x64") + "_ws_prefill<" +
+                           (p.half_tiles ? "128|64x256x64" : "128x256x64") + "_ws_prefill<" +
                            (kGateUp ? "gate_up>" : "down>");
-  constexpr size_t kSmemBytes = Tile<kBM>::kSmemBytes;
+  // The ring takes the larger of the two tiles' shared memory.
+  const size_t smem_bytes =
+      p.half_tiles ? std::max(Tile<128>::kSmemBytes, Tile<64>::kSmemBytes) : Tile<128>::kSmemBytes;
   if (cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize,
-                           static_cast<int>(kSmemBytes)) != cudaSuccess) {
+                           static_cast<int>(smem_bytes)) != cudaSuccess) {
     return LaunchError((name + ": smem attribute").c_str());
   }
-  return Launch(name.c_str(), kernel, grid, dim3(kThreads), kSmemBytes, stream, pdl, p, a_map);
+  return Launch(name.c_str(), kernel, grid, dim3(kThreads), smem_bytes, stream, pdl, p, a_map);
 }
 
 }  // namespace
@@ -305,12 +334,12 @@ std::string LaunchWgmmaPrefillGemm(bool gate_up, const MoeProblem& problem, cons
   CUtensorMap a_map{};
   if (weights.format == MoeWeightFormat::kFp8Block128) {
     if (p.scales == nullptr) return "wgmma prefill grouped GEMM: fp8 weights need their scales";
-    return gate_up ? LaunchKernel<true, true, 128>(grid, pdl, stream, p, a_map)
-                   : LaunchKernel<true, false, 128>(grid, pdl, stream, p, a_map);
+    return gate_up ? LaunchKernel<true, true>(grid, pdl, stream, p, a_map)
+                   : LaunchKernel<true, false>(grid, pdl, stream, p, a_map);
   }
-  const bool half_tile = plan.block_m == 64;
-  // gate_up's boxes: halves of 128 rows, or of 64 (the 64-slot tile's pairs, ProduceTilesTma).
-  const int box_rows = gate_up ? (half_tile ? kBN / 4 : kBN / 2) : kBN;
+  p.half_tiles = plan.prefill_half_tiles ? 1 : 0;
+  // gate_up's boxes: 64 rows, gate and up halves (ProduceTilesTma); down's: all 256 rows.
+  const int box_rows = gate_up ? kPrefillBoxRows : kBN;
   if (std::string err = WritePrefillWeightMaps(gate_up, problem, TensorMapElement::kBf16, box_rows,
                                                ws, pdl, stream, p);
       !err.empty()) {
@@ -326,14 +355,10 @@ std::string LaunchWgmmaPrefillGemm(bool gate_up, const MoeProblem& problem, cons
   }
   const std::string err =
       EncodeOperandTensorMap(&a_map, gate_up ? ws.rows_out : ws.act, TensorMapElement::kBf16,
-                             problem.tokens * problem.top_k, p.K, plan.block_m);
+                             problem.tokens * problem.top_k, p.K, kPrefillBoxRows);
   if (!err.empty()) return err;
-  if (half_tile) {
-    return gate_up ? LaunchKernel<false, true, 64>(grid, pdl, stream, p, a_map)
-                   : LaunchKernel<false, false, 64>(grid, pdl, stream, p, a_map);
-  }
-  return gate_up ? LaunchKernel<false, true, 128>(grid, pdl, stream, p, a_map)
-                 : LaunchKernel<false, false, 128>(grid, pdl, stream, p, a_map);
+  return gate_up ? LaunchKernel<false, true>(grid, pdl, stream, p, a_map)
+                 : LaunchKernel<false, false>(grid, pdl, stream, p, a_map);
 }
 
 }  // namespace sy::kernels

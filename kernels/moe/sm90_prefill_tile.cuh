@@ -26,6 +26,9 @@ struct PrefillGemmParams {
   int K;
   int inter, hidden, top_k;
   int n_tiles;  // output tiles per expert block
+  // The bf16 wgmma kernel: blocks of at most 64 slots run the 64 x 256 tile (MoePlan::
+  // prefill_half_tiles), the rest the 128 x 256 one.
+  int half_tiles;
   // The bf16 wgmma kernel: this GEMM's per-expert weight tensor maps (CUtensorMap [E], in ws).
   const void* weight_maps;
   MoeWorkspaceView ws;

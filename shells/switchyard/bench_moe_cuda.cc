@@ -178,6 +178,7 @@ bool MeasureLayer(const ModelShape& s, int64_t tokens, const Weights& w, cudaStr
   m.path = plan.path == k::MoePath::kDecode ? kDecodeNames[plan.token_tiles]
            : plan.fp8_activations           ? "prefill/w8a8"
            : plan.block_m == 64             ? "prefill/64"
+           : plan.prefill_half_tiles        ? "prefill/128+64"
                                             : "prefill";
   if (plan.path == k::MoePath::kDecode &&
       (plan.gate_up_row_groups != 1 || plan.down_row_groups != 1)) {
@@ -343,6 +344,13 @@ int BenchMoeCuda(const ParsedArgs& args) {
       options.token_tiles != 4 && options.token_tiles != 8) {
     return UsageError("bench", "--token-tiles: 0 (from the batch), 1, 2, 4 or 8");
   }
+  const std::string half_tiles = args.Get("half-tiles", "auto");
+  if (half_tiles != "auto" && half_tiles != "on" && half_tiles != "off") {
+    return UsageError("bench",
+                      "--half-tiles: auto, on (blocks of <= 64 slots on the 64-slot "
+                      "tile) or off");
+  }
+  if (half_tiles != "auto") options.prefill_half_tiles = half_tiles == "on";
   // --row-groups R (both GEMMs) or G/D (gate_up's, down's).
   const std::vector<std::string> row_groups = absl::StrSplit(args.Get("row-groups", "0"), '/');
   auto valid_groups = [](const std::string& text, int32_t& groups) {

@@ -41,6 +41,7 @@ int BenchCommand(const std::vector<std::string>& argv) {
                      {"pdl", true},
                      {"fp8-activations", true},
                      {"block-m", true},
+                     {"half-tiles", true},
                      {"trace", true},
                      {"text", true},
                      {"text-tokens", true},

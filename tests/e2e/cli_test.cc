@@ -183,6 +183,9 @@ TEST(CliTest, BenchMoePrintsEachTokenCountBesideThePeak) {
     EXPECT_THAT(bad_groups.output, ContainsRegex("--row-groups: R or G/D|this build has no CUDA"))
         << groups;
   }
+  const Result bad_half_tiles = RunCli("$SY bench moe --device cuda --half-tiles maybe");
+  EXPECT_EQ(bad_half_tiles.status, 2);
+  EXPECT_THAT(bad_half_tiles.output, ContainsRegex("--half-tiles: auto|this build has no CUDA"));
   EXPECT_EQ(RunCli("$SY bench nothing").status, 2);
 }
 
