@@ -161,6 +161,9 @@ __device__ void Align(const RouteAlignParams& p, const int* local) {
 __global__ void __launch_bounds__(kThreads) sm90_moe_route_topk_align(RouteAlignParams p) {
   // The gate_up GEMM may start launching now; it waits for this grid before reading.
   AllowSuccessor();
+  // Launched programmatically, this grid starts while the kernel before it (the router's logits,
+  // or the previous layer, whose output this one may zero) still runs: wait for it first.
+  WaitForPredecessor();
   // One CTA (decode: up to 8 tokens) counts in shared memory and needs no ticket: each global
   // round trip saved is about a microsecond on the layer's critical path.
   const bool single = gridDim.x == 1;
@@ -218,7 +221,7 @@ std::string LaunchRouteAlign(const MoeProblem& problem, const MoePlan& plan,
   const int64_t wanted = (problem.tokens + kWarps - 1) / kWarps;
   const int grid = static_cast<int>(std::max<int64_t>(1, std::min<int64_t>(wanted, 264)));
   return Launch("sm90_moe_route_topk_align", sm90_moe_route_topk_align, dim3(grid), dim3(kThreads),
-                0, stream, /*programmatic=*/false, p);
+                0, stream, plan.programmatic_launch, p);
 }
 
 }  // namespace sy::kernels
