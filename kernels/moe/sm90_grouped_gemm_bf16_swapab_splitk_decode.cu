@@ -8,7 +8,7 @@
 // fixed order in shared memory. R = 1 splits K eight ways, which keeps a long K's CTAs short;
 // where K is short (Qwen3-30B-A3B's down: 768, 3 k-steps a warp) more row groups give each warp
 // a longer run of loads and each CTA more bytes for its fixed costs (block table, reduction,
-// epilogue). MoePlan::decode_row_groups picks R.
+// epilogue). MoePlan::gate_up_row_groups and down_row_groups pick R.
 //
 // Loads: each lane reads 16 contiguous bytes of a weight row straight into registers
 // (ld.global.nc, no L1 allocation, 256-byte L2 prefetch), kUnroll steps ahead, so a CTA keeps
@@ -245,15 +245,13 @@ __global__ void __launch_bounds__(kThreads, NT <= 2 ? 2 : 1)
       for (int c = 0; c < 4; ++c) acc[r][n][c] = 0.0f;
 
   // A window of kSteps k-steps lives in registers: weights and the token fragments of the same
-  // steps, loaded together so their latencies overlap. The window is refilled in groups: as
-  // soon as a group's steps are multiplied, its registers load the next window's steps, so
-  // while the warp computes one group the other's loads are in flight (load all, wait, compute
-  // all left a warp with nothing in flight while it computed).
-  constexpr int kSteps = Fmt::kSteps;
-  // Steps per load group: two groups where the window is 4 steps (bf16, one token tile). Groups
-  // of a single step made shorter windows slower (fp8 and int4 at one tile, bf16 at two:
+  // steps, loaded together so their latencies overlap. A window of 4 steps (bf16, one token
+  // tile) refills in two halves: as soon as a half's steps are multiplied its registers load the
+  // next window's, so a warp computing one half has the other's loads in flight. Halves of a
+  // single step made the shorter windows slower (fp8 and int4 at one tile, bf16 at two:
   // DeepSeek-V3 fp8 at 1 token 132 -> 144 µs, Mixtral bf16 at 64 tokens 891 -> 932), so those
   // load and multiply their window whole.
+  constexpr int kSteps = Fmt::kSteps;
   constexpr int kGroup = kSteps >= 4 ? kSteps / 2 : kSteps;
   uint4 a[kSteps][4];
   uint4 xb[kSteps][NT][Fmt::kXChunks];
