@@ -67,8 +67,8 @@ struct MoePlan {
   int32_t gate_up_row_groups = 1;
   int32_t down_row_groups = 1;
   int32_t block_m = 8;  // slots per block of the block table
-  // bf16 prefill on the wgmma tile: blocks of at most 64 slots (all of them where block_m is 64,
-  // an expert's leftover block where it is 128) run the 64-slot tile.
+  // bf16 prefill on the wgmma tile: blocks of at most 64 slots (an expert's only block, or its
+  // leftover block after full ones) run the 64-slot tile.
   bool prefill_half_tiles = false;
   int64_t max_blocks = 0;  // bound on the blocks any routing can produce
   size_t workspace_bytes = 0;

@@ -32,9 +32,8 @@ int32_t DecodeTokenTiles(double slots_per_expert) { return slots_per_expert <= 6
 // A forced count the GEMM's rows do not divide is halved until they do.
 int32_t DecodeRowGroups(bool gate_up, const MoeProblem& p, int32_t token_tiles,
                         const MoePlanOptions& options) {
-  const int32_t forced = gate_up ? options.gate_up_row_groups : options.down_row_groups;
-  int32_t groups = forced;
-  if (groups <= 0) {
+  int32_t groups = gate_up ? options.gate_up_row_groups : options.down_row_groups;
+  if (groups <= 0) {  // not forced
     const int64_t k = gate_up ? p.hidden : p.intermediate;
     const int64_t step_k = options.format == MoeWeightFormat::kU4Group128    ? 128
                            : options.format == MoeWeightFormat::kFp8Block128 ? 64
@@ -79,11 +78,14 @@ size_t W8a8ScaleBytes(int64_t slots, int64_t k) {
   return sizeof(float) * static_cast<size_t>(k / kMoeFp8Block * W8a8ScalesLd(slots));
 }
 
-// Prefill blocks: 128 slots, unless forced to 64 (bf16 on the wgmma tile only).
+// bf16 prefill on the wgmma tile: the one kernel with a 64-slot tile.
+bool HasHalfTile(const MoeProblem& p, const MoePlanOptions& options) {
+  return options.format == MoeWeightFormat::kBf16 && WgmmaPrefillShapeFits(p, options.format);
+}
+
+// Prefill blocks: 128 slots, unless forced to 64 where the kernel has a 64-slot tile.
 int32_t PrefillBlockM(const MoeProblem& p, const MoePlanOptions& options) {
-  if (options.format != MoeWeightFormat::kBf16 || !WgmmaPrefillShapeFits(p, options.format))
-    return 128;
-  return options.prefill_block_m == 64 ? 64 : 128;
+  return HasHalfTile(p, options) && options.prefill_block_m == 64 ? 64 : 128;
 }
 
 // Half tiles (bf16 on the wgmma tile): blocks of at most 64 slots run the 64-slot tile, where
@@ -105,8 +107,7 @@ int32_t PrefillBlockM(const MoeProblem& p, const MoePlanOptions& options) {
 // run when forced.
 bool PrefillHalfTiles(const MoeProblem& p, const MoePlanOptions& options, int32_t block_m,
                       double per_expert) {
-  if (options.format != MoeWeightFormat::kBf16 || !WgmmaPrefillShapeFits(p, options.format))
-    return false;
+  if (!HasHalfTile(p, options)) return false;
   if (block_m == 64) return true;
   return options.prefill_half_tiles.value_or(per_expert < 128);
 }

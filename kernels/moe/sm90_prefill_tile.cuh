@@ -18,8 +18,6 @@ namespace sy::kernels {
 
 struct PrefillGemmParams {
   const __nv_bfloat16* a;      // gate_up: x [T, H]; down: act [slots, I]
-  const uint8_t* a_fp8;        // w8a8: `a` as e4m3 ...
-  const float* a_scales;       // ... and its scales [rows of a, K / 128] (QuantizeFp8Rows)
   const void* const* weights;  // per expert [rows, K], bf16 or fp8
   const float* const* scales;  // fp8: per expert [ceil(rows / 128), ceil(K / 128)]
   MoeWeightsView view;         // the biases and the activation
@@ -39,8 +37,6 @@ inline PrefillGemmParams MakePrefillGemmParams(bool gate_up, const MoeProblem& p
                                                const MoeWorkspaceView& ws, int64_t n_tiles) {
   PrefillGemmParams p{};
   p.a = static_cast<const __nv_bfloat16*>(a);
-  p.a_fp8 = ws.a_fp8;
-  p.a_scales = ws.a_scales;
   p.weights = gate_up ? weights.gate_up : weights.down;
   p.scales = gate_up ? weights.gate_up_scales : weights.down_scales;
   p.view = weights;

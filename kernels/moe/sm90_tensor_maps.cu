@@ -26,8 +26,8 @@ PFN_cuTensorMapEncodeTiled_v12000 TensorMapEncoder() {
   return encode;
 }
 
-// Thread e writes map e: the template's 128 bytes, then its own address. (maybe_unused: the
-// portable PTX build is only a trap.)
+// Thread e writes map e: the template's 128 bytes, then its own address. (The portable PTX
+// build, which has no tensormap.replace, is only a trap.)
 __global__ void sm90_write_expert_tensor_maps(const __grid_constant__ CUtensorMap templ,
                                               const void* const* ptrs, int count,
                                               CUtensorMap* out) {

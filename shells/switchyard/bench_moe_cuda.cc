@@ -370,7 +370,7 @@ int BenchMoeCuda(const ParsedArgs& args) {
   options.prefill_block_m = std::stoi(args.Get("block-m", "0"));
   if (options.prefill_block_m != 0 && options.prefill_block_m != 64 &&
       options.prefill_block_m != 128) {
-    return UsageError("bench", "--block-m: 0 (from the batch), 64 or 128 (bf16 prefill blocks)");
+    return UsageError("bench", "--block-m: 0 or 128 (blocks of 128 slots), or 64 (bf16 prefill)");
   }
   const int min_replays = std::max(1, std::stoi(args.Get("iterations", "3")));
 
