@@ -67,8 +67,9 @@ struct MoePlan {
   int32_t gate_up_row_groups = 1;
   int32_t down_row_groups = 1;
   int32_t block_m = 8;  // slots per block of the block table
-  // bf16 prefill on the wgmma tile: blocks of at most 64 slots (an expert's only block, or its
-  // leftover block after full ones) run the 64-slot tile.
+  // bf16 prefill on the wgmma kernel with blocks of 128 forced: blocks of at most 64 slots (an
+  // expert's only block, or its leftover block after full ones) run the 64-slot tile. (Blocks of
+  // 256, the default, fit their tiles to each block anyway.)
   bool prefill_half_tiles = false;
   int64_t max_blocks = 0;  // bound on the blocks any routing can produce
   size_t workspace_bytes = 0;
@@ -90,10 +91,12 @@ struct MoePlanOptions {
   // the wgmma tile fits, as a DeepSeek-V3 checkpoint's dynamic activation scheme says; false
   // keeps them bf16 (w8a16, weight-only quantization).
   bool fp8_activations = true;
-  // Prefill blocks of 128 or 64 slots (bf16 on the wgmma tile only); 0 = 128.
+  // Prefill blocks: 0 = the kernel's own (bf16 on the wgmma kernel: 256 slots, each CTA fitting
+  // its tile to its block; the other kernels: 128); bf16 on the wgmma kernel can be forced to
+  // blocks of 128 or 64 (the 128 x 256 and 64 x 256 tiles).
   int32_t prefill_block_m = 0;
-  // Blocks of 128 (bf16 on the wgmma tile): whether blocks of at most 64 slots run the 64-slot
-  // tile; nullopt = where experts average under 128 slots. Blocks of 64 always run it.
+  // Blocks of 128 forced (bf16 on the wgmma tile): whether blocks of at most 64 slots run the
+  // 64-slot tile; nullopt = where experts average under 128 slots. Blocks of 64 always run it.
   std::optional<bool> prefill_half_tiles = std::nullopt;
   // decode: row groups of gate_up's and down's CTAs, 1, 2, 4 or 8; 0 = from the GEMM's K.
   int32_t gate_up_row_groups = 0;

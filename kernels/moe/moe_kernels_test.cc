@@ -651,19 +651,26 @@ TEST(MoePlanTest, PrefillStartsWhereItsTilesWin) {
   EXPECT_EQ(path(4096, 512, MoeWeightFormat::kU4Group128), MoePath::kDecode);
 }
 
-// bf16 prefill on the wgmma tile runs blocks of at most 64 slots on its 64-slot tile where
-// experts average under 128 slots (less padding); every other kernel runs 128-slot tiles.
-TEST(MoePlanTest, PrefillHalfTilesWhereExpertsGetUnder128Slots) {
+// bf16 prefill on the wgmma kernel runs blocks of 256 slots, each CTA fitting its tile to its
+// block; forced to blocks of 128, it runs blocks of at most 64 slots on its 64-slot tile where
+// experts average under 128 slots. Every other kernel runs blocks of 128.
+TEST(MoePlanTest, PrefillBlocksAndHalfTiles) {
   MoePlanOptions options;
   options.path = MoePath::kPrefill;
   const auto plan = [&](int64_t tokens, int experts, int top_k, int64_t hidden, int64_t inter) {
     const MoePlan p = PlanMoe(MoeProblem{tokens, experts, top_k, hidden, inter}, options);
     return std::pair(p.block_m, p.prefill_half_tiles);
   };
-  EXPECT_EQ(plan(1024, 256, 8, 7168, 2048), std::pair(128, true));   // DeepSeek-V3: 32 an expert
+  EXPECT_EQ(plan(1024, 256, 8, 7168, 2048), std::pair(256, false));  // DeepSeek-V3
+  EXPECT_EQ(plan(4096, 8, 2, 4096, 14336), std::pair(256, false));   // Mixtral-8x7B
+  EXPECT_EQ(plan(256, 8, 2, 4096, 192), std::pair(128, false));      // mma.sync tile
+  options.prefill_half_tiles = true;  // only blocks of 128 have half tiles
+  EXPECT_EQ(plan(4096, 256, 8, 7168, 2048), std::pair(256, false));
+  options.prefill_half_tiles = std::nullopt;
+  options.prefill_block_m = 128;
+  EXPECT_EQ(plan(1024, 256, 8, 7168, 2048), std::pair(128, true));   // 32 an expert
   EXPECT_EQ(plan(4064, 256, 8, 7168, 2048), std::pair(128, true));   // 127
   EXPECT_EQ(plan(4096, 256, 8, 7168, 2048), std::pair(128, false));  // 128
-  EXPECT_EQ(plan(256, 8, 2, 4096, 192), std::pair(128, false));      // mma.sync tile
   options.prefill_half_tiles = true;
   EXPECT_EQ(plan(4096, 256, 8, 7168, 2048), std::pair(128, true));
   options.prefill_half_tiles = false;
@@ -673,6 +680,8 @@ TEST(MoePlanTest, PrefillHalfTilesWhereExpertsGetUnder128Slots) {
   // The block table has room for the smaller blocks.
   EXPECT_GE(PlanMoe(MoeProblem{4096, 256, 8, 7168, 2048}, options).max_blocks, 4096 * 8 / 64 + 256);
   options.format = MoeWeightFormat::kFp8Block128;  // the fp8 kernels: 128-slot tiles only
+  EXPECT_EQ(plan(1024, 256, 8, 7168, 2048), std::pair(128, false));
+  options.prefill_block_m = 0;
   EXPECT_EQ(plan(1024, 256, 8, 7168, 2048), std::pair(128, false));
 }
 
@@ -790,13 +799,15 @@ TEST_F(CudaMoeKernelsTest, PrefillGemmsMatchTheReference) {
   for (const Shape& shape : {Shape{256, 128, true}, Shape{512, 384, true}, Shape{384, 192, false},
                              Shape{256, 64, false}}) {
     // 600 and 800 tokens: 150 and 200 slots an expert, so blocks of 128 leave leftover blocks
-    // of at most 64 slots (the 64-slot tile with half tiles) and of more.
-    for (int64_t tokens : {3, 200, 600, 800}) {
-      // Blocks of 64 slots run the wgmma kernel's 64 x 256 tile; the other kernels keep 128.
-      for (const auto& [block_m, half_tiles] :
-           {std::pair(64, true), std::pair(128, true), std::pair(128, false)}) {
+    // of at most 64 slots (the 64-slot tile with half tiles) and of more; blocks of 256 fill 3
+    // and 4 of the tall tile's chunks. 1100: 275, a full block of 256 and a leftover one.
+    for (int64_t tokens : {3, 200, 600, 800, 1100}) {
+      // Blocks of 64 slots run the wgmma kernel's 64 x 256 tile, blocks of 256 its 256 x 128
+      // tile; the other kernels keep 128.
+      for (const auto& [block_m, half_tiles] : {std::pair(64, true), std::pair(128, true),
+                                                std::pair(128, false), std::pair(256, false)}) {
         // The other kernels run 128-slot tiles whatever is asked: one variant covers them.
-        if (!shape.wgmma && (block_m == 64 || half_tiles)) continue;
+        if (!shape.wgmma && (block_m != 128 || half_tiles)) continue;
         SCOPED_TRACE(::testing::Message()
                      << "H " << shape.hidden << ", I " << shape.inter << ", " << tokens
                      << " tokens, blocks of " << block_m << ", half tiles " << half_tiles);
@@ -1222,8 +1233,8 @@ TEST_F(CudaMoeKernelsTest, PrefillAtModelShapesMatchesTheReference) {
   for (const Case& c : {Case{300, 2, 2, 4096, 14336}, Case{257, 16, 8, 7168, 2048}}) {
     Layer layer(c.tokens, c.experts, c.top_k, c.hidden, c.inter, 43);
     ASSERT_TRUE(WgmmaPrefillFits(layer.problem, layer.weights()));
-    for (const auto& [block_m, half_tiles] :
-         {std::pair(64, true), std::pair(128, true), std::pair(128, false)}) {
+    for (const auto& [block_m, half_tiles] : {std::pair(64, true), std::pair(128, true),
+                                              std::pair(128, false), std::pair(256, false)}) {
       SCOPED_TRACE(::testing::Message() << "H " << c.hidden << ", I " << c.inter << ", blocks of "
                                         << block_m << ", half tiles " << half_tiles);
       MoePlanOptions options;

@@ -78,22 +78,34 @@ size_t W8a8ScaleBytes(int64_t slots, int64_t k) {
   return sizeof(float) * static_cast<size_t>(k / kMoeFp8Block * W8a8ScalesLd(slots));
 }
 
-// bf16 prefill on the wgmma tile: the one kernel with a 64-slot tile.
-bool HasHalfTile(const MoeProblem& p, const MoePlanOptions& options) {
+// bf16 prefill on the wgmma tile: the one kernel with a choice of tiles (the 64-slot half tile,
+// the 256 x 128 tall tile).
+bool ChoosesPrefillTile(const MoeProblem& p, const MoePlanOptions& options) {
   return options.format == MoeWeightFormat::kBf16 && WgmmaPrefillShapeFits(p, options.format);
 }
 
-// Prefill blocks: 128 slots, unless forced to 64 where the kernel has a 64-slot tile.
+// Prefill blocks. bf16 on the wgmma kernel: 256 slots, each CTA fitting its tile to its block
+// (more than 128 slots: the 256 x 128 tall tile in as many 64-row chunks as the block fills; 65
+// to 128: 128 x 256; at most 64: 64 x 256), unless forced to 128 or 64. Every other kernel: 128.
+// Blocks of 128 padded an expert's leftover slots to a whole tile, or ran them as a half tile
+// that stopped sharing the expert's weight tiles through L2. Measured on the H200 (bench moe
+// --path prefill --block-m 0 with 256 against 128 and half tiles where experts average under 128
+// slots; layer µs over two rounds, one run): at 128 slots an expert DeepSeek-V3 at 4096 tokens
+// 8,678-8,696 against 9,169-9,189, Mixtral-8x7B at 512 1,114-1,125 against 1,132-1,136,
+// Qwen3-30B-A3B at 4096 (256 an expert) 967-979 against 987-997; every other case from 128 to
+// 4096 tokens within 1% either way.
 int32_t PrefillBlockM(const MoeProblem& p, const MoePlanOptions& options) {
-  return HasHalfTile(p, options) && options.prefill_block_m == 64 ? 64 : 128;
+  if (!ChoosesPrefillTile(p, options)) return 128;
+  const int32_t forced = options.prefill_block_m;
+  return forced == 64 || forced == 128 ? forced : 256;
 }
 
-// Half tiles (bf16 on the wgmma tile): blocks of at most 64 slots run the 64-slot tile, where
-// experts average under 128 slots. An expert's leftover block is then a large share of its
-// blocks, and the half tile does half the MMA work of a mostly empty 128-slot one. Where blocks
-// are mostly full the leftover half tiles lose: they run at their own pace beside the expert's
-// full 128-slot tiles, which then no longer share its weight tiles through L2 (DeepSeek-V3 at
-// 4096 tokens, 128 slots an expert: gate_up 5.25 -> 5.95 ms). Measured on the H200 (bench moe
+// Half tiles (bf16 on the wgmma tile, blocks of 128 forced): blocks of at most 64 slots run the
+// 64-slot tile, where experts average under 128 slots. An expert's leftover block is then a large
+// share of its blocks, and the half tile does half the MMA work of a mostly empty 128-slot one.
+// Where blocks are mostly full the leftover half tiles lose: they run at their own pace beside the
+// expert's full 128-slot tiles, which then no longer share its weight tiles through L2 (DeepSeek-V3
+// at 4096 tokens, 128 slots an expert: gate_up 5.25 -> 5.95 ms). Measured on the H200 (bench moe
 // --path prefill --block-m 128 --half-tiles on|off, and --block-m 64; layer µs, 64 / 256 / 1024
 // tokens over two rounds, then 4096 tokens from one):
 //   - Mixtral-8x7B: on 701-702 / 790-791 / 1,714-1,729, off 762-765 / 832-833 / 1,722-1,731,
@@ -107,7 +119,7 @@ int32_t PrefillBlockM(const MoeProblem& p, const MoePlanOptions& options) {
 // run when forced.
 bool PrefillHalfTiles(const MoeProblem& p, const MoePlanOptions& options, int32_t block_m,
                       double per_expert) {
-  if (!HasHalfTile(p, options)) return false;
+  if (!ChoosesPrefillTile(p, options) || block_m == 256) return false;
   if (block_m == 64) return true;
   return options.prefill_half_tiles.value_or(per_expert < 128);
 }

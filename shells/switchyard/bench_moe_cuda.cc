@@ -178,6 +178,7 @@ bool MeasureLayer(const ModelShape& s, int64_t tokens, const Weights& w, cudaStr
   m.path = plan.path == k::MoePath::kDecode ? kDecodeNames[plan.token_tiles]
            : plan.fp8_activations           ? "prefill/w8a8"
            : plan.block_m == 64             ? "prefill/64"
+           : plan.block_m == 256            ? "prefill/256"
            : plan.prefill_half_tiles        ? "prefill/128+64"
                                             : "prefill";
   if (plan.path == k::MoePath::kDecode &&
@@ -369,8 +370,10 @@ int BenchMoeCuda(const ParsedArgs& args) {
   options.fp8_activations = fp8_activations == "on";
   options.prefill_block_m = std::stoi(args.Get("block-m", "0"));
   if (options.prefill_block_m != 0 && options.prefill_block_m != 64 &&
-      options.prefill_block_m != 128) {
-    return UsageError("bench", "--block-m: 0 or 128 (blocks of 128 slots), or 64 (bf16 prefill)");
+      options.prefill_block_m != 128 && options.prefill_block_m != 256) {
+    return UsageError("bench",
+                      "--block-m: 0 (the kernel's own), or for bf16 prefill 256 (tiles fitted to "
+                      "each block), 128 or 64");
   }
   const int min_replays = std::max(1, std::stoi(args.Get("iterations", "3")));
 

@@ -120,7 +120,7 @@ const std::vector<Command>& Commands() {
        "auto|off]\n"
        "                            [--path auto|decode|prefill] [--token-tiles 0|1|2|4|8] [--pdl "
        "on|off]\n"
-       "                            [--fp8-activations on|off] [--block-m 0|64|128]\n"
+       "                            [--fp8-activations on|off] [--block-m 0|64|128|256]\n"
        "                            [--half-tiles auto|on|off]\n"
        "                            [--row-groups R|G/D] (R: 0|1|2|4|8)\n"
        "       switchyard bench decode [--model DIR|PRESET] [--device cuda] [--weights random]\n"
