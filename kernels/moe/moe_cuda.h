@@ -71,6 +71,8 @@ struct MoePlan {
   // expert's only block, or its leftover block after full ones) run the 64-slot tile. (Blocks of
   // 256, the default, fit their tiles to each block anyway.)
   bool prefill_half_tiles = false;
+  // prefill: expert blocks whose CTAs sweep every output tile together (the raster), 1-8.
+  int32_t prefill_raster_group = 8;
   int64_t max_blocks = 0;  // bound on the blocks any routing can produce
   size_t workspace_bytes = 0;
   bool programmatic_launch = true;  // PDL: each kernel's prologue overlaps its predecessor
@@ -101,6 +103,8 @@ struct MoePlanOptions {
   // decode: row groups of gate_up's and down's CTAs, 1, 2, 4 or 8; 0 = from the GEMM's K.
   int32_t gate_up_row_groups = 0;
   int32_t down_row_groups = 0;
+  // prefill: the raster's groups of expert blocks, 1, 2, 4 or 8; 0 = from blocks per expert.
+  int32_t prefill_raster_group = 0;
 };
 
 // "" when the kernels can run the problem, else why not.

@@ -43,7 +43,7 @@ __global__ void __launch_bounds__(kThreads, 1)
   uint8_t* s_b8 = reinterpret_cast<uint8_t*>(s_b + kStageElems);  // fp8: the B ring [128][64]
   __shared__ int s_arow[kBM], s_slot[kBM];
 
-  const PrefillTile tile = PrefillTileOfThisCta(p.n_tiles);
+  const PrefillTile tile = PrefillTileOfThisCta(p.n_tiles, p.raster_group);
   const int n_tile = tile.n_tile;
   if constexpr (kGateUp) WaitForPredecessor();  // the block table
   if (tile.block >= *p.ws.num_blocks) return;
@@ -243,8 +243,9 @@ std::string LaunchMmaPrefillGemm(bool gate_up, const MoeProblem& problem, const 
     return "prefill grouped GEMM: int4 weights run on the decode path "
            "(MoePlanOptions::format)";
   if (plan.max_blocks == 0) return "";
-  const PrefillGemmParams p = MakePrefillGemmParams(
-      gate_up, problem, a, weights, ws, gate_up ? problem.intermediate / 64 : problem.hidden / kBN);
+  const PrefillGemmParams p =
+      MakePrefillGemmParams(gate_up, problem, plan, a, weights, ws,
+                            gate_up ? problem.intermediate / 64 : problem.hidden / kBN);
   const dim3 grid = PrefillGrid(plan, p.n_tiles);
   const bool pdl = plan.programmatic_launch;
   if (weights.format == MoeWeightFormat::kFp8Block128) {

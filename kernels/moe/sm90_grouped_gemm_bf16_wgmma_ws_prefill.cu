@@ -334,7 +334,7 @@ __global__ void __launch_bounds__(kThreads, 1)
   auto* ring = reinterpret_cast<__nv_bfloat16*>((reinterpret_cast<uintptr_t>(smem_raw) + 1023) &
                                                 ~uintptr_t{1023});
 
-  const PrefillTile tile = PrefillTileOfThisCta(p.n_tiles);
+  const PrefillTile tile = PrefillTileOfThisCta(p.n_tiles, p.raster_group);
   // The block table (routing), and for down also act (gate_up), come from the kernels before.
   WaitForPredecessor();
   AllowSuccessor();
@@ -419,7 +419,7 @@ std::string LaunchWgmmaPrefillGemm(bool gate_up, const MoeProblem& problem, cons
   const bool tall = plan.block_m == kTallBM;
   const int bn = tall ? kTallBN : 256;
   PrefillGemmParams p =
-      MakePrefillGemmParams(gate_up, problem, a, weights, ws,
+      MakePrefillGemmParams(gate_up, problem, plan, a, weights, ws,
                             gate_up ? problem.intermediate / (bn / 2) : problem.hidden / bn);
   const dim3 grid = PrefillGrid(plan, p.n_tiles);
   const bool pdl = plan.programmatic_launch;

@@ -159,7 +159,7 @@ __global__ void __launch_bounds__(kThreads, 1) sm90_grouped_gemm_fp8_wgmma_128x2
   auto* ring =
       reinterpret_cast<uint8_t*>((reinterpret_cast<uintptr_t>(smem_raw) + 1023) & ~uintptr_t{1023});
 
-  const PrefillTile tile = PrefillTileOfThisCta(p.n_tiles);
+  const PrefillTile tile = PrefillTileOfThisCta(p.n_tiles, p.raster_group);
   const int n_tile = tile.n_tile;
   // The block table (routing), the weight maps and the quantized activations come from the
   // kernels before.
@@ -235,7 +235,7 @@ std::string LaunchFp8WgmmaPrefillGemm(bool gate_up, const MoeProblem& problem, c
     }
   }
   PrefillGemmParams p =
-      MakePrefillGemmParams(gate_up, problem, a, weights, ws,
+      MakePrefillGemmParams(gate_up, problem, plan, a, weights, ws,
                             gate_up ? problem.intermediate / (kBN / 2) : problem.hidden / kBN);
   if (std::string err = WritePrefillWeightMaps(gate_up, problem, TensorMapElement::kE4m3,
                                                gate_up ? kBN / 2 : kBN, ws, pdl, stream, p);

@@ -23,7 +23,8 @@ struct PrefillGemmParams {
   MoeWeightsView view;         // the biases and the activation
   int K;
   int inter, hidden, top_k;
-  int n_tiles;  // output tiles per expert block
+  int n_tiles;       // output tiles per expert block
+  int raster_group;  // MoePlan::prefill_raster_group
   // The bf16 wgmma kernel: blocks of at most 64 slots run the 64 x 256 tile (MoePlan::
   // prefill_half_tiles), the rest the 128 x 256 one.
   int half_tiles;
@@ -33,9 +34,11 @@ struct PrefillGemmParams {
 };
 
 inline PrefillGemmParams MakePrefillGemmParams(bool gate_up, const MoeProblem& problem,
-                                               const void* a, const MoeWeightsView& weights,
+                                               const MoePlan& plan, const void* a,
+                                               const MoeWeightsView& weights,
                                                const MoeWorkspaceView& ws, int64_t n_tiles) {
   PrefillGemmParams p{};
+  p.raster_group = plan.prefill_raster_group;
   p.a = static_cast<const __nv_bfloat16*>(a);
   p.weights = gate_up ? weights.gate_up : weights.down;
   p.scales = gate_up ? weights.gate_up_scales : weights.down_scales;
@@ -68,23 +71,21 @@ inline std::string WritePrefillWeightMaps(bool gate_up, const MoeProblem& proble
   return LaunchWriteExpertTensorMaps(templ, p.weights, problem.experts, maps, pdl, stream);
 }
 
-// Raster: groups of this many expert blocks sweep every output tile together, so a group's A
-// rows stay in L2 while each weight tile streams once per group.
-inline constexpr int kPrefillRasterGroup = 8;
-
+// Raster: groups of MoePlan::prefill_raster_group expert blocks sweep every output tile
+// together, so a group's A rows stay in L2 while each weight tile streams once per group.
 inline dim3 PrefillGrid(const MoePlan& plan, int n_tiles) {
-  const int64_t groups = (plan.max_blocks + kPrefillRasterGroup - 1) / kPrefillRasterGroup;
-  return dim3(static_cast<unsigned>(groups * kPrefillRasterGroup * n_tiles));
+  const int64_t group = plan.prefill_raster_group;
+  const int64_t groups = (plan.max_blocks + group - 1) / group;
+  return dim3(static_cast<unsigned>(groups * group * n_tiles));
 }
 
 struct PrefillTile {
   int block, n_tile;
 };
-__device__ __forceinline__ PrefillTile PrefillTileOfThisCta(int n_tiles) {
-  const int in_group = blockIdx.x % (kPrefillRasterGroup * n_tiles);
-  return {static_cast<int>(blockIdx.x / (kPrefillRasterGroup * n_tiles)) * kPrefillRasterGroup +
-              in_group % kPrefillRasterGroup,
-          in_group / kPrefillRasterGroup};
+__device__ __forceinline__ PrefillTile PrefillTileOfThisCta(int n_tiles, int group) {
+  const int in_group = blockIdx.x % (group * n_tiles);
+  return {static_cast<int>(blockIdx.x / (group * n_tiles)) * group + in_group % group,
+          in_group / group};
 }
 
 // The `rows` slot rows of expert block `blk`: its slots, and the rows of A they read (gate_up:

@@ -375,6 +375,12 @@ int BenchMoeCuda(const ParsedArgs& args) {
                       "--block-m: 0 (the kernel's own), or for bf16 prefill 256 (tiles fitted to "
                       "each block), 128 or 64");
   }
+  if (!absl::SimpleAtoi(args.Get("raster-group", "0"), &options.prefill_raster_group) ||
+      (options.prefill_raster_group != 0 && options.prefill_raster_group != 1 &&
+       options.prefill_raster_group != 2 && options.prefill_raster_group != 4 &&
+       options.prefill_raster_group != 8)) {
+    return UsageError("bench", "--raster-group: 0 (from blocks per expert), 1, 2, 4 or 8");
+  }
   const int min_replays = std::max(1, std::stoi(args.Get("iterations", "3")));
 
   int devices = 0;

@@ -59,7 +59,8 @@ struct Measured {
   double output_error;
 };
 
-absl::StatusOr<Measured> Measure(const Quantizer& q, ExecContext& ctx, const Tensor& w, const Tensor& outliers, const Tensor& x) {
+absl::StatusOr<Measured> Measure(const Quantizer& q, ExecContext& ctx, const Tensor& w,
+                                 const Tensor& outliers, const Tensor& x) {
   Measured m{};
   absl::StatusOr<QTensor> qw = q.QuantizeWeight(ctx, w);
   if (!qw.ok()) return qw.status();
@@ -84,10 +85,13 @@ int BenchQuant(const ParsedArgs& args) {
   const Tensor w = *RandomNormal({rows, cols}, 1, 0.0f, 0.02f);
   const Tensor outliers = WithOutliers(w);
   const Tensor x = *RandomNormal({64, cols}, 2);
-  std::printf("weights [%lld, %lld] ~ N(0, 0.02^2); outliers: 0.1%% of entries x40; output: 64 random tokens\n"
-              "error = ||dequantized - original|| / ||original|| (relative RMS)\n\n",
-              static_cast<long long>(rows), static_cast<long long>(cols));
-  TextTable table({"FORMAT", "BITS/WEIGHT", "WEIGHT ERR", "x BF16", "WITH OUTLIERS", "x BF16", "OUTPUT ERR"});
+  std::printf(
+      "weights [%lld, %lld] ~ N(0, 0.02^2); outliers: 0.1%% of entries x40; output: 64 random "
+      "tokens\n"
+      "error = ||dequantized - original|| / ||original|| (relative RMS)\n\n",
+      static_cast<long long>(rows), static_cast<long long>(cols));
+  TextTable table(
+      {"FORMAT", "BITS/WEIGHT", "WEIGHT ERR", "x BF16", "WITH OUTLIERS", "x BF16", "OUTPUT ERR"});
   std::optional<Measured> baseline;
   for (const Format& f : Formats()) {
     auto found = registry->Find(f.component);
@@ -99,7 +103,8 @@ int BenchQuant(const ParsedArgs& args) {
       continue;
     }
     if (!baseline) baseline = *m;
-    table.AddRow({f.label, absl::StrFormat("%.2f", m->bits_per_weight), absl::StrFormat("%.2e", m->random_error),
+    table.AddRow({f.label, absl::StrFormat("%.2f", m->bits_per_weight),
+                  absl::StrFormat("%.2e", m->random_error),
                   absl::StrFormat("%.1f", m->random_error / baseline->random_error),
                   absl::StrFormat("%.2e", m->outlier_error),
                   absl::StrFormat("%.1f", m->outlier_error / baseline->outlier_error),

@@ -42,6 +42,7 @@ int BenchCommand(const std::vector<std::string>& argv) {
                      {"fp8-activations", true},
                      {"block-m", true},
                      {"half-tiles", true},
+                     {"raster-group", true},
                      {"trace", true},
                      {"text", true},
                      {"text-tokens", true},

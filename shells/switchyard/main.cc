@@ -121,7 +121,7 @@ const std::vector<Command>& Commands() {
        "                            [--path auto|decode|prefill] [--token-tiles 0|1|2|4|8] [--pdl "
        "on|off]\n"
        "                            [--fp8-activations on|off] [--block-m 0|64|128|256]\n"
-       "                            [--half-tiles auto|on|off]\n"
+       "                            [--half-tiles auto|on|off] [--raster-group 0|1|2|4|8]\n"
        "                            [--row-groups R|G/D] (R: 0|1|2|4|8)\n"
        "       switchyard bench decode [--model DIR|PRESET] [--device cuda] [--weights random]\n"
        "                               [--layers N] [--batch 1,16,64,256] [--context 512]\n"
