@@ -685,6 +685,26 @@ TEST(MoePlanTest, PrefillBlocksAndHalfTiles) {
   EXPECT_EQ(plan(1024, 256, 8, 7168, 2048), std::pair(128, false));
 }
 
+// The prefill raster groups blocks only where an expert has several to share its weight tiles
+// (the measurements in moe_plan.cc).
+TEST(MoePlanTest, PrefillRasterGroupFromBlocksPerExpert) {
+  MoePlanOptions options;
+  options.path = MoePath::kPrefill;
+  const auto group = [&](int64_t tokens, int experts, int top_k, int64_t hidden, int64_t inter) {
+    return PlanMoe(MoeProblem{tokens, experts, top_k, hidden, inter}, options).prefill_raster_group;
+  };
+  EXPECT_EQ(group(4096, 256, 8, 7168, 2048), 1);  // DeepSeek-V3: half a block an expert
+  EXPECT_EQ(group(4096, 128, 8, 2048, 768), 2);   // Qwen3-30B-A3B: one
+  EXPECT_EQ(group(1024, 8, 2, 4096, 14336), 2);   // Mixtral-8x7B: one
+  EXPECT_EQ(group(2048, 8, 2, 4096, 14336), 4);   // two
+  EXPECT_EQ(group(4096, 8, 2, 4096, 14336), 8);   // four
+  EXPECT_EQ(group(256, 8, 2, 4096, 14336), 1);
+  options.format = MoeWeightFormat::kFp8Block128;  // blocks of 128: twice the blocks
+  EXPECT_EQ(group(2048, 8, 2, 4096, 14336), 8);
+  options.prefill_raster_group = 4;
+  EXPECT_EQ(group(4096, 256, 8, 7168, 2048), 4);
+}
+
 // Decode row groups: the fewest giving each warp 16 k-steps, while the grid keeps 192 CTAs for the
 // experts a batch is expected to touch (the measurements in moe_plan.cc).
 TEST(MoePlanTest, DecodeRowGroupsGiveWarpsLongRunsOfK) {

@@ -186,6 +186,13 @@ TEST(CliTest, BenchMoePrintsEachTokenCountBesideThePeak) {
   const Result bad_half_tiles = RunCli("$SY bench moe --device cuda --half-tiles maybe");
   EXPECT_EQ(bad_half_tiles.status, 2);
   EXPECT_THAT(bad_half_tiles.output, ContainsRegex("--half-tiles: auto|this build has no CUDA"));
+  for (const char* group : {"3", "16", "x"}) {
+    const Result bad_group =
+        RunCli(std::string("$SY bench moe --device cuda --raster-group ") + group);
+    EXPECT_EQ(bad_group.status, 2) << group;
+    EXPECT_THAT(bad_group.output, ContainsRegex("--raster-group: 0|this build has no CUDA"))
+        << group;
+  }
   EXPECT_EQ(RunCli("$SY bench nothing").status, 2);
 }
 
