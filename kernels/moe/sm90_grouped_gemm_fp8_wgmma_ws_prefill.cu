@@ -103,7 +103,11 @@ template <bool kGateUp>
 // Consumer warpgroup `wg` (0 or 1): slot rows 64 wg .. 64 wg + 63 of the tile, all 256 outputs,
 // as two halves of 128 (one weight scale block each) through one 64-register partial: acc
 // columns 128 half + c are the m64n256 fragment's (StoreWgmmaTile), a half's partial its
-// registers 64 half .. 64 half + 63.
+// registers 64 half .. 64 half + 63. Where the block has no slot in its rows (kMultiplies false:
+// a leftover block of at most 64 slots) it only frees each stage, and the other consumer has the
+// tensor cores to itself. (A compile-time choice: a wgmma behind a runtime branch makes ptxas
+// serialise every wgmma of the kernel.)
+template <bool kMultiplies>
 [[maybe_unused]] __device__ __forceinline__ void ConsumeTiles(const PrefillGemmParams& p,
                                                               const BlockInfo& blk, int wg,
                                                               const uint8_t* ring, Pipeline& pipe,
@@ -118,6 +122,11 @@ template <bool kGateUp>
   for (int kt = 0; kt < k_tiles; ++kt) {
     const int stage = kt % kStages;
     MbarrierWait(&pipe.full[stage], (kt / kStages) & 1);
+    if constexpr (!kMultiplies) {
+      __syncwarp();
+      if (lane == 0) MbarrierArrive(&pipe.empty[stage]);
+      continue;
+    }
     const uint8_t* s_a = ring + stage * kStageBytes;
     const uint64_t a = WgmmaDescriptorSw128(s_a + wg * 64 * kBK);
     const float row_scale[2] = {pipe.a_scale[stage][scale_row], pipe.a_scale[stage][scale_row + 8]};
@@ -182,8 +191,12 @@ __global__ void __launch_bounds__(kThreads, 1) sm90_grouped_gemm_fp8_wgmma_128x2
   } else {
     WarpgroupTakeRegisters<kConsumerRegisters>();
     float acc[128];
-    ConsumeTiles(p, blk, wg, ring, pipe, acc);
-    StoreWgmmaTile<kBN, kGateUp>(p, blk, n_tile, wg, s_slot, acc);
+    if (64 * wg < blk.end - blk.begin) {
+      ConsumeTiles<true>(p, blk, wg, ring, pipe, acc);
+      StoreWgmmaTile<kBN, kGateUp>(p, blk, n_tile, wg, s_slot, acc);
+    } else {
+      ConsumeTiles<false>(p, blk, wg, ring, pipe, acc);
+    }
   }
 #else
   // The portable PTX (compute_90) has no wgmma; WgmmaPrefillFits selects this kernel on sm_90
