@@ -8,8 +8,8 @@
 // act, already in sorted order. For gate_up the 128 outputs are 64 gate rows and the 64 up
 // rows that pair with them, laid out so every thread holds both halves of its SwiGLU.
 //
-// Raster: groups of 8 blocks sweep every output tile together, so a group's rows of A stay
-// in L2 while the weight tiles stream once per group. Down writes router weight * y in bf16
+// Raster: groups of MoePlan::prefill_raster_group blocks sweep every output tile together
+// (sm90_prefill_tile.cuh). Down writes router weight * y in bf16
 // per slot; sm90_moe_combine sums the k slots of each token.
 //
 // fp8 block-scaled weights (kFp8Block128): the weight tiles travel as fp8 (cp.async into a ring

@@ -7,7 +7,8 @@
 // Each CTA fits its tile to its expert block. bf16 weights run blocks of up to 256 slots
 // (MoePlan::block_m = 256) on three tiles:
 //   - more than 128 slots: the tall tile, 256 slots x 128 outputs, in 64-row chunks of which the
-//     CTA loads and multiplies only those its block fills (kBN = 128: every output tile);
+//     CTA loads and multiplies only those its block fills (the launch's grid is in 128-output
+//     tiles: kBN = 128);
 //   - 65 to 128: 128 x 256; at most 64: 64 x 256, the half tile (the CTAs of even output tiles
 //     take two of 128; the odd ones have nothing to do). 256 outputs read fewer operand bytes
 //     per MMA than 128.
@@ -44,8 +45,8 @@
 // gate_up: the 256 (128) outputs are 128 (64) gate rows and the up rows that pair with them, so
 // act gets 128 (64) columns (StoreWgmmaTile, sm90_prefill_tile.cuh). down: router weight * y in
 // bf16 per slot into rows_out; sm90_moe_combine sums each token's k slots (deterministic). Raster
-// as the mma.sync kernel: groups of 8 blocks sweep every output tile together, so the group's A
-// rows stay in L2 while each weight tile streams once.
+// as the mma.sync kernel: groups of MoePlan::prefill_raster_group blocks sweep every output tile
+// together (sm90_prefill_tile.cuh).
 #include <cuda_bf16.h>
 
 #include <algorithm>
@@ -75,7 +76,7 @@ constexpr int kTallBN = 128, kTallBM = 256;
 constexpr int kDownBoxRows = kTallBN;
 
 // The tile of `kBM` slot rows x `kBN` outputs (128 x 256, the half tile 64 x 256, the tall tile
-// 256 x 128): its ring fills the shared memory either way.
+// 256 x 128): 4 stages of at most 48 KiB.
 template <int kBM, int kBN>
 struct Tile {
   static constexpr int kATileElems = kBM * kBK;
@@ -212,7 +213,7 @@ using Accumulators = std::conditional_t<kBN == kTallBN, float[kTallBM / 64 / kCo
 // 256 outputs (wgmma.m64n256k16). kBM = 64: all 64 slot rows, outputs 128 wg .. 128 wg + 127
 // (m64n128k16); the two consumers share each A tile. The tall tile: kChunks (0-2) of the block's
 // 64-row chunks, wg and wg + 2, by all 128 outputs (m64n128k16, B shared). A compile-time count:
-// a wgmma behind a branch on the block's chunks made ptxas serialize every wgmma of the kernel
+// a wgmma behind a branch on the block's chunks made ptxas serialise every wgmma of the kernel
 // (C7520), and the tile ran 25% slower.
 template <bool kFp8, int kBM, int kBN, int kChunks = 0>
 __device__ __forceinline__ void ConsumeTiles(const PrefillGemmParams& p, int wg,
