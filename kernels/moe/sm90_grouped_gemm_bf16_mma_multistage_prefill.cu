@@ -9,8 +9,8 @@
 // rows that pair with them, laid out so every thread holds both halves of its SwiGLU.
 //
 // Raster: groups of MoePlan::prefill_raster_group blocks sweep every output tile together
-// (sm90_prefill_tile.cuh). Down writes router weight * y in bf16
-// per slot; sm90_moe_combine sums the k slots of each token.
+// (sm90_prefill_tile.cuh). Down writes router weight * y in bf16 per slot; sm90_moe_combine
+// sums the k slots of each token.
 //
 // fp8 block-scaled weights (kFp8Block128): the weight tiles travel as fp8 (cp.async into a ring
 // of half the size) and each thread turns the chunks it loaded into bf16 times their block
