@@ -103,7 +103,8 @@ struct MoePlanOptions {
   // decode: row groups of gate_up's and down's CTAs, 1, 2, 4 or 8; 0 = from the GEMM's K.
   int32_t gate_up_row_groups = 0;
   int32_t down_row_groups = 0;
-  // prefill: the raster's groups of expert blocks, 1, 2, 4 or 8; 0 = from blocks per expert.
+  // prefill: the raster's groups of expert blocks, 1, 2, 4 or 8; 0 (or any other value) = from
+  // blocks per expert.
   int32_t prefill_raster_group = 0;
 };
 

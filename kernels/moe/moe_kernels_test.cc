@@ -686,7 +686,7 @@ TEST(MoePlanTest, PrefillBlocksAndHalfTiles) {
 }
 
 // The prefill raster groups blocks only where an expert has several to share its weight tiles
-// (the measurements in moe_plan.cc).
+// (measured: docs/benchmarks.md, "Prefill tiles fitted to each block, and raster groups").
 TEST(MoePlanTest, PrefillRasterGroupFromBlocksPerExpert) {
   MoePlanOptions options;
   options.path = MoePath::kPrefill;
@@ -845,6 +845,37 @@ TEST_F(CudaMoeKernelsTest, PrefillGemmsMatchTheReference) {
       }
     }
   }
+}
+
+// A device other than sm_90 runs the mma.sync kernel where the plan (from the shape alone) chose
+// blocks of 256 for the wgmma kernel: each block is then two CTAs of 128 slots. Here the layer's
+// launches run with the mma.sync kernel put in the wgmma kernel's place.
+TEST_F(CudaMoeKernelsTest, MmaPrefillRunsBlocksOf256AsTwoSlices) {
+  Layer layer(600, 8, 2, 256, 128, 8);  // 150 slots an expert
+  const MoeProblem& problem = layer.problem;
+  MoePlanOptions options;
+  options.path = MoePath::kPrefill;
+  const MoePlan plan = layer.Plan(options);
+  ASSERT_EQ(plan.block_m, 256);
+  DeviceMemory ws_mem(plan.workspace_bytes), out(sizeof(float) * problem.tokens * problem.hidden);
+  ASSERT_EQ(InitMoeWorkspace(ws_mem.get(), nullptr), "");
+  const MoeWorkspaceView ws = LayoutMoeWorkspace(problem, plan, ws_mem.get());
+  std::vector<int32_t> ids;
+  std::vector<float> weights;
+  RandomRouting(problem.tokens, problem.experts, problem.top_k, 3, ids, weights);
+  auto d_ids = Upload(ids);
+  auto d_w = Upload(weights);
+  MoeRouting routing;
+  routing.ids = d_ids->get<int32_t>();
+  routing.weights = d_w->get<float>();
+  ASSERT_EQ(LaunchRouteAlign(problem, plan, routing, ws, nullptr, nullptr, nullptr), "");
+  ASSERT_EQ(
+      LaunchMmaPrefillGemm(true, problem, plan, layer.d_x->get(), layer.weights(), ws, nullptr),
+      "");
+  ASSERT_EQ(LaunchMmaPrefillGemm(false, problem, plan, ws.act, layer.weights(), ws, nullptr), "");
+  ASSERT_EQ(LaunchCombine(problem, plan, ws, out.get<float>(), false, nullptr), "");
+  const std::vector<float> want = layer.Reference(plan, ids, weights);
+  EXPECT_LT(RelativeError(Download(out.get<float>(), want.size()), want), LayerTolerance(plan));
 }
 
 // gpt-oss's experts: biases before the clamped SwiGLU and before the router weight, on both

@@ -125,9 +125,11 @@ bool PrefillHalfTiles(const MoeProblem& p, const MoePlanOptions& options, int32_
 }
 
 // The raster's groups: an expert's blocks in one group read each of its weight tiles together
-// (the second from L2), while the group's A rows must stay in L2 as the weights stream by.
-// Where an expert has one block or none, grouping blocks shares no weight tile, and the rows of
-// 8 blocks (DeepSeek-V3: 8 x 192 rows of 14 KiB) crowd L2.
+// (the second from L2), while the group's A rows must stay in L2 as the weights stream by. So
+// a group is about as many blocks as an expert has: where it has fewer than one, grouping shares
+// no weight tile and the rows of 8 blocks (DeepSeek-V3: 8 x 192 rows of 14 KiB) crowd L2. The
+// sweep of G = 1, 2, 4, 8 behind it: docs/benchmarks.md ("Prefill tiles fitted to each block, and
+// raster groups").
 int32_t PrefillRasterGroup(double per_expert, int32_t block_m) {
   const double blocks = per_expert / block_m;
   return blocks >= 4 ? 8 : blocks >= 2 ? 4 : blocks >= 1 ? 2 : 1;
@@ -190,8 +192,9 @@ MoePlan PlanMoe(const MoeProblem& p, const MoePlanOptions& options) {
     plan.token_tiles = 0;
     plan.block_m = PrefillBlockM(p, options);
     plan.prefill_half_tiles = PrefillHalfTiles(p, options, plan.block_m, per_expert);
-    plan.prefill_raster_group = options.prefill_raster_group > 0
-                                    ? options.prefill_raster_group
+    const int32_t group = options.prefill_raster_group;
+    plan.prefill_raster_group = group == 1 || group == 2 || group == 4 || group == 8
+                                    ? group
                                     : PrefillRasterGroup(per_expert, plan.block_m);
     plan.fp8_activations = options.format == MoeWeightFormat::kFp8Block128 &&
                            options.fp8_activations && WgmmaPrefillShapeFits(p, options.format);

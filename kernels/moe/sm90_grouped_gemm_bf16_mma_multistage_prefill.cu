@@ -20,6 +20,8 @@
 //
 // bf16 layers whose shapes fit take the wgmma kernel (sm90_grouped_gemm_bf16_wgmma_ws_prefill.cu)
 // instead: mma.sync tops out near 60% of Hopper's tensor cores. docs/cuda-kernels.md has both.
+#include <algorithm>
+
 #include "kernels/moe/moe_launchers.h"
 #include "kernels/moe/sm90_common.cuh"
 #include "kernels/moe/sm90_prefill_tile.cuh"
@@ -43,11 +45,15 @@ __global__ void __launch_bounds__(kThreads, 1)
   uint8_t* s_b8 = reinterpret_cast<uint8_t*>(s_b + kStageElems);  // fp8: the B ring [128][64]
   __shared__ int s_arow[kBM], s_slot[kBM];
 
+  // The raster walks slices of blocks: 128 slots each (blocks of 256 have two).
   const PrefillTile tile = PrefillTileOfThisCta(p.n_tiles, p.raster_group);
-  const int n_tile = tile.n_tile;
+  const int n_tile = tile.n_tile, block = tile.block / p.block_slices;
   if constexpr (kGateUp) WaitForPredecessor();  // the block table
-  if (tile.block >= *p.ws.num_blocks) return;
-  const BlockInfo blk = p.ws.blocks[tile.block];
+  if (block >= *p.ws.num_blocks) return;
+  BlockInfo blk = p.ws.blocks[block];
+  blk.begin += kBM * (tile.block % p.block_slices);
+  blk.end = min(blk.end, blk.begin + kBM);
+  if (blk.begin >= blk.end) return;
   const int m = blk.end - blk.begin;
   const int tid = threadIdx.x, warp = tid / 32, lane = tid % 32, g = lane / 4, t = lane % 4;
   LoadBlockRows<kGateUp>(p, blk, kBM, s_slot, s_arow);
@@ -243,10 +249,15 @@ std::string LaunchMmaPrefillGemm(bool gate_up, const MoeProblem& problem, const 
     return "prefill grouped GEMM: int4 weights run on the decode path "
            "(MoePlanOptions::format)";
   if (plan.max_blocks == 0) return "";
-  const PrefillGemmParams p =
+  PrefillGemmParams p =
       MakePrefillGemmParams(gate_up, problem, plan, a, weights, ws,
                             gate_up ? problem.intermediate / 64 : problem.hidden / kBN);
-  const dim3 grid = PrefillGrid(plan, p.n_tiles);
+  // Blocks of 256 (planned for the wgmma kernels, which a device other than sm_90 does not run)
+  // take two CTAs of 128 slots each.
+  p.block_slices = std::max(1, plan.block_m / kBM);
+  MoePlan slices = plan;
+  slices.max_blocks *= p.block_slices;
+  const dim3 grid = PrefillGrid(slices, p.n_tiles);
   const bool pdl = plan.programmatic_launch;
   if (weights.format == MoeWeightFormat::kFp8Block128) {
     if (p.scales == nullptr) return "prefill grouped GEMM: fp8 weights need their scales";

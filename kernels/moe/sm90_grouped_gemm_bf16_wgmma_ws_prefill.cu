@@ -1,8 +1,8 @@
-// sm90_grouped_gemm_bf16_wgmma_{128,64}x256x64_ws_prefill and ..._256x128x64_ws_prefill: the
-// grouped GEMMs of prefill on Hopper's own path with bf16 activations, for bf16 or fp8 block-128
-// weights (w8a16: the plan keeps activations bf16) where I % 128 == 0 and H % 256 == 0. fp8 weights
-// with fp8 activations (w8a8) run in sm90_grouped_gemm_fp8_wgmma_ws_prefill.cu; the mma.sync kernel
-// in sm90_grouped_gemm_bf16_mma_multistage_prefill.cu takes the other shapes.
+// sm90_grouped_gemm_bf16_wgmma_{128,128|64}x256x64_ws_prefill and ..._256x128|128|64x256x64_...:
+// the grouped GEMMs of prefill on Hopper's own path with bf16 activations, for bf16 or fp8
+// block-128 weights (w8a16: the plan keeps activations bf16) where I % 128 == 0 and H % 256 == 0.
+// fp8 weights with fp8 activations (w8a8) run in sm90_grouped_gemm_fp8_wgmma_ws_prefill.cu; the
+// mma.sync kernel in sm90_grouped_gemm_bf16_mma_multistage_prefill.cu takes the other shapes.
 //
 // Each CTA fits its tile to its expert block. bf16 weights run blocks of up to 256 slots
 // (MoePlan::block_m = 256) on three tiles:
@@ -107,8 +107,8 @@ struct PipelineBarriers {
 // The producer for bf16 weights, one thread: each k tile of A (down: act's rows; gate_up: x's
 // rows gathered into sorted order by sm90_gather_sorted_rows; both from the block's first
 // position, in `a_boxes` boxes of 64 rows: the tall tile loads only the chunks its block fills)
-// and of B through TMA. B's kBN rows: down's weight rows in one box; gate_up's kBN / 2 gate rows
-// and the kBN / 2 up rows that pair with them, in boxes of 64 rows: gate boxes then up boxes
+// and of B through TMA. B's kBN rows: down's weight rows in boxes of 128; gate_up's kBN / 2 gate
+// rows and the kBN / 2 up rows that pair with them, in boxes of 64 rows: gate boxes then up boxes
 // (each consumer's wgmma then covers gate and up columns alike), except for the half tile,
 // which puts gate and up box by box (each consumer's 128 columns are one 64 x 128 gate_up tile
 // of its own). The bytes complete the stage's full mbarrier as they land.
@@ -211,11 +211,11 @@ using Accumulators = std::conditional_t<kBN == kTallBN, float[kTallBM / 64 / kCo
 
 // Consumer warpgroup `wg` (0 or 1). kBM = 128: slot rows 64 wg .. 64 wg + 63 of the tile, all
 // 256 outputs (wgmma.m64n256k16). kBM = 64: all 64 slot rows, outputs 128 wg .. 128 wg + 127
-// (m64n128k16); the two consumers share each A tile. The tall tile: kChunks (0-2) of the block's
-// 64-row chunks, wg and wg + 2, by all 128 outputs (m64n128k16, B shared). A compile-time count:
-// a wgmma behind a branch on the block's chunks made ptxas serialise every wgmma of the kernel
-// (C7520), and the tile ran 25% slower.
-template <bool kFp8, int kBM, int kBN, int kChunks = 0>
+// (m64n128k16); the two consumers share each A tile. The tall tile: kChunks (1 or 2) of the
+// block's 64-row chunks, wg and wg + 2, by all 128 outputs (m64n128k16, B shared). A compile-time
+// count: a wgmma behind a branch on the block's chunks made ptxas serialise every wgmma of the
+// kernel (C7520), and the tile ran 25% slower.
+template <bool kFp8, int kBM, int kBN, int kChunks = 1>
 __device__ __forceinline__ void ConsumeTiles(const PrefillGemmParams& p, int wg,
                                              __nv_bfloat16* ring, PipelineBarriers& bars,
                                              Accumulators<kBM, kBN>& acc) {
@@ -291,15 +291,11 @@ __device__ __forceinline__ void RunTile(const PrefillGemmParams& p, const CUtens
     if constexpr (!kFp8) WarpgroupTakeRegisters<kConsumerRegisters>();
     Accumulators<kBM, kBN> acc;
     if constexpr (kBN == kTallBN) {
-      switch ((chunks - wg + 1) / kConsumers) {  // this consumer's chunks
-        case 2:
-          ConsumeTiles<kFp8, kBM, kBN, 2>(p, wg, ring, bars, acc);
-          break;
-        case 1:
-          ConsumeTiles<kFp8, kBM, kBN, 1>(p, wg, ring, bars, acc);
-          break;
-        default:  // it still frees each stage
-          ConsumeTiles<kFp8, kBM, kBN, 0>(p, wg, ring, bars, acc);
+      // A tall block has 3 or 4 chunks: each consumer multiplies 2, except consumer 1 of 3 chunks.
+      if ((chunks - wg + 1) / kConsumers == 2) {
+        ConsumeTiles<kFp8, kBM, kBN, 2>(p, wg, ring, bars, acc);
+      } else {
+        ConsumeTiles<kFp8, kBM, kBN, 1>(p, wg, ring, bars, acc);
       }
     } else {
       ConsumeTiles<kFp8, kBM, kBN>(p, wg, ring, bars, acc);

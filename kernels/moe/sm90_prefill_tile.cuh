@@ -25,9 +25,11 @@ struct PrefillGemmParams {
   int inter, hidden, top_k;
   int n_tiles;       // output tiles per expert block
   int raster_group;  // MoePlan::prefill_raster_group
-  // The bf16 wgmma kernel: blocks of at most 64 slots run the 64 x 256 tile (MoePlan::
-  // prefill_half_tiles), the rest the 128 x 256 one.
+  // The bf16 wgmma kernel with blocks of 128: blocks of at most 64 slots run the 64 x 256 tile
+  // (MoePlan::prefill_half_tiles), the rest the 128 x 256 one.
   int half_tiles;
+  // The mma.sync kernel: CTAs per block, each taking 128 of its slots (2 for blocks of 256).
+  int block_slices;
   // The bf16 wgmma kernel: this GEMM's per-expert weight tensor maps (CUtensorMap [E], in ws).
   const void* weight_maps;
   MoeWorkspaceView ws;
@@ -123,7 +125,7 @@ __device__ __forceinline__ const float* GateUpBias(const PrefillGemmParams& p, i
              : p.view.gate_up_bias + static_cast<int64_t>(expert) * 2 * p.inter;
 }
 
-// ---- The wgmma kernels' tiles: 128 slot rows x kBN outputs ---------------------------------
+// ---- The wgmma kernels' tiles: 64-row chunks of slots x kBN outputs -------------------------
 
 // Weight row of output `row` of tile `n_tile`. gate_up pairs kBN / 2 gate rows with the kBN / 2
 // up rows of the same activations, so SwiGLU is computed in the epilogue.
@@ -136,18 +138,19 @@ __device__ __forceinline__ int WgmmaTileWeightRow(const PrefillGemmParams& p, in
   }
 }
 
-// The epilogue of consumer warpgroup `wg` (slot rows 64 wg .. 64 wg + 63) from its wgmma
-// fragment (sm90_wgmma.cuh): gate_up writes act (columns j and j + kBN / 2 of a thread are one
-// SwiGLU pair); down writes router weight * y in bf16 per slot into rows_out.
+// The epilogue of the tile's 64-row chunk `chunk` (slot rows 64 chunk .. 64 chunk + 63: in a
+// 128-row tile, consumer warpgroup `chunk`'s) from its wgmma fragment (sm90_wgmma.cuh): gate_up
+// writes act (columns j and j + kBN / 2 of a thread are one SwiGLU pair); down writes router
+// weight * y in bf16 per slot into rows_out.
 template <int kBN, bool kGateUp>
 __device__ __forceinline__ void StoreWgmmaTile(const PrefillGemmParams& p, const BlockInfo& blk,
-                                               int n_tile, int wg, const int* s_slot,
+                                               int n_tile, int chunk, const int* s_slot,
                                                const float (&acc)[kBN / 2]) {
   const int lane = threadIdx.x % 32, warp_in_wg = (threadIdx.x / 32) % 4;
   const int m = blk.end - blk.begin;
 #pragma unroll
   for (int half = 0; half < 2; ++half) {
-    const int row = 64 * wg + 16 * warp_in_wg + lane / 4 + 8 * half;
+    const int row = 64 * chunk + 16 * warp_in_wg + lane / 4 + 8 * half;
     if (row >= m) continue;
     if constexpr (kGateUp) {
       auto* act = reinterpret_cast<uint32_t*>(p.ws.act);
