@@ -8,6 +8,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <functional>
 #include <memory>
 #include <numeric>
 #include <random>
@@ -847,37 +848,6 @@ TEST_F(CudaMoeKernelsTest, PrefillGemmsMatchTheReference) {
   }
 }
 
-// A device other than sm_90 runs the mma.sync kernel where the plan (from the shape alone) chose
-// blocks of 256 for the wgmma kernel: each block is then two CTAs of 128 slots. Here the layer's
-// launches run with the mma.sync kernel put in the wgmma kernel's place.
-TEST_F(CudaMoeKernelsTest, MmaPrefillRunsBlocksOf256AsTwoSlices) {
-  Layer layer(600, 8, 2, 256, 128, 8);  // 150 slots an expert
-  const MoeProblem& problem = layer.problem;
-  MoePlanOptions options;
-  options.path = MoePath::kPrefill;
-  const MoePlan plan = layer.Plan(options);
-  ASSERT_EQ(plan.block_m, 256);
-  DeviceMemory ws_mem(plan.workspace_bytes), out(sizeof(float) * problem.tokens * problem.hidden);
-  ASSERT_EQ(InitMoeWorkspace(ws_mem.get(), nullptr), "");
-  const MoeWorkspaceView ws = LayoutMoeWorkspace(problem, plan, ws_mem.get());
-  std::vector<int32_t> ids;
-  std::vector<float> weights;
-  RandomRouting(problem.tokens, problem.experts, problem.top_k, 3, ids, weights);
-  auto d_ids = Upload(ids);
-  auto d_w = Upload(weights);
-  MoeRouting routing;
-  routing.ids = d_ids->get<int32_t>();
-  routing.weights = d_w->get<float>();
-  ASSERT_EQ(LaunchRouteAlign(problem, plan, routing, ws, nullptr, nullptr, nullptr), "");
-  ASSERT_EQ(
-      LaunchMmaPrefillGemm(true, problem, plan, layer.d_x->get(), layer.weights(), ws, nullptr),
-      "");
-  ASSERT_EQ(LaunchMmaPrefillGemm(false, problem, plan, ws.act, layer.weights(), ws, nullptr), "");
-  ASSERT_EQ(LaunchCombine(problem, plan, ws, out.get<float>(), false, nullptr), "");
-  const std::vector<float> want = layer.Reference(plan, ids, weights);
-  EXPECT_LT(RelativeError(Download(out.get<float>(), want.size()), want), LayerTolerance(plan));
-}
-
 // gpt-oss's experts: biases before the clamped SwiGLU and before the router weight, on both
 // paths.
 TEST_F(CudaMoeKernelsTest, ClampedSwigluWithBiasesMatchesTheReference) {
@@ -1180,9 +1150,13 @@ TEST_F(CudaMoeKernelsTest, GatherSortedFp8RowsCopiesRowsAndScalesToTheirPosition
   }
 }
 
-// The whole layer under `plan` with RandomRouting (seed 3): its routing and output.
+// The whole layer under `plan` with RandomRouting (seed 3), run by `launch` (LaunchMoeLayer's
+// signature): its routing and output.
+using LayerLaunch =
+    std::function<std::string(const MoeProblem&, const MoePlan&, const MoeLayerArgs&, void*)>;
 void RunRandomlyRoutedLayer(const Layer& layer, const MoePlan& plan, std::vector<int32_t>& ids,
-                            std::vector<float>& weights, std::vector<float>& got) {
+                            std::vector<float>& weights, std::vector<float>& got,
+                            const LayerLaunch& launch = LaunchMoeLayer) {
   const MoeProblem& problem = layer.problem;
   DeviceMemory ws_mem(plan.workspace_bytes), out(sizeof(float) * problem.tokens * problem.hidden);
   ASSERT_EQ(InitMoeWorkspace(ws_mem.get(), nullptr), "");
@@ -1190,8 +1164,34 @@ void RunRandomlyRoutedLayer(const Layer& layer, const MoePlan& plan, std::vector
   auto d_ids = Upload(ids);
   auto d_w = Upload(weights);
   const MoeLayerArgs args = PreRoutedArgs(layer, *d_ids, *d_w, ws_mem, out);
-  ASSERT_EQ(LaunchMoeLayer(problem, plan, args, nullptr), "");
+  ASSERT_EQ(launch(problem, plan, args, nullptr), "");
   got = Download(out.get<float>(), problem.tokens * problem.hidden);
+}
+
+// A device other than sm_90 runs the mma.sync kernel where the plan (from the shape alone) chose
+// blocks of 256 for the wgmma kernel: each block is then two CTAs of 128 slots. Here the layer's
+// launches run with the mma.sync kernel in the wgmma kernel's place.
+TEST_F(CudaMoeKernelsTest, MmaPrefillRunsBlocksOf256AsTwoSlices) {
+  Layer layer(600, 8, 2, 256, 128, 8);  // 150 slots an expert
+  MoePlanOptions options;
+  options.path = MoePath::kPrefill;
+  const MoePlan plan = layer.Plan(options);
+  ASSERT_EQ(plan.block_m, 256);
+  const LayerLaunch on_mma = [](const MoeProblem& problem, const MoePlan& plan,
+                                const MoeLayerArgs& args, void* stream) {
+    const MoeWorkspaceView ws = LayoutMoeWorkspace(problem, plan, args.workspace);
+    std::string err = LaunchRouteAlign(problem, plan, args.routing, ws, nullptr, nullptr, stream);
+    if (err.empty())
+      err = LaunchMmaPrefillGemm(true, problem, plan, args.x, args.weights, ws, stream);
+    if (err.empty())
+      err = LaunchMmaPrefillGemm(false, problem, plan, ws.act, args.weights, ws, stream);
+    if (err.empty()) err = LaunchCombine(problem, plan, ws, args.out, false, stream);
+    return err;
+  };
+  std::vector<int32_t> ids;
+  std::vector<float> weights, got;
+  RunRandomlyRoutedLayer(layer, plan, ids, weights, got, on_mma);
+  EXPECT_LT(RelativeError(got, layer.Reference(plan, ids, weights)), LayerTolerance(plan));
 }
 
 // What w8a8 costs in accuracy: against the layer with unquantized activations (w8a16 math) the
