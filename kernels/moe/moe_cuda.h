@@ -111,6 +111,8 @@ struct MoePlanOptions {
 // "" when the kernels can run the problem, else why not.
 std::string CheckMoeProblem(const MoeProblem& problem);
 
+// The counts token tiles, row groups and raster groups take: 1, 2, 4 or 8.
+inline constexpr bool IsPow2UpTo8(int32_t n) { return n == 1 || n == 2 || n == 4 || n == 8; }
 // Decode row groups a CTA of `token_tiles` can hold in shared memory.
 inline constexpr int32_t MaxDecodeRowGroups(int32_t token_tiles) {
   return token_tiles <= 2 ? 8 : 1;

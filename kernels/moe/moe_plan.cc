@@ -157,8 +157,7 @@ std::string CheckMoeProblem(const MoeProblem& p) {
 
 std::string CheckDecodeRowGroups(bool gate_up, const MoeProblem& p, int32_t token_tiles,
                                  int32_t row_groups) {
-  if (row_groups != 1 && row_groups != 2 && row_groups != 4 && row_groups != 8)
-    return "row groups must be 1, 2, 4 or 8";
+  if (!IsPow2UpTo8(row_groups)) return "row groups must be 1, 2, 4 or 8";
   if (row_groups > MaxDecodeRowGroups(token_tiles))
     return "more than one row group needs token_tiles <= 2";
   const int64_t rows = gate_up ? p.intermediate : p.hidden, tile = gate_up ? 16 : 32;
@@ -193,9 +192,8 @@ MoePlan PlanMoe(const MoeProblem& p, const MoePlanOptions& options) {
     plan.block_m = PrefillBlockM(p, options);
     plan.prefill_half_tiles = PrefillHalfTiles(p, options, plan.block_m, per_expert);
     const int32_t group = options.prefill_raster_group;
-    plan.prefill_raster_group = group == 1 || group == 2 || group == 4 || group == 8
-                                    ? group
-                                    : PrefillRasterGroup(per_expert, plan.block_m);
+    plan.prefill_raster_group =
+        IsPow2UpTo8(group) ? group : PrefillRasterGroup(per_expert, plan.block_m);
     plan.fp8_activations = options.format == MoeWeightFormat::kFp8Block128 &&
                            options.fp8_activations && WgmmaPrefillShapeFits(p, options.format);
   }

@@ -255,9 +255,7 @@ std::string LaunchMmaPrefillGemm(bool gate_up, const MoeProblem& problem, const 
   // Blocks of 256 (planned for the wgmma kernels, which a device other than sm_90 does not run)
   // take two CTAs of 128 slots each.
   p.block_slices = std::max(1, plan.block_m / kBM);
-  MoePlan slices = plan;
-  slices.max_blocks *= p.block_slices;
-  const dim3 grid = PrefillGrid(slices, p.n_tiles);
+  const dim3 grid = PrefillGrid(plan, p.n_tiles, p.block_slices);
   const bool pdl = plan.programmatic_launch;
   if (weights.format == MoeWeightFormat::kFp8Block128) {
     if (p.scales == nullptr) return "prefill grouped GEMM: fp8 weights need their scales";

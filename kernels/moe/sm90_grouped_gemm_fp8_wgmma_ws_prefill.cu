@@ -100,14 +100,24 @@ template <bool kGateUp>
   }
 }
 
+// A consumer whose 64 rows hold no slot of the block (a leftover block of at most 64 slots):
+// it only frees each stage, and the other consumer has the tensor cores to itself. (Its own
+// function: a wgmma behind a runtime branch makes ptxas serialise every wgmma of the kernel.)
+[[maybe_unused]] __device__ __forceinline__ void FreeStages(const PrefillGemmParams& p,
+                                                            Pipeline& pipe) {
+  const int k_tiles = p.K / kBK;
+  for (int kt = 0; kt < k_tiles; ++kt) {
+    const int stage = kt % kStages;
+    MbarrierWait(&pipe.full[stage], (kt / kStages) & 1);
+    __syncwarp();
+    if (threadIdx.x % 32 == 0) MbarrierArrive(&pipe.empty[stage]);
+  }
+}
+
 // Consumer warpgroup `wg` (0 or 1): slot rows 64 wg .. 64 wg + 63 of the tile, all 256 outputs,
 // as two halves of 128 (one weight scale block each) through one 64-register partial: acc
 // columns 128 half + c are the m64n256 fragment's (StoreWgmmaTile), a half's partial its
-// registers 64 half .. 64 half + 63. Where the block has no slot in its rows (kMultiplies false:
-// a leftover block of at most 64 slots) it only frees each stage, and the other consumer has the
-// tensor cores to itself. (A compile-time choice: a wgmma behind a runtime branch makes ptxas
-// serialise every wgmma of the kernel.)
-template <bool kMultiplies>
+// registers 64 half .. 64 half + 63.
 [[maybe_unused]] __device__ __forceinline__ void ConsumeTiles(const PrefillGemmParams& p,
                                                               const BlockInfo& blk, int wg,
                                                               const uint8_t* ring, Pipeline& pipe,
@@ -122,11 +132,6 @@ template <bool kMultiplies>
   for (int kt = 0; kt < k_tiles; ++kt) {
     const int stage = kt % kStages;
     MbarrierWait(&pipe.full[stage], (kt / kStages) & 1);
-    if constexpr (!kMultiplies) {
-      __syncwarp();
-      if (lane == 0) MbarrierArrive(&pipe.empty[stage]);
-      continue;
-    }
     const uint8_t* s_a = ring + stage * kStageBytes;
     const uint64_t a = WgmmaDescriptorSw128(s_a + wg * 64 * kBK);
     const float row_scale[2] = {pipe.a_scale[stage][scale_row], pipe.a_scale[stage][scale_row + 8]};
@@ -190,12 +195,12 @@ __global__ void __launch_bounds__(kThreads, 1) sm90_grouped_gemm_fp8_wgmma_128x2
     if (tid % 128 == 0) ProduceTiles<kGateUp>(p, a_map, a_scale_map, blk, n_tile, ring, pipe);
   } else {
     WarpgroupTakeRegisters<kConsumerRegisters>();
-    float acc[128];
     if (64 * wg < blk.end - blk.begin) {
-      ConsumeTiles<true>(p, blk, wg, ring, pipe, acc);
+      float acc[128];
+      ConsumeTiles(p, blk, wg, ring, pipe, acc);
       StoreWgmmaTile<kBN, kGateUp>(p, blk, n_tile, wg, s_slot, acc);
     } else {
-      ConsumeTiles<false>(p, blk, wg, ring, pipe, acc);
+      FreeStages(p, pipe);
     }
   }
 #else

@@ -75,9 +75,10 @@ inline std::string WritePrefillWeightMaps(bool gate_up, const MoeProblem& proble
 
 // Raster: groups of MoePlan::prefill_raster_group expert blocks sweep every output tile
 // together, so a group's A rows stay in L2 while each weight tile streams once per group.
-inline dim3 PrefillGrid(const MoePlan& plan, int n_tiles) {
+// `block_slices`: CTAs per block along the raster (PrefillGemmParams::block_slices).
+inline dim3 PrefillGrid(const MoePlan& plan, int n_tiles, int block_slices = 1) {
   const int64_t group = plan.prefill_raster_group;
-  const int64_t groups = (plan.max_blocks + group - 1) / group;
+  const int64_t groups = (plan.max_blocks * block_slices + group - 1) / group;
   return dim3(static_cast<unsigned>(groups * group * n_tiles));
 }
 

@@ -340,9 +340,8 @@ int BenchMoeCuda(const ParsedArgs& args) {
   if (path == "prefill") options.path = k::MoePath::kPrefill;
   if (path != "auto" && !options.path)
     return UsageError("bench", "--path: auto, decode or prefill");
-  options.token_tiles = std::stoi(args.Get("token-tiles", "0"));
-  if (options.token_tiles != 0 && options.token_tiles != 1 && options.token_tiles != 2 &&
-      options.token_tiles != 4 && options.token_tiles != 8) {
+  if (!absl::SimpleAtoi(args.Get("token-tiles", "0"), &options.token_tiles) ||
+      (options.token_tiles != 0 && !k::IsPow2UpTo8(options.token_tiles))) {
     return UsageError("bench", "--token-tiles: 0 (from the batch), 1, 2, 4 or 8");
   }
   const std::string half_tiles = args.Get("half-tiles", "auto");
@@ -355,8 +354,7 @@ int BenchMoeCuda(const ParsedArgs& args) {
   // --row-groups R (both GEMMs) or G/D (gate_up's, down's).
   const std::vector<std::string> row_groups = absl::StrSplit(args.Get("row-groups", "0"), '/');
   auto valid_groups = [](const std::string& text, int32_t& groups) {
-    return absl::SimpleAtoi(text, &groups) &&
-           (groups == 0 || groups == 1 || groups == 2 || groups == 4 || groups == 8);
+    return absl::SimpleAtoi(text, &groups) && (groups == 0 || k::IsPow2UpTo8(groups));
   };
   if (row_groups.size() > 2 || !valid_groups(row_groups.front(), options.gate_up_row_groups) ||
       !valid_groups(row_groups.back(), options.down_row_groups)) {
@@ -368,17 +366,14 @@ int BenchMoeCuda(const ParsedArgs& args) {
   if (fp8_activations != "on" && fp8_activations != "off")
     return UsageError("bench", "--fp8-activations: on (w8a8 prefill) or off (w8a16)");
   options.fp8_activations = fp8_activations == "on";
-  options.prefill_block_m = std::stoi(args.Get("block-m", "0"));
-  if (options.prefill_block_m != 0 && options.prefill_block_m != 64 &&
-      options.prefill_block_m != 128 && options.prefill_block_m != 256) {
+  if (!absl::SimpleAtoi(args.Get("block-m", "0"), &options.prefill_block_m) ||
+      (options.prefill_block_m != 0 && options.prefill_block_m != 64 &&
+       options.prefill_block_m != 128 && options.prefill_block_m != 256)) {
     return UsageError("bench",
                       "--block-m: 0 (the kernel's own), or for bf16 prefill 256 (tiles fitted to "
                       "each block), 128 or 64");
   }
-  if (!absl::SimpleAtoi(args.Get("raster-group", "0"), &options.prefill_raster_group) ||
-      (options.prefill_raster_group != 0 && options.prefill_raster_group != 1 &&
-       options.prefill_raster_group != 2 && options.prefill_raster_group != 4 &&
-       options.prefill_raster_group != 8)) {
+  if (!valid_groups(args.Get("raster-group", "0"), options.prefill_raster_group)) {
     return UsageError("bench", "--raster-group: 0 (from blocks per expert), 1, 2, 4 or 8");
   }
   const int min_replays = std::max(1, std::stoi(args.Get("iterations", "3")));

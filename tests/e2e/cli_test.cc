@@ -176,22 +176,26 @@ TEST(CliTest, BenchMoePrintsEachTokenCountBesideThePeak) {
   EXPECT_EQ(bad.status, 2);
   EXPECT_THAT(bad.output, HasSubstr("bad token count 'x'"));
   // The CUDA bench checks its flags before it looks for a device.
-  for (const char* groups : {"3", "2/x", "1/2/4"}) {
-    const Result bad_groups =
-        RunCli(std::string("$SY bench moe --device cuda --row-groups ") + groups);
-    EXPECT_EQ(bad_groups.status, 2) << groups;
-    EXPECT_THAT(bad_groups.output, ContainsRegex("--row-groups: R or G/D|this build has no CUDA"))
-        << groups;
-  }
-  const Result bad_half_tiles = RunCli("$SY bench moe --device cuda --half-tiles maybe");
-  EXPECT_EQ(bad_half_tiles.status, 2);
-  EXPECT_THAT(bad_half_tiles.output, ContainsRegex("--half-tiles: auto|this build has no CUDA"));
-  for (const char* group : {"3", "16", "x"}) {
-    const Result bad_group =
-        RunCli(std::string("$SY bench moe --device cuda --raster-group ") + group);
-    EXPECT_EQ(bad_group.status, 2) << group;
-    EXPECT_THAT(bad_group.output, ContainsRegex("--raster-group: 0|this build has no CUDA"))
-        << group;
+  struct BadFlag {
+    const char* flag;
+    const char* value;
+    const char* message;
+  };
+  for (const BadFlag& bad_flag :
+       {BadFlag{"--row-groups", "3", "--row-groups: R or G/D"},
+        BadFlag{"--row-groups", "2/x", "--row-groups: R or G/D"},
+        BadFlag{"--row-groups", "1/2/4", "--row-groups: R or G/D"},
+        BadFlag{"--half-tiles", "maybe", "--half-tiles: auto"},
+        BadFlag{"--raster-group", "3", "--raster-group: 0"},
+        BadFlag{"--raster-group", "16", "--raster-group: 0"},
+        BadFlag{"--raster-group", "x", "--raster-group: 0"},
+        BadFlag{"--block-m", "96", "--block-m: 0"}, BadFlag{"--block-m", "x", "--block-m: 0"},
+        BadFlag{"--token-tiles", "x", "--token-tiles: 0"}}) {
+    const std::string args = std::string(bad_flag.flag) + " " + bad_flag.value;
+    const Result r = RunCli("$SY bench moe --device cuda " + args);
+    EXPECT_EQ(r.status, 2) << args;
+    EXPECT_THAT(r.output, ContainsRegex(std::string(bad_flag.message) + "|this build has no CUDA"))
+        << args;
   }
   EXPECT_EQ(RunCli("$SY bench nothing").status, 2);
 }
