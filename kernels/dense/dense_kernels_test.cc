@@ -714,7 +714,7 @@ TEST(DenseKernelsTest, PagedAttentionOtherGroupsAndHeadDims) {
 
 // Decode rows with few CTAs (4 rows x 2 kv heads) split their keys over CTAs and merge the
 // splits: histories of 1 key (one split has keys), 100, 700 and 4096 (every split), with sinks
-// (added at the merge) and a window.
+// (added at the merge) and a window. Few rows also deal a group's query heads over more CTAs.
 TEST(DenseKernelsTest, PagedAttentionFewRowsSplitTheirKeys) {
   if (!HaveGpu()) GTEST_SKIP() << "no CUDA device";
   const std::vector<std::pair<int64_t, int64_t>> decode = {{4096, 1}, {1, 1}, {100, 1}, {700, 1}};
@@ -729,6 +729,14 @@ TEST(DenseKernelsTest, PagedAttentionFewRowsSplitTheirKeys) {
   CheckAttention({8, 2, 64, 16, 0, true, decode}, 31);
   CheckAttention({8, 2, 128, 16, 300, true, decode}, 32);
   CheckAttention({32, 8, 128, 16, 0, false, decode}, 33);  // Mixtral's heads
+  // Qwen3-30B-A3B's heads (groups of 8): 4 rows deal each group over 8 CTAs of one head, 16 rows
+  // over 4 CTAs of two heads (CtaHeads), 64 rows keep the group in one CTA.
+  CheckAttention({32, 4, 128, 16, 0, false, decode}, 34);
+  for (int64_t rows : {16, 64}) {
+    std::vector<std::pair<int64_t, int64_t>> many;
+    for (int64_t i = 0; i < rows; ++i) many.emplace_back(37 * i + 1, 1);
+    CheckAttention({32, 4, 128, 16, 0, false, many}, 35);
+  }
 }
 
 // Without the workspace a split launch is refused by name rather than run (nothing is read:

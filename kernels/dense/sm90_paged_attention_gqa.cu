@@ -17,7 +17,9 @@
 // that many runs of at least kMinSplitKeys keys, so a short one takes few. A split writes its
 // unnormalised state (acc, max, sum) to the workspace and sm90_paged_attention_merge_splits
 // combines them in split order (deterministic), sinks included. At batch 1 with 256 cached keys
-// Mixtral's attention took 15.5 us on 8 CTAs before the split.
+// Mixtral's attention took 15.5 us on 8 CTAs before the split. Few rows also deal a group's query
+// heads over more CTAs (CtaHeads): Qwen3-30B-A3B's groups of 8 heads took 14.9 us a batch-1 layer
+// in one CTA a group, 5.8 us in CTAs of one head.
 //
 // Not done: prefill re-reads K/V per row (from L2) and uses no tensor cores.
 #include <cuda_runtime.h>
@@ -315,13 +317,24 @@ std::string LaunchHeads(AttentionParams p, int64_t tokens, void* stream) {
   return LaunchShape<kHeads, 32>(p, tokens, stream);
 }
 
-// Query heads per CTA for a group of `group` query heads per kv head.
-int CtaHeads(int group) { return group > 4 ? 8 : group > 2 ? 4 : group > 1 ? 2 : 1; }
+// Query heads per CTA. The query heads of a kv head's group share every key and value a CTA
+// loads, so up to 8 go together; but each one lengthens the CTA's chain of dependent math (a
+// dot, shuffles and exp2 per head and key tile, on 8 warps with an SM to themselves). Where the
+// launch would not even give each SM one CTA (decode at small batch) the group is dealt over
+// more CTAs, which read the same keys and values again from L2. Measured on the H200 (ncu, 256
+// cached keys, batch 1): Qwen3-30B-A3B 14.9 -> 5.8 us, Mixtral-8x7B 8.7 -> 5.9 us.
+int CtaHeads(const PagedAttentionArgs& a) {
+  const int group = a.heads / a.kv_heads;
+  int heads = group > 4 ? 8 : group > 2 ? 4 : group > 1 ? 2 : 1;
+  static const int sms = MultiprocessorCount();
+  while (heads > 1 && a.tokens * a.kv_heads * ((group + heads - 1) / heads) < sms) heads /= 2;
+  return heads;
+}
 
 // Splits per row: enough CTAs for two waves over the SMs, no more than the table holds runs of
 // kMinSplitKeys keys.
 int PlanSplits(const PagedAttentionArgs& a) {
-  const int group = a.heads / a.kv_heads, cta_heads = CtaHeads(group);
+  const int group = a.heads / a.kv_heads, cta_heads = CtaHeads(a);
   const int64_t ctas = a.tokens * a.kv_heads * ((group + cta_heads - 1) / cta_heads);
   const int64_t keys = static_cast<int64_t>(a.max_blocks_per_sequence) * a.block_size;
   static const int sms = MultiprocessorCount();
@@ -403,7 +416,7 @@ std::string LaunchPagedAttention(const PagedAttentionArgs& a, void* stream) {
   p.out = reinterpret_cast<__nv_bfloat16*>(a.out);
   if (p.splits > 1 && p.workspace == nullptr)
     return "paged attention: the split needs a workspace of PagedAttentionWorkspaceBytes()";
-  const int cta_heads = CtaHeads(p.group);
+  const int cta_heads = CtaHeads(a);
   p.chunks = (p.group + cta_heads - 1) / cta_heads;
   switch (cta_heads) {
     case 8:
