@@ -291,8 +291,8 @@ __device__ __forceinline__ void RunTile(const PrefillGemmParams& p, const CUtens
     if constexpr (!kFp8) WarpgroupTakeRegisters<kConsumerRegisters>();
     Accumulators<kBM, kBN> acc;
     if constexpr (kBN == kTallBN) {
-      // A tall block has 3 or 4 chunks: each consumer multiplies 2, except consumer 1 of 3 chunks.
-      if ((chunks - wg + 1) / kConsumers == 2) {
+      // A tall block has 3 or 4 chunks: consumer wg multiplies chunk wg, and wg + 2 if it exists.
+      if (wg + kConsumers < chunks) {
         ConsumeTiles<kFp8, kBM, kBN, 2>(p, wg, ring, bars, acc);
       } else {
         ConsumeTiles<kFp8, kBM, kBN, 1>(p, wg, ring, bars, acc);
