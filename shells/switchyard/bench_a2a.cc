@@ -375,20 +375,17 @@ absl::StatusOr<Options> ParseOptions(const ParsedArgs& args) {
     }
   }
   o.device = args.Get("device");
+  SY_ASSIGN_OR_RETURN(o.shape.hidden, args.GetInt("hidden", o.shape.hidden, 1));
+  SY_ASSIGN_OR_RETURN(o.shape.top_k, args.GetInt("top-k", o.shape.top_k, 1));
+  SY_ASSIGN_OR_RETURN(o.shape.experts, args.GetInt("experts", o.shape.experts, 1));
+  SY_ASSIGN_OR_RETURN(o.warmup, args.GetInt("warmup", o.warmup, 0));
+  SY_ASSIGN_OR_RETURN(o.iters, args.GetInt("iters", o.iters, 1));
+  SY_ASSIGN_OR_RETURN(o.seed, args.GetInt("seed", 1, 0));
   double timeout_s = 0;
-  const bool ok = absl::SimpleAtoi(args.Get("hidden", "7168"), &o.shape.hidden) &&
-                  o.shape.hidden >= 1 && absl::SimpleAtoi(args.Get("top-k", "8"), &o.shape.top_k) &&
-                  o.shape.top_k >= 1 &&
-                  absl::SimpleAtoi(args.Get("experts", "256"), &o.shape.experts) &&
-                  o.shape.experts >= 1 && absl::SimpleAtoi(args.Get("warmup", "5"), &o.warmup) &&
-                  o.warmup >= 0 && absl::SimpleAtoi(args.Get("iters", "20"), &o.iters) &&
-                  o.iters >= 1 && absl::SimpleAtoi(args.Get("seed", "1"), &o.seed) &&
-                  (!args.Has("timeout") ||
-                   (absl::SimpleAtod(args.Get("timeout"), &timeout_s) && timeout_s > 0));
-  if (!ok) {
+  if (args.Has("timeout") &&
+      (!absl::SimpleAtod(args.Get("timeout"), &timeout_s) || timeout_s <= 0)) {
     return absl::InvalidArgumentError(
-        "--hidden, --top-k, --experts, --warmup, --iters, --seed and --timeout take positive "
-        "numbers");
+        absl::StrCat("--timeout: expected seconds > 0, got '", args.Get("timeout"), "'"));
   }
   SY_ASSIGN_OR_RETURN(absl::Duration timeout, TimeoutFromEnvironment(absl::Seconds(60)));
   o.timeout = args.Has("timeout") ? absl::Seconds(timeout_s) : timeout;

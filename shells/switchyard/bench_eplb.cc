@@ -217,15 +217,10 @@ int BenchEplbOnline(const ParsedArgs& args, int64_t ranks, int64_t nodes, int64_
   if (!args.Has("rebalance-interval")) {
     return UsageError("bench", "--rebalance-window: only with --rebalance-interval N");
   }
-  int64_t interval = 0, window = 1000;
-  if (!absl::SimpleAtoi(args.Get("rebalance-interval"), &interval) || interval < 1) {
-    return UsageError("bench", absl::StrCat("--rebalance-interval: expected an integer >= 1, got '",
-                                            args.Get("rebalance-interval"), "'"));
-  }
-  if (!absl::SimpleAtoi(args.Get("rebalance-window", "1000"), &window) || window < 1) {
-    return UsageError("bench", absl::StrCat("--rebalance-window: expected an integer >= 1, got '",
-                                            args.Get("rebalance-window"), "'"));
-  }
+  const absl::StatusOr<int64_t> interval = args.GetInt("rebalance-interval", 0, 1);
+  if (!interval.ok()) return UsageError("bench", interval.status().message());
+  const absl::StatusOr<int64_t> window = args.GetInt("rebalance-window", 1000, 1);
+  if (!window.ok()) return UsageError("bench", window.status().message());
   if (!args.Has("text")) {
     return UsageError("bench",
                       "--rebalance-interval replays a model's steps: give --text FILE (and "
@@ -242,7 +237,7 @@ int BenchEplbOnline(const ParsedArgs& args, int64_t ranks, int64_t nodes, int64_
                                 static_cast<int32_t>(nodes),
                                 static_cast<int32_t>((loads->experts + redundant) / ranks)};
   if (absl::Status s = ValidateShape(shape); !s.ok()) return Fail(s);
-  return BenchOnline(args, shape, *loads, interval, window, groups);
+  return BenchOnline(args, shape, *loads, *interval, *window, groups);
 }
 
 int BenchEplb(const ParsedArgs& args) {

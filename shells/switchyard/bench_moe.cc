@@ -123,11 +123,17 @@ int BenchMoe(const ParsedArgs& args) {
   }
   if (device != "cpu") return UsageError("bench", "--device must be cpu or cuda");
   MoeShape shape;
-  shape.experts = std::stoi(args.Get("experts", "8"));
-  shape.hidden = std::stoll(args.Get("hidden", "1024"));
-  shape.intermediate = std::stoll(args.Get("intermediate", "3584"));
-  const int k = std::stoi(args.Get("top-k", "2"));
-  const int iterations = std::stoi(args.Get("iterations", "5"));
+  int k = 2;
+  int iterations = 5;
+  const absl::Status read = [&]() -> absl::Status {
+    SY_ASSIGN_OR_RETURN(shape.experts, args.GetInt("experts", 8, 1));
+    SY_ASSIGN_OR_RETURN(shape.hidden, args.GetInt("hidden", 1024, 1));
+    SY_ASSIGN_OR_RETURN(shape.intermediate, args.GetInt("intermediate", 3584, 1));
+    SY_ASSIGN_OR_RETURN(k, args.GetInt("top-k", k, 1));
+    SY_ASSIGN_OR_RETURN(iterations, args.GetInt("iterations", iterations, 1));
+    return absl::OkStatus();
+  }();
+  if (!read.ok()) return UsageError("bench", read.message());
   auto tokens = ParseList(args.Get("tokens", "1,16,64,256"));
   if (!tokens.ok()) return UsageError("bench", tokens.status().message());
   const std::string quantizer_name = args.Get("quantizer", "");

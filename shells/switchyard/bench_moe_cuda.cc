@@ -376,7 +376,8 @@ int BenchMoeCuda(const ParsedArgs& args) {
   if (!valid_groups(args.Get("raster-group", "0"), options.prefill_raster_group)) {
     return UsageError("bench", "--raster-group: 0 (from blocks per expert), 1, 2, 4 or 8");
   }
-  const int min_replays = std::max(1, std::stoi(args.Get("iterations", "3")));
+  const absl::StatusOr<int64_t> min_replays = args.GetInt("iterations", 3, 1);
+  if (!min_replays.ok()) return UsageError("bench", min_replays.status().message());
 
   int devices = 0;
   if (cudaGetDeviceCount(&devices) != cudaSuccess || devices == 0) {
@@ -415,7 +416,7 @@ int BenchMoeCuda(const ParsedArgs& args) {
       if (!MakeWeights(*s, format, stream, w)) return 1;
       for (int64_t t : *tokens) {
         Measured m;
-        if (!MeasureLayer(*s, t, w, stream, min_replays, options, m)) return 1;
+        if (!MeasureLayer(*s, t, w, stream, static_cast<int>(*min_replays), options, m)) return 1;
         measured.push_back(m);
       }
     }  // weights freed before torch allocates its own

@@ -78,18 +78,20 @@ absl::StatusOr<Measured> Measure(const Quantizer& q, ExecContext& ctx, const Ten
 }  // namespace
 
 int BenchQuant(const ParsedArgs& args) {
-  const int64_t rows = std::stoll(args.Get("rows", "2048"));
-  const int64_t cols = std::stoll(args.Get("cols", "4096"));
+  const absl::StatusOr<int64_t> rows = args.GetInt("rows", 2048, 1);
+  if (!rows.ok()) return UsageError("bench", rows.status().message());
+  const absl::StatusOr<int64_t> cols = args.GetInt("cols", 4096, 1);
+  if (!cols.ok()) return UsageError("bench", cols.status().message());
   const auto registry = LoadPlugins(args);
   auto ctx = *ExecContext::Create(Device::Cpu(), 0);
-  const Tensor w = *RandomNormal({rows, cols}, 1, 0.0f, 0.02f);
+  const Tensor w = *RandomNormal({*rows, *cols}, 1, 0.0f, 0.02f);
   const Tensor outliers = WithOutliers(w);
-  const Tensor x = *RandomNormal({64, cols}, 2);
+  const Tensor x = *RandomNormal({64, *cols}, 2);
   std::printf(
       "weights [%lld, %lld] ~ N(0, 0.02^2); outliers: 0.1%% of entries x40; output: 64 random "
       "tokens\n"
       "error = ||dequantized - original|| / ||original|| (relative RMS)\n\n",
-      static_cast<long long>(rows), static_cast<long long>(cols));
+      static_cast<long long>(*rows), static_cast<long long>(*cols));
   TextTable table(
       {"FORMAT", "BITS/WEIGHT", "WEIGHT ERR", "x BF16", "WITH OUTLIERS", "x BF16", "OUTPUT ERR"});
   std::optional<Measured> baseline;

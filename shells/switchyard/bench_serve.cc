@@ -43,18 +43,6 @@ struct BenchOptions {
   bool json = false;
 };
 
-absl::Status ReadInteger(const ParsedArgs& args, const std::string& name, int64_t min,
-                         int64_t& out) {
-  if (!args.Has(name)) return absl::OkStatus();
-  int64_t value = 0;
-  if (!absl::SimpleAtoi(args.Get(name), &value) || value < min) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("--", name, ": expected an integer >= ", min, ", got '", args.Get(name), "'"));
-  }
-  out = value;
-  return absl::OkStatus();
-}
-
 absl::StatusOr<BenchOptions> ReadOptions(const ParsedArgs& args) {
   BenchOptions o;
   o.url = args.Get("url", o.url);
@@ -65,14 +53,13 @@ absl::StatusOr<BenchOptions> ReadOptions(const ParsedArgs& args) {
   while (absl::EndsWith(o.url, "/")) o.url.pop_back();
   o.model = args.Get("model");
   o.json = args.Has("json");
-  int64_t seed = 0;
-  SY_RETURN_IF_ERROR(ReadInteger(args, "requests", 1, o.requests));
-  SY_RETURN_IF_ERROR(ReadInteger(args, "concurrency", 1, o.concurrency));
-  SY_RETURN_IF_ERROR(ReadInteger(args, "input-tokens", 1, o.input_tokens));
-  SY_RETURN_IF_ERROR(ReadInteger(args, "output-tokens", 1, o.output_tokens));
-  SY_RETURN_IF_ERROR(ReadInteger(args, "vocab", 1, o.vocab));
-  SY_RETURN_IF_ERROR(ReadInteger(args, "timeout", 1, o.timeout_s));
-  SY_RETURN_IF_ERROR(ReadInteger(args, "seed", 0, seed));
+  SY_ASSIGN_OR_RETURN(o.requests, args.GetInt("requests", o.requests, 1));
+  SY_ASSIGN_OR_RETURN(o.concurrency, args.GetInt("concurrency", o.concurrency, 1));
+  SY_ASSIGN_OR_RETURN(o.input_tokens, args.GetInt("input-tokens", o.input_tokens, 1));
+  SY_ASSIGN_OR_RETURN(o.output_tokens, args.GetInt("output-tokens", o.output_tokens, 1));
+  SY_ASSIGN_OR_RETURN(o.vocab, args.GetInt("vocab", o.vocab, 1));
+  SY_ASSIGN_OR_RETURN(o.timeout_s, args.GetInt("timeout", o.timeout_s, 1));
+  SY_ASSIGN_OR_RETURN(const int64_t seed, args.GetInt("seed", 0, 0));
   o.seed = static_cast<uint64_t>(seed);
   o.concurrency = std::min(o.concurrency, o.requests);
   return o;

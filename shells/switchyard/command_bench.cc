@@ -70,16 +70,12 @@ int BenchCommand(const std::vector<std::string>& argv) {
     return UsageError("bench", "name one benchmark: quant, moe, decode, serve, eplb or a2a");
   }
   const std::string& which = args->positional[0];
-  try {
-    if (which == "quant") return BenchQuant(*args);
-    if (which == "moe") return BenchMoe(*args);
-    if (which == "decode") return BenchDecode(*args);
-    if (which == "serve") return BenchServe(*args);
-    if (which == "eplb") return BenchEplb(*args);
-    if (which == "a2a") return BenchA2a(*args);
-  } catch (const std::exception& e) {  // std::stoi on a malformed number
-    return UsageError("bench", std::string("bad option value: ") + e.what());
-  }
+  if (which == "quant") return BenchQuant(*args);
+  if (which == "moe") return BenchMoe(*args);
+  if (which == "decode") return BenchDecode(*args);
+  if (which == "serve") return BenchServe(*args);
+  if (which == "eplb") return BenchEplb(*args);
+  if (which == "a2a") return BenchA2a(*args);
   return UsageError("bench",
                     "unknown benchmark '" + which + "' (quant, moe, decode, serve, eplb, a2a)");
 }

@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "core/base/log.h"
 
@@ -18,6 +19,17 @@ std::vector<std::string> ParsedArgs::GetAll(const std::string& name) const {
   auto [begin, end] = options.equal_range(name);
   for (auto it = begin; it != end; ++it) values.push_back(it->second);
   return values;
+}
+
+absl::StatusOr<int64_t> ParsedArgs::GetInt(const std::string& name, int64_t fallback,
+                                           int64_t min) const {
+  if (!Has(name)) return fallback;
+  int64_t value = 0;
+  if (!absl::SimpleAtoi(Get(name), &value) || value < min) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("--", name, ": expected an integer >= ", min, ", got '", Get(name), "'"));
+  }
+  return value;
 }
 
 const std::vector<OptionSpec>& CommonOptions() {

@@ -3,6 +3,7 @@
 #ifndef SWITCHYARD_SHELLS_SWITCHYARD_COMMAND_LINE_H_
 #define SWITCHYARD_SHELLS_SWITCHYARD_COMMAND_LINE_H_
 
+#include <cstdint>
 #include <map>
 #include <string>
 #include <vector>
@@ -24,6 +25,9 @@ struct ParsedArgs {
   bool Has(const std::string& name) const { return options.count(name) > 0; }
   std::string Get(const std::string& name, const std::string& fallback = "") const;
   std::vector<std::string> GetAll(const std::string& name) const;
+  // The option as an integer, `fallback` when absent; an error naming the option when the
+  // value is not an integer or is below `min`.
+  absl::StatusOr<int64_t> GetInt(const std::string& name, int64_t fallback, int64_t min) const;
 };
 
 // Parses args (without the program and command names). Options after the first positional

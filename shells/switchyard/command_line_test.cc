@@ -40,6 +40,19 @@ TEST(CommandLineTest, RefusesUnknownAndMalformedOptions) {
               HasSubstr("--log must be debug, info"));
 }
 
+TEST(CommandLineTest, ReadsIntegersAndNamesTheOptionThatIsNotOne) {
+  auto args = Parse({"--steps", "12", "--batch", "x", "--layers", "0"},
+                    {{"steps", true}, {"batch", true}, {"layers", true}}, false);
+  ASSERT_TRUE(args.ok()) << args.status();
+  EXPECT_EQ(*args->GetInt("steps", 3, 1), 12);
+  EXPECT_EQ(*args->GetInt("context", 256, 1), 256);
+  EXPECT_EQ(std::string(args->GetInt("batch", 1, 1).status().message()),
+            "--batch: expected an integer >= 1, got 'x'");
+  EXPECT_EQ(std::string(args->GetInt("layers", 1, 1).status().message()),
+            "--layers: expected an integer >= 1, got '0'");
+  EXPECT_EQ(*args->GetInt("layers", 1, 0), 0);
+}
+
 TEST(TextTableTest, AlignsColumns) {
   TextTable table({"A", "LONGER"});
   table.AddRow({"wide cell", "x"});
