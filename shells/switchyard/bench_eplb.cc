@@ -241,58 +241,60 @@ int BenchEplbOnline(const ParsedArgs& args, int64_t ranks, int64_t nodes, int64_
 }
 
 int BenchEplb(const ParsedArgs& args) {
-  int64_t ranks = 8, nodes = 1, redundant = -1, groups = 0, tokens = 4096, limit = 4096;
+  const absl::StatusOr<int64_t> ranks = args.GetInt("ranks", 8, 1);
+  if (!ranks.ok()) return UsageError("bench", ranks.status().message());
+  const absl::StatusOr<int64_t> nodes = args.GetInt("nodes", 1, 1);
+  if (!nodes.ok()) return UsageError("bench", nodes.status().message());
+  if (*ranks % *nodes != 0) {
+    return UsageError("bench", absl::StrCat("--nodes: expected an integer that divides --ranks (",
+                                            *ranks, "), got '", args.Get("nodes"), "'"));
+  }
+  const absl::StatusOr<int64_t> redundant = args.GetInt("redundant", *ranks, 0);
+  if (!redundant.ok()) return UsageError("bench", redundant.status().message());
+  const absl::StatusOr<int64_t> groups = args.GetInt("groups", *nodes, 1);
+  if (!groups.ok()) return UsageError("bench", groups.status().message());
   double skew = 1.0;
-  uint32_t seed = 0;
-  if (!absl::SimpleAtoi(args.Get("ranks", "8"), &ranks) || ranks < 1)
-    return UsageError("bench", "--ranks: expected an integer >= 1");
-  if (!absl::SimpleAtoi(args.Get("nodes", "1"), &nodes) || nodes < 1 || ranks % nodes != 0)
-    return UsageError("bench", "--nodes: expected an integer >= 1 that divides --ranks");
-  if (!absl::SimpleAtoi(args.Get("redundant", absl::StrCat(ranks)), &redundant) || redundant < 0)
-    return UsageError("bench", "--redundant: expected an integer >= 0");
-  if (!absl::SimpleAtoi(args.Get("groups", absl::StrCat(nodes)), &groups) || groups < 1)
-    return UsageError("bench", "--groups: expected an integer >= 1");
   if (!absl::SimpleAtod(args.Get("skew", "1.0"), &skew) || skew < 0)
     return UsageError("bench", "--skew: expected a number >= 0");
-  if (!absl::SimpleAtoi(args.Get("tokens", "4096"), &tokens) || tokens < 1)
-    return UsageError("bench", "--tokens: expected an integer >= 1");
-  if (!absl::SimpleAtoi(args.Get("text-tokens", "4096"), &limit) || limit < 0)
-    return UsageError("bench", "--text-tokens: expected an integer >= 0");
-  if (!absl::SimpleAtoi(args.Get("seed", "0"), &seed))
-    return UsageError("bench", "--seed: expected a non-negative integer");
+  const absl::StatusOr<int64_t> tokens = args.GetInt("tokens", 4096, 1);
+  if (!tokens.ok()) return UsageError("bench", tokens.status().message());
+  const absl::StatusOr<int64_t> limit = args.GetInt("text-tokens", 4096, 0);
+  if (!limit.ok()) return UsageError("bench", limit.status().message());
+  const absl::StatusOr<uint32_t> seed = args.GetInt<uint32_t>("seed", 0, 0);
+  if (!seed.ok()) return UsageError("bench", seed.status().message());
   const std::string policy_text = args.Get("policy", "auto");
   if (policy_text != "auto" && policy_text != "hierarchical" && policy_text != "global")
     return UsageError("bench", "--policy: auto, hierarchical or global");
   if (args.Has("rebalance-interval") || args.Has("rebalance-window")) {
-    return BenchEplbOnline(args, ranks, nodes, redundant, groups, limit);
+    return BenchEplbOnline(args, *ranks, *nodes, *redundant, *groups, *limit);
   }
 
   absl::StatusOr<LoadSource> source =
       args.Has("trace")  ? TraceSource(args.Get("trace"))
-      : args.Has("text") ? TextSource(args, limit)
-                         : ZipfLoad(args.Get("shape", "deepseek-v3"), skew, tokens, seed);
+      : args.Has("text") ? TextSource(args, *limit)
+                         : ZipfLoad(args.Get("shape", "deepseek-v3"), skew, *tokens, *seed);
   if (!source.ok()) return Fail(source.status());
   if (source->per_layer.empty()) {
     return Fail(absl::InvalidArgumentError(absl::StrCat(source->description, ": no MoE load")));
   }
   const int32_t experts = static_cast<int32_t>(source->per_layer[0].size());
   const int32_t layers = static_cast<int32_t>(source->per_layer.size());
-  if ((experts + redundant) % ranks != 0) {
+  if ((experts + *redundant) % *ranks != 0) {
     return UsageError("bench",
-                      absl::StrCat(experts, " experts + ", redundant,
-                                   " redundant slots do not split over ", ranks, " ranks"));
+                      absl::StrCat(experts, " experts + ", *redundant,
+                                   " redundant slots do not split over ", *ranks, " ranks"));
   }
-  const PlacementShape shape = {layers, experts, static_cast<int32_t>(ranks),
-                                static_cast<int32_t>(nodes),
-                                static_cast<int32_t>((experts + redundant) / ranks)};
+  const PlacementShape shape = {layers, experts, static_cast<int32_t>(*ranks),
+                                static_cast<int32_t>(*nodes),
+                                static_cast<int32_t>((experts + *redundant) / *ranks)};
   if (absl::Status s = ValidateShape(shape); !s.ok()) return Fail(s);
-  const eplb::Policy policy = policy_text == "auto"     ? eplb::AutoPolicy(experts, groups, nodes)
+  const eplb::Policy policy = policy_text == "auto"     ? eplb::AutoPolicy(experts, *groups, *nodes)
                               : policy_text == "global" ? eplb::Policy::kGlobal
                                                         : eplb::Policy::kHierarchical;
-  if (policy == eplb::Policy::kHierarchical && !eplb::HierarchicalFits(experts, groups, nodes)) {
+  if (policy == eplb::Policy::kHierarchical && !eplb::HierarchicalFits(experts, *groups, *nodes)) {
     return UsageError("bench",
-                      absl::StrCat("hierarchical: ", groups, " groups must split the ", experts,
-                                   " experts and be split by the ", nodes, " nodes (--groups)"));
+                      absl::StrCat("hierarchical: ", *groups, " groups must split the ", experts,
+                                   " experts and be split by the ", *nodes, " nodes (--groups)"));
   }
 
   Placement balanced{shape, {}};
@@ -300,7 +302,7 @@ int BenchEplb(const ParsedArgs& args) {
   for (int32_t l = 0; l < layers; ++l) {
     const auto start = Clock::now();
     const std::vector<int32_t> slots = eplb::Rebalance(
-        policy, source->per_layer[l], shape.slots_per_layer(), groups, nodes, ranks);
+        policy, source->per_layer[l], shape.slots_per_layer(), *groups, *nodes, *ranks);
     micros[l] = std::chrono::duration<double, std::micro>(Clock::now() - start).count();
     balanced.slots.insert(balanced.slots.end(), slots.begin(), slots.end());
   }
@@ -311,9 +313,10 @@ int BenchEplb(const ParsedArgs& args) {
   std::printf(
       "placement  %d experts, %lld ranks on %lld node(s), %lld redundant slots (%d per "
       "rank), %s policy%s\n\n",
-      experts, static_cast<long long>(ranks), static_cast<long long>(nodes),
-      static_cast<long long>(redundant), shape.slots_per_rank, PolicyName(policy),
-      policy == eplb::Policy::kHierarchical ? absl::StrCat(", ", groups, " group(s)").c_str() : "");
+      experts, static_cast<long long>(*ranks), static_cast<long long>(*nodes),
+      static_cast<long long>(*redundant), shape.slots_per_rank, PolicyName(policy),
+      policy == eplb::Policy::kHierarchical ? absl::StrCat(", ", *groups, " group(s)").c_str()
+                                            : "");
   TextTable table({"layer", "routed", "max/mean before", "max/mean after", "gain", "time µs"});
   double before_sum = 0, after_sum = 0, before_max = 0, after_max = 0, total_micros = 0;
   for (int32_t l = 0; l < layers; ++l) {

@@ -340,10 +340,15 @@ int BenchMoeCuda(const ParsedArgs& args) {
   if (path == "prefill") options.path = k::MoePath::kPrefill;
   if (path != "auto" && !options.path)
     return UsageError("bench", "--path: auto, decode or prefill");
-  if (!absl::SimpleAtoi(args.Get("token-tiles", "0"), &options.token_tiles) ||
-      (options.token_tiles != 0 && !k::IsPow2UpTo8(options.token_tiles))) {
-    return UsageError("bench", "--token-tiles: 0 (from the batch), 1, 2, 4 or 8");
+  const absl::StatusOr<int64_t> token_tiles = args.GetInt("token-tiles", 0, 0);
+  if (!token_tiles.ok()) return UsageError("bench", token_tiles.status().message());
+  if (*token_tiles != 0 && *token_tiles != 1 && *token_tiles != 2 && *token_tiles != 4 &&
+      *token_tiles != 8) {
+    return UsageError("bench",
+                      absl::StrCat("--token-tiles: 0 (from the batch), 1, 2, 4 or 8, got '",
+                                   args.Get("token-tiles"), "'"));
   }
+  options.token_tiles = static_cast<int32_t>(*token_tiles);
   const std::string half_tiles = args.Get("half-tiles", "auto");
   if (half_tiles != "auto" && half_tiles != "on" && half_tiles != "off") {
     return UsageError("bench",
@@ -366,13 +371,14 @@ int BenchMoeCuda(const ParsedArgs& args) {
   if (fp8_activations != "on" && fp8_activations != "off")
     return UsageError("bench", "--fp8-activations: on (w8a8 prefill) or off (w8a16)");
   options.fp8_activations = fp8_activations == "on";
-  if (!absl::SimpleAtoi(args.Get("block-m", "0"), &options.prefill_block_m) ||
-      (options.prefill_block_m != 0 && options.prefill_block_m != 64 &&
-       options.prefill_block_m != 128 && options.prefill_block_m != 256)) {
-    return UsageError("bench",
-                      "--block-m: 0 (the kernel's own), or for bf16 prefill 256 (tiles fitted to "
-                      "each block), 128 or 64");
+  const absl::StatusOr<int64_t> block_m = args.GetInt("block-m", 0, 0);
+  if (!block_m.ok()) return UsageError("bench", block_m.status().message());
+  if (*block_m != 0 && *block_m != 64 && *block_m != 128 && *block_m != 256) {
+    return UsageError("bench", absl::StrCat("--block-m: 0 (the kernel's own), or for bf16 prefill "
+                                            "256 (tiles fitted to each block), 128 or 64, got '",
+                                            args.Get("block-m"), "'"));
   }
+  options.prefill_block_m = static_cast<int32_t>(*block_m);
   if (!valid_groups(args.Get("raster-group", "0"), options.prefill_raster_group)) {
     return UsageError("bench", "--raster-group: 0 (from blocks per expert), 1, 2, 4 or 8");
   }

@@ -3,7 +3,6 @@
 #include <cstdio>
 #include <fstream>
 
-#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
@@ -113,16 +112,15 @@ int AbCommand(const std::vector<std::string>& argv) {
   in.a = args->Get("a");
   in.b = args->Get("b");
   in.model_dir = args->Get("model", BuiltinModelDir());
-  int64_t max_tokens = 0;
-  if (!absl::SimpleAtoi(args->Get("max-tokens", "32"), &max_tokens) || max_tokens < 1 ||
-      max_tokens > 1 << 20)
-    return UsageError("ab", "--max-tokens: expected a positive integer");
-  in.options.max_tokens = static_cast<int32_t>(max_tokens);
-  if (!absl::SimpleAtoi(args->Get("window", "256"), &in.options.window) || in.options.window < 2)
-    return UsageError("ab", "--window: expected an integer >= 2");
-  if (!absl::SimpleAtoi(args->Get("text-tokens", "4096"), &in.heldout_tokens) ||
-      in.heldout_tokens < 2)
-    return UsageError("ab", "--text-tokens: expected an integer >= 2");
+  const absl::StatusOr<int32_t> max_tokens = args->GetInt<int32_t>("max-tokens", 32, 1, 1 << 20);
+  if (!max_tokens.ok()) return UsageError("ab", max_tokens.status().message());
+  in.options.max_tokens = *max_tokens;
+  const absl::StatusOr<int64_t> window = args->GetInt("window", 256, 2);
+  if (!window.ok()) return UsageError("ab", window.status().message());
+  in.options.window = *window;
+  const absl::StatusOr<int64_t> heldout_tokens = args->GetInt("text-tokens", 4096, 2);
+  if (!heldout_tokens.ok()) return UsageError("ab", heldout_tokens.status().message());
+  in.heldout_tokens = *heldout_tokens;
   in.heldout_path = args->Get("text");
   if (args->Has("prompts")) {
     auto prompts = ab::LoadPrompts(args->Get("prompts"));

@@ -144,6 +144,16 @@ absl::Status Check(const ParsedArgs& args, const Options& o) {
   return absl::OkStatus();
 }
 
+// The numeric options into `o` (defaults where absent), or an error naming the option.
+absl::Status ReadNumbers(const ParsedArgs& args, Options& o) {
+  SY_ASSIGN_OR_RETURN(o.steps, args.GetInt("steps", o.steps, 0));
+  SY_ASSIGN_OR_RETURN(o.rows, args.GetInt("rows", o.rows, 0));
+  SY_ASSIGN_OR_RETURN(o.width, args.GetInt("width", o.width, 1));
+  SY_ASSIGN_OR_RETURN(o.die_rank, args.GetInt("die-rank", o.die_rank, -1));
+  SY_ASSIGN_OR_RETURN(o.die_after, args.GetInt("die-after-steps", o.die_after, 0));
+  return absl::OkStatus();
+}
+
 }  // namespace
 
 int CommCheckCommand(const std::vector<std::string>& argv) {
@@ -163,16 +173,13 @@ int CommCheckCommand(const std::vector<std::string>& argv) {
   Options o;
   o.comm = args->Get("comm", o.comm);
   o.device = args->Get("device", o.device);
+  if (absl::Status s = ReadNumbers(*args, o); !s.ok()) return UsageError("comm-check", s.message());
   double timeout_s = 0;
-  const bool numbers_ok = absl::SimpleAtoi(args->Get("steps", "10"), &o.steps) && o.steps >= 0 &&
-                          absl::SimpleAtoi(args->Get("rows", "64"), &o.rows) && o.rows >= 0 &&
-                          absl::SimpleAtoi(args->Get("width", "1024"), &o.width) && o.width >= 1 &&
-                          absl::SimpleAtoi(args->Get("die-rank", "-1"), &o.die_rank) &&
-                          absl::SimpleAtoi(args->Get("die-after-steps", "0"), &o.die_after) &&
-                          (!args->Has("timeout") ||
-                           (absl::SimpleAtod(args->Get("timeout"), &timeout_s) && timeout_s > 0));
-  if (!numbers_ok)
-    return UsageError("comm-check", "--steps, --rows, --width, --die-* and --timeout take numbers");
+  if (args->Has("timeout") &&
+      (!absl::SimpleAtod(args->Get("timeout"), &timeout_s) || !(timeout_s > 0))) {
+    return UsageError("comm-check", absl::StrCat("--timeout: expected seconds > 0, got '",
+                                                 args->Get("timeout"), "'"));
+  }
   auto timeout = TimeoutFromEnvironment(absl::Seconds(60));
   if (!timeout.ok()) {
     std::fprintf(stderr, "switchyard comm-check: %s\n",

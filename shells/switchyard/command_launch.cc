@@ -272,16 +272,14 @@ int LaunchCommand(const std::vector<std::string>& argv) {
   if (!args->positional.empty()) {
     return UsageError("launch", "put the command to run after '--' (launch -n N -- COMMAND ...)");
   }
-  int world = 0, port = 0;
+  if (!args->Has("nproc")) return UsageError("launch", "-n N (1 to 4096 ranks) is required");
+  const absl::StatusOr<int> nproc = args->GetInt("nproc", 0, 1, 4096);
+  if (!nproc.ok()) return UsageError("launch", nproc.status().message());
+  const absl::StatusOr<int> master_port = args->GetInt("master-port", 0, 1, 65535);
+  if (!master_port.ok()) return UsageError("launch", master_port.status().message());
+  const int world = *nproc;
+  int port = *master_port;
   double timeout = 0, grace = 10;
-  if (!args->Has("nproc") || !absl::SimpleAtoi(args->Get("nproc"), &world) || world < 1 ||
-      world > 4096) {
-    return UsageError("launch", "-n N (1 to 4096 ranks) is required");
-  }
-  if (args->Has("master-port") &&
-      (!absl::SimpleAtoi(args->Get("master-port"), &port) || port < 1 || port > 65535)) {
-    return UsageError("launch", "--master-port takes a port in [1, 65535]");
-  }
   if ((args->Has("timeout") &&
        (!absl::SimpleAtod(args->Get("timeout"), &timeout) || timeout <= 0)) ||
       (args->Has("grace") && (!absl::SimpleAtod(args->Get("grace"), &grace) || grace < 0))) {

@@ -21,13 +21,18 @@ std::vector<std::string> ParsedArgs::GetAll(const std::string& name) const {
   return values;
 }
 
-absl::StatusOr<int64_t> ParsedArgs::GetInt(const std::string& name, int64_t fallback,
-                                           int64_t min) const {
+absl::StatusOr<int64_t> ParsedArgs::GetInt64(const std::string& name, int64_t fallback, int64_t min,
+                                             int64_t max) const {
   if (!Has(name)) return fallback;
   int64_t value = 0;
-  if (!absl::SimpleAtoi(Get(name), &value) || value < min) {
+  const bool number = absl::SimpleAtoi(Get(name), &value);
+  if (!number || value < min) {
     return absl::InvalidArgumentError(
         absl::StrCat("--", name, ": expected an integer >= ", min, ", got '", Get(name), "'"));
+  }
+  if (value > max) {
+    return absl::InvalidArgumentError(absl::StrCat("--", name, ": expected an integer in [", min,
+                                                   ", ", max, "], got '", Get(name), "'"));
   }
   return value;
 }

@@ -2,8 +2,8 @@
 #include <cstdio>
 #include <optional>
 
-#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "core/base/status.h"
 #include "core/model/model_writer.h"
 #include "shells/switchyard/commands.h"
 #include "shells/switchyard/text_table.h"
@@ -61,16 +61,9 @@ absl::StatusOr<ModelSpec> BaseSpec(const ParsedArgs& args) {
 
 absl::Status ApplyOverrides(const ParsedArgs& args, ModelSpec& spec) {
   for (const SizeOption& o : kSizeOptions) {
-    if (!args.Has(o.name)) continue;
-    if (!absl::SimpleAtoi(args.Get(o.name), &(spec.*o.field)) || spec.*o.field < 1) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "--", o.name, ": expected a positive integer, got '", args.Get(o.name), "'"));
-    }
+    SY_ASSIGN_OR_RETURN(spec.*o.field, args.GetInt(o.name, spec.*o.field, 1));
   }
-  if (args.Has("seed") && !absl::SimpleAtoi(args.Get("seed"), &spec.seed)) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("--seed: expected a non-negative integer, got '", args.Get("seed"), "'"));
-  }
+  SY_ASSIGN_OR_RETURN(spec.seed, args.GetInt("seed", static_cast<int64_t>(spec.seed), 0));
   const std::string dtype = args.Get("dtype", "f32");
   if (dtype != "f32" && dtype != "bf16") {
     return absl::InvalidArgumentError(

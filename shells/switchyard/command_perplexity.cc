@@ -3,7 +3,6 @@
 #include <fstream>
 #include <sstream>
 
-#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "core/base/status.h"
@@ -67,11 +66,10 @@ int PerplexityCommand(const std::vector<std::string>& argv) {
   if (!args.ok()) return UsageError("perplexity", args.status().message());
   if (args->Has("help")) return PrintUsage("perplexity");
   if (!args->Has("text")) return UsageError("perplexity", "--text is required");
-  int64_t window = 256, limit = 0;
-  if (!absl::SimpleAtoi(args->Get("window", "256"), &window) || window < 2)
-    return UsageError("perplexity", "--window: expected an integer >= 2");
-  if (!absl::SimpleAtoi(args->Get("max-tokens", "0"), &limit) || limit < 0)
-    return UsageError("perplexity", "--max-tokens: expected a non-negative integer");
+  const absl::StatusOr<int64_t> window = args->GetInt("window", 256, 2);
+  if (!window.ok()) return UsageError("perplexity", window.status().message());
+  const absl::StatusOr<int64_t> limit = args->GetInt("max-tokens", 0, 0);
+  if (!limit.ok()) return UsageError("perplexity", limit.status().message());
 
   const auto registry = LoadPlugins(*args);
   auto ctx = CreateContextFromArgs(*args);
@@ -79,9 +77,9 @@ int PerplexityCommand(const std::vector<std::string>& argv) {
   ExpertParallelGroup group;
   auto model = LoadModelFromArgs(*args, *registry, **ctx, &group);
   if (!model.ok()) return Fail(model.status());
-  auto ids = ReadDocuments(**model, args->Get("text"), limit);
+  auto ids = ReadDocuments(**model, args->Get("text"), *limit);
   if (!ids.ok()) return Fail(ids.status());
-  auto result = ScoreShare(**model, **ctx, *ids, window, group);
+  auto result = ScoreShare(**model, **ctx, *ids, *window, group);
   if (!result.ok()) return Fail(result.status());
   if (group.bootstrap && group.bootstrap->info().rank != 0) return 0;  // rank 0 reports
 

@@ -28,19 +28,6 @@ std::vector<OptionSpec> Options() {
       {"json", false}};
 }
 
-// "--name N" as an integer of at least `min`, or `fallback` when absent.
-absl::StatusOr<int64_t> IntOption(const ParsedArgs& args, const std::string& name, int64_t fallback,
-                                  int64_t min = 1) {
-  if (!args.Has(name)) return fallback;
-  int64_t value = 0;
-  if (!absl::SimpleAtoi(args.Get(name), &value) || value < min) {
-    return absl::InvalidArgumentError(absl::StrCat("--", name, ": expected ",
-                                                   min == 1 ? "a positive" : "a non-negative",
-                                                   " integer, got '", args.Get(name), "'"));
-  }
-  return value;
-}
-
 // "--name GB" as bytes, or `fallback` bytes when absent.
 absl::StatusOr<int64_t> GbOption(const ParsedArgs& args, const std::string& name, int64_t fallback,
                                  bool allow_zero) {
@@ -76,8 +63,8 @@ absl::StatusOr<PlanTarget> ReadTarget(const ParsedArgs& args, const planning::Mo
   SY_ASSIGN_OR_RETURN(t.gpu, ReadGpu(args));
   SY_ASSIGN_OR_RETURN(t.gpu.memory_bytes,
                       GbOption(args, "gpu-memory", t.gpu.memory_bytes, /*allow_zero=*/false));
-  SY_ASSIGN_OR_RETURN(t.gpus, IntOption(args, "gpus", 8));
-  SY_ASSIGN_OR_RETURN(t.ep, IntOption(args, "ep", t.gpus));
+  SY_ASSIGN_OR_RETURN(t.gpus, args.GetInt("gpus", 8, 1));
+  SY_ASSIGN_OR_RETURN(t.ep, args.GetInt("ep", t.gpus, 1));
   t.precision = model.checkpoint_precision;
   t.scope = model.checkpoint_scope;
   if (args.Has("precision")) {
@@ -94,12 +81,12 @@ absl::StatusOr<PlanTarget> ReadTarget(const ParsedArgs& args, const planning::Mo
     return absl::InvalidArgumentError(
         "--context is required: the config gives no max_position_embeddings");
   }
-  SY_ASSIGN_OR_RETURN(t.context, IntOption(args, "context", model.max_position_embeddings));
-  SY_ASSIGN_OR_RETURN(t.concurrency, IntOption(args, "concurrency", 1));
-  SY_ASSIGN_OR_RETURN(t.max_batch_tokens, IntOption(args, "max-batch-tokens", 8192));
+  SY_ASSIGN_OR_RETURN(t.context, args.GetInt("context", model.max_position_embeddings, 1));
+  SY_ASSIGN_OR_RETURN(t.concurrency, args.GetInt("concurrency", 1, 1));
+  SY_ASSIGN_OR_RETURN(t.max_batch_tokens, args.GetInt("max-batch-tokens", 8192, 1));
   SY_ASSIGN_OR_RETURN(t.reserve_bytes,
                       GbOption(args, "reserve", t.reserve_bytes, /*allow_zero=*/true));
-  SY_ASSIGN_OR_RETURN(t.redundant, IntOption(args, "redundant", 0, /*min=*/0));
+  SY_ASSIGN_OR_RETURN(t.redundant, args.GetInt("redundant", 0, 0));
   return t;
 }
 

@@ -16,19 +16,6 @@
 namespace sy::cli {
 namespace {
 
-// "--name N" as an integer in [min, max], or a usage error naming the option.
-absl::Status ReadInteger(const ParsedArgs& args, const std::string& name, int64_t min, int64_t max,
-                         int64_t& out) {
-  if (!args.Has(name)) return absl::OkStatus();
-  int64_t value = 0;
-  if (!absl::SimpleAtoi(args.Get(name), &value) || value < min || value > max) {
-    return absl::InvalidArgumentError(absl::StrCat("--", name, ": expected an integer in [", min,
-                                                   ", ", max, "], got '", args.Get(name), "'"));
-  }
-  out = value;
-  return absl::OkStatus();
-}
-
 struct ServeSettings {
   HttpServerOptions http;
   EngineOptions engine;
@@ -41,14 +28,14 @@ absl::StatusOr<ServeSettings> ReadSettings(const ParsedArgs& args) {
   ServeSettings s;
   s.http.host = args.Get("host", s.http.host);
   s.scheduler = args.Get("scheduler", s.scheduler);
-  int64_t port = s.http.port;
-  int64_t threads = s.http.threads;
   constexpr int64_t kMax = std::numeric_limits<int32_t>::max();
-  SY_RETURN_IF_ERROR(ReadInteger(args, "port", 0, 65535, port));
-  SY_RETURN_IF_ERROR(ReadInteger(args, "http-threads", 1, 4096, threads));
-  SY_RETURN_IF_ERROR(ReadInteger(args, "max-batch-tokens", 1, kMax, s.max_batch_tokens));
-  SY_RETURN_IF_ERROR(ReadInteger(args, "kv-blocks", 1, kMax, s.engine.kv_blocks));
-  SY_RETURN_IF_ERROR(ReadInteger(args, "max-waiting", 1, kMax, s.engine.max_waiting));
+  SY_ASSIGN_OR_RETURN(const int64_t port, args.GetInt("port", s.http.port, 0, 65535));
+  SY_ASSIGN_OR_RETURN(const int64_t threads, args.GetInt("http-threads", s.http.threads, 1, 4096));
+  SY_ASSIGN_OR_RETURN(s.max_batch_tokens,
+                      args.GetInt("max-batch-tokens", s.max_batch_tokens, 1, kMax));
+  SY_ASSIGN_OR_RETURN(s.engine.kv_blocks, args.GetInt("kv-blocks", s.engine.kv_blocks, 1, kMax));
+  SY_ASSIGN_OR_RETURN(s.engine.max_waiting,
+                      args.GetInt("max-waiting", s.engine.max_waiting, 1, kMax));
   if (args.Has("memory-limit")) {
     double gb = 0;
     if (!absl::SimpleAtod(args.Get("memory-limit"), &gb) || !(gb > 0) || gb > 1e6) {

@@ -8,7 +8,6 @@
 #include <fstream>
 #include <optional>
 
-#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "core/base/install_layout.h"
@@ -35,16 +34,6 @@ void ShowProgress(int64_t done, int64_t total) {
                std::string(kWidth - filled, ' ').c_str(), static_cast<long long>(done),
                static_cast<long long>(total));
   if (done == total) std::fprintf(stderr, "\n");
-}
-
-// "--name N" as an integer >= min into `out` (unchanged when absent), or an error naming it.
-template <typename T>
-absl::Status ReadAtLeast(const ParsedArgs& args, const std::string& name, T min, T& out) {
-  if (args.Has(name) && (!absl::SimpleAtoi(args.Get(name), &out) || out < min)) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("--", name, ": expected an integer >= ", min, ", got '", args.Get(name), "'"));
-  }
-  return absl::OkStatus();
 }
 
 constexpr const char* kRebalanceOptions[] = {"rebalance-interval", "rebalance-window",
@@ -75,7 +64,8 @@ absl::StatusOr<ExpertParallelGroup> JoinGroup(const ParsedArgs& args, const Rank
   SY_ASSIGN_OR_RETURN(options.timeout, TimeoutFromEnvironment(options.timeout));
   options.comm = args.Get("comm", options.comm);
   options.placement_scheduler = args.Get("placement-scheduler", options.placement_scheduler);
-  SY_RETURN_IF_ERROR(ReadAtLeast(args, "redundant-experts", 0, options.redundant_slots));
+  SY_ASSIGN_OR_RETURN(options.redundant_slots,
+                      args.GetInt("redundant-experts", options.redundant_slots, 0));
   if (args.Has("dispatch-dtype")) {
     auto dtype = ParseDispatchDType(args.Get("dispatch-dtype"));
     if (!dtype.ok()) {
@@ -84,9 +74,10 @@ absl::StatusOr<ExpertParallelGroup> JoinGroup(const ParsedArgs& args, const Rank
     }
     options.dispatch_dtype = *dtype;
   }
-  SY_RETURN_IF_ERROR(
-      ReadAtLeast(args, "rebalance-interval", int64_t{0}, options.rebalance_interval));
-  SY_RETURN_IF_ERROR(ReadAtLeast(args, "rebalance-window", int64_t{1}, options.rebalance_window));
+  SY_ASSIGN_OR_RETURN(options.rebalance_interval,
+                      args.GetInt("rebalance-interval", options.rebalance_interval, 0));
+  SY_ASSIGN_OR_RETURN(options.rebalance_window,
+                      args.GetInt("rebalance-window", options.rebalance_window, 1));
   if (options.rebalance_interval == 0) {
     for (const char* name : {"rebalance-window", "placement-scheduler"}) {
       if (args.Has(name)) {

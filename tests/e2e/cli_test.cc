@@ -189,8 +189,10 @@ TEST(CliTest, BenchMoePrintsEachTokenCountBesideThePeak) {
         BadFlag{"--raster-group", "3", "--raster-group: 0"},
         BadFlag{"--raster-group", "16", "--raster-group: 0"},
         BadFlag{"--raster-group", "x", "--raster-group: 0"},
-        BadFlag{"--block-m", "96", "--block-m: 0"}, BadFlag{"--block-m", "x", "--block-m: 0"},
-        BadFlag{"--token-tiles", "x", "--token-tiles: 0"}}) {
+        BadFlag{"--block-m", "96", "--block-m: 0 .*got '96'"},
+        BadFlag{"--block-m", "x", "--block-m: expected an integer >= 0, got 'x'"},
+        BadFlag{"--token-tiles", "x", "--token-tiles: expected an integer >= 0, got 'x'"},
+        BadFlag{"--token-tiles", "3", "--token-tiles: 0 .*got '3'"}}) {
     const std::string args = std::string(bad_flag.flag) + " " + bad_flag.value;
     const Result r = RunCli("$SY bench moe --device cuda " + args);
     EXPECT_EQ(r.status, 2) << args;

@@ -138,7 +138,7 @@ TEST(PlanCliTest, AConfigMissingAFieldNamesTheFieldAndTheFile) {
 
 TEST(PlanCliTest, NonsenseTargetsAreUsageErrors) {
   const std::pair<const char*, const char*> cases[] = {
-      {"--gpus 0", "--gpus: expected a positive integer, got '0'"},
+      {"--gpus 0", "--gpus: expected an integer >= 1, got '0'"},
       {"--precision fp16",
        "--precision: unknown precision 'fp16' (bf16, fp8, int8, int4 or mxfp4)"},
       {"--gpu tpu",
