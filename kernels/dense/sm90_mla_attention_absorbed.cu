@@ -13,8 +13,11 @@
 // Long histories with few rows (decode at small batch) are split over CTAs, FlashDecoding-style:
 // split s takes a fixed range of tiles (fixed from the table width, so a captured graph stays
 // valid as sequences grow), writes its unnormalised state to the workspace, and
-// sm90_mla_merge_splits combines the splits. No tensor cores: at decode the kernel is bound by
-// reading the cache, which it reads once per kCtaHeads heads.
+// sm90_mla_merge_splits combines the splits. No tensor cores, and that is what bounds it: the
+// cache it reads is small (256 cached tokens: 0.3 MB), but each tile's scores and values are
+// 16 x 32 x 576 and 16 x 32 x 512 FMAs on CUDA cores, and ncu finds one row's launch at 6% of
+// DRAM bandwidth and 0.4 warps issued a cycle per scheduler. The scores and values as mma tiles
+// are the next step (docs/cuda-kernels.md).
 #include <cuda_runtime.h>
 
 #include <algorithm>
@@ -117,15 +120,20 @@ __global__ void __launch_bounds__(kThreads) sm90_mla_attention_absorbed(Params p
       const uint32_t* kv = tile_s + lane * p.tile_words;
       const float2* q0 = reinterpret_cast<const float2*>(q_s + warp * p.width);
       const float2* q1 = reinterpret_cast<const float2*>(q_s + (warp + 8) * p.width);
-      float s0 = 0.0f, s1 = 0.0f;
+      // Four independent chains (each lane of a pair into its own sum) rather than one a head:
+      // DeepSeek-V3 at 16 rows, 129 -> 125 us a layer.
+      float2 s0 = make_float2(0.0f, 0.0f), s1 = make_float2(0.0f, 0.0f);
+#pragma unroll 4
       for (int w = 0; w < words; ++w) {
         const float2 c = Bf16PairToFloat2(kv[w]);
         const float2 a = q0[w], b = q1[w];
-        s0 = fmaf(a.x, c.x, fmaf(a.y, c.y, s0));
-        s1 = fmaf(b.x, c.x, fmaf(b.y, c.y, s1));
+        s0.x = fmaf(a.x, c.x, s0.x);
+        s0.y = fmaf(a.y, c.y, s0.y);
+        s1.x = fmaf(b.x, c.x, s1.x);
+        s1.y = fmaf(b.y, c.y, s1.y);
       }
       const bool valid = base + lane <= position;
-      float s[2] = {valid ? s0 : -INFINITY, valid ? s1 : -INFINITY};
+      float s[2] = {valid ? s0.x + s0.y : -INFINITY, valid ? s1.x + s1.y : -INFINITY};
 #pragma unroll
       for (int k = 0; k < 2; ++k) {
         float tile_max = s[k];
@@ -232,13 +240,16 @@ struct Split {
   int tiles_per_split = 1;
 };
 
-// Enough CTAs for two waves over the SMs, each split keeping at least two tiles.
+// Enough CTAs for two waves over the SMs, down to one tile a split: a CTA alone on its SM
+// takes ~30 us a tile (latency-bound, two warps a scheduler), so at small batch a row's tiles
+// are worth spreading as far as they go (DeepSeek-V3, 1 row at 256 cached tokens: 9 splits of
+// one tile, 69 -> 35 us a layer, the merge 7 -> 10 us; at two tiles a split it was 5).
 Split PlanSplit(const MlaAttentionArgs& a) {
   const int64_t tiles =
       (static_cast<int64_t>(a.max_blocks_per_sequence) * a.block_size + kTile - 1) / kTile;
   const int64_t ctas = a.tokens * ((a.heads + kCtaHeads - 1) / kCtaHeads);
   static const int sms = MultiprocessorCount();
-  int64_t splits = std::min<int64_t>((2 * sms + ctas - 1) / ctas, (tiles + 1) / 2);
+  int64_t splits = std::min<int64_t>((2 * sms + ctas - 1) / ctas, tiles);
   splits = std::clamp<int64_t>(splits, 1, 64);
   Split s;
   s.tiles_per_split = static_cast<int>((tiles + splits - 1) / splits);
