@@ -185,6 +185,21 @@ TEST(MlaAttentionKernelTest, DeepSeekV3DecodeSplitsItsKeysOverCtas) {
            2);
 }
 
+// One decode row: its tiles spread one a split (257 cached tokens: 9 tiles, the last holding
+// only the row's own token).
+TEST(MlaAttentionKernelTest, OneRowSplitsDownToOneTileASplit) {
+  if (!HaveGpu()) GTEST_SKIP() << "no CUDA device";
+  CheckMla({.shape = {.heads = 128,
+                      .kv_lora_rank = 512,
+                      .qk_nope_head_dim = 128,
+                      .qk_rope_head_dim = 64,
+                      .v_head_dim = 128},
+            .block_size = 16,
+            .sequences = {{257, 1}},
+            .expect_split = true},
+           4);
+}
+
 TEST(MlaAttentionKernelTest, RejectsShapesItCannotRun) {
   MlaAttentionArgs ok{.q_stride = 16 * 576,
                       .max_blocks_per_sequence = 1,

@@ -17,7 +17,7 @@
 // cache it reads is small (256 cached tokens: 0.3 MB), but each tile's scores and values are
 // 16 x 32 x 576 and 16 x 32 x 512 FMAs on CUDA cores, and ncu finds one row's launch at 6% of
 // DRAM bandwidth and 0.4 warps issued a cycle per scheduler. The scores and values as mma tiles
-// are the next step (docs/cuda-kernels.md).
+// are the next step (docs/benchmarks.md, "MLA decode attention").
 #include <cuda_runtime.h>
 
 #include <algorithm>
