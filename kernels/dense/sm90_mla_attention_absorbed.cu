@@ -1,23 +1,26 @@
-// sm90_mla_attention_absorbed: DeepSeek's latent attention in its absorbed form over the paged
-// bf16 latent cache (dense_cuda.h, MlaAttentionArgs), prefill and decode rows alike.
+// sm90_mla_attention_absorbed_mma: DeepSeek's latent attention in its absorbed form over the
+// paged bf16 latent cache (dense_cuda.h, MlaAttentionArgs), prefill and decode rows alike.
 //
-// Every query head reads the same cached latents, so one CTA takes kCtaHeads heads of a row and
-// loads each tile of kTile cached tokens into shared memory once for all of them. A tile is three
-// phases separated by barriers:
-//   scores   each thread dots one token with two heads' absorbed queries (f32, from shared
-//            memory; rows of the tile are padded to an odd number of words so a warp reading 32
-//            tokens at one lane hits 32 banks);
+// Every query head reads the same cached latents, so one CTA takes kCtaHeads = 16 heads of a row
+// (the M of an m16n8k16 tile) and loads each tile of kTile = 32 cached tokens into shared memory
+// once for all of them. A tile is three phases separated by barriers:
+//   scores   S [16 heads, 32 tokens] = q [16, width] . tile^T on tensor cores, warp w taking
+//            tokens 8 (w % 4) .. + 8 over half of the k steps (w / 4), the halves added after;
 //   softmax  warp w keeps the online softmax (log2 units: q is pre-scaled by scale * log2 e) of
-//            heads w and w + 8 and turns the tile's scores into probabilities;
-//   values   each thread owns two heads' worth of latent lanes in registers and adds p * c.
+//            heads w and w + 8, lane j on token j, and writes the tile's probabilities;
+//   values   O [16, rank] += P [16, 32] . tile [32, rank], warp w owning the 8-lane column
+//            blocks w, w + 8, ... of O in its accumulators.
+// The products keep f32 accuracy on bf16 tensor cores: q and P go in as two bf16 halves each
+// (hi = bf16(x), lo = bf16(x - hi)), so a product is q_hi . k + q_lo . k with k exact in bf16.
+// The tile comes in through cp.async, every copy in flight at once. Against the CUDA-core form
+// it replaced (a thread a token and two heads, the tile loaded through registers), DeepSeek-V3
+// decode at 256 cached tokens, a layer: 1 row 35 -> 12.5 us, 16 rows 125 -> 53, 64 rows
+// 494 -> 130.
+//
 // Long histories with few rows (decode at small batch) are split over CTAs, FlashDecoding-style:
 // split s takes a fixed range of tiles (fixed from the table width, so a captured graph stays
 // valid as sequences grow), writes its unnormalised state to the workspace, and
-// sm90_mla_merge_splits combines the splits. No tensor cores, and that is what bounds it: the
-// cache it reads is small (256 cached tokens: 0.3 MB), but each tile's scores and values are
-// 16 x 32 x 576 and 16 x 32 x 512 FMAs on CUDA cores, and ncu finds one row's launch at 6% of
-// DRAM bandwidth and 0.4 warps issued a cycle per scheduler. The scores and values as mma tiles
-// are the next step (docs/benchmarks.md, "MLA decode attention").
+// sm90_mla_merge_splits combines the splits.
 #include <cuda_runtime.h>
 
 #include <algorithm>
@@ -33,11 +36,12 @@ namespace {
 
 constexpr int kWarps = 8;
 constexpr int kThreads = kWarps * 32;
-constexpr int kCtaHeads = 16;             // two per warp in the softmax phase
-constexpr int kTile = 32;                 // cached tokens per tile: one per lane
-constexpr int kMaxRank = 512;             // latent lanes; each thread holds kMaxRank / 16 of them
+constexpr int kCtaHeads = 16;             // an mma tile's M; two per warp in the softmax phase
+constexpr int kTile = 32;                 // cached tokens per tile: one per lane in the softmax
+constexpr int kMaxRank = 512;             // latent lanes
 constexpr int kMaxWidth = kMaxRank + 64;  // latent + rope lanes
-constexpr int kPairsPerThread = kMaxRank / 2 / 16;
+constexpr int kMaxColumnBlocks = kMaxRank / 8 / kWarps;  // 8-lane blocks of O a warp owns
+constexpr int kProbPitch = kTile + 8;  // bf16: 80-byte rows, ldmatrix without bank conflicts
 constexpr float kLog2e = 1.4426950408889634f;
 constexpr int kMergeThreads = 128;
 
@@ -51,8 +55,10 @@ struct Params {
   const int32_t* row_position;
   int heads;
   int rank;
-  int width;       // rank + rope
-  int tile_words;  // shared-memory pitch of a cached token, in 32-bit words (odd)
+  int width;    // rank + rope
+  int k_steps;  // width rounded up to 16, in 16s (the lanes past width are zeros)
+  int pitch;    // bf16 elements a row of q and of the tile takes in shared memory
+  bool vec16;   // width % 8 == 0: a cached latent row is whole 16-byte chunks
   int block_size;
   int splits;
   int tiles_per_split;
@@ -61,114 +67,154 @@ struct Params {
   __nv_bfloat16* out;
 };
 
-// Shared memory: q [kCtaHeads][width] f32, the tile [kTile][tile_words] words, probabilities
-// [kCtaHeads][kTile], then per head the rescale factor and the final sum.
-size_t SharedBytes(int width, int tile_words) {
-  return sizeof(float) *
-         (kCtaHeads * width + kTile * tile_words + kCtaHeads * kTile + 2 * kCtaHeads);
+// The shared-memory pitch of a row of `width` lanes: a multiple of 16 lanes plus 8, so rows
+// are 16-byte aligned and an odd number of 16-byte chunks apart (ldmatrix conflict-free).
+int RowPitch(int width) { return (width + 15) / 16 * 16 + 8; }
+
+// Shared memory: q's two halves [2][kCtaHeads][pitch] bf16, the tile [kTile][pitch] bf16, the
+// scores' two k halves [2][kCtaHeads][kTile] f32, the probabilities' two halves
+// [2][kCtaHeads][kProbPitch] bf16, then per head the rescale factor and the final sum.
+size_t SharedBytes(int pitch) {
+  return 2 * (2 * kCtaHeads * pitch + kTile * pitch + 2 * kCtaHeads * kProbPitch) +
+         4 * (2 * kCtaHeads * kTile + 2 * kCtaHeads);
 }
 
-__device__ __forceinline__ float2 Bf16PairToFloat2(uint32_t w) {
-  return make_float2(__uint_as_float(w << 16), __uint_as_float(w & 0xffff0000u));
+__device__ __forceinline__ void SplitBf16(float x, __nv_bfloat16& hi, __nv_bfloat16& lo) {
+  hi = __float2bfloat16_rn(x);
+  lo = __float2bfloat16_rn(x - __bfloat162float(hi));
 }
 
-__global__ void __launch_bounds__(kThreads) sm90_mla_attention_absorbed(Params p) {
-  extern __shared__ float smem[];
+__global__ void __launch_bounds__(kThreads) sm90_mla_attention_absorbed_mma(Params p) {
+  extern __shared__ __align__(16) unsigned char smem[];
   const int row = blockIdx.x;
   const int head0 = blockIdx.y * kCtaHeads;
   const int split = blockIdx.z;
   const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
-  float* q_s = smem;
-  uint32_t* tile_s = reinterpret_cast<uint32_t*>(q_s + kCtaHeads * p.width);
-  float* prob_s = reinterpret_cast<float*>(tile_s + kTile * p.tile_words);
-  float* alpha_s = prob_s + kCtaHeads * kTile;
+  const int pitch = p.pitch;
+  __nv_bfloat16* q_s = reinterpret_cast<__nv_bfloat16*>(smem);  // [2][kCtaHeads][pitch]
+  __nv_bfloat16* tile_s = q_s + 2 * kCtaHeads * pitch;          // [kTile][pitch]
+  __nv_bfloat16* prob_s = tile_s + kTile * pitch;               // [2][kCtaHeads][kProbPitch]
+  float* score_s = reinterpret_cast<float*>(prob_s + 2 * kCtaHeads * kProbPitch);
+  float* alpha_s = score_s + 2 * kCtaHeads * kTile;
   float* sum_s = alpha_s + kCtaHeads;
 
   const int position = p.row_position[row];
   const int32_t* table = p.block_tables + p.row_sequence[row] * p.max_blocks;
-  for (int i = threadIdx.x; i < kCtaHeads * p.width; i += kThreads) {
-    const int h = head0 + i / p.width;
-    q_s[i] = h < p.heads ? p.q[row * p.q_stride + h * p.width + i % p.width] * p.scale_log2 : 0.0f;
+  const int padded = p.k_steps * 16;
+#pragma unroll 4
+  for (int i = threadIdx.x; i < kCtaHeads * padded; i += kThreads) {
+    const int h = i / padded, d = i % padded;
+    const float x = head0 + h < p.heads && d < p.width
+                        ? __ldg(p.q + row * p.q_stride + (head0 + h) * p.width + d) * p.scale_log2
+                        : 0.0f;
+    SplitBf16(x, q_s[h * pitch + d], q_s[(kCtaHeads + h) * pitch + d]);
   }
   // Softmax state of heads warp and warp + 8 (every lane holds the same copy).
   float m[2] = {-INFINITY, -INFINITY}, l[2] = {0.0f, 0.0f};
-  // The values phase: head group_head owns latent pairs pair0 + 16 i.
-  const int value_head = threadIdx.x / 16, pair0 = threadIdx.x % 16;
-  float2 acc[kPairsPerThread];
-#pragma unroll
-  for (int i = 0; i < kPairsPerThread; ++i) acc[i] = make_float2(0.0f, 0.0f);
+  // O's accumulators: column block warp + 8 c, rows (heads) lane / 4 and lane / 4 + 8.
+  float acc[kMaxColumnBlocks][4] = {};
+  const int column_blocks = (p.rank + 7) / 8;
+  // Scores: tokens 8 * score_block .. + 8 over k steps [k_begin, k_end).
+  const int score_block = warp % 4;
+  const int k_half = (p.k_steps + 1) / 2;
+  const int k_begin = warp < 4 ? 0 : k_half, k_end = warp < 4 ? k_half : p.k_steps;
+  // ldmatrix row addresses: x4 over a 16 x 16 A tile, x2 over an 8-row (n) by 16 (k) B tile.
+  const int a_row = lane % 16, a_col = lane / 16 * 8;
+  const int b_row = lane % 8, b_col = lane / 8 % 2 * 8;
 
-  const int words = p.width / 2;
+  // The tile's copies: 16 bytes where a latent row is a whole number of them, else 4.
+  const int chunk = p.vec16 ? 8 : 2, chunks = padded / chunk, data_chunks = p.width / chunk;
   const int first_tile = split * p.tiles_per_split;
   const int end_tile = min(first_tile + p.tiles_per_split, position / kTile + 1);
   for (int tile = first_tile; tile < end_tile; ++tile) {
     const int base = tile * kTile;
     __syncthreads();  // the previous tile is no longer read
-    for (int i = threadIdx.x; i < kTile * words; i += kThreads) {
-      const int j = i / words, w = i % words, pos = base + j;
-      uint32_t value = 0;
-      if (pos <= position) {
+    // cp.async: the tile's copies all in flight at once, none through registers.
+    for (int i = threadIdx.x; i < kTile * chunks; i += kThreads) {
+      const int j = i / chunks, c = i % chunks, pos = base + j;
+      __nv_bfloat16* dst = tile_s + j * pitch + c * chunk;
+      if (pos <= position && c < data_chunks) {
         const int64_t slot =
             static_cast<int64_t>(table[pos / p.block_size]) * p.block_size + pos % p.block_size;
-        value = reinterpret_cast<const uint32_t*>(p.cache + slot * p.width)[w];
+        const __nv_bfloat16* src = p.cache + slot * p.width + c * chunk;
+        if (p.vec16) {
+          CpAsync16(dst, src);
+        } else {
+          CpAsync4(dst, src);
+        }
+      } else if (p.vec16) {
+        *reinterpret_cast<uint4*>(dst) = make_uint4(0, 0, 0, 0);
+      } else {
+        *reinterpret_cast<uint32_t*>(dst) = 0;
       }
-      tile_s[j * p.tile_words + w] = value;
+    }
+    CpAsyncCommit();
+    CpAsyncWait<0>();
+    __syncthreads();
+    {
+      float s[4] = {};
+      for (int k = k_begin; k < k_end; ++k) {
+        uint32_t hi[4], lo[4], b[2];
+        LdMatrixX4(hi, q_s + a_row * pitch + 16 * k + a_col);
+        LdMatrixX4(lo, q_s + (kCtaHeads + a_row) * pitch + 16 * k + a_col);
+        LdMatrixX2(b, tile_s + (8 * score_block + b_row) * pitch + 16 * k + b_col);
+        MmaBf16(s, hi[0], hi[1], hi[2], hi[3], b[0], b[1]);
+        MmaBf16(s, lo[0], lo[1], lo[2], lo[3], b[0], b[1]);
+      }
+      float* half = score_s + (warp / 4) * kCtaHeads * kTile;
+      const int h = lane / 4, t = 8 * score_block + 2 * (lane % 4);
+      half[h * kTile + t] = s[0];
+      half[h * kTile + t + 1] = s[1];
+      half[(h + 8) * kTile + t] = s[2];
+      half[(h + 8) * kTile + t + 1] = s[3];
     }
     __syncthreads();
-    // Scores: token `lane` against heads warp and warp + 8.
     {
-      const uint32_t* kv = tile_s + lane * p.tile_words;
-      const float2* q0 = reinterpret_cast<const float2*>(q_s + warp * p.width);
-      const float2* q1 = reinterpret_cast<const float2*>(q_s + (warp + 8) * p.width);
-      // Four independent chains (each lane of a pair into its own sum) rather than one a head:
-      // DeepSeek-V3 at 16 rows, 129 -> 125 us a layer.
-      float2 s0 = make_float2(0.0f, 0.0f), s1 = make_float2(0.0f, 0.0f);
-#pragma unroll 4
-      for (int w = 0; w < words; ++w) {
-        const float2 c = Bf16PairToFloat2(kv[w]);
-        const float2 a = q0[w], b = q1[w];
-        s0.x = fmaf(a.x, c.x, s0.x);
-        s0.y = fmaf(a.y, c.y, s0.y);
-        s1.x = fmaf(b.x, c.x, s1.x);
-        s1.y = fmaf(b.y, c.y, s1.y);
-      }
       const bool valid = base + lane <= position;
-      float s[2] = {valid ? s0.x + s0.y : -INFINITY, valid ? s1.x + s1.y : -INFINITY};
 #pragma unroll
       for (int k = 0; k < 2; ++k) {
-        float tile_max = s[k];
+        const int h = warp + 8 * k;
+        const float score = score_s[h * kTile + lane] + score_s[(kCtaHeads + h) * kTile + lane];
+        const float s = valid ? score : -INFINITY;
+        float tile_max = s;
         for (int o = 16; o > 0; o /= 2)
           tile_max = fmaxf(tile_max, __shfl_xor_sync(~0u, tile_max, o));
         const float m_new = fmaxf(m[k], tile_max);  // finite: token `base` is always valid
-        const float prob = valid ? exp2f(s[k] - m_new) : 0.0f;
+        const float prob = valid ? exp2f(s - m_new) : 0.0f;
         float sum = prob;
         for (int o = 16; o > 0; o /= 2) sum += __shfl_xor_sync(~0u, sum, o);
         const float alpha = exp2f(m[k] - m_new);  // 0 on the first tile (m = -inf)
         l[k] = l[k] * alpha + sum;
         m[k] = m_new;
-        const int h = warp + 8 * k;
-        prob_s[h * kTile + lane] = prob;
+        SplitBf16(prob, prob_s[h * kProbPitch + lane], prob_s[(kCtaHeads + h) * kProbPitch + lane]);
         if (lane == 0) alpha_s[h] = alpha;
       }
     }
     __syncthreads();
-    const float alpha = alpha_s[value_head];
-    const float* prob = prob_s + value_head * kTile;
+    {
+      const float alpha_top = alpha_s[lane / 4], alpha_bottom = alpha_s[lane / 4 + 8];
+      uint32_t hi[2][4], lo[2][4];
 #pragma unroll
-    for (int i = 0; i < kPairsPerThread; ++i) {
-      acc[i].x *= alpha;
-      acc[i].y *= alpha;
-    }
-    for (int j = 0; j < kTile; ++j) {
-      const float pj = prob[j];
-      const uint32_t* kv = tile_s + j * p.tile_words;
+      for (int k = 0; k < 2; ++k) {
+        LdMatrixX4(hi[k], prob_s + a_row * kProbPitch + 16 * k + a_col);
+        LdMatrixX4(lo[k], prob_s + (kCtaHeads + a_row) * kProbPitch + 16 * k + a_col);
+      }
 #pragma unroll
-      for (int i = 0; i < kPairsPerThread; ++i) {
-        const int w = pair0 + 16 * i;
-        if (2 * w < p.rank) {
-          const float2 c = Bf16PairToFloat2(kv[w]);
-          acc[i].x = fmaf(pj, c.x, acc[i].x);
-          acc[i].y = fmaf(pj, c.y, acc[i].y);
+      for (int c = 0; c < kMaxColumnBlocks; ++c) {
+        const int block = warp + kWarps * c;
+        if (block >= column_blocks) break;
+        acc[c][0] *= alpha_top;
+        acc[c][1] *= alpha_top;
+        acc[c][2] *= alpha_bottom;
+        acc[c][3] *= alpha_bottom;
+#pragma unroll
+        for (int k = 0; k < 2; ++k) {
+          // B [16 tokens, 8 lanes] stored token-major: the transposing load gives its
+          // k-major fragment. Rows 16 k + lane % 16 (lanes 16-31 repeat them; x2 reads 0-15).
+          uint32_t b[2];
+          LdMatrixX2Trans(b, tile_s + (16 * k + lane % 16) * pitch + 8 * block);
+          MmaBf16(acc[c], hi[k][0], hi[k][1], hi[k][2], hi[k][3], b[0], b[1]);
+          MmaBf16(acc[c], lo[k][0], lo[k][1], lo[k][2], lo[k][3], b[0], b[1]);
         }
       }
     }
@@ -176,37 +222,41 @@ __global__ void __launch_bounds__(kThreads) sm90_mla_attention_absorbed(Params p
   if (lane == 0) {
     sum_s[warp] = l[0];
     sum_s[warp + 8] = l[1];
-    if (p.splits > 1) {  // the max goes with the state; reuse alpha_s for it
-      alpha_s[warp] = m[0];
-      alpha_s[warp + 8] = m[1];
-    }
+  }
+  __syncthreads();  // alpha_s is free again: it carries the max below
+  if (lane == 0 && p.splits > 1) {
+    alpha_s[warp] = m[0];
+    alpha_s[warp + 8] = m[1];
   }
   __syncthreads();
-  const int h = head0 + value_head;
-  if (h >= p.heads) return;
-  if (p.splits == 1) {
-    const float inv = 1.0f / sum_s[value_head];
-    __nv_bfloat16* out = p.out + (static_cast<int64_t>(row) * p.heads + h) * p.rank;
 #pragma unroll
-    for (int i = 0; i < kPairsPerThread; ++i) {
-      const int w = pair0 + 16 * i;
-      if (2 * w < p.rank) {
-        reinterpret_cast<__nv_bfloat162*>(out)[w] =
-            __floats2bfloat162_rn(acc[i].x * inv, acc[i].y * inv);
+  for (int half = 0; half < 2; ++half) {
+    const int local = lane / 4 + 8 * half, h = head0 + local;
+    if (h >= p.heads) continue;
+    const float inv = 1.0f / sum_s[local];
+    float* state =
+        p.splits == 1
+            ? nullptr
+            : p.workspace +
+                  ((static_cast<int64_t>(row) * p.splits + split) * p.heads + h) * (p.rank + 2);
+#pragma unroll
+    for (int c = 0; c < kMaxColumnBlocks; ++c) {
+      const int block = warp + kWarps * c;
+      const int d = 8 * block + 2 * (lane % 4);
+      if (block >= column_blocks || d >= p.rank) break;
+      const float x = acc[c][2 * half], y = acc[c][2 * half + 1];
+      if (p.splits == 1) {
+        reinterpret_cast<__nv_bfloat162*>(p.out + (static_cast<int64_t>(row) * p.heads + h) *
+                                                      p.rank)[d / 2] =
+            __floats2bfloat162_rn(x * inv, y * inv);
+      } else {
+        reinterpret_cast<float2*>(state)[d / 2] = make_float2(x, y);
       }
     }
-    return;
-  }
-  float* state =
-      p.workspace + ((static_cast<int64_t>(row) * p.splits + split) * p.heads + h) * (p.rank + 2);
-#pragma unroll
-  for (int i = 0; i < kPairsPerThread; ++i) {
-    const int w = pair0 + 16 * i;
-    if (2 * w < p.rank) reinterpret_cast<float2*>(state)[w] = acc[i];
-  }
-  if (pair0 == 0) {
-    state[p.rank] = alpha_s[value_head];
-    state[p.rank + 1] = sum_s[value_head];
+    if (p.splits > 1 && warp == 0 && lane % 4 == 0) {
+      state[p.rank] = alpha_s[local];
+      state[p.rank + 1] = sum_s[local];
+    }
   }
 }
 
@@ -240,10 +290,10 @@ struct Split {
   int tiles_per_split = 1;
 };
 
-// Enough CTAs for two waves over the SMs, down to one tile a split: a CTA alone on its SM
-// takes ~30 us a tile (latency-bound, two warps a scheduler), so at small batch a row's tiles
-// are worth spreading as far as they go (DeepSeek-V3, 1 row at 256 cached tokens: 9 splits of
-// one tile, 69 -> 35 us a layer, the merge 7 -> 10 us; at two tiles a split it was 5).
+// Enough CTAs for two waves over the SMs, down to one tile a split: a CTA's time is mostly its
+// tiles' latency, so at small batch a row's tiles are worth spreading as far as they go (on the
+// CUDA-core form, DeepSeek-V3, 1 row at 256 cached tokens: 9 splits of one tile rather than 5
+// of two, 69 -> 35 us a layer, the merge 7 -> 10 us).
 Split PlanSplit(const MlaAttentionArgs& a) {
   const int64_t tiles =
       (static_cast<int64_t>(a.max_blocks_per_sequence) * a.block_size + kTile - 1) / kTile;
@@ -302,27 +352,29 @@ std::string LaunchMlaAttention(const MlaAttentionArgs& a, void* stream) {
   p.heads = a.heads;
   p.rank = a.kv_lora_rank;
   p.width = a.kv_lora_rank + a.rope_dim;
-  p.tile_words = p.width / 2 % 2 == 1 ? p.width / 2 : p.width / 2 + 1;
+  p.k_steps = (p.width + 15) / 16;
+  p.pitch = RowPitch(p.width);
+  p.vec16 = p.width % 8 == 0;
   p.block_size = a.block_size;
   p.splits = split.splits;
   p.tiles_per_split = split.tiles_per_split;
   p.scale_log2 = a.scale * kLog2e;
   p.workspace = a.workspace;
   p.out = reinterpret_cast<__nv_bfloat16*>(a.out);
-  const size_t smem = SharedBytes(p.width, p.tile_words);
+  const size_t smem = SharedBytes(p.pitch);
   // Once per process, for the largest shape: the call is not a stream operation, and a decode
   // step may be launched while a graph is being captured. (Ranks are one process per GPU.)
-  static const cudaError_t opted_in =
-      cudaFuncSetAttribute(sm90_mla_attention_absorbed, cudaFuncAttributeMaxDynamicSharedMemorySize,
-                           static_cast<int>(SharedBytes(kMaxWidth, kMaxWidth / 2 + 1)));
+  static const cudaError_t opted_in = cudaFuncSetAttribute(
+      sm90_mla_attention_absorbed_mma, cudaFuncAttributeMaxDynamicSharedMemorySize,
+      static_cast<int>(SharedBytes(RowPitch(kMaxWidth))));
   if (opted_in != cudaSuccess) {
-    return std::string("sm90_mla_attention_absorbed: shared memory: ") +
+    return std::string("sm90_mla_attention_absorbed_mma: shared memory: ") +
            cudaGetErrorString(opted_in);
   }
   const dim3 grid(static_cast<unsigned>(a.tokens), (a.heads + kCtaHeads - 1) / kCtaHeads,
                   split.splits);
-  if (std::string err = Launch("sm90_mla_attention_absorbed", sm90_mla_attention_absorbed, grid,
-                               dim3(kThreads), smem, stream, false, p);
+  if (std::string err = Launch("sm90_mla_attention_absorbed_mma", sm90_mla_attention_absorbed_mma,
+                               grid, dim3(kThreads), smem, stream, false, p);
       !err.empty() || split.splits == 1) {
     return err;
   }
