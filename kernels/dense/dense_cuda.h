@@ -147,7 +147,7 @@ struct MlaAttentionArgs {
   int64_t tokens = 0;
   int32_t heads = 0;
   int32_t kv_lora_rank = 0;  // even, <= 512
-  int32_t rope_dim = 0;      // even; rank + rope <= 576
+  int32_t rope_dim = 0;      // even; rank + rope a multiple of 8, <= 576
   int32_t block_size = 0;
   float scale = 1.0f;
   float* workspace = nullptr;

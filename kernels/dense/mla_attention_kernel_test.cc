@@ -1,5 +1,5 @@
-// sm90_mla_attention_absorbed against core/dense's MlaAttention (the absorbed CPU path): the same
-// bf16-valued latent cache, the query absorbed through W_UK on the host, the kernel's latent
+// sm90_mla_attention_absorbed_mma against core/dense's MlaAttention (the absorbed CPU path): the
+// same bf16-valued latent cache, the query absorbed through W_UK on the host, the kernel's latent
 // output mapped through W_UV on the host. Mixed batches (prefill, chunked prefill, decode rows
 // of several sequences in one launch), a head count that is not a multiple of the CTA's, and a
 // DeepSeek-V3-sized decode whose keys split over CTAs. Skips without a GPU.
@@ -32,6 +32,18 @@ struct MlaCase {
   std::vector<std::pair<int64_t, int64_t>> sequences;  // (cached length, query rows at its end)
   bool expect_split;
 };
+
+// 20 heads: a CTA of 16 and one of 4. DeepSeek-V3's own attention shape.
+const MlaShape kSmallShape{.heads = 20,
+                           .kv_lora_rank = 64,
+                           .qk_nope_head_dim = 32,
+                           .qk_rope_head_dim = 16,
+                           .v_head_dim = 24};
+const MlaShape kDeepSeekV3Shape{.heads = 128,
+                                .kv_lora_rank = 512,
+                                .qk_nope_head_dim = 128,
+                                .qk_rope_head_dim = 64,
+                                .v_head_dim = 128};
 
 float RoundBf16(float x) { return BF16ToF32(F32ToBF16(x)); }
 
@@ -148,11 +160,7 @@ void CheckMla(const MlaCase& c, uint32_t seed) {
 
 TEST(MlaAttentionKernelTest, MixedBatchMatchesTheAbsorbedReference) {
   if (!HaveGpu()) GTEST_SKIP() << "no CUDA device";
-  CheckMla({.shape = {.heads = 20,
-                      .kv_lora_rank = 64,
-                      .qk_nope_head_dim = 32,
-                      .qk_rope_head_dim = 16,
-                      .v_head_dim = 24},
+  CheckMla({.shape = kSmallShape,
             .block_size = 16,
             .sequences = {{37, 37}, {90, 1}, {130, 5}, {3, 1}, {300, 300}},
             .expect_split = false},
@@ -161,11 +169,7 @@ TEST(MlaAttentionKernelTest, MixedBatchMatchesTheAbsorbedReference) {
 
 TEST(MlaAttentionKernelTest, FewRowsSplitTheirKeysOverCtas) {
   if (!HaveGpu()) GTEST_SKIP() << "no CUDA device";
-  CheckMla({.shape = {.heads = 20,
-                      .kv_lora_rank = 64,
-                      .qk_nope_head_dim = 32,
-                      .qk_rope_head_dim = 16,
-                      .v_head_dim = 24},
+  CheckMla({.shape = kSmallShape,
             .block_size = 16,
             .sequences = {{37, 37}, {90, 1}, {130, 5}, {3, 1}},
             .expect_split = true},
@@ -174,11 +178,7 @@ TEST(MlaAttentionKernelTest, FewRowsSplitTheirKeysOverCtas) {
 
 TEST(MlaAttentionKernelTest, DeepSeekV3DecodeSplitsItsKeysOverCtas) {
   if (!HaveGpu()) GTEST_SKIP() << "no CUDA device";
-  CheckMla({.shape = {.heads = 128,
-                      .kv_lora_rank = 512,
-                      .qk_nope_head_dim = 128,
-                      .qk_rope_head_dim = 64,
-                      .v_head_dim = 128},
+  CheckMla({.shape = kDeepSeekV3Shape,
             .block_size = 16,
             .sequences = {{1000, 1}, {77, 1}},
             .expect_split = true},
@@ -189,15 +189,9 @@ TEST(MlaAttentionKernelTest, DeepSeekV3DecodeSplitsItsKeysOverCtas) {
 // only the row's own token).
 TEST(MlaAttentionKernelTest, OneRowSplitsDownToOneTileASplit) {
   if (!HaveGpu()) GTEST_SKIP() << "no CUDA device";
-  CheckMla({.shape = {.heads = 128,
-                      .kv_lora_rank = 512,
-                      .qk_nope_head_dim = 128,
-                      .qk_rope_head_dim = 64,
-                      .v_head_dim = 128},
-            .block_size = 16,
-            .sequences = {{257, 1}},
-            .expect_split = true},
-           4);
+  CheckMla(
+      {.shape = kDeepSeekV3Shape, .block_size = 16, .sequences = {{257, 1}}, .expect_split = true},
+      4);
 }
 
 TEST(MlaAttentionKernelTest, RejectsShapesItCannotRun) {
@@ -212,6 +206,9 @@ TEST(MlaAttentionKernelTest, RejectsShapesItCannotRun) {
   a.kv_lora_rank = 1024;
   a.q_stride = 16 * 1088;
   EXPECT_NE(CheckMlaAttention(a).find("kv_lora_rank 1024"), std::string::npos);
+  a = ok;
+  a.rope_dim = 60;  // a latent row of 572 lanes: not whole 16-byte copies
+  EXPECT_NE(CheckMlaAttention(a).find("a multiple of 8"), std::string::npos);
   a = ok;
   a.q_stride = 100;
   EXPECT_NE(CheckMlaAttention(a).find("q_stride"), std::string::npos);

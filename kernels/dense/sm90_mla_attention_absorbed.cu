@@ -12,8 +12,8 @@
 //            blocks w, w + 8, ... of O in its accumulators.
 // The products keep f32 accuracy on bf16 tensor cores: q and P go in as two bf16 halves each
 // (hi = bf16(x), lo = bf16(x - hi)), so a product is q_hi . k + q_lo . k with k exact in bf16.
-// The tile comes in through cp.async, every copy in flight at once. Against the CUDA-core form
-// it replaced (a thread a token and two heads, the tile loaded through registers), DeepSeek-V3
+// The tile comes in through cp.async, 16-byte copies all in flight at once. Against the CUDA-core
+// form it replaced (a thread a token and two heads, the tile loaded through registers), DeepSeek-V3
 // decode at 256 cached tokens, a layer: 1 row 35 -> 12.5 us, 16 rows 125 -> 53, 64 rows
 // 494 -> 130.
 //
@@ -58,7 +58,6 @@ struct Params {
   int width;    // rank + rope
   int k_steps;  // width rounded up to 16, in 16s (the lanes past width are zeros)
   int pitch;    // bf16 elements a row of q and of the tile takes in shared memory
-  bool vec16;   // width % 8 == 0: a cached latent row is whole 16-byte chunks
   int block_size;
   int splits;
   int tiles_per_split;
@@ -122,8 +121,8 @@ __global__ void __launch_bounds__(kThreads) sm90_mla_attention_absorbed_mma(Para
   const int a_row = lane % 16, a_col = lane / 16 * 8;
   const int b_row = lane % 8, b_col = lane / 8 % 2 * 8;
 
-  // The tile's copies: 16 bytes where a latent row is a whole number of them, else 4.
-  const int chunk = p.vec16 ? 8 : 2, chunks = padded / chunk, data_chunks = p.width / chunk;
+  // The tile's 16-byte copies (8 lanes) a token: those of the latent row, then zeros.
+  const int chunks = padded / 8, data_chunks = p.width / 8;
   const int first_tile = split * p.tiles_per_split;
   const int end_tile = min(first_tile + p.tiles_per_split, position / kTile + 1);
   for (int tile = first_tile; tile < end_tile; ++tile) {
@@ -132,20 +131,13 @@ __global__ void __launch_bounds__(kThreads) sm90_mla_attention_absorbed_mma(Para
     // cp.async: the tile's copies all in flight at once, none through registers.
     for (int i = threadIdx.x; i < kTile * chunks; i += kThreads) {
       const int j = i / chunks, c = i % chunks, pos = base + j;
-      __nv_bfloat16* dst = tile_s + j * pitch + c * chunk;
+      __nv_bfloat16* dst = tile_s + j * pitch + 8 * c;
       if (pos <= position && c < data_chunks) {
         const int64_t slot =
             static_cast<int64_t>(table[pos / p.block_size]) * p.block_size + pos % p.block_size;
-        const __nv_bfloat16* src = p.cache + slot * p.width + c * chunk;
-        if (p.vec16) {
-          CpAsync16(dst, src);
-        } else {
-          CpAsync4(dst, src);
-        }
-      } else if (p.vec16) {
-        *reinterpret_cast<uint4*>(dst) = make_uint4(0, 0, 0, 0);
+        CpAsync16(dst, p.cache + slot * p.width + 8 * c);
       } else {
-        *reinterpret_cast<uint32_t*>(dst) = 0;
+        *reinterpret_cast<uint4*>(dst) = make_uint4(0, 0, 0, 0);
       }
     }
     CpAsyncCommit();
@@ -312,10 +304,11 @@ Split PlanSplit(const MlaAttentionArgs& a) {
 std::string CheckMlaAttention(const MlaAttentionArgs& a) {
   const int width = a.kv_lora_rank + a.rope_dim;
   if (a.kv_lora_rank <= 0 || a.kv_lora_rank > kMaxRank || a.kv_lora_rank % 2 != 0 ||
-      a.rope_dim < 0 || a.rope_dim % 2 != 0 || width > kMaxWidth) {
+      a.rope_dim < 0 || a.rope_dim % 2 != 0 || width > kMaxWidth || width % 8 != 0) {
     return "MLA attention: kv_lora_rank " + std::to_string(a.kv_lora_rank) + " and rope dim " +
            std::to_string(a.rope_dim) + " must be even, with rank <= " + std::to_string(kMaxRank) +
-           " and rank + rope <= " + std::to_string(kMaxWidth);
+           " and rank + rope a multiple of 8 (16-byte copies of a cached row), <= " +
+           std::to_string(kMaxWidth);
   }
   if (a.heads <= 0 || a.block_size <= 0 || a.max_blocks_per_sequence <= 0) {
     return "MLA attention: heads, block size and table width must be positive";
@@ -354,7 +347,6 @@ std::string LaunchMlaAttention(const MlaAttentionArgs& a, void* stream) {
   p.width = a.kv_lora_rank + a.rope_dim;
   p.k_steps = (p.width + 15) / 16;
   p.pitch = RowPitch(p.width);
-  p.vec16 = p.width % 8 == 0;
   p.block_size = a.block_size;
   p.splits = split.splits;
   p.tiles_per_split = split.tiles_per_split;
