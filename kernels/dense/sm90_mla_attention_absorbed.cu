@@ -44,6 +44,7 @@ constexpr int kMaxColumnBlocks = kMaxRank / 8 / kWarps;  // 8-lane blocks of O a
 constexpr int kProbPitch = kTile + 8;  // bf16: 80-byte rows, ldmatrix without bank conflicts
 constexpr float kLog2e = 1.4426950408889634f;
 constexpr int kMergeThreads = 128;
+constexpr int kMaxSplits = 64;
 
 struct Params {
   const float* q;
@@ -252,28 +253,46 @@ __global__ void __launch_bounds__(kThreads) sm90_mla_attention_absorbed_mma(Para
   }
 }
 
-// One CTA per (row, head): out = sum_s acc_s 2^(m_s - M) / sum_s l_s 2^(m_s - M).
+// One CTA per (row, head): out = sum_s acc_s 2^(m_s - M) / sum_s l_s 2^(m_s - M). The splits'
+// weights are computed once (one lane a split, in the first warp), so the pass over the lanes
+// is one round of independent loads (DeepSeek-V3, one row, 9 splits: 9.5-10.8 -> 7.6-8.6 us
+// against three dependent passes with every lane recomputing every weight).
 __global__ void __launch_bounds__(kMergeThreads)
     sm90_mla_merge_splits(const float* workspace, int heads, int rank, int splits,
                           __nv_bfloat16* out) {
+  __shared__ float weight_s[kMaxSplits];
   const int row = blockIdx.x, h = blockIdx.y;
   const float* state = workspace + (static_cast<int64_t>(row) * splits * heads + h) * (rank + 2);
   const int64_t split_stride = static_cast<int64_t>(heads) * (rank + 2);
-  float max = -INFINITY;
-  for (int s = 0; s < splits; ++s) max = fmaxf(max, state[s * split_stride + rank]);
-  float total = 0.0f;
-  for (int s = 0; s < splits; ++s) {
-    const float* st = state + s * split_stride;
-    if (st[rank + 1] > 0.0f) total += st[rank + 1] * exp2f(st[rank] - max);
+  if (threadIdx.x < 32) {
+    // Lane i holds splits i and i + 32 (kMaxSplits = 64): their max and sum, then the weights.
+    float m[2], l[2];
+#pragma unroll
+    for (int k = 0; k < 2; ++k) {
+      const int sp = threadIdx.x + 32 * k;
+      m[k] = sp < splits ? state[sp * split_stride + rank] : -INFINITY;
+      l[k] = sp < splits ? state[sp * split_stride + rank + 1] : 0.0f;
+    }
+    float max = fmaxf(m[0], m[1]);
+    for (int o = 16; o > 0; o /= 2) max = fmaxf(max, __shfl_xor_sync(~0u, max, o));
+    float scale[2], total = 0.0f;
+#pragma unroll
+    for (int k = 0; k < 2; ++k) {
+      scale[k] = l[k] > 0.0f ? exp2f(m[k] - max) : 0.0f;  // a split with no tiles counts 0
+      total += l[k] * scale[k];
+    }
+    for (int o = 16; o > 0; o /= 2) total += __shfl_xor_sync(~0u, total, o);
+#pragma unroll
+    for (int k = 0; k < 2; ++k) {
+      const int sp = threadIdx.x + 32 * k;
+      if (sp < splits) weight_s[sp] = scale[k] / total;
+    }
   }
-  const float inv = 1.0f / total;
+  __syncthreads();
   for (int d = threadIdx.x; d < rank; d += kMergeThreads) {
     float v = 0.0f;
-    for (int s = 0; s < splits; ++s) {
-      const float* st = state + s * split_stride;
-      if (st[rank + 1] > 0.0f) v += st[d] * exp2f(st[rank] - max);
-    }
-    out[(static_cast<int64_t>(row) * heads + h) * rank + d] = __float2bfloat16_rn(v * inv);
+    for (int sp = 0; sp < splits; ++sp) v += state[sp * split_stride + d] * weight_s[sp];
+    out[(static_cast<int64_t>(row) * heads + h) * rank + d] = __float2bfloat16_rn(v);
   }
 }
 
@@ -292,7 +311,7 @@ Split PlanSplit(const MlaAttentionArgs& a) {
   const int64_t ctas = a.tokens * ((a.heads + kCtaHeads - 1) / kCtaHeads);
   static const int sms = MultiprocessorCount();
   int64_t splits = std::min<int64_t>((2 * sms + ctas - 1) / ctas, tiles);
-  splits = std::clamp<int64_t>(splits, 1, 64);
+  splits = std::clamp<int64_t>(splits, 1, kMaxSplits);
   Split s;
   s.tiles_per_split = static_cast<int>((tiles + splits - 1) / splits);
   s.splits = static_cast<int>((tiles + s.tiles_per_split - 1) / s.tiles_per_split);
