@@ -31,6 +31,7 @@ struct MlaCase {
   int32_t block_size;
   std::vector<std::pair<int64_t, int64_t>> sequences;  // (cached length, query rows at its end)
   bool expect_split;
+  int expect_splits = 0;  // when set, exactly this many splits (the workspace holds them)
 };
 
 // 20 heads: a CTA of 16 and one of 4. DeepSeek-V3's own attention shape.
@@ -135,6 +136,9 @@ void CheckMla(const MlaCase& c, uint32_t seed) {
   ASSERT_EQ(CheckMlaAttention(args), "");
   const size_t workspace_bytes = MlaAttentionWorkspaceBytes(args);
   EXPECT_EQ(workspace_bytes > 0, c.expect_split);
+  if (c.expect_splits > 0) {
+    EXPECT_EQ(workspace_bytes, sizeof(float) * tokens * c.expect_splits * heads * (rank + 2));
+  }
   DeviceMemory workspace(workspace_bytes);
   args.workspace = workspace_bytes > 0 ? workspace.get<float>() : nullptr;
   ASSERT_EQ(LaunchMlaAttention(args, nullptr), "");
@@ -185,13 +189,17 @@ TEST(MlaAttentionKernelTest, DeepSeekV3DecodeSplitsItsKeysOverCtas) {
            2);
 }
 
-// One decode row: its tiles spread one a split (257 cached tokens: 9 tiles, the last holding
-// only the row's own token).
+// One decode row: its tiles spread one a split (257 cached tokens in 17 blocks of 16: 9 tiles,
+// the last holding only the row's own token; 8 CTAs of 16 heads leave room for all 9 splits on
+// any GPU of 36 SMs or more).
 TEST(MlaAttentionKernelTest, OneRowSplitsDownToOneTileASplit) {
   if (!HaveGpu()) GTEST_SKIP() << "no CUDA device";
-  CheckMla(
-      {.shape = kDeepSeekV3Shape, .block_size = 16, .sequences = {{257, 1}}, .expect_split = true},
-      4);
+  CheckMla({.shape = kDeepSeekV3Shape,
+            .block_size = 16,
+            .sequences = {{257, 1}},
+            .expect_split = true,
+            .expect_splits = 9},
+           4);
 }
 
 TEST(MlaAttentionKernelTest, RejectsShapesItCannotRun) {

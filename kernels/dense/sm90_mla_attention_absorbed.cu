@@ -236,7 +236,7 @@ __global__ void __launch_bounds__(kThreads) sm90_mla_attention_absorbed_mma(Para
     for (int c = 0; c < kMaxColumnBlocks; ++c) {
       const int block = warp + kWarps * c;
       const int d = 8 * block + 2 * (lane % 4);
-      if (block >= column_blocks || d >= p.rank) break;
+      if (d >= p.rank) break;  // the blocks past the rank are computed, never stored
       const float x = acc[c][2 * half], y = acc[c][2 * half + 1];
       if (p.splits == 1) {
         reinterpret_cast<__nv_bfloat162*>(p.out + (static_cast<int64_t>(row) * p.heads + h) *

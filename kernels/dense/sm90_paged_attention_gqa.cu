@@ -317,6 +317,12 @@ std::string LaunchHeads(AttentionParams p, int64_t tokens, void* stream) {
   return LaunchShape<kHeads, 32>(p, tokens, stream);
 }
 
+// CTAs a launch runs per split of the keys when each takes `cta_heads` query heads.
+int64_t CtasPerSplit(const PagedAttentionArgs& a, int cta_heads) {
+  const int group = a.heads / a.kv_heads;
+  return a.tokens * a.kv_heads * ((group + cta_heads - 1) / cta_heads);
+}
+
 // Query heads per CTA. The query heads of a kv head's group share every key and value a CTA
 // loads, so up to 8 go together; but each one lengthens the CTA's chain of dependent math (a
 // dot, shuffles and exp2 per head and key tile, on 8 warps with an SM to themselves). Where the
@@ -327,7 +333,7 @@ int CtaHeads(const PagedAttentionArgs& a) {
   const int group = a.heads / a.kv_heads;
   int heads = group > 4 ? 8 : group > 2 ? 4 : group > 1 ? 2 : 1;
   static const int sms = MultiprocessorCount();
-  while (heads > 1 && a.tokens * a.kv_heads * ((group + heads - 1) / heads) < sms) heads /= 2;
+  while (heads > 1 && CtasPerSplit(a, heads) < sms) heads /= 2;
   return heads;
 }
 
@@ -338,8 +344,7 @@ int CtaHeads(const PagedAttentionArgs& a) {
 // 886 -> 908 with 4,096, at batch 64 3,184 -> 3,401; at batch 1 (32 CTAs, 4,096 cached tokens)
 // two waves (9 splits) 245 tokens/s, one wave 234, eight waves 230.
 int PlanSplits(const PagedAttentionArgs& a) {
-  const int group = a.heads / a.kv_heads, cta_heads = CtaHeads(a);
-  const int64_t ctas = a.tokens * a.kv_heads * ((group + cta_heads - 1) / cta_heads);
+  const int64_t ctas = CtasPerSplit(a, CtaHeads(a));
   const int64_t keys = static_cast<int64_t>(a.max_blocks_per_sequence) * a.block_size;
   static const int sms = MultiprocessorCount();
   if (ctas >= sms) return 1;
