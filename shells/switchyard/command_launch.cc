@@ -10,10 +10,13 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <csignal>
 #include <cstdio>
 #include <cstring>
+#include <fstream>
+#include <sstream>
 #include <string>
 #include <vector>
 
@@ -146,8 +149,27 @@ pid_t Spawn(int rank, int world, int port, const std::string& group_id, const st
 }
 
 // How long a rank's error exit waits to be reported, in case a rank killed by a signal (the
-// cause) is reaped just after it.
+// cause) is reaped just after it; and how much longer while another rank is still exiting.
 constexpr absl::Duration kSettle = absl::Milliseconds(300);
+constexpr absl::Duration kSettleWhileExiting = absl::Seconds(5);
+
+// Whether `pid` is already on its way out (PF_EXITING in the flags of /proc/PID/stat). A rank
+// killed by a signal becomes reapable only once its memory is unmapped, which under load can
+// take longer than kSettle: the peer that noticed its death exits first.
+bool IsExiting(pid_t pid) {
+  std::ifstream file(absl::StrCat("/proc/", pid, "/stat"));
+  std::string line;
+  if (!std::getline(file, line)) return false;
+  const size_t comm_end = line.rfind(')');  // the command name may hold spaces and parentheses
+  if (comm_end == std::string::npos) return false;
+  std::istringstream fields(line.substr(comm_end + 1));
+  std::string state;
+  long ppid, pgrp, session, tty, tpgid;
+  unsigned long flags = 0;
+  fields >> state >> ppid >> pgrp >> session >> tty >> tpgid >> flags;
+  constexpr unsigned long kPfExiting = 0x4;
+  return fields && (flags & kPfExiting) != 0;
+}
 
 int Launch(int world, int port, const std::string& timeout, absl::Duration grace,
            const std::vector<std::string>& command) {
@@ -173,6 +195,7 @@ int Launch(int world, int port, const std::string& timeout, absl::Duration grace
 
   int failed = -1;                                   // the rank reported as the failure
   absl::Time report_at = absl::InfiniteFuture();     // when `failed` is reported
+  absl::Time settle_until = absl::InfiniteFuture();  // the latest report_at while ranks exit
   absl::Time terminate_at = absl::InfiniteFuture();  // then SIGTERM, 5 s later SIGKILL
   bool terminated = false;
   int running = world;
@@ -230,11 +253,22 @@ int Launch(int world, int port, const std::string& timeout, absl::Duration grace
         if (!ok && (failed < 0 || (report_at != absl::InfinitePast() && signaled &&
                                    !WIFSIGNALED(ranks[failed].status)))) {
           failed = r;
-          if (report_at == absl::InfiniteFuture()) report_at = absl::Now() + kSettle;
+          if (report_at == absl::InfiniteFuture()) {
+            report_at = absl::Now() + kSettle;
+            settle_until = report_at + kSettleWhileExiting;
+          }
         }
       }
     }
-    if (failed >= 0 && absl::Now() >= report_at) report_failure();
+    if (failed >= 0 && absl::Now() >= report_at && report_at != absl::InfinitePast()) {
+      const bool other_exiting = std::any_of(
+          ranks.begin(), ranks.end(), [](const Rank& r) { return r.running && IsExiting(r.pid); });
+      if (!WIFSIGNALED(ranks[failed].status) && other_exiting && absl::Now() < settle_until) {
+        report_at = absl::Now() + absl::Milliseconds(50);
+      } else {
+        report_failure();
+      }
+    }
     if (running > 0 && absl::Now() >= terminate_at) {
       for (const Rank& r : ranks) {
         if (r.running) kill(r.pid, terminated ? SIGKILL : SIGTERM);
