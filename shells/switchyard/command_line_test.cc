@@ -51,6 +51,12 @@ TEST(CommandLineTest, ReadsIntegersAndNamesTheOptionThatIsNotOne) {
   EXPECT_EQ(std::string(args->GetInt("layers", 1, 1).status().message()),
             "--layers: expected an integer >= 1, got '0'");
   EXPECT_EQ(*args->GetInt("layers", 1, 0), 0);
+  // Above the destination type's range: an error, never a wrapped value.
+  auto big = Parse({"--steps", "99999999999"}, {{"steps", true}}, false);
+  ASSERT_TRUE(big.ok()) << big.status();
+  EXPECT_EQ(std::string(big->GetInt("steps", 1, 0).status().message()),
+            "--steps: expected an integer in [0, 2147483647], got '99999999999'");
+  EXPECT_EQ(*big->GetInt<int64_t>("steps", 1, 0), 99999999999);
 }
 
 TEST(TextTableTest, AlignsColumns) {

@@ -29,8 +29,8 @@ absl::StatusOr<ServeSettings> ReadSettings(const ParsedArgs& args) {
   s.http.host = args.Get("host", s.http.host);
   s.scheduler = args.Get("scheduler", s.scheduler);
   constexpr int64_t kMax = std::numeric_limits<int32_t>::max();
-  SY_ASSIGN_OR_RETURN(const int64_t port, args.GetInt("port", s.http.port, 0, 65535));
-  SY_ASSIGN_OR_RETURN(const int64_t threads, args.GetInt("http-threads", s.http.threads, 1, 4096));
+  SY_ASSIGN_OR_RETURN(s.http.port, args.GetInt("port", s.http.port, 0, 65535));
+  SY_ASSIGN_OR_RETURN(s.http.threads, args.GetInt("http-threads", s.http.threads, 1, 4096));
   SY_ASSIGN_OR_RETURN(s.max_batch_tokens,
                       args.GetInt("max-batch-tokens", s.max_batch_tokens, 1, kMax));
   SY_ASSIGN_OR_RETURN(s.engine.kv_blocks, args.GetInt("kv-blocks", s.engine.kv_blocks, 1, kMax));
@@ -44,8 +44,6 @@ absl::StatusOr<ServeSettings> ReadSettings(const ParsedArgs& args) {
     }
     s.memory_limit = static_cast<int64_t>(gb * 1e9);
   }
-  s.http.port = static_cast<int>(port);
-  s.http.threads = static_cast<int>(threads);
   return s;
 }
 
