@@ -21,7 +21,8 @@ cmake --install build/release --prefix "$bundle" >/dev/null
 # Only the test binaries with GPU tests travel (the rest run in CI): the transfer is 64 MiB.
 gpu_tests=(device_test moe_kernels_test dense_kernels_test cuda_network_test
            cuda_network_weights_test moe_model_test engine_test experts_cuda_test
-           experts_conformance_test comm_nccl_test comm_nvlink_test expert_parallel_cuda_test)
+           experts_conformance_test comm_nccl_test comm_nvlink_test expert_parallel_cuda_test
+           cuda_direct_exchange_test)
 for t in "${gpu_tests[@]}"; do cp "build/release/bin/$t" "$bundle/bin/"; done
 
 # Libraries the GPU machine provides itself: libc and the toolchain runtime, and CUDA.

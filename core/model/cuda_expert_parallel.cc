@@ -82,11 +82,32 @@ absl::Status CopyColumns(void* dst, size_t dst_pitch, const void* src, size_t sr
 }  // namespace
 
 CudaExpertParallel::CudaExpertParallel(std::shared_ptr<const ExpertParallelism> ep,
-                                       std::optional<Checkpoint> checkpoint, Device device)
+                                       std::optional<Checkpoint> checkpoint, Device device,
+                                       int32_t top_k, int64_t hidden)
     : ep_(std::move(ep)),
       checkpoint_(std::move(checkpoint)),
       device_(device),
+      top_k_(top_k),
+      hidden_(hidden),
       filled_for_(ep_->placement->shape().num_layers, ep_->placement) {}
+
+absl::Status CudaExpertParallel::BeginStep(ExecContext& ctx, std::span<const int64_t> rank_tokens) {
+  if (!direct_tried_) {
+    direct_tried_ = true;
+    SY_ASSIGN_OR_RETURN(direct_, CudaDirectExchange::Connect(ctx, ep_, top_k_, hidden_));
+    Log(LogLevel::kDebug, "ep",
+        absl::StrCat("rank ", ep_->rank(), ": MoE layers exchange ",
+                     direct_ ? "directly through the backend's peer memory when a step fits"
+                             : "through the backend's all-to-all"));
+  }
+  step_tokens_ = rank_tokens[ep_->rank()];
+  if (!direct_) return absl::OkStatus();
+  return direct_->BeginStep(rank_tokens, device_).status();
+}
+
+absl::Status CudaExpertParallel::CheckPeers() const {
+  return direct_ ? direct_->CheckPeers() : absl::OkStatus();
+}
 
 absl::Status CudaExpertParallel::FollowPlacement(int32_t moe_index, CudaExperts& local,
                                                  void* stream) {
@@ -150,7 +171,37 @@ absl::StatusOr<void*> CudaExpertParallel::LocalWorkspace(size_t bytes, void* str
   return ws;
 }
 
+absl::Status CudaExpertParallel::RunLocalExperts(CudaExperts& local, const uint16_t* x,
+                                                 const int32_t* ids, const float* weights,
+                                                 int64_t rows, int32_t top_k, float* out,
+                                                 void* stream) {
+  const kernels::MoeProblem problem{rows, local.count, top_k, hidden_, local.intermediate};
+  const kernels::MoePlan plan = local.Plan(problem);
+  kernels::MoeLayerArgs args;
+  args.x = x;
+  args.routing = {.ids = ids, .weights = weights};
+  args.weights = local.View();
+  args.out = out;
+  SY_ASSIGN_OR_RETURN(args.workspace, LocalWorkspace(plan.workspace_bytes, stream));
+  return KernelCheck(kernels::LaunchMoeLayer(problem, plan, args, stream));
+}
+
+absl::Status CudaExpertParallel::RunLayerDirect(CudaExperts& local, const Layer& l, void* stream) {
+  if (l.tokens != step_tokens_) {
+    return absl::InternalError(absl::StrCat("expert parallelism: a layer of ", l.tokens,
+                                            " tokens in a step begun with ", step_tokens_));
+  }
+  SY_ASSIGN_OR_RETURN(const CudaDirectExchange::Received in,
+                      direct_->Dispatch(l.moe_index, l.x, l.ids, l.weights, stream));
+  SY_ASSIGN_OR_RETURN(char* expert_out,
+                      rows_.Get(std::max<size_t>(in.rows * hidden_ * sizeof(float), 1), device_));
+  SY_RETURN_IF_ERROR(RunLocalExperts(local, in.x, in.ids, in.weights, in.rows, l.top_k,
+                                     reinterpret_cast<float*>(expert_out), stream));
+  return direct_->Combine(reinterpret_cast<const float*>(expert_out), l.out, stream);
+}
+
 absl::Status CudaExpertParallel::RunLayer(ExecContext& ctx, CudaExperts& local, const Layer& l) {
+  if (direct_ && direct_->active()) return RunLayerDirect(local, l, ctx.stream());
   const ExpertParallelism& ep = *ep_;
   const int k = l.top_k;
   const int64_t t = l.tokens, h = l.hidden, pairs = t * k;
@@ -228,15 +279,8 @@ absl::Status CudaExpertParallel::RunLayer(ExecContext& ctx, CudaExperts& local, 
       CopyColumns(d.ids, 4 * k, d.recv + hidden_bytes, row_bytes, 4 * k, received, stream));
   SY_RETURN_IF_ERROR(CopyColumns(d.weights, 4 * k, d.recv + hidden_bytes + 4 * k, row_bytes, 4 * k,
                                  received, stream));
-  const kernels::MoeProblem problem{received, local.count, k, h, local.intermediate};
-  const kernels::MoePlan plan = local.Plan(problem);
-  kernels::MoeLayerArgs args;
-  args.x = d.x;
-  args.routing = {.ids = d.ids, .weights = d.weights};
-  args.weights = local.View();
-  args.out = d.expert_out;
-  SY_ASSIGN_OR_RETURN(args.workspace, LocalWorkspace(plan.workspace_bytes, stream));
-  SY_RETURN_IF_ERROR(KernelCheck(kernels::LaunchMoeLayer(problem, plan, args, stream)));
+  SY_RETURN_IF_ERROR(
+      RunLocalExperts(local, d.x, d.ids, d.weights, received, k, d.expert_out, stream));
 
   // Combine: the sums go back the way the rows came, and each token adds its own.
   SY_ASSIGN_OR_RETURN(const Tensor expert_out, view(d.expert_out, received, h, DType::kF32));

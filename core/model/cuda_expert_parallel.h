@@ -7,8 +7,11 @@
 //   slot ids and weights) -> all-to-all -> the MoE kernels over the received rows and the local
 //   slots -> f32 weighted sums all-to-all back -> each token adds its sums in rank order.
 //
-// The host reads each layer's routing to size the exchange (as DeepEP's normal mode does), so
-// a step under expert parallelism runs eagerly, not from a CUDA graph. The rows carry the bf16
+// That collective path reads each layer's routing on the host to size the exchange (as DeepEP's
+// normal mode does). When the comm backend offers peer memory and the step's rows fit, the
+// layer takes the direct exchange instead (cuda_direct_exchange.h): kernels write the rows
+// straight into the other ranks' memory and the routing stays on the device. Either way a step
+// under expert parallelism runs eagerly, not from a CUDA graph. The rows carry the bf16
 // values the experts read on one GPU too, so the dispatch costs no precision; the combine is f32,
 // as on the CPU path (core/moe/expert_parallel.h).
 //
@@ -23,11 +26,13 @@
 #include <cstdint>
 #include <memory>
 #include <optional>
+#include <span>
 #include <vector>
 
 #include "absl/status/status.h"
 #include "core/device/exec_context.h"
 #include "core/model/checkpoint.h"
+#include "core/model/cuda_direct_exchange.h"
 #include "core/model/cuda_network_weights.h"
 #include "core/model/device_arena.h"
 #include "core/moe/expert_parallel.h"
@@ -36,9 +41,11 @@ namespace sy {
 
 class CudaExpertParallel {
  public:
-  // `checkpoint`: where re-filled slots are read from (nullopt: random weights).
+  // `checkpoint`: where re-filled slots are read from (nullopt: random weights). top_k and
+  // hidden: the model's.
   CudaExpertParallel(std::shared_ptr<const ExpertParallelism> ep,
-                     std::optional<Checkpoint> checkpoint, Device device);
+                     std::optional<Checkpoint> checkpoint, Device device, int32_t top_k,
+                     int64_t hidden);
 
   const ExpertParallelism& ep() const { return *ep_; }
 
@@ -58,6 +65,13 @@ class CudaExpertParallel {
   // when the placement moved its experts.
   absl::Status RunLayer(ExecContext& ctx, CudaExperts& local, const Layer& layer);
 
+  // Before each step's (or idle pass's) MoE layers: every rank's tokens in the step, the same
+  // vector on every rank. Picks the step's exchange.
+  absl::Status BeginStep(ExecContext& ctx, std::span<const int64_t> rank_tokens);
+  // After a step's stream has finished: UNAVAILABLE naming a rank the direct exchange gave up
+  // waiting for (its kernels cannot fail a call themselves).
+  absl::Status CheckPeers() const;
+
  private:
   // Makes `local` hold this rank's slots of the placement in force.
   absl::Status FollowPlacement(int32_t moe_index, CudaExperts& local, void* stream);
@@ -65,10 +79,20 @@ class CudaExpertParallel {
   absl::StatusOr<std::vector<int64_t>> ExchangeCounts(ExecContext& ctx,
                                                       const std::vector<int64_t>& send_counts);
   absl::StatusOr<void*> LocalWorkspace(size_t bytes, void* stream);
+  // The MoE kernels over `rows` received rows and this rank's slots: f32 sums into out.
+  absl::Status RunLocalExperts(CudaExperts& local, const uint16_t* x, const int32_t* ids,
+                               const float* weights, int64_t rows, int32_t top_k, float* out,
+                               void* stream);
+  absl::Status RunLayerDirect(CudaExperts& local, const Layer& layer, void* stream);
 
   std::shared_ptr<const ExpertParallelism> ep_;
   std::optional<Checkpoint> checkpoint_;
   Device device_;
+  int32_t top_k_;
+  int64_t hidden_;
+  bool direct_tried_ = false;
+  std::unique_ptr<CudaDirectExchange> direct_;  // null: the backend has no peer memory
+  int64_t step_tokens_ = 0;                     // this rank's, as BeginStep was told
   // The placement each MoE layer's local slots were filled for.
   std::vector<std::shared_ptr<const ExpertPlacement>> filled_for_;
   Tensor counts_;       // i64 [2 * world, 1] on the device: sent, then received

@@ -766,7 +766,9 @@ absl::StatusOr<std::unique_ptr<CudaNetwork>> CudaNetwork::Load(const ModelConfig
     // Online rebalancing re-reads moved experts: the checkpoint stays mapped.
     std::optional<Checkpoint> source;
     if (options.expert_parallel->rebalancer && checkpoint != nullptr) source = *checkpoint;
-    impl->expert_parallel.emplace(options.expert_parallel, std::move(source), ctx.device());
+    impl->expert_parallel.emplace(options.expert_parallel, std::move(source), ctx.device(),
+                                  static_cast<int32_t>(config.num_experts_per_tok),
+                                  config.hidden_size);
   }
   SY_ASSIGN_OR_RETURN(impl->weights,
                       LoadCudaWeights(config, checkpoint, options, ctx.device(), ctx.stream()));
@@ -931,6 +933,7 @@ absl::Status CudaNetwork::Impl::Finish(void* stream, std::span<const SequenceChu
                                        PagedKvCache& cache) {
   SY_RETURN_IF_ERROR(
       CudaCheck(cudaStreamSynchronize(static_cast<cudaStream_t>(stream)), "running the step"));
+  if (expert_parallel) SY_RETURN_IF_ERROR(expert_parallel->CheckPeers());
   // The step ran whole: only now do the new tokens become part of their sequences.
   for (const SequenceChunk& chunk : batch) {
     SY_RETURN_IF_ERROR(cache.Commit(chunk.sequence, static_cast<int64_t>(chunk.tokens.size())));
@@ -1036,6 +1039,14 @@ absl::StatusOr<const int32_t*> CudaNetwork::Impl::EnqueueDraws(const float* logi
 }
 
 bool CudaNetwork::samples_on_device() const { return impl_->device_sampling; }
+
+absl::Status CudaNetwork::BeginExpertParallelStep(ExecContext& ctx,
+                                                  std::span<const int64_t> rank_tokens) {
+  Impl& m = *impl_;
+  if (!m.expert_parallel) return absl::OkStatus();
+  SY_RETURN_IF_ERROR(CudaCheck(cudaSetDevice(m.device.index), "selecting the device"));
+  return m.expert_parallel->BeginStep(ctx, rank_tokens);
+}
 
 absl::Status CudaNetwork::LendExperts(ExecContext& ctx) {
   Impl& m = *impl_;

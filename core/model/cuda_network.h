@@ -86,6 +86,9 @@ class CudaNetwork {
   // Under expert parallelism, a pass of every MoE layer with no tokens of this rank's own, so
   // the ranks that have tokens get this rank's experts (MoeModel::FinishSteps). Collective.
   absl::Status LendExperts(ExecContext& ctx);
+  // Under expert parallelism, before each step or LendExperts: every rank's tokens in it (the
+  // same vector on every rank), which picks how its MoE layers exchange.
+  absl::Status BeginExpertParallelStep(ExecContext& ctx, std::span<const int64_t> rank_tokens);
 
   // Bytes of weights on the device.
   int64_t weight_bytes() const;

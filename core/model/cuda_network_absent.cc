@@ -35,6 +35,10 @@ absl::Status CudaNetwork::LendExperts(ExecContext&) {
   return absl::FailedPreconditionError("this build of switchyard has no CUDA");
 }
 
+absl::Status CudaNetwork::BeginExpertParallelStep(ExecContext&, std::span<const int64_t>) {
+  return absl::FailedPreconditionError("this build of switchyard has no CUDA");
+}
+
 bool CudaNetwork::samples_on_device() const { return false; }
 
 int64_t CudaNetwork::weight_bytes() const { return 0; }

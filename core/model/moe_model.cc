@@ -128,6 +128,12 @@ absl::Status LoadAttention(const Checkpoint& ckpt, const ModelConfig& c, const s
   return absl::OkStatus();
 }
 
+int64_t TokensIn(std::span<const SequenceChunk> batch) {
+  int64_t n = 0;
+  for (const SequenceChunk& chunk : batch) n += static_cast<int64_t>(chunk.tokens.size());
+  return n;
+}
+
 }  // namespace
 
 RopeConfig RopeConfigOf(const ModelConfig& c) {
@@ -408,11 +414,19 @@ absl::StatusOr<Tensor> MoeModel::Forward(ExecContext& ctx, const std::vector<int
   return ForwardBatch(ctx, std::span<const SequenceChunk>(&chunk, 1), cache);
 }
 
-absl::StatusOr<int64_t> MoeModel::RanksStepping(ExecContext& ctx, int64_t signal) {
-  SY_ASSIGN_OR_RETURN(Tensor flag, Tensor::Empty({1}, DType::kI64));
-  flag.data<int64_t>()[0] = signal;
-  SY_RETURN_IF_ERROR(AllReduceHostSum(ctx, *expert_parallel_->comm, flag));
-  return flag.data<int64_t>()[0];
+absl::StatusOr<int64_t> MoeModel::RanksStepping(ExecContext& ctx, int64_t signal, int64_t tokens) {
+  const int world = expert_parallel_->world_size();
+  SY_ASSIGN_OR_RETURN(Tensor round, Tensor::Empty({1 + world}, DType::kI64));
+  int64_t* values = round.data<int64_t>();
+  std::fill(values, values + 1 + world, 0);
+  values[0] = signal;
+  values[1 + expert_parallel_->rank()] = tokens;
+  SY_RETURN_IF_ERROR(AllReduceHostSum(ctx, *expert_parallel_->comm, round));
+  if (gpu_ && values[0] % kKeepAlive != 0) {
+    SY_RETURN_IF_ERROR(
+        gpu_->BeginExpertParallelStep(ctx, std::span<const int64_t>(values + 1, world)));
+  }
+  return values[0];
 }
 
 absl::Status MoeModel::RunIdlePass(ExecContext& ctx) {
@@ -464,7 +478,7 @@ absl::StatusOr<std::vector<int32_t>> MoeModel::ForwardBatchSampled(
     return absl::FailedPreconditionError(
         "this model samples on the host: sample ForwardBatch's logits with Sampler");
   }
-  if (expert_parallel_) SY_RETURN_IF_ERROR(RanksStepping(ctx, 1).status());
+  if (expert_parallel_) SY_RETURN_IF_ERROR(RanksStepping(ctx, 1, TokensIn(batch)).status());
   SY_RETURN_IF_ERROR(CheckBatch(batch, cache));
   return gpu_->ForwardSampled(ctx, batch, cache, draws);
 }
@@ -472,7 +486,7 @@ absl::StatusOr<std::vector<int32_t>> MoeModel::ForwardBatchSampled(
 absl::StatusOr<Tensor> MoeModel::ForwardBatch(ExecContext& ctx,
                                               std::span<const SequenceChunk> batch,
                                               PagedKvCache& cache) {
-  if (expert_parallel_) SY_RETURN_IF_ERROR(RanksStepping(ctx, 1).status());
+  if (expert_parallel_) SY_RETURN_IF_ERROR(RanksStepping(ctx, 1, TokensIn(batch)).status());
   SY_RETURN_IF_ERROR(CheckBatch(batch, cache));
   int64_t n = 0, rows_out = 0;
   for (const SequenceChunk& chunk : batch) {

@@ -147,8 +147,10 @@ class MoeModel {
   // through the MoE layers with no tokens.
   // What a rank adds to the all-reduce in RanksStepping: 1 when stepping, kKeepAlive when alive
   // without a pass, 0 when finished. The sum counts stepping ranks below kKeepAlive.
+  // The same all-reduce tells every rank every rank's `tokens` in the step (the GPU path lays
+  // out its direct exchange by them).
   static constexpr int64_t kKeepAlive = int64_t{1} << 32;
-  absl::StatusOr<int64_t> RanksStepping(ExecContext& ctx, int64_t signal);
+  absl::StatusOr<int64_t> RanksStepping(ExecContext& ctx, int64_t signal, int64_t tokens = 0);
   // Refuses empty chunks and chunks that would outgrow the context.
   absl::Status CheckBatch(std::span<const SequenceChunk> batch, const PagedKvCache& cache) const;
   absl::Status RunIdlePass(ExecContext& ctx);

@@ -1,5 +1,6 @@
 #include "core/plugin_host/comm.h"
 
+#include <cstddef>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
@@ -149,6 +150,31 @@ absl::StatusOr<void*> Comm::RegisteredBuffer(ExecContext& ctx, size_t bytes) {
       vtable().registered_buffer(component_->instance(), ctx.BeginCall(), bytes, &out),
       absl::StrCat(component_->full_name(), ": registered_buffer")));
   return out;
+}
+
+absl::StatusOr<Comm::PeerMemoryView> Comm::PeerMemory(ExecContext& ctx) {
+  SY_RETURN_IF_ERROR(RequireConnected("peer_memory"));
+  const sy_comm_vtable& v = vtable();
+  PeerMemoryView view;
+  if (v.struct_size < offsetof(sy_comm_vtable, peer_memory) + sizeof(v.peer_memory) ||
+      v.peer_memory == nullptr) {
+    return view;
+  }
+  std::vector<void*> peers(world_size_, nullptr);
+  size_t bytes = 0;
+  SY_RETURN_IF_ERROR(
+      TakePluginError(v.peer_memory(component_->instance(), ctx.BeginCall(), peers.data(), &bytes),
+                      absl::StrCat(component_->full_name(), ": peer_memory")));
+  if (bytes == 0) return view;
+  for (int r = 0; r < world_size_; ++r) {
+    if (peers[r] == nullptr) {
+      return absl::InternalError(
+          absl::StrCat(component_->full_name(), ": peer_memory left rank ", r, "'s address empty"));
+    }
+  }
+  view.peers = std::move(peers);
+  view.bytes = bytes;
+  return view;
 }
 
 }  // namespace sy

@@ -8,6 +8,7 @@
 #include <memory>
 #include <optional>
 #include <span>
+#include <vector>
 
 #include "absl/status/statusor.h"
 #include "core/device/exec_context.h"
@@ -35,6 +36,13 @@ class Comm {
   absl::Status AllReduceSum(ExecContext& ctx, Tensor& data);
   // Memory on ctx's device peers write into directly, or nullptr when the backend has none.
   absl::StatusOr<void*> RegisteredBuffer(ExecContext& ctx, size_t bytes);
+  // Device memory every rank's kernels reach (plugin_abi.h, 1.5): each rank's base as mapped
+  // here (peers[rank] is this rank's) and its size. Empty peers when the backend has none.
+  struct PeerMemoryView {
+    std::vector<void*> peers;
+    size_t bytes = 0;
+  };
+  absl::StatusOr<PeerMemoryView> PeerMemory(ExecContext& ctx);
 
   int rank() const { return rank_; }
   int world_size() const { return world_size_; }

@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include <sys/wait.h>
+#include "core/include/switchyard/plugin_abi.h"
 #include "core/model/test_files.h"
 #include "tests/support/cli_runner.h"
 #include "tests/support/scratch_dir.h"
@@ -26,6 +27,11 @@ using ::testing::StartsWith;
 using Result = sy::testing_support::CliResult;
 using sy::testing_support::RunCli;
 
+// "ABI major.minor" of the host these tests were built with.
+std::string HostAbi() {
+  return "ABI " + std::to_string(SY_ABI_MAJOR) + "." + std::to_string(SY_ABI_MINOR);
+}
+
 std::string WriteScript(const std::string& name, const std::string& code) {
   const std::string path = sy::testing_support::ScratchDir() + "/" + name;
   std::ofstream(path) << code;
@@ -46,7 +52,7 @@ TEST(CliTest, HelpListsEveryCommandAndEachCommandHasHelp) {
   const Result unknown = RunCli("$SY frobnicate");
   EXPECT_EQ(unknown.status, 2);
   EXPECT_THAT(unknown.output, HasSubstr("unknown command 'frobnicate'"));
-  EXPECT_THAT(RunCli("$SY --version").output, HasSubstr("plugin ABI 1.4"));
+  EXPECT_THAT(RunCli("$SY --version").output, HasSubstr(HostAbi()));
 }
 
 TEST(CliTest, PluginsListsTheRouterFromItsLibrary) {
@@ -74,9 +80,9 @@ TEST(CliTest, BrokenPluginsOnThePathAreReportedAndSkipped) {
       HasSubstr("sy_test_duplicate.so: duplicate component names, skipped: router.softmax_topk"));
   EXPECT_THAT(r.output, Not(HasSubstr("[warning")));  // listed once, in the summary
   EXPECT_THAT(r.output, HasSubstr("not_a_library.so: not a loadable shared library"));
-  EXPECT_THAT(
-      r.output,
-      HasSubstr("sy_test_abi_major.so: plugin ABI 2.4 is incompatible with the host's ABI 1.4"));
+  EXPECT_THAT(r.output,
+              HasSubstr("sy_test_abi_major.so: plugin ABI 2." + std::to_string(SY_ABI_MINOR) +
+                        " is incompatible with the host's " + HostAbi()));
 }
 
 TEST(CliTest, RunWarnsAboutSkippedPluginsAndStillRuns) {

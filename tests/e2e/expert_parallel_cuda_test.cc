@@ -124,6 +124,36 @@ INSTANTIATE_TEST_SUITE_P(GpuBackends, ExpertParallelCudaTest,
                          ::testing::Values("comm.pcie", "comm.nvlink", "comm.nccl"),
                          [](const auto& info) { return info.param.substr(5); });
 
+// comm.nvlink offers peer memory, so its steps take the direct exchange (kernels write each
+// layer's rows straight into the other rank's memory; the routing never leaves the device). It
+// prints the text one GPU prints, as does the collective path it replaces
+// (SWITCHYARD_EP_DIRECT=0), with and without redundant replicas (the device picks a token's
+// replica as the host does).
+TEST(ExpertParallelCudaDirectTest, DirectAndCollectiveExchangesPrintOneGpusText) {
+  if (Gpus() == 0) GTEST_SKIP() << "no GPU";
+  const std::string args =
+      absl::StrCat("--model ", Files().model, " --prompt 'The list type' --max-tokens 24");
+  const std::string one = Generate("", args);
+  const std::string launch = "launch -n 2 --timeout 120 -- ";
+  for (const std::string extra : {"", " --redundant-experts 2"}) {
+    SCOPED_TRACE(extra);
+    const testing_support::ScopedScratchDir scratch;
+    const std::string log = scratch.File("stderr.log");
+    const CliResult direct =
+        RunCli("(SWITCHYARD_LOG=debug $SY " + launch + "generate --device cuda " + args +
+               " --comm comm.nvlink" + extra + " 2>" + log + ")");
+    const std::string stderr_text = RunCli("cat " + log).output;
+    ASSERT_EQ(direct.status, 0) << direct.output << stderr_text;
+    EXPECT_THAT(stderr_text, HasSubstr("MoE layers exchange directly"));
+    EXPECT_EQ(direct.output, one);
+    const CliResult collective =
+        RunCli("(SWITCHYARD_EP_DIRECT=0 $SY " + launch + "generate --device cuda " + args +
+               " --comm comm.nvlink" + extra + " 2>/dev/null)");
+    ASSERT_EQ(collective.status, 0) << collective.output;
+    EXPECT_EQ(collective.output, one);
+  }
+}
+
 // The other expert layouts under launch on the GPU, each with online rebalancing where it is
 // built: gpt-oss's fused experts with biases (bf16 and MXFP4, each rank keeping its slots' rows
 // of them), and DeepSeek-V3's fp8 block-128 experts (re-filled as fp8 with their scales).

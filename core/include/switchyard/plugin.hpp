@@ -174,6 +174,13 @@ class Comm {
     (void)bytes;
     return nullptr;
   }
+  // Memory every rank's kernels reach (see plugin_abi.h): fills peers[world_size] and returns
+  // its size, or 0 when the backend has none.
+  virtual size_t PeerMemory(const ExecContext& ctx, void** peers) {
+    (void)ctx;
+    (void)peers;
+    return 0;
+  }
 };
 
 // ---- Config schemas ----------------------------------------------------------------------
@@ -372,6 +379,10 @@ inline const sy_comm_vtable* CommVtable() {
       [](void* self, const sy_exec_context* ctx, size_t bytes, void** out) noexcept {
         return GuardCall(
             [&] { *out = static_cast<Comm*>(self)->RegisteredBuffer(ExecContext(*ctx), bytes); });
+      },
+      [](void* self, const sy_exec_context* ctx, void** peers, size_t* bytes) noexcept {
+        return GuardCall(
+            [&] { *bytes = static_cast<Comm*>(self)->PeerMemory(ExecContext(*ctx), peers); });
       },
   };
   return &vtable;

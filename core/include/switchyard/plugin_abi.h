@@ -17,6 +17,8 @@
  *        to sy_expert_weights and sy_experts_vtable.
  *   1.4: expert prefetch hints (experts kept in host memory behind a GPU cache), appended to
  *        sy_experts_vtable.
+ *   1.5: peer memory (device memory every rank's kernels read and write), appended to
+ *        sy_comm_vtable.
  *
  * Ownership
  *   Every function documents who owns each pointer afterwards. In short: descriptors and
@@ -35,7 +37,7 @@ extern "C" {
 #endif
 
 #define SY_ABI_MAJOR 1
-#define SY_ABI_MINOR 4
+#define SY_ABI_MINOR 5
 
 #if defined(_WIN32)
 #define SY_EXPORT __declspec(dllexport)
@@ -471,8 +473,14 @@ typedef struct sy_comm_vtable {
    * at least `bytes` that peers write into directly, so an all_to_all whose recv lies in it
    * skips a copy. Collective (the same bytes on every rank). The component owns it; it stays
    * valid until the next registered_buffer call or destroy. */
-  sy_error* (*registered_buffer)(void* self, const sy_exec_context* ctx, size_t bytes,
-                                 void** out);
+  sy_error* (*registered_buffer)(void* self, const sy_exec_context* ctx, size_t bytes, void** out);
+  /* 1.5. Optional (NULL, or *bytes set to 0, when the backend has none): device memory of
+   * *bytes bytes on every rank (the same size everywhere), which kernels of every rank read and
+   * write with plain loads, stores and system-scope atomics, so the host can run its own
+   * one-sided exchanges. Writes world_size entries to peers: rank r's memory as mapped in this
+   * process (peers[rank] is this rank's own). Not collective. The component owns the memory,
+   * zeroed at connect and valid until destroy; no collective of the component touches it. */
+  sy_error* (*peer_memory)(void* self, const sy_exec_context* ctx, void** peers, size_t* bytes);
 } sy_comm_vtable;
 
 typedef struct sy_component_desc {

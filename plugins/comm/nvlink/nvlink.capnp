@@ -12,4 +12,6 @@ struct NvlinkCommConfig $Sy.doc("one-sided writes into peers' GPU memory over NV
       $Sy.doc("KiB per rank of all_reduce_sum slots (larger reductions go in chunks)");
   blocks @3 :UInt32 = 0 $Sy.max(1024)
       $Sy.doc("CTAs of the copy kernel (0: from the bytes, at most one per SM)");
+  peerMib @4 :UInt32 = 128 $Sy.max(65536)
+      $Sy.doc("MiB of each rank's workspace that peer_memory hands out for the host's own one-sided exchanges (0: none)");
 }

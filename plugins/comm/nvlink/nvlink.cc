@@ -3,10 +3,13 @@
 // (NVLink, or PCIe peer-to-peer).
 //
 // connect: every rank allocates one symmetric workspace — a control block (flags), the
-// registered area registered_buffer hands out, a staging area, all-reduce slots — exports it
-// with cudaIpcGetMemHandle, and maps every peer's through the host's bootstrap all-gather.
+// registered area registered_buffer hands out, a staging area, all-reduce slots, the
+// peer_memory area — exports it with cudaIpcGetMemHandle, and maps every peer's through the
+// host's bootstrap all-gather.
 // all_to_all is one kernel (one_sided.h has the protocol): receivers publish where each
 // sender's rows go, senders write them straight there, flags in peer memory say they landed.
+// peer_memory hands the host a further area of every rank's workspace, mapped here, for its
+// own one-sided kernels (expert parallelism's direct dispatch); no collective touches it.
 // A recv inside the registered area is written in place; elsewhere rows land in the staging
 // area and are copied out by block. all_reduce_sum writes every rank's buffer into every
 // peer's slots and sums them in rank order (identical results on every rank). Everything is
@@ -45,6 +48,7 @@ class NvlinkComm : public Comm {
       : registered_bytes_(size_t{config.getRegisteredMib()} << 20),
         staging_bytes_(size_t{config.getStagingMib()} << 20),
         slot_bytes_(size_t{config.getAllReduceKib()} << 10),
+        peer_bytes_(size_t{config.getPeerMib()} << 20),
         blocks_(static_cast<int>(config.getBlocks())) {}
 
   ~NvlinkComm() override {
@@ -101,10 +105,13 @@ class NvlinkComm : public Comm {
     registered_offset_ = AlignUp(sizeof(Control));
     staging_offset_ = registered_offset_ + AlignUp(registered_bytes_);
     slots_offset_ = staging_offset_ + AlignUp(staging_bytes_);
-    const uint64_t total = slots_offset_ + AlignUp(slot_bytes_ * world_);
+    peer_offset_ = slots_offset_ + AlignUp(slot_bytes_ * world_);
+    const uint64_t total = peer_offset_ + AlignUp(peer_bytes_);
     CheckCuda(cudaMalloc(&workspace_, total),
               "cudaMalloc of the " + std::to_string(total >> 20) + " MiB workspace");
     CheckCuda(cudaMemset(workspace_, 0, sizeof(Control)), "cudaMemset");
+    CheckCuda(cudaMemset(static_cast<char*>(workspace_) + peer_offset_, 0, peer_bytes_),
+              "cudaMemset");
     CheckCuda(cudaDeviceSynchronize(), "cudaDeviceSynchronize");
 
     struct Exported {
@@ -150,6 +157,13 @@ class NvlinkComm : public Comm {
                             std::to_string(registered_bytes_ >> 20) + " MiB)");
     }
     return static_cast<char*>(workspace_) + registered_offset_;
+  }
+
+  size_t PeerMemory(const ExecContext&, void** peers) override {
+    RequireHealthy();
+    if (peer_bytes_ == 0) return 0;
+    for (int q = 0; q < world_; ++q) peers[q] = static_cast<char*>(peers_[q]) + peer_offset_;
+    return peer_bytes_;
   }
 
   void AllToAll(const ExecContext& ctx, const sy_comm_all_to_all_args& args) override {
@@ -296,11 +310,11 @@ class NvlinkComm : public Comm {
     RequireHealthy();
   }
 
-  size_t registered_bytes_, staging_bytes_, slot_bytes_;
+  size_t registered_bytes_, staging_bytes_, slot_bytes_, peer_bytes_;
   int blocks_;
   int rank_ = 0, world_ = 1, device_ = 0, sm_count_ = 1;
   unsigned long long timeout_ns_ = 0, seq_ = 0;
-  size_t registered_offset_ = 0, staging_offset_ = 0, slots_offset_ = 0;
+  size_t registered_offset_ = 0, staging_offset_ = 0, slots_offset_ = 0, peer_offset_ = 0;
   void* workspace_ = nullptr;
   std::vector<void*> peers_;  // every rank's workspace mapped here (mine at [rank_])
   int* error_ = nullptr;      // host-mapped: peer + 1 once a kernel gave up

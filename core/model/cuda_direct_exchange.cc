@@ -1,0 +1,164 @@
+#include "core/model/cuda_direct_exchange.h"
+
+#include <cuda_runtime_api.h>
+
+#include <algorithm>
+#include <cstdlib>
+#include <string>
+
+#include "absl/strings/str_cat.h"
+#include "absl/time/time.h"
+#include "core/base/status.h"
+
+namespace sy {
+namespace {
+
+absl::Status KernelCheck(const std::string& err) {
+  if (err.empty()) return absl::OkStatus();
+  return absl::InternalError(absl::StrCat("expert parallelism (direct exchange): ", err));
+}
+
+bool TurnedOff() {
+  const char* env = std::getenv("SWITCHYARD_EP_DIRECT");
+  return env != nullptr && std::string(env) == "0";
+}
+
+}  // namespace
+
+absl::StatusOr<std::unique_ptr<CudaDirectExchange>> CudaDirectExchange::Connect(
+    ExecContext& ctx, std::shared_ptr<const ExpertParallelism> ep, int32_t top_k, int64_t hidden) {
+  if (TurnedOff() || ep->rebalancer || ep->world_size() > kernels::kMaxDirectRanks ||
+      top_k > kernels::kMaxDirectTopK || hidden % 2 != 0) {
+    return nullptr;
+  }
+  SY_ASSIGN_OR_RETURN(Comm::PeerMemoryView memory, ep->comm->PeerMemory(ctx));
+  if (memory.bytes == 0) return nullptr;
+  std::unique_ptr<CudaDirectExchange> exchange(
+      new CudaDirectExchange(std::move(ep), std::move(memory.peers), memory.bytes, top_k, hidden));
+  if (cudaHostAlloc(reinterpret_cast<void**>(&exchange->error_), sizeof(int),
+                    cudaHostAllocMapped) != cudaSuccess) {
+    cudaGetLastError();
+    return absl::ResourceExhaustedError(
+        "expert parallelism (direct exchange): cannot allocate its pinned error word");
+  }
+  *exchange->error_ = 0;
+  SY_RETURN_IF_ERROR(exchange->LoadPlacement(ctx.device()));
+  return exchange;
+}
+
+CudaDirectExchange::CudaDirectExchange(std::shared_ptr<const ExpertParallelism> ep,
+                                       std::vector<void*> peers, size_t peer_bytes, int32_t top_k,
+                                       int64_t hidden)
+    : ep_(std::move(ep)), peers_(std::move(peers)), peer_bytes_(peer_bytes) {
+  ex_.rank = ep_->rank();
+  ex_.world = ep_->world_size();
+  ex_.top_k = top_k;
+  ex_.hidden = hidden;
+  const absl::Duration timeout = std::min(ep_->timeout, absl::Hours(1));
+  ex_.timeout_ns = static_cast<unsigned long long>(absl::ToInt64Nanoseconds(timeout));
+}
+
+CudaDirectExchange::~CudaDirectExchange() {
+  if (error_ != nullptr) cudaFreeHost(error_);
+}
+
+absl::Status CudaDirectExchange::LoadPlacement(Device device) {
+  const ExpertPlacement& placement = *ep_->placement;
+  const int32_t layers = placement.shape().num_layers;
+  experts_ = placement.shape().num_experts;
+  std::vector<int32_t> begin, slots;
+  begin.reserve(layers * (experts_ + 1));
+  for (int32_t layer = 0; layer < layers; ++layer) {
+    for (int32_t e = 0; e < experts_; ++e) {
+      begin.push_back(static_cast<int32_t>(slots.size()));
+      const std::span<const int32_t> replicas = placement.replicas(layer, e);
+      slots.insert(slots.end(), replicas.begin(), replicas.end());
+    }
+    begin.push_back(static_cast<int32_t>(slots.size()));
+  }
+  auto upload = [&](const std::vector<int32_t>& values) -> absl::StatusOr<Tensor> {
+    SY_ASSIGN_OR_RETURN(Tensor host, Tensor::Empty({std::ssize(values)}, DType::kI32));
+    std::copy(values.begin(), values.end(), host.data<int32_t>());
+    return host.To(device);
+  };
+  SY_ASSIGN_OR_RETURN(replica_begin_, upload(begin));
+  SY_ASSIGN_OR_RETURN(replica_slots_, upload(slots));
+  return absl::OkStatus();
+}
+
+absl::StatusOr<bool> CudaDirectExchange::BeginStep(std::span<const int64_t> rank_tokens,
+                                                   Device device) {
+  active_ = false;
+  if (std::ssize(rank_tokens) != ex_.world) {
+    return absl::InternalError(
+        absl::StrCat("expert parallelism (direct exchange): ", rank_tokens.size(),
+                     " token counts for ", ex_.world, " ranks"));
+  }
+  ex_.row_begin[0] = 0;
+  int64_t most = 0;
+  for (int q = 0; q < ex_.world; ++q) {
+    ex_.row_begin[q + 1] = ex_.row_begin[q] + rank_tokens[q];
+    most = std::max(most, rank_tokens[q]);
+  }
+  // Every rank carves the same offsets; `returned` is sized by the busiest rank so that the
+  // decision below is the same everywhere.
+  const int64_t rows = ex_.row_begin[ex_.world], h = ex_.hidden, k = ex_.top_k;
+  auto carve = [&](char* base) {
+    Carver cv(base);
+    kernels::DirectRankAreas a;
+    a.flags = cv.Take<kernels::DirectFlags>(1);
+    a.x = cv.Take<uint16_t>(rows * h);
+    a.ids = cv.Take<int32_t>(rows * k);
+    a.weights = cv.Take<float>(rows * k);
+    a.returned = cv.Take<float>(ex_.world * most * h);
+    return std::make_pair(a, cv.used());
+  };
+  if (carve(nullptr).second > peer_bytes_) return false;
+  for (int q = 0; q < ex_.world; ++q) ex_.areas[q] = carve(static_cast<char*>(peers_[q])).first;
+  SY_ASSIGN_OR_RETURN(char* local, local_.Get(256 + 4 * std::max<int64_t>(most, 1), device));
+  if (local_.generation() != local_zeroed_) {
+    if (cudaMemset(local, 0, 256) != cudaSuccess) {
+      cudaGetLastError();
+      return absl::InternalError("expert parallelism (direct exchange): zeroing its counter");
+    }
+    local_zeroed_ = local_.generation();
+  }
+  ex_.arrived = reinterpret_cast<unsigned int*>(local);
+  ex_.sent_mask = reinterpret_cast<uint32_t*>(local + 256);
+  ex_.error = error_;
+  active_ = true;
+  return true;
+}
+
+absl::Status CudaDirectExchange::CheckPeers() const {
+  const int peer = *static_cast<volatile int*>(error_);
+  if (peer == 0) return absl::OkStatus();
+  return absl::UnavailableError(absl::StrCat(
+      "expert parallelism (direct exchange), rank ", ex_.rank, ": rank ", peer - 1,
+      " did not answer within ", absl::FormatDuration(absl::Nanoseconds(ex_.timeout_ns)),
+      " (dead, or not running the same layer)"));
+}
+
+absl::StatusOr<CudaDirectExchange::Received> CudaDirectExchange::Dispatch(
+    int32_t moe_index, const uint16_t* x, const int32_t* ids, const float* weights, void* stream) {
+  SY_RETURN_IF_ERROR(CheckPeers());
+  ++ex_.seq;
+  kernels::DirectDispatchArgs args;
+  args.x = x;
+  args.ids = ids;
+  args.weights = weights;
+  args.slots_per_rank = ep_->placement->shape().slots_per_rank;
+  args.replica_begin = replica_begin_.data<int32_t>() + moe_index * (experts_ + 1);
+  args.replica_slots = replica_slots_.data<int32_t>();
+  SY_RETURN_IF_ERROR(KernelCheck(kernels::LaunchDirectDispatch(ex_, args, stream)));
+  SY_RETURN_IF_ERROR(KernelCheck(kernels::LaunchDirectWait(ex_, stream)));
+  const kernels::DirectRankAreas& mine = ex_.areas[ex_.rank];
+  return Received{mine.x, mine.ids, mine.weights, ex_.row_begin[ex_.world]};
+}
+
+absl::Status CudaDirectExchange::Combine(const float* expert_out, float* out, void* stream) {
+  SY_RETURN_IF_ERROR(KernelCheck(kernels::LaunchDirectCombine(ex_, expert_out, stream)));
+  return KernelCheck(kernels::LaunchDirectAdd(ex_, out, stream));
+}
+
+}  // namespace sy

@@ -1,0 +1,244 @@
+// The direct exchange's kernels (kernels/moe/expert_parallel_direct.h) between two ranks played
+// in one process: each rank's peer memory is device memory both reach, and each rank's kernels
+// run on its own stream, at once. What arrives is checked against the host's own placement code
+// (ExpertPlacement::AssignReplicas, the collective path's) and the combined sums against f32
+// additions in rank order. Skips without a GPU. (Two real processes over comm.nvlink:
+// expert_parallel_cuda_test.)
+#include <gtest/gtest.h>
+
+#include <cuda_runtime_api.h>
+
+#include <chrono>
+#include <cstring>
+#include <memory>
+#include <random>
+#include <vector>
+
+#include "core/moe/expert_placement.h"
+#include "kernels/cuda_test_support.h"
+#include "kernels/moe/expert_parallel_direct.h"
+
+namespace sy {
+namespace {
+
+using kernels::test_support::DeviceMemory;
+using kernels::test_support::Download;
+using kernels::test_support::HaveGpu;
+using kernels::test_support::RandomF32;
+using kernels::test_support::Upload;
+
+constexpr int kWorld = 2;
+constexpr int kTopK = 3;
+constexpr int kExperts = 6;
+constexpr int kSlotsPerRank = 4;
+// Experts 1 and 5 have a replica on each rank.
+const std::vector<int32_t> kSlots = {0, 1, 2, 5, 3, 4, 5, 1};
+const std::vector<int64_t> kTokens = {5, 3};
+
+uint16_t Bf16Bits(float f) {
+  uint32_t bits;
+  std::memcpy(&bits, &f, sizeof bits);
+  return static_cast<uint16_t>(bits >> 16);
+}
+
+// One rank's memory: what its peers write into, and its own.
+struct RankMemory {
+  RankMemory(int64_t rows, int64_t own_tokens, int64_t hidden)
+      : flags(sizeof(kernels::DirectFlags)),
+        x(rows * hidden * 2),
+        ids(rows * kTopK * 4),
+        weights(rows * kTopK * 4),
+        returned(kWorld * own_tokens * hidden * 4),
+        local(256 + 4 * own_tokens) {
+    EXPECT_EQ(cudaMemset(flags.get(), 0, sizeof(kernels::DirectFlags)), cudaSuccess);
+    EXPECT_EQ(cudaMemset(local.get(), 0, 256), cudaSuccess);
+  }
+  kernels::DirectRankAreas Areas() const {
+    return {flags.get<kernels::DirectFlags>(), x.get<uint16_t>(), ids.get<int32_t>(),
+            weights.get<float>(), returned.get<float>()};
+  }
+  DeviceMemory flags, x, ids, weights, returned, local;
+};
+
+class CudaDirectExchangeKernelTest : public ::testing::TestWithParam<int64_t> {
+ protected:
+  void SetUp() override {
+    if (!HaveGpu()) GTEST_SKIP() << "no GPU";
+    ASSERT_EQ(cudaHostAlloc(reinterpret_cast<void**>(&error_), sizeof(int), cudaHostAllocMapped),
+              cudaSuccess);
+    *error_ = 0;
+    for (auto& s : streams_) ASSERT_EQ(cudaStreamCreateWithFlags(&s, cudaStreamNonBlocking), 0);
+  }
+  void TearDown() override {
+    for (auto& s : streams_) cudaStreamDestroy(s);
+    if (error_ != nullptr) cudaFreeHost(error_);
+  }
+
+  // The exchange as rank `rank` sees it, over `memory` (every rank's).
+  kernels::DirectExchange Exchange(int rank, const std::vector<std::unique_ptr<RankMemory>>& memory,
+                                   int64_t hidden, unsigned long long seq) const {
+    kernels::DirectExchange ex;
+    ex.rank = rank;
+    ex.world = kWorld;
+    ex.hidden = hidden;
+    ex.top_k = kTopK;
+    for (int q = 0; q < kWorld; ++q) {
+      ex.row_begin[q + 1] = ex.row_begin[q] + kTokens[q];
+      ex.areas[q] = memory[q]->Areas();
+    }
+    ex.seq = seq;
+    ex.timeout_ns = 20'000'000'000ull;
+    ex.arrived = memory[rank]->local.get<unsigned int>();
+    ex.sent_mask = reinterpret_cast<uint32_t*>(memory[rank]->local.get<char>() + 256);
+    ex.error = error_;
+    return ex;
+  }
+
+  int* error_ = nullptr;
+  cudaStream_t streams_[kWorld] = {};
+};
+
+TEST_P(CudaDirectExchangeKernelTest, TwoRanksGetTheCollectivePathsRowsAndSums) {
+  const int64_t hidden = GetParam();
+  const int64_t rows = kTokens[0] + kTokens[1];
+  const ExpertPlacement placement = *ExpertPlacement::Create({{.num_layers = 1,
+                                                               .num_experts = kExperts,
+                                                               .num_ranks = kWorld,
+                                                               .slots_per_rank = kSlotsPerRank},
+                                                              kSlots});
+  std::vector<std::unique_ptr<RankMemory>> memory;
+  for (int q = 0; q < kWorld; ++q)
+    memory.push_back(std::make_unique<RankMemory>(rows, kTokens[q], hidden));
+  const std::vector<int32_t> begin = {0, 1, 3, 4, 5, 6, 8};  // experts 1 and 5: two replicas
+  std::vector<int32_t> replica_slots;
+  for (int32_t e = 0; e < kExperts; ++e) {
+    for (int32_t s : placement.replicas(0, e)) replica_slots.push_back(s);
+  }
+  ASSERT_EQ(std::ssize(replica_slots), begin.back());
+  const auto d_begin = Upload(begin), d_slots = Upload(replica_slots);
+
+  // Each rank's tokens: bf16 x, k distinct experts (some dropped: -1), weights.
+  std::mt19937 rng(7);
+  std::vector<std::vector<uint16_t>> x(kWorld);
+  std::vector<std::vector<int32_t>> ids(kWorld);
+  std::vector<std::vector<float>> weights(kWorld), out(kWorld);
+  std::vector<std::unique_ptr<DeviceMemory>> d_x, d_ids, d_weights, d_out;
+  for (int q = 0; q < kWorld; ++q) {
+    for (float v : RandomF32(kTokens[q] * hidden, 1.0f, 11 + q)) x[q].push_back(Bf16Bits(v));
+    for (int64_t t = 0; t < kTokens[q]; ++t) {
+      std::vector<int32_t> experts = {0, 1, 2, 3, 4, 5};
+      std::shuffle(experts.begin(), experts.end(), rng);
+      for (int j = 0; j < kTopK; ++j) ids[q].push_back(rng() % 5 == 0 ? -1 : experts[j]);
+    }
+    weights[q] = RandomF32(kTokens[q] * kTopK, 1.0f, 21 + q);
+    out[q] = RandomF32(kTokens[q] * hidden, 1.0f, 31 + q);
+    d_x.push_back(Upload(x[q]));
+    d_ids.push_back(Upload(ids[q]));
+    d_weights.push_back(Upload(weights[q]));
+    d_out.push_back(Upload(out[q]));
+  }
+
+  for (int q = 0; q < kWorld; ++q) {
+    const kernels::DirectDispatchArgs args{.x = d_x[q]->get<uint16_t>(),
+                                           .ids = d_ids[q]->get<int32_t>(),
+                                           .weights = d_weights[q]->get<float>(),
+                                           .slots_per_rank = kSlotsPerRank,
+                                           .replica_begin = d_begin->get<int32_t>(),
+                                           .replica_slots = d_slots->get<int32_t>()};
+    const kernels::DirectExchange ex = Exchange(q, memory, hidden, 1);
+    ASSERT_EQ(kernels::LaunchDirectDispatch(ex, args, streams_[q]), "");
+    ASSERT_EQ(kernels::LaunchDirectWait(ex, streams_[q]), "");
+  }
+  ASSERT_EQ(cudaDeviceSynchronize(), cudaSuccess);
+  ASSERT_EQ(*error_, 0);
+
+  // What each rank received: row (src, t) holds src's token t with the local slot ids the
+  // host's placement code picks for it (the replica on the token's own rank first).
+  std::vector<std::vector<uint32_t>> sent_to(kWorld);
+  for (int src = 0; src < kWorld; ++src) {
+    std::vector<int32_t> slots(ids[src].size());
+    placement.AssignReplicas(0, ids[src], src, slots);
+    sent_to[src].assign(kTokens[src], 0);
+    for (int q = 0; q < kWorld; ++q) {
+      const int64_t first = src == 0 ? 0 : kTokens[0];
+      const auto got_ids =
+          Download(memory[q]->ids.get<int32_t>() + first * kTopK, kTokens[src] * kTopK);
+      const auto got_w =
+          Download(memory[q]->weights.get<float>() + first * kTopK, kTokens[src] * kTopK);
+      const auto got_x =
+          Download(memory[q]->x.get<uint16_t>() + first * hidden, kTokens[src] * hidden);
+      for (int64_t t = 0; t < kTokens[src]; ++t) {
+        bool any = false;
+        for (int j = 0; j < kTopK; ++j) {
+          const int32_t slot = slots[t * kTopK + j];
+          const bool here = slot >= 0 && slot / kSlotsPerRank == q;
+          any |= here;
+          SCOPED_TRACE(::testing::Message()
+                       << "rank " << q << " from " << src << " token " << t << " pair " << j);
+          EXPECT_EQ(got_ids[t * kTopK + j], here ? slot - q * kSlotsPerRank : -1);
+          EXPECT_EQ(got_w[t * kTopK + j], here ? weights[src][t * kTopK + j] : 0.0f);
+        }
+        if (!any) continue;
+        sent_to[src][t] |= 1u << q;
+        for (int64_t c = 0; c < hidden; ++c) {
+          ASSERT_EQ(got_x[t * hidden + c], x[src][t * hidden + c])
+              << "rank " << q << " token " << t;
+        }
+      }
+    }
+  }
+
+  // Each rank's experts' sums (any values), back to their tokens.
+  std::vector<std::vector<float>> sums(kWorld);
+  std::vector<std::unique_ptr<DeviceMemory>> d_sums;
+  for (int q = 0; q < kWorld; ++q) {
+    sums[q] = RandomF32(rows * hidden, 1.0f, 41 + q);
+    d_sums.push_back(Upload(sums[q]));
+  }
+  for (int q = 0; q < kWorld; ++q) {
+    const kernels::DirectExchange ex = Exchange(q, memory, hidden, 1);
+    ASSERT_EQ(kernels::LaunchDirectCombine(ex, d_sums[q]->get<float>(), streams_[q]), "");
+    ASSERT_EQ(kernels::LaunchDirectAdd(ex, d_out[q]->get<float>(), streams_[q]), "");
+  }
+  ASSERT_EQ(cudaDeviceSynchronize(), cudaSuccess);
+  ASSERT_EQ(*error_, 0);
+  for (int src = 0; src < kWorld; ++src) {
+    const int64_t first = src == 0 ? 0 : kTokens[0];
+    const auto got = Download(d_out[src]->get<float>(), kTokens[src] * hidden);
+    for (int64_t t = 0; t < kTokens[src]; ++t) {
+      for (int64_t c = 0; c < hidden; ++c) {
+        float want = out[src][t * hidden + c];
+        for (int q = 0; q < kWorld; ++q) {
+          if (sent_to[src][t] >> q & 1u) want += sums[q][(first + t) * hidden + c];
+        }
+        ASSERT_EQ(got[t * hidden + c], want) << "rank " << src << " token " << t << " column " << c;
+      }
+    }
+  }
+}
+
+// A rank that never dispatches: the waiting rank gives up after the timeout, names it, and its
+// later kernels return at once.
+TEST_P(CudaDirectExchangeKernelTest, ASilentRankIsNamedAfterTheTimeout) {
+  const int64_t hidden = GetParam();
+  const int64_t rows = kTokens[0] + kTokens[1];
+  std::vector<std::unique_ptr<RankMemory>> memory;
+  for (int q = 0; q < kWorld; ++q)
+    memory.push_back(std::make_unique<RankMemory>(rows, kTokens[q], hidden));
+  kernels::DirectExchange ex = Exchange(0, memory, hidden, 1);
+  ex.timeout_ns = 50'000'000;  // 50 ms
+  const auto start = std::chrono::steady_clock::now();
+  ASSERT_EQ(kernels::LaunchDirectWait(ex, streams_[0]), "");
+  ASSERT_EQ(cudaStreamSynchronize(streams_[0]), cudaSuccess);
+  EXPECT_EQ(*error_, 2);  // rank 1, plus one
+  const auto d_out = Upload(std::vector<float>(kTokens[0] * hidden, 0.0f));
+  ASSERT_EQ(kernels::LaunchDirectAdd(ex, d_out->get<float>(), streams_[0]), "");
+  ASSERT_EQ(cudaStreamSynchronize(streams_[0]), cudaSuccess);
+  EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(5));
+}
+
+INSTANTIATE_TEST_SUITE_P(Hidden, CudaDirectExchangeKernelTest, ::testing::Values(36, 64),
+                         [](const auto& info) { return "hidden" + std::to_string(info.param); });
+
+}  // namespace
+}  // namespace sy

@@ -1,0 +1,222 @@
+// The direct exchange's kernels (expert_parallel_direct.h has the protocol). Rows move as
+// 16-byte words when the hidden size allows (any multiple of 8), else as bf16 pairs.
+#include "kernels/moe/expert_parallel_direct.h"
+#include "kernels/moe/sm90_common.cuh"
+
+namespace sy::kernels {
+namespace {
+
+constexpr int kThreads = 256;
+
+__device__ __forceinline__ void StoreRelease(unsigned long long* p, unsigned long long v) {
+  asm volatile("st.release.sys.global.u64 [%0], %1;" ::"l"(p), "l"(v) : "memory");
+}
+
+__device__ __forceinline__ unsigned long long LoadAcquire(const unsigned long long* p) {
+  unsigned long long v;
+  asm volatile("ld.acquire.sys.global.u64 %0, [%1];" : "=l"(v) : "l"(p) : "memory");
+  return v;
+}
+
+__device__ __forceinline__ unsigned long long Now() {
+  unsigned long long t;
+  asm volatile("mov.u64 %0, %%globaltimer;" : "=l"(t));
+  return t;
+}
+
+__device__ __forceinline__ bool Failed(const int* error) {
+  return *static_cast<const volatile int*>(error) != 0;
+}
+
+// Threads [0, world) each wait for flags[q] >= seq (flags: this rank's dispatched or combined
+// array); false in every thread of the CTA once one gave up or an earlier wait had.
+__device__ bool WaitForEveryRank(const DirectExchange& ex, const unsigned long long* flags) {
+  bool ok = true;
+  if (threadIdx.x < ex.world) {
+    const unsigned long long deadline = Now() + ex.timeout_ns;
+    while (LoadAcquire(&flags[threadIdx.x]) < ex.seq) {
+      if (Failed(ex.error)) {
+        ok = false;
+        break;
+      }
+      if (Now() > deadline) {
+        atomicCAS(ex.error, 0, static_cast<int>(threadIdx.x) + 1);
+        ok = false;
+        break;
+      }
+    }
+  }
+  return __syncthreads_and(ok) != 0;
+}
+
+// Every thread of every CTA calls this after its last store of the exchange: the last CTA to
+// arrive raises flag `which` (dispatched or combined) = seq for this rank in every rank's flags.
+__device__ void SignalEveryRank(const DirectExchange& ex, bool dispatched) {
+  __threadfence_system();
+  __syncthreads();
+  if (threadIdx.x != 0) return;
+  if (atomicAdd(ex.arrived, 1u) != gridDim.x - 1) return;
+  __threadfence();
+  *ex.arrived = 0;  // for the next kernel: nothing else touches it until this one ends
+  for (int q = 0; q < ex.world; ++q) {
+    DirectFlags* flags = ex.areas[q].flags;
+    StoreRelease(dispatched ? &flags->dispatched[ex.rank] : &flags->combined[ex.rank], ex.seq);
+  }
+}
+
+// Copies `bytes` (a multiple of 4) from src to dst by the CTA's threads.
+__device__ void CopyRow(void* dst, const void* src, int64_t bytes) {
+  if (bytes % 16 == 0 &&
+      ((reinterpret_cast<uintptr_t>(dst) | reinterpret_cast<uintptr_t>(src)) & 15) == 0) {
+    const uint4* s = static_cast<const uint4*>(src);
+    uint4* d = static_cast<uint4*>(dst);
+    for (int64_t i = threadIdx.x; i < bytes / 16; i += kThreads) d[i] = s[i];
+    return;
+  }
+  const uint32_t* s = static_cast<const uint32_t*>(src);
+  uint32_t* d = static_cast<uint32_t*>(dst);
+  for (int64_t i = threadIdx.x; i < bytes / 4; i += kThreads) d[i] = s[i];
+}
+
+// The slot of pair `pair` (token * k + j) whose expert is e >= 0: ExpertPlacement::
+// AssignReplicas on the device. With several replicas the pair takes its turn among the earlier
+// pairs of the same expert: a replica on this rank first, else the ranks' replicas in turn.
+__device__ int32_t AssignReplica(const DirectExchange& ex, const DirectDispatchArgs& a,
+                                 int64_t pair, int32_t e) {
+  const int32_t* all = a.replica_slots + a.replica_begin[e];
+  const int32_t n = a.replica_begin[e + 1] - a.replica_begin[e];
+  if (n == 1) return all[0];
+  int32_t turn = 0;
+  for (int64_t i = 0; i < pair; ++i) turn += a.ids[i] == e;
+  int32_t local = 0;
+  for (int32_t m = 0; m < n; ++m) local += all[m] / a.slots_per_rank == ex.rank;
+  if (local == 0) return all[(ex.rank + turn) % n];
+  for (int32_t m = 0, seen = 0; m < n; ++m) {
+    if (all[m] / a.slots_per_rank != ex.rank) continue;
+    if (seen++ == turn % local) return all[m];
+  }
+  return -1;  // unreachable: `local` replicas were counted above
+}
+
+__global__ void __launch_bounds__(kThreads)
+    sm90_ep_direct_dispatch(const DirectExchange ex, const DirectDispatchArgs a) {
+  __shared__ int32_t slots[kMaxDirectTopK];
+  if (Failed(ex.error)) return;
+  const int32_t k = ex.top_k;
+  const int64_t tokens = ex.row_begin[ex.rank + 1] - ex.row_begin[ex.rank];
+  for (int64_t t = blockIdx.x; t < tokens; t += gridDim.x) {
+    if (threadIdx.x < k) {
+      const int64_t pair = t * k + threadIdx.x;
+      const int32_t e = a.ids[pair];
+      slots[threadIdx.x] = e < 0 ? -1 : AssignReplica(ex, a, pair, e);
+    }
+    __syncthreads();
+    const int64_t row = ex.row_begin[ex.rank] + t;
+    uint32_t mask = 0;
+    for (int q = 0; q < ex.world; ++q) {
+      const DirectRankAreas& to = ex.areas[q];
+      bool here = false;
+      if (threadIdx.x < k) {
+        const int32_t slot = slots[threadIdx.x];
+        here = slot >= 0 && slot / a.slots_per_rank == q;
+        to.ids[row * k + threadIdx.x] = here ? slot - q * a.slots_per_rank : -1;
+        to.weights[row * k + threadIdx.x] = here ? a.weights[t * k + threadIdx.x] : 0.0f;
+      }
+      if (__syncthreads_or(here)) {
+        CopyRow(to.x + row * ex.hidden, a.x + t * ex.hidden, 2 * ex.hidden);
+        mask |= 1u << q;
+      }
+    }
+    if (threadIdx.x == 0) ex.sent_mask[t] = mask;
+    __syncthreads();  // `slots` is rewritten by the next token
+  }
+  SignalEveryRank(ex, /*dispatched=*/true);
+}
+
+__global__ void __launch_bounds__(kThreads) sm90_ep_direct_wait(const DirectExchange ex) {
+  WaitForEveryRank(ex, ex.areas[ex.rank].flags->dispatched);
+}
+
+__global__ void __launch_bounds__(kThreads)
+    sm90_ep_direct_combine(const DirectExchange ex, const float* expert_out) {
+  if (Failed(ex.error)) return;
+  const DirectRankAreas& mine = ex.areas[ex.rank];
+  const int64_t rows = ex.row_begin[ex.world];
+  for (int64_t row = blockIdx.x; row < rows; row += gridDim.x) {
+    bool here = false;
+    if (threadIdx.x < ex.top_k) here = mine.ids[row * ex.top_k + threadIdx.x] >= 0;
+    if (!__syncthreads_or(here)) continue;
+    int q = 0;
+    while (row >= ex.row_begin[q + 1]) ++q;
+    const int64_t owner_tokens = ex.row_begin[q + 1] - ex.row_begin[q];
+    float* dst =
+        ex.areas[q].returned + (ex.rank * owner_tokens + (row - ex.row_begin[q])) * ex.hidden;
+    CopyRow(dst, expert_out + row * ex.hidden, 4 * ex.hidden);
+  }
+  SignalEveryRank(ex, /*dispatched=*/false);
+}
+
+__global__ void __launch_bounds__(kThreads)
+    sm90_ep_direct_add(const DirectExchange ex, float* out) {
+  const DirectRankAreas& mine = ex.areas[ex.rank];
+  if (!WaitForEveryRank(ex, mine.flags->combined)) return;
+  const int64_t tokens = ex.row_begin[ex.rank + 1] - ex.row_begin[ex.rank];
+  for (int64_t t = blockIdx.x; t < tokens; t += gridDim.x) {
+    const uint32_t mask = ex.sent_mask[t];
+    for (int64_t c = threadIdx.x; c < ex.hidden; c += kThreads) {
+      float sum = out[t * ex.hidden + c];
+      for (int q = 0; q < ex.world; ++q) {
+        if (mask >> q & 1u) sum += mine.returned[(q * tokens + t) * ex.hidden + c];
+      }
+      out[t * ex.hidden + c] = sum;
+    }
+  }
+}
+
+std::string CheckExchange(const DirectExchange& ex) {
+  if (ex.world < 1 || ex.world > kMaxDirectRanks || ex.rank < 0 || ex.rank >= ex.world) {
+    return "expert-parallel direct exchange: rank " + std::to_string(ex.rank) + " of " +
+           std::to_string(ex.world) + " (at most " + std::to_string(kMaxDirectRanks) + " ranks)";
+  }
+  if (ex.top_k < 1 || ex.top_k > kMaxDirectTopK || ex.hidden < 1) {
+    return "expert-parallel direct exchange: top-k " + std::to_string(ex.top_k) + " (at most " +
+           std::to_string(kMaxDirectTopK) + "), hidden " + std::to_string(ex.hidden);
+  }
+  return "";
+}
+
+// One CTA a row up to 16 an SM; at least one CTA, which signals even with no rows.
+dim3 RowGrid(int64_t rows) {
+  return dim3(static_cast<unsigned>(std::clamp<int64_t>(rows, 1, 16 * MultiprocessorCount())));
+}
+
+}  // namespace
+
+std::string LaunchDirectDispatch(const DirectExchange& ex, const DirectDispatchArgs& args,
+                                 void* stream) {
+  if (std::string err = CheckExchange(ex); !err.empty()) return err;
+  const int64_t tokens = ex.row_begin[ex.rank + 1] - ex.row_begin[ex.rank];
+  return Launch("sm90_ep_direct_dispatch", sm90_ep_direct_dispatch, RowGrid(tokens), dim3(kThreads),
+                0, stream, false, ex, args);
+}
+
+std::string LaunchDirectWait(const DirectExchange& ex, void* stream) {
+  if (std::string err = CheckExchange(ex); !err.empty()) return err;
+  return Launch("sm90_ep_direct_wait", sm90_ep_direct_wait, dim3(1), dim3(kThreads), 0, stream,
+                false, ex);
+}
+
+std::string LaunchDirectCombine(const DirectExchange& ex, const float* expert_out, void* stream) {
+  if (std::string err = CheckExchange(ex); !err.empty()) return err;
+  return Launch("sm90_ep_direct_combine", sm90_ep_direct_combine, RowGrid(ex.row_begin[ex.world]),
+                dim3(kThreads), 0, stream, false, ex, expert_out);
+}
+
+std::string LaunchDirectAdd(const DirectExchange& ex, float* out, void* stream) {
+  if (std::string err = CheckExchange(ex); !err.empty()) return err;
+  const int64_t tokens = ex.row_begin[ex.rank + 1] - ex.row_begin[ex.rank];
+  return Launch("sm90_ep_direct_add", sm90_ep_direct_add, RowGrid(tokens), dim3(kThreads), 0,
+                stream, false, ex, out);
+}
+
+}  // namespace sy::kernels
