@@ -217,8 +217,8 @@ TEST_P(CudaDirectExchangeKernelTest, TwoRanksGetTheCollectivePathsRowsAndSums) {
   }
 }
 
-// A rank that never dispatches: the waiting rank gives up after the timeout, names it, and its
-// later kernels return at once.
+// Rank 0 has dispatched (its own flag is up) but rank 1 never does: rank 0 gives up after the
+// timeout, names rank 1, and its later kernels return at once.
 TEST_P(CudaDirectExchangeKernelTest, ASilentRankIsNamedAfterTheTimeout) {
   const int64_t hidden = GetParam();
   const int64_t rows = kTokens[0] + kTokens[1];
@@ -227,6 +227,10 @@ TEST_P(CudaDirectExchangeKernelTest, ASilentRankIsNamedAfterTheTimeout) {
     memory.push_back(std::make_unique<RankMemory>(rows, kTokens[q], hidden));
   kernels::DirectExchange ex = Exchange(0, memory, hidden, 1);
   ex.timeout_ns = 50'000'000;  // 50 ms
+  const unsigned long long raised = 1;
+  ASSERT_EQ(cudaMemcpy(&memory[0]->flags.get<kernels::DirectFlags>()->dispatched[0], &raised,
+                       sizeof raised, cudaMemcpyHostToDevice),
+            cudaSuccess);
   const auto start = std::chrono::steady_clock::now();
   ASSERT_EQ(kernels::LaunchDirectWait(ex, streams_[0]), "");
   ASSERT_EQ(cudaStreamSynchronize(streams_[0]), cudaSuccess);

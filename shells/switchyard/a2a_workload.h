@@ -31,10 +31,12 @@ int64_t DispatchRowBytes(A2aPayload payload, int64_t hidden);
 // Combine rows are always bf16: 2H bytes.
 inline int64_t CombineRowBytes(int64_t hidden) { return 2 * hidden; }
 
-// Rows `rank` sends each rank in dispatch (world entries): each of its shape.tokens tokens picks
-// top_k distinct experts uniformly (a generator seeded by `seed` and `rank`, the same on every
-// machine), and counts once for every rank holding one of them (ceil(experts / world) experts
-// per rank, in order). Every rank can compute every other rank's counts.
+// The experts `rank`'s tokens route to, [tokens, min(top_k, experts)]: each token picks distinct
+// experts uniformly (a generator seeded by `seed` and `rank`, the same on every machine).
+std::vector<int32_t> RoutedExperts(const A2aShape& shape, int rank, uint64_t seed);
+// Rows `rank` sends each rank in dispatch (world entries): each token of RoutedExperts counts
+// once for every rank holding one of its experts (ceil(experts / world) experts per rank, in
+// order). Every rank can compute every other rank's counts.
 std::vector<int64_t> DispatchCounts(const A2aShape& shape, int rank, uint64_t seed);
 
 }  // namespace sy::cli

@@ -1,21 +1,26 @@
 // switchyard bench a2a: the dispatch and combine all-to-alls of expert parallelism, timed per
 // comm backend, payload dtype and tokens per rank, across the ranks `switchyard launch` (or
 // mpirun/srun) started; beside torch's NCCL all_to_all_single on the same exchange when torch
-// and GPUs are there. Rank 0 prints the tables.
+// and GPUs are there, and the GPU model's direct exchange where a backend offers peer memory.
+// Rank 0 prints the tables.
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <functional>
+#include <memory>
 #include <string>
 #include <vector>
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "core/base/status.h"
 #include "core/device/cuda_runtime.h"
 #include "core/distributed/bootstrap.h"
+#include "core/model/cuda_direct_exchange.h"
+#include "core/moe/expert_placement.h"
 #include "core/plugin_host/comm.h"
 #include "shells/switchyard/a2a_torch_reference.h"
 #include "shells/switchyard/a2a_workload.h"
@@ -202,22 +207,107 @@ absl::StatusOr<Row> Measure(Comm& comm, ExecContext& ctx, Bootstrap& bootstrap,
   return row;
 }
 
+// The direct exchange of the GPU model (core/model/cuda_direct_exchange.h) over the backend's
+// peer memory, on the same routing: dispatch = each token's bf16 row, with its slot ids and
+// weights, written into every rank that holds one of its experts, until every rank's rows have
+// arrived; combine = each received row's f32 sum written back and added to its token. Token
+// counts whose rows do not fit the peer memory are left out (`skipped`).
+absl::Status MeasureDirect(const std::shared_ptr<Comm>& comm, ExecContext& ctx,
+                           Bootstrap& bootstrap, Stopwatch& stopwatch, const Options& o,
+                           const std::string& backend, std::vector<Row>& rows,
+                           std::vector<int64_t>& skipped) {
+  const int me = comm->rank(), world = comm->world_size();
+  const auto k = static_cast<int32_t>(std::min(o.shape.top_k, o.shape.experts));
+  auto ep = std::make_shared<ExpertParallelism>();
+  ep->comm = comm;
+  ep->dispatch_dtype = DispatchDType::kBF16;
+  ep->timeout = o.timeout;
+  SY_ASSIGN_OR_RETURN(
+      const ExpertPlacement placement,
+      ExpertPlacement::Initial(
+          {.num_layers = 1,
+           .num_experts = static_cast<int32_t>(o.shape.experts),
+           .num_ranks = world,
+           .slots_per_rank = static_cast<int32_t>((o.shape.experts + world - 1) / world)}));
+  ep->placement = std::make_shared<const ExpertPlacement>(placement);
+  SY_ASSIGN_OR_RETURN(std::unique_ptr<CudaDirectExchange> direct,
+                      CudaDirectExchange::Connect(ctx, ep, k, o.shape.hidden));
+  if (direct == nullptr) return absl::OkStatus();
+  for (int64_t tokens : o.tokens) {
+    SY_ASSIGN_OR_RETURN(const bool fits,
+                        direct->BeginStep(std::vector<int64_t>(world, tokens), ctx.device()));
+    if (!fits) {
+      skipped.push_back(tokens);
+      continue;
+    }
+    A2aShape shape = o.shape;
+    shape.tokens = tokens;
+    const std::vector<int32_t> routed = RoutedExperts(shape, me, o.seed);
+    SY_ASSIGN_OR_RETURN(Tensor host_ids, Tensor::Empty({tokens, k}, DType::kI32));
+    std::copy(routed.begin(), routed.end(), host_ids.data<int32_t>());
+    SY_ASSIGN_OR_RETURN(const Tensor ids, host_ids.To(ctx.device()));
+    SY_ASSIGN_OR_RETURN(const Tensor weights,
+                        Tensor::Zeros({tokens, k}, DType::kF32, ctx.device()));
+    SY_ASSIGN_OR_RETURN(const Tensor x,
+                        Tensor::Zeros({tokens, o.shape.hidden}, DType::kBF16, ctx.device()));
+    SY_ASSIGN_OR_RETURN(Tensor out,
+                        Tensor::Zeros({tokens, o.shape.hidden}, DType::kF32, ctx.device()));
+    SY_ASSIGN_OR_RETURN(const Tensor expert_out,
+                        Tensor::Zeros({tokens * world, o.shape.hidden}, DType::kF32, ctx.device()));
+    std::vector<double> dispatch, combine;
+    for (int i = 0; i < o.warmup + o.iters; ++i) {
+      SY_ASSIGN_OR_RETURN(const double d, stopwatch.TimeUs([&] {
+        return direct
+            ->Dispatch(0, x.data<uint16_t>(), ids.data<int32_t>(), weights.data<float>(),
+                       ctx.stream())
+            .status();
+      }));
+      SY_ASSIGN_OR_RETURN(const double c, stopwatch.TimeUs([&] {
+        return direct->Combine(expert_out.data<float>(), out.data<float>(), ctx.stream());
+      }));
+      if (i >= o.warmup) {
+        dispatch.push_back(d);
+        combine.push_back(c);
+      }
+    }
+    SY_RETURN_IF_ERROR(ctx.Synchronize());
+    SY_RETURN_IF_ERROR(direct->CheckPeers());
+    const std::vector<int64_t> counts = DispatchCounts(shape, me, o.seed);
+    const double mine[3] = {Median(dispatch), Median(combine),
+                            static_cast<double>((Sum(counts) - counts[me]) * 2 * o.shape.hidden)};
+    std::vector<double> every(3 * world);
+    SY_RETURN_IF_ERROR(bootstrap.AllGather(mine, sizeof(mine), every.data()));
+    Row row{backend + " direct", "bf16", tokens, 0, 0, 0};
+    for (int r = 0; r < world; ++r) {
+      row.dispatch_us = std::max(row.dispatch_us, every[3 * r]);
+      row.combine_us = std::max(row.combine_us, every[3 * r + 1]);
+      row.sent_mb += every[3 * r + 2] / 1e6 / world;
+    }
+    rows.push_back(std::move(row));
+  }
+  return absl::OkStatus();
+}
+
 absl::Status MeasureBackend(const ComponentRegistry& registry, Bootstrap& bootstrap, Device device,
-                            const Options& o, const std::string& name, std::vector<Row>& rows) {
+                            const Options& o, const std::string& name, std::vector<Row>& rows,
+                            std::vector<int64_t>& direct_skipped) {
   SY_ASSIGN_OR_RETURN(RegisteredComponent registered, registry.Find(name));
   SY_ASSIGN_OR_RETURN(std::shared_ptr<Component> component, Component::Create(registered, {}));
-  SY_ASSIGN_OR_RETURN(Comm comm, Comm::From(component));
+  SY_ASSIGN_OR_RETURN(Comm made, Comm::From(component));
+  const auto comm = std::make_shared<Comm>(std::move(made));
   SY_ASSIGN_OR_RETURN(std::unique_ptr<ExecContext> ctx, ExecContext::Create(device, 1));
-  SY_RETURN_IF_ERROR(comm.Connect(*ctx, *bootstrap.comm_group()));
-  Stopwatch stopwatch(*ctx, bootstrap, comm);
+  SY_RETURN_IF_ERROR(comm->Connect(*ctx, *bootstrap.comm_group()));
+  Stopwatch stopwatch(*ctx, bootstrap, *comm);
   for (A2aPayload payload : o.payloads) {
     for (int64_t tokens : o.tokens) {
-      SY_ASSIGN_OR_RETURN(Row row, Measure(comm, *ctx, bootstrap, stopwatch, o,
+      SY_ASSIGN_OR_RETURN(Row row, Measure(*comm, *ctx, bootstrap, stopwatch, o,
                                            registered.info->full_name, payload, tokens));
       rows.push_back(std::move(row));
     }
   }
-  return absl::OkStatus();
+  if (!device.is_cuda()) return absl::OkStatus();
+  return MeasureDirect(comm, *ctx, bootstrap, stopwatch, o, registered.info->full_name, rows,
+                       direct_skipped);
 }
 
 double GBps(const Row& r) { return r.dispatch_us > 0 ? r.sent_mb * 1e6 / r.dispatch_us / 1e3 : 0; }
@@ -231,7 +321,7 @@ std::string Figure(double v) {
 // shape they were set for.
 std::string VsTarget(const Row& r, const A2aShape& shape) {
   if (shape.hidden != 7168 || shape.top_k != 8 || shape.experts != 256) return "";
-  const bool nvlink = r.backend == "comm.nvlink", torch = r.backend == "torch.nccl";
+  const bool nvlink = r.backend.starts_with("comm.nvlink"), torch = r.backend == "torch.nccl";
   if (r.tokens == 128 && (nvlink || torch)) {
     const double goal = nvlink ? 30 : 54;
     return absl::StrFormat("%.2fx %s %.0f us", r.dispatch_us / goal, nvlink ? "target" : "ref",
@@ -320,8 +410,10 @@ absl::Status Run(const ParsedArgs& args, Options o) {
     }
   }
   std::vector<Row> rows;
+  std::vector<int64_t> direct_skipped;
   for (const std::string& name : o.comms) {
-    SY_RETURN_IF_ERROR(MeasureBackend(*registry, *bootstrap, device, o, name, rows));
+    SY_RETURN_IF_ERROR(
+        MeasureBackend(*registry, *bootstrap, device, o, name, rows, direct_skipped));
   }
   SY_RETURN_IF_ERROR(bootstrap->Barrier());
   if (info.rank != 0) return absl::OkStatus();
@@ -335,8 +427,16 @@ absl::Status Run(const ParsedArgs& args, Options o) {
       "targets (2 x H200, NVLink 450 GB/s one way, H=7168 top-8 of 256): comm.nvlink >= 360 GB/s "
       "per GPU one way at 4096 tokens, <= 30 us dispatch at 128 tokens; torch + NCCL measured "
       "there: 54 us at 128 tokens, 291 GB/s at 4096.\n"
+      "direct (backends with peer memory): the GPU model's own exchange, kernels writing each "
+      "token's row into the ranks of its experts and f32 sums back, no counts exchange.\n"
       "MB/rank: dispatch bytes a rank sends to the other ranks; GB/s: those / dispatch time.\n");
   PrintTables(rows, o, where);
+  if (!direct_skipped.empty()) {
+    std::printf(
+        "\ndirect: %s tokens/rank left out: their rows exceed the backend's peer memory "
+        "(comm.nvlink: peerMib)\n",
+        absl::StrJoin(direct_skipped, ", ").c_str());
+  }
   if (device.is_cuda() && TorchA2aAvailable(info.world_size)) {
     bootstrap.reset();  // waits for the other ranks to leave
     std::vector<Row> torch;
