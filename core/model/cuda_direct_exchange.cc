@@ -87,7 +87,7 @@ absl::Status CudaDirectExchange::LoadPlacement(Device device) {
 }
 
 absl::StatusOr<bool> CudaDirectExchange::BeginStep(std::span<const int64_t> rank_tokens,
-                                                   Device device) {
+                                                   Device device, void* stream) {
   active_ = false;
   if (std::ssize(rank_tokens) != ex_.world) {
     return absl::InternalError(
@@ -117,7 +117,7 @@ absl::StatusOr<bool> CudaDirectExchange::BeginStep(std::span<const int64_t> rank
   for (int q = 0; q < ex_.world; ++q) ex_.areas[q] = carve(static_cast<char*>(peers_[q])).first;
   SY_ASSIGN_OR_RETURN(char* local, local_.Get(256 + 4 * std::max<int64_t>(most, 1), device));
   if (local_.generation() != local_zeroed_) {
-    if (cudaMemset(local, 0, 256) != cudaSuccess) {
+    if (cudaMemsetAsync(local, 0, 256, static_cast<cudaStream_t>(stream)) != cudaSuccess) {
       cudaGetLastError();
       return absl::InternalError("expert parallelism (direct exchange): zeroing its counter");
     }

@@ -34,8 +34,8 @@ class CudaDirectExchange {
   ~CudaDirectExchange();
 
   // The step's tokens on every rank (the same vector on every rank): whether its layers take
-  // the direct exchange (every rank decides alike).
-  absl::StatusOr<bool> BeginStep(std::span<const int64_t> rank_tokens, Device device);
+  // the direct exchange (every rank decides alike). `stream`: where the step's layers run.
+  absl::StatusOr<bool> BeginStep(std::span<const int64_t> rank_tokens, Device device, void* stream);
   bool active() const { return active_; }
 
   // This rank's received rows, valid between Dispatch and Combine: every rank's tokens, each

@@ -11,7 +11,7 @@ absl::StatusOr<std::unique_ptr<CudaDirectExchange>> CudaDirectExchange::Connect(
 
 CudaDirectExchange::~CudaDirectExchange() = default;
 
-absl::StatusOr<bool> CudaDirectExchange::BeginStep(std::span<const int64_t>, Device) {
+absl::StatusOr<bool> CudaDirectExchange::BeginStep(std::span<const int64_t>, Device, void*) {
   return false;
 }
 

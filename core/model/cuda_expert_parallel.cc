@@ -102,7 +102,7 @@ absl::Status CudaExpertParallel::BeginStep(ExecContext& ctx, std::span<const int
   }
   step_tokens_ = rank_tokens[ep_->rank()];
   if (!direct_) return absl::OkStatus();
-  return direct_->BeginStep(rank_tokens, device_).status();
+  return direct_->BeginStep(rank_tokens, device_, ctx.stream()).status();
 }
 
 absl::Status CudaExpertParallel::CheckPeers() const {

@@ -234,8 +234,8 @@ absl::Status MeasureDirect(const std::shared_ptr<Comm>& comm, ExecContext& ctx,
                       CudaDirectExchange::Connect(ctx, ep, k, o.shape.hidden));
   if (direct == nullptr) return absl::OkStatus();
   for (int64_t tokens : o.tokens) {
-    SY_ASSIGN_OR_RETURN(const bool fits,
-                        direct->BeginStep(std::vector<int64_t>(world, tokens), ctx.device()));
+    SY_ASSIGN_OR_RETURN(const bool fits, direct->BeginStep(std::vector<int64_t>(world, tokens),
+                                                           ctx.device(), ctx.stream()));
     if (!fits) {
       skipped.push_back(tokens);
       continue;
