@@ -397,9 +397,13 @@ absl::Status Run(const ParsedArgs& args, Options o) {
   o.shape.world = info.world_size;
   const auto registry = LoadPlugins(args);
   if (o.device.empty()) o.device = cuda::DeviceCount() > 0 ? "cuda" : "cpu";
+  // Plain "cuda": each rank its local rank's GPU, wrapping around (ranks share a GPU when there
+  // are fewer), as the model commands place them.
+  const int gpus = cuda::DeviceCount();
   SY_ASSIGN_OR_RETURN(
       Device device,
-      Device::Parse(o.device == "cuda" ? absl::StrCat("cuda:", info.local_rank) : o.device));
+      Device::Parse(o.device == "cuda" && gpus > 0 ? absl::StrCat("cuda:", info.local_rank % gpus)
+                                                   : o.device));
   if (o.tokens.empty()) {
     o.tokens = device.is_cuda() ? std::vector<int64_t>{128, 256, 512, 1024, 2048, 4096, 8192, 16384}
                                 : std::vector<int64_t>{128, 512, 2048};

@@ -56,8 +56,9 @@ class NvlinkComm : public Comm {
     cudaSetDevice(device_);
     cudaStreamSynchronize(own_stream_);
     cudaDeviceSynchronize();
-    for (int q = 0; q < world_; ++q) {
-      if (q != rank_ && peers_[q] != nullptr) cudaIpcCloseMemHandle(peers_[q]);
+    // A connect that failed part way (a peer gone before the all-gather) mapped fewer peers.
+    for (size_t q = 0; q < peers_.size(); ++q) {
+      if (static_cast<int>(q) != rank_ && peers_[q] != nullptr) cudaIpcCloseMemHandle(peers_[q]);
     }
     cudaFree(workspace_);
     cudaFreeHost(error_);

@@ -4,6 +4,8 @@
 #include <cuda_runtime.h>
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <string>
 #include <vector>
 
 #include "core/device/exec_context.h"
@@ -27,7 +29,8 @@ class CudaNvlinkCommTest : public ::testing::Test {
     auto component = Component::Create(*registry_.Find("comm.nvlink"),
                                        {ConfigTable{{"registeredMib", ConfigValue{int64_t{8}}},
                                                     {"stagingMib", ConfigValue{int64_t{8}}},
-                                                    {"allReduceKib", ConfigValue{int64_t{4}}}}});
+                                                    {"allReduceKib", ConfigValue{int64_t{4}}},
+                                                    {"peerMib", ConfigValue{int64_t{1}}}}});
     ASSERT_TRUE(component.ok()) << component.status();
     comm_ = *component;
     ctx_ = *ExecContext::Create(Device::Cuda(0), 1);
@@ -41,6 +44,44 @@ class CudaNvlinkCommTest : public ::testing::Test {
   std::shared_ptr<Component> comm_;
   std::unique_ptr<ExecContext> ctx_;
 };
+
+// A peer that leaves before the bootstrap all-gather: connect fails naming it, and the
+// half-connected instance (workspace allocated, no peer mapped) is destroyed cleanly. It once
+// indexed the peers it had never mapped, and `bench a2a` crashed in its destructor.
+TEST_F(CudaNvlinkCommTest, APeerLostDuringConnectFailsConnectAndDestroysCleanly) {
+  auto component = Component::Create(*registry_.Find("comm.nvlink"),
+                                     {ConfigTable{{"registeredMib", ConfigValue{int64_t{1}}},
+                                                  {"stagingMib", ConfigValue{int64_t{1}}},
+                                                  {"peerMib", ConfigValue{int64_t{1}}}}});
+  ASSERT_TRUE(component.ok()) << component.status();
+  sy_comm_group group = group_.Member(0, 10000);
+  group.world_size = 2;
+  group.local_world_size = 2;
+  group.all_gather = [](void*, const void*, size_t, void*) {
+    return HostApi()->error_create(SY_UNAVAILABLE, "rank 1 has left the group");
+  };
+  EXPECT_EQ(
+      ErrorText(
+          CommVtable(**component)->connect((*component)->instance(), ctx_->BeginCall(), &group)),
+      std::to_string(SY_UNAVAILABLE) +
+          ": comm.nvlink: bootstrap all-gather: rank 1 has left the group");
+  component->reset();  // destroys the instance
+}
+
+// peer_memory hands out every rank's peer area (here the one rank's own), zeroed, and the
+// size of peerMib.
+TEST_F(CudaNvlinkCommTest, PeerMemoryIsTheZeroedPeerArea) {
+  void* peers[1] = {nullptr};
+  size_t bytes = 0;
+  ASSERT_EQ(ErrorText(CommVtable(*comm_)->peer_memory(comm_->instance(), ctx_->BeginCall(), peers,
+                                                      &bytes)),
+            "");
+  EXPECT_EQ(bytes, size_t{1} << 20);
+  ASSERT_NE(peers[0], nullptr);
+  std::vector<char> host(bytes, 1);
+  ASSERT_EQ(cudaMemcpy(host.data(), peers[0], bytes, cudaMemcpyDeviceToHost), cudaSuccess);
+  EXPECT_EQ(std::count(host.begin(), host.end(), 0), static_cast<std::ptrdiff_t>(bytes));
+}
 
 TEST_F(CudaNvlinkCommTest, HostTensorsRoundTrip) {
   for (int round = 0; round < 3; ++round) {  // flags advance step by step
