@@ -93,5 +93,16 @@ if (( gpus >= 2 )) && "$here/bin/switchyard" comm-check --help >/dev/null 2>&1; 
   else
     echo "FAIL launch -n 2 bench a2a"; tail -30 "$out/bench_a2a.log"; status=1
   fi
+  # EP=2 random-weight Mixtral-8x7B end to end beside EP=1: comm.nvlink's direct dispatch, its
+  # collective path (SWITCHYARD_EP_DIRECT=0) and comm.nccl (docs/expert-parallelism.md).
+  ep_generate=(generate --device cuda --weights random --model mixtral-8x7b --prompt hi
+               --max-tokens 64)
+  echo "== EP=1: $("$sy" "${ep_generate[@]}" 2>&1 >/dev/null | grep 'tokens/s' | tail -1)"
+  for run in "1 comm.nvlink" "0 comm.nvlink" "1 comm.nccl"; do
+    read -r direct comm <<<"$run"
+    line=$(SWITCHYARD_EP_DIRECT=$direct timeout 300 "$sy" launch -n 2 -- "${ep_generate[@]}" \
+      --comm "$comm" 2>&1 >/dev/null | grep 'tokens/s' | tail -1) || status=1
+    echo "== EP=2 $comm, SWITCHYARD_EP_DIRECT=$direct: $line"
+  done
 fi
 exit $status
