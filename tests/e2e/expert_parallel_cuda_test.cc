@@ -6,22 +6,30 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <chrono>
+#include <cstdlib>
+#include <future>
 #include <string>
+#include <vector>
 
 #include "absl/strings/str_cat.h"
 #include "tests/support/cli_runner.h"
 #include "tests/support/expert_parallel_fixture.h"
 #include "tests/support/scratch_dir.h"
+#include "tests/support/serving_process.h"
 
 namespace sy {
 namespace {
 
 using ::testing::HasSubstr;
+using ::testing::Not;
 using testing_support::CliResult;
 using testing_support::ExpectRebalancedForTheBetter;
+using testing_support::GreedyCompletion;
 using testing_support::PerplexityOf;
 using testing_support::RunCli;
 using testing_support::RunSwitchyard;
+using testing_support::ServingProcess;
 
 int Gpus() {
   static const int gpus = [] {
@@ -151,6 +159,47 @@ TEST(ExpertParallelCudaDirectTest, DirectAndCollectiveExchangesPrintOneGpusText)
                " --comm comm.nvlink" + extra + " 2>/dev/null)");
     ASSERT_EQ(collective.status, 0) << collective.output;
     EXPECT_EQ(collective.output, one);
+  }
+}
+
+// Serving under launch on the GPU: rank 0's engine batches requests of every length, so each
+// step lays the direct exchange out anew. Each prompt alone gets one GPU's answer, through the
+// direct exchange and through the collective path; all prompts at once are all answered.
+TEST(ExpertParallelCudaServeTest, TwoRanksServeOneGpusAnswersThroughEitherExchange) {
+  if (Gpus() == 0) GTEST_SKIP() << "no GPU";
+  const std::vector<std::string> prompts = {"def parse(", "The list type", "import os\n",
+                                            std::string(400, 'x')};
+  const std::vector<std::string> serve = {"serve",       "--device", "cuda", "--model",
+                                          Files().model, "--port",   "0",    "--skip-plan-check"};
+  std::vector<std::string> expected;
+  {
+    ServingProcess one(serve);
+    ASSERT_GT(one.port(), 0) << one.output();
+    for (const std::string& prompt : prompts) expected.push_back(GreedyCompletion(one, prompt));
+    one.Signal(SIGTERM);
+    EXPECT_EQ(one.WaitForExit(std::chrono::seconds(30)), 0) << one.output();
+  }
+  for (const std::string& text : expected) ASSERT_THAT(text, Not(HasSubstr("HTTP "))) << text;
+  std::vector<std::string> launch = {"launch", "-n", "2", "--timeout", "120", "--"};
+  launch.insert(launch.end(), serve.begin(), serve.end());
+  launch.insert(launch.end(), {"--comm", "comm.nvlink"});
+  for (const char* direct : {"1", "0"}) {
+    SCOPED_TRACE(absl::StrCat("SWITCHYARD_EP_DIRECT=", direct));
+    setenv("SWITCHYARD_EP_DIRECT", direct, 1);
+    ServingProcess two(launch);
+    unsetenv("SWITCHYARD_EP_DIRECT");
+    ASSERT_GT(two.port(), 0) << two.output();
+    for (size_t i = 0; i < prompts.size(); ++i) {
+      EXPECT_EQ(GreedyCompletion(two, prompts[i]), expected[i]) << two.output();
+    }
+    std::vector<std::future<std::string>> pending;
+    for (const std::string& prompt : prompts) {
+      pending.push_back(
+          std::async(std::launch::async, [&two, prompt] { return GreedyCompletion(two, prompt); }));
+    }
+    for (auto& answer : pending) EXPECT_THAT(answer.get(), Not(HasSubstr("HTTP "))) << two.output();
+    two.Signal(SIGTERM);
+    EXPECT_EQ(two.WaitForExit(std::chrono::seconds(60)), 0) << two.output();
   }
 }
 

@@ -47,16 +47,8 @@ const std::string& Model() {
   return model;
 }
 
+using sy::testing_support::GreedyCompletion;
 using sy::testing_support::ServingProcess;
-
-// A greedy completion of `prompt`: its text, or the HTTP failure.
-std::string Complete(const ServingProcess& server, const std::string& prompt) {
-  const json body = {{"prompt", prompt}, {"max_tokens", 12}, {"temperature", 0}};
-  httplib::Result res = server.Client(120).Post("/v1/completions", body.dump(), "application/json");
-  if (!res) return "no answer: " + httplib::to_string(res.error());
-  if (res->status != 200) return "HTTP " + std::to_string(res->status) + ": " + res->body;
-  return json::parse(res->body)["choices"][0]["text"].get<std::string>();
-}
 
 std::string Get(const ServingProcess& server, const std::string& path) {
   httplib::Result res = server.Client().Get(path);
@@ -83,7 +75,8 @@ const std::vector<std::string> kPrompts = {"def parse(", "The list type", "impor
 std::vector<std::string> CompleteConcurrently(const ServingProcess& server) {
   std::vector<std::future<std::string>> pending;
   for (const std::string& prompt : kPrompts) {
-    pending.push_back(std::async(std::launch::async, [&] { return Complete(server, prompt); }));
+    pending.push_back(
+        std::async(std::launch::async, [&] { return GreedyCompletion(server, prompt); }));
   }
   std::vector<std::string> texts;
   for (auto& p : pending) texts.push_back(p.get());
@@ -118,7 +111,7 @@ TEST(ExpertParallelServeTest, TwoRanksAnswerAsOneSurviveIdlenessAndExitZero) {
     // Idle for longer than the comm timeout: rank 1 must still be waiting for rank 0, not failed.
     std::this_thread::sleep_for(std::chrono::seconds(2 * kTimeoutSeconds + 1));
     EXPECT_FALSE(two.Exited()) << two.output();
-    EXPECT_EQ(Complete(two, kPrompts[1]), expected[1]) << two.output();
+    EXPECT_EQ(GreedyCompletion(two, kPrompts[1]), expected[1]) << two.output();
     const std::string metrics = Get(two, "/metrics");
     EXPECT_THAT(metrics, HasSubstr("switchyard_generation_tokens_total"));
 
@@ -321,7 +314,7 @@ TEST(ExpertParallelServeTest, TheKeepAliveFollowsTheTimeoutAndTooShortATimeoutIs
   ASSERT_GT(two.port(), 0) << two.output();
   std::this_thread::sleep_for(std::chrono::seconds(3));
   EXPECT_FALSE(two.Exited()) << two.output();
-  EXPECT_EQ(Complete(two, kPrompts[0]), OneProcessAnswers()[0]) << two.output();
+  EXPECT_EQ(GreedyCompletion(two, kPrompts[0]), OneProcessAnswers()[0]) << two.output();
   two.Signal(SIGTERM);
   EXPECT_EQ(two.WaitForExit(std::chrono::seconds(30)), 0) << two.output();
 }
@@ -340,7 +333,7 @@ TEST(ExpertParallelServeTest, ALuaPipelineServesExpertParallelUnderLaunch) {
   EXPECT_EQ(CompleteConcurrently(two), expected) << two.output();
   std::this_thread::sleep_for(std::chrono::seconds(2 * kTimeoutSeconds + 1));
   EXPECT_FALSE(two.Exited()) << two.output();
-  EXPECT_EQ(Complete(two, kPrompts[2]), expected[2]) << two.output();
+  EXPECT_EQ(GreedyCompletion(two, kPrompts[2]), expected[2]) << two.output();
   two.Signal(SIGTERM);
   EXPECT_EQ(two.WaitForExit(std::chrono::seconds(30)), 0) << two.output();
   const std::string out = two.output();

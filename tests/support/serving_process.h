@@ -18,14 +18,18 @@
 
 #include <httplib.h>
 
+#include <nlohmann/json.hpp>
+
 namespace sy::testing_support {
 
 class ServingProcess {
  public:
   // Runs `switchyard args...` with no extra plugin path and waits (up to two minutes: loading
-  // and binding) until it prints its address or exits.
+  // and binding) until it prints its address or exits. SY_TEST_SWITCHYARD points a copied build
+  // (scripts/gpu_bundle.sh) at its own CLI.
   explicit ServingProcess(std::vector<std::string> args) {
-    args.insert(args.begin(), SY_TEST_BINARY_DIR "/bin/switchyard");
+    const char* cli = std::getenv("SY_TEST_SWITCHYARD");
+    args.insert(args.begin(), cli != nullptr ? cli : SY_TEST_BINARY_DIR "/bin/switchyard");
     int fds[2];
     if (pipe(fds) != 0) return;
     pid_ = fork();
@@ -108,6 +112,16 @@ class ServingProcess {
   mutable std::mutex mutex_;
   std::string output_;
 };
+
+// A greedy completion of `prompt` by `server`: its text, or the HTTP failure.
+inline std::string GreedyCompletion(const ServingProcess& server, const std::string& prompt,
+                                    int max_tokens = 12) {
+  const nlohmann::json body = {{"prompt", prompt}, {"max_tokens", max_tokens}, {"temperature", 0}};
+  httplib::Result res = server.Client(120).Post("/v1/completions", body.dump(), "application/json");
+  if (!res) return "no answer: " + httplib::to_string(res.error());
+  if (res->status != 200) return "HTTP " + std::to_string(res->status) + ": " + res->body;
+  return nlohmann::json::parse(res->body)["choices"][0]["text"].get<std::string>();
+}
 
 }  // namespace sy::testing_support
 
