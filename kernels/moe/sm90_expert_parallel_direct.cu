@@ -1,28 +1,13 @@
 // The direct exchange's kernels (expert_parallel_direct.h has the protocol). Rows move as
-// 16-byte words when the hidden size allows (any multiple of 8), else as bf16 pairs.
+// 16-byte words when the row's bytes and addresses allow, else as 4-byte words.
 #include "kernels/moe/expert_parallel_direct.h"
 #include "kernels/moe/sm90_common.cuh"
+#include "kernels/system_scope_flags.cuh"
 
 namespace sy::kernels {
 namespace {
 
 constexpr int kThreads = 256;
-
-__device__ __forceinline__ void StoreRelease(unsigned long long* p, unsigned long long v) {
-  asm volatile("st.release.sys.global.u64 [%0], %1;" ::"l"(p), "l"(v) : "memory");
-}
-
-__device__ __forceinline__ unsigned long long LoadAcquire(const unsigned long long* p) {
-  unsigned long long v;
-  asm volatile("ld.acquire.sys.global.u64 %0, [%1];" : "=l"(v) : "l"(p) : "memory");
-  return v;
-}
-
-__device__ __forceinline__ unsigned long long Now() {
-  unsigned long long t;
-  asm volatile("mov.u64 %0, %%globaltimer;" : "=l"(t));
-  return t;
-}
 
 __device__ __forceinline__ bool Failed(const int* error) {
   return *static_cast<const volatile int*>(error) != 0;
@@ -33,13 +18,13 @@ __device__ __forceinline__ bool Failed(const int* error) {
 __device__ bool WaitForEveryRank(const DirectExchange& ex, const unsigned long long* flags) {
   bool ok = true;
   if (threadIdx.x < ex.world) {
-    const unsigned long long deadline = Now() + ex.timeout_ns;
-    while (LoadAcquire(&flags[threadIdx.x]) < ex.seq) {
+    const unsigned long long deadline = GlobalTimerNs() + ex.timeout_ns;
+    while (LoadAcquireSystem(&flags[threadIdx.x]) < ex.seq) {
       if (Failed(ex.error)) {
         ok = false;
         break;
       }
-      if (Now() > deadline) {
+      if (GlobalTimerNs() > deadline) {
         atomicCAS(ex.error, 0, static_cast<int>(threadIdx.x) + 1);
         ok = false;
         break;
@@ -60,7 +45,8 @@ __device__ void SignalEveryRank(const DirectExchange& ex, bool dispatched) {
   *ex.arrived = 0;  // for the next kernel: nothing else touches it until this one ends
   for (int q = 0; q < ex.world; ++q) {
     DirectFlags* flags = ex.areas[q].flags;
-    StoreRelease(dispatched ? &flags->dispatched[ex.rank] : &flags->combined[ex.rank], ex.seq);
+    StoreReleaseSystem(dispatched ? &flags->dispatched[ex.rank] : &flags->combined[ex.rank],
+                       ex.seq);
   }
 }
 

@@ -1,34 +1,23 @@
 #include <algorithm>
 #include <cstdint>
 
+#include "kernels/system_scope_flags.cuh"
 #include "one_sided.h"
 
 namespace sy::plugins::nvlink {
 namespace {
 
+using kernels::GlobalTimerNs;
+using kernels::LoadAcquireSystem;
+using kernels::StoreReleaseSystem;
+
 constexpr int kThreads = 512;
-
-__device__ __forceinline__ void StoreRelease(unsigned long long* p, unsigned long long v) {
-  asm volatile("st.release.sys.global.u64 [%0], %1;" ::"l"(p), "l"(v) : "memory");
-}
-
-__device__ __forceinline__ unsigned long long LoadAcquire(const unsigned long long* p) {
-  unsigned long long v;
-  asm volatile("ld.acquire.sys.global.u64 %0, [%1];" : "=l"(v) : "l"(p) : "memory");
-  return v;
-}
-
-__device__ __forceinline__ unsigned long long Now() {
-  unsigned long long t;
-  asm volatile("mov.u64 %0, %%globaltimer;" : "=l"(t));
-  return t;
-}
 
 // Spins until *flag >= seq; false (and *error = peer + 1) past the deadline.
 __device__ bool WaitFlag(const unsigned long long* flag, unsigned long long seq,
                          unsigned long long deadline, int peer, int* error) {
-  while (LoadAcquire(flag) < seq) {
-    if (Now() > deadline) {
+  while (LoadAcquireSystem(flag) < seq) {
+    if (GlobalTimerNs() > deadline) {
       atomicExch(error, peer + 1);
       return false;
     }
@@ -65,12 +54,12 @@ __device__ void CopyShare(char* dst, const char* src, unsigned long long n, unsi
 __global__ void __launch_bounds__(kThreads) OneSidedExchange(ExchangeParams p) {
   __shared__ unsigned long long dest;
   __shared__ bool ok;
-  const unsigned long long deadline = Now() + p.timeout_ns;
+  const unsigned long long deadline = GlobalTimerNs() + p.timeout_ns;
   Control* mine = p.control[p.rank];
   if (blockIdx.x == 0 && threadIdx.x < p.world) {  // 1. where each sender's bytes go here
     Control* sender = p.control[threadIdx.x];
     *reinterpret_cast<volatile unsigned long long*>(&sender->dest[p.rank]) = p.my_dest[threadIdx.x];
-    StoreRelease(&sender->ready[p.rank], p.seq);
+    StoreReleaseSystem(&sender->ready[p.rank], p.seq);
   }
   // 2. every peer's bytes, starting with the next rank. With a block for each peer that has
   // bytes, the blocks split into one group per peer, sized by its bytes, so the copies to
@@ -118,7 +107,7 @@ __global__ void __launch_bounds__(kThreads) OneSidedExchange(ExchangeParams p) {
   if (atomicAdd(&mine->arrived, 1u) != gridDim.x - 1) return;
   mine->arrived = 0;  // the last block: every block's bytes are out
   __threadfence_system();
-  for (int q = 0; q < p.world; ++q) StoreRelease(&p.control[q]->done[p.rank], p.seq);
+  for (int q = 0; q < p.world; ++q) StoreReleaseSystem(&p.control[q]->done[p.rank], p.seq);
   for (int q = 0; q < p.world; ++q) {
     if (!WaitFlag(&mine->done[q], p.seq, deadline, q, p.error)) return;
   }
