@@ -104,5 +104,17 @@ if (( gpus >= 2 )) && "$here/bin/switchyard" comm-check --help >/dev/null 2>&1; 
       --comm "$comm" 2>&1 >/dev/null | grep 'tokens/s' | tail -1) || status=1
     echo "== EP=2 $comm, SWITCHYARD_EP_DIRECT=$direct: $line"
   done
+  # Decode throughput at batch per rank 1..256, every rank decoding its own batch (attention
+  # data-parallel), beside the same on one GPU (bench_decode.log above); then the scaling run
+  # of issue 8, random Mixtral-8x22B (281 GB in bf16: 4 GPUs or more) at EP 4 and 8.
+  timeout 600 "$sy" launch -n 2 -- bench decode --device cuda --weights random \
+    --model mixtral-8x7b --batch 1,16,64,256 --context 256 --steps 32 --comm comm.nvlink 2>&1 |
+    tee -a "$out/bench_decode_ep.log" || status=1
+  for ranks in 4 8; do
+    (( gpus >= ranks )) || continue
+    timeout 600 "$sy" launch -n $ranks -- bench decode --device cuda --weights random \
+      --model mixtral-8x22b --batch 1,16,64,256 --context 256 --steps 16 --comm comm.nvlink 2>&1 |
+      tee -a "$out/bench_decode_ep.log" || status=1
+  done
 fi
 exit $status

@@ -2,6 +2,11 @@
 // weight-streaming bound of the same step — the bytes a step must read (every dense weight, the
 // experts its tokens touch, the batch's KV cache) divided by the memory bandwidth.
 //
+// Under launch (expert parallelism) every rank decodes its own B sequences in the same steps,
+// as attention data-parallel serving does; tokens/s count every rank's, and the bound is one
+// GPU's bytes: the dense weights, its share of the experts the whole group's tokens touch, its
+// KV cache. Rank 0 prints.
+//
 // Each batch of B sequences is prefilled with --context random tokens, then --steps decode
 // steps of all B run back to back and are timed (wall clock), three ways on the same sequences:
 // the logits back on the host and no sampling (the bound's columns), sampled on the host by
@@ -61,8 +66,9 @@ struct StepBytes {
   double total() const { return dense + experts + kv; }
 };
 
+// One rank's bytes when `ranks` ranks each step `batch` tokens and share the experts evenly.
 StepBytes BytesPerStep(const ModelConfig& c, double weight_bytes, double kv_bytes_per_token,
-                       int64_t batch, int64_t context) {
+                       int64_t batch, int64_t context, int ranks) {
   const double h = static_cast<double>(c.hidden_size), hd = static_cast<double>(c.head_dim);
   double attention = h * hd * (2.0 * c.num_attention_heads + 2.0 * c.num_key_value_heads);
   if (c.mla) {  // q (LoRA or not), kv_a, kv_b, o
@@ -85,8 +91,8 @@ StepBytes BytesPerStep(const ModelConfig& c, double weight_bytes, double kv_byte
     }
     const double e = static_cast<double>(c.num_experts), k = c.num_experts_per_tok;
     dense += e * h + 3 * h * shared;
-    const double touched = e * (1 - std::pow(1 - k / e, static_cast<double>(batch)));
-    experts += touched * 3 * h * c.expert_intermediate_size();
+    const double touched = e * (1 - std::pow(1 - k / e, static_cast<double>(batch * ranks)));
+    experts += touched / ranks * 3 * h * c.expert_intermediate_size();
   }
   StepBytes bytes;
   bytes.dense = dense * weight_bytes;
@@ -218,44 +224,59 @@ int BenchDecode(const ParsedArgs& args) {
   const auto registry = LoadPlugins(args);
   auto ctx = CreateContextFromArgs(args);
   if (!ctx.ok()) return Fail(ctx.status());
-  auto model = LoadModelFromArgs(args, *registry, **ctx);
+  ExpertParallelGroup group;
+  auto model = LoadModelFromArgs(args, *registry, **ctx, &group);
   if (!model.ok()) return Fail(model.status());
   MoeModel& network = *(*model)->network;
+  const int ranks = group.expert_parallel ? group.expert_parallel->world_size() : 1;
+  const bool prints = !group.expert_parallel || group.expert_parallel->rank() == 0;
   const ModelConfig& c = network.config();
   const bool gpu = network.device().is_cuda();
   const double bandwidth = gpu ? kH200HbmGBps : MeasureCopyGBps();
   const double weight_bytes = gpu ? 2 : 4;  // bf16 on the GPU, f32 on the CPU
   const double kv_per_token = static_cast<double>(network.CacheShape(1).BytesPerToken());
-  std::printf("%s on %s: %lld layers, %lld experts, top-%lld; context %lld, %lld timed steps\n",
-              (*model)->name.c_str(), network.device().ToString().c_str(),
-              static_cast<long long>(c.num_hidden_layers), static_cast<long long>(c.num_experts),
-              static_cast<long long>(c.num_experts_per_tok), static_cast<long long>(context),
-              static_cast<long long>(step_count));
-  std::printf("bound: the bytes a step reads / %.0f GB/s (%s)\n", bandwidth,
-              gpu ? "H200 HBM3e, nominal" : "this machine's memcpy, measured");
-  const SamplingParams sampling = BenchSampling(0);
-  std::printf(
-      "TOKENS/S: logits to the host, nothing sampled; HOST-SAMPLED: + core/runtime/sampler; "
-      "DEVICE-SAMPLED: sampled on the GPU, ids back (temperature %.1f, top-p %.2f)\n\n",
-      sampling.temperature, sampling.top_p);
+  if (prints) {
+    std::printf("%s on %s: %lld layers, %lld experts, top-%lld; context %lld, %lld timed steps\n",
+                (*model)->name.c_str(), network.device().ToString().c_str(),
+                static_cast<long long>(c.num_hidden_layers), static_cast<long long>(c.num_experts),
+                static_cast<long long>(c.num_experts_per_tok), static_cast<long long>(context),
+                static_cast<long long>(step_count));
+    if (ranks > 1) {
+      std::printf(
+          "expert-parallel over %d ranks (%s): each rank decodes BATCH sequences of its own; "
+          "tokens/s count every rank's; MB/STEP and the bound are one rank's (the dense "
+          "weights, 1/%d of the experts the group's tokens touch, its KV cache)\n",
+          ranks, group.expert_parallel->comm->component().full_name().c_str(), ranks);
+    }
+    std::printf("bound: the bytes a step reads / %.0f GB/s (%s)\n", bandwidth,
+                gpu ? "H200 HBM3e, nominal" : "this machine's memcpy, measured");
+    const SamplingParams sampling = BenchSampling(0);
+    std::printf(
+        "TOKENS/S: logits to the host, nothing sampled; HOST-SAMPLED: + core/runtime/sampler; "
+        "DEVICE-SAMPLED: sampled on the GPU, ids back (temperature %.1f, top-p %.2f)\n\n",
+        sampling.temperature, sampling.top_p);
+  }
 
   TextTable table({"BATCH", "STEP MS", "TOKENS/S", "MB/STEP", "GB/S", "BOUND TOKENS/S",
                    "% OF BOUND", "HOST-SAMPLED TOKENS/S", "DEVICE-SAMPLED TOKENS/S"});
   for (int64_t batch : *batches) {
     auto times = TimeDecode(network, **ctx, batch, context, step_count);
     if (!times.ok()) return Fail(times.status());
-    const StepBytes bytes = BytesPerStep(c, weight_bytes, kv_per_token, batch, context);
+    const StepBytes bytes = BytesPerStep(c, weight_bytes, kv_per_token, batch, context, ranks);
     const double gb = bytes.total() / 1e9, seconds = times->logits;
     const double bound_seconds = gb / bandwidth;
+    const double tokens = static_cast<double>(batch * ranks);
     table.AddRow({absl::StrCat(batch), absl::StrFormat("%.3f", seconds * 1e3),
-                  absl::StrFormat("%.1f", batch / seconds), absl::StrFormat("%.1f", gb * 1e3),
+                  absl::StrFormat("%.1f", tokens / seconds), absl::StrFormat("%.1f", gb * 1e3),
                   absl::StrFormat("%.0f", gb / seconds),
-                  absl::StrFormat("%.1f", batch / bound_seconds),
+                  absl::StrFormat("%.1f", tokens / bound_seconds),
                   absl::StrFormat("%.1f%%", 100 * bound_seconds / seconds),
-                  absl::StrFormat("%.1f", batch / times->host),
-                  times->device > 0 ? absl::StrFormat("%.1f", batch / times->device) : "-"});
+                  absl::StrFormat("%.1f", tokens / times->host),
+                  times->device > 0 ? absl::StrFormat("%.1f", tokens / times->device) : "-"});
   }
-  std::printf("%s", table.Render().c_str());
+  // Under launch: the ranks finish together (the others may still be stepping).
+  if (absl::Status done = network.FinishSteps(**ctx); !done.ok()) return Fail(done);
+  if (prints) std::printf("%s", table.Render().c_str());
   return 0;
 }
 

@@ -48,8 +48,8 @@ absl::Status RefuseRebalancing(const ParsedArgs& args, bool command_runs_expert_
         "--", name, " balances experts over expert-parallel ranks: ",
         command_runs_expert_parallel
             ? "run under switchyard launch (or pass --comm)"
-            : "this command does not run expert-parallel (generate, perplexity and serve do, under "
-              "switchyard launch)"));
+            : "this command does not run expert-parallel (generate, perplexity, serve and bench "
+              "decode do, under switchyard launch)"));
   }
   return absl::OkStatus();
 }

@@ -18,6 +18,7 @@
 namespace sy {
 namespace {
 
+using ::testing::ContainsRegex;
 using ::testing::HasSubstr;
 using testing_support::CliResult;
 using testing_support::ExpectRebalancedForTheBetter;
@@ -154,9 +155,25 @@ INSTANTIATE_TEST_SUITE_P(CpuBackends, ExpertParallelTest,
                          [](const auto& info) { return info.param.substr(5); });
 
 TEST(ExpertParallelErrorsTest, CommandsWithoutExpertParallelismRefuseLaunch) {
-  const CliResult r = RunSwitchyard("launch -n 2 --timeout 30 -- bench decode 2>&1");
+  const CliResult r =
+      RunSwitchyard("launch -n 2 --timeout 30 -- bench eplb --text " + Files().text + " 2>&1");
   EXPECT_NE(r.status, 0);
   EXPECT_THAT(r.output, HasSubstr("this command does not run expert-parallel"));
+}
+
+// bench decode under launch: each rank decodes its own batch in the same steps; rank 0 prints
+// one table whose tokens/s count both ranks', and every rank exits 0.
+TEST(ExpertParallelBenchTest, BenchDecodeRunsExpertParallel) {
+  const CliResult r =
+      RunSwitchyard("launch -n 2 --timeout 60 -- bench decode --model " + Files().model +
+                    " --batch 1,3 --context 8 --steps 2 --comm comm.pcie 2>&1");
+  ASSERT_EQ(r.status, 0) << r.output;
+  EXPECT_THAT(r.output, HasSubstr("expert-parallel over 2 ranks (comm.pcie)"));
+  EXPECT_THAT(r.output, ContainsRegex("\n1 +[0-9.]+ +[0-9.]+"));
+  EXPECT_THAT(r.output, ContainsRegex("\n3 +[0-9.]+ +[0-9.]+"));
+  const size_t table = r.output.find("BATCH  STEP MS");
+  ASSERT_NE(table, std::string::npos);
+  EXPECT_EQ(r.output.find("BATCH  STEP MS", table + 1), std::string::npos) << "one table";
 }
 
 TEST(ExpertParallelErrorsTest, BadOptionsNameTheOption) {
