@@ -33,7 +33,8 @@ constexpr int kExperts = 6;
 constexpr int kSlotsPerRank = 4;
 // Experts 1 and 5 have a replica on each rank.
 const std::vector<int32_t> kSlots = {0, 1, 2, 5, 3, 4, 5, 1};
-const std::vector<int64_t> kTokens = {5, 3};
+// Rank 0's 300 pairs make each thread of a CTA count turns over more than one stride.
+const std::vector<int64_t> kTokens = {100, 37};
 
 uint16_t Bf16Bits(float f) {
   uint32_t bits;

@@ -64,37 +64,55 @@ __device__ void CopyRow(void* dst, const void* src, int64_t bytes) {
   for (int64_t i = threadIdx.x; i < bytes / 4; i += kThreads) d[i] = s[i];
 }
 
-// The slot of pair `pair` (token * k + j) whose expert is e >= 0: ExpertPlacement::
-// AssignReplicas on the device. With several replicas the pair takes its turn among the earlier
-// pairs of the same expert: a replica on this rank first, else the ranks' replicas in turn.
-__device__ int32_t AssignReplica(const DirectExchange& ex, const DirectDispatchArgs& a,
-                                 int64_t pair, int32_t e) {
-  const int32_t* all = a.replica_slots + a.replica_begin[e];
+// For each of a token's pairs j (pair `first` + j) whose expert has several replicas:
+// turns[j] = the earlier pairs of the same expert (token * k + j order), counted by the CTA.
+__device__ __forceinline__ void CountTurns(const int32_t* ids, const int32_t* replica_begin,
+                                           int32_t first, int32_t k, int32_t* turns) {
+  if (threadIdx.x < k) turns[threadIdx.x] = 0;
+  __syncthreads();
+  for (int32_t j = 0; j < k; ++j) {
+    const int32_t e = ids[first + j];
+    if (e < 0 || replica_begin[e + 1] - replica_begin[e] == 1) continue;  // alike in every thread
+    int32_t mine = 0;
+    // Four loads in flight; the compiler's own unrolling spilled registers.
+#pragma unroll 4
+    for (int32_t i = threadIdx.x; i < first + j; i += kThreads) mine += ids[i] == e;
+    if (mine > 0) atomicAdd(&turns[j], mine);
+  }
+  __syncthreads();
+}
+
+// The slot of a pair of expert e >= 0 on its `turn` among that expert's pairs:
+// ExpertPlacement::AssignReplicas on the device (a replica on this rank first, else the
+// ranks' replicas in turn).
+__device__ __forceinline__ int32_t AssignReplica(const DirectExchange& ex,
+                                                 const DirectDispatchArgs& a, int32_t e,
+                                                 int32_t turn) {
+  const int32_t* slots = a.replica_slots + a.replica_begin[e];
   const int32_t n = a.replica_begin[e + 1] - a.replica_begin[e];
-  if (n == 1) return all[0];
-  int32_t turn = 0;
-  for (int64_t i = 0; i < pair; ++i) turn += a.ids[i] == e;
+  if (n == 1) return slots[0];
   int32_t local = 0;
-  for (int32_t m = 0; m < n; ++m) local += all[m] / a.slots_per_rank == ex.rank;
-  if (local == 0) return all[(ex.rank + turn) % n];
+  for (int32_t m = 0; m < n; ++m) local += slots[m] / a.slots_per_rank == ex.rank;
+  if (local == 0) return slots[(ex.rank + turn) % n];
   for (int32_t m = 0, seen = 0; m < n; ++m) {
-    if (all[m] / a.slots_per_rank != ex.rank) continue;
-    if (seen++ == turn % local) return all[m];
+    if (slots[m] / a.slots_per_rank != ex.rank) continue;
+    if (seen++ == turn % local) return slots[m];
   }
   return -1;  // unreachable: `local` replicas were counted above
 }
 
 __global__ void __launch_bounds__(kThreads)
     sm90_ep_direct_dispatch(const DirectExchange ex, const DirectDispatchArgs a) {
-  __shared__ int32_t slots[kMaxDirectTopK];
+  __shared__ int32_t slots[kMaxDirectTopK], turns[kMaxDirectTopK];
   if (Failed(ex.error)) return;
   const int32_t k = ex.top_k;
   const int64_t tokens = ex.row_begin[ex.rank + 1] - ex.row_begin[ex.rank];
   for (int64_t t = blockIdx.x; t < tokens; t += gridDim.x) {
+    // A rank's pairs fit 32 bits.
+    CountTurns(a.ids, a.replica_begin, static_cast<int32_t>(t * k), k, turns);
     if (threadIdx.x < k) {
-      const int64_t pair = t * k + threadIdx.x;
-      const int32_t e = a.ids[pair];
-      slots[threadIdx.x] = e < 0 ? -1 : AssignReplica(ex, a, pair, e);
+      const int32_t e = a.ids[t * k + threadIdx.x];
+      slots[threadIdx.x] = e < 0 ? -1 : AssignReplica(ex, a, e, turns[threadIdx.x]);
     }
     __syncthreads();
     const int64_t row = ex.row_begin[ex.rank] + t;
