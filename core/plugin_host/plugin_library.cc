@@ -18,9 +18,9 @@ constexpr size_t kPluginSizeV1 = sizeof(sy_plugin);
 constexpr size_t kComponentDescSizeV1 = sizeof(sy_component_desc);
 constexpr size_t kRouterVtableSizeV1 = sizeof(sy_router_vtable);
 constexpr size_t kQuantizerVtableSizeV1 = sizeof(sy_quantizer_vtable);
-constexpr size_t kExpertsVtableSizeV1 = sizeof(sy_experts_vtable);
+constexpr size_t kExpertsVtableSizeV1 = offsetof(sy_experts_vtable, supports_activation);
 constexpr size_t kSchedulerVtableSizeV2 = offsetof(sy_scheduler_vtable, place);
-constexpr size_t kCommVtableSizeV3 = sizeof(sy_comm_vtable);
+constexpr size_t kCommVtableSizeV3 = offsetof(sy_comm_vtable, peer_memory);
 
 // The ABI minor whose vtable a kind first had (a plugin declaring an older minor cannot
 // provide it).
@@ -76,8 +76,8 @@ absl::Status CheckVtable(const sy_component_desc& desc, sy_component_kind kind) 
   } else if (kind == SY_KIND_SCHEDULER) {
     // A batch scheduler, a placement scheduler (1.3), or both.
     const auto* v = static_cast<const sy_scheduler_vtable*>(desc.vtable);
-    const bool has_place = size >= offsetof(sy_scheduler_vtable, place) + sizeof(v->place) &&
-                           v->place != nullptr;
+    const bool has_place =
+        size >= offsetof(sy_scheduler_vtable, place) + sizeof(v->place) && v->place != nullptr;
     complete = v->schedule != nullptr || has_place;
   } else if (kind == SY_KIND_COMM) {
     const auto* v = static_cast<const sy_comm_vtable*>(desc.vtable);

@@ -70,6 +70,17 @@ TEST(PluginLibraryTest, RefusesANewerAbiMinorNamingBothVersions) {
                                            SY_ABI_MINOR))));
 }
 
+// A plugin of an older minor fills each vtable only as far as that minor defined it; the host
+// must load it (the later fields are read only where struct_size covers them).
+TEST(PluginLibraryTest, LoadsAPluginOfAnOlderMinor) {
+  auto library =
+      PluginLibrary::Open(SY_TEST_BINARY_DIR "/test_plugins_older_minor/sy_test_older_minor.so");
+  ASSERT_TRUE(library.ok()) << library.status();
+  ASSERT_EQ((*library)->components().size(), 2u);
+  EXPECT_EQ((*library)->components()[0].full_name, "experts.older");
+  EXPECT_EQ((*library)->components()[1].full_name, "comm.older");
+}
+
 TEST(PluginLibraryTest, RefusesAPluginWhoseInitFails) {
   EXPECT_THAT(LoadError(TestPlugin("sy_test_init_null.so")),
               AllOf(HasSubstr("sy_test_init_null.so"), HasSubstr("returned NULL")));
