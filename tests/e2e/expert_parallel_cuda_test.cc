@@ -205,7 +205,8 @@ TEST(ExpertParallelCudaServeTest, TwoRanksServeOneGpusAnswersThroughEitherExchan
 
 // The other expert layouts under launch on the GPU, each with online rebalancing where it is
 // built: gpt-oss's fused experts with biases (bf16 and MXFP4, each rank keeping its slots' rows
-// of them), and DeepSeek-V3's fp8 block-128 experts (re-filled as fp8 with their scales).
+// of them), and DeepSeek-V3's fp8 block-128 experts (re-filled as fp8 with their scales); then
+// each through the direct exchange.
 TEST(ExpertParallelCudaLayoutsTest, EachLayoutShardsLikeOneGpu) {
   if (Gpus() == 0) GTEST_SKIP() << "no GPU";
   const testing_support::ScopedScratchDir scratch;
@@ -232,6 +233,11 @@ TEST(ExpertParallelCudaLayoutsTest, EachLayoutShardsLikeOneGpu) {
     ASSERT_EQ(two.status, 0) << two.output;
     EXPECT_NEAR(PerplexityOf(two.output) / PerplexityOf(one.output), 1.0, 1e-3) << two.output;
     if (!c.ep.empty()) ExpectRebalancedForTheBetter(two.output);
+    // The same layout through the direct exchange (comm.nvlink's peer memory).
+    const CliResult direct =
+        RunSwitchyard("launch -n 2 --timeout 120 -- " + args + " --comm comm.nvlink 2>&1");
+    ASSERT_EQ(direct.status, 0) << direct.output;
+    EXPECT_NEAR(PerplexityOf(direct.output) / PerplexityOf(one.output), 1.0, 1e-3) << direct.output;
   }
 }
 
