@@ -10,6 +10,7 @@
 #include <cstdlib>
 #include <future>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
@@ -27,6 +28,7 @@ using testing_support::CliResult;
 using testing_support::ExpectRebalancedForTheBetter;
 using testing_support::GreedyCompletion;
 using testing_support::PerplexityOf;
+using testing_support::RankOnePid;
 using testing_support::RunCli;
 using testing_support::RunSwitchyard;
 using testing_support::ServingProcess;
@@ -201,6 +203,50 @@ TEST(ExpertParallelCudaServeTest, TwoRanksServeOneGpusAnswersThroughEitherExchan
     two.Signal(SIGTERM);
     EXPECT_EQ(two.WaitForExit(std::chrono::seconds(60)), 0) << two.output();
   }
+}
+
+// A rank killed while a request runs through the direct exchange: rank 0's wait gives up after
+// the group timeout, the request fails naming the rank, and rank 0 exits instead of hanging.
+TEST(ExpertParallelCudaServeTest, ARankKilledMidRequestFailsItNamingTheRank) {
+  if (Gpus() == 0) GTEST_SKIP() << "no GPU";
+  ServingProcess two({"launch",
+                      "-n",
+                      "2",
+                      "--timeout",
+                      "5",
+                      "--",
+                      "serve",
+                      "--device",
+                      "cuda",
+                      "--weights",
+                      "random",
+                      "--model",
+                      "mixtral-8x7b",
+                      "--layers",
+                      "2",
+                      "--comm",
+                      "comm.nvlink",
+                      "--port",
+                      "0",
+                      "--skip-plan-check"});
+  ASSERT_GT(two.port(), 0) << two.output();
+  const pid_t rank1 = RankOnePid(two);
+  ASSERT_GT(rank1, 0) << two.output();
+  auto answer = std::async(std::launch::async, [&two] {
+    const nlohmann::json body = {
+        {"prompt", "hello"}, {"max_tokens", 4000}, {"ignore_eos", true}, {"temperature", 0}};
+    return two.Client(60).Post("/v1/completions", body.dump(), "application/json");
+  });
+  std::this_thread::sleep_for(std::chrono::seconds(2));  // decoding by now
+  ASSERT_EQ(kill(rank1, SIGKILL), 0);
+  const httplib::Result res = answer.get();
+  ASSERT_TRUE(res) << two.output();
+  EXPECT_EQ(res->status, 503) << res->body;
+  EXPECT_THAT(res->body, HasSubstr("rank 1 did not answer within 5s")) << res->body;
+  EXPECT_NE(two.WaitForExit(std::chrono::seconds(30)), 0) << two.output();
+  EXPECT_THAT(two.output(),
+              HasSubstr("[rank 0] switchyard serve: the expert-parallel group failed"))
+      << two.output();
 }
 
 // The other expert layouts under launch on the GPU, each with online rebalancing where it is

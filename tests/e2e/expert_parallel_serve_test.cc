@@ -48,6 +48,7 @@ const std::string& Model() {
 }
 
 using sy::testing_support::GreedyCompletion;
+using sy::testing_support::RankOnePid;
 using sy::testing_support::ServingProcess;
 
 std::string Get(const ServingProcess& server, const std::string& path) {
@@ -134,19 +135,6 @@ TEST(ExpertParallelServeTest, OnlineRebalancingPublishesItsMetrics) {
   EXPECT_THAT(metrics, HasSubstr("switchyard_ep_rank_imbalance"));
   two.Signal(SIGTERM);
   EXPECT_EQ(two.WaitForExit(std::chrono::seconds(30)), 0) << two.output();
-}
-
-// Rank 1's pid, from the line it prints once it has loaded (maybe after rank 0's serving line);
-// 0 when it does not say within 30 s.
-pid_t RankOnePid(const ServingProcess& server) {
-  const std::regex lending(R"(rank 1 \(pid (\d+)\): lending)");
-  std::smatch match;
-  std::string out;
-  for (auto deadline = Clock::now() + std::chrono::seconds(30);
-       !std::regex_search(out = server.output(), match, lending) && Clock::now() < deadline;) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(20));
-  }
-  return match.empty() ? 0 : std::stoi(match[1]);
 }
 
 TEST(ExpertParallelServeTest, AKilledRankMakesRankZeroFailClearly) {

@@ -123,6 +123,20 @@ inline std::string GreedyCompletion(const ServingProcess& server, const std::str
   return nlohmann::json::parse(res->body)["choices"][0]["text"].get<std::string>();
 }
 
+// Under `launch -n 2 -- serve`: rank 1's pid, from the line it prints once it has loaded (maybe
+// after rank 0's serving line); 0 when it does not say within 30 s.
+inline pid_t RankOnePid(const ServingProcess& server) {
+  const std::regex lending(R"(rank 1 \(pid (\d+)\): lending)");
+  std::smatch match;
+  std::string out;
+  for (auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+       !std::regex_search(out = server.output(), match, lending) &&
+       std::chrono::steady_clock::now() < deadline;) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  return match.empty() ? 0 : std::stoi(match[1]);
+}
+
 }  // namespace sy::testing_support
 
 #endif  // SWITCHYARD_TESTS_SUPPORT_SERVING_PROCESS_H_
