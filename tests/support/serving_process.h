@@ -54,7 +54,8 @@ class ServingProcess {
       }
       close(fd);
     });
-    const std::regex serving(R"(serving \S+ on http://[^:]+:(\d+) )");
+    // "serving NAME on http://...", or "serving NAME (first N of M layers) on http://...".
+    const std::regex serving(R"(serving \S+(?: \([^)]*\))? on http://[^:]+:(\d+) )");
     for (auto deadline = Clock::now() + std::chrono::seconds(120); Clock::now() < deadline;) {
       std::smatch match;
       const std::string out = output();
