@@ -29,23 +29,15 @@ class OlderComm : public Comm {
   void AllReduceSum(const ExecContext&, sy_tensor&) override {}
 };
 
-// The SDK's vtables cut back to their first minor's size.
-const sy_experts_vtable* ExpertsAsOfV1() {
-  static sy_experts_vtable v = [] {
-    sy_experts_vtable cut = *internal::ExpertsVtable();
-    cut.struct_size = offsetof(sy_experts_vtable, supports_activation);
-    return cut;
+// The SDK's vtable `full` cut back to `size` bytes, its first minor's (one per vtable type).
+template <typename Vtable>
+const Vtable* CutBack(const Vtable* full, size_t size) {
+  static Vtable cut = [&] {
+    Vtable v = *full;
+    v.struct_size = static_cast<uint32_t>(size);
+    return v;
   }();
-  return &v;
-}
-
-const sy_comm_vtable* CommAsOfV3() {
-  static sy_comm_vtable v = [] {
-    sy_comm_vtable cut = *internal::CommVtable();
-    cut.struct_size = offsetof(sy_comm_vtable, peer_memory);
-    return cut;
-  }();
-  return &v;
+  return &cut;
 }
 
 }  // namespace
@@ -56,9 +48,12 @@ extern "C" SY_EXPORT const sy_plugin* sy_plugin_init(const sy_host* host) {
     return std::vector<sy_component_desc>{
         ::sy::internal::Describe<::sy::test::OlderExperts, ::sy::Experts>(
             SY_KIND_EXPERTS, "older", "experts as ABI 1.1 laid them out",
-            ::sy::test::ExpertsAsOfV1()),
+            ::sy::test::CutBack(::sy::internal::ExpertsVtable(),
+                                offsetof(sy_experts_vtable, supports_activation))),
         ::sy::internal::Describe<::sy::test::OlderComm, ::sy::Comm>(
-            SY_KIND_COMM, "older", "comm as ABI 1.3 laid it out", ::sy::test::CommAsOfV3())};
+            SY_KIND_COMM, "older", "comm as ABI 1.3 laid it out",
+            ::sy::test::CutBack(::sy::internal::CommVtable(),
+                                offsetof(sy_comm_vtable, peer_memory)))};
   });
   if (plugin == nullptr) return nullptr;
   static sy_plugin older = *plugin;
