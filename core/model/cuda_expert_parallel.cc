@@ -91,7 +91,8 @@ CudaExpertParallel::CudaExpertParallel(std::shared_ptr<const ExpertParallelism> 
       hidden_(hidden),
       filled_for_(ep_->placement->shape().num_layers, ep_->placement) {}
 
-absl::Status CudaExpertParallel::BeginStep(ExecContext& ctx, std::span<const int64_t> rank_tokens) {
+absl::StatusOr<bool> CudaExpertParallel::BeginStep(ExecContext& ctx,
+                                                   std::span<const int64_t> rank_tokens) {
   if (!direct_tried_) {
     direct_tried_ = true;
     SY_ASSIGN_OR_RETURN(direct_, CudaDirectExchange::Connect(ctx, ep_, top_k_, hidden_));
@@ -101,8 +102,8 @@ absl::Status CudaExpertParallel::BeginStep(ExecContext& ctx, std::span<const int
                              : "through the backend's all-to-all"));
   }
   step_tokens_ = rank_tokens[ep_->rank()];
-  if (!direct_) return absl::OkStatus();
-  return direct_->BeginStep(rank_tokens, device_, ctx.stream()).status();
+  if (!direct_) return false;
+  return direct_->BeginStep(rank_tokens, device_, ctx.stream());
 }
 
 absl::Status CudaExpertParallel::CheckPeers() const {

@@ -66,8 +66,8 @@ class CudaExpertParallel {
   absl::Status RunLayer(ExecContext& ctx, CudaExperts& local, const Layer& layer);
 
   // Before each step's (or idle pass's) MoE layers: every rank's tokens in the step, the same
-  // vector on every rank. Picks the step's exchange.
-  absl::Status BeginStep(ExecContext& ctx, std::span<const int64_t> rank_tokens);
+  // vector on every rank. Picks the step's exchange: true when direct.
+  absl::StatusOr<bool> BeginStep(ExecContext& ctx, std::span<const int64_t> rank_tokens);
   // After a step's stream has finished: UNAVAILABLE naming a rank the direct exchange gave up
   // waiting for (its kernels cannot fail a call themselves).
   absl::Status CheckPeers() const;

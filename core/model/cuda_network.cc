@@ -1040,10 +1040,10 @@ absl::StatusOr<const int32_t*> CudaNetwork::Impl::EnqueueDraws(const float* logi
 
 bool CudaNetwork::samples_on_device() const { return impl_->device_sampling; }
 
-absl::Status CudaNetwork::BeginExpertParallelStep(ExecContext& ctx,
-                                                  std::span<const int64_t> rank_tokens) {
+absl::StatusOr<bool> CudaNetwork::BeginExpertParallelStep(ExecContext& ctx,
+                                                          std::span<const int64_t> rank_tokens) {
   Impl& m = *impl_;
-  if (!m.expert_parallel) return absl::OkStatus();
+  if (!m.expert_parallel) return false;
   SY_RETURN_IF_ERROR(CudaCheck(cudaSetDevice(m.device.index), "selecting the device"));
   return m.expert_parallel->BeginStep(ctx, rank_tokens);
 }

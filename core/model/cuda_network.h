@@ -87,8 +87,9 @@ class CudaNetwork {
   // the ranks that have tokens get this rank's experts (MoeModel::FinishSteps). Collective.
   absl::Status LendExperts(ExecContext& ctx);
   // Under expert parallelism, before each step or LendExperts: every rank's tokens in it (the
-  // same vector on every rank), which picks how its MoE layers exchange.
-  absl::Status BeginExpertParallelStep(ExecContext& ctx, std::span<const int64_t> rank_tokens);
+  // same vector on every rank), which picks how its MoE layers exchange: true when directly.
+  absl::StatusOr<bool> BeginExpertParallelStep(ExecContext& ctx,
+                                               std::span<const int64_t> rank_tokens);
 
   // Bytes of weights on the device.
   int64_t weight_bytes() const;

@@ -35,7 +35,7 @@ absl::Status CudaNetwork::LendExperts(ExecContext&) {
   return absl::FailedPreconditionError("this build of switchyard has no CUDA");
 }
 
-absl::Status CudaNetwork::BeginExpertParallelStep(ExecContext&, std::span<const int64_t>) {
+absl::StatusOr<bool> CudaNetwork::BeginExpertParallelStep(ExecContext&, std::span<const int64_t>) {
   return absl::FailedPreconditionError("this build of switchyard has no CUDA");
 }
 

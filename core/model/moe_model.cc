@@ -422,10 +422,14 @@ absl::StatusOr<int64_t> MoeModel::RanksStepping(ExecContext& ctx, int64_t signal
   values[0] = signal;
   values[1 + expert_parallel_->rank()] = tokens;
   SY_RETURN_IF_ERROR(AllReduceHostSum(ctx, *expert_parallel_->comm, round));
-  if (gpu_ && values[0] % kKeepAlive != 0) {
-    SY_RETURN_IF_ERROR(
-        gpu_->BeginExpertParallelStep(ctx, std::span<const int64_t>(values + 1, world)));
+  if (values[0] % kKeepAlive == 0) return values[0];  // no pass this round
+  bool direct = false;
+  if (gpu_) {
+    SY_ASSIGN_OR_RETURN(
+        direct, gpu_->BeginExpertParallelStep(ctx, std::span<const int64_t>(values + 1, world)));
   }
+  ++(direct ? expert_parallel_->exchange_steps->direct
+            : expert_parallel_->exchange_steps->collective);
   return values[0];
 }
 

@@ -14,6 +14,7 @@
 #ifndef SWITCHYARD_CORE_MOE_EXPERT_PARALLEL_H_
 #define SWITCHYARD_CORE_MOE_EXPERT_PARALLEL_H_
 
+#include <atomic>
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -60,6 +61,13 @@ struct ExpertParallelism {
   // timeout_ms): whatever keeps the ranks waiting must call one more often (an idle server's
   // keep-alive, core/serving/engine.h).
   absl::Duration timeout = absl::InfiniteDuration();
+  // Steps (and idle passes) whose MoE layers exchanged directly through the backend's peer
+  // memory, and those that went through its all-to-all (core/model/cuda_direct_exchange.h);
+  // counted by the thread that runs the model, read by /metrics.
+  struct ExchangeSteps {
+    std::atomic<int64_t> direct{0}, collective{0};
+  };
+  std::shared_ptr<ExchangeSteps> exchange_steps = std::make_shared<ExchangeSteps>();
 
   int rank() const { return comm->rank(); }
   int world_size() const { return comm->world_size(); }

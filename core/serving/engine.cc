@@ -507,7 +507,9 @@ bool Engine::Stream(Sequence& s, int32_t token) {
 
 void Engine::PublishPlacement() {
   const ExpertParallelism* ep = model_->expert_parallel.get();
-  if (ep == nullptr || !ep->rebalancer) return;
+  if (ep == nullptr) return;
+  state_->metrics.SetExchangeSteps(ep->exchange_steps->direct, ep->exchange_steps->collective);
+  if (!ep->rebalancer) return;
   const OnlineRebalancer& rebalancer = *ep->rebalancer;
   state_->metrics.SetRebalances(rebalancer.rebalances());
   const std::optional<RebalanceReport>& report = rebalancer.last_report();

@@ -156,8 +156,8 @@ class Engine {
               const std::function<void(schema::StepReport::Reader)>& on_step);
   // Sets the waiting/running/KV gauges from the live sequences and the cache.
   EngineGauges PublishGauges();
-  // Under expert parallelism with online rebalancing: the placement gauges from the
-  // rebalancer's latest report, once per report.
+  // Under expert parallelism: the steps by exchange and, with online rebalancing, the
+  // placement gauges from the rebalancer's latest report (once per report).
   void PublishPlacement();
   // Ends a sequence: frees its blocks, finishes its stream, records the metrics.
   void Retire(Sequence& sequence, const std::string& reason, absl::Status error);

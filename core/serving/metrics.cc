@@ -102,6 +102,11 @@ void ServingMetrics::SetRebalances(int64_t total) {
   rebalances_ = total;
 }
 
+void ServingMetrics::SetExchangeSteps(int64_t direct, int64_t collective) {
+  std::lock_guard<std::mutex> lock(mu_);
+  exchange_steps_ = {direct, collective};
+}
+
 std::string ServingMetrics::Render() const {
   std::lock_guard<std::mutex> lock(mu_);
   std::string out;
@@ -182,6 +187,15 @@ std::string ServingMetrics::Render() const {
     Header(out, "switchyard_ep_rebalances_total", "counter",
            "Rebalances that moved experts between expert-parallel ranks.");
     Sample(out, "switchyard_ep_rebalances_total", static_cast<double>(rebalances_));
+  }
+  if (exchange_steps_) {
+    Header(out, "switchyard_ep_steps_total", "counter",
+           "Steps under expert parallelism by how their MoE layers exchanged tokens: directly "
+           "through the comm backend's peer memory, or through its all-to-all.");
+    absl::StrAppend(&out, "switchyard_ep_steps_total{exchange=\"direct\"} ", exchange_steps_->first,
+                    "\n");
+    absl::StrAppend(&out, "switchyard_ep_steps_total{exchange=\"collective\"} ",
+                    exchange_steps_->second, "\n");
   }
   return out;
 }

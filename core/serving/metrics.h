@@ -7,7 +7,9 @@
 #include <cstdint>
 #include <map>
 #include <mutex>
+#include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace sy {
@@ -54,6 +56,9 @@ class ServingMetrics {
   void SetPlacementImbalance(int64_t layer, double logical, double previous, double balanced);
   // Rebalances that moved experts since the model loaded (OnlineRebalancer::rebalances).
   void SetRebalances(int64_t total);
+  // Steps of this rank under expert parallelism, by how their MoE layers exchanged
+  // (ExpertParallelism::exchange_steps).
+  void SetExchangeSteps(int64_t direct, int64_t collective);
 
   std::string Render() const;
 
@@ -70,6 +75,7 @@ class ServingMetrics {
   };
   std::map<int64_t, PlacementImbalance> placement_imbalance_;  // by layer
   int64_t rebalances_ = -1;                                    // -1: not rebalancing
+  std::optional<std::pair<int64_t, int64_t>> exchange_steps_;  // direct, collective
 };
 
 }  // namespace sy

@@ -38,5 +38,16 @@ TEST(ServingMetricsTest, CountsRebalancesOnlyWhenRebalancing) {
       << metrics.Render();
 }
 
+TEST(ServingMetricsTest, CountsStepsByExchangeOnlyUnderExpertParallelism) {
+  ServingMetrics metrics;
+  EXPECT_EQ(metrics.Render().find("switchyard_ep_steps_total"), std::string::npos);
+  metrics.SetExchangeSteps(7, 2);
+  EXPECT_NE(metrics.Render().find("# TYPE switchyard_ep_steps_total counter\n"
+                                  "switchyard_ep_steps_total{exchange=\"direct\"} 7\n"
+                                  "switchyard_ep_steps_total{exchange=\"collective\"} 2\n"),
+            std::string::npos)
+      << metrics.Render();
+}
+
 }  // namespace
 }  // namespace sy

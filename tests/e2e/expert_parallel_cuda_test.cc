@@ -200,6 +200,11 @@ TEST(ExpertParallelCudaServeTest, TwoRanksServeOneGpusAnswersThroughEitherExchan
           std::async(std::launch::async, [&two, prompt] { return GreedyCompletion(two, prompt); }));
     }
     for (auto& answer : pending) EXPECT_THAT(answer.get(), Not(HasSubstr("HTTP "))) << two.output();
+    httplib::Result metrics = two.Client().Get("/metrics");
+    ASSERT_TRUE(metrics) << two.output();
+    const std::string idle = std::string("switchyard_ep_steps_total{exchange=\"") +
+                             (direct == std::string("1") ? "collective" : "direct") + "\"} 0\n";
+    EXPECT_THAT(metrics->body, HasSubstr(idle)) << metrics->body;
     two.Signal(SIGTERM);
     EXPECT_EQ(two.WaitForExit(std::chrono::seconds(60)), 0) << two.output();
   }

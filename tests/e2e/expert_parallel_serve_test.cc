@@ -28,6 +28,7 @@
 namespace {
 
 using nlohmann::json;
+using ::testing::ContainsRegex;
 using ::testing::HasSubstr;
 using ::testing::Not;
 using Clock = std::chrono::steady_clock;
@@ -115,6 +116,10 @@ TEST(ExpertParallelServeTest, TwoRanksAnswerAsOneSurviveIdlenessAndExitZero) {
     EXPECT_EQ(GreedyCompletion(two, kPrompts[1]), expected[1]) << two.output();
     const std::string metrics = Get(two, "/metrics");
     EXPECT_THAT(metrics, HasSubstr("switchyard_generation_tokens_total"));
+    // The CPU path exchanges through the backend's all-to-all only.
+    EXPECT_THAT(metrics, HasSubstr("switchyard_ep_steps_total{exchange=\"direct\"} 0\n"));
+    EXPECT_THAT(metrics, ContainsRegex("switchyard_ep_steps_total\\{exchange=\"collective\"\\} "
+                                       "[1-9][0-9]*\n"));
 
     two.Signal(SIGTERM);  // launch forwards it to every rank; rank 0 drains and releases rank 1
     EXPECT_EQ(two.WaitForExit(std::chrono::seconds(30)), 0) << two.output();
