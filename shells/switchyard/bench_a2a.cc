@@ -109,6 +109,41 @@ int64_t Sum(const std::vector<int64_t>& v) {
   return s;
 }
 
+// This rank's medians over o.iters rounds of `dispatch` then `combine`, after o.warmup
+// untimed rounds.
+struct Medians {
+  double dispatch_us = 0, combine_us = 0;
+};
+absl::StatusOr<Medians> TimeRounds(Stopwatch& stopwatch, const Options& o,
+                                   const std::function<absl::Status()>& dispatch,
+                                   const std::function<absl::Status()>& combine) {
+  std::vector<double> d_us, c_us;
+  for (int i = 0; i < o.warmup + o.iters; ++i) {
+    SY_ASSIGN_OR_RETURN(const double d, stopwatch.TimeUs(dispatch));
+    SY_ASSIGN_OR_RETURN(const double c, stopwatch.TimeUs(combine));
+    if (i >= o.warmup) {
+      d_us.push_back(d);
+      c_us.push_back(c);
+    }
+  }
+  return Medians{Median(d_us), Median(c_us)};
+}
+
+// `row` (its names set) with the group's figures: the slowest rank's medians and the mean over
+// ranks of the dispatch bytes a rank sends the others (`sent_bytes`: this rank's).
+absl::StatusOr<Row> GatherRow(Bootstrap& bootstrap, int world, Row row, const Medians& mine,
+                              double sent_bytes) {
+  const double figures[3] = {mine.dispatch_us, mine.combine_us, sent_bytes};
+  std::vector<double> every(3 * world);
+  SY_RETURN_IF_ERROR(bootstrap.AllGather(figures, sizeof(figures), every.data()));
+  for (int r = 0; r < world; ++r) {
+    row.dispatch_us = std::max(row.dispatch_us, every[3 * r]);
+    row.combine_us = std::max(row.combine_us, every[3 * r + 1]);
+    row.sent_mb += every[3 * r + 2] / 1e6 / world;
+  }
+  return row;
+}
+
 // Every rank's dispatch counts: counts[r][p] rows from rank r to rank p.
 std::vector<std::vector<int64_t>> AllCounts(A2aShape shape, int64_t tokens, uint64_t seed) {
   shape.tokens = tokens;
@@ -180,31 +215,19 @@ absl::StatusOr<Row> Measure(Comm& comm, ExecContext& ctx, Bootstrap& bootstrap,
                       Tensor::Zeros({recv_rows, crow}, DType::kU8, ctx.device()));
   SY_ASSIGN_OR_RETURN(Tensor combine_recv,
                       RowsIn(area, area_bytes, combine_offset, send_rows, crow, ctx.device()));
-  std::vector<double> dispatch, combine;
-  for (int i = 0; i < o.warmup + o.iters; ++i) {
-    SY_ASSIGN_OR_RETURN(const double d, stopwatch.TimeUs([&] {
-      return comm.AllToAll(ctx, dispatch_send, send_counts, dispatch_recv, recv_counts);
-    }));
-    SY_ASSIGN_OR_RETURN(const double c, stopwatch.TimeUs([&] {
-      return comm.AllToAll(ctx, combine_send, recv_counts, combine_recv, send_counts);
-    }));
-    if (i >= o.warmup) {
-      dispatch.push_back(d);
-      combine.push_back(c);
-    }
-  }
+  SY_ASSIGN_OR_RETURN(
+      const Medians mine,
+      TimeRounds(
+          stopwatch, o,
+          [&] {
+            return comm.AllToAll(ctx, dispatch_send, send_counts, dispatch_recv, recv_counts);
+          },
+          [&] {
+            return comm.AllToAll(ctx, combine_send, recv_counts, combine_recv, send_counts);
+          }));
   SY_RETURN_IF_ERROR(ctx.Synchronize());
-  const double mine[3] = {Median(dispatch), Median(combine),
-                          static_cast<double>((send_rows - send_counts[me]) * drow)};
-  std::vector<double> every(3 * world);
-  SY_RETURN_IF_ERROR(bootstrap.AllGather(mine, sizeof(mine), every.data()));
-  Row row{backend, A2aPayloadName(payload), tokens, 0, 0, 0};
-  for (int r = 0; r < world; ++r) {
-    row.dispatch_us = std::max(row.dispatch_us, every[3 * r]);
-    row.combine_us = std::max(row.combine_us, every[3 * r + 1]);
-    row.sent_mb += every[3 * r + 2] / 1e6 / world;
-  }
-  return row;
+  return GatherRow(bootstrap, world, {backend, A2aPayloadName(payload), tokens, 0, 0, 0}, mine,
+                   static_cast<double>((send_rows - send_counts[me]) * drow));
 }
 
 // The direct exchange of the GPU model (core/model/cuda_direct_exchange.h) over the backend's
@@ -254,35 +277,25 @@ absl::Status MeasureDirect(const std::shared_ptr<Comm>& comm, ExecContext& ctx,
                         Tensor::Zeros({tokens, o.shape.hidden}, DType::kF32, ctx.device()));
     SY_ASSIGN_OR_RETURN(const Tensor expert_out,
                         Tensor::Zeros({tokens * world, o.shape.hidden}, DType::kF32, ctx.device()));
-    std::vector<double> dispatch, combine;
-    for (int i = 0; i < o.warmup + o.iters; ++i) {
-      SY_ASSIGN_OR_RETURN(const double d, stopwatch.TimeUs([&] {
-        return direct
-            ->Dispatch(0, x.data<uint16_t>(), ids.data<int32_t>(), weights.data<float>(),
-                       ctx.stream())
-            .status();
-      }));
-      SY_ASSIGN_OR_RETURN(const double c, stopwatch.TimeUs([&] {
-        return direct->Combine(expert_out.data<float>(), out.data<float>(), ctx.stream());
-      }));
-      if (i >= o.warmup) {
-        dispatch.push_back(d);
-        combine.push_back(c);
-      }
-    }
+    SY_ASSIGN_OR_RETURN(const Medians mine,
+                        TimeRounds(
+                            stopwatch, o,
+                            [&] {
+                              return direct
+                                  ->Dispatch(0, x.data<uint16_t>(), ids.data<int32_t>(),
+                                             weights.data<float>(), ctx.stream())
+                                  .status();
+                            },
+                            [&] {
+                              return direct->Combine(expert_out.data<float>(), out.data<float>(),
+                                                     ctx.stream());
+                            }));
     SY_RETURN_IF_ERROR(ctx.Synchronize());
     SY_RETURN_IF_ERROR(direct->CheckPeers());
     const std::vector<int64_t> counts = DispatchCounts(shape, me, o.seed);
-    const double mine[3] = {Median(dispatch), Median(combine),
-                            static_cast<double>((Sum(counts) - counts[me]) * 2 * o.shape.hidden)};
-    std::vector<double> every(3 * world);
-    SY_RETURN_IF_ERROR(bootstrap.AllGather(mine, sizeof(mine), every.data()));
-    Row row{backend + " direct", "bf16", tokens, 0, 0, 0};
-    for (int r = 0; r < world; ++r) {
-      row.dispatch_us = std::max(row.dispatch_us, every[3 * r]);
-      row.combine_us = std::max(row.combine_us, every[3 * r + 1]);
-      row.sent_mb += every[3 * r + 2] / 1e6 / world;
-    }
+    SY_ASSIGN_OR_RETURN(
+        Row row, GatherRow(bootstrap, world, {backend + " direct", "bf16", tokens, 0, 0, 0}, mine,
+                           static_cast<double>((Sum(counts) - counts[me]) * 2 * o.shape.hidden)));
     rows.push_back(std::move(row));
   }
   return absl::OkStatus();
