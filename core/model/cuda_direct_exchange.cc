@@ -42,6 +42,10 @@ absl::StatusOr<std::unique_ptr<CudaDirectExchange>> CudaDirectExchange::Connect(
         "expert parallelism (direct exchange): cannot allocate its pinned error word");
   }
   *exchange->error_ = 0;
+  SY_ASSIGN_OR_RETURN(
+      exchange->seq_base_,
+      Buffer::Allocate(MemoryKind::kDevice, sizeof(unsigned long long), ctx.device()));
+  exchange->ex_.seq_base = static_cast<const unsigned long long*>(exchange->seq_base_->data());
   SY_RETURN_IF_ERROR(exchange->LoadPlacement(ctx.device()));
   return exchange;
 }
@@ -126,6 +130,10 @@ absl::StatusOr<bool> CudaDirectExchange::BeginStep(std::span<const int64_t> rank
   ex_.arrived = reinterpret_cast<unsigned int*>(local);
   ex_.sent_mask = reinterpret_cast<uint32_t*>(local + 256);
   ex_.error = error_;
+  // Every rank moves its base alike: the same steps, each past every layer of the one before.
+  SY_RETURN_IF_ERROR(KernelCheck(kernels::LaunchDirectBeginStep(
+      static_cast<unsigned long long*>(seq_base_->data()), next_base_, stream)));
+  next_base_ += ep_->placement->shape().num_layers;
   active_ = true;
   return true;
 }
@@ -142,7 +150,7 @@ absl::Status CudaDirectExchange::CheckPeers() const {
 absl::StatusOr<CudaDirectExchange::Received> CudaDirectExchange::Dispatch(
     int32_t moe_index, const uint16_t* x, const int32_t* ids, const float* weights, void* stream) {
   SY_RETURN_IF_ERROR(CheckPeers());
-  ++ex_.seq;
+  ex_.layer = static_cast<unsigned long long>(moe_index) + 1;
   kernels::DirectDispatchArgs args;
   args.x = x;
   args.ids = ids;

@@ -5,6 +5,10 @@
 // layer. A step takes it when every rank's rows fit the peer memory; the step's token counts,
 // which every rank learns at the step's start, lay the rows out alike on every rank.
 //
+// Every launch of a step takes the same arguments as the last step of the same token counts
+// (each layer's seq is read on the device, from a base BeginStep moves), so CudaNetwork
+// captures direct decode steps in CUDA graphs as it does on one GPU.
+//
 // Not taken (the collective path runs instead) with online rebalancing, whose placement changes
 // between steps and whose counts need the routing on the host, or with
 // SWITCHYARD_EP_DIRECT=0 (A/B against the collective path).
@@ -37,6 +41,8 @@ class CudaDirectExchange {
   // the direct exchange (every rank decides alike). `stream`: where the step's layers run.
   absl::StatusOr<bool> BeginStep(std::span<const int64_t> rank_tokens, Device device, void* stream);
   bool active() const { return active_; }
+  // Changes whenever memory the step's kernels address moves (a graph of an older step is stale).
+  uint64_t memory_generation() const { return local_.generation(); }
 
   // This rank's received rows, valid between Dispatch and Combine: every rank's tokens, each
   // with its local slot ids here (all -1: nothing for this rank) and weights.
@@ -47,7 +53,7 @@ class CudaDirectExchange {
     int64_t rows;
   };
   // Sends this rank's tokens (bf16 x, global expert ids, weights on the device) of MoE layer
-  // `moe_index` and waits, on `stream`, until every rank's have arrived.
+  // `moe_index` (each at most once a step) and waits, on `stream`, until every rank's have arrived.
   absl::StatusOr<Received> Dispatch(int32_t moe_index, const uint16_t* x, const int32_t* ids,
                                     const float* weights, void* stream);
   // Returns each received row's weighted sum (expert_out, f32 [rows, hidden]) to its token's
@@ -66,7 +72,9 @@ class CudaDirectExchange {
   std::shared_ptr<const ExpertParallelism> ep_;
   std::vector<void*> peers_;  // every rank's peer memory, mapped here
   size_t peer_bytes_;
-  kernels::DirectExchange ex_;  // the step's layout; seq grows per layer
+  kernels::DirectExchange ex_;        // the step's layout
+  std::shared_ptr<Buffer> seq_base_;  // device: the step's seq base (DirectExchange::seq_base)
+  unsigned long long next_base_ = 0;  // the next step's; every step's layers number 1..layers
   bool active_ = false;
   Tensor replica_begin_, replica_slots_;  // the placement per MoE layer, on the device
   int64_t experts_ = 0;

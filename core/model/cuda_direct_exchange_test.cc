@@ -65,6 +65,10 @@ class CudaDirectExchangeKernelTest : public ::testing::TestWithParam<int64_t> {
  protected:
   void SetUp() override {
     if (!HaveGpu()) GTEST_SKIP() << "no GPU";
+    for (auto& base : seq_base_) {
+      base = std::make_unique<DeviceMemory>(sizeof(unsigned long long));
+      ASSERT_EQ(cudaMemset(base->get(), 0, sizeof(unsigned long long)), cudaSuccess);
+    }
     ASSERT_EQ(cudaHostAlloc(reinterpret_cast<void**>(&error_), sizeof(int), cudaHostAllocMapped),
               cudaSuccess);
     *error_ = 0;
@@ -75,9 +79,9 @@ class CudaDirectExchangeKernelTest : public ::testing::TestWithParam<int64_t> {
     if (error_ != nullptr) cudaFreeHost(error_);
   }
 
-  // The exchange as rank `rank` sees it, over `memory` (every rank's).
+  // The exchange as rank `rank` sees it, over `memory` (every rank's), at layer 1 of the step.
   kernels::DirectExchange Exchange(int rank, const std::vector<std::unique_ptr<RankMemory>>& memory,
-                                   int64_t hidden, unsigned long long seq) const {
+                                   int64_t hidden) const {
     kernels::DirectExchange ex;
     ex.rank = rank;
     ex.world = kWorld;
@@ -87,7 +91,8 @@ class CudaDirectExchangeKernelTest : public ::testing::TestWithParam<int64_t> {
       ex.row_begin[q + 1] = ex.row_begin[q] + kTokens[q];
       ex.areas[q] = memory[q]->Areas();
     }
-    ex.seq = seq;
+    ex.seq_base = seq_base_[rank]->get<unsigned long long>();
+    ex.layer = 1;
     ex.timeout_ns = 20'000'000'000ull;
     ex.arrived = memory[rank]->local.get<unsigned int>();
     ex.sent_mask = reinterpret_cast<uint32_t*>(memory[rank]->local.get<char>() + 256);
@@ -97,69 +102,106 @@ class CudaDirectExchangeKernelTest : public ::testing::TestWithParam<int64_t> {
 
   int* error_ = nullptr;
   cudaStream_t streams_[kWorld] = {};
+  std::unique_ptr<DeviceMemory> seq_base_[kWorld];  // each rank's (zero: step 0)
+};
+
+// Every rank's tokens of one layer (bf16 x, k distinct experts, some dropped: -1, weights), the
+// placement that routes them, and each rank's experts' sums (any values) of every row.
+struct Layer {
+  explicit Layer(int64_t hidden)
+      : placement(*ExpertPlacement::Create({{.num_layers = 1,
+                                             .num_experts = kExperts,
+                                             .num_ranks = kWorld,
+                                             .slots_per_rank = kSlotsPerRank},
+                                            kSlots})) {
+    const std::vector<int32_t> begin = {0, 1, 3, 4, 5, 6, 8};  // experts 1 and 5: two replicas
+    std::vector<int32_t> replica_slots;
+    for (int32_t e = 0; e < kExperts; ++e) {
+      for (int32_t s : placement.replicas(0, e)) replica_slots.push_back(s);
+    }
+    EXPECT_EQ(std::ssize(replica_slots), begin.back());
+    d_begin = Upload(begin);
+    d_slots = Upload(replica_slots);
+    std::mt19937 rng(7);
+    const int64_t rows = kTokens[0] + kTokens[1];
+    for (int q = 0; q < kWorld; ++q) {
+      for (float v : RandomF32(kTokens[q] * hidden, 1.0f, 11 + q)) x[q].push_back(Bf16Bits(v));
+      for (int64_t t = 0; t < kTokens[q]; ++t) {
+        std::vector<int32_t> experts = {0, 1, 2, 3, 4, 5};
+        std::shuffle(experts.begin(), experts.end(), rng);
+        for (int j = 0; j < kTopK; ++j) ids[q].push_back(rng() % 5 == 0 ? -1 : experts[j]);
+      }
+      weights[q] = RandomF32(kTokens[q] * kTopK, 1.0f, 21 + q);
+      sums[q] = RandomF32(rows * hidden, 1.0f, 41 + q);
+      d_x[q] = Upload(x[q]);
+      d_ids[q] = Upload(ids[q]);
+      d_weights[q] = Upload(weights[q]);
+      d_sums[q] = Upload(sums[q]);
+    }
+  }
+
+  kernels::DirectDispatchArgs Args(int q) const {
+    return {.x = d_x[q]->get<uint16_t>(),
+            .ids = d_ids[q]->get<int32_t>(),
+            .weights = d_weights[q]->get<float>(),
+            .slots_per_rank = kSlotsPerRank,
+            .replica_begin = d_begin->get<int32_t>(),
+            .replica_slots = d_slots->get<int32_t>()};
+  }
+  // Rank src's pairs as slots: the host's own placement code (the replica on the token's own
+  // rank first).
+  std::vector<int32_t> Slots(int src) const {
+    std::vector<int32_t> slots(ids[src].size());
+    placement.AssignReplicas(0, ids[src], src, slots);
+    return slots;
+  }
+  // out[src] after the combine adds, to `before`, the sums of the ranks its tokens went to, in
+  // rank order.
+  std::vector<float> Combined(int src, std::vector<float> before, int64_t hidden) const {
+    const std::vector<int32_t> slots = Slots(src);
+    const int64_t first = src == 0 ? 0 : kTokens[0];
+    for (int64_t t = 0; t < kTokens[src]; ++t) {
+      for (int q = 0; q < kWorld; ++q) {
+        bool sent = false;
+        for (int j = 0; j < kTopK; ++j) {
+          const int32_t slot = slots[t * kTopK + j];
+          sent |= slot >= 0 && slot / kSlotsPerRank == q;
+        }
+        if (!sent) continue;
+        for (int64_t c = 0; c < hidden; ++c) {
+          before[t * hidden + c] += sums[q][(first + t) * hidden + c];
+        }
+      }
+    }
+    return before;
+  }
+
+  ExpertPlacement placement;
+  std::unique_ptr<DeviceMemory> d_begin, d_slots;
+  std::vector<uint16_t> x[kWorld];
+  std::vector<int32_t> ids[kWorld];
+  std::vector<float> weights[kWorld], sums[kWorld];
+  std::unique_ptr<DeviceMemory> d_x[kWorld], d_ids[kWorld], d_weights[kWorld], d_sums[kWorld];
 };
 
 TEST_P(CudaDirectExchangeKernelTest, TwoRanksGetTheCollectivePathsRowsAndSums) {
   const int64_t hidden = GetParam();
   const int64_t rows = kTokens[0] + kTokens[1];
-  const ExpertPlacement placement = *ExpertPlacement::Create({{.num_layers = 1,
-                                                               .num_experts = kExperts,
-                                                               .num_ranks = kWorld,
-                                                               .slots_per_rank = kSlotsPerRank},
-                                                              kSlots});
+  const Layer layer(hidden);
   std::vector<std::unique_ptr<RankMemory>> memory;
   for (int q = 0; q < kWorld; ++q)
     memory.push_back(std::make_unique<RankMemory>(rows, kTokens[q], hidden));
-  const std::vector<int32_t> begin = {0, 1, 3, 4, 5, 6, 8};  // experts 1 and 5: two replicas
-  std::vector<int32_t> replica_slots;
-  for (int32_t e = 0; e < kExperts; ++e) {
-    for (int32_t s : placement.replicas(0, e)) replica_slots.push_back(s);
-  }
-  ASSERT_EQ(std::ssize(replica_slots), begin.back());
-  const auto d_begin = Upload(begin), d_slots = Upload(replica_slots);
-
-  // Each rank's tokens: bf16 x, k distinct experts (some dropped: -1), weights.
-  std::mt19937 rng(7);
-  std::vector<std::vector<uint16_t>> x(kWorld);
-  std::vector<std::vector<int32_t>> ids(kWorld);
-  std::vector<std::vector<float>> weights(kWorld), out(kWorld);
-  std::vector<std::unique_ptr<DeviceMemory>> d_x, d_ids, d_weights, d_out;
   for (int q = 0; q < kWorld; ++q) {
-    for (float v : RandomF32(kTokens[q] * hidden, 1.0f, 11 + q)) x[q].push_back(Bf16Bits(v));
-    for (int64_t t = 0; t < kTokens[q]; ++t) {
-      std::vector<int32_t> experts = {0, 1, 2, 3, 4, 5};
-      std::shuffle(experts.begin(), experts.end(), rng);
-      for (int j = 0; j < kTopK; ++j) ids[q].push_back(rng() % 5 == 0 ? -1 : experts[j]);
-    }
-    weights[q] = RandomF32(kTokens[q] * kTopK, 1.0f, 21 + q);
-    out[q] = RandomF32(kTokens[q] * hidden, 1.0f, 31 + q);
-    d_x.push_back(Upload(x[q]));
-    d_ids.push_back(Upload(ids[q]));
-    d_weights.push_back(Upload(weights[q]));
-    d_out.push_back(Upload(out[q]));
-  }
-
-  for (int q = 0; q < kWorld; ++q) {
-    const kernels::DirectDispatchArgs args{.x = d_x[q]->get<uint16_t>(),
-                                           .ids = d_ids[q]->get<int32_t>(),
-                                           .weights = d_weights[q]->get<float>(),
-                                           .slots_per_rank = kSlotsPerRank,
-                                           .replica_begin = d_begin->get<int32_t>(),
-                                           .replica_slots = d_slots->get<int32_t>()};
-    const kernels::DirectExchange ex = Exchange(q, memory, hidden, 1);
-    ASSERT_EQ(kernels::LaunchDirectDispatch(ex, args, streams_[q]), "");
+    const kernels::DirectExchange ex = Exchange(q, memory, hidden);
+    ASSERT_EQ(kernels::LaunchDirectDispatch(ex, layer.Args(q), streams_[q]), "");
     ASSERT_EQ(kernels::LaunchDirectWait(ex, streams_[q]), "");
   }
   ASSERT_EQ(cudaDeviceSynchronize(), cudaSuccess);
   ASSERT_EQ(*error_, 0);
 
-  // What each rank received: row (src, t) holds src's token t with the local slot ids the
-  // host's placement code picks for it (the replica on the token's own rank first).
-  std::vector<std::vector<uint32_t>> sent_to(kWorld);
+  // What each rank received: row (src, t) holds src's token t with its local slot ids here.
   for (int src = 0; src < kWorld; ++src) {
-    std::vector<int32_t> slots(ids[src].size());
-    placement.AssignReplicas(0, ids[src], src, slots);
-    sent_to[src].assign(kTokens[src], 0);
+    const std::vector<int32_t> slots = layer.Slots(src);
     for (int q = 0; q < kWorld; ++q) {
       const int64_t first = src == 0 ? 0 : kTokens[0];
       const auto got_ids =
@@ -177,45 +219,93 @@ TEST_P(CudaDirectExchangeKernelTest, TwoRanksGetTheCollectivePathsRowsAndSums) {
           SCOPED_TRACE(::testing::Message()
                        << "rank " << q << " from " << src << " token " << t << " pair " << j);
           EXPECT_EQ(got_ids[t * kTopK + j], here ? slot - q * kSlotsPerRank : -1);
-          EXPECT_EQ(got_w[t * kTopK + j], here ? weights[src][t * kTopK + j] : 0.0f);
+          EXPECT_EQ(got_w[t * kTopK + j], here ? layer.weights[src][t * kTopK + j] : 0.0f);
         }
         if (!any) continue;
-        sent_to[src][t] |= 1u << q;
         for (int64_t c = 0; c < hidden; ++c) {
-          ASSERT_EQ(got_x[t * hidden + c], x[src][t * hidden + c])
+          ASSERT_EQ(got_x[t * hidden + c], layer.x[src][t * hidden + c])
               << "rank " << q << " token " << t;
         }
       }
     }
   }
 
-  // Each rank's experts' sums (any values), back to their tokens.
-  std::vector<std::vector<float>> sums(kWorld);
-  std::vector<std::unique_ptr<DeviceMemory>> d_sums;
+  std::vector<std::vector<float>> out(kWorld);
+  std::vector<std::unique_ptr<DeviceMemory>> d_out;
   for (int q = 0; q < kWorld; ++q) {
-    sums[q] = RandomF32(rows * hidden, 1.0f, 41 + q);
-    d_sums.push_back(Upload(sums[q]));
+    out[q] = RandomF32(kTokens[q] * hidden, 1.0f, 31 + q);
+    d_out.push_back(Upload(out[q]));
   }
   for (int q = 0; q < kWorld; ++q) {
-    const kernels::DirectExchange ex = Exchange(q, memory, hidden, 1);
-    ASSERT_EQ(kernels::LaunchDirectCombine(ex, d_sums[q]->get<float>(), streams_[q]), "");
+    const kernels::DirectExchange ex = Exchange(q, memory, hidden);
+    ASSERT_EQ(kernels::LaunchDirectCombine(ex, layer.d_sums[q]->get<float>(), streams_[q]), "");
     ASSERT_EQ(kernels::LaunchDirectAdd(ex, d_out[q]->get<float>(), streams_[q]), "");
   }
   ASSERT_EQ(cudaDeviceSynchronize(), cudaSuccess);
   ASSERT_EQ(*error_, 0);
   for (int src = 0; src < kWorld; ++src) {
-    const int64_t first = src == 0 ? 0 : kTokens[0];
+    const auto want = layer.Combined(src, out[src], hidden);
     const auto got = Download(d_out[src]->get<float>(), kTokens[src] * hidden);
-    for (int64_t t = 0; t < kTokens[src]; ++t) {
-      for (int64_t c = 0; c < hidden; ++c) {
-        float want = out[src][t * hidden + c];
-        for (int q = 0; q < kWorld; ++q) {
-          if (sent_to[src][t] >> q & 1u) want += sums[q][(first + t) * hidden + c];
-        }
-        ASSERT_EQ(got[t * hidden + c], want) << "rank " << src << " token " << t << " column " << c;
-      }
+    for (size_t i = 0; i < want.size(); ++i) {
+      ASSERT_EQ(got[i], want[i]) << "rank " << src << " token " << i / hidden << " column "
+                                 << i % hidden;
     }
   }
+}
+
+// A layer's launches captured once in a CUDA graph per rank (as CudaNetwork captures a decode
+// step) replay step after step: each replay, after its step's base moved, adds the sums again.
+// Then rank 0 replays a step alone: its wait must see that rank 1 has not reached this step's
+// seq (last step's flags do not count) and name rank 1.
+TEST_P(CudaDirectExchangeKernelTest, ACapturedLayerReplaysStepAfterStep) {
+  const int64_t hidden = GetParam();
+  const int64_t rows = kTokens[0] + kTokens[1];
+  const Layer layer(hidden);
+  std::vector<std::unique_ptr<RankMemory>> memory;
+  std::vector<std::vector<float>> want(kWorld);
+  std::vector<std::unique_ptr<DeviceMemory>> d_out;
+  for (int q = 0; q < kWorld; ++q) {
+    memory.push_back(std::make_unique<RankMemory>(rows, kTokens[q], hidden));
+    want[q] = RandomF32(kTokens[q] * hidden, 1.0f, 31 + q);
+    d_out.push_back(Upload(want[q]));
+  }
+  cudaGraphExec_t graphs[kWorld] = {};
+  for (int q = 0; q < kWorld; ++q) {
+    kernels::DirectExchange ex = Exchange(q, memory, hidden);
+    ex.timeout_ns = 2'000'000'000ull;  // 2 s: the silent replay below waits it out
+    ASSERT_EQ(cudaStreamBeginCapture(streams_[q], cudaStreamCaptureModeThreadLocal), cudaSuccess);
+    EXPECT_EQ(kernels::LaunchDirectDispatch(ex, layer.Args(q), streams_[q]), "");
+    EXPECT_EQ(kernels::LaunchDirectWait(ex, streams_[q]), "");
+    EXPECT_EQ(kernels::LaunchDirectCombine(ex, layer.d_sums[q]->get<float>(), streams_[q]), "");
+    EXPECT_EQ(kernels::LaunchDirectAdd(ex, d_out[q]->get<float>(), streams_[q]), "");
+    cudaGraph_t graph = nullptr;
+    ASSERT_EQ(cudaStreamEndCapture(streams_[q], &graph), cudaSuccess);
+    ASSERT_EQ(cudaGraphInstantiate(&graphs[q], graph, 0), cudaSuccess);
+    cudaGraphDestroy(graph);
+  }
+  unsigned long long base = 0;
+  for (int step = 0; step < 3; ++step, base += 4) {  // steps of 4 layers, this one the first
+    for (int q = 0; q < kWorld; ++q) {
+      ASSERT_EQ(kernels::LaunchDirectBeginStep(seq_base_[q]->get<unsigned long long>(), base,
+                                               streams_[q]),
+                "");
+      ASSERT_EQ(cudaGraphLaunch(graphs[q], streams_[q]), cudaSuccess);
+      want[q] = layer.Combined(q, want[q], hidden);
+    }
+    ASSERT_EQ(cudaDeviceSynchronize(), cudaSuccess);
+    ASSERT_EQ(*error_, 0) << "step " << step;
+    for (int q = 0; q < kWorld; ++q) {
+      const auto got = Download(d_out[q]->get<float>(), kTokens[q] * hidden);
+      ASSERT_EQ(got, want[q]) << "rank " << q << " step " << step;
+    }
+  }
+  ASSERT_EQ(
+      kernels::LaunchDirectBeginStep(seq_base_[0]->get<unsigned long long>(), base, streams_[0]),
+      "");
+  ASSERT_EQ(cudaGraphLaunch(graphs[0], streams_[0]), cudaSuccess);
+  ASSERT_EQ(cudaStreamSynchronize(streams_[0]), cudaSuccess);
+  EXPECT_EQ(*error_, 2);  // rank 1, plus one
+  for (cudaGraphExec_t graph : graphs) cudaGraphExecDestroy(graph);
 }
 
 // Rank 0 has dispatched (its own flag is up) but rank 1 never does: rank 0 gives up after the
@@ -226,7 +316,7 @@ TEST_P(CudaDirectExchangeKernelTest, ASilentRankIsNamedAfterTheTimeout) {
   std::vector<std::unique_ptr<RankMemory>> memory;
   for (int q = 0; q < kWorld; ++q)
     memory.push_back(std::make_unique<RankMemory>(rows, kTokens[q], hidden));
-  kernels::DirectExchange ex = Exchange(0, memory, hidden, 1);
+  kernels::DirectExchange ex = Exchange(0, memory, hidden);
   ex.timeout_ns = 50'000'000;  // 50 ms
   const unsigned long long raised = 1;
   ASSERT_EQ(cudaMemcpy(&memory[0]->flags.get<kernels::DirectFlags>()->dispatched[0], &raised,

@@ -101,9 +101,15 @@ absl::StatusOr<bool> CudaExpertParallel::BeginStep(ExecContext& ctx,
                      direct_ ? "directly through the backend's peer memory when a step fits"
                              : "through the backend's all-to-all"));
   }
-  step_tokens_ = rank_tokens[ep_->rank()];
+  step_rank_tokens_.assign(rank_tokens.begin(), rank_tokens.end());
   if (!direct_) return false;
   return direct_->BeginStep(rank_tokens, device_, ctx.stream());
+}
+
+uint64_t CudaExpertParallel::memory_generation() const {
+  // Each part only grows, so the sum changes whenever one of them does.
+  return rows_.generation() + workspace_.generation() +
+         (direct_ ? direct_->memory_generation() : 0);
 }
 
 absl::Status CudaExpertParallel::CheckPeers() const {
@@ -188,9 +194,10 @@ absl::Status CudaExpertParallel::RunLocalExperts(CudaExperts& local, const uint1
 }
 
 absl::Status CudaExpertParallel::RunLayerDirect(CudaExperts& local, const Layer& l, void* stream) {
-  if (l.tokens != step_tokens_) {
+  const int64_t begun = step_rank_tokens_[ep_->rank()];
+  if (l.tokens != begun) {
     return absl::InternalError(absl::StrCat("expert parallelism: a layer of ", l.tokens,
-                                            " tokens in a step begun with ", step_tokens_));
+                                            " tokens in a step begun with ", begun));
   }
   SY_ASSIGN_OR_RETURN(const CudaDirectExchange::Received in,
                       direct_->Dispatch(l.moe_index, l.x, l.ids, l.weights, stream));

@@ -10,8 +10,9 @@
 // That collective path reads each layer's routing on the host to size the exchange (as DeepEP's
 // normal mode does). When the comm backend offers peer memory and the step's rows fit, the
 // layer takes the direct exchange instead (cuda_direct_exchange.h): kernels write the rows
-// straight into the other ranks' memory and the routing stays on the device. Either way a step
-// under expert parallelism runs eagerly, not from a CUDA graph. The rows carry the bf16
+// straight into the other ranks' memory and the routing stays on the device, so a decode step
+// that took it can be a CUDA graph (CudaNetwork keys it by every rank's tokens); a step on the
+// collective path, which waits on the host each layer, runs eagerly. The rows carry the bf16
 // values the experts read on one GPU too, so the dispatch costs no precision; the combine is f32,
 // as on the CPU path (core/moe/expert_parallel.h).
 //
@@ -68,6 +69,12 @@ class CudaExpertParallel {
   // Before each step's (or idle pass's) MoE layers: every rank's tokens in the step, the same
   // vector on every rank. Picks the step's exchange: true when direct.
   absl::StatusOr<bool> BeginStep(ExecContext& ctx, std::span<const int64_t> rank_tokens);
+  // Whether the step begun last takes the direct exchange: only such a step can be captured.
+  bool direct_step() const { return direct_ && direct_->active(); }
+  // Every rank's tokens in the step begun last: a captured step replays only with the same.
+  const std::vector<int64_t>& step_rank_tokens() const { return step_rank_tokens_; }
+  // Changes whenever memory the layers' kernels address moves (a captured step is then stale).
+  uint64_t memory_generation() const;
   // After a step's stream has finished: UNAVAILABLE naming a rank the direct exchange gave up
   // waiting for (its kernels cannot fail a call themselves).
   absl::Status CheckPeers() const;
@@ -92,7 +99,7 @@ class CudaExpertParallel {
   int64_t hidden_;
   bool direct_tried_ = false;
   std::unique_ptr<CudaDirectExchange> direct_;  // null: the backend has no peer memory
-  int64_t step_tokens_ = 0;                     // this rank's, as BeginStep was told
+  std::vector<int64_t> step_rank_tokens_;       // as BeginStep was told
   // The placement each MoE layer's local slots were filled for.
   std::vector<std::shared_ptr<const ExpertPlacement>> filled_for_;
   Tensor counts_;       // i64 [2 * world, 1] on the device: sent, then received

@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "core/base/log.h"
 #include "core/base/status.h"
 #include "core/model/cuda_expert_parallel.h"
 #include "core/model/cuda_network_weights.h"
@@ -161,14 +162,17 @@ struct CudaNetwork::Impl {
 
   // Decode steps (one token per sequence) replay a CUDA graph of the whole step, captured the
   // second time a shape is seen (the first runs eagerly and warms cuBLAS up). A shape is the
-  // token count, the padded block-table width and the cache (PagedKvCache::id) it writes into.
-  using GraphKey = std::tuple<int64_t, int32_t, uint64_t>;
+  // token count, the padded block-table width, the cache (PagedKvCache::id) it writes into and,
+  // under expert parallelism (direct steps only), every rank's tokens, which lay out the rows.
+  using GraphKey = std::tuple<int64_t, int32_t, uint64_t, std::vector<int64_t>>;
   struct DecodeGraph {
     cudaGraphExec_t exec = nullptr;
     std::shared_ptr<Buffer> meta_device;  // what the captured copy writes ...
     Tensor meta_host;                     // ... from this pinned buffer, refilled each replay
-    uint64_t activations_generation = 0, moe_generation = 0;
+    uint64_t memory_generation = 0;       // MemoryGeneration() when captured
   };
+  // Changes whenever scratch memory a step's kernels address moves.
+  uint64_t MemoryGeneration() const;
   // Pinned host buffers the logits come back in. One is reused once its caller has let go of
   // the tensor it lent out (use_count 1): a fresh pageable tensor per step cost more than the
   // whole batch-256 decode step at DeepSeek-V3's 129K vocabulary (132 MB, page-faulted in and
@@ -721,6 +725,12 @@ CudaNetwork::Impl::~Impl() {
   if (blas != nullptr) cublasDestroy(blas);
 }
 
+uint64_t CudaNetwork::Impl::MemoryGeneration() const {
+  // Each part only grows, so the sum changes whenever one of them does.
+  return activations.generation() + moe_workspace.generation() +
+         (expert_parallel ? expert_parallel->memory_generation() : 0);
+}
+
 void CudaNetwork::Impl::DropGraphs() {
   for (auto& [key, graph] : graphs) cudaGraphExecDestroy(graph.exec);
   graphs.clear();
@@ -783,10 +793,8 @@ absl::StatusOr<std::unique_ptr<CudaNetwork>> CudaNetwork::Load(const ModelConfig
   for (int64_t i = 0; i < config.num_hidden_layers; ++i) {
     impl->moe_index.push_back(config.IsMoeLayer(i) ? moe_layers++ : -1);
   }
-  // Under expert parallelism the host reads each layer's routing: steps cannot be graphs.
   const char* graphs = std::getenv("SWITCHYARD_CUDA_GRAPHS");
-  impl->graphs_enabled =
-      (graphs == nullptr || std::string(graphs) != "0") && !options.expert_parallel;
+  impl->graphs_enabled = graphs == nullptr || std::string(graphs) != "0";
   const char* sampling = std::getenv("SWITCHYARD_DEVICE_SAMPLING");
   impl->device_sampling = (sampling == nullptr || std::string(sampling) != "0") &&
                           config.vocab_size <= kernels::MaxSamplingVocab();
@@ -840,6 +848,7 @@ absl::StatusOr<CudaNetwork::Impl::DecodeGraph> CudaNetwork::Impl::Capture(
     ExecContext& ctx, const StepPlan& plan, const std::vector<int32_t>& meta, const Buffers& b,
     PagedKvCache& cache) {
   DecodeGraph graph;
+  const uint64_t generation = MemoryGeneration();
   const size_t bytes = meta.size() * sizeof(int32_t);
   SY_ASSIGN_OR_RETURN(graph.meta_device, Buffer::Allocate(MemoryKind::kDevice, bytes, device));
   SY_ASSIGN_OR_RETURN(graph.meta_host,
@@ -862,8 +871,11 @@ absl::StatusOr<CudaNetwork::Impl::DecodeGraph> CudaNetwork::Impl::Capture(
   const cudaError_t made = cudaGraphInstantiate(&graph.exec, captured, 0);
   cudaGraphDestroy(captured);
   SY_RETURN_IF_ERROR(CudaCheck(made, "instantiating the decode graph"));
-  graph.activations_generation = activations.generation();
-  graph.moe_generation = moe_workspace.generation();
+  graph.memory_generation = MemoryGeneration();
+  if (graph.memory_generation != generation) {
+    cudaGraphExecDestroy(graph.exec);  // sized before the capture: cannot happen
+    return absl::InternalError("the GPU model's scratch memory moved while a step was captured");
+  }
   return graph;
 }
 
@@ -878,7 +890,9 @@ absl::StatusOr<CudaNetwork::Impl::Enqueued> CudaNetwork::Impl::Enqueue(
   }
   SY_RETURN_IF_ERROR(CudaCheck(cudaSetDevice(m.device.index), "selecting the device"));
   constexpr size_t kMaxGraphTokens = 512;
-  const bool decode = m.graphs_enabled && batch.size() <= kMaxGraphTokens &&
+  // A step on expert parallelism's collective path waits on the host each layer.
+  const bool capturable = !m.expert_parallel || m.expert_parallel->direct_step();
+  const bool decode = m.graphs_enabled && capturable && batch.size() <= kMaxGraphTokens &&
                       std::all_of(batch.begin(), batch.end(), [](const SequenceChunk& chunk) {
                         return chunk.tokens.size() == 1;
                       });
@@ -899,11 +913,12 @@ absl::StatusOr<CudaNetwork::Impl::Enqueued> CudaNetwork::Impl::Enqueue(
       Impl::Buffers b,
       m.Activations(t, r, plan.max_blocks, static_cast<int32_t>(cache.shape().block_size)));
   SY_ASSIGN_OR_RETURN(b.moe, m.MoeWorkspace(t, stream));
-  const Impl::GraphKey key{t, plan.max_blocks, cache.id()};
-  auto graph = m.graphs.find(key);
-  if (graph != m.graphs.end() &&
-      (graph->second.activations_generation != m.activations.generation() ||
-       graph->second.moe_generation != m.moe_workspace.generation())) {
+  Impl::GraphKey key{t, plan.max_blocks, cache.id(), {}};
+  if (m.expert_parallel) std::get<3>(key) = m.expert_parallel->step_rank_tokens();
+  // Only a decode step may replay: a prefill of as many tokens, in as many blocks, lays its
+  // metadata out differently (fewer sequences, fewer logits rows).
+  auto graph = decode ? m.graphs.find(key) : m.graphs.end();
+  if (graph != m.graphs.end() && graph->second.memory_generation != m.MemoryGeneration()) {
     m.DropGraphs();  // memory moved under every graph
     graph = m.graphs.end();
   }
@@ -911,6 +926,9 @@ absl::StatusOr<CudaNetwork::Impl::Enqueued> CudaNetwork::Impl::Enqueue(
     if (m.graphs.size() >= Impl::kMaxGraphs) m.DropGraphs();
     SY_ASSIGN_OR_RETURN(Impl::DecodeGraph captured, m.Capture(ctx, plan, meta, b, cache));
     graph = m.graphs.emplace(key, std::move(captured)).first;
+    Log(LogLevel::kDebug, "gpu",
+        absl::StrCat("captured a decode step of ", t, " tokens as a CUDA graph",
+                     m.expert_parallel ? " (expert parallelism, direct exchange)" : ""));
   }
   if (graph != m.graphs.end()) {
     std::copy(meta.begin(), meta.end(), graph->second.meta_host.data<int32_t>());

@@ -174,6 +174,38 @@ TEST_P(CudaNetworkTest, DecodeGraphReplaysMatchEagerSteps) {
   }
 }
 
+// A prefill of as many tokens, in as many blocks, as a captured decode step has the same
+// shape key but not the same step: it must run eagerly. Replaying the decode graph over it
+// read the prefill's metadata in the decode layout (block tables shifted by the rows it has
+// fewer), attending over another sequence's cache.
+TEST_P(CudaNetworkTest, APrefillOfACapturedDecodeShapeRunsEagerly) {
+  if (!HaveGpu()) GTEST_SKIP() << "no CUDA device";
+  auto graphed = Load(Device::Cuda(0));
+  setenv("SWITCHYARD_CUDA_GRAPHS", "0", 1);
+  auto eager = Load(Device::Cuda(0));
+  unsetenv("SWITCHYARD_CUDA_GRAPHS");
+  ASSERT_NE(graphed, nullptr);
+  ASSERT_NE(eager, nullptr);
+  auto graphed_cache = *PagedKvCache::Create(graphed->CacheShape(64, 4));
+  auto eager_cache = *PagedKvCache::Create(eager->CacheShape(64, 4));
+  std::vector<std::vector<SequenceChunk>> steps = {{{0, {1}, false}, {1, {2}, false}}};
+  // Decodes to lengths 2, 3, 4 (one 4-token block each): seen, captured, replayed.
+  for (int i = 0; i < 3; ++i) steps.push_back({{0, {10 + i}, false}, {1, {20 + i}, false}});
+  steps.push_back({{2, {30, 31}, false}});  // 2 tokens in 1 block: the decode steps' key
+  for (int64_t s : {0, 1, 2}) {
+    ASSERT_TRUE(graphed_cache.AddSequence(s).ok());
+    ASSERT_TRUE(eager_cache.AddSequence(s).ok());
+  }
+  for (size_t i = 0; i < steps.size(); ++i) {
+    auto a = graphed->ForwardBatch(*gpu_, steps[i], graphed_cache);
+    auto b = eager->ForwardBatch(*gpu_, steps[i], eager_cache);
+    ASSERT_TRUE(a.ok()) << a.status();
+    ASSERT_TRUE(b.ok()) << b.status();
+    ASSERT_EQ(a->shape(), b->shape()) << "step " << i;
+    ExpectRowsClose(*b, *a, absl::StrCat(GetParam(), " step ", i), 0.9999, 0.01);
+  }
+}
+
 // Logits come back in pinned buffers the network reuses: one a caller still holds must never be
 // overwritten by a later step, however many it holds.
 TEST_P(CudaNetworkTest, LogitsACallerHoldsOutliveLaterSteps) {

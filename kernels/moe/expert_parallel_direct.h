@@ -10,7 +10,7 @@
 //      as ExpertPlacement::AssignReplicas does on the host), then writes to every rank its row
 //      of local slot ids (-1 where the expert lives elsewhere) and weights, and its bf16 hidden
 //      state where at least one id is not -1; the last CTA raises dispatched[me] = seq in every
-//      rank's flags;
+//      rank's flags (seq: the layer's number, the same on every rank, larger than any before);
 //   2. sm90_ep_direct_wait: waits for every rank's dispatched flag here; the MoE kernels then run
 //      over all rows (a row whose ids are all -1 costs nothing);
 //   3. sm90_ep_direct_combine: each received row with an id here sends its f32 weighted sum back
@@ -19,6 +19,10 @@
 //      of the ranks it went to, in rank order (the collective path's order: same result).
 // A wait that passes the deadline writes peer + 1 to *error (host-mapped) and returns; every
 // kernel returns at once while *error is set, so a dead rank costs one timeout, not one a layer.
+//
+// A layer's seq is read on the device (*seq_base + layer), not passed in: the kernels' arguments
+// then stay the same from step to step, so a decode step's launches can be captured once in a
+// CUDA graph and replayed, with sm90_ep_direct_begin_step moving the base before each replay.
 #ifndef SWITCHYARD_KERNELS_MOE_EXPERT_PARALLEL_DIRECT_H_
 #define SWITCHYARD_KERNELS_MOE_EXPERT_PARALLEL_DIRECT_H_
 
@@ -52,7 +56,10 @@ struct DirectExchange {
   int32_t top_k = 0;
   int64_t row_begin[kMaxDirectRanks + 1] = {};  // rank q's rows: [row_begin[q], row_begin[q+1])
   DirectRankAreas areas[kMaxDirectRanks];
-  unsigned long long seq = 0;         // the same on every rank; grows by one a layer
+  // The layer's seq is *seq_base + layer: seq_base is device memory that
+  // LaunchDirectBeginStep sets at each step's start, layer (>= 1) the layer's place in the step.
+  const unsigned long long* seq_base = nullptr;
+  unsigned long long layer = 0;
   unsigned long long timeout_ns = 0;  // how long a wait may spin
   unsigned int* arrived = nullptr;    // device, zeroed once: CTAs done (the last one signals)
   uint32_t* sent_mask = nullptr;      // device [my tokens]: the ranks each token went to
@@ -69,6 +76,9 @@ struct DirectDispatchArgs {
   const int32_t* replica_slots = nullptr;  // each expert's slots, in the placement's order
 };
 
+// Queues the write of the step's seq base (grown past every seq of the steps before).
+std::string LaunchDirectBeginStep(unsigned long long* seq_base, unsigned long long value,
+                                  void* stream);
 std::string LaunchDirectDispatch(const DirectExchange& ex, const DirectDispatchArgs& args,
                                  void* stream);
 std::string LaunchDirectWait(const DirectExchange& ex, void* stream);

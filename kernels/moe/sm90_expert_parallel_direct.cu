@@ -13,13 +13,17 @@ __device__ __forceinline__ bool Failed(const int* error) {
   return *static_cast<const volatile int*>(error) != 0;
 }
 
+__device__ __forceinline__ unsigned long long Seq(const DirectExchange& ex) {
+  return *ex.seq_base + ex.layer;
+}
+
 // Threads [0, world) each wait for flags[q] >= seq (flags: this rank's dispatched or combined
 // array); false in every thread of the CTA once one gave up or an earlier wait had.
 __device__ bool WaitForEveryRank(const DirectExchange& ex, const unsigned long long* flags) {
   bool ok = true;
   if (threadIdx.x < ex.world) {
-    const unsigned long long deadline = GlobalTimerNs() + ex.timeout_ns;
-    while (LoadAcquireSystem(&flags[threadIdx.x]) < ex.seq) {
+    const unsigned long long deadline = GlobalTimerNs() + ex.timeout_ns, seq = Seq(ex);
+    while (LoadAcquireSystem(&flags[threadIdx.x]) < seq) {
       if (Failed(ex.error)) {
         ok = false;
         break;
@@ -43,10 +47,10 @@ __device__ void SignalEveryRank(const DirectExchange& ex, bool dispatched) {
   if (atomicAdd(ex.arrived, 1u) != gridDim.x - 1) return;
   __threadfence();
   *ex.arrived = 0;  // for the next kernel: nothing else touches it until this one ends
+  const unsigned long long seq = Seq(ex);
   for (int q = 0; q < ex.world; ++q) {
     DirectFlags* flags = ex.areas[q].flags;
-    StoreReleaseSystem(dispatched ? &flags->dispatched[ex.rank] : &flags->combined[ex.rank],
-                       ex.seq);
+    StoreReleaseSystem(dispatched ? &flags->dispatched[ex.rank] : &flags->combined[ex.rank], seq);
   }
 }
 
@@ -99,6 +103,10 @@ __device__ __forceinline__ int32_t AssignReplica(const DirectExchange& ex,
     if (seen++ == turn % local) return slots[m];
   }
   return -1;  // unreachable: `local` replicas were counted above
+}
+
+__global__ void sm90_ep_direct_begin_step(unsigned long long* seq_base, unsigned long long value) {
+  *seq_base = value;
 }
 
 __global__ void __launch_bounds__(kThreads)
@@ -182,6 +190,9 @@ std::string CheckExchange(const DirectExchange& ex) {
     return "expert-parallel direct exchange: rank " + std::to_string(ex.rank) + " of " +
            std::to_string(ex.world) + " (at most " + std::to_string(kMaxDirectRanks) + " ranks)";
   }
+  if (ex.seq_base == nullptr || ex.layer < 1) {
+    return "expert-parallel direct exchange: no seq base, or layer 0 (layers count from 1)";
+  }
   if (ex.top_k < 1 || ex.top_k > kMaxDirectTopK || ex.hidden < 1) {
     return "expert-parallel direct exchange: top-k " + std::to_string(ex.top_k) + " (at most " +
            std::to_string(kMaxDirectTopK) + "), hidden " + std::to_string(ex.hidden);
@@ -195,6 +206,12 @@ dim3 RowGrid(int64_t rows) {
 }
 
 }  // namespace
+
+std::string LaunchDirectBeginStep(unsigned long long* seq_base, unsigned long long value,
+                                  void* stream) {
+  return Launch("sm90_ep_direct_begin_step", sm90_ep_direct_begin_step, dim3(1), dim3(1), 0, stream,
+                false, seq_base, value);
+}
 
 std::string LaunchDirectDispatch(const DirectExchange& ex, const DirectDispatchArgs& args,
                                  void* stream) {

@@ -138,7 +138,7 @@ INSTANTIATE_TEST_SUITE_P(GpuBackends, ExpertParallelCudaTest,
 // layer's rows straight into the other rank's memory; the routing never leaves the device). It
 // prints the text one GPU prints, as does the collective path it replaces
 // (SWITCHYARD_EP_DIRECT=0), with and without redundant replicas (the device picks a token's
-// replica as the host does).
+// replica as the host does). Its decode steps replay CUDA graphs, as on one GPU.
 TEST(ExpertParallelCudaDirectTest, DirectAndCollectiveExchangesPrintOneGpusText) {
   if (Gpus() == 0) GTEST_SKIP() << "no GPU";
   const std::string args =
@@ -155,6 +155,7 @@ TEST(ExpertParallelCudaDirectTest, DirectAndCollectiveExchangesPrintOneGpusText)
     const std::string stderr_text = RunCli("cat " + log).output;
     ASSERT_EQ(direct.status, 0) << direct.output << stderr_text;
     EXPECT_THAT(stderr_text, HasSubstr("MoE layers exchange directly"));
+    EXPECT_THAT(stderr_text, HasSubstr("as a CUDA graph (expert parallelism, direct exchange)"));
     EXPECT_EQ(direct.output, one);
     const CliResult collective =
         RunCli("(SWITCHYARD_EP_DIRECT=0 $SY " + launch + "generate --device cuda " + args +
