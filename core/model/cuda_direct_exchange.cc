@@ -9,6 +9,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/time/time.h"
 #include "core/base/status.h"
+#include "kernels/moe/moe_cuda.h"
 
 namespace sy {
 namespace {
@@ -27,8 +28,9 @@ bool TurnedOff() {
 
 absl::StatusOr<std::unique_ptr<CudaDirectExchange>> CudaDirectExchange::Connect(
     ExecContext& ctx, std::shared_ptr<const ExpertParallelism> ep, int32_t top_k, int64_t hidden) {
+  const bool fp8 = ep->dispatch_dtype == DispatchDType::kFP8;
   if (TurnedOff() || ep->rebalancer || ep->world_size() > kernels::kMaxDirectRanks ||
-      top_k > kernels::kMaxDirectTopK || hidden % 2 != 0) {
+      top_k > kernels::kMaxDirectTopK || hidden % (fp8 ? 8 : 2) != 0) {
     return nullptr;
   }
   SY_ASSIGN_OR_RETURN(Comm::PeerMemoryView memory, ep->comm->PeerMemory(ctx));
@@ -58,6 +60,8 @@ CudaDirectExchange::CudaDirectExchange(std::shared_ptr<const ExpertParallelism> 
   ex_.world = ep_->world_size();
   ex_.top_k = top_k;
   ex_.hidden = hidden;
+  fp8_ = ep_->dispatch_dtype == DispatchDType::kFP8;
+  ex_.payload_bytes = fp8_ ? kernels::DispatchFp8PayloadBytes(hidden) : 2 * hidden;
   const absl::Duration timeout = std::min(ep_->timeout, absl::Hours(1));
   ex_.timeout_ns = static_cast<unsigned long long>(absl::ToInt64Nanoseconds(timeout));
 }
@@ -111,7 +115,7 @@ absl::StatusOr<bool> CudaDirectExchange::BeginStep(std::span<const int64_t> rank
     Carver cv(base);
     kernels::DirectRankAreas a;
     a.flags = cv.Take<kernels::DirectFlags>(1);
-    a.x = cv.Take<uint16_t>(rows * h);
+    a.payload = cv.Take<uint8_t>(rows * ex_.payload_bytes);
     a.ids = cv.Take<int32_t>(rows * k);
     a.weights = cv.Take<float>(rows * k);
     a.returned = cv.Take<float>(ex_.world * most * h);
@@ -119,16 +123,37 @@ absl::StatusOr<bool> CudaDirectExchange::BeginStep(std::span<const int64_t> rank
   };
   if (carve(nullptr).second > peer_bytes_) return false;
   for (int q = 0; q < ex_.world; ++q) ex_.areas[q] = carve(static_cast<char*>(peers_[q])).first;
-  SY_ASSIGN_OR_RETURN(char* local, local_.Get(256 + 4 * std::max<int64_t>(most, 1), device));
+  // Here: the arrival counter, each token's destination mask and, with fp8 payloads, this
+  // rank's tokens encoded and every received row decoded.
+  struct Local {
+    unsigned int* arrived;
+    uint32_t* sent_mask;
+    uint8_t* staged;
+    uint16_t* decoded;
+  };
+  auto carve_local = [&](char* base) {
+    Carver cv(base);
+    Local l;
+    l.arrived = cv.Take<unsigned int>(64);
+    l.sent_mask = cv.Take<uint32_t>(std::max<int64_t>(most, 1));
+    l.staged = cv.Take<uint8_t>(fp8_ ? most * ex_.payload_bytes : 0);
+    l.decoded = cv.Take<uint16_t>(fp8_ ? rows * h : 0);
+    return std::make_pair(l, cv.used());
+  };
+  SY_ASSIGN_OR_RETURN(char* local, local_.Get(carve_local(nullptr).second, device));
+  const Local l = carve_local(local).first;
   if (local_.generation() != local_zeroed_) {
-    if (cudaMemsetAsync(local, 0, 256, static_cast<cudaStream_t>(stream)) != cudaSuccess) {
+    if (cudaMemsetAsync(l.arrived, 0, sizeof(unsigned int), static_cast<cudaStream_t>(stream)) !=
+        cudaSuccess) {
       cudaGetLastError();
       return absl::InternalError("expert parallelism (direct exchange): zeroing its counter");
     }
     local_zeroed_ = local_.generation();
   }
-  ex_.arrived = reinterpret_cast<unsigned int*>(local);
-  ex_.sent_mask = reinterpret_cast<uint32_t*>(local + 256);
+  ex_.arrived = l.arrived;
+  ex_.sent_mask = l.sent_mask;
+  staged_ = l.staged;
+  decoded_ = l.decoded;
   ex_.error = error_;
   // Every rank moves its base alike: the same steps, each past every layer of the one before.
   SY_RETURN_IF_ERROR(KernelCheck(kernels::LaunchDirectBeginStep(
@@ -152,7 +177,13 @@ absl::StatusOr<CudaDirectExchange::Received> CudaDirectExchange::Dispatch(
   SY_RETURN_IF_ERROR(CheckPeers());
   ex_.layer = static_cast<unsigned long long>(moe_index) + 1;
   kernels::DirectDispatchArgs args;
-  args.x = x;
+  args.payload = reinterpret_cast<const uint8_t*>(x);
+  const int64_t tokens = ex_.row_begin[ex_.rank + 1] - ex_.row_begin[ex_.rank];
+  if (fp8_) {
+    SY_RETURN_IF_ERROR(KernelCheck(kernels::LaunchEncodeDispatchFp8(x, tokens, ex_.hidden, staged_,
+                                                                    ex_.payload_bytes, stream)));
+    args.payload = staged_;
+  }
   args.ids = ids;
   args.weights = weights;
   args.slots_per_rank = ep_->placement->shape().slots_per_rank;
@@ -161,7 +192,12 @@ absl::StatusOr<CudaDirectExchange::Received> CudaDirectExchange::Dispatch(
   SY_RETURN_IF_ERROR(KernelCheck(kernels::LaunchDirectDispatch(ex_, args, stream)));
   SY_RETURN_IF_ERROR(KernelCheck(kernels::LaunchDirectWait(ex_, stream)));
   const kernels::DirectRankAreas& mine = ex_.areas[ex_.rank];
-  return Received{mine.x, mine.ids, mine.weights, ex_.row_begin[ex_.world]};
+  const int64_t rows = ex_.row_begin[ex_.world];
+  if (!fp8_)
+    return Received{reinterpret_cast<const uint16_t*>(mine.payload), mine.ids, mine.weights, rows};
+  SY_RETURN_IF_ERROR(KernelCheck(kernels::LaunchDecodeDispatchFp8(
+      mine.payload, ex_.payload_bytes, rows, ex_.hidden, mine.ids, ex_.top_k, decoded_, stream)));
+  return Received{decoded_, mine.ids, mine.weights, rows};
 }
 
 absl::Status CudaDirectExchange::Combine(const float* expert_out, float* out, void* stream) {

@@ -75,10 +75,13 @@ class CudaDirectExchange {
   kernels::DirectExchange ex_;        // the step's layout
   std::shared_ptr<Buffer> seq_base_;  // device: the step's seq base (DirectExchange::seq_base)
   unsigned long long next_base_ = 0;  // the next step's; every step's layers number 1..layers
+  bool fp8_ = false;                  // payloads encoded as fp8 (--dispatch-dtype fp8)
+  uint8_t* staged_ = nullptr;         // fp8: this rank's tokens encoded, in local_
+  uint16_t* decoded_ = nullptr;       // fp8: every received row as bf16, in local_
   bool active_ = false;
   Tensor replica_begin_, replica_slots_;  // the placement per MoE layer, on the device
   int64_t experts_ = 0;
-  Arena local_;                // the arrival counter, then each token's destination mask
+  Arena local_;                // the arrival counter, each token's destination mask, fp8 rows
   uint64_t local_zeroed_ = 0;  // the generation of local_ whose counter is zeroed
   int* error_ = nullptr;       // pinned, mapped: peer + 1 once a wait gave up
 };

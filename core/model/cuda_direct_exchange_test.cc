@@ -4,6 +4,7 @@
 // (ExpertPlacement::AssignReplicas, the collective path's) and the combined sums against f32
 // additions in rank order. Skips without a GPU. (Two real processes over comm.nvlink:
 // expert_parallel_cuda_test.)
+#include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
 #include <cuda_runtime_api.h>
@@ -14,9 +15,12 @@
 #include <random>
 #include <vector>
 
+#include "core/moe/expert_parallel.h"
 #include "core/moe/expert_placement.h"
 #include "kernels/cuda_test_support.h"
 #include "kernels/moe/expert_parallel_direct.h"
+#include "kernels/moe/moe_cuda.h"
+#include "switchyard/dtype.hpp"
 
 namespace sy {
 namespace {
@@ -55,7 +59,7 @@ struct RankMemory {
     EXPECT_EQ(cudaMemset(local.get(), 0, 256), cudaSuccess);
   }
   kernels::DirectRankAreas Areas() const {
-    return {flags.get<kernels::DirectFlags>(), x.get<uint16_t>(), ids.get<int32_t>(),
+    return {flags.get<kernels::DirectFlags>(), x.get<uint8_t>(), ids.get<int32_t>(),
             weights.get<float>(), returned.get<float>()};
   }
   DeviceMemory flags, x, ids, weights, returned, local;
@@ -86,6 +90,7 @@ class CudaDirectExchangeKernelTest : public ::testing::TestWithParam<int64_t> {
     ex.rank = rank;
     ex.world = kWorld;
     ex.hidden = hidden;
+    ex.payload_bytes = 2 * hidden;  // bf16
     ex.top_k = kTopK;
     for (int q = 0; q < kWorld; ++q) {
       ex.row_begin[q + 1] = ex.row_begin[q] + kTokens[q];
@@ -141,7 +146,7 @@ struct Layer {
   }
 
   kernels::DirectDispatchArgs Args(int q) const {
-    return {.x = d_x[q]->get<uint16_t>(),
+    return {.payload = d_x[q]->get<uint8_t>(),
             .ids = d_ids[q]->get<int32_t>(),
             .weights = d_weights[q]->get<float>(),
             .slots_per_rank = kSlotsPerRank,
@@ -334,6 +339,67 @@ TEST_P(CudaDirectExchangeKernelTest, ASilentRankIsNamedAfterTheTimeout) {
 
 INSTANTIATE_TEST_SUITE_P(Hidden, CudaDirectExchangeKernelTest, ::testing::Values(36, 64),
                          [](const auto& info) { return "hidden" + std::to_string(info.param); });
+
+// --dispatch-dtype fp8 on the GPU (both exchanges): the encoder writes the host's bytes
+// (core/moe/expert_parallel.h) exactly, at a pitch that is only a multiple of 4, and the decoder
+// gives the host's f32 values rounded to bf16, skipping the rows that carry no id for this rank.
+// Hidden 64 is one short group, 200 a whole one and a short one; the rows mix magnitudes over
+// 2^30, zeros and an all-zero group (scale 1).
+void CheckFp8Payloads(int64_t hidden) {
+  SCOPED_TRACE(::testing::Message() << "hidden " << hidden);
+  const int64_t rows = 5, k = 2;
+  const int64_t bytes = kernels::DispatchFp8PayloadBytes(hidden), pitch = bytes + 4 * 3;
+  ASSERT_EQ(bytes, DispatchHiddenBytes(DispatchDType::kFP8, hidden));
+  std::vector<float> x = RandomF32(rows * hidden, 1.0f, 5);
+  for (int64_t i = 0; i < hidden; ++i) x[hidden + i] *= i % 7 == 0 ? 3e4f : 1e-5f;
+  std::fill(x.begin() + 2 * hidden, x.begin() + 2 * hidden + std::min<int64_t>(hidden, 128), 0.0f);
+  x[3 * hidden + 1] = 0.0f;
+  std::vector<uint16_t> bits;
+  for (float& v : x) {
+    bits.push_back(Bf16Bits(v));
+    v = BF16ToF32(bits.back());  // what the GPU reads
+  }
+  const auto d_x = Upload(bits);
+  DeviceMemory encoded(rows * pitch);
+  ASSERT_EQ(kernels::LaunchEncodeDispatchFp8(d_x->get<uint16_t>(), rows, hidden,
+                                             encoded.get<uint8_t>(), pitch, nullptr),
+            "");
+  const auto got = Download(encoded.get<uint8_t>(), rows * pitch);
+  std::vector<uint8_t> want(bytes);
+  for (int64_t r = 0; r < rows; ++r) {
+    EncodeDispatchHidden(x.data() + r * hidden, hidden, DispatchDType::kFP8, want.data());
+    ASSERT_EQ(std::vector<uint8_t>(got.begin() + r * pitch, got.begin() + r * pitch + bytes), want)
+        << "row " << r;
+  }
+
+  // Row 3's ids are all -1: the decoder leaves its bf16 untouched.
+  const std::vector<int32_t> ids = {0, -1, -1, 1, 2, 3, -1, -1, 0, 0};
+  const auto d_ids = Upload(ids);
+  const std::vector<uint16_t> untouched(rows * hidden, 0x7fc1);
+  const auto d_out = Upload(untouched);
+  ASSERT_EQ(
+      kernels::LaunchDecodeDispatchFp8(encoded.get<uint8_t>(), pitch, rows, hidden,
+                                       d_ids->get<int32_t>(), k, d_out->get<uint16_t>(), nullptr),
+      "");
+  const auto decoded = Download(d_out->get<uint16_t>(), rows * hidden);
+  std::vector<float> values(hidden);
+  for (int64_t r = 0; r < rows; ++r) {
+    DecodeDispatchHidden(got.data() + r * pitch, hidden, DispatchDType::kFP8, values.data());
+    for (int64_t c = 0; c < hidden; ++c) {
+      ASSERT_EQ(decoded[r * hidden + c], r == 3 ? uint16_t{0x7fc1} : F32ToBF16(values[c]))
+          << "row " << r << " column " << c;
+    }
+  }
+  EXPECT_THAT(kernels::LaunchEncodeDispatchFp8(d_x->get<uint16_t>(), rows, 60,
+                                               encoded.get<uint8_t>(), pitch, nullptr),
+              ::testing::HasSubstr("hidden 60 (a multiple of 8)"));
+}
+
+TEST(CudaDispatchFp8Test, PayloadsAreTheHostsBytesAndDecodeToItsValues) {
+  if (!HaveGpu()) GTEST_SKIP() << "no GPU";
+  CheckFp8Payloads(64);
+  CheckFp8Payloads(200);
+}
 
 }  // namespace
 }  // namespace sy

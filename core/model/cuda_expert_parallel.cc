@@ -99,7 +99,8 @@ absl::StatusOr<bool> CudaExpertParallel::BeginStep(ExecContext& ctx,
     Log(LogLevel::kDebug, "ep",
         absl::StrCat("rank ", ep_->rank(), ": MoE layers exchange ",
                      direct_ ? "directly through the backend's peer memory when a step fits"
-                             : "through the backend's all-to-all"));
+                             : "through the backend's all-to-all",
+                     ", rows as ", DispatchDTypeName(ep_->dispatch_dtype)));
   }
   step_rank_tokens_.assign(rank_tokens.begin(), rank_tokens.end());
   if (!direct_) return false;
@@ -238,10 +239,12 @@ absl::Status CudaExpertParallel::RunLayer(ExecContext& ctx, CudaExperts& local, 
   const int64_t received = std::accumulate(recv_counts.begin(), recv_counts.end(), int64_t{0});
   const HostPlan host = MakeHostPlan(routes, t, k);
 
-  const int64_t hidden_bytes = 2 * h, tail_bytes = 8 * k, row_bytes = hidden_bytes + tail_bytes;
+  const bool fp8 = ep.dispatch_dtype == DispatchDType::kFP8;
+  const int64_t hidden_bytes = fp8 ? kernels::DispatchFp8PayloadBytes(h) : 2 * h;
+  const int64_t tail_bytes = 8 * k, row_bytes = hidden_bytes + tail_bytes;
   struct Layout {
     int32_t* plan;
-    uint8_t *send, *recv;
+    uint8_t *staged, *send, *recv;
     uint16_t* x;
     int32_t* ids;
     float *weights, *expert_out, *returned;
@@ -250,6 +253,7 @@ absl::Status CudaExpertParallel::RunLayer(ExecContext& ctx, CudaExperts& local, 
     Carver cv(base);
     Layout d;
     d.plan = cv.Take<int32_t>(std::ssize(host.words));
+    d.staged = cv.Take<uint8_t>(fp8 ? t * hidden_bytes : 0);
     d.send = cv.Take<uint8_t>(sent * row_bytes);
     d.recv = cv.Take<uint8_t>(received * row_bytes);
     d.x = cv.Take<uint16_t>(received * h);
@@ -273,16 +277,27 @@ absl::Status CudaExpertParallel::RunLayer(ExecContext& ctx, CudaExperts& local, 
                                   cudaMemcpyHostToDevice, s),
                   "copying the dispatch plan"));
   }
+  const void* payloads = l.x;
+  if (fp8) {
+    SY_RETURN_IF_ERROR(
+        KernelCheck(kernels::LaunchEncodeDispatchFp8(l.x, t, h, d.staged, hidden_bytes, stream)));
+    payloads = d.staged;
+  }
   SY_RETURN_IF_ERROR(KernelCheck(kernels::LaunchPackDispatchRows(
-      l.x, h, d.plan + host.row_token, reinterpret_cast<const uint8_t*>(d.plan + host.tails),
-      tail_bytes, sent, d.send, stream)));
+      payloads, hidden_bytes, d.plan + host.row_token,
+      reinterpret_cast<const uint8_t*>(d.plan + host.tails), tail_bytes, sent, d.send, stream)));
   SY_ASSIGN_OR_RETURN(const Tensor send, view(d.send, sent, row_bytes, DType::kU8));
   SY_ASSIGN_OR_RETURN(Tensor recv, view(d.recv, received, row_bytes, DType::kU8));
   SY_RETURN_IF_ERROR(ep.comm->AllToAll(ctx, send, routes.send_counts, recv, recv_counts));
 
   // The local experts over every received row.
-  SY_RETURN_IF_ERROR(
-      CopyColumns(d.x, hidden_bytes, d.recv, row_bytes, hidden_bytes, received, stream));
+  if (fp8) {
+    SY_RETURN_IF_ERROR(KernelCheck(
+        kernels::LaunchDecodeDispatchFp8(d.recv, row_bytes, received, h, nullptr, k, d.x, stream)));
+  } else {
+    SY_RETURN_IF_ERROR(
+        CopyColumns(d.x, hidden_bytes, d.recv, row_bytes, hidden_bytes, received, stream));
+  }
   SY_RETURN_IF_ERROR(
       CopyColumns(d.ids, 4 * k, d.recv + hidden_bytes, row_bytes, 4 * k, received, stream));
   SY_RETURN_IF_ERROR(CopyColumns(d.weights, 4 * k, d.recv + hidden_bytes + 4 * k, row_bytes, 4 * k,

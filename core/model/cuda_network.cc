@@ -763,10 +763,16 @@ absl::StatusOr<std::unique_ptr<CudaNetwork>> CudaNetwork::Load(const ModelConfig
                                       std::vector<float>(inv_freq.begin(), inv_freq.end())));
   SY_ASSIGN_OR_RETURN(impl->inv_freq, host_freq.To(ctx.device()));
   if (options.expert_parallel) {
-    if (options.expert_parallel->dispatch_dtype != DispatchDType::kBF16) {
-      return absl::UnimplementedError(absl::StrCat(
-          "--dispatch-dtype ", DispatchDTypeName(options.expert_parallel->dispatch_dtype),
-          " with the model on the GPU: its rows carry the experts' bf16 input (bf16)"));
+    const DispatchDType dispatch = options.expert_parallel->dispatch_dtype;
+    if (dispatch == DispatchDType::kF32) {
+      return absl::UnimplementedError(
+          "--dispatch-dtype f32 with the model on the GPU: its experts read bf16, so rows travel "
+          "as bf16 (the default) or fp8");
+    }
+    if (dispatch == DispatchDType::kFP8 && config.hidden_size % 8 != 0) {
+      return absl::UnimplementedError(
+          absl::StrCat("--dispatch-dtype fp8 with the model on the GPU: hidden_size ",
+                       config.hidden_size, " is not a multiple of 8 (use bf16)"));
     }
     if (options.expert_parallel->rebalancer && config.architecture == Architecture::kGptOss) {
       return absl::UnimplementedError(

@@ -37,8 +37,9 @@ void DecodeFp8(const uint8_t* in, int64_t h, float* x) {
   }
 }
 
-// Writes the hidden row `x` [h] as `dtype` at `out` (DispatchHiddenBytes bytes).
-void EncodeHidden(const float* x, int64_t h, DispatchDType dtype, uint8_t* out) {
+}  // namespace
+
+void EncodeDispatchHidden(const float* x, int64_t h, DispatchDType dtype, uint8_t* out) {
   switch (dtype) {
     case DispatchDType::kF32:
       std::memcpy(out, x, h * sizeof(float));
@@ -55,7 +56,7 @@ void EncodeHidden(const float* x, int64_t h, DispatchDType dtype, uint8_t* out) 
   }
 }
 
-void DecodeHidden(const uint8_t* in, int64_t h, DispatchDType dtype, float* x) {
+void DecodeDispatchHidden(const uint8_t* in, int64_t h, DispatchDType dtype, float* x) {
   switch (dtype) {
     case DispatchDType::kF32:
       std::memcpy(x, in, h * sizeof(float));
@@ -72,6 +73,8 @@ void DecodeHidden(const uint8_t* in, int64_t h, DispatchDType dtype, float* x) {
       return;
   }
 }
+
+namespace {
 
 int64_t Sum(const std::vector<int64_t>& v) {
   int64_t s = 0;
@@ -196,7 +199,7 @@ absl::StatusOr<DispatchPlan> PlanDispatch(const Tensor& hidden, const RouterOutp
   SY_ASSIGN_OR_RETURN(plan.rows, Tensor::Empty({rows, width}, DType::kU8));
   uint8_t* out = plan.rows.data<uint8_t>();
   for (int64_t row = 0; row < rows; ++row, out += width) {
-    EncodeHidden(hidden.data<float>() + routes.row_token[row] * h, h, dtype, out);
+    EncodeDispatchHidden(hidden.data<float>() + routes.row_token[row] * h, h, dtype, out);
     std::memcpy(out + meta, routes.row_slots.data() + row * k, k * 4);
     std::memcpy(out + meta + k * 4, routes.row_weights.data() + row * k, k * 4);
   }
@@ -220,7 +223,7 @@ absl::StatusOr<ReceivedTokens> UnpackDispatch(const Tensor& rows, int64_t hidden
   SY_ASSIGN_OR_RETURN(in.routing.expert_weights, Tensor::Empty({n, k}, DType::kF32));
   const uint8_t* src = rows.data<uint8_t>();
   for (int64_t i = 0; i < n; ++i, src += width) {
-    DecodeHidden(src, hidden_size, dtype, in.hidden.data<float>() + i * hidden_size);
+    DecodeDispatchHidden(src, hidden_size, dtype, in.hidden.data<float>() + i * hidden_size);
     std::memcpy(in.routing.expert_ids.data<int32_t>() + i * k, src + meta, k * 4);
     std::memcpy(in.routing.expert_weights.data<float>() + i * k, src + meta + k * 4, k * 4);
   }

@@ -45,6 +45,10 @@ const char* DispatchDTypeName(DispatchDType dtype);
 int64_t DispatchHiddenBytes(DispatchDType dtype, int64_t hidden);
 // Bytes of one dispatched row: the hidden part plus k int32 slot ids and k f32 weights.
 int64_t DispatchRowBytes(DispatchDType dtype, int64_t hidden, int k);
+// One row's hidden part `x` [hidden] encoded as `dtype` at `out` (DispatchHiddenBytes bytes; fp8:
+// e4m3 [hidden], then the f32 scales), and decoded back. The GPU's encoder matches these bytes.
+void EncodeDispatchHidden(const float* x, int64_t hidden, DispatchDType dtype, uint8_t* out);
+void DecodeDispatchHidden(const uint8_t* in, int64_t hidden, DispatchDType dtype, float* x);
 
 // What every MoE layer of a model shares under expert parallelism: the connected comm
 // component, the placement in force and, when rebalancing online, the rebalancer.

@@ -8,9 +8,11 @@
 // or not any of its experts live there. Per layer, on each rank's stream:
 //   1. sm90_ep_direct_dispatch: each token picks a replica for each of its k experts (exactly
 //      as ExpertPlacement::AssignReplicas does on the host), then writes to every rank its row
-//      of local slot ids (-1 where the expert lives elsewhere) and weights, and its bf16 hidden
-//      state where at least one id is not -1; the last CTA raises dispatched[me] = seq in every
+//      of local slot ids (-1 where the expert lives elsewhere) and weights, and its payload
+//      where at least one id is not -1; the last CTA raises dispatched[me] = seq in every
 //      rank's flags (seq: the layer's number, the same on every rank, larger than any before);
+//      a token's payload is its bf16 hidden state, or that encoded as fp8 before the dispatch
+//      (LaunchEncodeDispatchFp8, moe_cuda.h) and decoded after the wait;
 //   2. sm90_ep_direct_wait: waits for every rank's dispatched flag here; the MoE kernels then run
 //      over all rows (a row whose ids are all -1 costs nothing);
 //   3. sm90_ep_direct_combine: each received row with an id here sends its f32 weighted sum back
@@ -43,16 +45,17 @@ struct DirectFlags {
 // Where one rank's areas are, as mapped in this process.
 struct DirectRankAreas {
   DirectFlags* flags = nullptr;
-  uint16_t* x = nullptr;      // bf16 [rows, hidden]: every rank's rows
-  int32_t* ids = nullptr;     // [rows, top_k] local slot ids on this rank, -1 elsewhere
-  float* weights = nullptr;   // [rows, top_k]
-  float* returned = nullptr;  // f32 [world, its tokens, hidden]: sums from rank q at q * tokens
+  uint8_t* payload = nullptr;  // [rows, payload_bytes]: every rank's rows
+  int32_t* ids = nullptr;      // [rows, top_k] local slot ids on this rank, -1 elsewhere
+  float* weights = nullptr;    // [rows, top_k]
+  float* returned = nullptr;   // f32 [world, its tokens, hidden]: sums from rank q at q * tokens
 };
 
 // What every kernel of the exchange shares.
 struct DirectExchange {
   int32_t rank = 0, world = 1;
   int64_t hidden = 0;
+  int64_t payload_bytes = 0;  // a row's payload: 2 hidden (bf16) or its fp8 encoding; whole words
   int32_t top_k = 0;
   int64_t row_begin[kMaxDirectRanks + 1] = {};  // rank q's rows: [row_begin[q], row_begin[q+1])
   DirectRankAreas areas[kMaxDirectRanks];
@@ -68,8 +71,8 @@ struct DirectExchange {
 
 // One layer's routing on this rank and the placement that turns experts into slots.
 struct DirectDispatchArgs {
-  const uint16_t* x = nullptr;   // bf16 [tokens, hidden]
-  const int32_t* ids = nullptr;  // [tokens, top_k] global expert ids (-1: dropped)
+  const uint8_t* payload = nullptr;  // [tokens, payload_bytes]
+  const int32_t* ids = nullptr;      // [tokens, top_k] global expert ids (-1: dropped)
   const float* weights = nullptr;
   int32_t slots_per_rank = 0;              // slot s lives on rank s / slots_per_rank
   const int32_t* replica_begin = nullptr;  // [experts + 1] into replica_slots

@@ -277,12 +277,27 @@ std::string LaunchAddDownBias(const MoeProblem& problem, const MoeWorkspaceView&
 
 // ---- Expert parallelism (core/model's GPU path under launch) ---------------------------------
 
-// out u8 [rows, 2 hidden + tail_bytes]: row j is bf16 x[row_token[j]] ([T, hidden]) followed by
-// tails[j] (tail_bytes each: the receiving rank's k local slot ids and k routing weights).
-// hidden even, tail_bytes a multiple of 4.
-std::string LaunchPackDispatchRows(const uint16_t* x, int64_t hidden, const int32_t* row_token,
-                                   const uint8_t* tails, int64_t tail_bytes, int64_t rows,
-                                   uint8_t* out, void* stream);
+// out u8 [rows, payload_bytes + tail_bytes]: row j is payloads[row_token[j]] (payload_bytes
+// each: a token's bf16 MoE input, or its fp8 encoding) followed by tails[j] (tail_bytes each:
+// the receiving rank's k local slot ids and k routing weights). Both whole 4-byte words.
+std::string LaunchPackDispatchRows(const void* payloads, int64_t payload_bytes,
+                                   const int32_t* row_token, const uint8_t* tails,
+                                   int64_t tail_bytes, int64_t rows, uint8_t* out, void* stream);
+// --dispatch-dtype fp8 on the GPU: a row's payload is e4m3 [hidden] then one f32 scale per 128
+// values (amax / 448, 1 where 0), exactly as core/moe/expert_parallel.h encodes it on the host
+// (which the GPU's bytes match bit for bit). hidden a multiple of 8; pitches whole words.
+inline int64_t DispatchFp8PayloadBytes(int64_t hidden) {
+  return hidden + 4 * ((hidden + 127) / 128);
+}
+// bf16 x [rows, hidden] -> payload rows at out + r * out_pitch.
+std::string LaunchEncodeDispatchFp8(const uint16_t* x, int64_t rows, int64_t hidden, uint8_t* out,
+                                    int64_t out_pitch, void* stream);
+// Payload rows at in + r * in_pitch -> bf16 x [rows, hidden] (the f32 value fp8 * scale, rounded
+// to nearest even). With ids ([rows, top_k] local slot ids), a row whose ids are all -1 is
+// skipped (it came for another rank; the MoE kernels never read it).
+std::string LaunchDecodeDispatchFp8(const uint8_t* in, int64_t in_pitch, int64_t rows,
+                                    int64_t hidden, const int32_t* ids, int32_t top_k, uint16_t* x,
+                                    void* stream);
 // out[t] += sum of rows[token_rows[i]] (f32 [., hidden]) for i in [token_begin[t],
 // token_begin[t + 1]), added in that order (deterministic).
 std::string LaunchAddTokenRows(const float* rows, int64_t hidden, const int32_t* token_begin,

@@ -1416,7 +1416,7 @@ TEST_F(CudaMoeKernelsTest, ExpertParallelRowsPackAndAddBack) {
   auto d_tails = Upload(tails);
   const int64_t row_bytes = 2 * hidden + 4 * tail_words, rows = std::ssize(row_token);
   DeviceMemory packed(rows * row_bytes);
-  ASSERT_EQ(LaunchPackDispatchRows(d_x->get<uint16_t>(), hidden, d_rows->get<int32_t>(),
+  ASSERT_EQ(LaunchPackDispatchRows(d_x->get<uint16_t>(), 2 * hidden, d_rows->get<int32_t>(),
                                    d_tails->get<uint8_t>(), 4 * tail_words, rows,
                                    packed.get<uint8_t>(), nullptr),
             "");
@@ -1432,9 +1432,9 @@ TEST_F(CudaMoeKernelsTest, ExpertParallelRowsPackAndAddBack) {
                                          tails.begin() + (r + 1) * tail_words));
   }
   EXPECT_EQ(
-      LaunchPackDispatchRows(d_x->get<uint16_t>(), 5, d_rows->get<int32_t>(),
+      LaunchPackDispatchRows(d_x->get<uint16_t>(), 10, d_rows->get<int32_t>(),
                              d_tails->get<uint8_t>(), 16, rows, packed.get<uint8_t>(), nullptr),
-      "sm90_pack_dispatch_rows: the hidden size must be even and the tail whole words");
+      "sm90_pack_dispatch_rows: payloads and tails must be whole 4-byte words");
 
   // Token 3 gets rows 0 and 2, tokens 0 and 4 one each, tokens 1 and 2 none.
   const std::vector<int32_t> token_begin = {0, 1, 1, 1, 3, 4}, token_rows = {1, 0, 2, 3};

@@ -145,6 +145,13 @@ __device__ __forceinline__ uint4 DequantizeFp8x8(uint32_t lo, uint32_t hi, float
   return make_uint4(out[0], out[1], out[2], out[3]);
 }
 
+// e4m3 codes of v.x / scale and v.y / scale (low byte first), rounded to nearest even and
+// saturated, after an IEEE division: bit for bit what the host's F32ToFP8E4M3(x / scale) gives.
+__device__ __forceinline__ uint32_t QuantizeFp8Pair(float2 v, float scale) {
+  return static_cast<uint32_t>(__nv_cvt_float2_to_fp8x2(
+      make_float2(__fdiv_rn(v.x, scale), __fdiv_rn(v.y, scale)), __NV_SATFINITE, __NV_E4M3));
+}
+
 // The current device's SM count (132 on an H200), or 132 where it cannot be read.
 inline int MultiprocessorCount() {
   int device = 0, count = 0;

@@ -135,7 +135,8 @@ __global__ void __launch_bounds__(kThreads)
         to.weights[row * k + threadIdx.x] = here ? a.weights[t * k + threadIdx.x] : 0.0f;
       }
       if (__syncthreads_or(here)) {
-        CopyRow(to.x + row * ex.hidden, a.x + t * ex.hidden, 2 * ex.hidden);
+        CopyRow(to.payload + row * ex.payload_bytes, a.payload + t * ex.payload_bytes,
+                ex.payload_bytes);
         mask |= 1u << q;
       }
     }
@@ -193,9 +194,11 @@ std::string CheckExchange(const DirectExchange& ex) {
   if (ex.seq_base == nullptr || ex.layer < 1) {
     return "expert-parallel direct exchange: no seq base, or layer 0 (layers count from 1)";
   }
-  if (ex.top_k < 1 || ex.top_k > kMaxDirectTopK || ex.hidden < 1) {
+  if (ex.top_k < 1 || ex.top_k > kMaxDirectTopK || ex.hidden < 1 || ex.payload_bytes < 4 ||
+      ex.payload_bytes % 4 != 0) {
     return "expert-parallel direct exchange: top-k " + std::to_string(ex.top_k) + " (at most " +
-           std::to_string(kMaxDirectTopK) + "), hidden " + std::to_string(ex.hidden);
+           std::to_string(kMaxDirectTopK) + "), hidden " + std::to_string(ex.hidden) +
+           ", payload " + std::to_string(ex.payload_bytes) + " bytes (whole words)";
   }
   return "";
 }

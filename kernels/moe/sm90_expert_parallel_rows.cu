@@ -1,9 +1,13 @@
 // The rows expert parallelism moves on the device (core/model's GPU path under launch):
-//   sm90_pack_dispatch_rows: each dispatched row is a token's bf16 MoE input followed by its
-//     tail (the receiver's local slot ids and routing weights, packed on the host);
+//   sm90_pack_dispatch_rows: each dispatched row is a token's payload (its bf16 MoE input, or
+//     that input encoded as fp8) followed by its tail (the receiver's local slot ids and routing
+//     weights, packed on the host);
+//   sm90_encode_dispatch_fp8 / sm90_decode_dispatch_fp8: a payload row as fp8 (--dispatch-dtype
+//     fp8): e4m3 [H] then one f32 scale per 128 values, the host's layout and rounding
+//     (core/moe/expert_parallel.h), and back to the bf16 the MoE kernels read;
 //   sm90_add_token_rows: each token adds up the weighted expert sums its rows came back with,
 //     in the order the host listed them (rank order), so the result does not depend on timing.
-// Both copy 4-byte words: a row is 2H + 8k bytes, a multiple of 4 for any even H.
+// Rows are copied as 4-byte words: payloads and tails are whole words.
 #include "kernels/moe/moe_cuda.h"
 #include "kernels/moe/sm90_common.cuh"
 
@@ -11,6 +15,8 @@ namespace sy::kernels {
 namespace {
 
 constexpr int kThreads = 256;
+// A payload's fp8 group: a half-warp of 8 values a lane.
+constexpr int kFp8Group = 128, kLanesPerGroup = 16;
 
 __global__ void __launch_bounds__(kThreads)
     sm90_pack_dispatch_rows(const uint32_t* x, int64_t x_words, const int32_t* row_token,
@@ -39,23 +45,127 @@ __global__ void __launch_bounds__(kThreads)
   }
 }
 
+// A half-warp per (row, group of 128 values); `lane` < 16 covers values 8 lane .. 8 lane + 7.
+struct Fp8GroupSlice {
+  int64_t row;
+  int group, lane;
+  unsigned half_warp;  // the shuffle mask of the half-warp
+};
+
+__device__ __forceinline__ bool SliceOf(int64_t rows, int groups, Fp8GroupSlice* s) {
+  const int64_t pair = (static_cast<int64_t>(blockIdx.x) * kThreads + threadIdx.x) / kLanesPerGroup;
+  if (pair >= rows * groups) return false;  // a whole half-warp leaves together
+  s->row = pair / groups;
+  s->group = static_cast<int>(pair % groups);
+  s->lane = static_cast<int>(threadIdx.x % kLanesPerGroup);
+  s->half_warp = 0xffffu << (threadIdx.x % 32 / kLanesPerGroup * kLanesPerGroup);
+  return true;
+}
+
+__global__ void __launch_bounds__(kThreads)
+    sm90_encode_dispatch_fp8(const __nv_bfloat16* x, int64_t rows, int64_t hidden, uint8_t* out,
+                             int64_t out_pitch) {
+  const int groups = static_cast<int>((hidden + kFp8Group - 1) / kFp8Group);
+  Fp8GroupSlice s;
+  if (!SliceOf(rows, groups, &s)) return;
+  const int64_t column = static_cast<int64_t>(s.group) * kFp8Group + 8 * s.lane;
+  const bool mine = column < hidden;  // the last group may be short (hidden % 8 == 0)
+  float2 v[4] = {};
+  float amax = 0.0f;
+  if (mine) {
+    const uint4 bits = *reinterpret_cast<const uint4*>(x + s.row * hidden + column);
+    const uint32_t words[4] = {bits.x, bits.y, bits.z, bits.w};
+#pragma unroll
+    for (int i = 0; i < 4; ++i) {
+      v[i] = __bfloat1622float2(*reinterpret_cast<const __nv_bfloat162*>(&words[i]));
+      amax = fmaxf(amax, fmaxf(fabsf(v[i].x), fabsf(v[i].y)));
+    }
+  }
+#pragma unroll
+  for (int offset = kLanesPerGroup / 2; offset > 0; offset /= 2)
+    amax = fmaxf(amax, __shfl_xor_sync(s.half_warp, amax, offset));
+  const float ratio = __fdiv_rn(amax, 448.0f);
+  const float scale = ratio > 0.0f ? ratio : 1.0f;
+  uint8_t* row = out + s.row * out_pitch;
+  if (mine) {  // two words: a row's pitch is only a multiple of 4
+    uint32_t* codes = reinterpret_cast<uint32_t*>(row + column);
+    codes[0] = QuantizeFp8Pair(v[0], scale) | QuantizeFp8Pair(v[1], scale) << 16;
+    codes[1] = QuantizeFp8Pair(v[2], scale) | QuantizeFp8Pair(v[3], scale) << 16;
+  }
+  if (s.lane == 0) reinterpret_cast<float*>(row + hidden)[s.group] = scale;
+}
+
+// Rows whose ids (when given) are all -1 came for another rank: skipped.
+__global__ void __launch_bounds__(kThreads)
+    sm90_decode_dispatch_fp8(const uint8_t* in, int64_t in_pitch, int64_t rows, int64_t hidden,
+                             const int32_t* ids, int top_k, __nv_bfloat16* x) {
+  const int groups = static_cast<int>((hidden + kFp8Group - 1) / kFp8Group);
+  Fp8GroupSlice s;
+  if (!SliceOf(rows, groups, &s)) return;
+  if (ids != nullptr) {
+    bool here = false;
+    for (int j = s.lane; j < top_k; j += kLanesPerGroup) here |= ids[s.row * top_k + j] >= 0;
+    if (__any_sync(s.half_warp, here) == 0) return;
+  }
+  const int64_t column = static_cast<int64_t>(s.group) * kFp8Group + 8 * s.lane;
+  if (column >= hidden) return;
+  const uint8_t* row = in + s.row * in_pitch;
+  const float scale = reinterpret_cast<const float*>(row + hidden)[s.group];
+  const uint32_t* codes = reinterpret_cast<const uint32_t*>(row + column);
+  *reinterpret_cast<uint4*>(x + s.row * hidden + column) =
+      DequantizeFp8x8(codes[0], codes[1], scale);
+}
+
 dim3 RowGrid(int64_t rows) {
   return dim3(static_cast<unsigned>(std::min<int64_t>(rows, 16 * MultiprocessorCount())));
 }
 
 }  // namespace
 
-std::string LaunchPackDispatchRows(const uint16_t* x, int64_t hidden, const int32_t* row_token,
-                                   const uint8_t* tails, int64_t tail_bytes, int64_t rows,
-                                   uint8_t* out, void* stream) {
-  if (hidden % 2 != 0 || tail_bytes % 4 != 0) {
-    return "sm90_pack_dispatch_rows: the hidden size must be even and the tail whole words";
+std::string LaunchPackDispatchRows(const void* payloads, int64_t payload_bytes,
+                                   const int32_t* row_token, const uint8_t* tails,
+                                   int64_t tail_bytes, int64_t rows, uint8_t* out, void* stream) {
+  if (payload_bytes % 4 != 0 || tail_bytes % 4 != 0) {
+    return "sm90_pack_dispatch_rows: payloads and tails must be whole 4-byte words";
   }
   if (rows == 0) return "";
   return Launch("sm90_pack_dispatch_rows", sm90_pack_dispatch_rows, RowGrid(rows), dim3(kThreads),
-                0, stream, false, reinterpret_cast<const uint32_t*>(x), hidden / 2, row_token,
-                reinterpret_cast<const uint32_t*>(tails), tail_bytes / 4, rows,
+                0, stream, false, static_cast<const uint32_t*>(payloads), payload_bytes / 4,
+                row_token, reinterpret_cast<const uint32_t*>(tails), tail_bytes / 4, rows,
                 reinterpret_cast<uint32_t*>(out));
+}
+
+// A grid of one half-warp per (row, fp8 group).
+dim3 Fp8SliceGrid(int64_t rows, int64_t hidden) {
+  const int64_t threads = rows * ((hidden + kFp8Group - 1) / kFp8Group) * kLanesPerGroup;
+  return dim3(static_cast<unsigned>((threads + kThreads - 1) / kThreads));
+}
+
+std::string CheckFp8Payload(int64_t hidden, int64_t pitch) {
+  if (hidden % 8 != 0 || pitch < DispatchFp8PayloadBytes(hidden) || pitch % 4 != 0) {
+    return "fp8 dispatch payload: hidden " + std::to_string(hidden) + " (a multiple of 8), pitch " +
+           std::to_string(pitch) + " (whole words, at least the payload)";
+  }
+  return "";
+}
+
+std::string LaunchEncodeDispatchFp8(const uint16_t* x, int64_t rows, int64_t hidden, uint8_t* out,
+                                    int64_t out_pitch, void* stream) {
+  if (std::string err = CheckFp8Payload(hidden, out_pitch); !err.empty()) return err;
+  if (rows == 0) return "";
+  return Launch("sm90_encode_dispatch_fp8", sm90_encode_dispatch_fp8, Fp8SliceGrid(rows, hidden),
+                dim3(kThreads), 0, stream, false, reinterpret_cast<const __nv_bfloat16*>(x), rows,
+                hidden, out, out_pitch);
+}
+
+std::string LaunchDecodeDispatchFp8(const uint8_t* in, int64_t in_pitch, int64_t rows,
+                                    int64_t hidden, const int32_t* ids, int32_t top_k, uint16_t* x,
+                                    void* stream) {
+  if (std::string err = CheckFp8Payload(hidden, in_pitch); !err.empty()) return err;
+  if (rows == 0) return "";
+  return Launch("sm90_decode_dispatch_fp8", sm90_decode_dispatch_fp8, Fp8SliceGrid(rows, hidden),
+                dim3(kThreads), 0, stream, false, in, in_pitch, rows, hidden, ids, top_k,
+                reinterpret_cast<__nv_bfloat16*>(x));
 }
 
 std::string LaunchAddTokenRows(const float* rows, int64_t hidden, const int32_t* token_begin,

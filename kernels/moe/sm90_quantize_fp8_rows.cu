@@ -20,12 +20,6 @@ namespace {
 
 constexpr int kGroup = 128, kThreads = 256, kLanesPerGroup = 16;
 
-// e4m3 codes of v.x / scale and v.y / scale, as the reference rounds them (IEEE division).
-__device__ __forceinline__ uint32_t QuantizePair(float2 v, float scale) {
-  return static_cast<uint32_t>(__nv_cvt_float2_to_fp8x2(
-      make_float2(__fdiv_rn(v.x, scale), __fdiv_rn(v.y, scale)), __NV_SATFINITE, __NV_E4M3));
-}
-
 __global__ void __launch_bounds__(kThreads)
     sm90_quantize_fp8_rows_1x128(const __nv_bfloat16* in, int64_t rows, int cols, uint8_t* out,
                                  float* scales, int64_t scales_ld) {
@@ -55,8 +49,8 @@ __global__ void __launch_bounds__(kThreads)
   const float ratio = __fdiv_rn(amax, 448.0f);
   const float scale = ratio > 0.0f ? ratio : 1.0f;
   *reinterpret_cast<uint2*>(out + at) =
-      make_uint2(QuantizePair(v[0], scale) | QuantizePair(v[1], scale) << 16,
-                 QuantizePair(v[2], scale) | QuantizePair(v[3], scale) << 16);
+      make_uint2(QuantizeFp8Pair(v[0], scale) | QuantizeFp8Pair(v[1], scale) << 16,
+                 QuantizeFp8Pair(v[2], scale) | QuantizeFp8Pair(v[3], scale) << 16);
   if (lane == 0) scales[group * scales_ld + row] = scale;
 }
 

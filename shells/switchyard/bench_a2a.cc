@@ -231,19 +231,20 @@ absl::StatusOr<Row> Measure(Comm& comm, ExecContext& ctx, Bootstrap& bootstrap,
 }
 
 // The direct exchange of the GPU model (core/model/cuda_direct_exchange.h) over the backend's
-// peer memory, on the same routing: dispatch = each token's bf16 row, with its slot ids and
-// weights, written into every rank that holds one of its experts, until every rank's rows have
-// arrived; combine = each received row's f32 sum written back and added to its token. Token
-// counts whose rows do not fit the peer memory are left out (`skipped`).
+// peer memory, on the same routing: dispatch = each token's row (bf16, or fp8 encoded before
+// and decoded after, as the model does), with its slot ids and weights, written into every rank
+// that holds one of its experts, until every rank's rows have arrived; combine = each received
+// row's f32 sum written back and added to its token. Token counts whose rows do not fit the
+// peer memory are left out (`skipped`).
 absl::Status MeasureDirect(const std::shared_ptr<Comm>& comm, ExecContext& ctx,
                            Bootstrap& bootstrap, Stopwatch& stopwatch, const Options& o,
-                           const std::string& backend, std::vector<Row>& rows,
-                           std::vector<int64_t>& skipped) {
+                           const std::string& backend, A2aPayload payload, std::vector<Row>& rows,
+                           std::vector<std::string>& skipped) {
   const int me = comm->rank(), world = comm->world_size();
   const auto k = static_cast<int32_t>(std::min(o.shape.top_k, o.shape.experts));
   auto ep = std::make_shared<ExpertParallelism>();
   ep->comm = comm;
-  ep->dispatch_dtype = DispatchDType::kBF16;
+  ep->dispatch_dtype = payload == A2aPayload::kBf16 ? DispatchDType::kBF16 : DispatchDType::kFP8;
   ep->timeout = o.timeout;
   SY_ASSIGN_OR_RETURN(
       const ExpertPlacement placement,
@@ -260,7 +261,7 @@ absl::Status MeasureDirect(const std::shared_ptr<Comm>& comm, ExecContext& ctx,
     SY_ASSIGN_OR_RETURN(const bool fits, direct->BeginStep(std::vector<int64_t>(world, tokens),
                                                            ctx.device(), ctx.stream()));
     if (!fits) {
-      skipped.push_back(tokens);
+      skipped.push_back(absl::StrCat(tokens, " (", A2aPayloadName(payload), ")"));
       continue;
     }
     A2aShape shape = o.shape;
@@ -294,8 +295,10 @@ absl::Status MeasureDirect(const std::shared_ptr<Comm>& comm, ExecContext& ctx,
     SY_RETURN_IF_ERROR(direct->CheckPeers());
     const std::vector<int64_t> counts = DispatchCounts(shape, me, o.seed);
     SY_ASSIGN_OR_RETURN(
-        Row row, GatherRow(bootstrap, world, {backend + " direct", "bf16", tokens, 0, 0, 0}, mine,
-                           static_cast<double>((Sum(counts) - counts[me]) * 2 * o.shape.hidden)));
+        Row row, GatherRow(bootstrap, world,
+                           {backend + " direct", A2aPayloadName(payload), tokens, 0, 0, 0}, mine,
+                           static_cast<double>((Sum(counts) - counts[me]) *
+                                               DispatchRowBytes(payload, o.shape.hidden))));
     rows.push_back(std::move(row));
   }
   return absl::OkStatus();
@@ -303,7 +306,7 @@ absl::Status MeasureDirect(const std::shared_ptr<Comm>& comm, ExecContext& ctx,
 
 absl::Status MeasureBackend(const ComponentRegistry& registry, Bootstrap& bootstrap, Device device,
                             const Options& o, const std::string& name, std::vector<Row>& rows,
-                            std::vector<int64_t>& direct_skipped) {
+                            std::vector<std::string>& direct_skipped) {
   SY_ASSIGN_OR_RETURN(RegisteredComponent registered, registry.Find(name));
   SY_ASSIGN_OR_RETURN(std::shared_ptr<Component> component, Component::Create(registered, {}));
   SY_ASSIGN_OR_RETURN(Comm made, Comm::From(component));
@@ -319,8 +322,11 @@ absl::Status MeasureBackend(const ComponentRegistry& registry, Bootstrap& bootst
     }
   }
   if (!device.is_cuda()) return absl::OkStatus();
-  return MeasureDirect(comm, *ctx, bootstrap, stopwatch, o, registered.info->full_name, rows,
-                       direct_skipped);
+  for (A2aPayload payload : o.payloads) {
+    SY_RETURN_IF_ERROR(MeasureDirect(comm, *ctx, bootstrap, stopwatch, o,
+                                     registered.info->full_name, payload, rows, direct_skipped));
+  }
+  return absl::OkStatus();
 }
 
 double GBps(const Row& r) { return r.dispatch_us > 0 ? r.sent_mb * 1e6 / r.dispatch_us / 1e3 : 0; }
@@ -427,7 +433,7 @@ absl::Status Run(const ParsedArgs& args, Options o) {
     }
   }
   std::vector<Row> rows;
-  std::vector<int64_t> direct_skipped;
+  std::vector<std::string> direct_skipped;
   for (const std::string& name : o.comms) {
     SY_RETURN_IF_ERROR(
         MeasureBackend(*registry, *bootstrap, device, o, name, rows, direct_skipped));
