@@ -93,16 +93,19 @@ if (( gpus >= 2 )) && "$here/bin/switchyard" comm-check --help >/dev/null 2>&1; 
   else
     echo "FAIL launch -n 2 bench a2a"; tail -30 "$out/bench_a2a.log"; status=1
   fi
-  # EP=2 random-weight Mixtral-8x7B end to end beside EP=1: comm.nvlink's direct dispatch, its
-  # collective path (SWITCHYARD_EP_DIRECT=0) and comm.nccl (docs/expert-parallelism.md).
+  # EP=2 random-weight Mixtral-8x7B end to end beside EP=1: comm.nvlink's direct dispatch (with
+  # and without CUDA graphs, bf16 and fp8 rows), its collective path (SWITCHYARD_EP_DIRECT=0)
+  # and comm.nccl (docs/expert-parallelism.md).
   ep_generate=(generate --device cuda --weights random --model mixtral-8x7b --prompt hi
                --max-tokens 64)
   echo "== EP=1: $("$sy" "${ep_generate[@]}" 2>&1 >/dev/null | grep 'tokens/s' | tail -1)"
-  for run in "1 comm.nvlink" "0 comm.nvlink" "1 comm.nccl"; do
-    read -r direct comm <<<"$run"
-    line=$(SWITCHYARD_EP_DIRECT=$direct timeout 300 "$sy" launch -n 2 -- "${ep_generate[@]}" \
-      --comm "$comm" 2>&1 >/dev/null | grep 'tokens/s' | tail -1) || status=1
-    echo "== EP=2 $comm, SWITCHYARD_EP_DIRECT=$direct: $line"
+  for run in "1 1 bf16 comm.nvlink" "1 0 bf16 comm.nvlink" "1 1 fp8 comm.nvlink" \
+             "0 0 bf16 comm.nvlink" "1 0 bf16 comm.nccl"; do
+    read -r direct graphs dtype comm <<<"$run"
+    line=$(SWITCHYARD_EP_DIRECT=$direct SWITCHYARD_CUDA_GRAPHS=$graphs timeout 300 "$sy" \
+      launch -n 2 -- "${ep_generate[@]}" --comm "$comm" --dispatch-dtype "$dtype" 2>&1 \
+      >/dev/null | grep 'tokens/s' | tail -1) || status=1
+    echo "== EP=2 $comm, $dtype rows, SWITCHYARD_EP_DIRECT=$direct SWITCHYARD_CUDA_GRAPHS=$graphs: $line"
   done
   # Decode throughput at batch per rank 1..256, every rank decoding its own batch (attention
   # data-parallel), beside the same on one GPU (bench_decode.log above); then the scaling run
