@@ -91,6 +91,32 @@ class CudaNetworkTest : public ::testing::TestWithParam<std::string> {
     EXPECT_TRUE(model.ok()) << model.status();
     return model.ok() ? *std::move(model) : nullptr;
   }
+  // Runs `steps` on the GPU model loaded twice, with CUDA graphs and with
+  // SWITCHYARD_CUDA_GRAPHS=0 (every step eager), each into its own cache of sequences
+  // 0..sequences-1: every step's logits must agree.
+  void ExpectGraphsMatchEagerSteps(const std::vector<std::vector<SequenceChunk>>& steps,
+                                   int64_t sequences) {
+    auto graphed = Load(Device::Cuda(0));
+    setenv("SWITCHYARD_CUDA_GRAPHS", "0", 1);
+    auto eager = Load(Device::Cuda(0));
+    unsetenv("SWITCHYARD_CUDA_GRAPHS");
+    ASSERT_NE(graphed, nullptr);
+    ASSERT_NE(eager, nullptr);
+    auto graphed_cache = *PagedKvCache::Create(graphed->CacheShape(64, 4));
+    auto eager_cache = *PagedKvCache::Create(eager->CacheShape(64, 4));
+    for (int64_t s = 0; s < sequences; ++s) {
+      ASSERT_TRUE(graphed_cache.AddSequence(s).ok());
+      ASSERT_TRUE(eager_cache.AddSequence(s).ok());
+    }
+    for (size_t i = 0; i < steps.size(); ++i) {
+      auto a = graphed->ForwardBatch(*gpu_, steps[i], graphed_cache);
+      auto b = eager->ForwardBatch(*gpu_, steps[i], eager_cache);
+      ASSERT_TRUE(a.ok()) << a.status();
+      ASSERT_TRUE(b.ok()) << b.status();
+      ASSERT_EQ(a->shape(), b->shape()) << "step " << i;
+      ExpectRowsClose(*b, *a, absl::StrCat(GetParam(), " step ", i), 0.9999, 0.01);
+    }
+  }
   ComponentRegistry registry_;
   std::unique_ptr<ExecContext> cpu_, gpu_;
   std::string dir_;
@@ -149,29 +175,12 @@ TEST_P(CudaNetworkTest, AFullCacheFailsTheStepAndKeepsEverySequence) {
 // 11 steps); a stale pointer or block table would be off by the size of the logits.
 TEST_P(CudaNetworkTest, DecodeGraphReplaysMatchEagerSteps) {
   if (!HaveGpu()) GTEST_SKIP() << "no CUDA device";
-  auto graphed = Load(Device::Cuda(0));
-  setenv("SWITCHYARD_CUDA_GRAPHS", "0", 1);
-  auto eager = Load(Device::Cuda(0));
-  unsetenv("SWITCHYARD_CUDA_GRAPHS");
-  ASSERT_NE(graphed, nullptr);
-  ASSERT_NE(eager, nullptr);
-  auto graphed_cache = *PagedKvCache::Create(graphed->CacheShape(64, 4));
-  auto eager_cache = *PagedKvCache::Create(eager->CacheShape(64, 4));
-  for (int64_t s : {0, 1}) {
-    ASSERT_TRUE(graphed_cache.AddSequence(s).ok());
-    ASSERT_TRUE(eager_cache.AddSequence(s).ok());
-  }
-  std::vector<SequenceChunk> prefill = {{0, {1, 2, 3}, false}, {1, {4, 5, 6, 7, 8, 9}, false}};
-  ASSERT_TRUE(graphed->ForwardBatch(*gpu_, prefill, graphed_cache).ok());
-  ASSERT_TRUE(eager->ForwardBatch(*gpu_, prefill, eager_cache).ok());
+  std::vector<std::vector<SequenceChunk>> steps = {
+      {{0, {1, 2, 3}, false}, {1, {4, 5, 6, 7, 8, 9}, false}}};
   for (int i = 0; i < 20; ++i) {  // lengths 4..23 and 7..26: tables of 1 to 7 blocks
-    std::vector<SequenceChunk> step = {{0, {10 + i}, false}, {1, {40 + i}, false}};
-    auto a = graphed->ForwardBatch(*gpu_, step, graphed_cache);
-    auto b = eager->ForwardBatch(*gpu_, step, eager_cache);
-    ASSERT_TRUE(a.ok()) << a.status();
-    ASSERT_TRUE(b.ok()) << b.status();
-    ExpectRowsClose(*b, *a, absl::StrCat(GetParam(), " graph step ", i), 0.9999, 0.01);
+    steps.push_back({{0, {10 + i}, false}, {1, {40 + i}, false}});
   }
+  ExpectGraphsMatchEagerSteps(steps, 2);
 }
 
 // A prefill of as many tokens, in as many blocks, as a captured decode step has the same
@@ -180,30 +189,11 @@ TEST_P(CudaNetworkTest, DecodeGraphReplaysMatchEagerSteps) {
 // fewer), attending over another sequence's cache.
 TEST_P(CudaNetworkTest, APrefillOfACapturedDecodeShapeRunsEagerly) {
   if (!HaveGpu()) GTEST_SKIP() << "no CUDA device";
-  auto graphed = Load(Device::Cuda(0));
-  setenv("SWITCHYARD_CUDA_GRAPHS", "0", 1);
-  auto eager = Load(Device::Cuda(0));
-  unsetenv("SWITCHYARD_CUDA_GRAPHS");
-  ASSERT_NE(graphed, nullptr);
-  ASSERT_NE(eager, nullptr);
-  auto graphed_cache = *PagedKvCache::Create(graphed->CacheShape(64, 4));
-  auto eager_cache = *PagedKvCache::Create(eager->CacheShape(64, 4));
   std::vector<std::vector<SequenceChunk>> steps = {{{0, {1}, false}, {1, {2}, false}}};
   // Decodes to lengths 2, 3, 4 (one 4-token block each): seen, captured, replayed.
   for (int i = 0; i < 3; ++i) steps.push_back({{0, {10 + i}, false}, {1, {20 + i}, false}});
   steps.push_back({{2, {30, 31}, false}});  // 2 tokens in 1 block: the decode steps' key
-  for (int64_t s : {0, 1, 2}) {
-    ASSERT_TRUE(graphed_cache.AddSequence(s).ok());
-    ASSERT_TRUE(eager_cache.AddSequence(s).ok());
-  }
-  for (size_t i = 0; i < steps.size(); ++i) {
-    auto a = graphed->ForwardBatch(*gpu_, steps[i], graphed_cache);
-    auto b = eager->ForwardBatch(*gpu_, steps[i], eager_cache);
-    ASSERT_TRUE(a.ok()) << a.status();
-    ASSERT_TRUE(b.ok()) << b.status();
-    ASSERT_EQ(a->shape(), b->shape()) << "step " << i;
-    ExpectRowsClose(*b, *a, absl::StrCat(GetParam(), " step ", i), 0.9999, 0.01);
-  }
+  ExpectGraphsMatchEagerSteps(steps, 3);
 }
 
 // Logits come back in pinned buffers the network reuses: one a caller still holds must never be

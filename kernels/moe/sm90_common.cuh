@@ -145,6 +145,49 @@ __device__ __forceinline__ uint4 DequantizeFp8x8(uint32_t lo, uint32_t hi, float
   return make_uint4(out[0], out[1], out[2], out[3]);
 }
 
+// Activations quantized to e4m3 per row and 128 values (w8a8's A operand, fp8 dispatch rows): a
+// half-warp per (row, group), 8 values a lane; `lane` covers values 8 lane .. 8 lane + 7.
+inline constexpr int kFp8Group = 128, kFp8LanesPerGroup = 16;
+struct Fp8GroupSlice {
+  int64_t row;
+  int group, lane;
+  unsigned half_warp;  // the shuffle mask of the half-warp
+};
+// This thread's slice of `rows` x `groups`; false (for a whole half-warp together) past the end.
+__device__ __forceinline__ bool Fp8GroupSliceOf(int64_t rows, int groups, Fp8GroupSlice* s) {
+  const int64_t pair =
+      (static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x) / kFp8LanesPerGroup;
+  if (pair >= rows * groups) return false;
+  s->row = pair / groups;
+  s->group = static_cast<int>(pair % groups);
+  s->lane = static_cast<int>(threadIdx.x % kFp8LanesPerGroup);
+  s->half_warp = 0xffffu << (threadIdx.x % 32 / kFp8LanesPerGroup * kFp8LanesPerGroup);
+  return true;
+}
+
+// Eight bf16 values (16 aligned bytes) as f32 pairs; returns their largest magnitude.
+__device__ __forceinline__ float LoadBf16x8(const __nv_bfloat16* p, float2 v[4]) {
+  const uint4 bits = *reinterpret_cast<const uint4*>(p);
+  const uint32_t words[4] = {bits.x, bits.y, bits.z, bits.w};
+  float amax = 0.0f;
+#pragma unroll
+  for (int i = 0; i < 4; ++i) {
+    v[i] = __bfloat1622float2(*reinterpret_cast<const __nv_bfloat162*>(&words[i]));
+    amax = fmaxf(amax, fmaxf(fabsf(v[i].x), fabsf(v[i].y)));
+  }
+  return amax;
+}
+
+// The group's scale from each lane's amax: the half-warp's largest / 448 (IEEE division), 1
+// where that is 0 (an all-zero group).
+__device__ __forceinline__ float Fp8GroupScale(float amax, unsigned half_warp) {
+#pragma unroll
+  for (int offset = kFp8LanesPerGroup / 2; offset > 0; offset /= 2)
+    amax = fmaxf(amax, __shfl_xor_sync(half_warp, amax, offset));
+  const float ratio = __fdiv_rn(amax, 448.0f);
+  return ratio > 0.0f ? ratio : 1.0f;
+}
+
 // e4m3 codes of v.x / scale and v.y / scale (low byte first), rounded to nearest even and
 // saturated, after an IEEE division: bit for bit what the host's F32ToFP8E4M3(x / scale) gives.
 __device__ __forceinline__ uint32_t QuantizeFp8Pair(float2 v, float scale) {

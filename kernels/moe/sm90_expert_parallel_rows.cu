@@ -15,9 +15,6 @@ namespace sy::kernels {
 namespace {
 
 constexpr int kThreads = 256;
-// A payload's fp8 group: a half-warp of 8 values a lane.
-constexpr int kFp8Group = 128, kLanesPerGroup = 16;
-
 __global__ void __launch_bounds__(kThreads)
     sm90_pack_dispatch_rows(const uint32_t* x, int64_t x_words, const int32_t* row_token,
                             const uint32_t* tails, int64_t tail_words, int64_t rows,
@@ -45,47 +42,16 @@ __global__ void __launch_bounds__(kThreads)
   }
 }
 
-// A half-warp per (row, group of 128 values); `lane` < 16 covers values 8 lane .. 8 lane + 7.
-struct Fp8GroupSlice {
-  int64_t row;
-  int group, lane;
-  unsigned half_warp;  // the shuffle mask of the half-warp
-};
-
-__device__ __forceinline__ bool SliceOf(int64_t rows, int groups, Fp8GroupSlice* s) {
-  const int64_t pair = (static_cast<int64_t>(blockIdx.x) * kThreads + threadIdx.x) / kLanesPerGroup;
-  if (pair >= rows * groups) return false;  // a whole half-warp leaves together
-  s->row = pair / groups;
-  s->group = static_cast<int>(pair % groups);
-  s->lane = static_cast<int>(threadIdx.x % kLanesPerGroup);
-  s->half_warp = 0xffffu << (threadIdx.x % 32 / kLanesPerGroup * kLanesPerGroup);
-  return true;
-}
-
 __global__ void __launch_bounds__(kThreads)
     sm90_encode_dispatch_fp8(const __nv_bfloat16* x, int64_t rows, int64_t hidden, uint8_t* out,
                              int64_t out_pitch) {
-  const int groups = static_cast<int>((hidden + kFp8Group - 1) / kFp8Group);
   Fp8GroupSlice s;
-  if (!SliceOf(rows, groups, &s)) return;
+  if (!Fp8GroupSliceOf(rows, static_cast<int>((hidden + kFp8Group - 1) / kFp8Group), &s)) return;
   const int64_t column = static_cast<int64_t>(s.group) * kFp8Group + 8 * s.lane;
   const bool mine = column < hidden;  // the last group may be short (hidden % 8 == 0)
   float2 v[4] = {};
-  float amax = 0.0f;
-  if (mine) {
-    const uint4 bits = *reinterpret_cast<const uint4*>(x + s.row * hidden + column);
-    const uint32_t words[4] = {bits.x, bits.y, bits.z, bits.w};
-#pragma unroll
-    for (int i = 0; i < 4; ++i) {
-      v[i] = __bfloat1622float2(*reinterpret_cast<const __nv_bfloat162*>(&words[i]));
-      amax = fmaxf(amax, fmaxf(fabsf(v[i].x), fabsf(v[i].y)));
-    }
-  }
-#pragma unroll
-  for (int offset = kLanesPerGroup / 2; offset > 0; offset /= 2)
-    amax = fmaxf(amax, __shfl_xor_sync(s.half_warp, amax, offset));
-  const float ratio = __fdiv_rn(amax, 448.0f);
-  const float scale = ratio > 0.0f ? ratio : 1.0f;
+  const float scale =
+      Fp8GroupScale(mine ? LoadBf16x8(x + s.row * hidden + column, v) : 0.0f, s.half_warp);
   uint8_t* row = out + s.row * out_pitch;
   if (mine) {  // two words: a row's pitch is only a multiple of 4
     uint32_t* codes = reinterpret_cast<uint32_t*>(row + column);
@@ -99,12 +65,11 @@ __global__ void __launch_bounds__(kThreads)
 __global__ void __launch_bounds__(kThreads)
     sm90_decode_dispatch_fp8(const uint8_t* in, int64_t in_pitch, int64_t rows, int64_t hidden,
                              const int32_t* ids, int top_k, __nv_bfloat16* x) {
-  const int groups = static_cast<int>((hidden + kFp8Group - 1) / kFp8Group);
   Fp8GroupSlice s;
-  if (!SliceOf(rows, groups, &s)) return;
+  if (!Fp8GroupSliceOf(rows, static_cast<int>((hidden + kFp8Group - 1) / kFp8Group), &s)) return;
   if (ids != nullptr) {
     bool here = false;
-    for (int j = s.lane; j < top_k; j += kLanesPerGroup) here |= ids[s.row * top_k + j] >= 0;
+    for (int j = s.lane; j < top_k; j += kFp8LanesPerGroup) here |= ids[s.row * top_k + j] >= 0;
     if (__any_sync(s.half_warp, here) == 0) return;
   }
   const int64_t column = static_cast<int64_t>(s.group) * kFp8Group + 8 * s.lane;
@@ -137,7 +102,7 @@ std::string LaunchPackDispatchRows(const void* payloads, int64_t payload_bytes,
 
 // A grid of one half-warp per (row, fp8 group).
 dim3 Fp8SliceGrid(int64_t rows, int64_t hidden) {
-  const int64_t threads = rows * ((hidden + kFp8Group - 1) / kFp8Group) * kLanesPerGroup;
+  const int64_t threads = rows * ((hidden + kFp8Group - 1) / kFp8Group) * kFp8LanesPerGroup;
   return dim3(static_cast<unsigned>((threads + kThreads - 1) / kThreads));
 }
 

@@ -18,7 +18,7 @@
 namespace sy::kernels {
 namespace {
 
-constexpr int kGroup = 128, kThreads = 256, kLanesPerGroup = 16;
+constexpr int kThreads = 256;
 
 __global__ void __launch_bounds__(kThreads)
     sm90_quantize_fp8_rows_1x128(const __nv_bfloat16* in, int64_t rows, int cols, uint8_t* out,
@@ -27,41 +27,25 @@ __global__ void __launch_bounds__(kThreads)
   // see that kernel's predecessors finished too.
   WaitForPredecessor();
   AllowSuccessor();
-  const int groups = cols / kGroup, lane = threadIdx.x % kLanesPerGroup;
-  const int64_t pair = (static_cast<int64_t>(blockIdx.x) * kThreads + threadIdx.x) / kLanesPerGroup;
-  if (pair >= rows * groups) return;  // a whole half-warp leaves together
-  const unsigned half_warp = 0xffffu << (threadIdx.x % 32 / kLanesPerGroup * kLanesPerGroup);
-  const int64_t row = pair / groups;
-  const int group = static_cast<int>(pair % groups);
-  const int64_t at = row * cols + group * kGroup + 8 * lane;
-  const uint4 bits = *reinterpret_cast<const uint4*>(in + at);
-  const uint32_t words[4] = {bits.x, bits.y, bits.z, bits.w};
+  Fp8GroupSlice s;
+  if (!Fp8GroupSliceOf(rows, cols / kFp8Group, &s)) return;
+  const int64_t at = s.row * cols + s.group * kFp8Group + 8 * s.lane;
   float2 v[4];
-  float amax = 0.0f;
-#pragma unroll
-  for (int i = 0; i < 4; ++i) {
-    v[i] = __bfloat1622float2(*reinterpret_cast<const __nv_bfloat162*>(&words[i]));
-    amax = fmaxf(amax, fmaxf(fabsf(v[i].x), fabsf(v[i].y)));
-  }
-#pragma unroll
-  for (int offset = kLanesPerGroup / 2; offset > 0; offset /= 2)
-    amax = fmaxf(amax, __shfl_xor_sync(half_warp, amax, offset));
-  const float ratio = __fdiv_rn(amax, 448.0f);
-  const float scale = ratio > 0.0f ? ratio : 1.0f;
+  const float scale = Fp8GroupScale(LoadBf16x8(in + at, v), s.half_warp);
   *reinterpret_cast<uint2*>(out + at) =
       make_uint2(QuantizeFp8Pair(v[0], scale) | QuantizeFp8Pair(v[1], scale) << 16,
                  QuantizeFp8Pair(v[2], scale) | QuantizeFp8Pair(v[3], scale) << 16);
-  if (lane == 0) scales[group * scales_ld + row] = scale;
+  if (s.lane == 0) scales[s.group * scales_ld + s.row] = scale;
 }
 
 }  // namespace
 
 std::string LaunchQuantizeFp8Rows(const void* in, int64_t rows, int64_t cols,
                                   const W8a8Operand& out, bool programmatic, void* stream) {
-  if (cols % kGroup != 0) return "fp8 activation quantization: cols must be a multiple of 128";
+  if (cols % kFp8Group != 0) return "fp8 activation quantization: cols must be a multiple of 128";
   if (out.scales_ld < rows) return "fp8 activation quantization: scales_ld must be >= rows";
   if (rows == 0) return "";
-  const int64_t threads = rows * (cols / kGroup) * kLanesPerGroup;
+  const int64_t threads = rows * (cols / kFp8Group) * kFp8LanesPerGroup;
   const dim3 grid(static_cast<unsigned>((threads + kThreads - 1) / kThreads));
   return Launch("sm90_quantize_fp8_rows_1x128", sm90_quantize_fp8_rows_1x128, grid, dim3(kThreads),
                 0, stream, programmatic, static_cast<const __nv_bfloat16*>(in), rows,

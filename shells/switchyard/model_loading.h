@@ -11,33 +11,34 @@
 #include "shells/switchyard/command_line.h"
 
 // The help text describing those options, a literal so usage texts can splice it in.
-#define SY_MODEL_OPTIONS_HELP                                                                   \
-  "  --model DIR          a Hugging Face folder (config.json, *.safetensors, tokenizer.json:\n" \
-  "                       Mixtral, Qwen2-MoE, Qwen3-MoE, OLMoE); default: the built-in\n"       \
-  "                       model (share/switchyard/models/pydoc-moe)\n"                          \
-  "  --router K.N         every MoE layer's router (default: the architecture's; others\n"      \
-  "                       get k = the model's top-k, e.g. router.hash)\n"                       \
-  "  --quantizer K.N      convert the expert weights at load (e.g. quantizer.int8)\n"           \
-  "  --experts K.N        the experts component (default experts.cpu: the model runs on the "   \
-  "CPU)\n"                                                                                      \
-  "  --comm K.N           under `switchyard launch`: the expert-parallel backend (default\n"    \
-  "                       comm.auto: the best that scores here, e.g. comm.pcie, comm.ucx)\n"    \
-  "  --redundant-experts N  under launch: extra expert slots per rank (replicas)\n"             \
-  "  --dispatch-dtype D   under launch: how hidden rows travel to the experts: f32\n"           \
-  "                       (default, exact), bf16 (half the bytes) or fp8 (e4m3 + an f32\n"      \
-  "                       scale per 128 values: ~1/4); expert results return as f32\n"          \
-  "  --rebalance-interval N  under launch: every N steps, move experts between the ranks to\n"  \
-  "                       even their load (online EPLB; default 0 = off)\n"                     \
-  "  --rebalance-window N  steps of expert load a rebalance looks at (default 1000)\n"          \
-  "  --placement-scheduler K.N  with --rebalance-interval: the placement scheduler\n"           \
-  "                       (default scheduler.eplb)\n"                                           \
-  "  --device D           cpu (default) or cuda[:N]: the whole model on that GPU, bf16\n"       \
-  "                       (Mixtral, Qwen2/3-MoE, OLMoE, DeepSeek-V3; the architecture's\n"      \
-  "                       router)\n"                                                            \
-  "  --weights random     with --device cuda: weights synthesized on the GPU from the\n"        \
-  "                       config of --model, a folder or a preset (mixtral-8x7b,\n"             \
-  "                       qwen3-30b-a3b, ...; tokenizer: the folder's or the built-in one)\n"   \
-  "  --layers N           with --weights random: only the config's first N decoder layers\n"    \
+#define SY_MODEL_OPTIONS_HELP                                                                     \
+  "  --model DIR          a Hugging Face folder (config.json, *.safetensors, tokenizer.json:\n"   \
+  "                       Mixtral, Qwen2-MoE, Qwen3-MoE, OLMoE); default: the built-in\n"         \
+  "                       model (share/switchyard/models/pydoc-moe)\n"                            \
+  "  --router K.N         every MoE layer's router (default: the architecture's; others\n"        \
+  "                       get k = the model's top-k, e.g. router.hash)\n"                         \
+  "  --quantizer K.N      convert the expert weights at load (e.g. quantizer.int8)\n"             \
+  "  --experts K.N        the experts component (default experts.cpu: the model runs on the "     \
+  "CPU)\n"                                                                                        \
+  "  --comm K.N           under `switchyard launch`: the expert-parallel backend (default\n"      \
+  "                       comm.auto: the best that scores here, e.g. comm.pcie, comm.ucx)\n"      \
+  "  --redundant-experts N  under launch: extra expert slots per rank (replicas)\n"               \
+  "  --dispatch-dtype D   under launch: how hidden rows travel to the experts: f32\n"             \
+  "                       (CPU default, exact), bf16 (half the bytes; the GPU's default, which\n" \
+  "                       is what its experts read) or fp8 (e4m3 + an f32 scale per 128\n"        \
+  "                       values: ~1/4); expert results return as f32\n"                          \
+  "  --rebalance-interval N  under launch: every N steps, move experts between the ranks to\n"    \
+  "                       even their load (online EPLB; default 0 = off)\n"                       \
+  "  --rebalance-window N  steps of expert load a rebalance looks at (default 1000)\n"            \
+  "  --placement-scheduler K.N  with --rebalance-interval: the placement scheduler\n"             \
+  "                       (default scheduler.eplb)\n"                                             \
+  "  --device D           cpu (default) or cuda[:N]: the whole model on that GPU, bf16\n"         \
+  "                       (Mixtral, Qwen2/3-MoE, OLMoE, DeepSeek-V3; the architecture's\n"        \
+  "                       router)\n"                                                              \
+  "  --weights random     with --device cuda: weights synthesized on the GPU from the\n"          \
+  "                       config of --model, a folder or a preset (mixtral-8x7b,\n"               \
+  "                       qwen3-30b-a3b, ...; tokenizer: the folder's or the built-in one)\n"     \
+  "  --layers N           with --weights random: only the config's first N decoder layers\n"      \
   "                       (a model larger than the GPU, cut to what fits)\n"
 
 namespace sy::cli {
