@@ -49,6 +49,7 @@ absl::StatusOr<std::unique_ptr<CudaDirectExchange>> CudaDirectExchange::Connect(
       Buffer::Allocate(MemoryKind::kDevice, sizeof(unsigned long long), ctx.device()));
   exchange->ex_.seq_base = static_cast<const unsigned long long*>(exchange->seq_base_->data());
   SY_RETURN_IF_ERROR(exchange->LoadPlacement(ctx.device()));
+  SY_RETURN_IF_ERROR(exchange->StartAboveEveryFlag(ctx));
   return exchange;
 }
 
@@ -68,6 +69,24 @@ CudaDirectExchange::CudaDirectExchange(std::shared_ptr<const ExpertParallelism> 
 
 CudaDirectExchange::~CudaDirectExchange() {
   if (error_ != nullptr) cudaFreeHost(error_);
+}
+
+absl::Status CudaDirectExchange::StartAboveEveryFlag(ExecContext& ctx) {
+  kernels::DirectFlags flags;
+  if (cudaMemcpy(&flags, peers_[ex_.rank], sizeof flags, cudaMemcpyDeviceToHost) != cudaSuccess) {
+    cudaGetLastError();
+    return absl::InternalError("expert parallelism (direct exchange): reading its flags");
+  }
+  unsigned long long highest = 0;
+  for (int q = 0; q < ex_.world; ++q) {
+    highest = std::max({highest, flags.dispatched[q], flags.combined[q]});
+  }
+  // A sum of every rank's highest is the same everywhere and at least every flag.
+  SY_ASSIGN_OR_RETURN(Tensor sum, Tensor::Empty({1}, DType::kI64));
+  *sum.data<int64_t>() = static_cast<int64_t>(highest);
+  SY_RETURN_IF_ERROR(AllReduceHostSum(ctx, *ep_->comm, sum));
+  next_base_ = static_cast<unsigned long long>(*sum.data<int64_t>());
+  return absl::OkStatus();
 }
 
 absl::Status CudaDirectExchange::LoadPlacement(Device device) {

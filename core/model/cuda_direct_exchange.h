@@ -32,7 +32,7 @@ namespace sy {
 class CudaDirectExchange {
  public:
   // nullptr when the direct exchange cannot run here (see above); an error only when the
-  // backend fails.
+  // backend fails. Collective: every rank connects at the same point.
   static absl::StatusOr<std::unique_ptr<CudaDirectExchange>> Connect(
       ExecContext& ctx, std::shared_ptr<const ExpertParallelism> ep, int32_t top_k, int64_t hidden);
   ~CudaDirectExchange();
@@ -66,6 +66,9 @@ class CudaDirectExchange {
  private:
   CudaDirectExchange(std::shared_ptr<const ExpertParallelism> ep, std::vector<void*> peers,
                      size_t peer_bytes, int32_t top_k, int64_t hidden);
+  // Starts the steps' seqs above every flag in the peer memory, which an earlier exchange over
+  // the same backend may have left raised (bench a2a connects one a dispatch dtype). Collective.
+  absl::Status StartAboveEveryFlag(ExecContext& ctx);
   // Uploads the placement's replicas of every MoE layer.
   absl::Status LoadPlacement(Device device);
 

@@ -145,6 +145,16 @@ struct Layer {
     }
   }
 
+  // Draws every rank's sums again, into the same device memory (which a captured combine reads).
+  void DrawSums(uint32_t seed) {
+    for (int q = 0; q < kWorld; ++q) {
+      sums[q] = RandomF32(std::ssize(sums[q]), 1.0f, seed + q);
+      EXPECT_EQ(cudaMemcpy(d_sums[q]->get(), sums[q].data(), sums[q].size() * sizeof(float),
+                           cudaMemcpyHostToDevice),
+                cudaSuccess);
+    }
+  }
+
   kernels::DirectDispatchArgs Args(int q) const {
     return {.payload = d_x[q]->get<uint8_t>(),
             .ids = d_ids[q]->get<int32_t>(),
@@ -259,13 +269,13 @@ TEST_P(CudaDirectExchangeKernelTest, TwoRanksGetTheCollectivePathsRowsAndSums) {
 }
 
 // A layer's launches captured once in a CUDA graph per rank (as CudaNetwork captures a decode
-// step) replay step after step: each replay, after its step's base moved, adds the sums again.
+// step) replay step after step: each replay, after its step's base moved, adds that step's sums.
 // Then rank 0 replays a step alone: its wait must see that rank 1 has not reached this step's
 // seq (last step's flags do not count) and name rank 1.
 TEST_P(CudaDirectExchangeKernelTest, ACapturedLayerReplaysStepAfterStep) {
   const int64_t hidden = GetParam();
   const int64_t rows = kTokens[0] + kTokens[1];
-  const Layer layer(hidden);
+  Layer layer(hidden);
   std::vector<std::unique_ptr<RankMemory>> memory;
   std::vector<std::vector<float>> want(kWorld);
   std::vector<std::unique_ptr<DeviceMemory>> d_out;
@@ -290,6 +300,8 @@ TEST_P(CudaDirectExchangeKernelTest, ACapturedLayerReplaysStepAfterStep) {
   }
   unsigned long long base = 0;
   for (int step = 0; step < 3; ++step, base += 4) {  // steps of 4 layers, this one the first
+    // New sums each step: an add that did not wait for this step's combine would add old ones.
+    layer.DrawSums(100 + 10 * step);
     for (int q = 0; q < kWorld; ++q) {
       ASSERT_EQ(kernels::LaunchDirectBeginStep(seq_base_[q]->get<unsigned long long>(), base,
                                                streams_[q]),
@@ -344,7 +356,7 @@ INSTANTIATE_TEST_SUITE_P(Hidden, CudaDirectExchangeKernelTest, ::testing::Values
 // (core/moe/expert_parallel.h) exactly, at a pitch that is only a multiple of 4, and the decoder
 // gives the host's f32 values rounded to bf16, skipping the rows that carry no id for this rank.
 // Hidden 64 is one short group, 200 a whole one and a short one; the rows mix magnitudes over
-// 2^30, zeros and an all-zero group (scale 1).
+// 2^30, zeros, an all-zero group (scale 1) and e4m3's rounding edges.
 void CheckFp8Payloads(int64_t hidden) {
   SCOPED_TRACE(::testing::Message() << "hidden " << hidden);
   const int64_t rows = 5, k = 2;
@@ -354,6 +366,13 @@ void CheckFp8Payloads(int64_t hidden) {
   for (int64_t i = 0; i < hidden; ++i) x[hidden + i] *= i % 7 == 0 ? 3e4f : 1e-5f;
   std::fill(x.begin() + 2 * hidden, x.begin() + 2 * hidden + std::min<int64_t>(hidden, 128), 0.0f);
   x[3 * hidden + 1] = 0.0f;
+  // Row 4: a group with amax 448 (scale 1) holding e4m3's edge cases as they are: subnormal
+  // steps (2^-9) and the ties between them, ties between normals (to even), values that round
+  // up into the top code, and a negative zero.
+  const float edges[] = {448.0f,       0x1p-9f,       3 * 0x1p-9f, 7 * 0x1p-9f, 0x1p-10f,
+                         3 * 0x1p-10f, 13 * 0x1p-10f, 0x1p-6f,     1.0625f,     1.1875f,
+                         -1.0625f,     440.0f,        -436.0f,     -0.0f,       15 * 0x1p-10f};
+  for (int64_t i = 0; i < hidden; ++i) x[4 * hidden + i] = edges[i % std::size(edges)];
   std::vector<uint16_t> bits;
   for (float& v : x) {
     bits.push_back(Bf16Bits(v));

@@ -930,11 +930,20 @@ absl::StatusOr<CudaNetwork::Impl::Enqueued> CudaNetwork::Impl::Enqueue(
   }
   if (decode && graph == m.graphs.end() && m.seen.contains(key)) {
     if (m.graphs.size() >= Impl::kMaxGraphs) m.DropGraphs();
-    SY_ASSIGN_OR_RETURN(Impl::DecodeGraph captured, m.Capture(ctx, plan, meta, b, cache));
-    graph = m.graphs.emplace(key, std::move(captured)).first;
-    Log(LogLevel::kDebug, "gpu",
-        absl::StrCat("captured a decode step of ", t, " tokens as a CUDA graph",
-                     m.expert_parallel ? " (expert parallelism, direct exchange)" : ""));
+    absl::StatusOr<Impl::DecodeGraph> captured = m.Capture(ctx, plan, meta, b, cache);
+    if (captured.ok()) {
+      graph = m.graphs.emplace(key, *std::move(captured)).first;
+      Log(LogLevel::kDebug, "gpu",
+          absl::StrCat("captured a decode step of ", t, " tokens as a CUDA graph",
+                       m.expert_parallel ? " (expert parallelism, direct exchange)" : ""));
+    } else {
+      // The step still runs, eagerly: under launch the other ranks are already in it.
+      Log(LogLevel::kWarning, "gpu",
+          absl::StrCat("CUDA graphs off from here: ", captured.status().message()));
+      m.graphs_enabled = false;
+      m.DropGraphs();
+      graph = m.graphs.end();
+    }
   }
   if (graph != m.graphs.end()) {
     std::copy(meta.begin(), meta.end(), graph->second.meta_host.data<int32_t>());

@@ -110,15 +110,17 @@ int64_t Sum(const std::vector<int64_t>& v) {
 }
 
 // This rank's medians over o.iters rounds of `dispatch` then `combine`, after o.warmup
-// untimed rounds.
+// untimed rounds; `begin_round`, when set, runs untimed before each round.
 struct Medians {
   double dispatch_us = 0, combine_us = 0;
 };
 absl::StatusOr<Medians> TimeRounds(Stopwatch& stopwatch, const Options& o,
                                    const std::function<absl::Status()>& dispatch,
-                                   const std::function<absl::Status()>& combine) {
+                                   const std::function<absl::Status()>& combine,
+                                   const std::function<absl::Status()>& begin_round = nullptr) {
   std::vector<double> d_us, c_us;
   for (int i = 0; i < o.warmup + o.iters; ++i) {
+    if (begin_round) SY_RETURN_IF_ERROR(begin_round());
     SY_ASSIGN_OR_RETURN(const double d, stopwatch.TimeUs(dispatch));
     SY_ASSIGN_OR_RETURN(const double c, stopwatch.TimeUs(combine));
     if (i >= o.warmup) {
@@ -256,10 +258,17 @@ absl::Status MeasureDirect(const std::shared_ptr<Comm>& comm, ExecContext& ctx,
   ep->placement = std::make_shared<const ExpertPlacement>(placement);
   SY_ASSIGN_OR_RETURN(std::unique_ptr<CudaDirectExchange> direct,
                       CudaDirectExchange::Connect(ctx, ep, k, o.shape.hidden));
-  if (direct == nullptr) return absl::OkStatus();
+  if (direct == nullptr) {
+    if (payload == A2aPayload::kFp8 && o.shape.hidden % 8 != 0) {
+      skipped.push_back(
+          absl::StrCat("every count (fp8: hidden ", o.shape.hidden, " is not a multiple of 8)"));
+    }
+    return absl::OkStatus();
+  }
   for (int64_t tokens : o.tokens) {
-    SY_ASSIGN_OR_RETURN(const bool fits, direct->BeginStep(std::vector<int64_t>(world, tokens),
-                                                           ctx.device(), ctx.stream()));
+    const std::vector<int64_t> rank_tokens(world, tokens);
+    SY_ASSIGN_OR_RETURN(const bool fits,
+                        direct->BeginStep(rank_tokens, ctx.device(), ctx.stream()));
     if (!fits) {
       skipped.push_back(absl::StrCat(tokens, " (", A2aPayloadName(payload), ")"));
       continue;
@@ -278,19 +287,21 @@ absl::Status MeasureDirect(const std::shared_ptr<Comm>& comm, ExecContext& ctx,
                         Tensor::Zeros({tokens, o.shape.hidden}, DType::kF32, ctx.device()));
     SY_ASSIGN_OR_RETURN(const Tensor expert_out,
                         Tensor::Zeros({tokens * world, o.shape.hidden}, DType::kF32, ctx.device()));
-    SY_ASSIGN_OR_RETURN(const Medians mine,
-                        TimeRounds(
-                            stopwatch, o,
-                            [&] {
-                              return direct
-                                  ->Dispatch(0, x.data<uint16_t>(), ids.data<int32_t>(),
-                                             weights.data<float>(), ctx.stream())
-                                  .status();
-                            },
-                            [&] {
-                              return direct->Combine(expert_out.data<float>(), out.data<float>(),
-                                                     ctx.stream());
-                            }));
+    SY_ASSIGN_OR_RETURN(
+        const Medians mine,
+        TimeRounds(
+            stopwatch, o,
+            [&] {
+              return direct
+                  ->Dispatch(0, x.data<uint16_t>(), ids.data<int32_t>(), weights.data<float>(),
+                             ctx.stream())
+                  .status();
+            },
+            [&] {
+              return direct->Combine(expert_out.data<float>(), out.data<float>(), ctx.stream());
+            },
+            // A step per round: each round's flags must be new.
+            [&] { return direct->BeginStep(rank_tokens, ctx.device(), ctx.stream()).status(); }));
     SY_RETURN_IF_ERROR(ctx.Synchronize());
     SY_RETURN_IF_ERROR(direct->CheckPeers());
     const std::vector<int64_t> counts = DispatchCounts(shape, me, o.seed);
@@ -456,8 +467,8 @@ absl::Status Run(const ParsedArgs& args, Options o) {
   PrintTables(rows, o, where);
   if (!direct_skipped.empty()) {
     std::printf(
-        "\ndirect: %s tokens/rank left out: their rows exceed the backend's peer memory "
-        "(comm.nvlink: peerMib)\n",
+        "\ndirect: left out (tokens/rank): %s; rows that exceed the backend's peer memory "
+        "(comm.nvlink: peerMib) do not run\n",
         absl::StrJoin(direct_skipped, ", ").c_str());
   }
   if (device.is_cuda() && TorchA2aAvailable(info.world_size)) {

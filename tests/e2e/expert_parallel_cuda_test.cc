@@ -169,7 +169,8 @@ TEST(ExpertParallelCudaDirectTest, DirectAndCollectiveExchangesPrintOneGpusText)
 // encoding, bit for bit) and is decoded to bf16 for the experts, through the direct exchange and
 // through the collective path (SWITCHYARD_EP_DIRECT=0; comm.pcie has no peer memory). The score
 // moves by the fp8 rounding only: the CPU ranks measured 502.811 -> 502.813 on this model; a
-// dispatch that lost the scales moved it by 4%, one that scrambled rows by far more.
+// dispatch that lost the scales moved it by 4%, one that scrambled rows by far more. Then
+// generate: graphed decode steps print what eager ones print.
 TEST(ExpertParallelCudaDirectTest, Fp8DispatchScoresCloseToOneGpuThroughEitherExchange) {
   if (Gpus() == 0) GTEST_SKIP() << "no GPU";
   const std::string args = PerplexityArgs(Files().model);
@@ -188,6 +189,17 @@ TEST(ExpertParallelCudaDirectTest, Fp8DispatchScoresCloseToOneGpuThroughEitherEx
       EXPECT_NEAR(PerplexityOf(two.output) / PerplexityOf(one.output), 1.0, 2e-3) << two.output;
     }
   }
+  // Decode steps on the direct exchange replay CUDA graphs, fp8 rows included: the same text as
+  // every step run eagerly.
+  const std::string gen = absl::StrCat("--model ", Files().model,
+                                       " --prompt 'The list type' --max-tokens 24 --comm "
+                                       "comm.nvlink --dispatch-dtype fp8");
+  const std::string graphed = Generate(launch, gen);
+  setenv("SWITCHYARD_CUDA_GRAPHS", "0", 1);
+  const std::string eager = Generate(launch, gen);
+  unsetenv("SWITCHYARD_CUDA_GRAPHS");
+  EXPECT_FALSE(graphed.empty());
+  EXPECT_EQ(graphed, eager);
 }
 
 // Serving under launch on the GPU: rank 0's engine batches requests of every length, so each
