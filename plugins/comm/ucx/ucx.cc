@@ -181,13 +181,16 @@ class UcxComm : public Comm {
         receives.push_back({p, recv + layout.recv_offset[p], layout.recv_bytes[p]});
     }
     if (layout.send_bytes[rank_] > 0) {
+      // A rank has no endpoint to itself: its own block is a copy.
+      char* to = recv + layout.recv_offset[rank_];
+      const char* from = send + layout.send_offset[rank_];
       if (memory == UCS_MEMORY_TYPE_HOST) {
-        std::memmove(recv + layout.recv_offset[rank_], send + layout.send_offset[rank_],
-                     layout.send_bytes[rank_]);
-      } else {  // device memory: through UCX's self transport
-        sends.push_back(
-            {rank_, const_cast<char*>(send) + layout.send_offset[rank_], layout.send_bytes[rank_]});
-        receives.push_back({rank_, recv + layout.recv_offset[rank_], layout.recv_bytes[rank_]});
+        std::memmove(to, from, layout.send_bytes[rank_]);
+      } else {
+#if SY_COMM_UCX_CUDA
+        CheckCuda(cudaMemcpy(to, from, layout.send_bytes[rank_], cudaMemcpyDeviceToDevice),
+                  "cudaMemcpy");
+#endif
       }
     }
     Exchange(sends, receives, memory);
