@@ -13,8 +13,10 @@
 // straight into the other ranks' memory and the routing stays on the device, so a decode step
 // that took it can be a CUDA graph (CudaNetwork keys it by every rank's tokens); a step on the
 // collective path, which waits on the host each layer, runs eagerly. The rows carry the bf16
-// values the experts read on one GPU too, so the dispatch costs no precision; the combine is f32,
-// as on the CPU path (core/moe/expert_parallel.h).
+// values the experts read on one GPU too, so the dispatch costs no precision, or, with
+// --dispatch-dtype fp8, those values as e4m3 with a scale per 128 (the CPU path's encoding,
+// decoded back to bf16 on arrival); the combine is f32, as on the CPU path
+// (core/moe/expert_parallel.h).
 //
 // Online rebalancing (core/moe/online_rebalancer.h): each layer's routing goes to the
 // rebalancer, which may switch the placement at a step's end. A layer whose placement moved
