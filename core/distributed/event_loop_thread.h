@@ -6,8 +6,6 @@
 
 #include <kj/async-io.h>
 
-#include <condition_variable>
-#include <mutex>
 #include <thread>
 
 namespace sy {
@@ -31,12 +29,6 @@ class EventLoopThread {
 
  private:
   std::thread thread_;
-  // The loop thread signals its start through these. Members, not the constructor's locals: the
-  // thread notifies after unlocking, when the constructor may already have returned (a
-  // condition variable on a dead stack frame was signalled into the caller's next frames: the
-  // rare SEGV of multi-rank tests under ASan).
-  std::mutex start_mutex_;
-  std::condition_variable started_;
   const kj::Executor* executor_ = nullptr;
   kj::AsyncIoContext* io_ = nullptr;
   kj::Own<kj::PromiseFulfiller<void>> stop_;  // lives on the loop thread
