@@ -108,16 +108,41 @@ if (( gpus >= 2 )) && "$here/bin/switchyard" comm-check --help >/dev/null 2>&1; 
     echo "== EP=2 $comm, $dtype rows, SWITCHYARD_EP_DIRECT=$direct SWITCHYARD_CUDA_GRAPHS=$graphs: $line"
   done
   # Decode throughput at batch per rank 1..256, every rank decoding its own batch (attention
-  # data-parallel), beside the same on one GPU (bench_decode.log above); then the scaling run
-  # of issue 8, random Mixtral-8x22B (281 GB in bf16: 4 GPUs or more) at EP 4 and 8.
+  # data-parallel), beside the same on one GPU (bench_decode.log above).
   timeout 600 "$sy" launch -n 2 -- bench decode --device cuda --weights random \
     --model mixtral-8x7b --batch 1,16,64,256 --context 256 --steps 32 --comm comm.nvlink 2>&1 |
     tee -a "$out/bench_decode_ep.log" || status=1
-  for ranks in 4 8; do
-    (( gpus >= ranks )) || continue
-    timeout 600 "$sy" launch -n $ranks -- bench decode --device cuda --weights random \
-      --model mixtral-8x22b --batch 1,16,64,256 --context 256 --steps 16 --comm comm.nvlink 2>&1 |
-      tee -a "$out/bench_decode_ep.log" || status=1
+fi
+
+# Four or eight GPUs: issue 8's scaling runs (docs/benchmarks.md records them).
+for ranks in 4 8; do
+  (( gpus >= ranks )) || continue
+  timeout 600 "$sy" launch -n $ranks -- bench a2a --comm comm.nvlink,comm.nccl,comm.pcie,comm.ucx \
+    --dtype bf16,fp8 --tokens 128,512,1024,4096,16384 2>&1 | tee -a "$out/bench_a2a_ep.log" ||
+    status=1
+done
+# Mixtral-8x22B cut to its first 16 of 56 layers, so that EP 1 fits one GPU and every EP size
+# decodes the same model.
+if (( gpus >= 4 )); then
+  for ep in 1 2 4 8; do
+    (( gpus >= ep )) || continue
+    launch=(); comm=()
+    (( ep > 1 )) && launch=(launch -n $ep --) && comm=(--comm comm.nvlink)
+    timeout 600 "$sy" "${launch[@]}" bench decode --device cuda --weights random \
+      --model mixtral-8x22b --layers 16 --batch 1,16,64,256 --context 256 --steps 16 \
+      "${comm[@]}" 2>&1 | tee -a "$out/bench_decode_scaling.log" || status=1
+  done
+fi
+if (( gpus >= 8 )); then
+  # DeepSeek-V3's shape (256 experts, top-8), its 3 dense and first 8 MoE layers, at EP 8
+  # without and with EPLB (8 redundant experts, rebalanced every 8 steps over the last 8): rank
+  # 0 logs each rebalance's max/mean tokens per rank before and after.
+  for eplb in "" "--redundant-experts 8 --rebalance-interval 8 --rebalance-window 8"; do
+    # shellcheck disable=SC2086  # $eplb is a list of options
+    timeout 600 "$sy" launch -n 8 -- bench decode --device cuda --weights random \
+      --model deepseek-v3 --layers 11 --batch 16,64,256 --context 256 --steps 16 \
+      --comm comm.nvlink $eplb 2>&1 | tee -a "$out/bench_decode_eplb.log" ||
+      status=1
   done
 fi
 exit $status

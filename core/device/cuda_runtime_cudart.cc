@@ -2,6 +2,7 @@
 #include <cuda_runtime_api.h>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
 #include "core/device/cuda_runtime.h"
 
 namespace sy::cuda {
@@ -30,7 +31,19 @@ int DeviceCount() {
 absl::StatusOr<void*> Malloc(size_t bytes, int device) {
   if (auto s = Check(cudaSetDevice(device), "cudaSetDevice"); !s.ok()) return s;
   void* ptr = nullptr;
-  if (auto s = Check(cudaMalloc(&ptr, bytes), "cudaMalloc"); !s.ok()) return s;
+  const cudaError_t err = cudaMalloc(&ptr, bytes);
+  if (err == cudaErrorMemoryAllocation) {
+    cudaGetLastError();
+    // Say how much was asked and what is left: the process cannot see what the GPU's other
+    // processes hold, and the figures tell which to shrink.
+    size_t free_bytes = 0, total_bytes = 0;
+    cudaMemGetInfo(&free_bytes, &total_bytes);
+    constexpr double kGiB = 1 << 30;
+    return absl::ResourceExhaustedError(absl::StrFormat(
+        "cudaMalloc of %.2f GiB on cuda:%d: out of memory (%.2f GiB free of %.2f GiB)",
+        bytes / kGiB, device, free_bytes / kGiB, total_bytes / kGiB));
+  }
+  if (auto s = Check(err, "cudaMalloc"); !s.ok()) return s;
   return ptr;
 }
 

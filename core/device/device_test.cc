@@ -4,6 +4,7 @@
 
 #include <cstring>
 #include <memory>
+#include <string>
 #include <vector>
 
 #include "core/device/buffer.h"
@@ -91,6 +92,19 @@ TEST(CudaTest, DeviceBuffersRoundTrip) {
   ASSERT_TRUE(ctx.ok());
   EXPECT_NE((*ctx)->stream(), nullptr);
   EXPECT_TRUE((*ctx)->Synchronize().ok());
+}
+
+// An allocation the GPU cannot hold says how much it asked for and how much was free.
+TEST(CudaTest, OutOfMemoryNamesTheSizeAndWhatIsFree) {
+  if (cuda::DeviceCount() == 0) GTEST_SKIP() << "no CUDA device";
+  auto huge = Buffer::Allocate(MemoryKind::kDevice, size_t{1} << 50, Device::Cuda(0));
+  ASSERT_FALSE(huge.ok());
+  EXPECT_EQ(huge.status().code(), absl::StatusCode::kResourceExhausted);
+  EXPECT_THAT(std::string(huge.status().message()),
+              ::testing::ContainsRegex("cudaMalloc of 1048576.00 GiB on cuda:0: out of memory "
+                                       "\\([0-9.]+ GiB free of [0-9.]+ GiB\\)"));
+  // The failure leaves nothing sticky behind: the next allocation works.
+  EXPECT_TRUE(Buffer::Allocate(MemoryKind::kDevice, 1024, Device::Cuda(0)).ok());
 }
 
 TEST(CudaTest, WithoutADeviceAllocationFailsCleanly) {

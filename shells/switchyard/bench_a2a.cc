@@ -25,6 +25,7 @@
 #include "shells/switchyard/a2a_torch_reference.h"
 #include "shells/switchyard/a2a_workload.h"
 #include "shells/switchyard/commands.h"
+#include "shells/switchyard/model_loading.h"
 #include "shells/switchyard/text_table.h"
 
 namespace sy::cli {
@@ -427,13 +428,7 @@ absl::Status Run(const ParsedArgs& args, Options o) {
   o.shape.world = info.world_size;
   const auto registry = LoadPlugins(args);
   if (o.device.empty()) o.device = cuda::DeviceCount() > 0 ? "cuda" : "cpu";
-  // Plain "cuda": each rank its local rank's GPU, wrapping around (ranks share a GPU when there
-  // are fewer), as the model commands place them.
-  const int gpus = cuda::DeviceCount();
-  SY_ASSIGN_OR_RETURN(
-      Device device,
-      Device::Parse(o.device == "cuda" && gpus > 0 ? absl::StrCat("cuda:", info.local_rank % gpus)
-                                                   : o.device));
+  SY_ASSIGN_OR_RETURN(const Device device, RankDevice(o.device, info.local_rank));
   if (o.tokens.empty()) {
     o.tokens = device.is_cuda() ? std::vector<int64_t>{128, 256, 512, 1024, 2048, 4096, 8192, 16384}
                                 : std::vector<int64_t>{128, 512, 2048};

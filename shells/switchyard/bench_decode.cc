@@ -276,7 +276,13 @@ int BenchDecode(const ParsedArgs& args) {
   }
   // Under launch: the ranks finish together (the others may still be stepping).
   if (absl::Status done = network.FinishSteps(**ctx); !done.ok()) return Fail(done);
-  if (prints) std::printf("%s", table.Render().c_str());
+  if (prints) {
+    std::printf("%s", table.Render().c_str());
+    // Every batch's prefill and steps count toward the rebalancer's windows, in this order.
+    if (const std::string eplb = RebalanceSummary(group); !eplb.empty()) {
+      std::printf("\n%s\n", eplb.c_str());
+    }
+  }
   return 0;
 }
 

@@ -1,5 +1,9 @@
 // switchyard bench quant | moe | decode | serve | eplb | a2a
+#include <utility>
+#include <vector>
+
 #include "shells/switchyard/commands.h"
+#include "shells/switchyard/model_loading.h"
 
 namespace sy::cli {
 
@@ -11,58 +15,25 @@ int BenchEplb(const ParsedArgs& args);    // bench_eplb.cc
 int BenchA2a(const ParsedArgs& args);     // bench_a2a.cc
 
 int BenchCommand(const std::vector<std::string>& argv) {
-  auto args = Parse(argv,
-                    {{"rows", true},
-                     {"cols", true},
-                     {"device", true},
-                     {"experts", true},
-                     {"hidden", true},
-                     {"url", true},
-                     {"requests", true},
-                     {"concurrency", true},
-                     {"input-tokens", true},
-                     {"output-tokens", true},
-                     {"model", true},
-                     {"seed", true},
-                     {"vocab", true},
-                     {"timeout", true},
-                     {"json", false},
-                     {"intermediate", true},
-                     {"top-k", true},
-                     {"tokens", true},
-                     {"iterations", true},
-                     {"quantizer", true},
-                     {"shape", true},
-                     {"dtype", true},
-                     {"torch", true},
-                     {"path", true},
-                     {"token-tiles", true},
-                     {"row-groups", true},
-                     {"pdl", true},
-                     {"fp8-activations", true},
-                     {"block-m", true},
-                     {"half-tiles", true},
-                     {"raster-group", true},
-                     {"trace", true},
-                     {"text", true},
-                     {"text-tokens", true},
-                     {"router", true},
-                     {"ranks", true},
-                     {"nodes", true},
-                     {"redundant", true},
-                     {"groups", true},
-                     {"policy", true},
-                     {"skew", true},
-                     {"comm", true},
-                     {"warmup", true},
-                     {"iters", true},
-                     {"weights", true},
-                     {"batch", true},
-                     {"context", true},
-                     {"steps", true},
-                     {"layers", true},
-                     {"rebalance-interval", true},
-                     {"rebalance-window", true}},
+  // Its own options, and those of the model that decode loads (with --experts: bench moe's
+  // expert count, or decode's experts component).
+  std::vector<OptionSpec> spec = {
+      {"rows", true},         {"cols", true},          {"hidden", true},
+      {"url", true},          {"requests", true},      {"concurrency", true},
+      {"input-tokens", true}, {"output-tokens", true}, {"seed", true},
+      {"vocab", true},        {"timeout", true},       {"json", false},
+      {"intermediate", true}, {"top-k", true},         {"tokens", true},
+      {"iterations", true},   {"shape", true},         {"dtype", true},
+      {"torch", true},        {"path", true},          {"token-tiles", true},
+      {"row-groups", true},   {"pdl", true},           {"fp8-activations", true},
+      {"block-m", true},      {"half-tiles", true},    {"raster-group", true},
+      {"trace", true},        {"text", true},          {"text-tokens", true},
+      {"ranks", true},        {"nodes", true},         {"redundant", true},
+      {"groups", true},       {"policy", true},        {"skew", true},
+      {"warmup", true},       {"iters", true},         {"batch", true},
+      {"context", true},      {"steps", true}};
+  for (OptionSpec& option : ModelOptionSpecs()) spec.push_back(std::move(option));
+  auto args = Parse(argv, spec,
                     /*stop_at_positional=*/false);
   if (!args.ok()) return UsageError("bench", args.status().message());
   if (args->Has("help")) return PrintUsage("bench");

@@ -14,6 +14,7 @@
 #include "core/distributed/bootstrap.h"
 #include "core/plugin_host/comm.h"
 #include "shells/switchyard/commands.h"
+#include "shells/switchyard/model_loading.h"
 
 namespace sy::cli {
 
@@ -33,8 +34,8 @@ const char kCommCheckUsage[] =
     "  --steps N            exchanges to check (default 10)\n"
     "  --rows R             most rows one rank sends another per step (default 64)\n"
     "  --width W            f32 values per row (default 1024)\n"
-    "  --device D           where the tensors live: cpu (default) or cuda[:N] (default\n"
-    "                       cuda:LOCAL_RANK)\n"
+    "  --device D           where the tensors live: cpu (default), cuda (the local rank's\n"
+    "                       GPU, wrapping around) or cuda:N\n"
     "  --timeout S          seconds to wait for the other ranks (default $SWITCHYARD_TIMEOUT,\n"
     "                       else 60)\n"
     "  --die-rank R         for failure tests: rank R kills itself (SIGKILL) ...\n"
@@ -119,9 +120,7 @@ absl::Status Check(const ParsedArgs& args, const Options& o) {
   SY_ASSIGN_OR_RETURN(RegisteredComponent registered, registry->Find(o.comm));
   SY_ASSIGN_OR_RETURN(std::shared_ptr<Component> component, Component::Create(registered, {}));
   SY_ASSIGN_OR_RETURN(Comm comm, Comm::From(component));
-  SY_ASSIGN_OR_RETURN(
-      Device device,
-      Device::Parse(o.device == "cuda" ? absl::StrCat("cuda:", info.local_rank) : o.device));
+  SY_ASSIGN_OR_RETURN(const Device device, RankDevice(o.device, info.local_rank));
   SY_ASSIGN_OR_RETURN(std::unique_ptr<ExecContext> ctx, ExecContext::Create(device, 1));
   SY_RETURN_IF_ERROR(comm.Connect(*ctx, *bootstrap->comm_group()));
   const absl::Time start = absl::Now();

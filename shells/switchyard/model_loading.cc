@@ -153,22 +153,25 @@ std::vector<OptionSpec> ModelOptionSpecs() {
           {"layers", true}};
 }
 
-absl::StatusOr<std::unique_ptr<ExecContext>> CreateContextFromArgs(const ParsedArgs& args) {
-  auto device = Device::Parse(args.Get("device", "cpu"));
+absl::StatusOr<Device> RankDevice(absl::string_view option, int local_rank) {
+  auto device = Device::Parse(option);
   if (!device.ok()) {
     return absl::InvalidArgumentError(absl::StrCat("--device: ", device.status().message()));
   }
-  // Plain "cuda" under launch: each rank its own GPU (its local rank, wrapping around).
-  if (args.Get("device") == "cuda" && cuda::DeviceCount() > 0) {
-    SY_ASSIGN_OR_RETURN(const RankInfo info, RankInfoFromEnvironment());
-    device->index = info.local_rank % cuda::DeviceCount();
-  }
-  if (device->is_cuda() && device->index >= cuda::DeviceCount()) {
+  const int gpus = cuda::DeviceCount();
+  if (option == "cuda" && gpus > 0) device->index = local_rank % gpus;
+  if (device->is_cuda() && device->index >= gpus) {
     return absl::FailedPreconditionError(
-        absl::StrCat("--device ", args.Get("device"), ": this machine has ", cuda::DeviceCount(),
-                     " usable CUDA device(s)", cuda::Built() ? "" : " (this build has no CUDA)"));
+        absl::StrCat("--device ", option, ": this machine has ", gpus, " usable CUDA device(s)",
+                     cuda::Built() ? "" : " (this build has no CUDA)"));
   }
-  return ExecContext::Create(*device, 0);
+  return *device;
+}
+
+absl::StatusOr<std::unique_ptr<ExecContext>> CreateContextFromArgs(const ParsedArgs& args) {
+  SY_ASSIGN_OR_RETURN(const RankInfo info, RankInfoFromEnvironment());
+  SY_ASSIGN_OR_RETURN(const Device device, RankDevice(args.Get("device", "cpu"), info.local_rank));
+  return ExecContext::Create(device, 0);
 }
 
 absl::StatusOr<std::unique_ptr<LanguageModel>> LoadModelFromArgs(const ParsedArgs& args,

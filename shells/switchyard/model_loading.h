@@ -6,6 +6,8 @@
 #include <memory>
 
 #include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+#include "core/device/device.h"
 #include "core/distributed/expert_parallel_group.h"
 #include "core/model/language_model.h"
 #include "shells/switchyard/command_line.h"
@@ -46,8 +48,13 @@ namespace sy::cli {
 // The option specs commands that load a model accept: model, router, quantizer, experts.
 std::vector<OptionSpec> ModelOptionSpecs();
 
-// The execution context of --device (default cpu): the model loads and runs there. An error
-// names a device this machine does not have.
+// The device a --device value names for the rank at `local_rank` on its host: plain "cuda" is
+// each rank its own GPU (its local rank, wrapping around, so ranks share GPUs when there are
+// fewer); "cuda:N" is GPU N for every rank. An error names a device this machine does not have.
+absl::StatusOr<Device> RankDevice(absl::string_view option, int local_rank);
+
+// The execution context of --device (default cpu) for this process's rank (RankDevice): the
+// model loads and runs there.
 absl::StatusOr<std::unique_ptr<ExecContext>> CreateContextFromArgs(const ParsedArgs& args);
 
 // Under `switchyard launch` (the environment names more than one rank) the model loads

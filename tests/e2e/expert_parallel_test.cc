@@ -176,6 +176,17 @@ TEST(ExpertParallelBenchTest, BenchDecodeRunsExpertParallel) {
   EXPECT_EQ(r.output.find("BATCH  STEP MS", table + 1), std::string::npos) << "one table";
 }
 
+// With online EPLB, bench decode's steps feed the rebalancer like a server's, and rank 0 says
+// after the table how often it moved experts (issue 8's imbalance before and after).
+TEST(ExpertParallelBenchTest, BenchDecodeReportsOnlineRebalancing) {
+  const CliResult r =
+      RunSwitchyard("launch -n 2 --timeout 60 -- bench decode --model " + Files().model +
+                    " --batch 3 --context 8 --steps 2 --comm comm.pcie --redundant-experts 2 "
+                    "--rebalance-interval 2 --rebalance-window 2 2>&1");
+  ASSERT_EQ(r.status, 0) << r.output;
+  ExpectRebalancedForTheBetter(r.output);
+}
+
 TEST(ExpertParallelErrorsTest, BadOptionsNameTheOption) {
   CliResult r = RunSwitchyard("launch -n 2 --timeout 30 -- perplexity --text " + Files().text +
                               " --redundant-experts x 2>&1");
