@@ -2,6 +2,7 @@
 // DeepSeek's published example, invariants on random loads, and the gain on skewed loads.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <random>
 
@@ -125,6 +126,80 @@ TEST(RebalanceTest, CutsTheImbalanceOfSkewedLoads) {
   EXPECT_LT(global, 1.3);
   EXPECT_LT(hierarchical, 1.6);
   EXPECT_LE(global, hierarchical + 1e-9);
+}
+
+// A placement that only swapped ranks and slots around re-fills nothing: 2 ranks of 3 slots,
+// expert 1 replicated.
+TEST(KeepInPlaceTest, ARelabelledPlacementMovesNothing) {
+  const std::vector<int32_t> now = {0, 1, 2, 3, 1, 4};
+  const std::vector<int32_t> next = {3, 4, 1, 1, 0, 2};
+  EXPECT_EQ(SlotsToRefill(now, next), 6);
+  EXPECT_EQ(KeepInPlace(now, next, 2, 1), now);
+  EXPECT_EQ(KeepInPlace(now, now, 2, 1), now);
+}
+
+// Rank 0 trades expert 2 for 5: only that slot changes, and rank 1 keeps its slots.
+TEST(KeepInPlaceTest, OnlyTheExpertsThatChangeRankMove) {
+  const std::vector<int32_t> now = {0, 1, 2, 3, 4, 5};
+  const std::vector<int32_t> next = {3, 4, 2, 5, 1, 0};  // packs {3,4,2} and {5,1,0}
+  EXPECT_EQ(KeepInPlace(now, next, 2, 1), (std::vector<int32_t>{0, 1, 5, 3, 4, 2}));
+}
+
+// Packs never leave their node: 2 nodes of 2 ranks, one slot each; rank 2 of node 1 would share
+// expert 0 with pack 0, but pack 0 belongs to node 0.
+TEST(KeepInPlaceTest, PacksStayOnTheirNode) {
+  const std::vector<int32_t> now = {1, 2, 0, 3};
+  const std::vector<int32_t> next = {0, 1, 2, 3};
+  EXPECT_EQ(KeepInPlace(now, next, 4, 2), (std::vector<int32_t>{1, 0, 2, 3}));
+  EXPECT_THROW(KeepInPlace(now, next, 3, 1), std::invalid_argument);
+}
+
+// Rebalancing a drifting load again and again: every rank of the kept placement holds one of
+// the new placement's packs of its own node (so balance is unchanged), and it re-fills fewer
+// slots than the policy's own layout would.
+TEST(KeepInPlaceTest, SameBalanceAndFewerRefillsOnDriftingLoads) {
+  constexpr double kDrift = 0.1;  // each round, each expert's load x [0.9, 1.1]
+  std::mt19937 rng(11);
+  const Case cases[] = {{256, 8, 4, 32, 9}, {256, 1, 1, 8, 33}, {64, 8, 2, 8, 9}};
+  for (const Case& c : cases) {
+    for (Policy policy : {Policy::kHierarchical, Policy::kGlobal}) {
+      const int32_t slots = c.ranks * c.slots_per_rank;
+      std::vector<double> load = ZipfLoad(c.experts, 1.0, rng);
+      std::vector<int32_t> now = Rebalance(policy, load, slots, c.groups, c.nodes, c.ranks);
+      int64_t refills_policy = 0, refills_kept = 0;
+      for (int round = 0; round < 10; ++round) {
+        for (double& l : load)
+          l *= std::uniform_real_distribution<double>(1 - kDrift, 1 + kDrift)(rng);
+        const std::vector<int32_t> next =
+            Rebalance(policy, load, slots, c.groups, c.nodes, c.ranks);
+        const std::vector<int32_t> kept = KeepInPlace(now, next, c.ranks, c.nodes);
+        EXPECT_NEAR(RankImbalance(load, kept, c.ranks), RankImbalance(load, next, c.ranks), 1e-9);
+        const int32_t per_rank = c.slots_per_rank, per_node = c.ranks / c.nodes;
+        for (int32_t r = 0; r < c.ranks; ++r) {
+          std::vector<int32_t> held(kept.begin() + r * per_rank, kept.begin() + (r + 1) * per_rank);
+          std::sort(held.begin(), held.end());
+          bool found = false;
+          for (int32_t p = r / per_node * per_node; p < (r / per_node + 1) * per_node; ++p) {
+            std::vector<int32_t> pack(next.begin() + p * per_rank,
+                                      next.begin() + (p + 1) * per_rank);
+            std::sort(pack.begin(), pack.end());
+            found = found || pack == held;
+          }
+          EXPECT_TRUE(found) << "rank " << r << " holds no pack of its node";
+        }
+        EXPECT_LE(SlotsToRefill(now, kept), SlotsToRefill(now, next));
+        refills_policy += SlotsToRefill(now, next);
+        refills_kept += SlotsToRefill(now, kept);
+        now = kept;
+      }
+      // Greedy packing is chaotic (a small drift reorders the heaviest-first pass and most
+      // experts land elsewhere), so keeping in place saves 10-30% of the re-fills here (seeded:
+      // 1880 of 2432 at DeepSeek-V3's EP 32 hierarchical, 465 of 617 at 64 experts on EP 8).
+      EXPECT_LT(refills_kept, 0.95 * refills_policy)
+          << c.experts << " experts on " << c.ranks << " ranks: " << refills_kept << " vs "
+          << refills_policy;
+    }
+  }
 }
 
 TEST(RankImbalanceTest, IdleLayerIsBalanced) {

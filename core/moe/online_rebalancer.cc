@@ -17,12 +17,13 @@ double Mean(const std::vector<LayerRebalance>& layers, double LayerRebalance::*f
   return sum / static_cast<double>(layers.size());
 }
 
-bool LayerMoved(const ExpertPlacement& a, const ExpertPlacement& b, int32_t layer) {
+// The slots of `layer` that hold another expert in `b` than in `a`: what switching re-fills.
+int32_t SlotsChanged(const ExpertPlacement& a, const ExpertPlacement& b, int32_t layer) {
   const int32_t width = a.shape().slots_per_layer();
-  for (int32_t slot = 0; slot < width; ++slot) {
-    if (a.expert(layer, slot) != b.expert(layer, slot)) return true;
-  }
-  return false;
+  int32_t changed = 0;
+  for (int32_t slot = 0; slot < width; ++slot)
+    changed += a.expert(layer, slot) != b.expert(layer, slot);
+  return changed;
 }
 
 }  // namespace
@@ -59,6 +60,8 @@ std::string RebalanceReport::Describe() const {
       [](const LayerRebalance& a, const LayerRebalance& b) { return a.before < b.before; });
   absl::StrAppendFormat(&out, " (mean over layers), worst layer %d %.3f -> %.3f",
                         static_cast<int>(worst - layers.begin()), worst->before, worst->after);
+  if (layers_moved > 0)
+    absl::StrAppend(&out, "; re-filled ", slots_refilled, " of ", slots, " slots");
   return out;
 }
 
@@ -132,12 +135,15 @@ RebalanceReport OnlineRebalancer::Measure(const ExpertPlacement& before,
   RebalanceReport report;
   report.step = steps_;
   report.window_steps = std::min<int64_t>(static_cast<int64_t>(steps_), options_.window_steps);
+  report.slots = static_cast<int64_t>(shape.num_layers) * shape.slots_per_layer();
   for (int32_t layer = 0; layer < shape.num_layers; ++layer) {
     const auto first = window_.sum().begin() + static_cast<int64_t>(layer) * shape.num_experts;
     const std::vector<double> load(first, first + shape.num_experts);
     const RankImbalance old = before.Imbalance(layer, load);
     report.layers.push_back({old.logical, old.balanced, after.Imbalance(layer, load).balanced});
-    report.layers_moved += LayerMoved(before, after, layer) ? 1 : 0;
+    const int32_t changed = SlotsChanged(before, after, layer);
+    report.layers_moved += changed > 0 ? 1 : 0;
+    report.slots_refilled += changed;
   }
   return report;
 }

@@ -7,6 +7,7 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include "absl/strings/str_cat.h"
 #include "core/base/status.h"
 #include "core/plugin_host/component_registry.h"
 #include "tests/support/thread_comm_group.h"
@@ -126,7 +127,16 @@ TEST_F(OnlineRebalancerTest, MovesTheSkewedLayerAtTheIntervalAndReportsTheGain) 
   EXPECT_DOUBLE_EQ(report.layers[1].after, 1.0);
   EXPECT_THAT(report.Describe(), HasSubstr("step 2: moved 1 of 2 MoE layers; max/mean tokens per "
                                            "rank over the last 2 steps 1.409 -> 1.000"));
-  EXPECT_THAT(report.Describe(), HasSubstr("worst layer 0 1.818 -> 1.000"));
+  EXPECT_EQ(report.slots, 8);
+  EXPECT_EQ(report.slots_refilled, [&] {
+    int64_t changed = 0;
+    for (int32_t slot = 0; slot < 4; ++slot)
+      changed += next.expert(0, slot) != current.expert(0, slot);
+    return changed;
+  }());
+  EXPECT_GT(report.slots_refilled, 0);
+  EXPECT_THAT(report.Describe(), HasSubstr(absl::StrCat("worst layer 0 1.818 -> 1.000; re-filled ",
+                                                        report.slots_refilled, " of 8 slots")));
   ASSERT_TRUE(r.last_rebalance().has_value());
 
   // Balanced now: the next interval keeps it, and still reports.

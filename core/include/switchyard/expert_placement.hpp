@@ -24,6 +24,7 @@
 
 #include <algorithm>
 #include <cstdint>
+#include <iterator>
 #include <numeric>
 #include <stdexcept>
 #include <string>
@@ -206,6 +207,89 @@ inline double RankImbalance(const std::vector<double>& load, const std::vector<i
   const double total = std::accumulate(rank_load.begin(), rank_load.end(), 0.0);
   if (total <= 0) return 1.0;
   return *std::max_element(rank_load.begin(), rank_load.end()) / (total / num_ranks);
+}
+
+// The slots whose expert differs between two placements of one layer: what a switch from
+// `now` to `next` re-fills.
+inline int32_t SlotsToRefill(const std::vector<int32_t>& now, const std::vector<int32_t>& next) {
+  int32_t changed = 0;
+  for (size_t s = 0; s < now.size() && s < next.size(); ++s) changed += now[s] != next[s];
+  return changed;
+}
+
+// `next` rearranged so that a switch from `now` re-fills as few slots as it can, with every
+// rank's load unchanged up to which rank carries it. The packs the policies build are
+// interchangeable between the ranks of a node, and a rank's slots between themselves, so:
+// first each of `next`'s rank packs goes to a rank of its own node (the pair sharing the most
+// experts first; ties: the lower pack, then the lower rank), then within each rank an expert it
+// already holds stays in its slot and the others fill the freed slots in `next`'s order. eplb.py
+// does neither, so its placements move weights that could have stayed. A pure function of its
+// inputs, like the policies: every rank computes the same answer.
+inline std::vector<int32_t> KeepInPlace(const std::vector<int32_t>& now,
+                                        const std::vector<int32_t>& next, int32_t num_ranks,
+                                        int32_t num_nodes) {
+  if (now.size() != next.size() || num_ranks <= 0 || num_nodes <= 0 ||
+      next.size() % num_ranks != 0 || num_ranks % num_nodes != 0) {
+    throw std::invalid_argument(
+        "KeepInPlace: placements of different shapes, or ranks that do "
+        "not split into nodes");
+  }
+  const size_t per_rank = next.size() / num_ranks;
+  const int32_t per_node = num_ranks / num_nodes;
+  auto rank_slots = [&](const std::vector<int32_t>& slots, int32_t rank) {
+    return std::vector<int32_t>(slots.begin() + rank * per_rank,
+                                slots.begin() + (rank + 1) * per_rank);
+  };
+  // Experts two slot lists share, counting replicas: the slots that need no re-fill.
+  auto shared = [](std::vector<int32_t> a, std::vector<int32_t> b) {
+    std::sort(a.begin(), a.end());
+    std::sort(b.begin(), b.end());
+    std::vector<int32_t> both;
+    std::set_intersection(a.begin(), a.end(), b.begin(), b.end(), std::back_inserter(both));
+    return static_cast<int32_t>(both.size());
+  };
+  std::vector<int32_t> out(next.size());
+  for (int32_t node = 0; node < num_nodes; ++node) {
+    const int32_t first = node * per_node;
+    // overlap[p][r]: experts pack p of `next` shares with rank r of `now`, ranks of this node.
+    std::vector<std::vector<int32_t>> overlap(per_node, std::vector<int32_t>(per_node));
+    for (int32_t p = 0; p < per_node; ++p) {
+      for (int32_t r = 0; r < per_node; ++r) {
+        overlap[p][r] = shared(rank_slots(next, first + p), rank_slots(now, first + r));
+      }
+    }
+    std::vector<bool> pack_done(per_node, false), rank_done(per_node, false);
+    for (int32_t round = 0; round < per_node; ++round) {
+      int32_t best_p = -1, best_r = -1;
+      for (int32_t p = 0; p < per_node; ++p) {
+        if (pack_done[p]) continue;
+        for (int32_t r = 0; r < per_node; ++r) {
+          if (rank_done[r]) continue;
+          if (best_p < 0 || overlap[p][r] > overlap[best_p][best_r]) {
+            best_p = p;
+            best_r = r;
+          }
+        }
+      }
+      pack_done[best_p] = rank_done[best_r] = true;
+      // Rank best_r keeps in place what it already holds of pack best_p.
+      std::vector<int32_t> incoming = rank_slots(next, first + best_p);
+      const size_t base = (first + best_r) * per_rank;
+      std::vector<bool> kept(per_rank, false);
+      for (size_t j = 0; j < per_rank; ++j) {
+        const auto it = std::find(incoming.begin(), incoming.end(), now[base + j]);
+        if (it == incoming.end()) continue;
+        out[base + j] = *it;
+        kept[j] = true;
+        incoming.erase(it);
+      }
+      auto fill = incoming.begin();
+      for (size_t j = 0; j < per_rank; ++j) {
+        if (!kept[j]) out[base + j] = *fill++;
+      }
+    }
+  }
+  return out;
 }
 
 // The sum of the last `capacity` rows pushed, each row `width` values: a sliding window of

@@ -2,7 +2,8 @@
 // the per-expert load of the last windowSteps engine steps; every intervalSteps steps it runs
 // the hierarchical or global policy (switchyard/expert_placement.hpp) on the window's load and
 // moves a layer only when the new placement cuts that layer's max/mean rank load by at least
-// minImbalanceGain, so a steady load does not churn weights between ranks.
+// minImbalanceGain, so a steady load does not churn weights between ranks; a layer that moves
+// keeps every expert it can in the slot that already holds it (eplb::KeepInPlace).
 //
 // place() runs on the engine thread after a step: a step costs one add and one subtract per
 // expert, a rebalance a few milliseconds even at DeepSeek-V3's shape (`switchyard bench eplb`).
@@ -41,8 +42,9 @@ class EplbScheduler : public PlacementScheduler {
       const std::vector<double> load(first, first + experts);
       const int32_t* current = state.current + static_cast<size_t>(layer) * width;
       const std::vector<int32_t> now(current, current + width);
-      const std::vector<int32_t> next =
-          eplb::Rebalance(policy, load, width, groups, state.num_nodes, state.num_ranks);
+      const std::vector<int32_t> next = eplb::KeepInPlace(
+          now, eplb::Rebalance(policy, load, width, groups, state.num_nodes, state.num_ranks),
+          state.num_ranks, state.num_nodes);
       const double before = eplb::RankImbalance(load, now, state.num_ranks);
       const double after = eplb::RankImbalance(load, next, state.num_ranks);
       if (after <= before * (1.0 - min_gain_) && after < before) {

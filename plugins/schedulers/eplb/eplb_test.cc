@@ -40,6 +40,18 @@ TEST_F(EplbTest, WaitsForTheIntervalThenReplicatesTheBusyExpert) {
             eplb::RankImbalance(load, current.slots, 2));
 }
 
+// Expert 2 takes 90% of the load and gets 3 replicas: packs {2, 2, 1} and {2, 3, 0}. The
+// second goes to rank 1, which holds 2 and 3 already in slots 3 and 4; rank 0 keeps its copy of
+// expert 1 in slot 1. Three slots are re-filled, not the six a fresh layout would touch.
+TEST_F(EplbTest, AMoveKeepsExpertsInTheSlotsThatHoldThem) {
+  auto eplb = *Create({{"interval_steps", ConfigValue{int64_t{1}}}});
+  const std::vector<double> load = {3, 2, 90, 5};
+  auto moved = eplb.Observe(Contiguous(), load, 0);
+  ASSERT_TRUE(moved.ok() && moved->has_value());
+  EXPECT_EQ((*moved)->slots, (std::vector<int32_t>{2, 1, 2, 2, 3, 0}));
+  EXPECT_EQ(eplb::SlotsToRefill(Contiguous().slots, (*moved)->slots), 3);
+}
+
 TEST_F(EplbTest, KeepsAPlacementThatIsAlreadyBalanced) {
   auto eplb = *Create({{"interval_steps", ConfigValue{int64_t{1}}}});
   const std::vector<double> load = {90, 5, 3, 2};
