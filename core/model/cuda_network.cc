@@ -765,7 +765,7 @@ absl::StatusOr<std::unique_ptr<CudaNetwork>> CudaNetwork::Load(const ModelConfig
   if (options.expert_parallel) {
     const DispatchDType dispatch = options.expert_parallel->dispatch_dtype;
     if (dispatch == DispatchDType::kF32) {
-      return absl::UnimplementedError(
+      return absl::InvalidArgumentError(
           "--dispatch-dtype f32 with the model on the GPU: its experts read bf16, so rows travel "
           "as bf16 (the default) or fp8");
     }

@@ -107,13 +107,16 @@ RankImbalance ExpertPlacement::Imbalance(int32_t layer, const std::vector<double
   }
   double total = 0;
   for (double v : logical) total += v;
-  const auto first =
-      placement_.slots.begin() + static_cast<size_t>(layer) * shape().slots_per_layer();
-  const std::vector<int32_t> slots(first, first + shape().slots_per_layer());
   RankImbalance out;
   if (total > 0) out.logical = *std::max_element(logical.begin(), logical.end()) / (total / ranks);
-  out.balanced = eplb::RankImbalance(load, slots, ranks);
+  out.balanced = eplb::RankImbalance(load, LayerSlots(layer), ranks);
   return out;
+}
+
+std::vector<int32_t> ExpertPlacement::LayerSlots(int32_t layer) const {
+  const auto first =
+      placement_.slots.begin() + static_cast<size_t>(layer) * shape().slots_per_layer();
+  return {first, first + shape().slots_per_layer()};
 }
 
 }  // namespace sy

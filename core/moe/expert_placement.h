@@ -38,6 +38,8 @@ class ExpertPlacement {
   const PlacementShape& shape() const { return placement_.shape; }
   int32_t expert(int32_t layer, int32_t slot) const { return placement_.expert(layer, slot); }
   int32_t rank_of_slot(int32_t slot) const { return slot / shape().slots_per_rank; }
+  // The expert of every slot of `layer`, the form switchyard/expert_placement.hpp takes.
+  std::vector<int32_t> LayerSlots(int32_t layer) const;
   // The slots holding `expert` in `layer`, ascending.
   std::span<const int32_t> replicas(int32_t layer, int32_t expert) const;
 

@@ -17,15 +17,6 @@ double Mean(const std::vector<LayerRebalance>& layers, double LayerRebalance::*f
   return sum / static_cast<double>(layers.size());
 }
 
-// The slots of `layer` that hold another expert in `b` than in `a`: what switching re-fills.
-int32_t SlotsChanged(const ExpertPlacement& a, const ExpertPlacement& b, int32_t layer) {
-  const int32_t width = a.shape().slots_per_layer();
-  int32_t changed = 0;
-  for (int32_t slot = 0; slot < width; ++slot)
-    changed += a.expert(layer, slot) != b.expert(layer, slot);
-  return changed;
-}
-
 }  // namespace
 
 void CountRoutedTokens(const Tensor& expert_ids, int32_t num_experts, int64_t* counts) {
@@ -141,7 +132,7 @@ RebalanceReport OnlineRebalancer::Measure(const ExpertPlacement& before,
     const std::vector<double> load(first, first + shape.num_experts);
     const RankImbalance old = before.Imbalance(layer, load);
     report.layers.push_back({old.logical, old.balanced, after.Imbalance(layer, load).balanced});
-    const int32_t changed = SlotsChanged(before, after, layer);
+    const int32_t changed = eplb::SlotsToRefill(before.LayerSlots(layer), after.LayerSlots(layer));
     report.layers_moved += changed > 0 ? 1 : 0;
     report.slots_refilled += changed;
   }

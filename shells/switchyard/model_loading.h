@@ -45,7 +45,7 @@
 
 namespace sy::cli {
 
-// The option specs commands that load a model accept: model, router, quantizer, experts.
+// The option specs commands that load a model accept: those SY_MODEL_OPTIONS_HELP describes.
 std::vector<OptionSpec> ModelOptionSpecs();
 
 // The device a --device value names for the rank at `local_rank` on its host: plain "cuda" is
